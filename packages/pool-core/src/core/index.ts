@@ -1,0 +1,2 @@
+// (filled by the core work: see module doc in reducer.ts)
+export * from "./types.js";

@@ -1,0 +1,72 @@
+/**
+ * Every failure a user of flame-ts can see is a `FlameError` with one of these codes.
+ * The codes are part of the public contract (ARCHITECTURE.md, "Public API").
+ */
+export const FLAME_ERROR_CODES = [
+  "TIMEOUT",
+  "RUNNER_DOWN",
+  "REMOTE_ERROR",
+  "BOOT_FAILED",
+  "POOL_STOPPED",
+  "INVALID_OPTIONS",
+  "UNKNOWN_FUNCTION",
+  "SERIALIZATION",
+  "ABORTED",
+  "UNAUTHORIZED",
+  "PROTOCOL",
+] as const;
+
+export type FlameErrorCode = (typeof FLAME_ERROR_CODES)[number];
+
+/** The remote side of a `REMOTE_ERROR`: what the function threw on the runner. */
+export interface RemoteErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+}
+
+export interface FlameErrorOptions {
+  readonly cause?: unknown;
+  /** For INVALID_OPTIONS: the option path that is wrong, e.g. `"maxConcurrency"`. */
+  readonly field?: string;
+  /** For REMOTE_ERROR: the error as thrown on the runner. */
+  readonly remote?: RemoteErrorInfo;
+  readonly runnerId?: string;
+}
+
+export class FlameError extends Error {
+  override readonly name = "FlameError";
+  readonly code: FlameErrorCode;
+  readonly field: string | undefined;
+  readonly remote: RemoteErrorInfo | undefined;
+  readonly runnerId: string | undefined;
+
+  constructor(code: FlameErrorCode, message: string, options: FlameErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.field = options.field;
+    this.remote = options.remote;
+    this.runnerId = options.runnerId;
+  }
+}
+
+export function isFlameError(value: unknown, code?: FlameErrorCode): value is FlameError {
+  return value instanceof FlameError && (code === undefined || value.code === code);
+}
+
+/** Shorthand for the option-validation error: names the field and says what is expected. */
+export function invalidOption(field: string, expected: string, got: unknown): FlameError {
+  return new FlameError(
+    "INVALID_OPTIONS",
+    `Invalid option \`${field}\`: expected ${expected}, got ${describe(got)}.`,
+    { field },
+  );
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || value == null)
+    return String(value);
+  if (typeof value === "function") return "a function";
+  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+}

@@ -1,0 +1,107 @@
+/**
+ * The runner protocol's messages (ARCHITECTURE.md, "Runner protocol").
+ *
+ * One message per binary WebSocket frame. A frame is a versioned envelope (see `frame.ts`)
+ * around the codec's encoding of one of these objects. The runner dials the parent, so
+ * "parent" is the ws server and "runner" the client.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** An error as it travels on the wire. `code` is a FlameErrorCode. */
+export interface WireError {
+  readonly code: string;
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+export type ParentToRunner =
+  | { readonly t: "welcome"; readonly runnerId: string }
+  /** deadlineMs: absolute epoch ms after which the runner aborts the call; null = none. */
+  | {
+      readonly t: "call";
+      readonly id: number;
+      readonly fn: string;
+      readonly args: unknown;
+      readonly deadlineMs: number | null;
+      readonly traceparent?: string;
+    }
+  | {
+      readonly t: "cast";
+      readonly id: number;
+      readonly fn: string;
+      readonly args: unknown;
+      readonly traceparent?: string;
+    }
+  | { readonly t: "cancel"; readonly id: number }
+  /** Start a placed child: a long-lived call whose end is reported with `child.exit`. */
+  | {
+      readonly t: "child.start";
+      readonly id: number;
+      readonly fn: string;
+      readonly args: unknown;
+      readonly traceparent?: string;
+    }
+  /** Ask a placed child to stop: its ctx.signal aborts; it still reports `child.exit`. */
+  | { readonly t: "child.stop"; readonly id: number }
+  /** Drain (let running calls finish for up to timeoutMs), then exit. */
+  | { readonly t: "shutdown"; readonly reason: string; readonly timeoutMs: number };
+
+export type RunnerToParent =
+  | {
+      readonly t: "hello";
+      readonly runnerId: string;
+      readonly token: string;
+      readonly protocol: number;
+      readonly functions: readonly string[];
+      readonly agentVersion: string;
+      readonly pid: number;
+      readonly host: string;
+    }
+  | { readonly t: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly t: "result"; readonly id: number; readonly ok: false; readonly error: WireError }
+  /** A cast finished; sent so the parent can release the slot and report failures to telemetry. */
+  | {
+      readonly t: "cast.done";
+      readonly id: number;
+      readonly ok: boolean;
+      readonly error?: WireError;
+    }
+  | { readonly t: "child.exit"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly t: "child.exit"; readonly id: number; readonly ok: false; readonly error: WireError }
+  /** The runner is leaving (single use done, failsafe, fatal error); calls already sent still finish. */
+  | { readonly t: "shutdown"; readonly reason: string };
+
+/**
+ * Either side may report a frame it could not use. `id` names the call it belonged to when
+ * the envelope could be read; the connection stays up (other calls are not lost).
+ */
+export interface ProtocolErrorMessage {
+  readonly t: "error";
+  readonly id: number | null;
+  readonly code: "PROTOCOL" | "SERIALIZATION" | "UNKNOWN_FUNCTION";
+  readonly message: string;
+}
+
+export type AnyMessage = ParentToRunner | RunnerToParent | ProtocolErrorMessage;
+
+/** What a backend puts in the runner's FLAME_PARENT variable (base64url JSON). */
+export interface ParentDescriptor {
+  /** ws:// URL of the parent's listener as the runner must dial it. */
+  readonly url: string;
+  /** Per-runner random secret; the hello must carry it (compared in constant time). */
+  readonly token: string;
+  readonly runnerId: string;
+  readonly pool: string;
+  readonly protocol: number;
+  /** The agent exits when idle this long with no calls/children; null = the parent decides. */
+  readonly idleShutdownAfterMs: number | null;
+  readonly singleUse: boolean;
+  /** Exit if the parent can't be reached within this (FLAME: 20 s). */
+  readonly failsafeTimeoutMs: number;
+  /** Bound on draining at shutdown. */
+  readonly shutdownTimeoutMs: number;
+  /** Largest frame either side accepts. */
+  readonly maxFrameBytes: number;
+}
