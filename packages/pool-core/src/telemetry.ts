@@ -1,1 +1,1 @@
-export {};
+export * from "./telemetry/events.js";

@@ -1,0 +1,161 @@
+/**
+ * The typed, sequence-numbered event stream every pool publishes as `pool.events`
+ * (ARCHITECTURE.md, "Telemetry"). The host emits; OpenTelemetry instrumentation, the ws
+ * telemetry server and user code subscribe. A subscriber that sees a gap in `seq` re-reads
+ * `snapshot()`, whose `seq` says which event it reflects.
+ */
+
+export interface RunnerSnapshot {
+  readonly id: string;
+  readonly state: "booting" | "ready" | "draining";
+  readonly inflight: number;
+  readonly isMin: boolean;
+  /** Epoch ms when the runner said hello (null while booting). */
+  readonly bootedAtMs: number | null;
+  readonly callsServed: number;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+export interface PoolSnapshot {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  readonly maxConcurrency: number;
+  readonly waiting: number;
+  readonly pendingBoots: number;
+  readonly runners: readonly RunnerSnapshot[];
+}
+
+/** A snapshot together with the sequence number of the last event it reflects. */
+export interface SequencedSnapshot extends PoolSnapshot {
+  readonly seq: number;
+  readonly timeMs: number;
+}
+
+export type PoolEventBody =
+  | {
+      readonly type: "growStart";
+      readonly bootId: string;
+      readonly count: number;
+      readonly isMin: boolean;
+    }
+  | {
+      readonly type: "growEnd";
+      readonly bootId: string;
+      readonly count: number;
+      readonly ok: boolean;
+      readonly runnerId?: string;
+      readonly error?: string;
+      readonly bootMs: number;
+    }
+  | {
+      readonly type: "bootFailed";
+      readonly bootId: string;
+      readonly error: string;
+      readonly bootMs: number;
+    }
+  | {
+      readonly type: "runnerUp";
+      readonly runnerId: string;
+      readonly isMin: boolean;
+      readonly meta: Readonly<Record<string, string>>;
+      readonly bootMs: number;
+    }
+  | {
+      readonly type: "runnerDown";
+      readonly runnerId: string;
+      readonly reason: string;
+      readonly exitCode: number | null;
+    }
+  | {
+      readonly type: "shrink";
+      readonly runnerId: string;
+      readonly count: number;
+      readonly reason: string;
+    }
+  | {
+      readonly type: "checkoutWaited";
+      readonly checkoutId: string;
+      readonly runnerId: string;
+      readonly waitedMs: number;
+    }
+  | { readonly type: "checkoutTimeout"; readonly checkoutId: string; readonly waitedMs: number }
+  | {
+      readonly type: "callFinished";
+      readonly kind: "call" | "cast" | "child";
+      readonly fn: string;
+      readonly runnerId: string | null;
+      readonly durationMs: number;
+      readonly ok: boolean;
+      readonly errorCode?: string;
+    }
+  | { readonly type: "resize"; readonly min: number; readonly max: number }
+  | { readonly type: "stopped" };
+
+export type PoolEvent = PoolEventBody & {
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly pool: string;
+};
+
+export type PoolEventListener = (event: PoolEvent) => void;
+
+/** What `pool.events` is. */
+export interface PoolEvents {
+  /** Returns the unsubscribe function. Listeners run synchronously; a throwing listener is logged and kept. */
+  subscribe(listener: PoolEventListener): () => void;
+  snapshot(): SequencedSnapshot;
+  /** Sequence number of the last event emitted (0 before any). */
+  readonly seq: number;
+}
+
+/**
+ * The host's implementation of `PoolEvents`. `snapshotSource` is read lazily so the stream
+ * never holds a copy of pool state.
+ */
+export class PoolEventStream implements PoolEvents {
+  #seq = 0;
+  readonly #listeners = new Set<PoolEventListener>();
+  readonly #pool: string;
+  readonly #snapshotSource: () => PoolSnapshot;
+  readonly #nowMs: () => number;
+  readonly #onListenerError: (error: unknown) => void;
+
+  constructor(options: {
+    pool: string;
+    snapshot: () => PoolSnapshot;
+    nowMs: () => number;
+    onListenerError?: (error: unknown) => void;
+  }) {
+    this.#pool = options.pool;
+    this.#snapshotSource = options.snapshot;
+    this.#nowMs = options.nowMs;
+    this.#onListenerError = options.onListenerError ?? (() => {});
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  subscribe(listener: PoolEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  snapshot(): SequencedSnapshot {
+    return { ...this.#snapshotSource(), seq: this.#seq, timeMs: this.#nowMs() };
+  }
+
+  emit(body: PoolEventBody): void {
+    this.#seq += 1;
+    if (this.#listeners.size === 0) return;
+    const event = { ...body, seq: this.#seq, timeMs: this.#nowMs(), pool: this.#pool } as PoolEvent;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+  }
+}
