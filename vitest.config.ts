@@ -3,9 +3,12 @@ import { defaultServerConditions, defineConfig } from "vite";
 // One vitest run covers every workspace. The "source" export condition makes workspace
 // packages resolve to their TypeScript sources, so tests need no build of the package under
 // test (runner processes spawned by tests still run the built dist/, see README "Testing").
+// "module" is left out: it makes OpenTelemetry load ESM builds whose imports lack extensions.
+const conditions = ["source", ...defaultServerConditions.filter((c) => c !== "module")];
+
 export default defineConfig({
-  resolve: { conditions: ["source", ...defaultServerConditions] },
-  ssr: { resolve: { conditions: ["source", ...defaultServerConditions] } },
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: [
       "packages/*/test/**/*.test.ts",
@@ -16,6 +19,5 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    reporters: process.env.CI ? ["default"] : ["default"],
   },
 });

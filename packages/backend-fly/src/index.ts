@@ -1,1 +1,11 @@
-export {};
+export {
+  FlyApiError,
+  FlyMachinesClient,
+  type FlyMachinesClientOptions,
+  type RequestOptions,
+} from "./client.js";
+export { FlyBackend, isCapacityError, machineName } from "./fly-backend.js";
+export { DEFAULT_FLY_LISTEN_PORT, type FlyListenOptions, flyListenOptions } from "./listen.js";
+export * from "./machines-api.js";
+export type { FlyBackendOptions, FlyGuestOptions, ResolvedFlyOptions } from "./options.js";
+export type { ReapOptions, ReapResult } from "./reaper.js";

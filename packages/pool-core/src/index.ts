@@ -1,2 +1,30 @@
+/** `@flame-ts/pool-core`: what an app imports to define functions and run them on a pool. */
 export type { Backend, BootedRunner, BootRequest, RunnerExit } from "./backend.js";
 export * from "./errors.js";
+export {
+  defineFunction,
+  type FlameFunction,
+  type FunctionContext,
+} from "./functions.js";
+export { parentId } from "./host/ids.js";
+export { type CallOptions, type PlacedChild, Pool } from "./host/pool.js";
+export { LocalBackend, type LocalBackendOptions } from "./local/index.js";
+export {
+  type Clock,
+  DEFAULTS,
+  type GrowMeta,
+  type GrowResult,
+  type IdleCheckOption,
+  type LogFn,
+  type LogLevel,
+  type PoolOptions,
+} from "./options.js";
+export type {
+  PoolEvent,
+  PoolEventBody,
+  PoolEventListener,
+  PoolEvents,
+  PoolSnapshot,
+  RunnerSnapshot,
+  SequencedSnapshot,
+} from "./telemetry/events.js";

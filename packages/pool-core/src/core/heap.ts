@@ -29,6 +29,12 @@ export class MinHeap<T> {
     values[i] = value;
   }
 
+  /** Empties the heap (used to compact it: the caller re-pushes the live entries). */
+  clear(): void {
+    this.#keys.length = 0;
+    this.#values.length = 0;
+  }
+
   peekKey(): number | undefined {
     return this.#keys[0];
   }

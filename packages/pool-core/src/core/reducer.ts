@@ -116,7 +116,10 @@ function onCheckout(st: Step, checkoutId: CheckoutId, deadlineMs: number | null)
   }
   const seq = s.nextWaiterSeq++;
   s.waiters.set(checkoutId, { id: checkoutId, deadlineMs, enqueuedAtMs: st.nowMs, seq });
-  if (deadlineMs !== null) s.waiterDeadlines.push(deadlineMs, checkoutId);
+  if (deadlineMs !== null) {
+    s.waiterDeadlines.push(deadlineMs, checkoutId);
+    if (s.waiterDeadlines.size > compactionThreshold(s.waiters.size)) compactWaiterDeadlines(s);
+  }
   telemetry(st, { type: "waiting", checkoutId, waiting: s.waiters.size });
   bootForDemand(st);
 }
@@ -220,12 +223,14 @@ function onRunnerDown(st: Step, runnerId: RunnerId, reason: string): void {
   }
   runner.checkouts.clear();
   s.free.remove(runner.id, runner.load);
+  s.free.forget(runner.id);
   s.runners.delete(runnerId);
   telemetry(st, { type: "shrink", runnerId, count: runnerCount(s), reason });
   if (s.stopped) return;
-  // A runner that left on purpose (idle, resize) is not replaced; a crash or a finished
-  // single-use runner is, when the pool fell below min (FLAME #60).
-  if (runner.leaving === null || runner.leaving === "single_use") ensureMin(st);
+  // Back up to min when below it (FLAME #60: a crash or a finished single-use runner), also
+  // when min was raised while max was full and this exit frees the room. Only a min runner
+  // that idled out on purpose (minIdleShutdownAfterMs) is not brought back.
+  if (!(runner.isMin && runner.leaving === "idle")) ensureMin(st);
   bootForDemand(st);
 }
 
@@ -466,6 +471,31 @@ function armIdle(st: Step, runner: RunnerState): void {
   }
   runner.idleDeadlineMs = st.nowMs + afterMs;
   s.idleDeadlines.push(runner.idleDeadlineMs, runner.id);
+  if (s.idleDeadlines.size > compactionThreshold(s.runners.size)) compactIdleDeadlines(s);
+}
+
+/**
+ * Lazy deletion leaves stale entries behind (a runner re-armed, a waiter granted); they only
+ * leave when they reach the top. Under steady load that is one entry per checkin per idle
+ * window, so once stale entries outnumber live ones the heap is rebuilt from the live
+ * deadlines: O(n) every n pushes, O(1) amortized, memory bounded by 2× the live count.
+ */
+function compactionThreshold(live: number): number {
+  return 2 * live + 64;
+}
+
+function compactIdleDeadlines(s: PoolState): void {
+  s.idleDeadlines.clear();
+  for (const runner of s.runners.values()) {
+    if (runner.idleDeadlineMs !== null) s.idleDeadlines.push(runner.idleDeadlineMs, runner.id);
+  }
+}
+
+function compactWaiterDeadlines(s: PoolState): void {
+  s.waiterDeadlines.clear();
+  for (const waiter of s.waiters.values()) {
+    if (waiter.deadlineMs !== null) s.waiterDeadlines.push(waiter.deadlineMs, waiter.id);
+  }
 }
 
 function dropWaiter(st: Step, checkoutId: CheckoutId): boolean {

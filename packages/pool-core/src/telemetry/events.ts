@@ -66,6 +66,11 @@ export type PoolEventBody =
       readonly runnerId: string;
       readonly reason: string;
       readonly exitCode: number | null;
+      /**
+       * True when the pool had asked this runner to leave (idle, stop, resize, single use);
+       * false when it died on its own (a crash). Absent when the host does not know.
+       */
+      readonly expected?: boolean;
     }
   | {
       readonly type: "shrink";

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs (if missing) and starts the Docker Engine the Docker suites need, then builds the
+# local test image. Idempotent: safe to run twice; a daemon that already answers is kept.
+#
+# The daemon runs with no bridge and no iptables: containers use host networking only, and
+# nothing is ever pulled (the test image is built FROM scratch by scripts/docker/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DOCKERD_LOG="${DOCKERD_LOG:-/tmp/flame-ts-dockerd.log}"
+SOCKET="/var/run/docker.sock"
+WAIT_SECONDS="${DOCKERD_WAIT_SECONDS:-60}"
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "docker.sh: dockerd missing, installing docker.io"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+
+if docker info >/dev/null 2>&1; then
+  echo "docker.sh: daemon already answering on $SOCKET"
+else
+  echo "docker.sh: starting dockerd (log: $DOCKERD_LOG)"
+  # setsid: the daemon must outlive this script and not share its process group.
+  setsid dockerd --bridge=none --iptables=false --ip-masq=false >"$DOCKERD_LOG" 2>&1 </dev/null &
+  deadline=$(( $(date +%s) + WAIT_SECONDS ))
+  until [ -S "$SOCKET" ] && docker info >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "docker.sh: dockerd did not answer on $SOCKET within ${WAIT_SECONDS}s; last log lines:" >&2
+      tail -n 30 "$DOCKERD_LOG" >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "docker.sh: daemon up"
+fi
+
+docker version --format 'docker.sh: engine {{.Server.Version}}'
+node scripts/docker/build-test-image.mjs

@@ -1,0 +1,123 @@
+/**
+ * Core scaling bench: the cost of one checkout + checkin in the pure core with 10 vs 10,000
+ * ready runners. The least-loaded pick is bucketed by load, so the ratio should stay near 1
+ * (goal ≤ 1.5; FLAME scans every runner on each checkout, so it grows with n).
+ *
+ *   npx tsx bench/core/checkout.ts [--iterations 200000]
+ *
+ * `runCoreBench` is also called by the bench suite (bench/src/benches/core-scaling.ts).
+ */
+import { parseArgs } from "node:util";
+import {
+  type CoreConfig,
+  initialState,
+  type PoolState,
+  step,
+} from "../../packages/pool-core/src/core/index.js";
+
+export interface CoreBenchResult {
+  /** Nanoseconds per checkout+checkin with 10 ready runners. */
+  readonly ns10: number;
+  /** The same with 10,000 ready runners. */
+  readonly ns10k: number;
+  /** ns10k / ns10. */
+  readonly ratio: number;
+}
+
+/** A started pool with `runners` ready runners, half of them already holding one call. */
+function readyPool(runners: number, idleAfterMs: number): { state: PoolState; nowMs: number } {
+  const config: CoreConfig = {
+    name: "bench",
+    min: runners,
+    max: runners,
+    maxConcurrency: 4,
+    // Idle timers are armed and re-armed on every checkin, as in a live pool, but never
+    // fire during the run (time advances 1 ms per pair): the bench measures the hot path.
+    idleShutdownAfterMs: idleAfterMs,
+    minIdleShutdownAfterMs: idleAfterMs,
+    hasIdleCheck: false,
+    singleUse: false,
+    bootRetryDelayMs: 1_000,
+  };
+  const state = initialState(config);
+  const nowMs = 1;
+  const { effects } = step(state, { type: "start" }, nowMs);
+  let booted = 0;
+  for (const effect of effects) {
+    if (effect.type !== "boot") continue;
+    booted += 1;
+    step(state, { type: "bootSucceeded", bootId: effect.bootId, runnerId: `r${booted}` }, nowMs);
+  }
+  // Mixed loads, as in a live pool: the least-loaded bucket is not the only non-empty one.
+  for (let i = 0; i < runners / 2; i += 1) {
+    step(state, { type: "checkout", checkoutId: `busy${i}`, deadlineMs: null }, nowMs);
+  }
+  return { state, nowMs };
+}
+
+/** Nanoseconds per checkout+checkin pair over `iterations` pairs; time goes on from `pool.nowMs`. */
+function measure(pool: { state: PoolState; nowMs: number }, iterations: number): number {
+  const { state } = pool;
+  let nowMs = pool.nowMs;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i += 1) {
+    nowMs += 1;
+    const checkoutId = `k${i}`;
+    const { effects } = step(
+      state,
+      { type: "checkout", checkoutId, deadlineMs: nowMs + 30_000 },
+      nowMs,
+    );
+    if (effects[0]?.type !== "grant") throw new Error(`checkout ${checkoutId} was not granted`);
+    step(state, { type: "checkin", checkoutId, reason: "done" }, nowMs);
+  }
+  const elapsedNs = Number(process.hrtime.bigint() - started);
+  pool.nowMs = nowMs;
+  return elapsedNs / iterations;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+export async function runCoreBench(options: { iterations: number }): Promise<CoreBenchResult> {
+  const iterations = Math.max(1, Math.floor(options.iterations));
+  const warmup = Math.min(iterations, 20_000);
+  const idleAfterMs = 3_600_000 + 10 * (iterations + warmup);
+  const small = readyPool(10, idleAfterMs);
+  const large = readyPool(10_000, idleAfterMs);
+  // Warm up both shapes so the JIT has settled before measuring.
+  measure(small, warmup);
+  measure(large, warmup);
+  // Interleaved rounds, median of each: on shared, noisy cores a burst hits both sides.
+  const rounds = 9;
+  const perRound = Math.max(1, Math.ceil(iterations / rounds));
+  const ns10: number[] = [];
+  const ns10k: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    ns10.push(measure(small, perRound));
+    ns10k.push(measure(large, perRound));
+  }
+  const result = { ns10: median(ns10), ns10k: median(ns10k) };
+  return { ...result, ratio: result.ns10k / result.ns10 };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { iterations: { type: "string", default: "200000" } } });
+  const iterations = Number(values.iterations);
+  if (!Number.isInteger(iterations) || iterations <= 0) {
+    throw new Error(`--iterations must be a positive integer, got "${values.iterations}"`);
+  }
+  const r = await runCoreBench({ iterations });
+  console.log(`checkout+checkin, 10 ready runners:     ${r.ns10.toFixed(0)} ns`);
+  console.log(`checkout+checkin, 10,000 ready runners: ${r.ns10k.toFixed(0)} ns`);
+  console.log(`ratio 10k/10: ${r.ratio.toFixed(2)} (goal ≤ 1.5)`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:profile -w @flame-ts/bench`: CPU profiles of the call path under load, for
+ * both processes of both sides: the raw ws+v8 echo (parent, peer) and flame-ts (parent,
+ * runner-agent). Prints where the time goes and keeps the .cpuprofile files (open them in
+ * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
+ *
+ *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0]
+ *
+ * The parent is profiled through node:inspector for exactly the loaded window; the child
+ * processes run with `node --cpu-prof` and write their profile when they exit.
+ */
+import { randomFillSync } from "node:crypto";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type CpuProfile, formatSummary, summarize } from "./src/cpuprofile.js";
+import { RawEchoServer } from "./src/raw-echo.js";
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "4" },
+    concurrency: { type: "string", default: "128" },
+    bytes: { type: "string", default: "0" },
+  },
+});
+const durationMs = Number(values.seconds) * 1000;
+const concurrency = Number(values.concurrency);
+const bytes = Number(values.bytes);
+const input = bytes > 0 ? randomFillSync(new Uint8Array(bytes)) : { n: 1 };
+const dir = fileURLToPath(
+  new URL(`./results/profiles/${new Date().toISOString().replace(/[:.]/g, "-")}/`, import.meta.url),
+);
+const childArgs = (name: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`];
+
+/** Closed loop for a fixed time; returns calls per second. */
+async function loadFor(callOnce: () => Promise<unknown>): Promise<number> {
+  let calls = 0;
+  const endMs = performance.now() + durationMs;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < endMs) {
+      await callOnce();
+      calls++;
+    }
+  };
+  const startedMs = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return (calls / (performance.now() - startedMs)) * 1000;
+}
+
+const session = new Session();
+session.connect();
+await session.post("Profiler.enable");
+
+async function profiled(name: string, load: () => Promise<number>): Promise<number> {
+  await session.post("Profiler.start");
+  const rate = await load();
+  const { profile } = await session.post("Profiler.stop");
+  await mkdir(join(dir, name), { recursive: true });
+  await writeFile(join(dir, name, "parent.cpuprofile"), JSON.stringify(profile));
+  return rate;
+}
+
+async function readProfile(name: string): Promise<CpuProfile> {
+  const files = (await readdir(join(dir, name))).filter((f) => f.endsWith(".cpuprofile"));
+  if (files.length === 0) throw new Error(`no .cpuprofile in ${join(dir, name)}`);
+  return JSON.parse(await readFile(join(dir, name, files[0]!), "utf8")) as CpuProfile;
+}
+
+const fn = bytes > 0 ? "byteLength" : "echo";
+const server = await RawEchoServer.listen();
+let rawRate: number;
+try {
+  const peer = await server.spawnPeer(childArgs("raw-peer"));
+  try {
+    await loadFor(() => peer.call(fn, input)); // warm-up, unprofiled
+    rawRate = await profiled("raw-parent", () => loadFor(() => peer.call(fn, input)));
+  } finally {
+    await peer.close();
+  }
+} finally {
+  await server.close();
+}
+
+const { benchPool, fixtures } = await import("./src/flame.js");
+const pool = benchPool(
+  "bench-profile",
+  { min: 1, max: 1, maxConcurrency: concurrency },
+  childArgs("runner"),
+);
+let flameRate: number;
+try {
+  await pool.start();
+  const call = (): Promise<unknown> =>
+    bytes > 0
+      ? pool.call(fixtures.byteLength, input as Uint8Array)
+      : pool.call(fixtures.echo, input);
+  await loadFor(call);
+  flameRate = await profiled("flame-parent", () => loadFor(call));
+} finally {
+  await pool.stop();
+}
+session.disconnect();
+
+const out = [
+  `load: concurrency ${concurrency}, ${bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
+  `raw ws+v8: ${rawRate.toFixed(0)} calls/s · flame-ts: ${flameRate.toFixed(0)} calls/s · ratio ${(flameRate / rawRate).toFixed(2)}`,
+  formatSummary("raw parent", summarize(await readProfile("raw-parent"))),
+  formatSummary("raw peer (whole process life)", summarize(await readProfile("raw-peer"))),
+  formatSummary("flame-ts parent", summarize(await readProfile("flame-parent"))),
+  formatSummary(
+    "flame-ts runner-agent (whole process life)",
+    summarize(await readProfile("runner")),
+  ),
+  `profiles: ${dir}`,
+];
+process.stdout.write(`${out.join("\n\n")}\n`);

@@ -1,0 +1,93 @@
+/**
+ * Bench 1, the call path: `pool.call` of a trivial function on one local runner at
+ * concurrency 1, 16 and 128, against the raw ws + v8 echo between two processes.
+ * Goals (issue 7): throughput ≥ 0.8× raw at 128; p50 ≤ 1.25× raw at 1.
+ */
+import { alternateRuns, withFlamePool } from "../flame-side.js";
+import { callsPerSecond, type LoadResult, median, percentile, runClosedLoop } from "../measure.js";
+import { RawEchoServer } from "../raw-echo.js";
+import { type Figure, figure, type Goal } from "../report.js";
+import type { Scale } from "../scale.js";
+
+const BENCH = "call path";
+const BASELINE = "raw ws+v8";
+
+interface Level {
+  readonly concurrency: number;
+  readonly calls: number;
+  readonly p50Goal: Goal | null;
+  readonly throughputGoal: Goal | null;
+}
+
+const p50Us = (run: LoadResult): number => percentile(run.latenciesMs, 50) * 1000;
+
+export async function callPathBench(scale: Scale): Promise<Figure[]> {
+  const levels: Level[] = [
+    {
+      concurrency: 1,
+      calls: scale.pick(3_000, 30),
+      p50Goal: { on: "ratio", op: "<=", target: 1.25 },
+      throughputGoal: null,
+    },
+    { concurrency: 16, calls: scale.pick(16_000, 64), p50Goal: null, throughputGoal: null },
+    {
+      concurrency: 128,
+      calls: scale.pick(30_000, 256),
+      p50Goal: null,
+      throughputGoal: { on: "ratio", op: ">=", target: 0.8 },
+    },
+  ];
+  const server = await RawEchoServer.listen();
+  try {
+    const peer = await server.spawnPeer();
+    try {
+      return await withFlamePool(
+        "bench-call",
+        { min: 1, max: 1, maxConcurrency: 128 },
+        async (side) => {
+          const input = { n: 1 };
+          const raw = (): Promise<unknown> => peer.call("echo", input);
+          const flame = side
+            ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input)
+            : null;
+          const warmup = { calls: scale.pick(5_000, 20), concurrency: 16 };
+          await runClosedLoop(raw, warmup);
+          if (flame) await runClosedLoop(flame, warmup);
+          const figures: Figure[] = [];
+          for (const level of levels) {
+            const runs = await alternateRuns(
+              scale.rounds,
+              () => runClosedLoop(raw, level),
+              flame ? () => runClosedLoop(flame, level) : null,
+            );
+            figures.push(
+              figure({
+                bench: BENCH,
+                measure: `p50 latency @${level.concurrency}`,
+                unit: "µs",
+                value: median(runs.flame.map(p50Us)),
+                baselineName: BASELINE,
+                baseline: median(runs.baseline.map(p50Us)),
+                goal: level.p50Goal,
+              }),
+              figure({
+                bench: BENCH,
+                measure: `throughput @${level.concurrency}`,
+                unit: "calls/s",
+                value: median(runs.flame.map(callsPerSecond)),
+                baselineName: BASELINE,
+                baseline: median(runs.baseline.map(callsPerSecond)),
+                goal: level.throughputGoal,
+              }),
+            );
+          }
+          return figures;
+        },
+      );
+    } finally {
+      await peer.close();
+    }
+  } finally {
+    await server.close();
+  }
+}

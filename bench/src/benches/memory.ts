@@ -1,0 +1,173 @@
+/**
+ * Bench 5, memory: parent heap per idle runner (goal ≤ 50 KB, issue 7) and per waiting
+ * caller, and a runner-agent's idle RSS. Baselines from the same run: the parent heap per
+ * raw ws peer connection, a bare pending promise in a queue, and the raw peer's idle RSS.
+ */
+import { type FlameModule as Flame, tryLoadFlame } from "../flame-side.js";
+import { heapPerUnit, settledHeapBytes } from "../heap.js";
+import { runClosedLoop } from "../measure.js";
+import { residentBytes } from "../processes.js";
+import { RawEchoServer, type RawPeer } from "../raw-echo.js";
+import { type Figure, figure } from "../report.js";
+import type { Scale } from "../scale.js";
+import { waitFor } from "../wait.js";
+
+const BENCH = "memory";
+const KB = 1024;
+
+export async function memoryBench(scale: Scale): Promise<Figure[]> {
+  // Heap samples move by ±15 KB per unit with 2-unit batches (measured); 3 batches of 3+ keep
+  // the median batch well clear of that even in the smoke run.
+  const growth = { perBatch: scale.pick(4, 3), batches: 3 };
+  const waitingCallers = scale.pick(10_000, 1_000);
+  const flame = await tryLoadFlame();
+  const rawPerLink = await rawHeapPerLink(growth);
+  const flamePerRunner = flame ? await flameHeapPerRunner(flame, growth) : Number.NaN;
+  await bareHeapPerPendingPromise(waitingCallers); // warm-up: the JIT, the queue's growth
+  const barePerWaiter = await bareHeapPerPendingPromise(waitingCallers);
+  const flamePerWaiter = flame
+    ? await flameHeapPerWaitingCaller(flame, waitingCallers)
+    : Number.NaN;
+  const rss = await idleRss(flame, scale);
+  return [
+    figure({
+      bench: BENCH,
+      measure: "parent heap per idle runner",
+      unit: "KB",
+      value: flamePerRunner / KB,
+      baselineName: "raw ws link",
+      baseline: rawPerLink / KB,
+      goal: { on: "value", op: "<=", target: 50 },
+    }),
+    figure({
+      bench: BENCH,
+      measure: "parent heap per waiting caller",
+      unit: "KB",
+      value: flamePerWaiter / KB,
+      baselineName: "bare queued promise",
+      baseline: barePerWaiter / KB,
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: "runner-agent idle RSS",
+      unit: "MB",
+      value: rss.flame / (KB * KB),
+      baselineName: "raw peer process",
+      baseline: rss.raw / (KB * KB),
+      goal: null,
+    }),
+  ];
+}
+
+/**
+ * Both heap-per-link figures start from WARM_LINKS live links, so the first connections'
+ * one-off costs (JIT feedback, lazily built structures) are not charged to the measured ones.
+ */
+const WARM_LINKS = 3;
+
+interface Growth {
+  readonly perBatch: number;
+  readonly batches: number;
+}
+
+async function rawHeapPerLink(growth: Growth): Promise<number> {
+  const server = await RawEchoServer.listen();
+  const peers: RawPeer[] = [];
+  const connect = async (): Promise<void> => {
+    const peer = await server.spawnPeer();
+    peers.push(peer);
+    await peer.call("echo", null);
+  };
+  try {
+    for (let i = 0; i < WARM_LINKS; i++) await connect();
+    return await heapPerUnit(connect, growth.perBatch, growth.batches);
+  } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+    await server.close();
+  }
+}
+
+/** Grows a pool of WARM_LINKS ready runners one runner at a time; heap per added runner. */
+async function flameHeapPerRunner(flame: Flame, growth: Growth): Promise<number> {
+  const { fixtures, withPool } = flame;
+  const max = WARM_LINKS + growth.perBatch * growth.batches;
+  return withPool("bench-mem-runners", { min: WARM_LINKS, max }, async (pool) => {
+    const ready = (): number => pool.snapshot().runners.filter((r) => r.state === "ready").length;
+    await waitFor(`${WARM_LINKS} ready runners`, () => ready() === WARM_LINKS, 60_000);
+    await pool.call(fixtures.echo, null);
+    let runners = WARM_LINKS;
+    const addRunner = async (): Promise<void> => {
+      runners++;
+      pool.resize({ min: runners, max });
+      await waitFor(`${runners} ready runners`, () => ready() === runners, 60_000);
+    };
+    return heapPerUnit(addRunner, growth.perBatch, growth.batches);
+  });
+}
+
+/** The least a queued caller can cost: a pending promise and its resolvers in a queue. */
+async function bareHeapPerPendingPromise(count: number): Promise<number> {
+  const queue: Array<{ resolve: (v: unknown) => void; input: unknown; deadlineMs: number }> = [];
+  const before = await settledHeapBytes();
+  const promises: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    promises.push(
+      new Promise((resolve) => queue.push({ resolve, input: { n: i }, deadlineMs: Date.now() })),
+    );
+  }
+  const perPromise = ((await settledHeapBytes()) - before) / count;
+  for (const entry of queue) entry.resolve(null);
+  await Promise.all(promises);
+  return perPromise;
+}
+
+/** One runner with one slot, held busy; `count` callers queue behind it. */
+async function flameHeapPerWaitingCaller(flame: Flame, count: number): Promise<number> {
+  const { fixtures, withPool } = flame;
+  return withPool("bench-mem-waiting", { min: 1, max: 1, maxConcurrency: 1 }, async (pool) => {
+    await pool.call(fixtures.echo, null);
+    const release = new AbortController();
+    const held = pool.call(fixtures.hold, null, { signal: release.signal }).catch(() => null);
+    await waitFor("the held call to take the only slot", () =>
+      pool.snapshot().runners.some((r) => r.inflight === 1),
+    );
+    const before = await settledHeapBytes();
+    const waiters: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) waiters.push(pool.call(fixtures.echo, { n: i }));
+    await waitFor(`${count} waiting callers`, () => pool.snapshot().waiting === count);
+    const perCaller = ((await settledHeapBytes()) - before) / count;
+    release.abort();
+    await held;
+    await Promise.all(waiters);
+    return perCaller;
+  });
+}
+
+/** RSS of a runner-agent and of a raw peer, each after the same warm-up calls, then idle. */
+async function idleRss(flame: Flame | null, scale: Scale): Promise<{ flame: number; raw: number }> {
+  const warmup = { calls: scale.pick(2_000, 20), concurrency: 16 };
+  const server = await RawEchoServer.listen();
+  try {
+    const peer = await server.spawnPeer();
+    try {
+      await runClosedLoop(() => peer.call("echo", { n: 1 }), warmup);
+      const raw = await residentBytes(peer.pid);
+      if (raw === null) throw new Error(`could not read VmRSS of pid ${peer.pid} from /proc`);
+      if (!flame) return { flame: Number.NaN, raw };
+      const { fixtures, withPool } = flame;
+      const runnerRss = await withPool("bench-mem-rss", { min: 1, max: 1 }, async (pool) => {
+        await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), warmup);
+        const pid = Number(pool.snapshot().runners[0]?.meta.pid);
+        const rss = await residentBytes(pid);
+        if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
+        return rss;
+      });
+      return { flame: runnerRss, raw };
+    } finally {
+      await peer.close();
+    }
+  } finally {
+    await server.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Bench 6, payload: 1 KB, 64 KB and 1 MB arguments through `pool.call` (the function returns
+ * the byte length), in MB/s of argument bytes, vs the raw ws + v8 link doing the same.
+ */
+import { randomFillSync } from "node:crypto";
+import { alternateRuns, withFlamePool } from "../flame-side.js";
+import { type LoadResult, median, runClosedLoop } from "../measure.js";
+import { RawEchoServer } from "../raw-echo.js";
+import { type Figure, figure } from "../report.js";
+import type { Scale } from "../scale.js";
+
+const CONCURRENCY = 8;
+
+export async function payloadBench(scale: Scale): Promise<Figure[]> {
+  const sizes = [
+    { label: "1 KB", bytes: 1024, calls: scale.pick(10_000, 32) },
+    { label: "64 KB", bytes: 64 * 1024, calls: scale.pick(3_000, 16) },
+    { label: "1 MB", bytes: 1024 * 1024, calls: scale.pick(300, 8) },
+  ];
+  const server = await RawEchoServer.listen();
+  try {
+    const peer = await server.spawnPeer();
+    try {
+      return await withFlamePool(
+        "bench-payload",
+        { min: 1, max: 1, maxConcurrency: CONCURRENCY },
+        async (side) => {
+          const figures: Figure[] = [];
+          for (const size of sizes) {
+            const payload = randomFillSync(new Uint8Array(size.bytes));
+            const megabytesPerSecond = (run: LoadResult): number =>
+              (run.calls * size.bytes) / 1e6 / (run.elapsedMs / 1000);
+            const raw = (): Promise<unknown> => peer.call("byteLength", payload);
+            const flame = side
+              ? (): Promise<unknown> => side.pool.call(side.fixtures.byteLength, payload)
+              : null;
+            const load = { calls: size.calls, concurrency: CONCURRENCY };
+            const warmup = { calls: Math.ceil(size.calls / 5), concurrency: CONCURRENCY };
+            await runClosedLoop(raw, warmup);
+            if (flame) await runClosedLoop(flame, warmup);
+            const runs = await alternateRuns(
+              scale.rounds,
+              () => runClosedLoop(raw, load),
+              flame ? () => runClosedLoop(flame, load) : null,
+            );
+            figures.push(
+              figure({
+                bench: "payload",
+                measure: `${size.label} args @${CONCURRENCY}`,
+                unit: "MB/s",
+                value: median(runs.flame.map(megabytesPerSecond)),
+                baselineName: "raw ws+v8",
+                baseline: median(runs.baseline.map(megabytesPerSecond)),
+                goal: null,
+              }),
+            );
+          }
+          return figures;
+        },
+      );
+    } finally {
+      await peer.close();
+    }
+  } finally {
+    await server.close();
+  }
+}

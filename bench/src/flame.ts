@@ -1,0 +1,44 @@
+/**
+ * The flame-ts side of every bench: a `Pool` on `LocalBackend` whose runners load
+ * fixtures/functions.mjs. Everything is imported the way an app would (plain node resolves
+ * `@flame-ts/pool-core` to its built dist/), and runners run the built runner-agent.
+ */
+import { fileURLToPath } from "node:url";
+import { LocalBackend, Pool, type PoolOptions } from "@flame-ts/pool-core";
+import * as fixtures from "../fixtures/functions.mjs";
+
+export { fixtures, Pool };
+
+/** What a bench chooses; name and backend are the bench's own. */
+export type BenchPoolOptions = Omit<PoolOptions, "name" | "backend">;
+
+export const functionsEntry = fileURLToPath(new URL("../fixtures/functions.mjs", import.meta.url));
+
+/** A pool on LocalBackend with the bench's functions; the caller starts and stops it. */
+export function benchPool(
+  name: string,
+  options: BenchPoolOptions,
+  runnerExecArgv: readonly string[] = [],
+): Pool {
+  return new Pool({
+    name,
+    backend: new LocalBackend({ entry: functionsEntry, execArgv: [...runnerExecArgv] }),
+    idleShutdownAfter: Number.POSITIVE_INFINITY,
+    ...options,
+  });
+}
+
+/** Runs `body` with a started pool and always stops it (so no runner outlives a bench). */
+export async function withPool<T>(
+  name: string,
+  options: BenchPoolOptions,
+  body: (pool: Pool) => Promise<T>,
+): Promise<T> {
+  const pool = benchPool(name, options);
+  try {
+    await pool.start();
+    return await body(pool);
+  } finally {
+    await pool.stop();
+  }
+}

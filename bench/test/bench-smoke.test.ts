@@ -1,0 +1,98 @@
+/**
+ * The bench never rots: `run.ts --smoke` (tiny iteration counts) must complete and produce
+ * every figure of issue 7 with a finite, positive ratio to its baseline. No timing is
+ * asserted here: speed goals are judged by the full `npm run bench`, not by a test.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { exitOf, killAndWait } from "../src/processes.js";
+import type { SuiteReport } from "../src/report.js";
+
+const benchDir = fileURLToPath(new URL("..", import.meta.url));
+
+/** Every figure the suite promises, by bench and measure. */
+const expectedFigures = [
+  ["call path", "p50 latency @1"],
+  ["call path", "throughput @1"],
+  ["call path", "p50 latency @16"],
+  ["call path", "throughput @16"],
+  ["call path", "p50 latency @128"],
+  ["call path", "throughput @128"],
+  ["vs piscina", "throughput @64, 2 workers"],
+  ["core scaling", "checkout+checkin, 10k runners"],
+  ["cold start", "empty pool → first result"],
+  ["memory", "parent heap per idle runner"],
+  ["memory", "parent heap per waiting caller"],
+  ["memory", "runner-agent idle RSS"],
+  ["payload", "1 KB args @8"],
+  ["payload", "64 KB args @8"],
+  ["payload", "1 MB args @8"],
+] as const;
+
+/** Generous: the smoke run takes seconds, but other engineers load the same 2 cores. */
+const SMOKE_TIMEOUT_MS = 160_000;
+
+describe("bench --smoke", () => {
+  let bench: ChildProcess | undefined;
+  let outDir: string | undefined;
+
+  afterEach(async () => {
+    if (bench) await killAndWait(bench, 5_000);
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it(
+    "completes and reports every figure with a finite positive ratio to its baseline",
+    async () => {
+      outDir = await mkdtemp(join(tmpdir(), "flame-bench-smoke-"));
+      const out = join(outDir, "smoke.json");
+      let output = "";
+      bench = spawn(
+        process.execPath,
+        [
+          "--expose-gc",
+          "--no-flush-bytecode",
+          "--import",
+          "tsx",
+          "run.ts",
+          "--smoke",
+          "--out",
+          out,
+        ],
+        { cwd: benchDir, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      bench.stdout?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      bench.stderr?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exit = await exitOf(bench);
+      expect(exit, output).toEqual({ code: 0, signal: null });
+
+      const report = JSON.parse(await readFile(out, "utf8")) as SuiteReport;
+      expect(report.mode).toBe("smoke");
+      expect(report.failures, output).toEqual([]);
+      const produced = report.figures.map((f) => [f.bench, f.measure]);
+      expect(produced).toEqual(expectedFigures.map(([b, m]) => [b, m]));
+      for (const f of report.figures) {
+        const where = `${f.bench} / ${f.measure}: ${JSON.stringify(f)}`;
+        // JSON turns NaN and Infinity into null, so a missing figure fails here too.
+        expect(Number.isFinite(f.value) && f.value > 0, where).toBe(true);
+        expect(Number.isFinite(f.baseline) && f.baseline > 0, where).toBe(true);
+        expect(Number.isFinite(f.ratio) && f.ratio > 0, where).toBe(true);
+        expect(f.ratio).toBeCloseTo(f.value / f.baseline, 6);
+        // A figure with a goal says whether it was met; one without says nothing.
+        if (f.goal) expect(typeof f.met, where).toBe("boolean");
+        else expect(f.met, where).toBeNull();
+      }
+      // The table a person reads names every figure.
+      for (const [, measure] of expectedFigures) expect(output).toContain(measure);
+    },
+    SMOKE_TIMEOUT_MS,
+  );
+});

@@ -1,0 +1,173 @@
+/**
+ * DockerBackend options: what a user may set, their defaults, and their validation.
+ * Every bad value fails at construction with INVALID_OPTIONS naming the field, so a typo
+ * surfaces when the pool is built, not at the first boot.
+ */
+import { invalidOption } from "@flame-ts/pool-core";
+import Dockerode from "dockerode";
+
+/** How to reach the Docker Engine. */
+export type DockerConnection =
+  | Dockerode
+  /** A unix socket, e.g. "/var/run/docker.sock" (the default when DOCKER_HOST is unset). */
+  | { readonly socketPath: string }
+  /** A TCP endpoint, e.g. { host: "127.0.0.1", port: 2375 }. */
+  | { readonly host: string; readonly port?: number; readonly protocol?: "http" | "https" };
+
+export type PullPolicy = "never" | "missing" | "always";
+
+export interface DockerBackendOptions {
+  /** Image that runs the runner-agent (see packages/runner-agent/Dockerfile). Required. */
+  readonly image: string;
+  /** Docker Engine to use. Default: `new Dockerode()` (DOCKER_HOST, else /var/run/docker.sock). */
+  readonly docker?: DockerConnection;
+  /**
+   * Container network mode. Default "host": the runner dials the parent's listener on the
+   * host's loopback, so the pool's default `listen` (127.0.0.1) just works. With another
+   * network, set the pool's `listen.advertiseUrl` to an address the container can reach.
+   */
+  readonly network?: string;
+  /** Memory limit per container in MiB (≥ 6, Docker's minimum). Default: no limit. */
+  readonly memoryMb?: number;
+  /** CPU limit per container, e.g. 0.5 or 2. Default: no limit. */
+  readonly cpus?: number;
+  /** Extra environment for the runner (FLAME_PARENT is set by the pool and may not be given). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Extra container labels. Keys under "flame-ts." are reserved. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Container names are `${namePrefix}${runnerId}`. Default "flame-". */
+  readonly namePrefix?: string;
+  /**
+   * When to pull `image`: "never" (default: the image must already be on the Docker host),
+   * "missing" (pull if absent), "always" (pull before every boot).
+   */
+  readonly pull?: PullPolicy;
+  /**
+   * Let the Docker daemon remove a container when it exits. Default true: containers left by a
+   * parent that died also disappear once their runner-agent's failsafe makes them exit.
+   */
+  readonly autoRemove?: boolean;
+}
+
+export interface ResolvedDockerBackendOptions {
+  readonly image: string;
+  readonly docker: Dockerode;
+  readonly network: string;
+  readonly memoryBytes: number | null;
+  readonly nanoCpus: number | null;
+  readonly env: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly namePrefix: string;
+  readonly pull: PullPolicy;
+  readonly autoRemove: boolean;
+}
+
+const PULL_POLICIES: readonly PullPolicy[] = ["never", "missing", "always"];
+const NAME_PREFIX = /^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$/;
+const ENV_NAME = /^[^=\0]+$/;
+export const RESERVED_LABEL_PREFIX = "flame-ts.";
+
+export function resolveDockerBackendOptions(
+  options: DockerBackendOptions,
+): ResolvedDockerBackendOptions {
+  if (typeof options !== "object" || options === null) {
+    throw invalidOption("options", "an object with at least `image`", options);
+  }
+  const { image } = options;
+  if (typeof image !== "string" || image.trim() === "") {
+    throw invalidOption("image", 'a non-empty image reference, e.g. "flame-ts/runner:1"', image);
+  }
+  const network = options.network ?? "host";
+  if (typeof network !== "string" || network === "") {
+    throw invalidOption("network", 'a Docker network mode such as "host"', network);
+  }
+  const memoryMb = options.memoryMb;
+  if (memoryMb !== undefined && !(Number.isInteger(memoryMb) && memoryMb >= 6)) {
+    throw invalidOption("memoryMb", "an integer number of MiB ≥ 6", memoryMb);
+  }
+  const cpus = options.cpus;
+  if (cpus !== undefined && !(typeof cpus === "number" && Number.isFinite(cpus) && cpus > 0)) {
+    throw invalidOption("cpus", "a positive number of CPUs, e.g. 0.5", cpus);
+  }
+  const env = stringRecord("env", options.env ?? {});
+  for (const key of Object.keys(env)) {
+    if (!ENV_NAME.test(key)) throw invalidOption(`env.${key}`, "a name without '='", key);
+    if (key === "FLAME_PARENT") {
+      throw invalidOption("env.FLAME_PARENT", "to be left unset (the pool sets it)", env[key]);
+    }
+  }
+  const labels = stringRecord("labels", options.labels ?? {});
+  for (const key of Object.keys(labels)) {
+    if (key.startsWith(RESERVED_LABEL_PREFIX)) {
+      throw invalidOption(`labels.${key}`, `a key outside "${RESERVED_LABEL_PREFIX}*"`, key);
+    }
+  }
+  const namePrefix = options.namePrefix ?? "flame-";
+  if (typeof namePrefix !== "string" || !NAME_PREFIX.test(namePrefix)) {
+    throw invalidOption("namePrefix", "letters, digits, '_', '.', '-' (not first)", namePrefix);
+  }
+  const pull = options.pull ?? "never";
+  if (!PULL_POLICIES.includes(pull)) {
+    throw invalidOption("pull", '"never", "missing" or "always"', pull);
+  }
+  const autoRemove = options.autoRemove ?? true;
+  if (typeof autoRemove !== "boolean") throw invalidOption("autoRemove", "a boolean", autoRemove);
+
+  return {
+    image,
+    docker: resolveDocker(options.docker),
+    network,
+    memoryBytes: memoryMb === undefined ? null : memoryMb * 1024 * 1024,
+    nanoCpus: cpus === undefined ? null : Math.round(cpus * 1e9),
+    env,
+    labels,
+    namePrefix,
+    pull,
+    autoRemove,
+  };
+}
+
+export function resolveDocker(docker: DockerConnection | undefined): Dockerode {
+  if (docker === undefined) return new Dockerode();
+  if (typeof docker !== "object" || docker === null) {
+    throw invalidOption("docker", "a Dockerode instance, { socketPath } or { host, port }", docker);
+  }
+  // Duck-typed: a Dockerode from another copy of the package is just as good.
+  if (isDockerode(docker)) return docker;
+  if ("socketPath" in docker) {
+    if (typeof docker.socketPath !== "string" || docker.socketPath === "") {
+      throw invalidOption("docker.socketPath", "a non-empty path", docker.socketPath);
+    }
+    return new Dockerode({ socketPath: docker.socketPath });
+  }
+  if ("host" in docker) {
+    if (typeof docker.host !== "string" || docker.host === "") {
+      throw invalidOption("docker.host", "a non-empty host name", docker.host);
+    }
+    const port = docker.port ?? 2375;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw invalidOption("docker.port", "a TCP port (1–65535)", docker.port);
+    }
+    const protocol = docker.protocol ?? "http";
+    if (protocol !== "http" && protocol !== "https") {
+      throw invalidOption("docker.protocol", '"http" or "https"', docker.protocol);
+    }
+    return new Dockerode({ host: docker.host, port, protocol });
+  }
+  throw invalidOption("docker", "a Dockerode instance, { socketPath } or { host, port }", docker);
+}
+
+function isDockerode(value: object): value is Dockerode {
+  const v = value as Partial<Dockerode>;
+  return typeof v.createContainer === "function" && typeof v.getContainer === "function";
+}
+
+function stringRecord(field: string, value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidOption(field, "an object of string values", value);
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== "string") throw invalidOption(`${field}.${key}`, "a string", v);
+  }
+  return { ...(value as Record<string, string>) };
+}

@@ -1,0 +1,272 @@
+/**
+ * DockerBackend against a real Docker Engine (host networking, the FROM-scratch test image).
+ * Skipped with one line when no daemon answers; under CI=true a missing daemon fails.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { hostname } from "node:os";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { isFlameError, Pool, type PoolOptions, parentId } from "@flame-ts/pool-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DockerBackend, type DockerBackendOptions, LABEL, reapOrphans } from "../src/index.js";
+import { type ParentIdentity, runnerLabels } from "../src/labels.js";
+import { processStartedMs } from "../src/parent-liveness.js";
+import {
+  DOCKER_FIXTURE,
+  ensureTestImage,
+  probeDocker,
+  RUN_LABEL,
+  reportMissingDocker,
+  runContainers,
+  runTag,
+  TEST_IMAGE,
+  waitFor,
+} from "./docker-env.js";
+// The same module the runner loads (bundled into the image): ids match by construction.
+import { echo, hang, whereAmI } from "./fixtures/docker-functions.mjs";
+
+const probe = await probeDocker();
+const skip = reportMissingDocker(probe, "backend-docker");
+
+function backendOptions(extra: Partial<DockerBackendOptions> = {}): DockerBackendOptions {
+  return {
+    image: TEST_IMAGE,
+    env: { FLAME_ENTRY: DOCKER_FIXTURE },
+    labels: { [RUN_LABEL]: runTag },
+    ...extra,
+  };
+}
+
+describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
+  const docker = probe.ok ? probe.docker : (undefined as never);
+  const pools: Pool[] = [];
+  const children: ChildProcess[] = [];
+
+  function pool(options: Partial<PoolOptions> & { backend?: DockerBackend } = {}): Pool {
+    const p = new Pool({
+      name: `dk${runTag}`,
+      min: 0,
+      max: 2,
+      bootTimeout: 30_000,
+      shutdownTimeout: 5_000,
+      backend: new DockerBackend(backendOptions()),
+      ...options,
+    });
+    pools.push(p);
+    return p;
+  }
+
+  beforeAll(async () => {
+    await ensureTestImage(docker);
+  }, 240_000);
+
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  });
+
+  afterAll(async () => {
+    // Every container this run created must be gone (auto-removed or reaped), not just stopped.
+    await waitFor(
+      "this run's containers to be removed",
+      async () => (await runContainers(docker)).length === 0,
+      20_000,
+    );
+    const all = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL.managed}=true`] },
+    });
+    console.log(`[backend-docker] flame-ts containers left after the suite: ${all.length}`);
+    expect(await runContainers(docker)).toEqual([]);
+  }, 30_000);
+
+  it("runs a call in a labelled container and removes it when the pool stops", async () => {
+    const p = pool();
+    await p.start();
+    const out = await p.call(whereAmI, null, { timeout: 30_000 });
+    // node is PID 1 in its own container.
+    expect(out.pid).toBe(1);
+    expect(await p.call(echo, { when: new Date(5), big: 12n })).toEqual({
+      when: new Date(5),
+      big: 12n,
+    });
+
+    const [runner] = p.snapshot().runners;
+    expect(runner?.meta.containerId).toMatch(/^[0-9a-f]{12}$/);
+    const [info] = await docker.listContainers({
+      filters: { label: [`${LABEL.runner}=${runner?.id}`] },
+    });
+    expect(info?.Labels).toMatchObject({
+      [LABEL.pool]: `dk${runTag}`,
+      [LABEL.parent]: parentId,
+      [LABEL.parentPid]: String(process.pid),
+    });
+    expect(info?.HostConfig.NetworkMode).toBe("host");
+
+    await p.stop();
+    await waitFor(
+      "the container to be removed",
+      async () => (await runContainers(docker)).length === 0,
+      15_000,
+    );
+  });
+
+  it("turns `docker kill` of a runner mid-call into RUNNER_DOWN, and the next call succeeds", async () => {
+    const p = pool({ max: 1 });
+    await p.start();
+    await p.call(echo, 1);
+    const containerId = p.snapshot().runners[0]?.meta.containerId ?? "";
+    const pending = p.call(hang, null, { timeout: 60_000 }).catch((e: unknown) => e);
+    await waitFor(
+      "the call to be running",
+      () => (p.snapshot().runners[0]?.inflight ?? 0) === 1,
+      10_000,
+      20,
+    );
+
+    const killedAt = performance.now();
+    await docker.getContainer(containerId).kill();
+    const error = await pending;
+    const detectMs = performance.now() - killedAt;
+    console.log(`[backend-docker] docker kill → RUNNER_DOWN in ${detectMs.toFixed(0)} ms`);
+    expect(isFlameError(error, "RUNNER_DOWN")).toBe(true);
+
+    expect(await p.call(echo, "again", { timeout: 30_000 })).toBe("again");
+  });
+
+  it("fails the boot with BOOT_FAILED naming a missing image, and leaves nothing behind", async () => {
+    const image = `flame-ts/does-not-exist:${runTag}`;
+    const p = pool({ min: 1, backend: new DockerBackend(backendOptions({ image })) });
+    const error = await p.start().catch((e: unknown) => e);
+    expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
+    expect((error as Error).message).toContain(image);
+    expect(await runContainers(docker)).toEqual([]);
+  });
+
+  it("fails the boot with BOOT_FAILED carrying the exit code and log of a container that exits at start", async () => {
+    const backend = new DockerBackend(
+      backendOptions({ env: { FLAME_ENTRY: "/app/fixtures/missing.mjs" } }),
+    );
+    const p = pool({ min: 1, backend });
+    const error = await p.start().catch((e: unknown) => e);
+    expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
+    // runner-agent exits 1 when its entry cannot load, and says so on stderr.
+    expect((error as Error).message).toMatch(/code 1\b/);
+    expect((error as Error).message).toContain("missing.mjs");
+    await waitFor(
+      "the container to be removed",
+      async () => (await runContainers(docker)).length === 0,
+      15_000,
+    );
+  });
+
+  it("removes every container within the failsafe when the parent process is SIGKILLed", async () => {
+    const failsafeMs = 5_000;
+    const script = fileURLToPath(new URL("./parent/sigkill-parent.mjs", import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [script, TEST_IMAGE, DOCKER_FIXTURE, RUN_LABEL, runTag, "2", String(failsafeMs)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    children.push(child);
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`parent exited early with code ${code}`)));
+    });
+    const { containers } = JSON.parse(line) as { containers: string[] };
+    expect(containers).toHaveLength(2);
+
+    const killedAt = performance.now();
+    child.kill("SIGKILL");
+    await waitFor(
+      "every container of the killed parent to be gone",
+      async () => (await runContainers(docker)).length === 0,
+      failsafeMs + 15_000,
+    );
+    console.log(
+      `[backend-docker] parent SIGKILL → all containers gone in ${(performance.now() - killedAt).toFixed(0)} ms`,
+    );
+  }, 90_000);
+
+  it("reaps containers of a dead parent, keeps a live parent's, and never its own", async () => {
+    const live = await parentProcess("live");
+    const dead = await parentProcess("dead");
+    await dead.kill();
+    const deadContainer = await orphanContainer(dead.identity, "running");
+    const liveContainer = await orphanContainer(live.identity, "created");
+
+    const p = pool({ min: 1 });
+    await p.start();
+    const ownContainer = p.snapshot().runners[0]?.meta.containerId ?? "";
+
+    try {
+      // Too young to be considered: nothing is touched.
+      const young = await reapOrphans({ docker, olderThanMs: 3_600_000 });
+      expect(young.removed.map((r) => r.containerId)).not.toContain(deadContainer);
+
+      const report = await reapOrphans({ docker, olderThanMs: 0 });
+      const removed = report.removed.map((r) => r.containerId);
+      expect(removed).toContain(deadContainer);
+      expect(removed).not.toContain(liveContainer);
+      expect(removed).not.toContain(ownContainer);
+      expect(report.failed).toEqual([]);
+      const left = (await runContainers(docker)).map((c) => c.Id.slice(0, 12));
+      expect(left).not.toContain(deadContainer);
+      expect(left).toEqual(expect.arrayContaining([liveContainer, ownContainer]));
+
+      // Even a callback that calls this process's parent dead cannot reap it.
+      const own = await reapOrphans({
+        docker,
+        isParentAlive: (parent) => parent.parentId !== parentId,
+      });
+      expect(own.removed.map((r) => r.containerId)).not.toContain(ownContainer);
+      expect(await p.call(echo, "still here")).toBe("still here");
+    } finally {
+      await docker
+        .getContainer(liveContainer)
+        .remove({ force: true })
+        .catch(() => {});
+      await live.kill();
+    }
+  });
+
+  /** A real process on this host to stand for a parent; kill() makes it a dead one. */
+  async function parentProcess(name: string) {
+    const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 60000)"], {
+      stdio: "ignore",
+    });
+    children.push(child);
+    await new Promise((resolve) => child.once("spawn", resolve));
+    const pid = child.pid ?? 0;
+    const identity: ParentIdentity = {
+      parentId: `${name}-${runTag}`,
+      host: hostname(),
+      pid,
+      startedMs: Math.round(processStartedMs(pid) ?? Date.now()),
+    };
+    return {
+      identity,
+      kill: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGKILL");
+        await exited;
+      },
+    };
+  }
+
+  /** A flame-ts-labelled container as a parent would have left it (not auto-removed). */
+  async function orphanContainer(parent: ParentIdentity, state: "running" | "created") {
+    const container = await docker.createContainer({
+      Image: TEST_IMAGE,
+      Entrypoint: ["/usr/local/bin/node", "-e", "setInterval(() => {}, 60000)"],
+      Labels: {
+        ...runnerLabels(parent, "orphans", `orphan-${parent.parentId}`),
+        [RUN_LABEL]: runTag,
+      },
+      HostConfig: { NetworkMode: "none", AutoRemove: false },
+    });
+    if (state === "running") await container.start();
+    return container.id.slice(0, 12);
+  }
+});

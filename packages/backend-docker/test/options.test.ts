@@ -1,0 +1,65 @@
+import { isFlameError } from "@flame-ts/pool-core";
+import Dockerode from "dockerode";
+import { describe, expect, it } from "vitest";
+import { DockerBackend, type DockerBackendOptions } from "../src/index.js";
+
+function fieldOf(options: unknown): string | undefined {
+  try {
+    new DockerBackend(options as DockerBackendOptions);
+  } catch (error) {
+    if (isFlameError(error, "INVALID_OPTIONS")) return error.field;
+    throw error;
+  }
+  return undefined;
+}
+
+describe("DockerBackend options", () => {
+  it.each([
+    [{}, "image"],
+    [{ image: " " }, "image"],
+    [{ image: "x", network: "" }, "network"],
+    [{ image: "x", memoryMb: 2 }, "memoryMb"],
+    [{ image: "x", memoryMb: 64.5 }, "memoryMb"],
+    [{ image: "x", cpus: 0 }, "cpus"],
+    [{ image: "x", cpus: Number.NaN }, "cpus"],
+    [{ image: "x", env: { A: 1 } }, "env.A"],
+    [{ image: "x", env: { FLAME_PARENT: "x" } }, "env.FLAME_PARENT"],
+    [{ image: "x", labels: { "flame-ts.pool": "p" } }, "labels.flame-ts.pool"],
+    [{ image: "x", labels: [] }, "labels"],
+    [{ image: "x", namePrefix: "-bad" }, "namePrefix"],
+    [{ image: "x", namePrefix: "a/b" }, "namePrefix"],
+    [{ image: "x", pull: "sometimes" }, "pull"],
+    [{ image: "x", autoRemove: "yes" }, "autoRemove"],
+    [{ image: "x", docker: 42 }, "docker"],
+    [{ image: "x", docker: { socketPath: "" } }, "docker.socketPath"],
+    [{ image: "x", docker: { host: "127.0.0.1", port: 70000 } }, "docker.port"],
+    [{ image: "x", docker: { nothing: true } }, "docker"],
+  ])("rejects %j naming `%s`", (options, field) => {
+    expect(fieldOf(options)).toBe(field);
+  });
+
+  it("accepts a full set of valid options and the three ways to reach Docker", () => {
+    const base = {
+      image: "flame-ts/runner:1",
+      network: "host",
+      memoryMb: 256,
+      cpus: 0.5,
+      env: { LOG_LEVEL: "debug" },
+      labels: { team: "media" },
+      namePrefix: "thumbs-",
+      pull: "missing",
+      autoRemove: false,
+    } as const;
+    const own = new Dockerode({ socketPath: "/tmp/nowhere.sock" });
+    expect(new DockerBackend({ ...base, docker: own }).docker).toBe(own);
+    expect(fieldOf({ ...base, docker: { socketPath: "/var/run/docker.sock" } })).toBeUndefined();
+    expect(fieldOf({ ...base, docker: { host: "127.0.0.1", port: 2375 } })).toBeUndefined();
+    expect(new DockerBackend({ image: "x" }).name).toBe("docker");
+  });
+
+  it("says which field is wrong and what it expects", () => {
+    expect(() => new DockerBackend({ image: "x", pull: "sometimes" as never })).toThrow(
+      /`pull`: expected "never", "missing" or "always", got "sometimes"/,
+    );
+  });
+});

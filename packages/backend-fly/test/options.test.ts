@@ -1,0 +1,151 @@
+import { isFlameError } from "@flame-ts/pool-core";
+import { describe, expect, it } from "vitest";
+import { machineName } from "../src/fly-backend.js";
+import { FlyBackend } from "../src/index.js";
+import { flyListenOptions } from "../src/listen.js";
+import { resolveFlyOptions } from "../src/options.js";
+import { ActionPacer } from "../src/rate-limit.js";
+import { backoffDelayMs, parseRetryAfterMs } from "../src/retry.js";
+
+const FLY_ENV = {
+  FLY_APP_NAME: "my-app",
+  FLY_IMAGE_REF: "registry.fly.io/my-app:deployment-01H",
+  FLY_API_TOKEN: "secret",
+  FLY_REGION: "ord",
+  FLY_MACHINE_ID: "148ed123456789",
+};
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("FlyBackend options", () => {
+  it("takes its defaults from the Fly runtime environment, like FLAME", () => {
+    const o = resolveFlyOptions({ processEnv: FLY_ENV });
+    expect(o).toMatchObject({
+      app: "my-app",
+      image: "registry.fly.io/my-app:deployment-01H",
+      token: "secret",
+      region: "ord",
+      apiUrl: "https://api.machines.dev",
+      guest: {
+        cpuKind: "performance",
+        cpus: 1,
+        memoryMb: 4096,
+        gpuKind: undefined,
+        gpus: undefined,
+      },
+      namePrefix: "flame",
+      parentMachineId: "148ed123456789",
+    });
+  });
+
+  it.each([
+    ["token", "FLY_API_TOKEN"],
+    ["app", "FLY_APP_NAME"],
+    ["image", "FLY_IMAGE_REF"],
+  ])("missing %s → INVALID_OPTIONS naming it and %s", (field, envVar) => {
+    const env: Record<string, string> = { ...FLY_ENV };
+    delete env[envVar];
+    const error = thrown(() => new FlyBackend({ processEnv: env }));
+    expect(isFlameError(error, "INVALID_OPTIONS")).toBe(true);
+    expect(error).toMatchObject({ field });
+    expect((error as Error).message).toContain(envVar);
+  });
+
+  it("options win over the environment and map to Fly's guest fields", () => {
+    const backend = new FlyBackend({
+      processEnv: FLY_ENV,
+      app: "other",
+      region: "syd",
+      guest: { cpuKind: "shared", cpus: 2, memoryMb: 1024, gpuKind: "a100-pcie-40gb", gpus: 1 },
+      init: { cmd: ["node", "runner.js"] },
+    });
+    const body = backend.createRequest({
+      runnerId: "Thumbs_42/x",
+      poolName: "thumbs",
+      parentId: "p1",
+      env: { FLAME_PARENT: "x" },
+    });
+    expect(body).toMatchObject({
+      name: "flame-thumbs-42-x",
+      region: "syd",
+      config: {
+        guest: {
+          cpu_kind: "shared",
+          cpus: 2,
+          memory_mb: 1024,
+          gpu_kind: "a100-pcie-40gb",
+          gpus: 1,
+        },
+        init: { cmd: ["node", "runner.js"] },
+        metadata: { flame_parent_machine: "148ed123456789" },
+      },
+    });
+  });
+
+  it.each([
+    [{ guest: { memoryMb: 1000 } }, "guest.memoryMb"],
+    [{ guest: { cpus: 0 } }, "guest.cpus"],
+    [{ apiUrl: "ftp://x" }, "apiUrl"],
+    [{ env: { A: 1 } }, "env.A"],
+    [{ metadata: { flame_pool: "x" } }, "metadata.flame_pool"],
+    [{ namePrefix: "Bad Prefix" }, "namePrefix"],
+  ])("rejects %j naming %s", (options, field) => {
+    const error = thrown(() => resolveFlyOptions({ processEnv: FLY_ENV, ...(options as object) }));
+    expect(error).toMatchObject({ code: "INVALID_OPTIONS", field });
+  });
+});
+
+describe("flyListenOptions", () => {
+  it("listens on :: and advertises the 6PN address in brackets", () => {
+    expect(flyListenOptions({ FLY_PRIVATE_IP: "fdaa:0:1:a7b:195:e229:8038:2" })).toEqual({
+      host: "::",
+      port: 4370,
+      advertiseUrl: "ws://[fdaa:0:1:a7b:195:e229:8038:2]:4370",
+    });
+    expect(
+      flyListenOptions({ FLY_PRIVATE_IP: "fdaa::2", FLAME_LISTEN_PORT: "9000" }).advertiseUrl,
+    ).toBe("ws://[fdaa::2]:9000");
+  });
+
+  it("outside Fly it says what is missing", () => {
+    expect(thrown(() => flyListenOptions({}))).toMatchObject({
+      code: "INVALID_OPTIONS",
+      field: "FLY_PRIVATE_IP",
+    });
+  });
+});
+
+describe("pacing and backoff", () => {
+  it("allows a burst of 3 per action and key, then one per second", () => {
+    const pacer = new ActionPacer();
+    const limit = { perSecond: 1, burst: 3 };
+    expect([0, 0, 0].map(() => pacer.reserve("create:app", limit, 1_000))).toEqual([0, 0, 0]);
+    expect(pacer.reserve("create:app", limit, 1_000)).toBeGreaterThanOrEqual(1_000);
+    expect(pacer.reserve("stop:m1", limit, 1_000)).toBe(0); // another action/machine is separate
+    expect(pacer.reserve("create:app", limit, 10_000)).toBe(0); // refilled
+  });
+
+  it("backs off exponentially with jitter, capped, never below Retry-After", () => {
+    const policy = { baseDelayMs: 100, maxDelayMs: 1_000 };
+    expect(backoffDelayMs(1, policy, 0)).toBe(50);
+    expect(backoffDelayMs(1, policy, 0.999)).toBeLessThanOrEqual(100);
+    expect(backoffDelayMs(3, policy, 0)).toBe(200);
+    expect(backoffDelayMs(20, policy, 0.999)).toBeLessThanOrEqual(1_000);
+    expect(backoffDelayMs(1, policy, 0, 2_000)).toBe(2_000);
+    expect(parseRetryAfterMs("2", 0)).toBe(2_000);
+    expect(parseRetryAfterMs(null, 0)).toBeUndefined();
+    expect(parseRetryAfterMs(new Date(5_000).toUTCString(), 0)).toBe(5_000);
+  });
+
+  it("machine names are lowercase, dash-separated and bounded", () => {
+    expect(machineName("flame", "Pool.Name-abc123")).toBe("flame-pool-name-abc123");
+    expect(machineName("flame", "x".repeat(100)).length).toBeLessThanOrEqual(63);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The function registry: `defineFunction(id, impl)` names a function with a stable id so the
+ * parent can ask a runner (which loaded the same module) to run it.
+ *
+ * The registry lives on a `globalThis` symbol, not in this module, so two copies of
+ * pool-core in one process (e.g. the app's and the runner-agent's) see the same functions.
+ */
+import { FlameError } from "./errors.js";
+
+/** What a function receives besides its input. */
+export interface FunctionContext {
+  /** Aborts when the call's deadline passes, the caller cancels, or the child is stopped. */
+  readonly signal: AbortSignal;
+  /** Absolute epoch ms after which the call fails with TIMEOUT; null = no deadline. */
+  readonly deadlineMs: number | null;
+  /** The runner executing the call. */
+  readonly runnerId: string;
+}
+
+export interface FlameFunction<I, O> {
+  readonly id: string;
+  readonly impl: (input: I, ctx: FunctionContext) => O | Promise<O>;
+}
+
+type Registry = Map<string, FlameFunction<unknown, unknown>>;
+
+const REGISTRY_KEY = Symbol.for("flame-ts.functions");
+
+function registry(): Registry {
+  const holder = globalThis as { [REGISTRY_KEY]?: Registry };
+  let map = holder[REGISTRY_KEY];
+  if (map === undefined) {
+    map = new Map();
+    holder[REGISTRY_KEY] = map;
+  }
+  return map;
+}
+
+/**
+ * Registers `impl` under `id` and returns a handle to pass to `pool.call`. Call it at module
+ * top level in a module that both the parent and the runners import, so ids match.
+ */
+export function defineFunction<I, O>(
+  id: string,
+  impl: (input: I, ctx: FunctionContext) => O | Promise<O>,
+): FlameFunction<I, O> {
+  if (typeof id !== "string" || id.length === 0) {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `defineFunction: the id must be a non-empty string, got ${JSON.stringify(id)}.`,
+      { field: "id" },
+    );
+  }
+  if (typeof impl !== "function") {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `defineFunction("${id}"): the implementation must be a function.`,
+      { field: "impl" },
+    );
+  }
+  const map = registry();
+  if (map.has(id)) {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `defineFunction: a function with id "${id}" is already defined. Ids must be unique per process; rename one of them.`,
+      { field: "id" },
+    );
+  }
+  const fn: FlameFunction<I, O> = Object.freeze({ id, impl });
+  map.set(id, fn as unknown as FlameFunction<unknown, unknown>);
+  return fn;
+}
+
+export function lookupFunction(id: string): FlameFunction<unknown, unknown> | undefined {
+  return registry().get(id);
+}
+
+/** Every id defined in this process, in definition order (a runner's hello reports them). */
+export function listFunctionIds(): string[] {
+  return [...registry().keys()];
+}

@@ -1,0 +1,937 @@
+/**
+ * The Pool host: owns the pure core's state, feeds it one event at a time, and carries out
+ * its effects with real I/O (backend boots, the runner link, timers, telemetry).
+ *
+ * Rules that keep it simple to reason about:
+ * - `#dispatch` is the only caller of `step`. Events raised while effects are carried out are
+ *   queued and processed after, never re-entrantly.
+ * - One real timer, re-armed at `nextDeadline` after every batch of events.
+ * - `#runOnRunner` is the one place a call/cast/child starts and ends on a runner (telemetry
+ *   hooks and `callFinished` live there).
+ *
+ * Timeout rule (FLAME #73), see README "Timeouts": a call's `timeout` spans waiting for a
+ * slot plus running. Exception, the cold pool: when the caller has to queue while a runner is
+ * booting, it may wait up to max(timeout, bootTimeout) for that slot, and once granted it
+ * gets its full `timeout` to run. A caller that queues behind busy runners (no boot in flight)
+ * keeps the plain rule.
+ */
+import type { Backend, BootedRunner } from "../backend.js";
+import {
+  type CoreConfig,
+  type CoreError,
+  type PoolEvent as CoreEvent,
+  type CoreTelemetryEvent,
+  snapshot as coreSnapshot,
+  type Effect,
+  initialState,
+  nextDeadline,
+  type PoolState,
+  step,
+} from "../core/index.js";
+import { FlameError, isFlameError } from "../errors.js";
+import type { FlameFunction } from "../functions.js";
+import {
+  type Clock,
+  type PoolOptions,
+  type ResolvedOptions,
+  resolveLimits,
+  resolveOptions,
+} from "../options.js";
+import { encodeParentDescriptor } from "../protocol/descriptor.js";
+import { PROTOCOL_VERSION } from "../protocol/messages.js";
+import { generateToken } from "../protocol/token.js";
+import {
+  type PoolEventBody,
+  PoolEventStream,
+  type PoolEvents,
+  type PoolSnapshot,
+  type RunnerSnapshot,
+} from "../telemetry/events.js";
+import { type CallSpan, startCallSpan } from "../telemetry/spans.js";
+import { newRunnerId, parentId } from "./ids.js";
+import type { LinkConnection, LinkServer, ListenLink } from "./link-port.js";
+import { listenRunnerServer } from "./runner-link.js";
+
+export interface CallOptions {
+  /** Milliseconds for waiting plus running; defaults to the pool's `timeout`. Infinity = none. */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface PlacedChild<O> {
+  readonly runnerId: string;
+  /** Settles when the child ends (its value, REMOTE_ERROR, or RUNNER_DOWN). */
+  readonly result: Promise<O>;
+  /** Aborts the child's ctx.signal and resolves once it has ended. */
+  stop(): Promise<void>;
+}
+
+/** Internal seams for tests: an in-memory link and a fake environment. */
+export interface PoolInternals {
+  readonly listen?: ListenLink;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+type CallKind = "call" | "cast" | "child";
+
+interface Checkout {
+  readonly id: string;
+  readonly timeoutMs: number | null;
+  /** startedAt + timeout: the plain deadline for queue + run. */
+  readonly callDeadlineMs: number | null;
+  phase: "waiting" | "granted";
+  cold: boolean;
+  warmTimer: unknown;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+  readonly resolve: (lease: Lease) => void;
+  readonly reject: (error: FlameError) => void;
+  /** Set once granted: fails the running call at once when its runner dies. */
+  fail: ((error: FlameError) => void) | null;
+}
+
+interface Lease {
+  readonly checkoutId: string;
+  readonly runnerId: string;
+  readonly conn: LinkConnection;
+  readonly runDeadlineMs: number | null;
+  /** Rejects when the runner dies mid-call (failCheckout); never resolves. */
+  readonly failure: Promise<never>;
+}
+
+interface BootEntry {
+  readonly bootId: string;
+  readonly runnerId: string;
+  readonly isMin: boolean;
+  readonly startedAtMs: number;
+  readonly abort: AbortController;
+  /** Backend meta, known once the backend started the runner (before its hello). */
+  meta: Readonly<Record<string, string>>;
+  /** Resolves with null once up, or with the failure message. */
+  readonly outcome: Promise<string | null>;
+  settle: (error: string | null) => void;
+}
+
+interface RunnerEntry {
+  readonly id: string;
+  readonly conn: LinkConnection;
+  readonly booted: BootedRunner;
+  readonly meta: Readonly<Record<string, string>>;
+  readonly isMin: boolean;
+  down: boolean;
+  killTimer: unknown;
+  /** Resolves once the backend reports the runner gone. */
+  readonly exited: Promise<void>;
+}
+
+const BOOT_RETRY_DELAY_MS = 1_000;
+
+export class Pool {
+  readonly name: string;
+  readonly #o: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #backend: Backend;
+  readonly #listen: ListenLink;
+  readonly #insideRunner: boolean;
+  readonly #stream: PoolEventStream;
+  readonly #state: PoolState;
+
+  readonly #queue: CoreEvent[] = [];
+  #busy = false;
+  #timer: unknown = null;
+  #timerAtMs: number | null = null;
+  #justQueued: Checkout[] = [];
+
+  #server: Promise<LinkServer> | null = null;
+  #coreStarted = false;
+  #startPromise: Promise<void> | null = null;
+  #stopPromise: Promise<void> | null = null;
+  #stopped = false;
+
+  #nextCheckout = 0;
+  readonly #checkouts = new Map<string, Checkout>();
+  readonly #boots = new Map<string, BootEntry>();
+  readonly #bootStartedAt = new Map<string, number>();
+  readonly #runners = new Map<string, RunnerEntry>();
+  readonly #exits = new Set<Promise<void>>();
+  readonly #bootTasks = new Set<Promise<void>>();
+
+  constructor(options: PoolOptions, internals: PoolInternals = {}) {
+    const env = internals.env ?? process.env;
+    this.#o = resolveOptions(options, env);
+    this.#insideRunner = typeof env.FLAME_PARENT === "string" && env.FLAME_PARENT.length > 0;
+    this.name = this.#o.name;
+    this.#clock = this.#o.clock;
+    this.#backend = this.#o.backend;
+    this.#listen = internals.listen ?? listenRunnerServer;
+    const config: CoreConfig = {
+      name: this.#o.name,
+      min: this.#o.min,
+      max: this.#o.max,
+      maxConcurrency: this.#o.maxConcurrency,
+      idleShutdownAfterMs: this.#o.idleShutdownAfterMs,
+      minIdleShutdownAfterMs: this.#o.minIdleShutdownAfterMs,
+      hasIdleCheck: this.#o.idleCheck !== null,
+      singleUse: this.#o.singleUse,
+      bootRetryDelayMs: BOOT_RETRY_DELAY_MS,
+    };
+    this.#state = initialState(config);
+    this.#stream = new PoolEventStream({
+      pool: this.name,
+      snapshot: () => this.snapshot(),
+      nowMs: () => this.#clock.nowMs(),
+      onListenerError: (error) =>
+        this.#o.log("warn", "a pool.events listener threw", { error: String(error) }),
+    });
+  }
+
+  /** Typed, sequence-numbered events (growStart, runnerUp, callFinished, …). */
+  get events(): PoolEvents {
+    return this.#stream;
+  }
+
+  /** Starts listening for runners and boots `min` of them; rejects BOOT_FAILED if one can't boot. */
+  start(): Promise<void> {
+    if (this.#stopped) return Promise.reject(stoppedError(this.name));
+    this.#startPromise ??= this.#start();
+    return this.#startPromise;
+  }
+
+  async #start(): Promise<void> {
+    await this.#serverReady();
+    const minBoots = this.#ensureCoreStarted();
+    const failures = (await Promise.all(minBoots.map((b) => b.outcome))).filter(
+      (error): error is string => error !== null,
+    );
+    if (failures.length > 0) {
+      throw new FlameError(
+        "BOOT_FAILED",
+        `Pool "${this.name}" could not boot its ${this.#o.min} min runner(s): ${failures[0]}. Check the backend and the runner entry; the pool keeps retrying until stop().`,
+      );
+    }
+  }
+
+  /** Runs `fn(input)` on a runner and returns its result. See README "Timeouts". */
+  async call<I, O>(fn: FlameFunction<I, O>, input: I, options: CallOptions = {}): Promise<O> {
+    const fnId = functionId(fn);
+    const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
+    const lease = await this.#lease("call", fnId, timeoutMs, options.signal);
+    return (await this.#runOnRunner("call", fnId, lease, (conn) =>
+      conn.call(fnId, input, {
+        deadlineMs: lease.runDeadlineMs,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...traceOption(lease.span),
+      }),
+    )) as O;
+  }
+
+  /** Fire and forget: waits up to bootTimeout for a slot; failures go to telemetry and the log. */
+  cast<I, O>(fn: FlameFunction<I, O>, input: I): void {
+    const fnId = functionId(fn);
+    this.#lease("cast", fnId, this.#o.bootTimeoutMs, undefined)
+      .then((lease) =>
+        this.#runOnRunner("cast", fnId, lease, (conn) =>
+          conn.cast(fnId, input, traceOption(lease.span)),
+        ),
+      )
+      .catch((error: unknown) => {
+        this.#o.log("warn", `cast of "${fnId}" failed`, { error: String(error) });
+      });
+  }
+
+  /** Starts a long-lived `fn(input)` on a runner; it holds one slot until it ends. */
+  async placeChild<I, O>(
+    fn: FlameFunction<I, O>,
+    input: I,
+    options: CallOptions = {},
+  ): Promise<PlacedChild<O>> {
+    const fnId = functionId(fn);
+    const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
+    const lease = await this.#lease("child", fnId, timeoutMs, options.signal);
+    this.#dispatch({
+      type: "convertToChild",
+      checkoutId: lease.checkoutId,
+      childId: lease.checkoutId,
+    });
+    let stopChild: () => void = () => {};
+    const result = this.#runOnRunner("child", fnId, lease, (conn) => {
+      const handle = conn.startChild(fnId, input, traceOption(lease.span));
+      stopChild = () => handle.stop();
+      return handle.result;
+    }) as Promise<O>;
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = () => stopChild();
+      signal.addEventListener("abort", onAbort, { once: true });
+      void settled.then(() => signal.removeEventListener("abort", onAbort));
+    }
+    return {
+      runnerId: lease.runnerId,
+      result,
+      stop: async () => {
+        stopChild();
+        await settled;
+      },
+    };
+  }
+
+  /** Changes min/max at runtime: boots up to the new min, drains surplus idle runners first. */
+  resize(limits: { min: number; max: number }): void {
+    const { min, max } = resolveLimits(limits, this.#insideRunner);
+    if (this.#stopped) throw stoppedError(this.name);
+    this.#dispatch({ type: "resize", min, max });
+  }
+
+  snapshot(): PoolSnapshot {
+    const core = coreSnapshot(this.#state);
+    const runners: RunnerSnapshot[] = core.runners.map((r) => ({
+      ...r,
+      meta: this.#runners.get(r.id)?.meta ?? {},
+    }));
+    for (const boot of this.#boots.values()) {
+      runners.push({
+        id: boot.runnerId,
+        state: "booting",
+        inflight: 0,
+        isMin: boot.isMin,
+        bootedAtMs: null,
+        callsServed: 0,
+        meta: boot.meta,
+      });
+    }
+    return {
+      name: core.name,
+      min: core.min,
+      max: core.max,
+      maxConcurrency: core.maxConcurrency,
+      waiting: core.waiting,
+      pendingBoots: core.pendingBoots,
+      runners,
+    };
+  }
+
+  /** Rejects waiters, drains every runner (up to shutdownTimeout), resolves once all exited. */
+  stop(): Promise<void> {
+    this.#stopPromise ??= this.#stop();
+    return this.#stopPromise;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#coreStarted) this.#dispatch({ type: "stop" });
+    for (const boot of this.#boots.values()) {
+      boot.abort.abort(stoppedError(this.name));
+    }
+    // Boots settle (and a runner that came up anyway is shut down) before we wait for exits.
+    while (this.#bootTasks.size > 0) await Promise.all([...this.#bootTasks]);
+    while (this.#exits.size > 0) await Promise.all([...this.#exits]);
+    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
+    this.#timer = null;
+    this.#timerAtMs = null;
+    const server = this.#server;
+    if (server !== null) await server.then((s) => s.close()).catch(() => {});
+    this.#emit({ type: "stopped" });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  // ---- the event loop -------------------------------------------------------------------
+
+  #dispatch(event: CoreEvent): void {
+    this.#queue.push(event);
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        const { effects } = step(this.#state, next, this.#clock.nowMs());
+        for (const effect of effects) {
+          try {
+            this.#carry(effect);
+          } catch (error) {
+            this.#o.log("error", `carrying out ${effect.type} failed`, { error: String(error) });
+          }
+        }
+        if (this.#justQueued.length > 0) this.#classifyQueued();
+      }
+    } finally {
+      this.#busy = false;
+    }
+    this.#rearm();
+  }
+
+  #rearm(): void {
+    const at = this.#stopped && this.#queue.length === 0 ? null : nextDeadline(this.#state);
+    if (at === this.#timerAtMs) return;
+    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
+    this.#timer = null;
+    this.#timerAtMs = at;
+    if (at !== null) {
+      this.#timer = this.#clock.setTimer(at, () => {
+        this.#timer = null;
+        this.#timerAtMs = null;
+        this.#dispatch({ type: "tick" });
+      });
+    }
+  }
+
+  #carry(effect: Effect): void {
+    switch (effect.type) {
+      case "grant":
+        this.#grant(effect.checkoutId, effect.runnerId);
+        return;
+      case "reject": {
+        const c = this.#checkouts.get(effect.checkoutId);
+        if (c === undefined || c.phase !== "waiting") return;
+        this.#forget(c);
+        c.reject(coreError(effect.error, this.name));
+        return;
+      }
+      case "failCheckout": {
+        const c = this.#checkouts.get(effect.checkoutId);
+        if (c === undefined) return;
+        this.#checkouts.delete(c.id);
+        c.fail?.(coreError(effect.error, this.name));
+        return;
+      }
+      case "boot":
+        this.#boot(effect.bootId, effect.isMin);
+        return;
+      case "shutdownRunner":
+        this.#shutdownRunner(effect.runnerId, effect.reason);
+        return;
+      case "checkIdle":
+        void this.#checkIdle(effect.runnerId);
+        return;
+      case "telemetry":
+        this.#telemetry(effect.event);
+        return;
+    }
+  }
+
+  // ---- checkouts ------------------------------------------------------------------------
+
+  #acquire(timeoutMs: number | null, signal: AbortSignal | undefined): Promise<Lease> {
+    if (this.#stopped) return Promise.reject(stoppedError(this.name));
+    if (signal?.aborted) return Promise.reject(abortedError());
+    this.#ensureCoreStarted();
+    const id = String(++this.#nextCheckout);
+    const nowMs = this.#clock.nowMs();
+    const callDeadlineMs = timeoutMs === null ? null : nowMs + timeoutMs;
+    const queueBoundMs =
+      timeoutMs === null ? null : nowMs + Math.max(timeoutMs, this.#o.bootTimeoutMs);
+    return new Promise<Lease>((resolve, reject) => {
+      const c: Checkout = {
+        id,
+        timeoutMs,
+        callDeadlineMs,
+        phase: "waiting",
+        cold: false,
+        warmTimer: null,
+        signal,
+        onAbort: () => {
+          if (c.phase !== "waiting" || !this.#checkouts.has(id)) return;
+          this.#forget(c);
+          reject(abortedError());
+          this.#dispatch({ type: "callerGone", checkoutId: id });
+        },
+        resolve,
+        reject,
+        fail: null,
+      };
+      this.#checkouts.set(id, c);
+      signal?.addEventListener("abort", c.onAbort, { once: true });
+      this.#dispatch({ type: "checkout", checkoutId: id, deadlineMs: queueBoundMs });
+    });
+  }
+
+  /**
+   * Callers queued in the last step: with a boot in flight they are "cold" (bounded by
+   * max(timeout, bootTimeout), the core's deadline); otherwise the plain timeout applies.
+   */
+  #classifyQueued(): void {
+    const queued = this.#justQueued;
+    this.#justQueued = [];
+    const booting = this.#boots.size > 0;
+    for (const c of queued) {
+      if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) continue;
+      if (booting) {
+        c.cold = true;
+      } else if (c.callDeadlineMs !== null) {
+        const deadline = c.callDeadlineMs;
+        c.warmTimer = this.#clock.setTimer(deadline, () => {
+          c.warmTimer = null;
+          if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) return;
+          this.#forget(c);
+          this.#emit({ type: "checkoutTimeout", checkoutId: c.id, waitedMs: c.timeoutMs ?? 0 });
+          c.reject(
+            new FlameError(
+              "TIMEOUT",
+              `Pool "${this.name}": no runner slot freed up within the call's timeout (${c.timeoutMs} ms); every runner is busy and the pool is at max. Raise \`timeout\`, \`max\` or \`maxConcurrency\`.`,
+            ),
+          );
+          this.#dispatch({ type: "callerGone", checkoutId: c.id });
+        });
+      }
+    }
+  }
+
+  #grant(checkoutId: string, runnerId: string): void {
+    const c = this.#checkouts.get(checkoutId);
+    // Caller already gone: its queued `callerGone` releases the slot.
+    if (c === undefined || c.phase !== "waiting") return;
+    const runner = this.#runners.get(runnerId);
+    if (runner === undefined) {
+      this.#forget(c);
+      c.reject(new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }));
+      this.#dispatch({ type: "checkin", checkoutId, reason: "error" });
+      return;
+    }
+    c.phase = "granted";
+    this.#clearWaitHooks(c);
+    const nowMs = this.#clock.nowMs();
+    const runDeadlineMs =
+      c.timeoutMs === null ? null : c.cold ? nowMs + c.timeoutMs : c.callDeadlineMs;
+    let fail: (error: FlameError) => void = () => {};
+    const failure = new Promise<never>((_, rejectFailure) => {
+      fail = rejectFailure;
+    });
+    failure.catch(() => {});
+    c.fail = fail;
+    c.resolve({ checkoutId, runnerId, conn: runner.conn, runDeadlineMs, failure });
+  }
+
+  /** Drops a waiting checkout from the host's books (the core is told separately). */
+  #forget(c: Checkout): void {
+    this.#checkouts.delete(c.id);
+    this.#clearWaitHooks(c);
+  }
+
+  #clearWaitHooks(c: Checkout): void {
+    c.signal?.removeEventListener("abort", c.onAbort);
+    if (c.warmTimer !== null) this.#clock.clearTimer(c.warmTimer);
+    c.warmTimer = null;
+  }
+
+  /**
+   * Asks for a slot. The call's span starts here so it covers the wait; a caller that never
+   * reaches a runner (timeout, abort, stopped pool) is reported as `callFinished` here.
+   */
+  async #lease(
+    kind: CallKind,
+    fnId: string,
+    timeoutMs: number | null,
+    signal: AbortSignal | undefined,
+  ): Promise<Lease & { readonly span: CallSpan }> {
+    const span = startCallSpan(this.name, fnId, kind);
+    const startedAtMs = this.#clock.nowMs();
+    try {
+      const lease = await this.#acquire(timeoutMs, signal);
+      span.setRunner(lease.runnerId);
+      return { ...lease, span };
+    } catch (error) {
+      const errorCode = isFlameError(error) ? error.code : "RUNNER_DOWN";
+      span.end(false, errorCode);
+      this.#emit({
+        type: "callFinished",
+        kind,
+        fn: fnId,
+        runnerId: null,
+        durationMs: this.#clock.nowMs() - startedAtMs,
+        ok: false,
+        errorCode,
+      });
+      throw error;
+    }
+  }
+
+  /** The one place work starts and ends on a runner: releases the slot, reports telemetry. */
+  async #runOnRunner(
+    kind: CallKind,
+    fnId: string,
+    lease: Lease & { readonly span: CallSpan },
+    run: (conn: LinkConnection) => Promise<unknown>,
+  ): Promise<unknown> {
+    const startedAtMs = this.#clock.nowMs();
+    let errorCode: string | undefined;
+    try {
+      // The runner's own rejection may lose the race to `failure` (the core failed the
+      // checkout first when the runner died): mark it handled so it is not reported as unhandled.
+      const running = run(lease.conn);
+      running.catch(() => {});
+      return await Promise.race([running, lease.failure]);
+    } catch (error) {
+      const flame = isFlameError(error)
+        ? error
+        : new FlameError("RUNNER_DOWN", String(error), { cause: error });
+      errorCode = flame.code;
+      throw flame;
+    } finally {
+      if (this.#checkouts.delete(lease.checkoutId)) {
+        this.#dispatch({
+          type: "checkin",
+          checkoutId: lease.checkoutId,
+          reason: errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error",
+        });
+      }
+      lease.span.end(errorCode === undefined, errorCode);
+      this.#emit({
+        type: "callFinished",
+        kind,
+        fn: fnId,
+        runnerId: lease.runnerId,
+        durationMs: this.#clock.nowMs() - startedAtMs,
+        ok: errorCode === undefined,
+        ...(errorCode === undefined ? {} : { errorCode }),
+      });
+    }
+  }
+
+  // ---- runners --------------------------------------------------------------------------
+
+  /** Dispatches `start` once; returns the min boots it caused. */
+  #ensureCoreStarted(): BootEntry[] {
+    if (this.#coreStarted) return [];
+    this.#coreStarted = true;
+    void this.#serverReady().catch(() => {});
+    const before = new Set(this.#boots.keys());
+    this.#dispatch({ type: "start" });
+    return [...this.#boots.values()].filter((b) => !before.has(b.bootId));
+  }
+
+  #serverReady(): Promise<LinkServer> {
+    this.#server ??= this.#listen({
+      host: this.#o.listen.host,
+      port: this.#o.listen.port,
+      ...(this.#o.listen.advertiseUrl === undefined
+        ? {}
+        : { advertiseUrl: this.#o.listen.advertiseUrl }),
+      maxFrameBytes: this.#o.maxFrameBytes,
+      log: this.#o.log,
+    });
+    return this.#server;
+  }
+
+  #boot(bootId: string, isMin: boolean): void {
+    let settle: (error: string | null) => void = () => {};
+    const outcome = new Promise<string | null>((resolve) => {
+      settle = resolve;
+    });
+    const entry: BootEntry = {
+      bootId,
+      runnerId: newRunnerId(this.name),
+      isMin,
+      startedAtMs: this.#clock.nowMs(),
+      abort: new AbortController(),
+      meta: {},
+      outcome,
+      settle,
+    };
+    this.#boots.set(bootId, entry);
+    this.#bootStartedAt.set(bootId, entry.startedAtMs);
+    const task = this.#runBoot(entry);
+    this.#bootTasks.add(task);
+    void task.finally(() => this.#bootTasks.delete(task));
+  }
+
+  async #runBoot(b: BootEntry): Promise<void> {
+    const deadlineMs = b.startedAtMs + this.#o.bootTimeoutMs;
+    const signal = b.abort.signal;
+    const timer = this.#clock.setTimer(deadlineMs, () =>
+      b.abort.abort(
+        new FlameError(
+          "BOOT_FAILED",
+          `runner ${b.runnerId} did not say hello within bootTimeout (${this.#o.bootTimeoutMs} ms)`,
+        ),
+      ),
+    );
+    let bootCall: Promise<BootedRunner> | null = null;
+    let booted: BootedRunner | null = null;
+    try {
+      const server = await untilAborted(this.#serverReady(), signal);
+      const token = generateToken();
+      const env = {
+        FLAME_PARENT: encodeParentDescriptor({
+          url: server.url,
+          token,
+          runnerId: b.runnerId,
+          pool: this.name,
+          protocol: PROTOCOL_VERSION,
+          idleShutdownAfterMs: null,
+          singleUse: this.#o.singleUse,
+          failsafeTimeoutMs: this.#o.failsafeTimeoutMs,
+          shutdownTimeoutMs: this.#o.shutdownTimeoutMs,
+          maxFrameBytes: this.#o.maxFrameBytes,
+        }),
+      };
+      const hello = server.expect(b.runnerId, token, signal);
+      hello.catch(() => {});
+      bootCall = this.#backend.boot({
+        runnerId: b.runnerId,
+        poolName: this.name,
+        parentId,
+        env,
+        signal,
+        deadlineMs,
+      });
+      booted = await untilAborted(bootCall, signal);
+      b.meta = { ...booted.meta };
+      const exit = booted.exited;
+      const exitedEarly = exit.then((e) => {
+        throw new FlameError(
+          "BOOT_FAILED",
+          `runner ${b.runnerId} exited before saying hello (code ${e.code}: ${e.reason})`,
+        );
+      });
+      exitedEarly.catch(() => {});
+      const conn = await untilAborted(Promise.race([hello, exitedEarly]), signal);
+      this.#clock.clearTimer(timer);
+      this.#boots.delete(b.bootId);
+      this.#addRunner(b, conn, booted);
+      b.settle(null);
+    } catch (error) {
+      this.#clock.clearTimer(timer);
+      b.abort.abort(error);
+      if (booted !== null) {
+        void booted.stop().catch(() => {});
+      } else if (bootCall !== null) {
+        // The backend may still finish after we gave up: end what it started.
+        void bootCall.then(
+          (late) => late.stop().catch(() => {}),
+          () => {},
+        );
+      }
+      const message = bootFailureMessage(error, this.#backend.name);
+      this.#boots.delete(b.bootId);
+      this.#o.log("warn", `boot of ${b.runnerId} failed: ${message}`);
+      this.#emit({
+        type: "bootFailed",
+        bootId: b.bootId,
+        error: message,
+        bootMs: this.#clock.nowMs() - b.startedAtMs,
+      });
+      this.#dispatch({ type: "bootFailed", bootId: b.bootId, error: message });
+      b.settle(message);
+    }
+  }
+
+  #addRunner(b: BootEntry, conn: LinkConnection, booted: BootedRunner): void {
+    let markExited: () => void = () => {};
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve;
+    });
+    const entry: RunnerEntry = {
+      id: b.runnerId,
+      conn,
+      booted,
+      meta: { ...booted.meta },
+      isMin: b.isMin,
+      down: false,
+      killTimer: null,
+      exited,
+    };
+    this.#runners.set(entry.id, entry);
+    this.#exits.add(exited);
+    void booted.exited.then((exit) => {
+      this.#runnerGone(entry, `runner exited (code ${exit.code}): ${exit.reason}`, exit.code);
+      this.#runners.delete(entry.id);
+      this.#exits.delete(exited);
+      markExited();
+    });
+    void conn.closed.then(({ reason }) => {
+      this.#runnerGone(entry, `link closed: ${reason}`, null);
+      // An agent exits when its link drops; make sure of it.
+      void booted.stop().catch(() => {});
+    });
+    this.#emit({
+      type: "runnerUp",
+      runnerId: entry.id,
+      isMin: b.isMin,
+      meta: entry.meta,
+      bootMs: this.#clock.nowMs() - b.startedAtMs,
+    });
+    this.#dispatch({ type: "bootSucceeded", bootId: b.bootId, runnerId: entry.id });
+  }
+
+  #runnerGone(entry: RunnerEntry, reason: string, exitCode: number | null): void {
+    if (entry.down) return;
+    entry.down = true;
+    if (entry.killTimer !== null) this.#clock.clearTimer(entry.killTimer);
+    entry.killTimer = null;
+    this.#o.log("info", `runner ${entry.id} down: ${reason}`);
+    this.#emit({ type: "runnerDown", runnerId: entry.id, reason, exitCode });
+    this.#dispatch({ type: "runnerDown", runnerId: entry.id, reason });
+  }
+
+  #shutdownRunner(runnerId: string, reason: string): void {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined || entry.killTimer !== null) return;
+    const timeoutMs = this.#o.shutdownTimeoutMs;
+    try {
+      entry.conn.shutdown(reason, timeoutMs);
+    } catch (error) {
+      this.#o.log("warn", `asking ${runnerId} to shut down failed`, { error: String(error) });
+    }
+    entry.killTimer = this.#clock.setTimer(this.#clock.nowMs() + timeoutMs, () => {
+      void entry.booted.stop().catch(() => {});
+    });
+  }
+
+  async #checkIdle(runnerId: string): Promise<void> {
+    const check = this.#o.idleCheck;
+    let shutdown = true;
+    if (check !== null) {
+      try {
+        shutdown = (await check({ runnerId })) === true;
+      } catch (error) {
+        shutdown = false;
+        this.#o.log("warn", `idle check for ${runnerId} threw; keeping the runner`, {
+          error: String(error),
+        });
+      }
+    }
+    this.#dispatch({ type: "idleChecked", runnerId, shutdown });
+  }
+
+  // ---- telemetry ------------------------------------------------------------------------
+
+  #telemetry(event: CoreTelemetryEvent): void {
+    switch (event.type) {
+      case "growStart":
+        this.#emit(event);
+        this.#hook(() => this.#o.onGrowStart?.({ name: this.name, count: event.count }));
+        return;
+      case "growEnd": {
+        const startedAt = this.#bootStartedAt.get(event.bootId);
+        this.#bootStartedAt.delete(event.bootId);
+        this.#emit({
+          ...event,
+          bootMs: startedAt === undefined ? 0 : this.#clock.nowMs() - startedAt,
+        });
+        const result = event.ok
+          ? ({ ok: true } as const)
+          : ({ ok: false, error: event.error ?? "boot failed" } as const);
+        this.#hook(() => this.#o.onGrowEnd?.(result, { name: this.name, count: event.count }));
+        return;
+      }
+      case "shrink":
+        this.#emit(event);
+        this.#hook(() => this.#o.onShrink?.({ name: this.name, count: event.count }));
+        return;
+      case "waiting": {
+        const c = this.#checkouts.get(event.checkoutId);
+        if (c !== undefined) this.#justQueued.push(c);
+        return;
+      }
+      case "checkout":
+        if (event.waitedMs > 0) {
+          this.#emit({
+            type: "checkoutWaited",
+            checkoutId: event.checkoutId,
+            runnerId: event.runnerId,
+            waitedMs: event.waitedMs,
+          });
+        }
+        return;
+      case "timeout":
+        this.#emit({
+          type: "checkoutTimeout",
+          checkoutId: event.checkoutId,
+          waitedMs: event.waitedMs,
+        });
+        return;
+      case "resize":
+        this.#emit(event);
+        return;
+    }
+  }
+
+  #emit(body: PoolEventBody): void {
+    this.#stream.emit(body);
+  }
+
+  #hook(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.#o.log("warn", "a pool hook threw", { error: String(error) });
+    }
+  }
+}
+
+/** The call message's traceparent option, when there is a trace to continue. */
+function traceOption(span: CallSpan): { traceparent?: string } {
+  return span.traceparent === undefined ? {} : { traceparent: span.traceparent };
+}
+
+function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {
+  const id = (fn as { id?: unknown } | null)?.id;
+  if (typeof id !== "string") {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      "Invalid argument `fn`: expected a function made with defineFunction(id, impl).",
+      { field: "fn" },
+    );
+  }
+  return id;
+}
+
+function callTimeout(value: number | undefined, fallback: number | null): number | null {
+  if (value === undefined) return fallback;
+  if (value === Number.POSITIVE_INFINITY) return null;
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `Invalid option \`timeout\`: expected a positive number of milliseconds or Infinity, got ${String(value)}.`,
+      { field: "timeout" },
+    );
+  }
+  return value;
+}
+
+function coreError(error: CoreError, pool: string): FlameError {
+  if (error.code === "POOL_STOPPED") return stoppedError(pool);
+  return new FlameError(error.code, error.message);
+}
+
+function stoppedError(pool: string): FlameError {
+  return new FlameError(
+    "POOL_STOPPED",
+    `Pool "${pool}" is stopped; create a new Pool to run more calls.`,
+  );
+}
+
+function abortedError(): FlameError {
+  return new FlameError("ABORTED", "The call was aborted by its signal.");
+}
+
+function bootFailureMessage(error: unknown, backend: string): string {
+  if (error instanceof Error) {
+    return isFlameError(error) ? error.message : `${backend} backend: ${error.message}`;
+  }
+  return `${backend} backend: ${String(error)}`;
+}
+
+/** Settles like `promise`, or rejects with the signal's reason once it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

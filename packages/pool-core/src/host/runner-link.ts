@@ -1,0 +1,12 @@
+import { RunnerServer } from "../link/index.js";
+import type { LinkServer, ListenLink } from "./link-port.js";
+
+/** The real runner link: a WebSocket server runners dial (src/link/). */
+export const listenRunnerServer: ListenLink = async (options): Promise<LinkServer> =>
+  RunnerServer.listen({
+    host: options.host,
+    port: options.port,
+    ...(options.advertiseUrl === undefined ? {} : { advertiseUrl: options.advertiseUrl }),
+    maxFrameBytes: options.maxFrameBytes,
+    log: options.log,
+  });

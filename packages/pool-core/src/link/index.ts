@@ -1,0 +1,10 @@
+/** The parent side of the runner link (internal to pool-core; the host drives it). */
+export type { LinkLog, LinkLogLevel } from "./log.js";
+export {
+  type CallOptions,
+  type PlacedChildHandle,
+  RunnerConnection,
+  type RunnerConnectionOptions,
+  type RunnerInfo,
+} from "./runner-connection.js";
+export { RunnerServer, type RunnerServerOptions } from "./runner-server.js";

@@ -1,0 +1,366 @@
+/**
+ * The parent's end of one runner link, after a valid hello. Sends call/cast/child requests,
+ * matches results by id, and fails every pending request with RUNNER_DOWN the moment the
+ * link is lost (close, error, or heartbeat silence).
+ *
+ * Hot path: one Pending object per request (its own abort listener), one deadline timer per
+ * connection (armed at the earliest backstop), frames corked per tick.
+ */
+import type { RawData, WebSocket } from "ws";
+import { FlameError } from "../errors.js";
+import type { Codec } from "../protocol/codec.js";
+import { CLOSE_SHUTDOWN } from "../protocol/defaults.js";
+import { decodeFrame, encodeFrame, MAX_CALL_ID } from "../protocol/frame.js";
+import { Heartbeat } from "../protocol/heartbeat.js";
+import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
+import { fromWireError } from "../protocol/wire-error.js";
+import type { LinkLog } from "./log.js";
+import { Pending, type PendingKind, type PendingOwner } from "./pending.js";
+import { SendBatcher } from "./send-batcher.js";
+
+export interface RunnerConnectionOptions {
+  readonly codec: Codec;
+  readonly maxFrameBytes: number;
+  readonly heartbeatIntervalMs: number;
+  /** How long after a call's deadline the parent stops waiting for the runner's TIMEOUT. */
+  readonly deadlineGraceMs: number;
+  readonly log: LinkLog;
+}
+
+export interface RunnerInfo {
+  readonly agentVersion: string;
+  readonly pid: number;
+  readonly host: string;
+}
+
+export interface CallOptions {
+  /** Absolute epoch ms; the runner aborts the call then. null = no deadline. */
+  readonly deadlineMs: number | null;
+  readonly signal?: AbortSignal;
+  readonly traceparent?: string;
+}
+
+export interface PlacedChildHandle {
+  readonly result: Promise<unknown>;
+  stop(): void;
+}
+
+type HelloMessage = Extract<RunnerToParent, { t: "hello" }>;
+
+export class RunnerConnection implements PendingOwner {
+  readonly runnerId: string;
+  readonly functions: ReadonlySet<string>;
+  readonly info: RunnerInfo;
+  readonly closed: Promise<{ reason: string }>;
+
+  private readonly pending = new Map<number, Pending>();
+  private readonly shutdownListeners: Array<(reason: string) => void> = [];
+  private readonly heartbeat: Heartbeat;
+  private readonly batcher: SendBatcher;
+  private nextId = 1;
+  private closeReason: string | null = null;
+  private resolveClosed!: (v: { reason: string }) => void;
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+
+  /** @internal Created by RunnerServer after a valid hello. */
+  constructor(
+    private readonly ws: WebSocket,
+    hello: HelloMessage,
+    private readonly options: RunnerConnectionOptions,
+  ) {
+    this.runnerId = hello.runnerId;
+    this.functions = new Set(hello.functions);
+    this.info = { agentVersion: hello.agentVersion, pid: hello.pid, host: hello.host };
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.batcher = new SendBatcher(ws);
+    this.heartbeat = new Heartbeat(
+      ws,
+      (silentMs) => this.terminate(`no heartbeat from runner for ${silentMs} ms`),
+      options.heartbeatIntervalMs,
+    );
+    ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on("close", (code, reason) => {
+      const text = reason.toString();
+      this.finish(text.length > 0 ? text : `link closed (code ${code})`);
+    });
+    ws.on("error", (err) => this.finish(`link error: ${err.message}`));
+  }
+
+  /** Requests sent and not yet answered (calls, casts, running children). */
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  call(fn: string, args: unknown, opts: CallOptions): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const refused = this.refuse(fn, opts.signal);
+      if (refused !== null) return reject(refused);
+      const id = this.allocateId();
+      const msg: ParentToRunner =
+        opts.traceparent === undefined
+          ? { t: "call", id, fn, args, deadlineMs: opts.deadlineMs }
+          : { t: "call", id, fn, args, deadlineMs: opts.deadlineMs, traceparent: opts.traceparent };
+      const backstop =
+        opts.deadlineMs === null ? null : opts.deadlineMs + this.options.deadlineGraceMs;
+      this.dispatch(msg, new Pending(this, id, "call", fn, resolve, reject, backstop, opts.signal));
+    });
+  }
+
+  cast(fn: string, args: unknown, opts: { traceparent?: string } = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const refused = this.refuse(fn, undefined);
+      if (refused !== null) return reject(refused);
+      const id = this.allocateId();
+      const msg: ParentToRunner =
+        opts.traceparent === undefined
+          ? { t: "cast", id, fn, args }
+          : { t: "cast", id, fn, args, traceparent: opts.traceparent };
+      this.dispatch(
+        msg,
+        new Pending(this, id, "cast", fn, resolve as (v: unknown) => void, reject, null, undefined),
+      );
+    });
+  }
+
+  startChild(fn: string, args: unknown, opts: { traceparent?: string } = {}): PlacedChildHandle {
+    let id = -1;
+    const result = new Promise<unknown>((resolve, reject) => {
+      const refused = this.refuse(fn, undefined);
+      if (refused !== null) return reject(refused);
+      id = this.allocateId();
+      const msg: ParentToRunner =
+        opts.traceparent === undefined
+          ? { t: "child.start", id, fn, args }
+          : { t: "child.start", id, fn, args, traceparent: opts.traceparent };
+      this.dispatch(msg, new Pending(this, id, "child", fn, resolve, reject, null, undefined));
+    });
+    return {
+      result,
+      stop: () => {
+        if (id >= 0 && this.pending.has(id)) this.sendQuietly({ t: "child.stop", id });
+      },
+    };
+  }
+
+  /** Ask the agent to stop taking work, let running calls finish for up to timeoutMs, then exit. */
+  shutdown(reason: string, timeoutMs: number): void {
+    this.sendQuietly({ t: "shutdown", reason, timeoutMs });
+  }
+
+  onRunnerShutdown(listener: (reason: string) => void): void {
+    this.shutdownListeners.push(listener);
+  }
+
+  /** Drop the link now; pending requests fail with RUNNER_DOWN. */
+  terminate(reason: string): void {
+    if (this.closeReason !== null) return;
+    this.ws.terminate();
+    this.finish(reason);
+  }
+
+  /** @internal PendingOwner: the caller's signal fired. */
+  abandon(pending: Pending, error: FlameError): void {
+    if (this.pending.get(pending.id) !== pending) return;
+    this.pending.delete(pending.id);
+    this.sendQuietly({ t: "cancel", id: pending.id });
+    pending.reject(error);
+  }
+
+  /** @internal Used by RunnerServer to say welcome. */
+  sendMessage(msg: ParentToRunner): void {
+    this.sendQuietly(msg);
+  }
+
+  private refuse(fn: string, signal: AbortSignal | undefined): FlameError | null {
+    if (this.closeReason !== null) {
+      return new FlameError(
+        "RUNNER_DOWN",
+        `Runner ${this.runnerId} is gone (${this.closeReason}); "${fn}" was not sent.`,
+        { runnerId: this.runnerId },
+      );
+    }
+    if (!this.functions.has(fn)) {
+      return new FlameError(
+        "UNKNOWN_FUNCTION",
+        `Runner ${this.runnerId} does not define "${fn}" (it reported ${this.functions.size} functions). Make sure the runner's entry module imports the module that calls defineFunction("${fn}", ...), and that parent and runners run the same code version.`,
+        { runnerId: this.runnerId },
+      );
+    }
+    if (signal?.aborted) {
+      return new FlameError("ABORTED", `Call to "${fn}" was aborted before it was sent.`, {
+        cause: signal.reason,
+        runnerId: this.runnerId,
+      });
+    }
+    return null;
+  }
+
+  private allocateId(): number {
+    const id = this.nextId;
+    this.nextId = id >= MAX_CALL_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /** Encode (may throw SERIALIZATION: nothing sent), register, send. */
+  private dispatch(msg: ParentToRunner, pending: Pending): void {
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(msg, this.options.codec, this.options.maxFrameBytes);
+    } catch (err) {
+      pending.reject(err);
+      return;
+    }
+    if (pending.signal?.aborted) {
+      pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
+      return;
+    }
+    this.pending.set(pending.id, pending);
+    this.batcher.send(frame);
+    if (pending.backstopAtMs !== null) this.armDeadline(pending.backstopAtMs);
+  }
+
+  private sendQuietly(msg: AnyMessage): void {
+    if (this.closeReason !== null) return;
+    try {
+      this.batcher.send(encodeFrame(msg, this.options.codec, this.options.maxFrameBytes));
+    } catch (err) {
+      this.options.log("error", "could not send a control message", {
+        runnerId: this.runnerId,
+        t: msg.t,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    this.heartbeat.sawTraffic();
+    if (!isBinary || !Buffer.isBuffer(data)) {
+      this.options.log("warn", "runner sent a non-binary frame; ignored", {
+        runnerId: this.runnerId,
+      });
+      return;
+    }
+    const decoded = decodeFrame(data, this.options.codec, this.options.maxFrameBytes);
+    if (!decoded.ok) {
+      const pending = decoded.id === null ? undefined : this.pending.get(decoded.id);
+      this.options.log("warn", "runner sent a frame that could not be used", {
+        runnerId: this.runnerId,
+        id: decoded.id,
+        t: decoded.t,
+        error: decoded.message,
+      });
+      if (pending !== undefined) {
+        this.pending.delete(pending.id);
+        pending.reject(
+          new FlameError(
+            decoded.code,
+            `The runner's answer to "${pending.fn}" could not be read: ${decoded.message}.`,
+            { runnerId: this.runnerId },
+          ),
+        );
+      }
+      return;
+    }
+    this.handle(decoded.msg);
+  }
+
+  private handle(msg: AnyMessage): void {
+    switch (msg.t) {
+      case "result":
+      case "child.exit":
+      case "cast.done": {
+        const pending = this.pending.get(msg.id);
+        if (pending === undefined) return; // answered after the caller gave up: expected race
+        this.pending.delete(msg.id);
+        if (msg.ok) pending.resolve(msg.t === "cast.done" ? undefined : msg.value);
+        else if (msg.error !== undefined)
+          pending.reject(fromWireError(msg.error, pending.fn, this.runnerId));
+        else pending.reject(new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`));
+        return;
+      }
+      case "error": {
+        const pending = msg.id === null ? undefined : this.pending.get(msg.id);
+        this.options.log("warn", "runner reported a protocol error", {
+          runnerId: this.runnerId,
+          id: msg.id,
+          code: msg.code,
+          error: msg.message,
+        });
+        if (pending === undefined) return;
+        this.pending.delete(pending.id);
+        pending.reject(
+          new FlameError(
+            msg.code,
+            `Runner ${this.runnerId} could not run "${pending.fn}": ${msg.message}.`,
+            { runnerId: this.runnerId },
+          ),
+        );
+        return;
+      }
+      case "shutdown":
+        for (const listener of this.shutdownListeners) listener(msg.reason);
+        return;
+      default:
+        this.options.log("warn", `runner sent an unexpected "${msg.t}" message; ignored`, {
+          runnerId: this.runnerId,
+        });
+    }
+  }
+
+  private armDeadline(atMs: number): void {
+    if (atMs >= this.deadlineTimerAtMs) return;
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimerAtMs = atMs;
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - Date.now()));
+    this.deadlineTimer.unref();
+  }
+
+  /** The runner should have reported TIMEOUT by now; fail what is overdue and re-arm. */
+  private onDeadline(): void {
+    this.deadlineTimer = null;
+    this.deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const pending of this.pending.values()) {
+      const at = pending.backstopAtMs;
+      if (at === null) continue;
+      if (at <= now) {
+        this.abandon(
+          pending,
+          new FlameError(
+            "TIMEOUT",
+            `"${pending.fn}" passed its deadline and runner ${this.runnerId} did not answer within ${this.options.deadlineGraceMs} ms after it.`,
+            { runnerId: this.runnerId },
+          ),
+        );
+      } else if (at < next) next = at;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armDeadline(next);
+  }
+
+  private finish(reason: string): void {
+    if (this.closeReason !== null) return;
+    this.closeReason = reason;
+    this.heartbeat.stop();
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    const failed = [...this.pending.values()];
+    this.pending.clear();
+    for (const pending of failed) {
+      pending.reject(
+        new FlameError(
+          "RUNNER_DOWN",
+          `Runner ${this.runnerId} went away while running "${pending.fn}" (${reason}).`,
+          { runnerId: this.runnerId },
+        ),
+      );
+    }
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(CLOSE_SHUTDOWN, "parent closed link");
+    this.resolveClosed({ reason });
+  }
+}
+
+export type { PendingKind };

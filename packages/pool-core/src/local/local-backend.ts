@@ -1,0 +1,187 @@
+/**
+ * LocalBackend: each runner is a runner-agent child process on this machine. The embedded
+ * default, and the backend every other one is compared against in the conformance suite.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../backend.js";
+import { FlameError, invalidOption } from "../errors.js";
+import { trackChild } from "./child-registry.js";
+
+export interface LocalBackendOptions {
+  /** The module that defines the functions (the same one the parent imports). */
+  readonly entry: URL | string;
+  /** Extra `node` flags for runners (e.g. `["--enable-source-maps"]`). */
+  readonly execArgv?: readonly string[];
+  /** Extra environment for runners (added to this process's environment). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Path to the runner-agent bin; defaults to `@flame-ts/runner-agent/bin`. */
+  readonly agentPath?: string;
+  /** How long `stop()` waits after SIGTERM before SIGKILL. Default 5,000 ms. */
+  readonly killAfterMs?: number;
+}
+
+const DEFAULT_KILL_AFTER_MS = 5_000;
+
+export class LocalBackend implements Backend {
+  readonly name = "local";
+  readonly #entry: string;
+  readonly #execArgv: readonly string[];
+  readonly #env: Readonly<Record<string, string>>;
+  readonly #agentPath: string | undefined;
+  readonly #killAfterMs: number;
+
+  constructor(options: LocalBackendOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw invalidOption("LocalBackend options", "an object { entry }", options);
+    }
+    this.#entry = entryPath(options.entry);
+    const execArgv = options.execArgv ?? [];
+    if (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== "string")) {
+      throw invalidOption("execArgv", "an array of strings", execArgv);
+    }
+    this.#execArgv = execArgv;
+    const env = options.env ?? {};
+    if (typeof env !== "object" || env === null) throw invalidOption("env", "an object", env);
+    for (const [key, value] of Object.entries(env)) {
+      if (typeof value !== "string") throw invalidOption(`env.${key}`, "a string", value);
+    }
+    this.#env = env;
+    if (options.agentPath !== undefined && typeof options.agentPath !== "string") {
+      throw invalidOption("agentPath", "a file path", options.agentPath);
+    }
+    this.#agentPath = options.agentPath;
+    const killAfterMs = options.killAfterMs ?? DEFAULT_KILL_AFTER_MS;
+    if (typeof killAfterMs !== "number" || !(killAfterMs > 0)) {
+      throw invalidOption("killAfterMs", "a positive number of milliseconds", killAfterMs);
+    }
+    this.#killAfterMs = killAfterMs;
+  }
+
+  async boot(req: BootRequest): Promise<BootedRunner> {
+    if (req.signal.aborted) throw req.signal.reason;
+    const agent = this.#agentPath ?? resolveAgentBin();
+    const child = spawn(process.execPath, [...this.#execArgv, agent, "--entry", this.#entry], {
+      env: { ...process.env, ...this.#env, ...req.env },
+      stdio: ["ignore", "inherit", "pipe"],
+    });
+    const runner = new LocalRunner(child, this.#killAfterMs);
+    await runner.spawned().catch((error: unknown) => {
+      throw new FlameError(
+        "BOOT_FAILED",
+        `LocalBackend could not start \`${process.execPath}\`: ${String(error)}`,
+        { cause: error, runnerId: req.runnerId },
+      );
+    });
+    // Aborting the boot (deadline, pool stop) ends the process; the host reports why.
+    const onAbort = () => void runner.stop();
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    void runner.exited.then(() => req.signal.removeEventListener("abort", onAbort));
+    return runner;
+  }
+}
+
+class LocalRunner implements BootedRunner {
+  readonly meta: Record<string, string>;
+  readonly exited: Promise<RunnerExit>;
+  readonly #child: ChildProcess;
+  readonly #killAfterMs: number;
+  #lastStderrLine = "";
+  #stopping: Promise<void> | null = null;
+
+  constructor(child: ChildProcess, killAfterMs: number) {
+    this.#child = child;
+    this.#killAfterMs = killAfterMs;
+    this.meta = { pid: String(child.pid ?? "") };
+    const untrack = trackChild(child);
+    let partial = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      // Runner logs stay visible; the last line explains an exit.
+      process.stderr.write(chunk);
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      const last = lines.filter((l) => l.trim().length > 0).pop();
+      if (last !== undefined) this.#lastStderrLine = last.trim();
+    });
+    this.exited = new Promise<RunnerExit>((resolve) => {
+      child.once("close", (code, signal) => {
+        untrack();
+        if (partial.trim().length > 0) this.#lastStderrLine = partial.trim();
+        const how = signal === null ? `exit code ${code}` : `killed by ${signal}`;
+        resolve({
+          code,
+          reason: this.#lastStderrLine.length > 0 ? this.#lastStderrLine : how,
+        });
+      });
+    });
+  }
+
+  spawned(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#child.pid !== undefined) {
+        resolve();
+        return;
+      }
+      this.#child.once("spawn", () => resolve());
+      this.#child.once("error", reject);
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after `killAfterMs`; resolves once the process is gone. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const child = this.#child;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), this.#killAfterMs);
+        await this.exited;
+        clearTimeout(timer);
+      }
+      await this.exited;
+    })();
+    return this.#stopping;
+  }
+}
+
+function entryPath(entry: unknown): string {
+  if (entry instanceof URL) {
+    if (entry.protocol !== "file:")
+      throw invalidOption("entry", "a file: URL or a path", entry.href);
+    return fileURLToPath(entry);
+  }
+  if (typeof entry === "string" && entry.length > 0) {
+    return entry.startsWith("file:") ? fileURLToPath(entry) : entry;
+  }
+  throw invalidOption("entry", "the functions module as a file URL or path", entry);
+}
+
+let agentBin: string | null = null;
+/**
+ * The agent's bin as installed (its package.json `bin`), i.e. built JavaScript. Resolving the
+ * `./bin` export instead would follow a bundler's "source" condition under vitest and hand
+ * plain `node` a .ts file.
+ */
+function resolveAgentBin(): string {
+  if (agentBin !== null) return agentBin;
+  try {
+    const require = createRequire(import.meta.url);
+    const manifestPath = require.resolve("@flame-ts/runner-agent/package.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as {
+      bin?: Record<string, string>;
+    };
+    const bin = manifest.bin?.["flame-runner"];
+    if (bin === undefined) throw new Error("its package.json has no `flame-runner` bin");
+    agentBin = join(dirname(manifestPath), bin);
+  } catch (cause) {
+    throw new FlameError(
+      "BOOT_FAILED",
+      `LocalBackend could not find @flame-ts/runner-agent (${String(cause)}): install it next to @flame-ts/pool-core (npm install @flame-ts/runner-agent) or pass \`agentPath\`.`,
+      { cause },
+    );
+  }
+  return agentBin;
+}

@@ -1,0 +1,262 @@
+/**
+ * `new Pool(options)`: every option, its default, and its validation. Each bad value fails
+ * with INVALID_OPTIONS naming the field (see README.md, "Options").
+ */
+import type { Backend } from "./backend.js";
+import { invalidOption } from "./errors.js";
+import { DEFAULT_MAX_FRAME_BYTES } from "./protocol/defaults.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
+
+/** Time source and the one kind of timer the host uses; inject a virtual one in tests. */
+export interface Clock {
+  nowMs(): number;
+  /** Calls `fn` once at (or after) `atMs` on this clock. */
+  setTimer(atMs: number, fn: () => void): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export interface IdleCheckOption {
+  readonly afterMs: number;
+  /** Called when a runner was idle for `afterMs`: true = shut it down. A throw counts as "keep". */
+  readonly check: (info: { runnerId: string }) => boolean | Promise<boolean>;
+}
+
+export interface GrowMeta {
+  readonly name: string;
+  /** Runners (ready + booting) after the change. */
+  readonly count: number;
+}
+export type GrowResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export interface PoolOptions {
+  readonly name: string;
+  readonly backend: Backend;
+  readonly max: number;
+  readonly min?: number;
+  readonly maxConcurrency?: number;
+  readonly timeout?: number;
+  readonly bootTimeout?: number;
+  readonly shutdownTimeout?: number;
+  readonly idleShutdownAfter?: number | IdleCheckOption;
+  readonly minIdleShutdownAfter?: number;
+  readonly singleUse?: boolean;
+  readonly log?: false | LogLevel | LogFn;
+  readonly listen?: {
+    readonly host?: string;
+    readonly port?: number;
+    readonly advertiseUrl?: string;
+  };
+  readonly maxFrameBytes?: number;
+  readonly failsafeTimeout?: number;
+  readonly clock?: Clock;
+  readonly onGrowStart?: (meta: GrowMeta) => void;
+  readonly onGrowEnd?: (result: GrowResult, meta: GrowMeta) => void;
+  readonly onShrink?: (meta: GrowMeta) => void;
+}
+
+/** Options after defaults and validation. Infinity becomes null ("never"). */
+export interface ResolvedOptions {
+  readonly name: string;
+  readonly backend: Backend;
+  readonly min: number;
+  readonly max: number;
+  readonly maxConcurrency: number;
+  readonly timeoutMs: number | null;
+  readonly bootTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly idleShutdownAfterMs: number | null;
+  readonly idleCheck: IdleCheckOption["check"] | null;
+  readonly minIdleShutdownAfterMs: number | null;
+  readonly singleUse: boolean;
+  readonly log: LogFn;
+  readonly listen: { readonly host: string; readonly port: number; readonly advertiseUrl?: string };
+  readonly maxFrameBytes: number;
+  readonly failsafeTimeoutMs: number;
+  readonly clock: Clock;
+  readonly onGrowStart: ((meta: GrowMeta) => void) | null;
+  readonly onGrowEnd: ((result: GrowResult, meta: GrowMeta) => void) | null;
+  readonly onShrink: ((meta: GrowMeta) => void) | null;
+}
+
+export const DEFAULTS = {
+  min: 0,
+  maxConcurrency: 100,
+  timeout: 30_000,
+  bootTimeout: 30_000,
+  shutdownTimeout: 30_000,
+  idleShutdownAfter: 30_000,
+  minIdleShutdownAfter: Number.POSITIVE_INFINITY,
+  failsafeTimeout: 20_000,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  listenHost: "127.0.0.1",
+  listenPort: 0,
+} as const;
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+
+/** `env` decides whether this process is itself a runner (FLAME_PARENT set): then min is 0. */
+export function resolveOptions(
+  options: PoolOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOptions {
+  if (typeof options !== "object" || options === null) {
+    throw invalidOption("options", "an object", options);
+  }
+  const o = options;
+  if (typeof o.name !== "string" || !NAME_PATTERN.test(o.name)) {
+    throw invalidOption("name", "1-63 letters, digits, '-' or '_' (used in runner ids)", o.name);
+  }
+  if (
+    typeof o.backend !== "object" ||
+    o.backend === null ||
+    typeof (o.backend as Backend).boot !== "function"
+  ) {
+    throw invalidOption("backend", "a Backend (e.g. new LocalBackend({ entry }))", o.backend);
+  }
+  const max = integer("max", o.max, 1);
+  const insideRunner = typeof env.FLAME_PARENT === "string" && env.FLAME_PARENT.length > 0;
+  const min = insideRunner ? 0 : integer("min", o.min ?? DEFAULTS.min, 0);
+  if (min > max) throw invalidOption("min", `at most max (${max})`, min);
+  const maxConcurrency = integer("maxConcurrency", o.maxConcurrency ?? DEFAULTS.maxConcurrency, 1);
+
+  let idleShutdownAfterMs: number | null;
+  let idleCheck: IdleCheckOption["check"] | null = null;
+  const idle = o.idleShutdownAfter ?? DEFAULTS.idleShutdownAfter;
+  if (typeof idle === "object" && idle !== null) {
+    idleShutdownAfterMs = durationOrNever("idleShutdownAfter.afterMs", idle.afterMs);
+    if (typeof idle.check !== "function") {
+      throw invalidOption("idleShutdownAfter.check", "a function returning a boolean", idle.check);
+    }
+    idleCheck = idle.check;
+  } else {
+    idleShutdownAfterMs = durationOrNever("idleShutdownAfter", idle);
+  }
+
+  const listen = o.listen ?? {};
+  if (typeof listen !== "object" || listen === null) {
+    throw invalidOption("listen", "an object { host?, port?, advertiseUrl? }", listen);
+  }
+  const host = listen.host ?? DEFAULTS.listenHost;
+  if (typeof host !== "string" || host.length === 0) {
+    throw invalidOption("listen.host", "a host name or IP address", host);
+  }
+  const port = integer("listen.port", listen.port ?? DEFAULTS.listenPort, 0);
+  if (port > 65_535) throw invalidOption("listen.port", "a port in 0..65535", port);
+  if (listen.advertiseUrl !== undefined && !/^wss?:\/\/./.test(String(listen.advertiseUrl))) {
+    throw invalidOption("listen.advertiseUrl", "a ws:// or wss:// URL", listen.advertiseUrl);
+  }
+
+  return {
+    name: o.name,
+    backend: o.backend,
+    min,
+    max,
+    maxConcurrency,
+    timeoutMs: durationOrNever("timeout", o.timeout ?? DEFAULTS.timeout),
+    bootTimeoutMs: duration("bootTimeout", o.bootTimeout ?? DEFAULTS.bootTimeout),
+    shutdownTimeoutMs: duration("shutdownTimeout", o.shutdownTimeout ?? DEFAULTS.shutdownTimeout),
+    idleShutdownAfterMs,
+    idleCheck,
+    minIdleShutdownAfterMs: durationOrNever(
+      "minIdleShutdownAfter",
+      o.minIdleShutdownAfter ?? DEFAULTS.minIdleShutdownAfter,
+    ),
+    singleUse: boolean("singleUse", o.singleUse ?? false),
+    log: resolveLog(o.log ?? false, o.name),
+    listen:
+      listen.advertiseUrl === undefined
+        ? { host, port }
+        : { host, port, advertiseUrl: listen.advertiseUrl },
+    maxFrameBytes: integer("maxFrameBytes", o.maxFrameBytes ?? DEFAULTS.maxFrameBytes, 1024),
+    failsafeTimeoutMs: duration("failsafeTimeout", o.failsafeTimeout ?? DEFAULTS.failsafeTimeout),
+    clock: resolveClock(o.clock),
+    onGrowStart: hook("onGrowStart", o.onGrowStart),
+    onGrowEnd: hook("onGrowEnd", o.onGrowEnd),
+    onShrink: hook("onShrink", o.onShrink),
+  };
+}
+
+/** Validates `pool.resize(limits)` against the pool's own constraints. */
+export function resolveLimits(
+  limits: { min: number; max: number },
+  insideRunner: boolean,
+): { min: number; max: number } {
+  if (typeof limits !== "object" || limits === null) {
+    throw invalidOption("resize", "an object { min, max }", limits);
+  }
+  const max = integer("max", limits.max, 1);
+  const min = insideRunner ? 0 : integer("min", limits.min, 0);
+  if (min > max) throw invalidOption("min", `at most max (${max})`, min);
+  return { min, max };
+}
+
+function integer(field: string, value: unknown, least: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < least) {
+    throw invalidOption(field, `an integer ≥ ${least}`, value);
+  }
+  return value;
+}
+
+function duration(field: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw invalidOption(field, "a positive number of milliseconds", value);
+  }
+  return value;
+}
+
+function durationOrNever(field: string, value: unknown): number | null {
+  if (value === Number.POSITIVE_INFINITY) return null;
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
+    throw invalidOption(field, "a positive number of milliseconds or Infinity", value);
+  }
+  return value;
+}
+
+function boolean(field: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw invalidOption(field, "true or false", value);
+  return value;
+}
+
+function hook<F>(field: string, value: F | undefined): F | null {
+  if (value === undefined) return null;
+  if (typeof value !== "function") throw invalidOption(field, "a function", value);
+  return value;
+}
+
+function resolveClock(clock: Clock | undefined): Clock {
+  if (clock === undefined) return realClock;
+  for (const key of ["nowMs", "setTimer", "clearTimer"] as const) {
+    if (typeof clock[key] !== "function") {
+      throw invalidOption(`clock.${key}`, "a function", clock[key]);
+    }
+  }
+  return clock;
+}
+
+function resolveLog(log: unknown, pool: string): LogFn {
+  if (log === false) return () => {};
+  if (typeof log === "function") return log as LogFn;
+  if (typeof log === "string" && (LOG_LEVELS as readonly string[]).includes(log)) {
+    const least = LOG_LEVELS.indexOf(log as LogLevel);
+    return (level, message, fields) => {
+      if (LOG_LEVELS.indexOf(level) < least) return;
+      const extra = fields === undefined ? "" : ` ${JSON.stringify(fields)}`;
+      console.error(`[flame-ts ${pool}] ${level}: ${message}${extra}`);
+    };
+  }
+  throw invalidOption("log", 'false, "debug" | "info" | "warn" | "error", or a function', log);
+}
+
+/** The wall clock and Node timers. */
+export const realClock: Clock = {
+  nowMs: () => Date.now(),
+  setTimer(atMs, fn) {
+    return setTimeout(fn, Math.max(0, atMs - Date.now()));
+  },
+  clearTimer(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * Liveness for one WebSocket, used the same way on both ends: ping every interval, drop the
+ * link when nothing (pong or any frame) arrived for HEARTBEAT_MISSES intervals.
+ *
+ * If this process itself was stalled (a tick arrives far later than scheduled: a blocked
+ * event loop, a suspended VM), the peer's pongs may be sitting unread in the socket; that
+ * tick judges nothing and only pings, so a busy parent does not kill healthy runners.
+ */
+import type { WebSocket } from "ws";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES } from "./defaults.js";
+
+export class Heartbeat {
+  private lastSeenAtMs = performance.now();
+  private lastTickAtMs = performance.now();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onPong = (): void => {
+    this.lastSeenAtMs = performance.now();
+  };
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly onDead: (silentForMs: number) => void,
+    private readonly intervalMs: number = DEFAULT_HEARTBEAT_INTERVAL_MS,
+  ) {
+    ws.on("pong", this.onPong);
+    ws.on("ping", this.onPong);
+    this.timer = setInterval(() => this.tick(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Any frame from the peer proves it is alive. */
+  sawTraffic(): void {
+    this.lastSeenAtMs = performance.now();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.ws.off("pong", this.onPong);
+    this.ws.off("ping", this.onPong);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const stalled = now - this.lastTickAtMs > this.intervalMs * 2;
+    this.lastTickAtMs = now;
+    if (stalled) {
+      this.lastSeenAtMs = Math.max(this.lastSeenAtMs, now - this.intervalMs);
+    } else if (now - this.lastSeenAtMs > this.intervalMs * HEARTBEAT_MISSES) {
+      this.stop();
+      this.onDead(Math.round(now - this.lastSeenAtMs));
+      return;
+    }
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * fast-check properties: random event sequences, including ids the core never issued and
+ * events out of any sensible order, keep every invariant; failures shrink to a short sequence.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  type CoreConfig,
+  checkInvariants,
+  initialState,
+  nextDeadline,
+  type PoolEvent,
+  type PoolState,
+  step,
+} from "../../src/core/index.js";
+
+/**
+ * Commands name their targets by position ("the 2nd pending boot") and are resolved against
+ * the state when they run, so sequences stay meaningful while fast-check shrinks them. A
+ * `stray` target is an id the core never issued or already forgot (a known race).
+ */
+type Command =
+  | { readonly kind: "advance"; readonly ms: number }
+  | { readonly kind: "tick" }
+  | { readonly kind: "checkout"; readonly timeoutMs: number | null }
+  | {
+      readonly kind:
+        | "checkin"
+        | "callerGone"
+        | "convertToChild"
+        | "bootSucceeded"
+        | "bootFailed"
+        | "runnerDown";
+      readonly pick: number;
+      readonly stray: boolean;
+    }
+  | { readonly kind: "idleChecked"; readonly pick: number; readonly shutdown: boolean }
+  | { readonly kind: "resize"; readonly min: number; readonly max: number };
+
+const target = fc.record({
+  pick: fc.nat({ max: 20 }),
+  stray: fc.nat({ max: 9 }).map((n) => n === 0),
+});
+const targeted = (kind: Extract<Command, { stray: boolean }>["kind"]) =>
+  target.map((t): Command => ({ kind, ...t }));
+
+const configArb: fc.Arbitrary<CoreConfig> = fc
+  .record({
+    min: fc.integer({ min: 0, max: 3 }),
+    extra: fc.integer({ min: 0, max: 3 }),
+    maxConcurrency: fc.integer({ min: 1, max: 4 }),
+    idleShutdownAfterMs: fc.option(fc.integer({ min: 1, max: 3_000 })),
+    minIdleShutdownAfterMs: fc.option(fc.integer({ min: 1, max: 3_000 }), { freq: 4 }),
+    hasIdleCheck: fc.boolean(),
+    singleUse: fc.boolean(),
+    bootRetryDelayMs: fc.integer({ min: 1, max: 2_000 }),
+  })
+  .map(({ extra, ...c }) => ({ name: "prop", ...c, max: Math.max(1, c.min + extra) }));
+
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .option(fc.integer({ min: 0, max: 3_000 }))
+      .map((timeoutMs): Command => ({ kind: "checkout", timeoutMs })),
+  },
+  { weight: 5, arbitrary: targeted("checkin") },
+  { weight: 2, arbitrary: targeted("callerGone") },
+  { weight: 1, arbitrary: targeted("convertToChild") },
+  { weight: 5, arbitrary: targeted("bootSucceeded") },
+  { weight: 2, arbitrary: targeted("bootFailed") },
+  { weight: 2, arbitrary: targeted("runnerDown") },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ pick: fc.nat({ max: 20 }), shutdown: fc.boolean() })
+      .map((c): Command => ({ kind: "idleChecked", ...c })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ min: fc.integer({ min: 0, max: 3 }), extra: fc.integer({ min: 0, max: 3 }) })
+      .map(({ min, extra }): Command => ({ kind: "resize", min, max: Math.max(1, min + extra) })),
+  },
+  { weight: 1, arbitrary: fc.constant<Command>({ kind: "tick" }) },
+  {
+    weight: 3,
+    arbitrary: fc.integer({ min: 0, max: 4_000 }).map((ms): Command => ({ kind: "advance", ms })),
+  },
+);
+
+function nth(ids: Iterable<string>, pick: number): string | undefined {
+  const list = [...ids];
+  return list.length === 0 ? undefined : list[pick % list.length];
+}
+
+/** Turns a command into an event for the current state (null: nothing to aim at). */
+function resolve(state: PoolState, command: Command, fresh: () => number): PoolEvent | null {
+  switch (command.kind) {
+    case "advance":
+      return null;
+    case "tick":
+      return { type: "tick" };
+    case "checkout":
+      return { type: "checkout", checkoutId: `c${fresh()}`, deadlineMs: command.timeoutMs };
+    case "resize":
+      return { type: "resize", min: command.min, max: command.max };
+    case "idleChecked": {
+      const runnerId = nth(state.runners.keys(), command.pick) ?? `r-stray${command.pick}`;
+      return { type: "idleChecked", runnerId, shutdown: command.shutdown };
+    }
+    default:
+      break;
+  }
+  const stray = `stray${command.pick}`;
+  switch (command.kind) {
+    case "checkin":
+    case "callerGone":
+    case "convertToChild": {
+      const pool =
+        command.kind === "callerGone"
+          ? [...state.waiters.keys(), ...state.checkouts.keys()]
+          : state.checkouts.keys();
+      const checkoutId = (command.stray ? undefined : nth(pool, command.pick)) ?? stray;
+      if (command.kind === "checkin") return { type: "checkin", checkoutId, reason: "done" };
+      if (command.kind === "callerGone") return { type: "callerGone", checkoutId };
+      return { type: "convertToChild", checkoutId, childId: `child-${checkoutId}` };
+    }
+    case "bootSucceeded":
+    case "bootFailed": {
+      const bootId =
+        (command.stray ? undefined : nth(state.pendingBoots.keys(), command.pick)) ?? stray;
+      if (command.kind === "bootFailed") return { type: "bootFailed", bootId, error: "boom" };
+      // A stray success reuses a live runner id half the time: a duplicate report.
+      const dup =
+        command.stray && command.pick % 2 === 0
+          ? nth(state.runners.keys(), command.pick)
+          : undefined;
+      return { type: "bootSucceeded", bootId, runnerId: dup ?? `r${fresh()}` };
+    }
+    case "runnerDown": {
+      const runnerId =
+        (command.stray ? undefined : nth(state.runners.keys(), command.pick)) ?? stray;
+      return { type: "runnerDown", runnerId, reason: "crash" };
+    }
+  }
+}
+
+/** What the effects told the world, checked against what a host would accept. */
+class World {
+  /** Effects seen across all runs, to show the sequences reach the interesting paths. */
+  static readonly seen = new Map<string, number>();
+  readonly active = new Set<string>();
+  readonly waiting = new Set<string>();
+
+  observe(state: PoolState, event: PoolEvent, nowMs: number): void {
+    if (event.type === "checkout" && !this.active.has(event.checkoutId)) {
+      this.waiting.add(event.checkoutId);
+    }
+    if (event.type === "checkin" || event.type === "callerGone") {
+      this.active.delete(event.checkoutId);
+      this.waiting.delete(event.checkoutId);
+    }
+    const { effects } = step(state, event, nowMs);
+    checkInvariants(state);
+    const deadline = nextDeadline(state);
+    if (deadline !== null && deadline <= nowMs) throw new Error(`overdue deadline ${deadline}`);
+    for (const e of effects) {
+      const kind =
+        e.type === "reject" || e.type === "shutdownRunner"
+          ? `${e.type}:${"error" in e ? e.error.code : e.reason}`
+          : e.type;
+      World.seen.set(kind, (World.seen.get(kind) ?? 0) + 1);
+      if (e.type === "grant") {
+        if (!this.waiting.delete(e.checkoutId))
+          throw new Error(`grant of ${e.checkoutId}: not waiting`);
+        this.active.add(e.checkoutId);
+      } else if (e.type === "reject") {
+        if (!this.waiting.delete(e.checkoutId))
+          throw new Error(`reject of ${e.checkoutId}: not waiting`);
+      } else if (e.type === "failCheckout") {
+        if (!this.active.delete(e.checkoutId))
+          throw new Error(`fail of ${e.checkoutId}: not active`);
+      } else if (e.type === "shutdownRunner" && e.reason !== "stop") {
+        const runner = state.runners.get(e.runnerId);
+        if (runner !== undefined && runner.load > 0)
+          throw new Error(`busy ${e.runnerId} shut down`);
+      }
+    }
+    if (this.active.size !== state.checkouts.size) {
+      throw new Error(
+        `world sees ${this.active.size} active checkouts, core ${state.checkouts.size}`,
+      );
+    }
+  }
+}
+
+function run(config: CoreConfig, commands: readonly Command[], stopAt: number | null): void {
+  const state = initialState(config);
+  const world = new World();
+  let nowMs = 0;
+  let counter = 0;
+  const fresh = () => ++counter;
+  world.observe(state, { type: "start" }, nowMs);
+  commands.forEach((command, index) => {
+    if (index === stopAt) world.observe(state, { type: "stop" }, nowMs);
+    if (command.kind === "advance") {
+      const targetMs = nowMs + command.ms;
+      for (let at = nextDeadline(state); at !== null && at <= targetMs; at = nextDeadline(state)) {
+        nowMs = at;
+        world.observe(state, { type: "tick" }, nowMs);
+      }
+      nowMs = targetMs;
+      return;
+    }
+    const event = resolve(state, command, fresh);
+    if (event?.type === "checkout" && event.deadlineMs !== null) {
+      world.observe(state, { ...event, deadlineMs: nowMs + event.deadlineMs }, nowMs);
+    } else if (event !== null) {
+      world.observe(state, event, nowMs);
+    }
+  });
+}
+
+describe("core properties", () => {
+  it("random event sequences keep every invariant", () => {
+    fc.assert(
+      fc.property(
+        configArb,
+        fc.array(commandArb, { maxLength: 120, size: "max" }),
+        (config, commands) => {
+          run(config, commands, null);
+        },
+      ),
+      { numRuns: 400 },
+    );
+    const seen = Object.fromEntries(World.seen);
+    for (const kind of [
+      "grant",
+      "boot",
+      "failCheckout",
+      "reject:TIMEOUT",
+      "shutdownRunner:idle",
+      "shutdownRunner:resize",
+      "checkIdle",
+    ]) {
+      expect(seen[kind] ?? 0, `${kind} in ${JSON.stringify(seen)}`).toBeGreaterThan(20);
+    }
+  });
+
+  it("... and so do sequences with a stop somewhere in them", () => {
+    fc.assert(
+      fc.property(
+        configArb,
+        fc.array(commandArb, { maxLength: 60, size: "max" }),
+        fc.nat({ max: 59 }),
+        (config, commands, stopAt) => {
+          run(config, commands, stopAt);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

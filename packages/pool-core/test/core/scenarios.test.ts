@@ -1,0 +1,507 @@
+/**
+ * FLAME's Pool behaviours as scenarios against the pure core (flame_pool.ex in
+ * /work/shared/reference), plus the places we fix it (#60 min kept, #66 crash-safe checkin).
+ */
+import { describe, expect, it } from "vitest";
+import { boot, checkIdle, failCheckout, grant, reject, scenario, shutdown } from "./harness.js";
+
+describe("start and growth", () => {
+  it("boots min runners on start, marked as min", () => {
+    scenario({ min: 2, max: 3 })
+      .start()
+      .expect(boot("b1", true), boot("b2", true))
+      .bootSucceeds("b1", "r1")
+      .bootSucceeds("b2", "r2")
+      .expectNothing()
+      .checkout("c1")
+      .checkout("c2")
+      .expect(grant("c1", "r2"), grant("c2", "r1"));
+  });
+
+  it("a second start boots nothing more", () => {
+    scenario({ min: 1 }).start().expect(boot("b1", true)).start().expectNothing();
+  });
+
+  it("grows on demand up to max, then queues", () => {
+    const h = scenario({ max: 2 })
+      .start()
+      .expectNothing()
+      .checkout("c1")
+      .expect(boot("b1"))
+      .checkout("c2")
+      .expect(boot("b2"))
+      .checkout("c3")
+      .expectNothing();
+    expect(h.snapshot()).toMatchObject({ waiting: 3, pendingBoots: 2 });
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+    h.checkin("c1").expect(grant("c3", "r1"));
+    expect(h.telemetry("growStart").map((e) => e.bootId)).toEqual(["b1", "b2"]);
+  });
+
+  it("does not boot while pending boots can absorb the queue", () => {
+    const h = scenario({ max: 5, maxConcurrency: 3 });
+    h.start().checkout("c1").expect(boot("b1"));
+    h.checkout("c2").checkout("c3").expectNothing();
+    h.checkout("c4").expect(boot("b2"));
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"), grant("c2", "r1"), grant("c3", "r1"));
+    h.bootSucceeds("b2", "r2").expect(grant("c4", "r2"));
+  });
+
+  it("a runner that comes up takes up to maxConcurrency waiters, the rest keep waiting", () => {
+    const h = scenario({ max: 1, maxConcurrency: 2 }).start();
+    h.checkout("c1").expect(boot("b1")).checkout("c2").checkout("c3").expectNothing();
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"), grant("c2", "r1"));
+    expect(h.snapshot().waiting).toBe(1);
+    expect(h.telemetry("growEnd")).toEqual([
+      { type: "growEnd", bootId: "b1", count: 1, ok: true, runnerId: "r1" },
+    ]);
+  });
+
+  it("boots again when a runner comes up and demand is still unmet", () => {
+    const h = scenario({ max: 3 }).start();
+    h.checkout("c1").expect(boot("b1"));
+    h.bootFails("b1").expectNothing();
+    h.checkout("c2").checkout("c3").expectNothing(); // retry is debouncing
+    h.advanceBy(1_000).expect(boot("b2"), boot("b3"), boot("b4"));
+    h.bootSucceeds("b2", "r2").expect(grant("c1", "r2"));
+  });
+});
+
+describe("choosing a runner", () => {
+  it("grants the least-loaded ready runner", () => {
+    const h = scenario({ min: 3, max: 3, maxConcurrency: 4 }).start();
+    h.bootSucceeds("b1", "r1").bootSucceeds("b2", "r2").bootSucceeds("b3", "r3");
+    const ids = ["r1", "r2", "r3"];
+    // A mixed sequence of checkouts and checkins; every grant must go to a minimum-load runner.
+    const held: string[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      if (i % 3 === 2 && held.length > 0) {
+        h.checkin(held.splice(i % held.length, 1)[0] as string);
+        continue;
+      }
+      const loads = ids.map((id) => h.inflight(id) ?? 0);
+      const lowest = Math.min(...loads);
+      if (lowest >= 4) break;
+      h.checkout(`c${i}`);
+      const granted = h.log.at(-2);
+      if (granted?.type !== "grant") throw new Error(`c${i} was not granted`);
+      expect(loads[ids.indexOf(granted.runnerId)]).toBe(lowest);
+      held.push(`c${i}`);
+    }
+    expect(h.snapshot().waiting).toBe(0);
+  });
+
+  it("among equally loaded runners, reuses the one freed last so a spike's surplus idles out", () => {
+    const h = scenario({ max: 3, idleShutdownAfterMs: 10_000 }).start();
+    h.checkout("c1").checkout("c2").checkout("c3").expect(boot("b1"), boot("b2"), boot("b3"));
+    h.bootSucceeds("b1", "r1").bootSucceeds("b2", "r2").bootSucceeds("b3", "r3");
+    h.expect(grant("c1", "r1"), grant("c2", "r2"), grant("c3", "r3"));
+    h.checkin("c1").checkin("c3").checkin("c2");
+    // The spike is over: one caller at a time keeps landing on r2, the last one freed, and
+    // the other two idle out.
+    for (let i = 0; i < 10; i += 1) h.advanceBy(2_000).checkout(`s${i}`).checkin(`s${i}`);
+    const grants = h.telemetry("checkout").filter((e) => e.checkoutId.startsWith("s"));
+    expect(new Set(grants.map((e) => e.runnerId))).toEqual(new Set(["r2"]));
+    h.expect(
+      grant("s0", "r2"),
+      grant("s1", "r2"),
+      grant("s2", "r2"),
+      grant("s3", "r2"),
+      shutdown("r1", "idle"),
+      shutdown("r3", "idle"),
+      ...["s4", "s5", "s6", "s7", "s8", "s9"].map((id) => grant(id, "r2")),
+    );
+  });
+
+  it("serves waiters first in, first out", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1"));
+    h.checkout("c2").checkout("c3").checkout("c4").expectNothing();
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkin("c1").expect(grant("c2", "r1"));
+    h.checkin("c2").expect(grant("c3", "r1"));
+    h.checkin("c3").expect(grant("c4", "r1"));
+    expect(h.telemetry("checkout").map((e) => e.checkoutId)).toEqual(["c1", "c2", "c3", "c4"]);
+  });
+
+  it("reports how long a caller waited", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1"));
+    h.advanceTo(250).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    expect(h.telemetry("checkout")).toEqual([
+      { type: "checkout", checkoutId: "c1", runnerId: "r1", waitedMs: 250 },
+    ]);
+    expect(h.telemetry("waiting")).toEqual([{ type: "waiting", checkoutId: "c1", waiting: 1 }]);
+  });
+});
+
+describe("deadlines", () => {
+  it("rejects a waiter with TIMEOUT at its deadline, not before", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1", 5_000).expect(boot("b1"));
+    expect(h.nextDeadline()).toBe(5_000);
+    h.advanceTo(4_999).expectNothing();
+    h.advanceTo(5_000).expect(reject("c1", "TIMEOUT"));
+    expect(h.telemetry("timeout")).toEqual([
+      { type: "timeout", checkoutId: "c1", waitedMs: 5_000 },
+    ]);
+    expect(h.nextDeadline()).toBeNull();
+    // The boot still lands; nobody is left to serve.
+    h.bootSucceeds("b1", "r1").expectNothing();
+    expect(h.inflight("r1")).toBe(0);
+  });
+
+  it("expires waiters on any event, even without a tick", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1", 100).expect(boot("b1"));
+    h.nowMs = 150;
+    h.bootSucceeds("b1", "r1").expect(reject("c1", "TIMEOUT"));
+    expect(h.inflight("r1")).toBe(0);
+  });
+
+  it("skips an expired waiter and hands the slot to the next live one", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkout("c2", 1_000).checkout("c3", 10_000).expectNothing();
+    h.advanceTo(2_000).expect(reject("c2", "TIMEOUT"));
+    h.checkin("c1").expect(grant("c3", "r1"));
+    expect(h.nextDeadline()).toBeNull();
+  });
+
+  it("a checkin or cancel after the timeout is a no-op", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1", 100).expect(boot("b1"));
+    h.advanceTo(100).expect(reject("c1", "TIMEOUT"));
+    h.checkin("c1").callerGone("c1").expectNothing();
+    h.bootSucceeds("b1", "r1").expectNothing();
+  });
+
+  it("rejects a checkout whose deadline already passed", () => {
+    scenario({ max: 1 }).start().advanceTo(10).checkout("c1", 0).expect(reject("c1", "TIMEOUT"));
+  });
+
+  it("nextDeadline reports the earliest live deadline", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1", 300).checkout("c2", 100).checkout("c3", 200);
+    expect(h.nextDeadline()).toBe(100);
+    h.callerGone("c2");
+    expect(h.nextDeadline()).toBe(200);
+    h.advanceTo(200).expect(boot("b1"), reject("c3", "TIMEOUT"));
+    expect(h.nextDeadline()).toBe(300);
+  });
+
+  it("extra and early ticks change nothing", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 1_000 }).start();
+    h.checkout("c1", 5_000).expect(boot("b1"));
+    h.tick().tick().advanceTo(10).tick().expectNothing();
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.tick().tick().expectNothing();
+    expect(h.inflight("r1")).toBe(1);
+  });
+});
+
+describe("boot failures", () => {
+  it("retries a failed boot after the debounce while demand is unmet", () => {
+    const h = scenario({ max: 2 }).start();
+    h.checkout("c1").expect(boot("b1"));
+    h.advanceTo(50).bootFails("b1", "quota").expectNothing();
+    expect(h.telemetry("growEnd")).toEqual([
+      { type: "growEnd", bootId: "b1", count: 0, ok: false, error: "quota" },
+    ]);
+    expect(h.nextDeadline()).toBe(1_050);
+    h.advanceTo(1_049).expectNothing();
+    h.advanceTo(1_050).expect(boot("b2"));
+    h.bootSucceeds("b2", "r1").expect(grant("c1", "r1"));
+  });
+
+  it("does not retry when nobody waits any more", () => {
+    const h = scenario({ max: 2 }).start();
+    h.checkout("c1").expect(boot("b1"));
+    h.bootFails("b1").callerGone("c1").advanceTo(5_000).expectNothing();
+  });
+
+  it("does not retry when demand is gone before the boot fails", () => {
+    const h = scenario({ max: 2 }).start();
+    h.checkout("c1").expect(boot("b1")).callerGone("c1").bootFails("b1");
+    expect(h.nextDeadline()).toBeNull();
+  });
+
+  it("retries a failed min boot even with no caller", () => {
+    const h = scenario({ min: 1, max: 2 }).start().expect(boot("b1", true));
+    h.bootFails("b1").expectNothing();
+    h.advanceBy(1_000).expect(boot("b2", true));
+    h.bootSucceeds("b2", "r1").expectNothing();
+    expect(h.snapshot().runners).toMatchObject([{ id: "r1", isMin: true }]);
+  });
+
+  it("an unknown boot failure is a no-op", () => {
+    scenario().start().bootFails("b9").expectNothing();
+  });
+});
+
+describe("runner death", () => {
+  it("fails every checkout on a dead runner and reports the shrink", () => {
+    const h = scenario({ max: 1, maxConcurrency: 2 }).start();
+    h.checkout("c1").expect(boot("b1")).checkout("c2").bootSucceeds("b1", "r1");
+    h.expect(grant("c1", "r1"), grant("c2", "r1"));
+    h.runnerDown("r1", "oom").expect(
+      failCheckout("c1", "RUNNER_DOWN"),
+      failCheckout("c2", "RUNNER_DOWN"),
+    );
+    expect(h.telemetry("shrink")).toEqual([
+      { type: "shrink", runnerId: "r1", count: 0, reason: "oom" },
+    ]);
+    // Late checkins for the failed checkouts are known races (FLAME #66): no-ops.
+    h.checkin("c1").callerGone("c2").expectNothing();
+    expect(h.snapshot().runners).toEqual([]);
+  });
+
+  it("hands waiters to a new runner booted for them", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkout("c2").expectNothing();
+    h.runnerDown("r1").expect(failCheckout("c1", "RUNNER_DOWN"), boot("b2"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+  });
+
+  it("replaces a dead min runner (FLAME #60)", () => {
+    const h = scenario({ min: 1, max: 2 }).start().expect(boot("b1", true));
+    h.bootSucceeds("b1", "r1").runnerDown("r1").expect(boot("b2", true));
+    h.bootSucceeds("b2", "r2");
+    expect(h.snapshot().runners).toMatchObject([{ id: "r2", isMin: true, state: "ready" }]);
+  });
+
+  it("does not replace a dead non-min runner when nobody waits", () => {
+    const h = scenario({ min: 1, max: 2 }).start().expect(boot("b1", true));
+    h.bootSucceeds("b1", "r1").checkout("c1").checkout("c2").expect(grant("c1", "r1"), boot("b2"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+    h.runnerDown("r2").expect(failCheckout("c2", "RUNNER_DOWN"));
+  });
+
+  it("an unknown or repeated runnerDown is a no-op", () => {
+    const h = scenario({ min: 1 }).start().expect(boot("b1", true));
+    h.runnerDown("nope").expectNothing();
+    h.bootSucceeds("b1", "r1").runnerDown("r1").expect(boot("b2", true));
+    h.runnerDown("r1").expectNothing();
+  });
+
+  it("a runner dying while it drains is not replaced unless min needs it", () => {
+    const h = scenario({ max: 2, idleShutdownAfterMs: 1_000 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkin("c1").advanceBy(1_000).expect(shutdown("r1", "idle"));
+    h.runnerDown("r1", "shutdown").expectNothing();
+  });
+});
+
+describe("callers that go away", () => {
+  it("drops a waiter whose caller is gone", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1")).checkout("c2").callerGone("c1").expectNothing();
+    h.bootSucceeds("b1", "r1").expect(grant("c2", "r1"));
+  });
+
+  it("releases a granted checkout whose caller is gone, like a checkin", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkout("c2").expectNothing().callerGone("c1").expect(grant("c2", "r1"));
+    expect(h.inflight("r1")).toBe(1);
+  });
+
+  it("an unknown caller or checkin is a no-op", () => {
+    scenario().start().callerGone("x").checkin("y").convertToChild("z", "p").expectNothing();
+  });
+
+  it("a checkout converted to a placed child keeps its slot until its checkin", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 1_000 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.convertToChild("c1", "child-7").checkout("c2").expectNothing();
+    expect(h.state.checkouts.get("c1")?.childId).toBe("child-7");
+    h.advanceBy(60_000).expectNothing(); // a busy runner never idles out
+    expect(h.inflight("r1")).toBe(1);
+    h.checkin("c1").expect(grant("c2", "r1"));
+  });
+});
+
+describe("idle shutdown", () => {
+  it("shuts down an idle non-min runner after idleShutdownAfterMs", () => {
+    const h = scenario({ min: 1, max: 2, idleShutdownAfterMs: 10_000 }).start();
+    h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    h.checkout("c1").checkout("c2").expect(grant("c1", "r1"), boot("b2"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+    h.advanceTo(100).checkin("c1").checkin("c2");
+    h.advanceTo(10_099).expectNothing();
+    h.advanceTo(10_100).expect(shutdown("r2", "idle"));
+    // The min runner stays: minIdleShutdownAfterMs is null.
+    h.advanceTo(1_000_000).expectNothing();
+    // A draining runner takes no new checkouts.
+    h.checkout("c3").expect(grant("c3", "r1"));
+    h.checkout("c4").expectNothing();
+    expect(h.snapshot().waiting).toBe(1);
+    // r2 still counts toward max until it is down; then the waiter gets a new runner.
+    h.runnerDown("r2", "shutdown").expect(boot("b3"));
+  });
+
+  it("a grant clears the idle timer and a checkin re-arms it", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 1_000 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkin("c1").advanceTo(900).checkout("c2").expect(grant("c2", "r1"));
+    h.advanceTo(5_000).checkin("c2").expectNothing();
+    h.advanceTo(5_999).expectNothing().advanceTo(6_000).expect(shutdown("r1", "idle"));
+  });
+
+  it("idles out a fresh runner nobody used", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 500 }).start();
+    h.checkout("c1").expect(boot("b1")).callerGone("c1").bootSucceeds("b1", "r1").expectNothing();
+    h.advanceBy(500).expect(shutdown("r1", "idle"));
+  });
+
+  it("shuts down min runners after minIdleShutdownAfterMs and does not replace them", () => {
+    const h = scenario({ min: 1, max: 1, minIdleShutdownAfterMs: 2_000 }).start();
+    h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    h.advanceBy(2_000).expect(shutdown("r1", "idle"));
+    h.runnerDown("r1", "idle").expectNothing();
+    // Demand brings one back.
+    h.checkout("c1").expect(boot("b2"));
+  });
+
+  it("with an idle check: asks, re-arms on no, drains on yes", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 1_000, hasIdleCheck: true }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkin("c1").advanceTo(1_000).expect(checkIdle("r1"));
+    h.idleChecked("r1", false).expectNothing();
+    expect(h.nextDeadline()).toBe(2_000);
+    h.advanceTo(2_000).expect(checkIdle("r1"));
+    h.idleChecked("r1", true).expect(shutdown("r1", "idle"));
+  });
+
+  it("with an idle check: a runner that got busy meanwhile is kept", () => {
+    const h = scenario({ max: 1, idleShutdownAfterMs: 1_000, hasIdleCheck: true }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkin("c1").advanceTo(1_000).expect(checkIdle("r1"));
+    h.checkout("c2").expect(grant("c2", "r1"));
+    h.idleChecked("r1", true).expectNothing();
+    expect(h.snapshot().runners).toMatchObject([{ id: "r1", state: "ready", inflight: 1 }]);
+    h.idleChecked("ghost", true).expectNothing();
+  });
+});
+
+describe("single use", () => {
+  it("a runner takes exactly one checkout, then drains", () => {
+    const h = scenario({ max: 2, maxConcurrency: 4, singleUse: true }).start();
+    h.checkout("c1").expect(boot("b1")).checkout("c2").expect(boot("b2"));
+    h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.checkout("c3").expectNothing();
+    h.checkin("c1").expect(shutdown("r1", "single_use"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+    h.runnerDown("r1", "single_use").expect(boot("b3"));
+    h.bootSucceeds("b3", "r3").expect(grant("c3", "r3"));
+  });
+
+  it("keeps min: a used min runner is replaced", () => {
+    const h = scenario({ min: 1, max: 2, singleUse: true }).start().expect(boot("b1", true));
+    h.bootSucceeds("b1", "r1").checkout("c1").expect(grant("c1", "r1"));
+    h.callerGone("c1").expect(shutdown("r1", "single_use"));
+    h.runnerDown("r1", "single_use").expect(boot("b2", true));
+  });
+});
+
+describe("resize", () => {
+  it("resize up promotes existing runners to min first, then boots the rest", () => {
+    const h = scenario({ max: 2 }).start();
+    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    h.resize(3, 4).expect(boot("b2", true), boot("b3", true));
+    expect(h.telemetry("resize")).toEqual([{ type: "resize", min: 3, max: 4 }]);
+    expect(h.snapshot()).toMatchObject({ min: 3, max: 4, runners: [{ id: "r1", isMin: true }] });
+  });
+
+  it("resize up lets queued callers grow the pool", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("c1").expect(boot("b1")).checkout("c2").expectNothing();
+    h.resize(0, 2).expect(boot("b2"));
+  });
+
+  it("resize down drains idle non-min runners at once and busy ones when they finish", () => {
+    const h = scenario({ max: 3 }).start();
+    h.checkout("c1").checkout("c2").checkout("c3").expect(boot("b1"), boot("b2"), boot("b3"));
+    h.bootSucceeds("b1", "r1").bootSucceeds("b2", "r2").bootSucceeds("b3", "r3");
+    h.expect(grant("c1", "r1"), grant("c2", "r2"), grant("c3", "r3"));
+    h.checkin("c1").expectNothing();
+    h.resize(0, 1).expect(shutdown("r1", "resize"));
+    expect(h.snapshot().runners.map((r) => r.state)).toEqual(["draining", "draining", "ready"]);
+    // The busy surplus runner r2 is never shut down while busy and takes no new work.
+    h.checkout("c4").expectNothing();
+    h.checkin("c2").expect(shutdown("r2", "resize"));
+    h.checkin("c3").expect(grant("c4", "r3"));
+    // Leaving on purpose: not replaced.
+    h.runnerDown("r1", "resize").runnerDown("r2", "resize").expectNothing();
+  });
+
+  it("resize down keeps min runners and drops extra min designations", () => {
+    const h = scenario({ min: 2, max: 2 }).start().expect(boot("b1", true), boot("b2", true));
+    h.bootSucceeds("b1", "r1").bootSucceeds("b2", "r2");
+    h.resize(1, 1).expect(shutdown("r1", "resize"));
+    expect(h.snapshot().runners).toMatchObject([
+      { id: "r1", state: "draining", isMin: false },
+      { id: "r2", state: "ready", isMin: true },
+    ]);
+  });
+
+  it("resize up while max is full boots the rest of min as draining runners leave", () => {
+    const h = scenario({ max: 2, idleShutdownAfterMs: 100 }).start();
+    h.checkout("c1").checkout("c2").expect(boot("b1"), boot("b2"));
+    h.bootSucceeds("b1", "r1").bootSucceeds("b2", "r2").checkin("c1").checkin("c2");
+    h.advanceBy(100).expect(
+      grant("c1", "r1"),
+      grant("c2", "r2"),
+      shutdown("r1", "idle"),
+      shutdown("r2", "idle"),
+    );
+    h.resize(2, 2).expectNothing(); // r1 and r2 still hold the two places
+    h.runnerDown("r2", "idle").expect(boot("b3", true));
+    h.runnerDown("r1", "idle").expect(boot("b4", true));
+  });
+
+  it("a boot in flight past the new max is shut down when it comes up", () => {
+    const h = scenario({ max: 2 }).start();
+    h.checkout("c1").checkout("c2").expect(boot("b1"), boot("b2"));
+    h.resize(0, 1).expectNothing();
+    h.bootSucceeds("b1", "r1").expect(shutdown("r1", "resize"));
+    h.bootSucceeds("b2", "r2").expect(grant("c1", "r2"));
+    h.runnerDown("r1", "resize").expectNothing();
+  });
+});
+
+describe("stop", () => {
+  it("rejects waiters, shuts down every runner, and refuses later work", () => {
+    const h = scenario({ min: 1, max: 2, idleShutdownAfterMs: 1_000 }).start();
+    h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    h.checkout("c1").expect(grant("c1", "r1")).checkout("c2", 5_000).expect(boot("b2"));
+    h.stop().expect(reject("c2", "POOL_STOPPED"), shutdown("r1", "stop"));
+    expect(h.nextDeadline()).toBeNull();
+    expect(h.snapshot().stopped).toBe(true);
+    h.checkout("c3").expect(reject("c3", "POOL_STOPPED"));
+    h.bootSucceeds("b2", "r2").expect(shutdown("r2", "stop"));
+    h.bootSucceeds("b9", "r9").expect(shutdown("r9", "stop"));
+    // In-flight work still checks in; dead runners are not replaced.
+    h.checkin("c1").runnerDown("r1", "stop").runnerDown("r2", "stop").expectNothing();
+    h.resize(3, 3).start().stop().advanceBy(60_000).expectNothing();
+  });
+});
+
+describe("long runs", () => {
+  it("the deadline heap stays bounded when many waiters give up (stale entries compacted)", () => {
+    const h = scenario({ min: 1, max: 1 }).start().bootSucceeds("b1", "r1");
+    h.checkout("hold").checkout("first", 1_000_000).expect(boot("b1", true), grant("hold", "r1"));
+    // The waiter at the front keeps the earliest deadline alive at the top of the heap, so
+    // the entries of callers behind it who give up cannot be popped lazily.
+    for (let i = 0; i < 5_000; i += 1) {
+      h.nowMs += 1;
+      h.checkout(`c${i}`, 2_000_000).callerGone(`c${i}`);
+    }
+    expect(h.state.waiterDeadlines.size).toBeLessThan(100);
+    expect(h.nextDeadline()).toBe(1_000_000);
+    h.checkin("hold").expect(grant("first", "r1"));
+    expect(h.nextDeadline()).toBeNull();
+  });
+});

@@ -1,0 +1,49 @@
+import { onTestFinished } from "vitest";
+import { isFlameError, LocalBackend, Pool, type PoolOptions } from "../../src/index.js";
+
+export const fixtureEntry = new URL("../fixtures/functions.mjs", import.meta.url);
+
+/** A pool on LocalBackend running the fixture functions; stopped when the test ends. */
+export function localPool(options: Partial<PoolOptions> = {}): Pool {
+  const pool = new Pool({
+    name: "e2e",
+    max: 2,
+    backend: new LocalBackend({ entry: fixtureEntry }),
+    shutdownTimeout: 5_000,
+    ...options,
+  });
+  onTestFinished(() => pool.stop());
+  return pool;
+}
+
+/** Polls `condition` every 20 ms until true; throws after `boundMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  boundMs: number,
+  what: string,
+): Promise<void> {
+  const until = Date.now() + boundMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The FlameError code a promise rejects with ("ok" if it resolves). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    return isFlameError(error) ? error.code : `not a FlameError: ${String(error)}`;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

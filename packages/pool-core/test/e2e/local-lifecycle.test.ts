@@ -1,0 +1,137 @@
+/** Scaling and lifecycle of a real pool of runner-agent processes. */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it, onTestFinished } from "vitest";
+import type { PoolEvent } from "../../src/index.js";
+import { add, echo, sleep, whoami } from "../fixtures/functions.mjs";
+import { isAlive, localPool, waitFor } from "./helpers.js";
+
+function record(pool: { events: { subscribe(l: (e: PoolEvent) => void): () => void } }) {
+  const events: PoolEvent[] = [];
+  pool.events.subscribe((e) => events.push(e));
+  return events;
+}
+
+describe("LocalBackend pool: lifecycle", () => {
+  it("SIGKILL of the parent process: every runner exits within the failsafe", async () => {
+    const failsafeMs = 3_000;
+    const parentScript = fileURLToPath(new URL("../fixtures/parent.mjs", import.meta.url));
+    const parent = spawn(process.execPath, [parentScript, "2", String(failsafeMs)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    onTestFinished(() => {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
+    });
+    const lines = createInterface({ input: parent.stdout });
+    const first = await new Promise<string>((resolve, reject) => {
+      lines.once("line", resolve);
+      parent.once("exit", (code) => reject(new Error(`parent exited early (${code})`)));
+    });
+    const { pids } = JSON.parse(first) as { pids: number[] };
+    onTestFinished(() => {
+      for (const pid of pids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    });
+    expect(pids).toHaveLength(2);
+    expect(pids.every(isAlive)).toBe(true);
+
+    const killedAt = performance.now();
+    parent.kill("SIGKILL");
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), failsafeMs + 10_000, "runners to exit");
+    const lastExitMs = performance.now() - killedAt;
+    console.log(
+      `[measure] parent SIGKILLed → last of ${pids.length} runners gone after ${lastExitMs.toFixed(0)} ms (failsafe ${failsafeMs} ms)`,
+    );
+  });
+
+  it("an idle non-min runner shuts down after idleShutdownAfter; a min runner stays", async () => {
+    const pool = localPool({ min: 1, max: 2, maxConcurrency: 1, idleShutdownAfter: 500 });
+    const events = record(pool);
+    await pool.start();
+    // Two concurrent calls with maxConcurrency 1 need a second (non-min) runner.
+    await Promise.all([
+      pool.call(sleep, { ms: 300, value: 1 }),
+      pool.call(sleep, { ms: 300, value: 2 }),
+    ]);
+    await waitFor(() => events.some((e) => e.type === "shrink"), 15_000, "the idle runner to go");
+    const shrink = events.find((e) => e.type === "shrink");
+    expect(shrink).toMatchObject({ count: 1 });
+    const left = pool.snapshot().runners;
+    expect(left.map((r) => r.isMin)).toEqual([true]);
+    // The min runner is still there well after the idle period and still serves.
+    expect(await pool.call(add, { a: 1, b: 2 })).toBe(3);
+    expect(pool.snapshot().runners.map((r) => r.id)).toEqual(left.map((r) => r.id));
+  });
+
+  it("an idle check that says no keeps the runner; yes shuts it down", async () => {
+    let allow = false;
+    let asked = 0;
+    const pool = localPool({
+      idleShutdownAfter: {
+        afterMs: 200,
+        check: () => {
+          asked += 1;
+          return allow;
+        },
+      },
+    });
+    const events = record(pool);
+    await pool.call(echo, 1);
+    await waitFor(() => asked >= 2, 15_000, "the idle check to be asked twice");
+    expect(events.some((e) => e.type === "shrink")).toBe(false);
+    allow = true;
+    await waitFor(() => pool.snapshot().runners.length === 0, 15_000, "the runner to go");
+  });
+
+  it("minIdleShutdownAfter lets idle min runners go too", async () => {
+    const pool = localPool({ min: 1, max: 1, idleShutdownAfter: 200, minIdleShutdownAfter: 300 });
+    await pool.start();
+    await waitFor(() => pool.snapshot().runners.length === 0, 15_000, "the min runner to go");
+    expect(await pool.call(add, { a: 2, b: 2 })).toBe(4);
+  });
+
+  it("singleUse: every call gets a fresh runner and min is kept", async () => {
+    const pool = localPool({ min: 1, max: 2, singleUse: true });
+    await pool.start();
+    const a = (await pool.call(whoami, null)) as { pid: number };
+    const b = (await pool.call(whoami, null)) as { pid: number };
+    expect(a.pid).not.toBe(b.pid);
+    await waitFor(
+      () => pool.snapshot().runners.filter((r) => r.isMin && r.state === "ready").length === 1,
+      15_000,
+      "a replacement min runner",
+    );
+  });
+
+  it("10,000 calls from bursty concurrent callers on max 4 × maxConcurrency 50: all correct, none lost or doubled", async () => {
+    const pool = localPool({ max: 4, maxConcurrency: 50, timeout: 60_000 });
+    const events = record(pool);
+    const total = 10_000;
+    const results = new Array<number>(total);
+    let next = 0;
+    // 40 callers, each firing bursts of 1–50 calls at once.
+    const callers = Array.from({ length: 40 }, async (_, caller) => {
+      let burst = (caller % 50) + 1;
+      while (next < total) {
+        const ids: number[] = [];
+        for (let i = 0; i < burst && next < total; i += 1) ids.push(next++);
+        await Promise.all(
+          ids.map(async (id) => {
+            results[id] = (await pool.call(add, { a: id, b: 1 })) as number;
+          }),
+        );
+        burst = (burst * 7 + 3) % 50 || 1;
+      }
+    });
+    await Promise.all(callers);
+    expect(results.every((value, id) => value === id + 1)).toBe(true);
+    const finished = events.filter((e) => e.type === "callFinished");
+    expect(finished).toHaveLength(total);
+    expect(finished.every((e) => e.type === "callFinished" && e.ok)).toBe(true);
+    const snap = pool.snapshot();
+    expect(snap.runners.length).toBeLessThanOrEqual(4);
+    expect(snap.waiting).toBe(0);
+    expect(snap.runners.every((r) => r.inflight === 0)).toBe(true);
+    expect(snap.runners.reduce((sum, r) => sum + r.callsServed, 0)).toBe(total);
+  }, 120_000);
+});

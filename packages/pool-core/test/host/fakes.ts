@@ -1,0 +1,209 @@
+/**
+ * Virtual time and an in-memory runner link + backend, so the Pool host runs its whole
+ * lifecycle in a unit test without processes, sockets or real timers.
+ */
+import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../../src/backend.js";
+import { FlameError } from "../../src/errors.js";
+import type { LinkConnection, LinkServer, ListenLink } from "../../src/host/link-port.js";
+import type { Clock } from "../../src/options.js";
+
+interface VirtualTimer {
+  readonly atMs: number;
+  readonly seq: number;
+  readonly fn: () => void;
+}
+
+/** Let pending promise callbacks run (they may arm more timers). */
+export async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+export class VirtualClock implements Clock {
+  #now = 1_000_000;
+  #seq = 0;
+  readonly #timers = new Set<VirtualTimer>();
+
+  nowMs(): number {
+    return this.#now;
+  }
+  setTimer(atMs: number, fn: () => void): unknown {
+    const timer = { atMs, seq: ++this.#seq, fn };
+    this.#timers.add(timer);
+    return timer;
+  }
+  clearTimer(handle: unknown): void {
+    this.#timers.delete(handle as VirtualTimer);
+  }
+  /** Fires every timer due up to `now + ms`, in time order, flushing promises in between. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    await flush();
+    for (;;) {
+      const due = [...this.#timers]
+        .filter((t) => t.atMs <= target)
+        .sort((a, b) => a.atMs - b.atMs || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      this.#timers.delete(due);
+      this.#now = Math.max(this.#now, due.atMs);
+      due.fn();
+      await flush();
+    }
+    this.#now = target;
+    await flush();
+  }
+}
+
+export type CallHandler = (
+  fn: string,
+  args: unknown,
+  opts: { deadlineMs: number | null; signal?: AbortSignal },
+) => Promise<unknown>;
+
+export class FakeConnection implements LinkConnection {
+  readonly runnerId: string;
+  inflight = 0;
+  readonly closed: Promise<{ reason: string }>;
+  shutdownReason: string | null = null;
+  #close: (value: { reason: string }) => void = () => {};
+  readonly #handler: () => CallHandler;
+
+  constructor(runnerId: string, handler: () => CallHandler) {
+    this.runnerId = runnerId;
+    this.#handler = handler;
+    this.closed = new Promise((resolve) => {
+      this.#close = resolve;
+    });
+  }
+  async call(
+    fn: string,
+    args: unknown,
+    opts: { deadlineMs: number | null; signal?: AbortSignal },
+  ): Promise<unknown> {
+    this.inflight += 1;
+    try {
+      return await this.#handler()(fn, args, opts);
+    } finally {
+      this.inflight -= 1;
+    }
+  }
+  async cast(fn: string, args: unknown): Promise<void> {
+    await this.call(fn, args, { deadlineMs: null });
+  }
+  startChild(fn: string, args: unknown): { result: Promise<unknown>; stop(): void } {
+    const controller = new AbortController();
+    return {
+      result: this.call(fn, args, { deadlineMs: null, signal: controller.signal }),
+      stop: () => controller.abort(),
+    };
+  }
+  shutdown(reason: string): void {
+    this.shutdownReason = reason;
+  }
+  terminate(reason: string): void {
+    this.#close({ reason });
+  }
+}
+
+/** A runner as the fake backend sees it. */
+export class FakeRunner implements BootedRunner {
+  readonly meta: Record<string, string>;
+  readonly exited: Promise<RunnerExit>;
+  readonly req: BootRequest;
+  conn: FakeConnection | null = null;
+  stopped = false;
+  #exit: (exit: RunnerExit) => void = () => {};
+
+  constructor(req: BootRequest, index: number) {
+    this.req = req;
+    this.meta = { fake: String(index) };
+    this.exited = new Promise((resolve) => {
+      this.#exit = resolve;
+    });
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.crash("stopped");
+    await this.exited;
+  }
+  /** The runner dies: its process exits and its link drops. */
+  crash(reason = "crashed", code: number | null = 1): void {
+    this.#exit({ code, reason });
+    this.conn?.terminate(reason);
+  }
+}
+
+/**
+ * Boots fake runners that "say hello" `bootMs` later on the virtual clock. `failNext` makes
+ * the next boots fail; `hangNext` makes them never say hello.
+ */
+export class FakeWorld implements Backend {
+  readonly name = "fake";
+  bootMs = 100;
+  failNext = 0;
+  hangNext = 0;
+  handler: CallHandler = async (_fn, args) => args;
+  readonly runners: FakeRunner[] = [];
+  readonly clock: VirtualClock;
+  readonly #expectations = new Map<
+    string,
+    { resolve: (conn: LinkConnection) => void; token: string }
+  >();
+
+  constructor(clock: VirtualClock) {
+    this.clock = clock;
+  }
+
+  readonly listen: ListenLink = async (): Promise<LinkServer> => ({
+    url: "ws://127.0.0.1:1/fake",
+    expect: (runnerId, token, signal) =>
+      new Promise((resolve, reject) => {
+        this.#expectations.set(runnerId, { resolve, token });
+        signal.addEventListener("abort", () => {
+          this.#expectations.delete(runnerId);
+          reject(signal.reason);
+        });
+      }),
+    close: async () => {},
+  });
+
+  async boot(req: BootRequest): Promise<BootedRunner> {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error("no capacity");
+    }
+    const runner = new FakeRunner(req, this.runners.length);
+    this.runners.push(runner);
+    if (this.hangNext > 0) {
+      this.hangNext -= 1;
+      return runner;
+    }
+    this.clock.setTimer(this.clock.nowMs() + this.bootMs, () => {
+      const expectation = this.#expectations.get(req.runnerId);
+      if (expectation === undefined || runner.stopped) return;
+      const conn = new FakeConnection(req.runnerId, () => this.handler);
+      runner.conn = conn;
+      expectation.resolve(conn);
+    });
+    return runner;
+  }
+
+  live(): FakeRunner[] {
+    return this.runners.filter((r) => !r.stopped && r.conn !== null);
+  }
+}
+
+/** A call handler whose calls finish when the test says so. */
+export class ControlledCalls {
+  readonly pending: Array<{
+    args: unknown;
+    opts: { deadlineMs: number | null; signal?: AbortSignal };
+    resolve: (v: unknown) => void;
+  }> = [];
+  readonly handler: CallHandler = (_fn, args, opts) =>
+    new Promise((resolve, reject) => {
+      this.pending.push({ args, opts, resolve });
+      opts.signal?.addEventListener("abort", () =>
+        reject(new FlameError("ABORTED", "aborted by the caller")),
+      );
+    });
+}

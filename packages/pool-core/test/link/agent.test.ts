@@ -1,0 +1,240 @@
+/**
+ * RunnerServer against a real flame-runner process (built dist/, fixture functions in
+ * packages/runner-agent/test/fixtures/functions.mjs).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  AgentProcess,
+  descriptor,
+  killAllAgents,
+} from "../../../runner-agent/test/agent-process.js";
+import { FlameError } from "../../src/errors.js";
+import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
+import type { ParentDescriptor } from "../../src/protocol.js";
+
+const servers: RunnerServer[] = [];
+afterEach(async () => {
+  await killAllAgents();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+interface Started {
+  server: RunnerServer;
+  agent: AgentProcess;
+  conn: RunnerConnection;
+  logs: Array<{ level: LinkLogLevel; msg: string; fields?: Record<string, unknown> | undefined }>;
+}
+
+async function start(
+  overrides: Partial<ParentDescriptor> = {},
+  serverOptions: Parameters<typeof RunnerServer.listen>[0] = {},
+): Promise<Started> {
+  const logs: Started["logs"] = [];
+  const server = await RunnerServer.listen({
+    ...serverOptions,
+    log: (level, msg, fields) => logs.push({ level, msg, fields }),
+  });
+  servers.push(server);
+  const d = descriptor(server.url, overrides);
+  const expecting = server.expect(d.runnerId, d.token, AbortSignal.timeout(20_000));
+  const agent = AgentProcess.start(d);
+  const conn = await expecting;
+  return { server, agent, conn, logs };
+}
+
+async function rejection(p: Promise<unknown>): Promise<FlameError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FlameError);
+    return err as FlameError;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("flame-runner against RunnerServer", () => {
+  it("says hello with its functions, pid and version, then serves calls with full fidelity", async () => {
+    const { conn, agent } = await start();
+    expect(conn.functions.has("echo")).toBe(true);
+    expect(conn.functions.has("waitForAbort")).toBe(true);
+    expect(conn.info.pid).toBe(agent.child.pid);
+    expect(conn.info.agentVersion).toBe("0.1.0");
+    const value = { at: new Date(5), m: new Map([["k", new Set([1n])]]), b: new Uint8Array([9]) };
+    expect(await conn.call("echo", value, { deadlineMs: null })).toEqual(value);
+    const ctx = (await conn.call("context", null, { deadlineMs: Date.now() + 60_000 })) as {
+      runnerId: string;
+      deadlineMs: number;
+    };
+    expect(ctx.runnerId).toBe(conn.runnerId);
+    expect(ctx.deadlineMs).toBeGreaterThan(Date.now());
+  });
+
+  it("keeps 200 concurrent calls apart", async () => {
+    const { conn } = await start();
+    const inputs = Array.from({ length: 200 }, (_, i) => ({ a: i, b: i * 1000 }));
+    const results = await Promise.all(inputs.map((x) => conn.call("add", x, { deadlineMs: null })));
+    expect(results).toEqual(inputs.map((x) => x.a + x.b));
+    expect(conn.inflight).toBe(0);
+  });
+
+  it("refuses a runner with the wrong token: it exits 4 and UNAUTHORIZED is logged", async () => {
+    const logs: Started["logs"] = [];
+    const server = await RunnerServer.listen({
+      log: (level, msg, fields) => logs.push({ level, msg, fields }),
+    });
+    servers.push(server);
+    const d = descriptor(server.url);
+    const expecting = server.expect(d.runnerId, "the-right-token", AbortSignal.timeout(20_000));
+    expecting.catch(() => {});
+    const agent = AgentProcess.start(d);
+    const end = await agent.exit();
+    expect(end.code).toBe(4);
+    expect(end.lastLine).toBe("flame-runner: refused by parent: unauthorized");
+    expect(logs.some((l) => l.fields?.code === "UNAUTHORIZED")).toBe(true);
+  });
+
+  it("turns a remote throw into REMOTE_ERROR with the remote name, message and stack", async () => {
+    const { conn } = await start();
+    const err = await rejection(conn.call("fail", { message: "bad pixel" }, { deadlineMs: null }));
+    expect(err.code).toBe("REMOTE_ERROR");
+    expect(err.remote?.name).toBe("TypeError");
+    expect(err.remote?.message).toBe("bad pixel");
+    expect(err.remote?.stack).toContain("functions.mjs");
+    expect(await conn.call("echo", "still serving", { deadlineMs: null })).toBe("still serving");
+  });
+
+  it("refuses an unknown function without sending it", async () => {
+    const { conn } = await start();
+    const err = await rejection(conn.call("not-defined", 1, { deadlineMs: null }));
+    expect(err.code).toBe("UNKNOWN_FUNCTION");
+    expect(conn.inflight).toBe(0);
+  });
+
+  it("fails a call at its deadline with TIMEOUT, and the function saw its signal abort", async () => {
+    const { conn } = await start();
+    const err = await rejection(
+      conn.call("waitForAbort", { tag: "t1" }, { deadlineMs: Date.now() + 300 }),
+    );
+    expect(err.code).toBe("TIMEOUT");
+    expect(await conn.call("abortSeen", { tag: "t1" }, { deadlineMs: null })).toMatchObject({
+      code: "TIMEOUT",
+    });
+  });
+
+  it("cancels a running call when the caller's signal aborts: ABORTED, and the function sees it", async () => {
+    const { conn } = await start();
+    const ac = new AbortController();
+    const running = conn.call(
+      "waitForAbort",
+      { tag: "c1" },
+      { deadlineMs: null, signal: ac.signal },
+    );
+    // A round trip after the call was sent proves the runner has started it.
+    await conn.call("echo", 0, { deadlineMs: null });
+    ac.abort();
+    expect((await rejection(running)).code).toBe("ABORTED");
+    expect(await conn.call("abortSeen", { tag: "c1" }, { deadlineMs: null })).toMatchObject({
+      code: "ABORTED",
+    });
+  });
+
+  it("answers an oversize frame with SERIALIZATION for that call only", async () => {
+    // The runner accepts 4 KiB frames; the parent sends more.
+    const { conn } = await start({ maxFrameBytes: 4096 });
+    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { deadlineMs: null }));
+    expect(err.code).toBe("SERIALIZATION");
+    expect(err.message).toContain("4096");
+    // A result too large for the runner's limit fails that call only, too.
+    const big = await rejection(conn.call("bytes", { length: 10_000 }, { deadlineMs: null }));
+    expect(big.code).toBe("SERIALIZATION");
+    // And an unencodable result.
+    expect((await rejection(conn.call("unencodable", null, { deadlineMs: null }))).code).toBe(
+      "SERIALIZATION",
+    );
+    expect(await conn.call("echo", "ok", { deadlineMs: null })).toBe("ok");
+  });
+
+  it("runs casts to cast.done", async () => {
+    const { conn } = await start();
+    await expect(conn.cast("echo", 1)).resolves.toBeUndefined();
+    expect((await rejection(conn.cast("fail", { message: "cast failed" }))).code).toBe(
+      "REMOTE_ERROR",
+    );
+  });
+
+  it("starts, stops and reports placed children; the runner keeps serving", async () => {
+    const { conn } = await start();
+    const child = conn.startChild("ticker", {});
+    expect(await conn.call("echo", "alongside", { deadlineMs: null })).toBe("alongside");
+    expect(conn.inflight).toBe(1);
+    child.stop();
+    expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
+    expect(conn.inflight).toBe(0);
+  });
+
+  it("drains in-flight calls on shutdown, refuses new ones, then exits 0", async () => {
+    const { conn, agent } = await start();
+    const inFlight = conn.call("slow", { ms: 300, value: "finished" }, { deadlineMs: null });
+    const child = conn.startChild("ticker", {});
+    await conn.call("echo", 0, { deadlineMs: null }); // both have reached the runner
+    conn.shutdown("pool stopping", 10_000);
+    const late = rejection(conn.call("echo", "late", { deadlineMs: null }));
+    expect(await inFlight).toBe("finished");
+    expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
+    expect((await late).code).toBe("RUNNER_DOWN");
+    const end = await agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toBe("flame-runner: asked to shut down (pool stopping)");
+    await conn.closed;
+  });
+
+  it("bounds the drain by the shutdown timeout", async () => {
+    const { conn, agent } = await start();
+    const stuck = conn.call("hold", { key: "never" }, { deadlineMs: null });
+    await conn.call("echo", 0, { deadlineMs: null });
+    conn.shutdown("stop now", 200);
+    expect((await rejection(stuck)).code).toBe("RUNNER_DOWN");
+    const end = await agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toContain("drain bound of 200 ms reached");
+  });
+
+  it("single use: announces single_use and exits 0 after its one call", async () => {
+    const { conn, agent } = await start({ singleUse: true });
+    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
+    expect(await conn.call("echo", "once", { deadlineMs: null })).toBe("once");
+    expect(await announced).toBe("single_use");
+    const end = await agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toBe("flame-runner: single use: its one task ended");
+  });
+
+  it("exits 0 after idleShutdownAfterMs with no work, announcing idle", async () => {
+    const { conn, agent } = await start({ idleShutdownAfterMs: 300 });
+    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
+    expect(await announced).toBe("idle");
+    const end = await agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toBe("flame-runner: idle for 300 ms");
+  });
+
+  it("exits 3 when the parent closes the link, failing nothing silently", async () => {
+    const { server, conn, agent } = await start();
+    const pending = conn.call("hold", { key: "k" }, { deadlineMs: null });
+    await conn.call("echo", 0, { deadlineMs: null });
+    await server.close();
+    expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
+    const end = await agent.exit();
+    expect(end.code).toBe(3);
+    expect(end.lastLine).toMatch(/^flame-runner: parent link lost/);
+  });
+
+  it("sees the runner die: SIGKILL mid-call → RUNNER_DOWN", async () => {
+    const { conn, agent } = await start();
+    const pending = conn.call("hold", { key: "k" }, { deadlineMs: null });
+    await conn.call("echo", 0, { deadlineMs: null });
+    agent.child.kill("SIGKILL");
+    expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
+    await conn.closed;
+  });
+});

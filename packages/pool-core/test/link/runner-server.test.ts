@@ -1,0 +1,288 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { FlameError } from "../../src/errors.js";
+import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
+import {
+  CLOSE_PROTOCOL,
+  CLOSE_UNAUTHORIZED,
+  encodeFrame,
+  generateToken,
+  v8Codec,
+} from "../../src/protocol.js";
+import { FakeRunner, isT } from "./fake-runner.js";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Logged {
+  level: LinkLogLevel;
+  msg: string;
+  fields: Record<string, unknown> | undefined;
+}
+
+async function setup(options: Parameters<typeof RunnerServer.listen>[0] = {}) {
+  const logs: Logged[] = [];
+  const server = await RunnerServer.listen({
+    ...options,
+    log: (level, msg, fields) => logs.push({ level, msg, fields }),
+  });
+  cleanups.push(() => server.close());
+  return { server, logs };
+}
+
+async function connected(options: Parameters<typeof RunnerServer.listen>[0] = {}, autoPong = true) {
+  const { server, logs } = await setup(options);
+  const token = generateToken();
+  const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+  const runner = await FakeRunner.connect(server.url, { autoPong });
+  cleanups.push(() => runner.close());
+  runner.hello("r1", token);
+  const conn = await expecting;
+  await runner.next(isT("welcome"));
+  return { server, logs, runner, conn };
+}
+
+async function rejection(p: Promise<unknown>): Promise<FlameError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FlameError);
+    return err as FlameError;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("RunnerServer handshake", () => {
+  it("listens on 127.0.0.1 and advertises the URL runners dial", async () => {
+    const { server } = await setup();
+    expect(server.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    const other = await RunnerServer.listen({ advertiseUrl: "ws://fdaa::3:4000" });
+    cleanups.push(() => other.close());
+    expect(other.url).toBe("ws://fdaa::3:4000");
+  });
+
+  it("hands over the connection on a valid hello and says welcome", async () => {
+    const { conn, runner } = await connected();
+    expect(conn).toBeInstanceOf(RunnerConnection);
+    expect(conn.runnerId).toBe("r1");
+    expect([...conn.functions]).toEqual(["echo", "slow"]);
+    expect(conn.info).toEqual({ agentVersion: "fake", pid: 1, host: "fake" });
+    expect(runner.received[0]).toEqual({ t: "welcome", runnerId: "r1" });
+  });
+
+  it("refuses a wrong token (UNAUTHORIZED logged) and keeps waiting for the right one", async () => {
+    const { server, logs } = await setup();
+    const token = generateToken();
+    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+    const impostor = await FakeRunner.connect(server.url);
+    cleanups.push(() => impostor.close());
+    impostor.hello("r1", generateToken());
+    expect((await impostor.closed).code).toBe(CLOSE_UNAUTHORIZED);
+    expect(logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.runnerId === "r1")).toBe(
+      true,
+    );
+    const real = await FakeRunner.connect(server.url);
+    cleanups.push(() => real.close());
+    real.hello("r1", token);
+    expect((await expecting).runnerId).toBe("r1");
+  });
+
+  it("closes a socket that sends garbage before hello", async () => {
+    const { server } = await setup();
+    const ws = new WebSocket(server.url);
+    ws.on("error", () => {});
+    cleanups.push(() => ws.terminate());
+    await new Promise((r) => ws.once("open", r));
+    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+    ws.send(Buffer.from("GET / HTTP/1.1 garbage"));
+    expect(await closed).toBe(CLOSE_PROTOCOL);
+  });
+
+  it("closes a socket whose first message is not a hello", async () => {
+    const { server } = await setup();
+    const runner = await FakeRunner.connect(server.url);
+    cleanups.push(() => runner.close());
+    runner.send({ t: "result", id: 1, ok: true, value: 1 });
+    expect((await runner.closed).code).toBe(CLOSE_PROTOCOL);
+  });
+
+  it("rejects expect when its signal aborts, with the reason the host gave", async () => {
+    const { server } = await setup();
+    const ac = new AbortController();
+    const waiting = server.expect("r9", generateToken(), ac.signal);
+    ac.abort(new FlameError("BOOT_FAILED", "boot deadline passed"));
+    const err = await rejection(waiting);
+    expect(err.code).toBe("BOOT_FAILED");
+    expect((await rejection(server.expect("r8", "t", AbortSignal.abort()))).code).toBe("ABORTED");
+  });
+
+  it("rejects pending expectations when it closes", async () => {
+    const { server } = await setup();
+    const waiting = server.expect("r1", "t", new AbortController().signal);
+    await server.close();
+    expect((await rejection(waiting)).code).toBe("BOOT_FAILED");
+  });
+});
+
+describe("RunnerConnection", () => {
+  it("matches results to calls by id, out of order", async () => {
+    const { conn, runner } = await connected();
+    const a = conn.call("echo", "a", { deadlineMs: null });
+    const b = conn.call("echo", "b", { deadlineMs: null });
+    const [ca, cb] = [await runner.next(isT("call")), runner.received.filter(isT("call"))[1]!];
+    expect(conn.inflight).toBe(2);
+    runner.send({ t: "result", id: cb.id, ok: true, value: "B" });
+    runner.send({ t: "result", id: ca.id, ok: true, value: "A" });
+    expect(await Promise.all([a, b])).toEqual(["A", "B"]);
+    expect(conn.inflight).toBe(0);
+  });
+
+  it("refuses a function the runner did not report, without sending anything", async () => {
+    const { conn, runner } = await connected();
+    const err = await rejection(conn.call("thumbnail", 1, { deadlineMs: null }));
+    expect(err.code).toBe("UNKNOWN_FUNCTION");
+    expect(err.message).toContain('"thumbnail"');
+    const marker = conn.call("echo", 1, { deadlineMs: null }); // a call that is sent
+    const sent = await runner.next(isT("call"));
+    runner.send({ t: "result", id: sent.id, ok: true, value: 1 });
+    await marker;
+    expect(sent.fn).toBe("echo");
+    expect(runner.received.filter(isT("call"))).toHaveLength(1);
+  });
+
+  it("refuses an unencodable argument with SERIALIZATION before sending", async () => {
+    const { conn, runner } = await connected();
+    const err = await rejection(conn.call("echo", { f: () => 1 }, { deadlineMs: null }));
+    expect(err.code).toBe("SERIALIZATION");
+    const ok = conn.call("echo", "fine", { deadlineMs: null });
+    const sent = await runner.next(isT("call"));
+    expect(sent.args).toBe("fine");
+    runner.send({ t: "result", id: sent.id, ok: true, value: "fine" });
+    expect(await ok).toBe("fine");
+  });
+
+  it("refuses an oversize argument with SERIALIZATION before sending", async () => {
+    const { conn } = await connected({ maxFrameBytes: 4096 });
+    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { deadlineMs: null }));
+    expect(err.code).toBe("SERIALIZATION");
+    expect(err.message).toContain("4096-byte frame limit");
+  });
+
+  it("fails only the call whose result frame is malformed; the others complete", async () => {
+    const { conn, runner } = await connected();
+    const bad = conn.call("echo", 1, { deadlineMs: null });
+    const good = conn.call("echo", 2, { deadlineMs: null });
+    await runner.next(isT("call"));
+    const [c1, c2] = runner.received.filter(isT("call"));
+    const frame = encodeFrame({ t: "result", id: c1!.id, ok: true, value: "x" }, v8Codec, 1 << 20);
+    frame.fill(0xee, 8); // header intact, payload garbage
+    runner.ws.send(frame);
+    runner.send({ t: "result", id: c2!.id, ok: true, value: 2 });
+    const err = await rejection(bad);
+    expect(err.code).toBe("SERIALIZATION");
+    expect(await good).toBe(2);
+  });
+
+  it("maps a runner-reported error to a FlameError with the remote details", async () => {
+    const { conn, runner } = await connected();
+    const p = conn.call("echo", 1, { deadlineMs: null });
+    const c = await runner.next(isT("call"));
+    runner.send({
+      t: "result",
+      id: c.id,
+      ok: false,
+      error: {
+        code: "REMOTE_ERROR",
+        name: "TypeError",
+        message: "nope",
+        stack: "TypeError: nope\n  at x",
+      },
+    });
+    const err = await rejection(p);
+    expect(err.code).toBe("REMOTE_ERROR");
+    expect(err.remote).toEqual({
+      name: "TypeError",
+      message: "nope",
+      stack: "TypeError: nope\n  at x",
+    });
+    expect(err.runnerId).toBe("r1");
+  });
+
+  it("aborts a call when its signal fires and tells the runner to cancel", async () => {
+    const { conn, runner } = await connected();
+    const ac = new AbortController();
+    const p = conn.call("slow", 1, { deadlineMs: null, signal: ac.signal });
+    const c = await runner.next(isT("call"));
+    ac.abort();
+    expect((await rejection(p)).code).toBe("ABORTED");
+    expect((await runner.next(isT("cancel"))).id).toBe(c.id);
+    expect(conn.inflight).toBe(0);
+  });
+
+  it("times out a call the runner never answers, deadline plus grace", async () => {
+    const { conn, runner } = await connected({ deadlineGraceMs: 50 });
+    const p = conn.call("slow", 1, { deadlineMs: Date.now() + 100 });
+    const other = conn.call("echo", 2, { deadlineMs: null });
+    const err = await rejection(p);
+    expect(err.code).toBe("TIMEOUT");
+    const c = runner.received.filter(isT("call")).find((m) => m.fn === "echo")!;
+    runner.send({ t: "result", id: c.id, ok: true, value: 2 });
+    expect(await other).toBe(2);
+  });
+
+  it("fails every pending call with RUNNER_DOWN when the link drops", async () => {
+    const { conn, runner } = await connected();
+    const p = conn.call("slow", 1, { deadlineMs: null });
+    const child = conn.startChild("slow", 1);
+    await runner.next(isT("child.start"));
+    runner.close();
+    expect((await rejection(p)).code).toBe("RUNNER_DOWN");
+    expect((await rejection(child.result)).code).toBe("RUNNER_DOWN");
+    expect((await conn.closed).reason.length).toBeGreaterThan(0);
+    expect((await rejection(conn.call("echo", 1, { deadlineMs: null }))).code).toBe("RUNNER_DOWN");
+  });
+
+  it("sees a silent runner (no pongs) as gone within the heartbeat bound", async () => {
+    const { conn } = await connected({ heartbeatIntervalMs: 100 }, false);
+    const p = conn.call("slow", 1, { deadlineMs: null });
+    const { reason } = await conn.closed;
+    expect(reason).toMatch(/no heartbeat/);
+    expect((await rejection(p)).code).toBe("RUNNER_DOWN");
+  });
+
+  it("runs casts and placed children to their reported end", async () => {
+    const { conn, runner } = await connected();
+    const cast = conn.cast("echo", 1);
+    const c = await runner.next(isT("cast"));
+    runner.send({ t: "cast.done", id: c.id, ok: true });
+    await expect(cast).resolves.toBeUndefined();
+    const child = conn.startChild("slow", 1);
+    const s = await runner.next(isT("child.start"));
+    child.stop();
+    expect((await runner.next(isT("child.stop"))).id).toBe(s.id);
+    runner.send({ t: "child.exit", id: s.id, ok: true, value: "stopped" });
+    expect(await child.result).toBe("stopped");
+  });
+
+  it("reports the runner's shutdown announcement and asks runners to shut down", async () => {
+    const { conn, runner } = await connected();
+    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
+    runner.send({ t: "shutdown", reason: "idle" });
+    expect(await announced).toBe("idle");
+    conn.shutdown("pool stopping", 1234);
+    expect(await runner.next(isT("shutdown"))).toEqual({
+      t: "shutdown",
+      reason: "pool stopping",
+      timeoutMs: 1234,
+    });
+  });
+
+  it("closes every connection when the server closes", async () => {
+    const { server, conn, runner } = await connected();
+    await server.close();
+    await conn.closed;
+    await runner.closed;
+  });
+});

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * flame-runner: the process a backend starts on a runner. Every way it ends prints exactly one
+ * final line `flame-runner: <reason>` on stderr and exits with a code from exit-codes.ts.
+ */
+import { parseArgs } from "node:util";
+import { decodeParentDescriptor } from "@flame-ts/pool-core/protocol";
+import { startAgent } from "./agent.js";
+import { type AgentExit, EXIT } from "./exit-codes.js";
+
+const USAGE = `Usage: flame-runner --entry <module> [--debug]
+  --entry <module>  the module that defines your functions (or FLAME_ENTRY)
+  --debug           diagnostic lines on stderr (or FLAME_RUNNER_DEBUG=1)
+Environment: FLAME_PARENT (set by the pool's backend), FLAME_ENTRY, FLAME_RUNNER_DEBUG.`;
+
+function finish(exit: AgentExit): never {
+  process.stderr.write(`flame-runner: ${exit.reason}\n`);
+  process.exit(exit.code);
+}
+
+function main(): void {
+  let values: {
+    entry?: string | undefined;
+    debug?: boolean | undefined;
+    help?: boolean | undefined;
+  };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        entry: { type: "string" },
+        debug: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    finish({ code: EXIT.BAD_CONFIG, reason: `${(err as Error).message}\n${USAGE}` });
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const entry = values.entry ?? process.env.FLAME_ENTRY;
+  const debugOn = values.debug === true || process.env.FLAME_RUNNER_DEBUG === "1";
+  const rawParent = process.env.FLAME_PARENT;
+  if (rawParent === undefined || rawParent === "") {
+    finish({
+      code: EXIT.BAD_CONFIG,
+      reason: "FLAME_PARENT is not set; runners are started by a pool's backend, which sets it",
+    });
+  }
+  let descriptor: ReturnType<typeof decodeParentDescriptor>;
+  try {
+    descriptor = decodeParentDescriptor(rawParent);
+  } catch (err) {
+    finish({ code: EXIT.BAD_CONFIG, reason: (err as Error).message });
+  }
+  const agent = startAgent({
+    descriptor,
+    ...(entry === undefined ? {} : { entry }),
+    ...(debugOn
+      ? { debug: (msg: string) => process.stderr.write(`flame-runner[debug]: ${msg}\n`) }
+      : {}),
+  });
+  // Node's default would also exit, but without the final line backends read.
+  process.once("uncaughtException", (err) => {
+    process.stderr.write(`${err?.stack ?? String(err)}\n`);
+    finish({
+      code: EXIT.CRASHED,
+      reason: `crashed: uncaught exception in function code: ${err?.message ?? String(err)}`,
+    });
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => agent.stop(`stopped by ${signal}`));
+  }
+  void agent.exited.then(finish);
+}
+
+main();

@@ -1,0 +1,163 @@
+/**
+ * Dial the parent, say hello, wait for welcome; retry with backoff until the failsafe
+ * deadline. A refusal (close code 4001/4002) is final: retrying with the same token can't help.
+ */
+import { hostname } from "node:os";
+import {
+  CLOSE_PROTOCOL,
+  CLOSE_UNAUTHORIZED,
+  type Codec,
+  decodeFrame,
+  encodeFrame,
+  listFunctionIds,
+  type ParentDescriptor,
+  PROTOCOL_VERSION,
+  wsMaxPayloadFor,
+} from "@flame-ts/pool-core/protocol";
+import { type RawData, WebSocket } from "ws";
+import { AGENT_VERSION } from "./version.js";
+
+/** Frames that arrived after welcome but before the session took over. */
+export interface WelcomedLink {
+  readonly ws: WebSocket;
+  /** Hands over frames: those already buffered, then every later one. */
+  takeFrames(sink: (data: RawData, isBinary: boolean) => void): void;
+}
+
+export type DialResult =
+  | { readonly kind: "welcomed"; readonly link: WelcomedLink }
+  | { readonly kind: "refused"; readonly reason: string }
+  | { readonly kind: "unreachable"; readonly reason: string };
+
+const BACKOFF_START_MS = 50;
+const BACKOFF_MAX_MS = 1_000;
+
+export async function dialParent(
+  descriptor: ParentDescriptor,
+  codec: Codec,
+  stopped: AbortSignal,
+): Promise<DialResult> {
+  const deadline = Date.now() + descriptor.failsafeTimeoutMs;
+  let backoffMs = BACKOFF_START_MS;
+  let lastReason = "no attempt made";
+  while (!stopped.aborted) {
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) break;
+    const outcome = await attempt(descriptor, codec, remainingMs, stopped);
+    if (outcome.kind !== "unreachable") return outcome;
+    lastReason = outcome.reason;
+    const waitMs = Math.min(backoffMs, deadline - Date.now());
+    if (waitMs > 0) await delay(waitMs, stopped);
+    backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+  }
+  return {
+    kind: "unreachable",
+    reason: `parent unreachable at ${descriptor.url} within ${descriptor.failsafeTimeoutMs} ms (last error: ${lastReason})`,
+  };
+}
+
+function attempt(
+  descriptor: ParentDescriptor,
+  codec: Codec,
+  boundMs: number,
+  stopped: AbortSignal,
+): Promise<DialResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let welcomed = false;
+    const buffered: Array<[RawData, boolean]> = [];
+    let sink: ((data: RawData, isBinary: boolean) => void) | null = null;
+    const ws = new WebSocket(descriptor.url, {
+      maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
+      perMessageDeflate: false,
+      handshakeTimeout: Math.max(50, Math.ceil(boundMs)),
+    });
+    const onStop = (): void => {
+      ws.terminate();
+      settle({ kind: "unreachable", reason: "stopped while dialing" });
+    };
+    const settle = (result: DialResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stopped.removeEventListener("abort", onStop);
+      resolve(result);
+    };
+    stopped.addEventListener("abort", onStop, { once: true });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      settle({ kind: "unreachable", reason: "no welcome before the failsafe deadline" });
+    }, boundMs);
+    ws.on("error", (err) => {
+      if (!welcomed) settle({ kind: "unreachable", reason: err.message });
+    });
+    ws.on("open", () => {
+      try {
+        ws.send(
+          encodeFrame(
+            {
+              t: "hello",
+              runnerId: descriptor.runnerId,
+              token: descriptor.token,
+              protocol: PROTOCOL_VERSION,
+              functions: listFunctionIds(),
+              agentVersion: AGENT_VERSION,
+              pid: process.pid,
+              host: hostname(),
+            },
+            codec,
+            descriptor.maxFrameBytes,
+          ),
+        );
+      } catch (err) {
+        ws.terminate();
+        settle({ kind: "refused", reason: `could not send hello: ${(err as Error).message}` });
+      }
+    });
+    ws.on("message", (data, isBinary) => {
+      if (welcomed) {
+        if (sink !== null) sink(data, isBinary);
+        else buffered.push([data, isBinary]);
+        return;
+      }
+      const decoded = Buffer.isBuffer(data) ? decodeFrame(data, codec) : null;
+      if (decoded?.ok && decoded.msg.t === "welcome") {
+        welcomed = true;
+        settle({
+          kind: "welcomed",
+          link: {
+            ws,
+            takeFrames(next) {
+              sink = next;
+              for (const [d, b] of buffered.splice(0)) next(d, b);
+            },
+          },
+        });
+        return;
+      }
+      ws.terminate();
+      settle({ kind: "refused", reason: "parent sent something other than welcome" });
+    });
+    ws.on("close", (code, reasonBuf) => {
+      if (welcomed) return;
+      const reason = reasonBuf.toString() || `code ${code}`;
+      if (code === CLOSE_UNAUTHORIZED || code === CLOSE_PROTOCOL) {
+        settle({ kind: "refused", reason: `refused by parent: ${reason}` });
+      } else {
+        settle({ kind: "unreachable", reason: `closed before welcome (${reason})` });
+      }
+    });
+  });
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

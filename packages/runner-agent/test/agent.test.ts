@@ -1,0 +1,266 @@
+/** flame-runner on its own: exit codes, the failsafe, and what it does with bad frames. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type AnyMessage, CLOSE_PROTOCOL } from "@flame-ts/pool-core/protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import { AGENT_VERSION } from "../src/version.js";
+import {
+  AGENT_BIN,
+  AgentProcess,
+  descriptor,
+  FUNCTIONS_FIXTURE,
+  killAllAgents,
+} from "./agent-process.js";
+import { FakeParent, frame } from "./fake-parent.js";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  await killAllAgents();
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const isT =
+  <K extends AnyMessage["t"]>(t: K) =>
+  (m: AnyMessage): m is Extract<AnyMessage, { t: K }> =>
+    m.t === t;
+
+async function fakeParent(options: Parameters<typeof FakeParent.listen>[0] = {}) {
+  const parent = await FakeParent.listen(options);
+  cleanups.push(() => parent.close());
+  return parent;
+}
+
+/** A 127.0.0.1 port nobody listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  return typeof address === "object" && address !== null ? address.port : 1;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // A zombie (exited, not yet reaped by its new parent) counts as gone.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+async function until(cond: () => boolean, boundMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("flame-runner exit codes", () => {
+  it("exits 1 when FLAME_PARENT is missing", async () => {
+    const missing = await new AgentProcess({ FLAME_PARENT: "" }).exit();
+    expect(missing.code).toBe(1);
+    expect(missing.lastLine).toMatch(/^flame-runner: FLAME_PARENT is not set/);
+  });
+
+  it("exits 1 naming the bad field of FLAME_PARENT", async () => {
+    const raw = Buffer.from(
+      JSON.stringify({ ...descriptor("ws://127.0.0.1:1"), singleUse: "yes" }),
+    ).toString("base64url");
+    const end = await new AgentProcess({ FLAME_PARENT: raw }).exit();
+    expect(end.code).toBe(1);
+    expect(end.lastLine).toContain("FLAME_PARENT.singleUse");
+  });
+
+  it("exits 1 when the entry module fails to load", async () => {
+    const broken = fileURLToPath(new URL("./fixtures/broken-entry.mjs", import.meta.url));
+    const end = await AgentProcess.start(descriptor("ws://127.0.0.1:1"), [
+      "--entry",
+      broken,
+    ]).exit();
+    expect(end.code).toBe(1);
+    expect(end.lastLine).toMatch(
+      /^flame-runner: could not load entry .*broken-entry\.mjs: entry exploded on purpose/,
+    );
+  });
+
+  it("exits 1 on an unknown flag", async () => {
+    const end = await AgentProcess.start(descriptor("ws://127.0.0.1:1"), ["--bogus"]).exit();
+    expect(end.code).toBe(1);
+    expect(end.stderr).toContain("Usage: flame-runner");
+  });
+
+  it("failsafe: exits 2 when the parent is unreachable within failsafeTimeoutMs", async () => {
+    const port = await closedPort();
+    const startedAt = Date.now();
+    const end = await AgentProcess.start(
+      descriptor(`ws://127.0.0.1:${port}`, { failsafeTimeoutMs: 1_000 }),
+    ).exit(15_000);
+    console.log(
+      `flame-runner gave up on an unreachable parent after ${Date.now() - startedAt} ms (failsafe 1000 ms)`,
+    );
+    expect(end.code).toBe(2);
+    expect(end.lastLine).toMatch(
+      new RegExp(
+        `^flame-runner: parent unreachable at ws://127\\.0\\.0\\.1:${port} within 1000 ms`,
+      ),
+    );
+  });
+
+  it("exits 4 when the parent refuses its protocol", async () => {
+    const parent = await fakeParent({
+      onHello: (ws) => ws.close(CLOSE_PROTOCOL, "runner speaks protocol 9"),
+    });
+    const end = await AgentProcess.start(descriptor(parent.url)).exit();
+    expect(end.code).toBe(4);
+    expect(end.lastLine).toBe("flame-runner: refused by parent: runner speaks protocol 9");
+  });
+
+  it("exits 3 when the parent stops answering heartbeats", async () => {
+    const parent = await fakeParent({ autoPong: false });
+    const agent = AgentProcess.start(descriptor(parent.url));
+    await parent.connected;
+    const end = await agent.exit();
+    expect(end.code).toBe(3);
+    expect(end.lastLine).toMatch(/^flame-runner: parent link lost: no heartbeat for \d+ ms/);
+  });
+
+  it("exits 3 when its parent process is SIGKILLed (a runner never outlives its parent)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "flame-failsafe-"));
+    const stderrFile = join(dir, "agent.stderr");
+    const parentScript = fileURLToPath(new URL("./fixtures/parent.mjs", import.meta.url));
+    const parent = spawn(
+      process.execPath,
+      [parentScript, AGENT_BIN, FUNCTIONS_FIXTURE, stderrFile],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let agentPid = 0;
+    cleanups.push(() => {
+      parent.kill("SIGKILL");
+      if (agentPid > 0 && alive(agentPid)) process.kill(agentPid, "SIGKILL");
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      parent.stdout.setEncoding("utf8");
+      parent.stdout.on("data", (chunk: string) => {
+        out += chunk;
+        if (out.includes("\n")) resolve(out.split("\n")[0]!);
+      });
+      parent.once("exit", (code) => reject(new Error(`parent exited early (${code})`)));
+    });
+    agentPid = (JSON.parse(line) as { agentPid: number }).agentPid;
+    expect(alive(agentPid)).toBe(true);
+    const killedAt = Date.now();
+    parent.kill("SIGKILL");
+    await until(() => !alive(agentPid), 10_000, "the orphaned runner to exit");
+    console.log(
+      `orphaned flame-runner exited ${Date.now() - killedAt} ms after its parent was SIGKILLed`,
+    );
+    expect(readFileSync(stderrFile, "utf8").trim()).toMatch(/^flame-runner: parent link lost/m);
+  });
+
+  it("exits 0 on SIGTERM, telling the parent it is leaving", async () => {
+    const parent = await fakeParent();
+    const agent = AgentProcess.start(descriptor(parent.url));
+    await parent.connected;
+    agent.child.kill("SIGTERM");
+    expect((await parent.next(isT("shutdown"))).reason).toBe("terminated");
+    const end = await agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toBe("flame-runner: stopped by SIGTERM");
+  });
+});
+
+describe("flame-runner crashing", () => {
+  it("exits 5 with the final line when function code leaves an unhandled rejection", async () => {
+    const parent = await fakeParent();
+    const agent = AgentProcess.start(descriptor(parent.url));
+    const ws = await parent.connected;
+    ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: null, deadlineMs: null }));
+    const end = await agent.exit();
+    expect(end.code).toBe(5);
+    expect(end.stderr).toContain("nobody caught me");
+    expect(end.lastLine).toBe(
+      "flame-runner: crashed: uncaught exception in function code: nobody caught me",
+    );
+  });
+});
+
+describe("flame-runner with malformed frames", () => {
+  it("answers a malformed frame with an error for that id only; other calls complete", async () => {
+    const parent = await fakeParent();
+    AgentProcess.start(descriptor(parent.url));
+    const ws = await parent.connected;
+    const garbage = frame({ t: "call", id: 7, fn: "echo", args: "x", deadlineMs: null });
+    garbage.fill(0xee, 8); // header intact: kind call, id 7
+    ws.send(garbage);
+    ws.send(
+      frame({ t: "call", id: 9, fn: 42, args: 1, deadlineMs: null } as unknown as AnyMessage),
+    );
+    ws.send(frame({ t: "call", id: 8, fn: "echo", args: "fine", deadlineMs: null }));
+    ws.send(Buffer.from([1, 2, 3]));
+    expect(
+      await parent.next(
+        (m): m is Extract<AnyMessage, { t: "error" }> => m.t === "error" && m.id === 7,
+      ),
+    ).toMatchObject({
+      code: "SERIALIZATION",
+    });
+    expect(
+      await parent.next(
+        (m): m is Extract<AnyMessage, { t: "error" }> => m.t === "error" && m.id === 9,
+      ),
+    ).toMatchObject({
+      code: "PROTOCOL",
+    });
+    expect(await parent.next(isT("result"))).toEqual({
+      t: "result",
+      id: 8,
+      ok: true,
+      value: "fine",
+    });
+    expect(
+      await parent.next(
+        (m): m is Extract<AnyMessage, { t: "error" }> => m.t === "error" && m.id === null,
+      ),
+    ).toMatchObject({
+      code: "PROTOCOL",
+    });
+    // Still serving after all that.
+    ws.send(frame({ t: "call", id: 10, fn: "add", args: { a: 1, b: 2 }, deadlineMs: null }));
+    expect(
+      await parent.next(
+        (m): m is Extract<AnyMessage, { t: "result" }> => m.t === "result" && m.id === 10,
+      ),
+    ).toMatchObject({ ok: true, value: 3 });
+  });
+
+  it("fails a call that arrives already past its deadline with TIMEOUT", async () => {
+    const parent = await fakeParent();
+    AgentProcess.start(descriptor(parent.url));
+    const ws = await parent.connected;
+    ws.send(frame({ t: "call", id: 1, fn: "echo", args: 1, deadlineMs: Date.now() - 1 }));
+    const result = await parent.next(isT("result"));
+    expect(result).toMatchObject({ id: 1, ok: false, error: { code: "TIMEOUT" } });
+  });
+});
+
+describe("package", () => {
+  it("reports the version in package.json", () => {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    expect(AGENT_VERSION).toBe(pkg.version);
+  });
+});
