@@ -20,6 +20,7 @@ import {
   toWireError,
   type WireError,
 } from "@flame-ts/pool-core/protocol";
+import { runWithRemoteParent } from "@flame-ts/pool-core/telemetry";
 import type { RawData } from "ws";
 import type { WelcomedLink } from "./dial.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
@@ -187,18 +188,24 @@ export class Session {
         this.armDeadline(deadlineMs);
       }
     }
-    void this.run(task, fn.impl, msg.args);
+    void this.run(task, fn.impl, msg.args, msg.traceparent);
   }
 
   private async run(
     task: Task,
     impl: (input: unknown, ctx: FunctionContext) => unknown,
     args: unknown,
+    traceparent: string | undefined,
   ): Promise<void> {
     let ok = true;
     let value: unknown;
     try {
-      value = await impl(args, task.ctx);
+      // The runner's span continues the caller's trace; free when no SDK is registered here.
+      value = await runWithRemoteParent(traceparent, "flame.run", () => impl(args, task.ctx), {
+        "flame.function": task.fn,
+        "flame.call.kind": task.kind,
+        "flame.runner.id": this.descriptor.runnerId,
+      });
     } catch (err) {
       ok = false;
       value = err;

@@ -1,0 +1,40 @@
+/** The runner's `flame.run` span continues the caller's trace across the process boundary. */
+import { trace } from "@opentelemetry/api";
+import { afterEach, describe, expect, it } from "vitest";
+import { LocalBackend, Pool } from "../../src/index.js";
+import { whoami } from "./fixtures/traced-functions.mjs";
+import { createOtelHarness, type OtelHarness } from "./otel-harness.js";
+
+const entry = new URL("./fixtures/traced-functions.mjs", import.meta.url);
+
+describe("runner-side span", () => {
+  let otel: OtelHarness | null = null;
+  let pool: Pool | null = null;
+  afterEach(async () => {
+    await pool?.stop();
+    pool = null;
+    await otel?.shutdown();
+    otel = null;
+  });
+
+  it("runs the function inside a recording flame.run span whose parent is the caller's flame.call", async () => {
+    otel = createOtelHarness();
+    otel.registerGlobal();
+    pool = new Pool({ name: "traced", max: 1, backend: new LocalBackend({ entry }) });
+    const app = trace.getTracer("app");
+
+    const { seen, requestTraceId } = await app.startActiveSpan("request", async (request) => {
+      const result = await pool!.call(whoami, null);
+      request.end();
+      return { seen: result, requestTraceId: request.spanContext().traceId };
+    });
+
+    const call = otel
+      .spans("flame.call")
+      .find((s) => s.attributes["flame.function"] === "telemetry.whoami");
+    expect(seen.name).toBe("flame.run");
+    expect(seen.recording).toBe(true);
+    expect(seen.traceId).toBe(requestTraceId);
+    expect(seen.parentSpanId).toBe(call?.spanContext().spanId);
+  });
+});
