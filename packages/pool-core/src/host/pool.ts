@@ -47,7 +47,12 @@ import {
   type PoolSnapshot,
   type RunnerSnapshot,
 } from "../telemetry/events.js";
-import { type CallSpan, startCallSpan } from "../telemetry/spans.js";
+import {
+  type CallSpan,
+  type InternalSpan,
+  startCallSpan,
+  startShutdownSpan,
+} from "../telemetry/spans.js";
 import { newRunnerId, parentId } from "./ids.js";
 import type { LinkConnection, LinkServer, ListenLink } from "./link-port.js";
 import { listenRunnerServer } from "./runner-link.js";
@@ -120,6 +125,10 @@ interface RunnerEntry {
   readonly isMin: boolean;
   down: boolean;
   killTimer: unknown;
+  /** Open from the pool's shutdown request until the runner is gone (`flame.shutdown`). */
+  shutdownSpan: InternalSpan | null;
+  /** The drain bound passed and the backend was told to kill it. */
+  killed: boolean;
   /** Resolves once the backend reports the runner gone. */
   readonly exited: Promise<void>;
 }
@@ -733,6 +742,8 @@ export class Pool {
       isMin: b.isMin,
       down: false,
       killTimer: null,
+      shutdownSpan: null,
+      killed: false,
       exited,
     };
     this.#runners.set(entry.id, entry);
@@ -764,7 +775,14 @@ export class Pool {
     if (entry.killTimer !== null) this.#clock.clearTimer(entry.killTimer);
     entry.killTimer = null;
     this.#o.log("info", `runner ${entry.id} down: ${reason}`);
-    this.#emit({ type: "runnerDown", runnerId: entry.id, reason, exitCode });
+    const expected = entry.shutdownSpan !== null;
+    entry.shutdownSpan?.end(
+      entry.killed
+        ? { ok: false, errorCode: "TIMEOUT", message: "killed after shutdownTimeout" }
+        : { ok: true },
+    );
+    entry.shutdownSpan = null;
+    this.#emit({ type: "runnerDown", runnerId: entry.id, reason, exitCode, expected });
     this.#dispatch({ type: "runnerDown", runnerId: entry.id, reason });
   }
 
@@ -772,12 +790,14 @@ export class Pool {
     const entry = this.#runners.get(runnerId);
     if (entry === undefined || entry.killTimer !== null) return;
     const timeoutMs = this.#o.shutdownTimeoutMs;
+    entry.shutdownSpan = startShutdownSpan(this.name, runnerId, reason);
     try {
       entry.conn.shutdown(reason, timeoutMs);
     } catch (error) {
       this.#o.log("warn", `asking ${runnerId} to shut down failed`, { error: String(error) });
     }
     entry.killTimer = this.#clock.setTimer(this.#clock.nowMs() + timeoutMs, () => {
+      entry.killed = true;
       void entry.booted.stop().catch(() => {});
     });
   }

@@ -1,5 +1,5 @@
 /** The runner's `flame.run` span continues the caller's trace across the process boundary. */
-import { trace } from "@opentelemetry/api";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { LocalBackend, Pool } from "../../src/index.js";
 import { whoami } from "./fixtures/traced-functions.mjs";
@@ -36,5 +36,23 @@ describe("runner-side span", () => {
     expect(seen.recording).toBe(true);
     expect(seen.traceId).toBe(requestTraceId);
     expect(seen.parentSpanId).toBe(call?.spanContext().spanId);
+  });
+
+  it("records flame.shutdown for a runner the pool shuts down, and marks its runnerDown expected", async () => {
+    otel = createOtelHarness();
+    otel.registerGlobal();
+    pool = new Pool({ name: "drained", max: 1, backend: new LocalBackend({ entry }) });
+    const downs: Array<{ expected: boolean | undefined }> = [];
+    pool.events.subscribe((e) => {
+      if (e.type === "runnerDown") downs.push({ expected: e.expected });
+    });
+    await pool.call(whoami, null);
+    await pool.stop();
+
+    const [shutdown] = otel.spans("flame.shutdown");
+    expect(shutdown?.attributes["flame.shutdown.reason"]).toBe("stop");
+    expect(shutdown?.status.code).not.toBe(SpanStatusCode.ERROR);
+    expect(shutdown?.ended).toBe(true);
+    expect(downs).toEqual([{ expected: true }]);
   });
 });
