@@ -849,14 +849,14 @@ export class Pool {
         return;
       }
       case "checkout":
-        if (event.waitedMs > 0) {
-          this.#emit({
-            type: "checkoutWaited",
-            checkoutId: event.checkoutId,
-            runnerId: event.runnerId,
-            waitedMs: event.waitedMs,
-          });
-        }
+        // Every grant, waited or not, so the wait-time histogram is not skewed (semconv's
+        // db.client.connection.wait_time records each acquisition).
+        this.#emit({
+          type: "checkoutWaited",
+          checkoutId: event.checkoutId,
+          runnerId: event.runnerId,
+          waitedMs: event.waitedMs,
+        });
         return;
       case "timeout":
         this.#emit({

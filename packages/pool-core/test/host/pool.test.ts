@@ -156,6 +156,19 @@ describe("calls", () => {
     expect(pool.snapshot().runners[0]).toMatchObject({ inflight: 0, callsServed: 1 });
   });
 
+  it("a call granted at once still reports its wait (0 ms), so wait-time metrics are not skewed", async () => {
+    const { pool, clock, events } = setup();
+    const cold = outcome(pool.call(echo, 1));
+    await clock.advance(100);
+    expect(cold.current).toBe(1);
+    const warm = outcome(pool.call(echo, 2));
+    await clock.advance(10);
+    expect(warm.current).toBe(2);
+    const waits = events.filter((e) => e.type === "checkoutWaited");
+    expect(waits).toHaveLength(2);
+    expect(waits[1]).toMatchObject({ waitedMs: 0 });
+  });
+
   it("warm: timeout spans queue + run (waiting behind a busy runner at max)", async () => {
     const { pool, world, clock } = setup({ max: 1, maxConcurrency: 1, timeout: 1_000 });
     const calls = new ControlledCalls();
