@@ -33,5 +33,6 @@ export {
 } from "./protocol/frame.js";
 export { Heartbeat } from "./protocol/heartbeat.js";
 export * from "./protocol/messages.js";
+export { SendBatcher, type SendBatcherOptions } from "./protocol/send-batcher.js";
 export { generateToken, tokensEqual } from "./protocol/token.js";
 export { fromWireError, toWireError } from "./protocol/wire-error.js";

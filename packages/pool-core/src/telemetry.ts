@@ -15,6 +15,7 @@ export {
 export {
   type CallSpan,
   type InternalSpan,
+  remoteSpanNeeded,
   runWithRemoteParent,
   type SpanOutcome,
   startBootSpan,

@@ -3,6 +3,10 @@
  * RunnerConnection satisfy it structurally). Kept as an interface so the host's unit tests
  * run on virtual time against an in-memory link.
  */
+import type { PendingKind, Reply, RequestOptions } from "../link/index.js";
+
+export type { PendingKind as RequestKind, Reply, RequestOptions };
+
 export interface LinkServer {
   /** What runners dial. */
   readonly url: string;
@@ -13,18 +17,19 @@ export interface LinkServer {
 
 export interface LinkConnection {
   readonly runnerId: string;
-  readonly inflight: number;
-  call(
+  /**
+   * Sends a call, cast or child request; its outcome goes to `reply` exactly once (a refusal
+   * synchronously). Returns the request id, or null when nothing was sent.
+   */
+  request(
+    kind: PendingKind,
     fn: string,
     args: unknown,
-    opts: { deadlineMs: number | null; signal?: AbortSignal; traceparent?: string },
-  ): Promise<unknown>;
-  cast(fn: string, args: unknown, opts?: { traceparent?: string }): Promise<void>;
-  startChild(
-    fn: string,
-    args: unknown,
-    opts?: { traceparent?: string },
-  ): { result: Promise<unknown>; stop(): void };
+    opts: RequestOptions,
+    reply: Reply,
+  ): number | null;
+  /** Aborts a placed child's ctx.signal on the runner. */
+  stopChild(requestId: number): void;
   shutdown(reason: string, timeoutMs: number): void;
   readonly closed: Promise<{ reason: string }>;
   terminate(reason: string): void;

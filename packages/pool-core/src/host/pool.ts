@@ -6,8 +6,9 @@
  * - `#dispatch` is the only caller of `step`. Events raised while effects are carried out are
  *   queued and processed after, never re-entrantly.
  * - One real timer, re-armed at `nextDeadline` after every batch of events.
- * - `#runOnRunner` is the one place a call/cast/child starts and ends on a runner (telemetry
- *   hooks and `callFinished` live there).
+ * - A call/cast/child is one `Checkout` record from `pool.call` to its outcome. It starts on
+ *   a runner in `#startWork` and ends in `#settle` (or `#failWaiting` when it never got a
+ *   slot): telemetry and `callFinished` live there. One promise per call, the caller's.
  *
  * Timeout rule (FLAME #73), see README "Timeouts": a call's `timeout` spans waiting for a
  * slot plus running. Exception, the cold pool: when the caller has to queue while a runner is
@@ -47,14 +48,10 @@ import {
   type PoolSnapshot,
   type RunnerSnapshot,
 } from "../telemetry/events.js";
-import {
-  type CallSpan,
-  type InternalSpan,
-  startCallSpan,
-  startShutdownSpan,
-} from "../telemetry/spans.js";
+import { type InternalSpan, startCallSpan, startShutdownSpan } from "../telemetry/spans.js";
+import { type CallKind, Checkout, type CheckoutOwner } from "./checkout.js";
 import { newRunnerId, parentId } from "./ids.js";
-import type { LinkConnection, LinkServer, ListenLink } from "./link-port.js";
+import type { LinkConnection, LinkServer, ListenLink, RequestOptions } from "./link-port.js";
 import { listenRunnerServer } from "./runner-link.js";
 
 export interface CallOptions {
@@ -75,33 +72,6 @@ export interface PlacedChild<O> {
 export interface PoolInternals {
   readonly listen?: ListenLink;
   readonly env?: NodeJS.ProcessEnv;
-}
-
-type CallKind = "call" | "cast" | "child";
-
-interface Checkout {
-  readonly id: string;
-  readonly timeoutMs: number | null;
-  /** startedAt + timeout: the plain deadline for queue + run. */
-  readonly callDeadlineMs: number | null;
-  phase: "waiting" | "granted";
-  cold: boolean;
-  warmTimer: unknown;
-  readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
-  readonly resolve: (lease: Lease) => void;
-  readonly reject: (error: FlameError) => void;
-  /** Set once granted: fails the running call at once when its runner dies. */
-  fail: ((error: FlameError) => void) | null;
-}
-
-interface Lease {
-  readonly checkoutId: string;
-  readonly runnerId: string;
-  readonly conn: LinkConnection;
-  readonly runDeadlineMs: number | null;
-  /** Rejects when the runner dies mid-call (failCheckout); never resolves. */
-  readonly failure: Promise<never>;
 }
 
 interface BootEntry {
@@ -158,6 +128,10 @@ export class Pool {
   #stopped = false;
 
   #nextCheckout = 0;
+  readonly #owner: CheckoutOwner = {
+    settle: (c, ok, valueOrError) => this.#settle(c, ok, valueOrError),
+    abortWaiting: (c) => this.#abortWaiting(c),
+  };
   readonly #checkouts = new Map<string, Checkout>();
   readonly #boots = new Map<string, BootEntry>();
   readonly #bootStartedAt = new Map<string, number>();
@@ -221,71 +195,33 @@ export class Pool {
   }
 
   /** Runs `fn(input)` on a runner and returns its result. See README "Timeouts". */
-  async call<I, O>(fn: FlameFunction<I, O>, input: I, options: CallOptions = {}): Promise<O> {
-    const fnId = functionId(fn);
-    const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
-    const lease = await this.#lease("call", fnId, timeoutMs, options.signal);
-    return (await this.#runOnRunner("call", fnId, lease, (conn) =>
-      conn.call(fnId, input, {
-        deadlineMs: lease.runDeadlineMs,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...traceOption(lease.span),
-      }),
-    )) as O;
+  call<I, O>(fn: FlameFunction<I, O>, input: I, options: CallOptions = {}): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      const fnId = functionId(fn);
+      const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
+      this.#checkout("call", fnId, input, timeoutMs, options.signal, resolve as Settle, reject);
+    });
   }
 
   /** Fire and forget: waits up to bootTimeout for a slot; failures go to telemetry and the log. */
   cast<I, O>(fn: FlameFunction<I, O>, input: I): void {
     const fnId = functionId(fn);
-    this.#lease("cast", fnId, this.#o.bootTimeoutMs, undefined)
-      .then((lease) =>
-        this.#runOnRunner("cast", fnId, lease, (conn) =>
-          conn.cast(fnId, input, traceOption(lease.span)),
-        ),
-      )
-      .catch((error: unknown) => {
-        this.#o.log("warn", `cast of "${fnId}" failed`, { error: String(error) });
-      });
+    this.#checkout("cast", fnId, input, this.#o.bootTimeoutMs, undefined, ignore, (error) =>
+      this.#o.log("warn", `cast of "${fnId}" failed`, { error: String(error) }),
+    );
   }
 
   /** Starts a long-lived `fn(input)` on a runner; it holds one slot until it ends. */
-  async placeChild<I, O>(
+  placeChild<I, O>(
     fn: FlameFunction<I, O>,
     input: I,
     options: CallOptions = {},
   ): Promise<PlacedChild<O>> {
-    const fnId = functionId(fn);
-    const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
-    const lease = await this.#lease("child", fnId, timeoutMs, options.signal);
-    this.#dispatch({
-      type: "convertToChild",
-      checkoutId: lease.checkoutId,
-      childId: lease.checkoutId,
+    return new Promise<PlacedChild<O>>((resolve, reject) => {
+      const fnId = functionId(fn);
+      const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
+      this.#checkout("child", fnId, input, timeoutMs, options.signal, resolve as Settle, reject);
     });
-    let stopChild: () => void = () => {};
-    const result = this.#runOnRunner("child", fnId, lease, (conn) => {
-      const handle = conn.startChild(fnId, input, traceOption(lease.span));
-      stopChild = () => handle.stop();
-      return handle.result;
-    }) as Promise<O>;
-    const settled = result.then(
-      () => {},
-      () => {},
-    );
-    const signal = options.signal;
-    if (signal !== undefined) {
-      const onAbort = () => stopChild();
-      signal.addEventListener("abort", onAbort, { once: true });
-      void settled.then(() => signal.removeEventListener("abort", onAbort));
-    }
-    return {
-      runnerId: lease.runnerId,
-      result,
-      stop: async () => {
-        stopChild();
-        await settled;
-      },
-    };
   }
 
   /** Changes min/max at runtime: boots up to the new min, drains surplus idle runners first. */
@@ -396,16 +332,15 @@ export class Pool {
         return;
       case "reject": {
         const c = this.#checkouts.get(effect.checkoutId);
-        if (c === undefined || c.phase !== "waiting") return;
-        this.#forget(c);
-        c.reject(coreError(effect.error, this.name));
+        if (c !== undefined) this.#failWaiting(c, coreError(effect.error, this.name));
         return;
       }
       case "failCheckout": {
+        // The core already released the slot (runner down): settle without a checkin.
         const c = this.#checkouts.get(effect.checkoutId);
         if (c === undefined) return;
         this.#checkouts.delete(c.id);
-        c.fail?.(coreError(effect.error, this.name));
+        this.#settle(c, false, coreError(effect.error, this.name));
         return;
       }
       case "boot":
@@ -425,38 +360,45 @@ export class Pool {
 
   // ---- checkouts ------------------------------------------------------------------------
 
-  #acquire(timeoutMs: number | null, signal: AbortSignal | undefined): Promise<Lease> {
-    if (this.#stopped) return Promise.reject(stoppedError(this.name));
-    if (signal?.aborted) return Promise.reject(abortedError());
-    this.#ensureCoreStarted();
-    const id = String(++this.#nextCheckout);
+  /**
+   * Asks for a slot. The call's span starts here so it covers the wait. When a runner has a
+   * free slot the core grants it within this dispatch and the request is on its way before
+   * `call` returns.
+   */
+  #checkout(
+    kind: CallKind,
+    fnId: string,
+    input: unknown,
+    timeoutMs: number | null,
+    signal: AbortSignal | undefined,
+    onValue: Settle,
+    onError: (error: FlameError) => void,
+  ): void {
     const nowMs = this.#clock.nowMs();
-    const callDeadlineMs = timeoutMs === null ? null : nowMs + timeoutMs;
+    const c = new Checkout(
+      this.#owner,
+      String(++this.#nextCheckout),
+      kind,
+      fnId,
+      input,
+      timeoutMs,
+      timeoutMs === null ? null : nowMs + timeoutMs,
+      signal,
+      startCallSpan(this.name, fnId, kind),
+      nowMs,
+      onValue,
+      onError,
+    );
+    if (this.#stopped || signal?.aborted) {
+      this.#failWaiting(c, this.#stopped ? stoppedError(this.name) : abortedError());
+      return;
+    }
+    this.#ensureCoreStarted();
+    this.#checkouts.set(c.id, c);
+    signal?.addEventListener("abort", c, { once: true });
     const queueBoundMs =
       timeoutMs === null ? null : nowMs + Math.max(timeoutMs, this.#o.bootTimeoutMs);
-    return new Promise<Lease>((resolve, reject) => {
-      const c: Checkout = {
-        id,
-        timeoutMs,
-        callDeadlineMs,
-        phase: "waiting",
-        cold: false,
-        warmTimer: null,
-        signal,
-        onAbort: () => {
-          if (c.phase !== "waiting" || !this.#checkouts.has(id)) return;
-          this.#forget(c);
-          reject(abortedError());
-          this.#dispatch({ type: "callerGone", checkoutId: id });
-        },
-        resolve,
-        reject,
-        fail: null,
-      };
-      this.#checkouts.set(id, c);
-      signal?.addEventListener("abort", c.onAbort, { once: true });
-      this.#dispatch({ type: "checkout", checkoutId: id, deadlineMs: queueBoundMs });
-    });
+    this.#dispatch({ type: "checkout", checkoutId: c.id, deadlineMs: queueBoundMs });
   }
 
   /**
@@ -476,9 +418,9 @@ export class Pool {
         c.warmTimer = this.#clock.setTimer(deadline, () => {
           c.warmTimer = null;
           if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) return;
-          this.#forget(c);
           this.#emit({ type: "checkoutTimeout", checkoutId: c.id, waitedMs: c.timeoutMs ?? 0 });
-          c.reject(
+          this.#failWaiting(
+            c,
             new FlameError(
               "TIMEOUT",
               `Pool "${this.name}": no runner slot freed up within the call's timeout (${c.timeoutMs} ms); every runner is busy and the pool is at max. Raise \`timeout\`, \`max\` or \`maxConcurrency\`.`,
@@ -496,23 +438,124 @@ export class Pool {
     if (c === undefined || c.phase !== "waiting") return;
     const runner = this.#runners.get(runnerId);
     if (runner === undefined) {
-      this.#forget(c);
-      c.reject(new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }));
+      this.#failWaiting(
+        c,
+        new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }),
+      );
       this.#dispatch({ type: "checkin", checkoutId, reason: "error" });
       return;
     }
     c.phase = "granted";
     this.#clearWaitHooks(c);
     const nowMs = this.#clock.nowMs();
+    c.runnerId = runnerId;
+    c.grantedAtMs = nowMs;
+    c.span.setRunner(runnerId);
     const runDeadlineMs =
       c.timeoutMs === null ? null : c.cold ? nowMs + c.timeoutMs : c.callDeadlineMs;
-    let fail: (error: FlameError) => void = () => {};
-    const failure = new Promise<never>((_, rejectFailure) => {
-      fail = rejectFailure;
+    this.#startWork(c, runner.conn, runDeadlineMs);
+  }
+
+  /** Sends the granted work to its runner; the outcome comes back through `#settle`. */
+  #startWork(c: Checkout, conn: LinkConnection, deadlineMs: number | null): void {
+    const traceparent = c.span.traceparent;
+    switch (c.kind) {
+      case "call":
+        conn.request("call", c.fnId, c.input, { deadlineMs, signal: c.signal, traceparent }, c);
+        return;
+      case "cast":
+        conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
+        return;
+      case "child":
+        this.#startChild(c, conn);
+        return;
+    }
+  }
+
+  /** A child resolves `placeChild` at once with a handle; its outcome settles `result`. */
+  #startChild(c: Checkout, conn: LinkConnection): void {
+    this.#dispatch({ type: "convertToChild", checkoutId: c.id, childId: c.id });
+    const placed = c.onValue;
+    const result = new Promise<unknown>((resolve, reject) => {
+      c.onValue = resolve;
+      c.onError = reject;
     });
-    failure.catch(() => {});
-    c.fail = fail;
-    c.resolve({ checkoutId, runnerId, conn: runner.conn, runDeadlineMs, failure });
+    const settled = result.then(ignore, ignore);
+    c.requestId = conn.request("child", c.fnId, c.input, withoutDeadline(c.span.traceparent), c);
+    const stopChild = (): void => {
+      if (c.requestId !== null && c.phase === "granted") conn.stopChild(c.requestId);
+    };
+    const signal = c.signal;
+    if (signal !== undefined) {
+      signal.addEventListener("abort", stopChild, { once: true });
+      void settled.then(() => signal.removeEventListener("abort", stopChild));
+    }
+    placed({
+      runnerId: conn.runnerId,
+      result,
+      stop: async () => {
+        stopChild();
+        await settled;
+      },
+    } satisfies PlacedChild<unknown>);
+  }
+
+  /**
+   * The one place granted work ends: releases the slot (unless the core already did),
+   * ends the span, reports `callFinished`, and settles the caller.
+   */
+  #settle(c: Checkout, ok: boolean, valueOrError: unknown): void {
+    if (c.phase === "waiting") {
+      this.#failWaiting(c, asFlameError(valueOrError));
+      return;
+    }
+    if (c.phase !== "granted") return;
+    c.phase = "done";
+    const error = ok ? null : asFlameError(valueOrError);
+    const errorCode = error?.code;
+    if (this.#checkouts.delete(c.id)) {
+      this.#dispatch({
+        type: "checkin",
+        checkoutId: c.id,
+        reason: errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error",
+      });
+    }
+    c.span.end(error === null, errorCode);
+    this.#emit({
+      type: "callFinished",
+      kind: c.kind,
+      fn: c.fnId,
+      runnerId: c.runnerId,
+      durationMs: this.#clock.nowMs() - c.grantedAtMs,
+      ok: error === null,
+      ...(errorCode === undefined ? {} : { errorCode }),
+    });
+    if (error === null) c.onValue(valueOrError);
+    else c.onError(error);
+  }
+
+  /** A caller that never reached a runner (timeout, abort, stopped pool, no runner). */
+  #failWaiting(c: Checkout, error: FlameError): void {
+    if (c.phase !== "waiting") return;
+    c.phase = "done";
+    this.#forget(c);
+    c.span.end(false, error.code);
+    this.#emit({
+      type: "callFinished",
+      kind: c.kind,
+      fn: c.fnId,
+      runnerId: null,
+      durationMs: this.#clock.nowMs() - c.startedAtMs,
+      ok: false,
+      errorCode: error.code,
+    });
+    c.onError(error);
+  }
+
+  #abortWaiting(c: Checkout): void {
+    if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) return;
+    this.#failWaiting(c, abortedError());
+    this.#dispatch({ type: "callerGone", checkoutId: c.id });
   }
 
   /** Drops a waiting checkout from the host's books (the core is told separately). */
@@ -522,83 +565,9 @@ export class Pool {
   }
 
   #clearWaitHooks(c: Checkout): void {
-    c.signal?.removeEventListener("abort", c.onAbort);
+    c.signal?.removeEventListener("abort", c);
     if (c.warmTimer !== null) this.#clock.clearTimer(c.warmTimer);
     c.warmTimer = null;
-  }
-
-  /**
-   * Asks for a slot. The call's span starts here so it covers the wait; a caller that never
-   * reaches a runner (timeout, abort, stopped pool) is reported as `callFinished` here.
-   */
-  async #lease(
-    kind: CallKind,
-    fnId: string,
-    timeoutMs: number | null,
-    signal: AbortSignal | undefined,
-  ): Promise<Lease & { readonly span: CallSpan }> {
-    const span = startCallSpan(this.name, fnId, kind);
-    const startedAtMs = this.#clock.nowMs();
-    try {
-      const lease = await this.#acquire(timeoutMs, signal);
-      span.setRunner(lease.runnerId);
-      return { ...lease, span };
-    } catch (error) {
-      const errorCode = isFlameError(error) ? error.code : "RUNNER_DOWN";
-      span.end(false, errorCode);
-      this.#emit({
-        type: "callFinished",
-        kind,
-        fn: fnId,
-        runnerId: null,
-        durationMs: this.#clock.nowMs() - startedAtMs,
-        ok: false,
-        errorCode,
-      });
-      throw error;
-    }
-  }
-
-  /** The one place work starts and ends on a runner: releases the slot, reports telemetry. */
-  async #runOnRunner(
-    kind: CallKind,
-    fnId: string,
-    lease: Lease & { readonly span: CallSpan },
-    run: (conn: LinkConnection) => Promise<unknown>,
-  ): Promise<unknown> {
-    const startedAtMs = this.#clock.nowMs();
-    let errorCode: string | undefined;
-    try {
-      // The runner's own rejection may lose the race to `failure` (the core failed the
-      // checkout first when the runner died): mark it handled so it is not reported as unhandled.
-      const running = run(lease.conn);
-      running.catch(() => {});
-      return await Promise.race([running, lease.failure]);
-    } catch (error) {
-      const flame = isFlameError(error)
-        ? error
-        : new FlameError("RUNNER_DOWN", String(error), { cause: error });
-      errorCode = flame.code;
-      throw flame;
-    } finally {
-      if (this.#checkouts.delete(lease.checkoutId)) {
-        this.#dispatch({
-          type: "checkin",
-          checkoutId: lease.checkoutId,
-          reason: errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error",
-        });
-      }
-      lease.span.end(errorCode === undefined, errorCode);
-      this.#emit({
-        type: "callFinished",
-        kind,
-        fn: fnId,
-        runnerId: lease.runnerId,
-        durationMs: this.#clock.nowMs() - startedAtMs,
-        ok: errorCode === undefined,
-        ...(errorCode === undefined ? {} : { errorCode }),
-      });
-    }
   }
 
   // ---- runners --------------------------------------------------------------------------
@@ -884,9 +853,19 @@ export class Pool {
   }
 }
 
-/** The call message's traceparent option, when there is a trace to continue. */
-function traceOption(span: CallSpan): { traceparent?: string } {
-  return span.traceparent === undefined ? {} : { traceparent: span.traceparent };
+type Settle = (value: unknown) => void;
+
+const ignore = (): void => {};
+
+/** Casts and children have no deadline and no signal on the wire. */
+function withoutDeadline(traceparent: string | undefined): RequestOptions {
+  return { deadlineMs: null, signal: undefined, traceparent };
+}
+
+function asFlameError(error: unknown): FlameError {
+  return isFlameError(error)
+    ? error
+    : new FlameError("RUNNER_DOWN", String(error), { cause: error });
 }
 
 function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {

@@ -2,7 +2,10 @@
 export type { LinkLog, LinkLogLevel } from "./log.js";
 export {
   type CallOptions,
+  type PendingKind,
   type PlacedChildHandle,
+  type Reply,
+  type RequestOptions,
   RunnerConnection,
   type RunnerConnectionOptions,
   type RunnerInfo,

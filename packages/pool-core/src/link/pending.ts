@@ -1,10 +1,17 @@
 /**
  * One request sent to a runner and not yet answered. It is its own abort listener
- * (`handleEvent`), so a call allocates no closure beyond its promise's executor.
+ * (`handleEvent`) and hands the outcome to a `Reply` the caller owns (the host's checkout), so
+ * a request allocates no promise and no closure of its own.
  */
 import { FlameError } from "../errors.js";
 
 export type PendingKind = "call" | "cast" | "child";
+
+/** Where one request's outcome goes, exactly once. */
+export interface Reply {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
 
 export interface PendingOwner {
   /** The caller gave up: forget the request, tell the runner to cancel. */
@@ -17,8 +24,7 @@ export class Pending {
     readonly id: number,
     readonly kind: PendingKind,
     readonly fn: string,
-    private readonly resolveFn: (value: unknown) => void,
-    private readonly rejectFn: (error: unknown) => void,
+    private readonly reply: Reply,
     /** Parent-side backstop (deadline + grace); null = none. */
     readonly backstopAtMs: number | null,
     readonly signal: AbortSignal | undefined,
@@ -38,11 +44,11 @@ export class Pending {
 
   resolve(value: unknown): void {
     this.signal?.removeEventListener("abort", this);
-    this.resolveFn(value);
+    this.reply.resolve(value);
   }
 
   reject(error: unknown): void {
     this.signal?.removeEventListener("abort", this);
-    this.rejectFn(error);
+    this.reply.reject(error);
   }
 }

@@ -13,10 +13,10 @@ import { CLOSE_SHUTDOWN } from "../protocol/defaults.js";
 import { decodeFrame, encodeFrame, MAX_CALL_ID } from "../protocol/frame.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
+import { SendBatcher } from "../protocol/send-batcher.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { LinkLog } from "./log.js";
-import { Pending, type PendingKind, type PendingOwner } from "./pending.js";
-import { SendBatcher } from "./send-batcher.js";
+import { Pending, type PendingKind, type PendingOwner, type Reply } from "./pending.js";
 
 export interface RunnerConnectionOptions {
   readonly codec: Codec;
@@ -38,6 +38,14 @@ export interface CallOptions {
   readonly deadlineMs: number | null;
   readonly signal?: AbortSignal;
   readonly traceparent?: string;
+}
+
+/** What `request` needs besides the function and its input; absent fields are explicit. */
+export interface RequestOptions {
+  /** Absolute epoch ms (calls only; ignored for casts and children). null = no deadline. */
+  readonly deadlineMs: number | null;
+  readonly signal: AbortSignal | undefined;
+  readonly traceparent: string | undefined;
 }
 
 export interface PlacedChildHandle {
@@ -94,53 +102,83 @@ export class RunnerConnection implements PendingOwner {
     return this.pending.size;
   }
 
-  call(fn: string, args: unknown, opts: CallOptions): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const refused = this.refuse(fn, opts.signal);
-      if (refused !== null) return reject(refused);
-      const id = this.allocateId();
-      const msg: ParentToRunner =
-        opts.traceparent === undefined
-          ? { t: "call", id, fn, args, deadlineMs: opts.deadlineMs }
-          : { t: "call", id, fn, args, deadlineMs: opts.deadlineMs, traceparent: opts.traceparent };
-      const backstop =
-        opts.deadlineMs === null ? null : opts.deadlineMs + this.options.deadlineGraceMs;
-      this.dispatch(msg, new Pending(this, id, "call", fn, resolve, reject, backstop, opts.signal));
-    });
+  /**
+   * Sends one call, cast or child request; its outcome goes to `reply` exactly once (a refusal
+   * or an encoding failure included, synchronously). Returns the request id, or null when
+   * nothing was sent. The host's hot path: no promise, no closure.
+   */
+  request(
+    kind: PendingKind,
+    fn: string,
+    args: unknown,
+    opts: RequestOptions,
+    reply: Reply,
+  ): number | null {
+    const refused = this.refuse(fn, opts.signal);
+    if (refused !== null) {
+      reply.reject(refused);
+      return null;
+    }
+    const id = this.allocateId();
+    const deadlineMs = kind === "call" ? opts.deadlineMs : null;
+    const msg = requestMessage(kind, id, fn, args, deadlineMs, opts.traceparent);
+    const backstop = deadlineMs === null ? null : deadlineMs + this.options.deadlineGraceMs;
+    return this.dispatch(msg, new Pending(this, id, kind, fn, reply, backstop, opts.signal))
+      ? id
+      : null;
   }
 
-  cast(fn: string, args: unknown, opts: { traceparent?: string } = {}): Promise<void> {
+  /** Asks the runner to abort a placed child's ctx.signal (no-op once it ended). */
+  stopChild(id: number): void {
+    if (this.pending.get(id)?.kind === "child") this.sendQuietly({ t: "child.stop", id });
+  }
+
+  /** `request("call")` as a promise (link-level callers and tests). */
+  call(fn: string, args: unknown, opts: CallOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const refused = this.refuse(fn, undefined);
-      if (refused !== null) return reject(refused);
-      const id = this.allocateId();
-      const msg: ParentToRunner =
-        opts.traceparent === undefined
-          ? { t: "cast", id, fn, args }
-          : { t: "cast", id, fn, args, traceparent: opts.traceparent };
-      this.dispatch(
-        msg,
-        new Pending(this, id, "cast", fn, resolve as (v: unknown) => void, reject, null, undefined),
+      this.request(
+        "call",
+        fn,
+        args,
+        {
+          deadlineMs: opts.deadlineMs,
+          signal: opts.signal,
+          traceparent: opts.traceparent,
+        },
+        { resolve, reject },
       );
     });
   }
 
+  /** `request("cast")` as a promise. */
+  cast(fn: string, args: unknown, opts: { traceparent?: string } = {}): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.request(
+        "cast",
+        fn,
+        args,
+        { deadlineMs: null, signal: undefined, traceparent: opts.traceparent },
+        { resolve: () => resolve(), reject },
+      );
+    });
+  }
+
+  /** `request("child")` as a promise plus its stop. */
   startChild(fn: string, args: unknown, opts: { traceparent?: string } = {}): PlacedChildHandle {
-    let id = -1;
+    let id: number | null = null;
     const result = new Promise<unknown>((resolve, reject) => {
-      const refused = this.refuse(fn, undefined);
-      if (refused !== null) return reject(refused);
-      id = this.allocateId();
-      const msg: ParentToRunner =
-        opts.traceparent === undefined
-          ? { t: "child.start", id, fn, args }
-          : { t: "child.start", id, fn, args, traceparent: opts.traceparent };
-      this.dispatch(msg, new Pending(this, id, "child", fn, resolve, reject, null, undefined));
+      id = this.request(
+        "child",
+        fn,
+        args,
+        { deadlineMs: null, signal: undefined, traceparent: opts.traceparent },
+        { resolve, reject },
+      );
     });
     return {
       result,
       stop: () => {
-        if (id >= 0 && this.pending.has(id)) this.sendQuietly({ t: "child.stop", id });
+        if (id !== null) this.stopChild(id);
       },
     };
   }
@@ -204,22 +242,23 @@ export class RunnerConnection implements PendingOwner {
     return id;
   }
 
-  /** Encode (may throw SERIALIZATION: nothing sent), register, send. */
-  private dispatch(msg: ParentToRunner, pending: Pending): void {
+  /** Encode (may fail SERIALIZATION: nothing sent), register, send. True when sent. */
+  private dispatch(msg: ParentToRunner, pending: Pending): boolean {
     let frame: Buffer;
     try {
       frame = encodeFrame(msg, this.options.codec, this.options.maxFrameBytes);
     } catch (err) {
       pending.reject(err);
-      return;
+      return false;
     }
     if (pending.signal?.aborted) {
       pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
-      return;
+      return false;
     }
     this.pending.set(pending.id, pending);
     this.batcher.send(frame);
     if (pending.backstopAtMs !== null) this.armDeadline(pending.backstopAtMs);
+    return true;
   }
 
   private sendQuietly(msg: AnyMessage): void {
@@ -363,4 +402,29 @@ export class RunnerConnection implements PendingOwner {
   }
 }
 
-export type { PendingKind };
+export type { PendingKind, Reply };
+
+/** The wire message for a request; `traceparent` only when there is a trace to continue. */
+function requestMessage(
+  kind: PendingKind,
+  id: number,
+  fn: string,
+  args: unknown,
+  deadlineMs: number | null,
+  traceparent: string | undefined,
+): ParentToRunner {
+  switch (kind) {
+    case "call":
+      return traceparent === undefined
+        ? { t: "call", id, fn, args, deadlineMs }
+        : { t: "call", id, fn, args, deadlineMs, traceparent };
+    case "cast":
+      return traceparent === undefined
+        ? { t: "cast", id, fn, args }
+        : { t: "cast", id, fn, args, traceparent };
+    case "child":
+      return traceparent === undefined
+        ? { t: "child.start", id, fn, args }
+        : { t: "child.start", id, fn, args, traceparent };
+  }
+}

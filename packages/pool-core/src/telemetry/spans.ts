@@ -138,18 +138,28 @@ export function startCallSpan(
 }
 
 /**
+ * Whether `runWithRemoteParent` would open a span: an SDK is registered or a trace came in.
+ * The runner-agent's hot path checks it first and, when false, calls the function directly
+ * (no closure, no attributes object).
+ */
+export function remoteSpanNeeded(traceparent: string | undefined): boolean {
+  return traceparent !== undefined || !globalTracer().noop;
+}
+
+/**
  * The runner side: runs `fn` inside a span (kind SERVER) whose parent is the remote
  * `traceparent`, so spans the user's function opens join the caller's trace. With no SDK
- * and no trace it just runs `fn`.
+ * and no trace it just runs `fn`. A synchronous `fn` is answered synchronously (its value,
+ * or its throw), so the runner can answer sync functions in the same tick.
  */
-export async function runWithRemoteParent<T>(
+export function runWithRemoteParent<T>(
   traceparent: string | undefined,
   name: string,
   fn: () => T | Promise<T>,
   attributes?: Attributes,
-): Promise<T> {
+): T | Promise<T> {
   const global = globalTracer();
-  if (traceparent === undefined && global.noop) return await fn();
+  if (traceparent === undefined && global.noop) return fn();
   const remote = parseTraceparent(traceparent);
   const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
   const span = global.tracer.startSpan(
@@ -157,21 +167,46 @@ export async function runWithRemoteParent<T>(
     { kind: SpanKind.SERVER, ...(attributes === undefined ? {} : { attributes }) },
     parent,
   );
-  if (!span.isRecording() && !isSpanContextValid(span.spanContext())) return await fn();
+  if (!span.isRecording() && !isSpanContextValid(span.spanContext())) return fn();
+  let value: T | Promise<T>;
   try {
-    const value = await context.with(trace.setSpan(parent, span), fn);
-    span.end();
-    return value;
+    value = context.with(trace.setSpan(parent, span), fn);
   } catch (error) {
-    span.recordException(error instanceof Error ? error : String(error));
-    const code = (error as { code?: unknown } | null)?.code;
-    finish(span, {
-      ok: false,
-      errorCode: typeof code === "string" ? code : errorName(error),
-      message: error instanceof Error ? error.message : String(error),
-    });
+    failRemoteSpan(span, error);
     throw error;
   }
+  if (!isThenable(value)) {
+    span.end();
+    return value;
+  }
+  return Promise.resolve(value).then(
+    (resolved) => {
+      span.end();
+      return resolved;
+    },
+    (error: unknown) => {
+      failRemoteSpan(span, error);
+      throw error;
+    },
+  );
+}
+
+function failRemoteSpan(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  const code = (error as { code?: unknown } | null)?.code;
+  finish(span, {
+    ok: false,
+    errorCode: typeof code === "string" ? code : errorName(error),
+    message: error instanceof Error ? error.message : String(error),
+  });
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 /** `flame.shutdown` (kind INTERNAL): from asking a runner to leave until it is gone. */

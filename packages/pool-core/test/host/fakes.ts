@@ -4,7 +4,14 @@
  */
 import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../../src/backend.js";
 import { FlameError } from "../../src/errors.js";
-import type { LinkConnection, LinkServer, ListenLink } from "../../src/host/link-port.js";
+import type {
+  LinkConnection,
+  LinkServer,
+  ListenLink,
+  Reply,
+  RequestKind,
+  RequestOptions,
+} from "../../src/host/link-port.js";
 import type { Clock } from "../../src/options.js";
 
 interface VirtualTimer {
@@ -66,6 +73,8 @@ export class FakeConnection implements LinkConnection {
   shutdownReason: string | null = null;
   #close: (value: { reason: string }) => void = () => {};
   readonly #handler: () => CallHandler;
+  readonly #children = new Map<number, AbortController>();
+  #nextRequestId = 0;
 
   constructor(runnerId: string, handler: () => CallHandler) {
     this.runnerId = runnerId;
@@ -74,27 +83,44 @@ export class FakeConnection implements LinkConnection {
       this.#close = resolve;
     });
   }
-  async call(
+  request(
+    kind: RequestKind,
     fn: string,
     args: unknown,
-    opts: { deadlineMs: number | null; signal?: AbortSignal },
-  ): Promise<unknown> {
-    this.inflight += 1;
-    try {
-      return await this.#handler()(fn, args, opts);
-    } finally {
-      this.inflight -= 1;
+    opts: RequestOptions,
+    reply: Reply,
+  ): number | null {
+    const id = ++this.#nextRequestId;
+    let signal = opts.signal;
+    if (kind === "child") {
+      const controller = new AbortController();
+      this.#children.set(id, controller);
+      signal = controller.signal;
     }
-  }
-  async cast(fn: string, args: unknown): Promise<void> {
-    await this.call(fn, args, { deadlineMs: null });
-  }
-  startChild(fn: string, args: unknown): { result: Promise<unknown>; stop(): void } {
-    const controller = new AbortController();
-    return {
-      result: this.call(fn, args, { deadlineMs: null, signal: controller.signal }),
-      stop: () => controller.abort(),
+    this.inflight += 1;
+    const handler = this.#handler();
+    const callOpts = {
+      deadlineMs: kind === "call" ? opts.deadlineMs : null,
+      ...(signal === undefined ? {} : { signal }),
     };
+    new Promise((resolve) => resolve(handler(fn, args, callOpts))).then(
+      (value) => {
+        this.#ended(id);
+        reply.resolve(value);
+      },
+      (error: unknown) => {
+        this.#ended(id);
+        reply.reject(error);
+      },
+    );
+    return id;
+  }
+  stopChild(requestId: number): void {
+    this.#children.get(requestId)?.abort();
+  }
+  #ended(id: number): void {
+    this.inflight -= 1;
+    this.#children.delete(id);
   }
   shutdown(reason: string): void {
     this.shutdownReason = reason;

@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   parseTraceparent,
+  remoteSpanNeeded,
   runWithRemoteParent,
   startCallSpan,
   startShutdownSpan,
@@ -13,12 +14,16 @@ describe("spans without an SDK", () => {
     const span = startCallSpan("p", "thumbnail");
     expect(span.traceparent).toBeUndefined();
     span.end(true);
-    await expect(runWithRemoteParent(undefined, "flame.run", () => 41 + 1)).resolves.toBe(42);
-    await expect(
+    expect(remoteSpanNeeded(undefined)).toBe(false);
+    expect(remoteSpanNeeded(`00-${"a".repeat(32)}-${"b".repeat(16)}-01`)).toBe(true);
+    // A sync function is answered synchronously (the runner answers it in the same tick).
+    expect(runWithRemoteParent(undefined, "flame.run", () => 41 + 1)).toBe(42);
+    expect(() =>
       runWithRemoteParent(undefined, "flame.run", () => {
         throw new Error("boom");
       }),
-    ).rejects.toThrow("boom");
+    ).toThrow("boom");
+    await expect(runWithRemoteParent(undefined, "flame.run", async () => 7)).resolves.toBe(7);
   });
 });
 
@@ -110,8 +115,10 @@ describe("spans with an SDK", () => {
     ]) {
       expect(parseTraceparent(bad)).toBeUndefined();
     }
-    await runWithRemoteParent("00-zz-not-hex", "flame.run", () => "ok");
+    expect(remoteSpanNeeded(undefined)).toBe(true);
+    expect(runWithRemoteParent("00-zz-not-hex", "flame.run", () => "ok")).toBe("ok");
     const [run] = otel.spans("flame.run");
     expect(run?.parentSpanContext).toBeUndefined();
+    expect(run?.ended).toBe(true);
   });
 });

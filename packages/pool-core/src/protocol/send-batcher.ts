@@ -1,0 +1,80 @@
+/**
+ * Sends frames on a ws WebSocket (both ends of the runner link), corking the TCP socket so
+ * frames sent in the same tick leave in one writev instead of one syscall each.
+ *
+ * A batch is bounded (`maxFramesPerWrite`, `maxBytesPerWrite`): the first frames go out while
+ * later ones are still being produced, so the peer starts on them at once. Measured on the
+ * call bench (2 cores): corking a whole tick made parent and runner take turns (each ~50%
+ * idle, throughput @16 0.69–0.74× raw); flushing every 8 frames keeps both busy (0.95–1.02×).
+ * 2 frames costs too many syscalls (0.73–0.93×), 16 brings the turn-taking back at 16 callers.
+ *
+ * ws does not expose its socket publicly; it is read from the `_socket` field that ws has
+ * kept since v1. If a future ws drops it, sends still work, just unbatched.
+ */
+import type { Socket } from "node:net";
+import type { WebSocket } from "ws";
+
+export interface SendBatcherOptions {
+  /** Flush once this many frames are corked. */
+  readonly maxFramesPerWrite?: number;
+  /** Flush once this many bytes are corked (large payloads leave at once). */
+  readonly maxBytesPerWrite?: number;
+}
+
+export const DEFAULT_MAX_FRAMES_PER_WRITE = 8;
+export const DEFAULT_MAX_BYTES_PER_WRITE = 64 * 1024;
+
+export class SendBatcher {
+  private readonly socket: Socket | undefined;
+  private readonly maxFrames: number;
+  private readonly maxBytes: number;
+  private corked = false;
+  private frames = 0;
+  private bytes = 0;
+  private readonly endOfTick = (): void => {
+    if (this.corked) this.flush();
+  };
+
+  constructor(
+    private readonly ws: WebSocket,
+    options: SendBatcherOptions = {},
+  ) {
+    const raw = (ws as unknown as { _socket?: unknown })._socket;
+    this.socket =
+      raw !== null && typeof raw === "object" && typeof (raw as Socket).cork === "function"
+        ? (raw as Socket)
+        : undefined;
+    this.maxFrames = options.maxFramesPerWrite ?? DEFAULT_MAX_FRAMES_PER_WRITE;
+    this.maxBytes = options.maxBytesPerWrite ?? DEFAULT_MAX_BYTES_PER_WRITE;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const socket = this.socket;
+    if (socket === undefined) {
+      this.ws.send(frame);
+      return;
+    }
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.endOfTick);
+    }
+    this.ws.send(frame);
+    this.frames += 1;
+    this.bytes += frame.byteLength;
+    if (this.frames >= this.maxFrames || this.bytes >= this.maxBytes) {
+      // Stay corked for the rest of the tick: the next frames start a new batch.
+      this.flush();
+      this.corked = true;
+      socket.cork();
+    }
+  }
+
+  private flush(): void {
+    this.corked = false;
+    this.frames = 0;
+    this.bytes = 0;
+    this.socket?.uncork();
+  }
+}
