@@ -95,8 +95,14 @@ export async function runCoreBench(options: { iterations: number }): Promise<Cor
   const perRound = Math.max(1, Math.ceil(iterations / rounds));
   const ns10: number[] = [];
   const ns10k: number[] = [];
+  // Each round starts from a collected heap (when run with --expose-gc, as `npm run bench`
+  // does): otherwise a major GC left over from the other side's round lands on whichever round
+  // follows, and that alone moved the ratio between 1.1 and 1.7 from run to run.
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
   for (let round = 0; round < rounds; round += 1) {
+    collect();
     ns10.push(measure(small, perRound));
+    collect();
     ns10k.push(measure(large, perRound));
   }
   const result = { ns10: median(ns10), ns10k: median(ns10k) };

@@ -50,11 +50,14 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
           const flame = side
             ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input)
             : null;
-          const warmup = { calls: scale.pick(5_000, 20), concurrency: 16 };
-          await runClosedLoop(raw, warmup);
-          if (flame) await runClosedLoop(flame, warmup);
           const figures: Figure[] = [];
           for (const level of levels) {
+            // Warm both sides at this level's concurrency first: the figures are the steady
+            // state of a long-lived pool, not the JIT catching up with a new call pattern
+            // (the first few thousand calls at concurrency 1 ran ~30% slower than later ones).
+            const warmup = { calls: level.calls, concurrency: level.concurrency };
+            await runClosedLoop(raw, warmup);
+            if (flame) await runClosedLoop(flame, warmup);
             const runs = await alternateRuns(
               scale.rounds,
               () => runClosedLoop(raw, level),

@@ -26,13 +26,18 @@ type Registry = Map<string, FlameFunction<unknown, unknown>>;
 
 const REGISTRY_KEY = Symbol.for("flame-ts.functions");
 
+/** This copy's handle on the shared map (the map is created once and never replaced). */
+let cachedRegistry: Registry | undefined;
+
 function registry(): Registry {
+  if (cachedRegistry !== undefined) return cachedRegistry;
   const holder = globalThis as { [REGISTRY_KEY]?: Registry };
   let map = holder[REGISTRY_KEY];
   if (map === undefined) {
     map = new Map();
     holder[REGISTRY_KEY] = map;
   }
+  cachedRegistry = map;
   return map;
 }
 

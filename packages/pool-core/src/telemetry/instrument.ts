@@ -3,16 +3,15 @@
  * public event stream (`pool.events`) and snapshot, so it works for any pool and costs
  * nothing until called. Gauges are read from the snapshot when the SDK collects.
  */
-import {
-  type Attributes,
-  type BatchObservableResult,
-  type MeterProvider,
-  metrics,
-  type TracerProvider,
-  ValueType,
+import type {
+  Attributes,
+  BatchObservableResult,
+  MeterProvider,
+  TracerProvider,
 } from "@opentelemetry/api";
 import type { PoolEvent, PoolEvents } from "./events.js";
 import { ATTR, INSTRUMENTATION_SCOPE, METRIC, SECONDS_BUCKETS } from "./names.js";
+import { otel } from "./otel-api.js";
 import { bindPoolTracer, type InternalSpan, startBootSpan } from "./spans.js";
 
 /** What instrumentation and the telemetry server need from a pool (a `Pool` fits). */
@@ -40,6 +39,7 @@ export function instrumentPool(
   pool: ObservablePool,
   options: InstrumentPoolOptions = {},
 ): PoolInstrumentation {
+  const { metrics, ValueType } = otel();
   const meter = (options.meterProvider ?? metrics).getMeter(INSTRUMENTATION_SCOPE);
   const unbindTracer =
     options.tracerProvider === undefined

@@ -3,12 +3,13 @@
  * (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`). Written by hand so the wire format
  * never depends on which propagator the app registered.
  */
-import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
+import type { SpanContext } from "@opentelemetry/api";
+import { otel } from "./otel-api.js";
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 export function formatTraceparent(context: SpanContext): string | undefined {
-  if (!isSpanContextValid(context)) return undefined;
+  if (!otel().isSpanContextValid(context)) return undefined;
   const flags = (context.traceFlags & 0xff).toString(16).padStart(2, "0");
   return `00-${context.traceId}-${context.spanId}-${flags}`;
 }
@@ -29,5 +30,5 @@ export function parseTraceparent(header: string | undefined): SpanContext | unde
     traceFlags: Number.parseInt(flags, 16),
     isRemote: true,
   };
-  return isSpanContextValid(context) ? context : undefined;
+  return otel().isSpanContextValid(context) ? context : undefined;
 }

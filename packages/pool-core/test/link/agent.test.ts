@@ -121,6 +121,21 @@ describe("flame-runner against RunnerServer", () => {
     });
   });
 
+  it("hands a function that reads ctx.signal only after its deadline an already-aborted signal", async () => {
+    const { conn } = await start();
+    const err = await rejection(
+      conn.call("readSignalLate", { tag: "late", waitMs: 400 }, { deadlineMs: Date.now() + 100 }),
+    );
+    expect(err.code).toBe("TIMEOUT");
+    // The runner keeps the call until the function returns, then records what it saw.
+    let seen: unknown = null;
+    for (let i = 0; i < 50 && seen === null; i++) {
+      seen = await conn.call("abortSeen", { tag: "late" }, { deadlineMs: null });
+      if (seen === null) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen).toEqual({ aborted: true, code: "TIMEOUT" });
+  });
+
   it("cancels a running call when the caller's signal aborts: ABORTED, and the function sees it", async () => {
     const { conn } = await start();
     const ac = new AbortController();
