@@ -42,6 +42,7 @@ export async function heapPerUnit(
   perBatch: number,
   batches: number,
 ): Promise<number> {
+  await quiesce();
   const perUnit: number[] = [];
   for (let batch = 0; batch < batches; batch++) {
     const before = await settledHeapBytes();
@@ -50,4 +51,19 @@ export async function heapPerUnit(
   }
   perUnit.sort((a, b) => a - b);
   return perUnit[Math.floor(perUnit.length / 2)]!;
+}
+
+/**
+ * Waits until the settled heap stops shrinking: what earlier benches let go of (closed
+ * sockets, stopped pools, their timers) is freed over a few turns of the event loop, and a
+ * baseline of a few KB per link measured during that went negative in a smoke run.
+ */
+async function quiesce(): Promise<void> {
+  let previous = await settledHeapBytes();
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = await settledHeapBytes();
+    if (Math.abs(now - previous) < 1024) return;
+    previous = now;
+  }
 }
