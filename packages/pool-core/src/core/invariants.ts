@@ -13,8 +13,10 @@ export function checkInvariants(s: PoolState): void {
     if (runner.load !== runner.checkouts.size) {
       fail(`runner ${runner.id} has load ${runner.load} but ${runner.checkouts.size} checkouts`);
     }
-    if (runner.load > s.maxConcurrency || runner.load < 0) {
-      fail(`runner ${runner.id} load ${runner.load} outside 0..maxConcurrency ${s.maxConcurrency}`);
+    if (runner.load > s.config.maxConcurrency || runner.load < 0) {
+      fail(
+        `runner ${runner.id} load ${runner.load} outside 0..maxConcurrency ${s.config.maxConcurrency}`,
+      );
     }
     const indexed = s.free.has(runner.id, runner.load);
     const shouldBeIndexed = runner.phase === "ready" && runner.load < capacityOf(s, runner);
@@ -39,8 +41,8 @@ export function checkInvariants(s: PoolState): void {
   }
   // Draining runners still hold resources but are on their way out; boots that were in
   // flight when a resize lowered max are allowed over it until they resolve.
-  if (readyOrPending > s.max + s.surplusBoots.size) {
-    fail(`${readyOrPending} ready/booting runners exceed max ${s.max}`);
+  if (readyOrPending > s.limits.max + s.surplusBoots.size) {
+    fail(`${readyOrPending} ready/booting runners exceed max ${s.limits.max}`);
   }
   if (s.waiters.size > 0 && freeSlots > 0) {
     fail(`${s.waiters.size} callers wait while ${freeSlots} ready runners have a free slot`);

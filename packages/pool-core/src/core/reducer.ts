@@ -141,7 +141,7 @@ function release(st: Step, checkoutId: CheckoutId): void {
   setLoad(s, runner, runner.load - 1);
   runner.callsServed += 1;
 
-  if (s.singleUse && runner.phase === "ready") {
+  if (s.config.singleUse && runner.phase === "ready") {
     drain(st, runner, "single_use", true);
     return;
   }
@@ -184,12 +184,12 @@ function onBootSucceeded(st: Step, bootId: string, runnerId: RunnerId): void {
     drain(st, runner, "stop", true);
     return;
   }
-  if (wasSurplus && readyOrPendingCount(s) > s.max + s.surplusBoots.size) {
+  if (wasSurplus && readyOrPendingCount(s) > s.limits.max + s.surplusBoots.size) {
     // A boot that outlived a resize down: it arrives surplus and leaves at once.
     drain(st, runner, "resize", true);
     return;
   }
-  if (!runner.isMin && s.min > 0 && minRunnerCount(s) < s.min) runner.isMin = true;
+  if (!runner.isMin && s.limits.min > 0 && minRunnerCount(s) < s.limits.min) runner.isMin = true;
   setLoad(s, runner, 0);
   handWaitersTo(st, runner);
   if (runner.load === 0) armIdle(st, runner);
@@ -205,7 +205,7 @@ function onBootFailed(st: Step, bootId: string, error: string): void {
   if (s.stopped) return;
   // Debounced like FLAME's async_boot_debounce, so a broken backend is not hammered.
   if ((hasUnmetDemand(s) || needsMin(s)) && s.retryAtMs === null) {
-    s.retryAtMs = st.nowMs + s.bootRetryDelayMs;
+    s.retryAtMs = st.nowMs + s.config.bootRetryDelayMs;
   }
 }
 
@@ -246,9 +246,9 @@ function onIdleChecked(st: Step, runnerId: RunnerId, shutdown: boolean): void {
 function onResize(st: Step, min: number, max: number): void {
   const s = st.s;
   if (s.stopped) return;
-  const loweredMax = max < s.max;
-  s.min = min;
-  s.max = max;
+  const loweredMax = max < s.limits.max;
+  s.limits.min = min;
+  s.limits.max = max;
   telemetry(st, { type: "resize", min, max });
   if (loweredMax) {
     // Boots already in flight cannot be cancelled: those beyond the new max are surplus and
@@ -316,7 +316,7 @@ function fireIdle(st: Step): void {
     if (runner === undefined || runner.idleDeadlineMs !== at) continue;
     runner.idleDeadlineMs = null;
     if (runner.phase !== "ready" || runner.load > 0) continue;
-    if (s.hasIdleCheck) {
+    if (s.config.hasIdleCheck) {
       runner.idleCheckPending = true;
       emit(st, { type: "checkIdle", runnerId });
     } else {
@@ -352,7 +352,7 @@ function grant(st: Step, checkoutId: CheckoutId, runnerId: RunnerId, waitedMs: n
   runner.checkouts.add(checkoutId);
   runner.idleDeadlineMs = null;
   runner.idleCheckPending = false;
-  if (s.singleUse) runner.used = true;
+  if (s.config.singleUse) runner.used = true;
   setLoad(s, runner, runner.load + 1);
   emit(st, { type: "grant", checkoutId, runnerId });
   telemetry(st, { type: "checkout", checkoutId, runnerId, waitedMs });
@@ -378,7 +378,7 @@ function bootForDemand(st: Step): void {
     !s.stopped &&
     s.retryAtMs === null &&
     s.waiters.size > 0 &&
-    runnerCount(s) < s.max &&
+    runnerCount(s) < s.limits.max &&
     s.pendingBoots.size * perRunnerSlots(s) < s.waiters.size
   ) {
     boot(st, false);
@@ -388,17 +388,17 @@ function bootForDemand(st: Step): void {
 /** Keeps `min` runners designated as min: promote ready runners first, then boot. */
 function ensureMin(st: Step): void {
   const s = st.s;
-  if (s.stopped || !s.started || s.min === 0) return;
+  if (s.stopped || !s.started || s.limits.min === 0) return;
   let have = minRunnerCount(s);
-  if (have >= s.min) return;
+  if (have >= s.limits.min) return;
   for (const runner of s.runners.values()) {
-    if (have >= s.min) break;
+    if (have >= s.limits.min) break;
     if (runner.isMin || runner.phase !== "ready") continue;
     runner.isMin = true;
     have += 1;
     if (runner.load === 0) armIdle(st, runner);
   }
-  while (have < s.min && runnerCount(s) < s.max && s.retryAtMs === null) {
+  while (have < s.limits.min && runnerCount(s) < s.limits.max && s.retryAtMs === null) {
     boot(st, true);
     have += 1;
   }
@@ -406,7 +406,7 @@ function ensureMin(st: Step): void {
 
 function demoteExtraMin(st: Step): void {
   const s = st.s;
-  let extra = minRunnerCount(s) - s.min;
+  let extra = minRunnerCount(s) - s.limits.min;
   if (extra <= 0) return;
   for (const boot of [...s.pendingBoots.values()]) {
     if (extra <= 0) return;
@@ -426,7 +426,7 @@ function demoteExtraMin(st: Step): void {
 /** After a resize down: drain idle surplus runners now, busy ones once they are idle. */
 function shrinkToMax(st: Step): void {
   const s = st.s;
-  let excess = readyOrPendingCount(s) - s.max - s.surplusBoots.size;
+  let excess = readyOrPendingCount(s) - s.limits.max - s.surplusBoots.size;
   if (excess <= 0) return;
   const candidates = [...s.runners.values()]
     .filter((r) => r.phase === "ready" && !r.isMin)
@@ -464,7 +464,7 @@ function boot(st: Step, isMin: boolean): void {
 
 function armIdle(st: Step, runner: RunnerState): void {
   const s = st.s;
-  const afterMs = runner.isMin ? s.minIdleShutdownAfterMs : s.idleShutdownAfterMs;
+  const afterMs = runner.isMin ? s.config.minIdleShutdownAfterMs : s.config.idleShutdownAfterMs;
   if (afterMs === null || runner.phase !== "ready" || s.stopped) {
     runner.idleDeadlineMs = null;
     return;
@@ -515,11 +515,11 @@ function setLoad(s: PoolState, runner: RunnerState, load: number): void {
 }
 
 function hasUnmetDemand(s: PoolState): boolean {
-  return s.waiters.size > 0 && runnerCount(s) < s.max;
+  return s.waiters.size > 0 && runnerCount(s) < s.limits.max;
 }
 
 function needsMin(s: PoolState): boolean {
-  return s.min > 0 && minRunnerCount(s) < s.min;
+  return s.limits.min > 0 && minRunnerCount(s) < s.limits.min;
 }
 
 function minRunnerCount(s: PoolState): number {
@@ -537,7 +537,7 @@ function readyOrPendingCount(s: PoolState): number {
 }
 
 function perRunnerSlots(s: PoolState): number {
-  return s.singleUse ? 1 : s.maxConcurrency;
+  return s.config.singleUse ? 1 : s.config.maxConcurrency;
 }
 
 function emit(st: Step, effect: Effect): void {

@@ -3,10 +3,10 @@ import type { CoreSnapshot } from "./types.js";
 
 export function snapshot(s: PoolState): CoreSnapshot {
   return {
-    name: s.name,
-    min: s.min,
-    max: s.max,
-    maxConcurrency: s.maxConcurrency,
+    name: s.config.name,
+    min: s.limits.min,
+    max: s.limits.max,
+    maxConcurrency: s.config.maxConcurrency,
     waiting: s.waiters.size,
     pendingBoots: s.pendingBoots.size,
     stopped: s.stopped,

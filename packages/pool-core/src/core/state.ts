@@ -53,15 +53,9 @@ export interface PendingBoot {
 
 /** Mutable, owned by whoever calls `step`. Opaque outside core/. */
 export interface PoolState {
-  readonly name: string;
-  min: number;
-  max: number;
-  readonly maxConcurrency: number;
-  readonly idleShutdownAfterMs: number | null;
-  readonly minIdleShutdownAfterMs: number | null;
-  readonly hasIdleCheck: boolean;
-  readonly singleUse: boolean;
-  readonly bootRetryDelayMs: number;
+  /** As the pool was created; `limits` holds what `resize` can change. */
+  readonly config: CoreConfig;
+  readonly limits: { min: number; max: number };
 
   started: boolean;
   stopped: boolean;
@@ -82,15 +76,8 @@ export interface PoolState {
 
 export function initialState(config: CoreConfig): PoolState {
   return {
-    name: config.name,
-    min: config.min,
-    max: config.max,
-    maxConcurrency: config.maxConcurrency,
-    idleShutdownAfterMs: config.idleShutdownAfterMs,
-    minIdleShutdownAfterMs: config.minIdleShutdownAfterMs,
-    hasIdleCheck: config.hasIdleCheck,
-    singleUse: config.singleUse,
-    bootRetryDelayMs: config.bootRetryDelayMs,
+    config,
+    limits: { min: config.min, max: config.max },
     started: false,
     stopped: false,
     nextBootNumber: 1,
@@ -109,8 +96,8 @@ export function initialState(config: CoreConfig): PoolState {
 
 /** Slots a runner can hold: one in its whole life when single use. */
 export function capacityOf(state: PoolState, runner: RunnerState): number {
-  if (state.singleUse) return runner.used ? 0 : 1;
-  return state.maxConcurrency;
+  if (state.config.singleUse) return runner.used ? 0 : 1;
+  return state.config.maxConcurrency;
 }
 
 /** Runners and boots that count toward `max` (draining runners still hold resources). */

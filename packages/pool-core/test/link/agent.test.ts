@@ -8,9 +8,9 @@ import {
   descriptor,
   killAllAgents,
 } from "../../../runner-agent/test/agent-process.js";
-import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import type { ParentDescriptor } from "../../src/protocol.js";
+import { rejection } from "./rejection.js";
 
 const servers: RunnerServer[] = [];
 afterEach(async () => {
@@ -40,16 +40,6 @@ async function start(
   const agent = AgentProcess.start(d);
   const conn = await expecting;
   return { server, agent, conn, logs };
-}
-
-async function rejection(p: Promise<unknown>): Promise<FlameError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FlameError);
-    return err as FlameError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("flame-runner against RunnerServer", () => {

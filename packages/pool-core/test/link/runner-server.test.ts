@@ -10,6 +10,7 @@ import {
   v8Codec,
 } from "../../src/protocol.js";
 import { FakeRunner, isT } from "./fake-runner.js";
+import { rejection } from "./rejection.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -42,16 +43,6 @@ async function connected(options: Parameters<typeof RunnerServer.listen>[0] = {}
   const conn = await expecting;
   await runner.next(isT("welcome"));
   return { server, logs, runner, conn };
-}
-
-async function rejection(p: Promise<unknown>): Promise<FlameError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FlameError);
-    return err as FlameError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("RunnerServer handshake", () => {

@@ -458,7 +458,7 @@ class Simulation {
     if (this.#stopped) return { low: 0, high: 0 };
     const minStay = this.#config.minIdleShutdownAfterMs === null;
     const low = minStay ? min : 0;
-    if (this.#config.idleShutdownAfterMs === null) return { low, high: this.#state.max };
+    if (this.#config.idleShutdownAfterMs === null) return { low, high: this.#state.limits.max };
     return { low, high: low };
   }
 

@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LocalBackend, Pool } from "../../src/index.js";
 import { instrumentPool, PoolEventStream, type PoolSnapshot } from "../../src/telemetry.js";
 import { double, fail, hold } from "./fixtures/functions.mjs";
-import { createOtelHarness, histogramPoint, type OtelHarness, pointValue } from "./otel-harness.js";
+import { histogramPoint, otelTestScope, pointValue } from "./otel-harness.js";
 
 const entry = new URL("./fixtures/functions.mjs", import.meta.url);
 
@@ -30,24 +30,19 @@ const emptySnapshot = (name: string): PoolSnapshot => ({
 });
 
 describe("instrumentPool", () => {
-  let otel: OtelHarness | null = null;
-  let pool: Pool | null = null;
-  afterEach(async () => {
-    await pool?.stop();
-    pool = null;
-    await otel?.shutdown();
-    otel = null;
-  });
+  const scope = otelTestScope();
 
   it("records runners, slots, call durations, boot time and boot spans of a real pool", async () => {
-    otel = createOtelHarness();
-    pool = new Pool({
-      name: "metrics",
-      min: 0,
-      max: 2,
-      maxConcurrency: 2,
-      backend: new LocalBackend({ entry }),
-    });
+    const otel = scope.harness();
+    const pool = scope.track(
+      new Pool({
+        name: "metrics",
+        min: 0,
+        max: 2,
+        maxConcurrency: 2,
+        backend: new LocalBackend({ entry }),
+      }),
+    );
     using _instrumentation = instrumentPool(pool, {
       meterProvider: otel.meterProvider,
       tracerProvider: otel.tracerProvider,
@@ -56,9 +51,9 @@ describe("instrumentPool", () => {
     // Two calls hold both slots of the first runner while we read the gauges.
     const holding = new AbortController();
     const running = [1, 2].map(() =>
-      pool!.call(hold, { ms: 60_000 }, { signal: holding.signal }).catch((e: unknown) => e),
+      pool.call(hold, { ms: 60_000 }, { signal: holding.signal }).catch((e: unknown) => e),
     );
-    const results = await Promise.all([1, 2, 3].map((n) => pool!.call(double, n)));
+    const results = await Promise.all([1, 2, 3].map((n) => pool.call(double, n)));
     expect(results).toEqual([2, 4, 6]);
     await expect(pool.call(fail, null)).rejects.toMatchObject({ code: "REMOTE_ERROR" });
 
@@ -101,7 +96,7 @@ describe("instrumentPool", () => {
   });
 
   it("counts wait times, timeouts and failed boots (hand-driven stream)", async () => {
-    otel = createOtelHarness();
+    const otel = scope.harness();
     const { pool: fake, stream, advance } = handDrivenStream("fake", () => emptySnapshot("fake"));
     const instrumentation = instrumentPool(fake, {
       meterProvider: otel.meterProvider,
@@ -144,7 +139,7 @@ describe("instrumentPool", () => {
   });
 
   it("ends boots still open when closed, and observes nothing after", async () => {
-    otel = createOtelHarness();
+    const otel = scope.harness();
     const { pool: fake, stream } = handDrivenStream("open", () => ({
       ...emptySnapshot("open"),
       runners: [

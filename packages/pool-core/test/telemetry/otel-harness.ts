@@ -16,6 +16,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import { afterEach } from "vitest";
 
 export interface OtelHarness {
   readonly tracerProvider: BasicTracerProvider;
@@ -65,6 +66,37 @@ export function createOtelHarness(): OtelHarness {
       context.disable();
       await tracerProvider.shutdown();
       await meterProvider.shutdown();
+    },
+  };
+}
+
+/**
+ * A fresh harness and the pool under test for each test of the calling `describe`, torn down
+ * after each test: the pool first, so its last spans and metrics reach the harness.
+ */
+export function otelTestScope(): {
+  /** This test's harness; `registerGlobal` also installs it as the process's SDK. */
+  harness(options?: { registerGlobal?: boolean }): OtelHarness;
+  /** Stops `pool` after the test; returns it. */
+  track<P extends { stop(): Promise<void> }>(pool: P): P;
+} {
+  let otel: OtelHarness | null = null;
+  let pool: { stop(): Promise<void> } | null = null;
+  afterEach(async () => {
+    await pool?.stop();
+    pool = null;
+    await otel?.shutdown();
+    otel = null;
+  });
+  return {
+    harness(options = {}) {
+      otel = createOtelHarness();
+      if (options.registerGlobal === true) otel.registerGlobal();
+      return otel;
+    },
+    track(tracked) {
+      pool = tracked;
+      return tracked;
     },
   };
 }

@@ -1,39 +1,33 @@
 /** `flame.call` spans from a real pool on LocalBackend, with the trace carried to the runner. */
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LocalBackend, Pool } from "../../src/index.js";
 import { instrumentPool } from "../../src/telemetry.js";
 import { double, fail, hold } from "./fixtures/functions.mjs";
-import { createOtelHarness, type OtelHarness } from "./otel-harness.js";
+import { otelTestScope } from "./otel-harness.js";
 
 const entry = new URL("./fixtures/functions.mjs", import.meta.url);
 
 describe("flame.call spans on a real pool", () => {
-  let otel: OtelHarness | null = null;
-  let pool: Pool | null = null;
-  afterEach(async () => {
-    await pool?.stop();
-    pool = null;
-    await otel?.shutdown();
-    otel = null;
-  });
+  const scope = otelTestScope();
 
   it("wrap each call in the caller's trace, name the runner, and record failures", async () => {
-    otel = createOtelHarness();
-    otel.registerGlobal();
-    pool = new Pool({
-      name: "spans",
-      min: 0,
-      max: 1,
-      maxConcurrency: 1,
-      backend: new LocalBackend({ entry }),
-    });
+    const otel = scope.harness({ registerGlobal: true });
+    const pool = scope.track(
+      new Pool({
+        name: "spans",
+        min: 0,
+        max: 1,
+        maxConcurrency: 1,
+        backend: new LocalBackend({ entry }),
+      }),
+    );
     using _instrumentation = instrumentPool(pool, { tracerProvider: otel.tracerProvider });
     const app = trace.getTracer("app");
 
     await app.startActiveSpan("request", async (request) => {
-      expect(await pool!.call(double, 4)).toBe(8);
-      await expect(pool!.call(fail, null)).rejects.toMatchObject({ code: "REMOTE_ERROR" });
+      expect(await pool.call(double, 4)).toBe(8);
+      await expect(pool.call(fail, null)).rejects.toMatchObject({ code: "REMOTE_ERROR" });
       request.end();
     });
     // The only slot is busy: the next caller times out waiting, and its span says so.

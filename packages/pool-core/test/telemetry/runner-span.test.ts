@@ -1,30 +1,24 @@
 /** The runner's `flame.run` span continues the caller's trace across the process boundary. */
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LocalBackend, Pool } from "../../src/index.js";
 import { whoami } from "./fixtures/traced-functions.mjs";
-import { createOtelHarness, type OtelHarness } from "./otel-harness.js";
+import { otelTestScope } from "./otel-harness.js";
 
 const entry = new URL("./fixtures/traced-functions.mjs", import.meta.url);
 
 describe("runner-side span", () => {
-  let otel: OtelHarness | null = null;
-  let pool: Pool | null = null;
-  afterEach(async () => {
-    await pool?.stop();
-    pool = null;
-    await otel?.shutdown();
-    otel = null;
-  });
+  const scope = otelTestScope();
 
   it("runs the function inside a recording flame.run span whose parent is the caller's flame.call", async () => {
-    otel = createOtelHarness();
-    otel.registerGlobal();
-    pool = new Pool({ name: "traced", max: 1, backend: new LocalBackend({ entry }) });
+    const otel = scope.harness({ registerGlobal: true });
+    const pool = scope.track(
+      new Pool({ name: "traced", max: 1, backend: new LocalBackend({ entry }) }),
+    );
     const app = trace.getTracer("app");
 
     const { seen, requestTraceId } = await app.startActiveSpan("request", async (request) => {
-      const result = await pool!.call(whoami, null);
+      const result = await pool.call(whoami, null);
       request.end();
       return { seen: result, requestTraceId: request.spanContext().traceId };
     });
@@ -39,9 +33,10 @@ describe("runner-side span", () => {
   });
 
   it("records flame.shutdown for a runner the pool shuts down, and marks its runnerDown expected", async () => {
-    otel = createOtelHarness();
-    otel.registerGlobal();
-    pool = new Pool({ name: "drained", max: 1, backend: new LocalBackend({ entry }) });
+    const otel = scope.harness({ registerGlobal: true });
+    const pool = scope.track(
+      new Pool({ name: "drained", max: 1, backend: new LocalBackend({ entry }) }),
+    );
     const downs: Array<{ expected: boolean | undefined }> = [];
     pool.events.subscribe((e) => {
       if (e.type === "runnerDown") downs.push({ expected: e.expected });
