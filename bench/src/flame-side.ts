@@ -5,6 +5,7 @@
  */
 import type { Pool } from "@flame-ts/pool-core";
 import type { BenchPoolOptions } from "./flame.js";
+import { type LoadOptions, type LoadResult, runClosedLoop } from "./measure.js";
 
 export type FlameModule = typeof import("./flame.js");
 
@@ -60,4 +61,22 @@ export async function alternateRuns<R>(
     if (flame) runs.flame.push(await flame());
   }
   return runs;
+}
+
+/**
+ * The closed-loop comparison every throughput/latency bench makes: warm both sides with
+ * `warmup`, then alternate `rounds` runs of `load` (baseline first in each round).
+ */
+export async function compareClosedLoops(
+  baseline: () => Promise<unknown>,
+  flame: (() => Promise<unknown>) | null,
+  options: { readonly load: LoadOptions; readonly warmup: LoadOptions; readonly rounds: number },
+): Promise<{ baseline: LoadResult[]; flame: LoadResult[] }> {
+  await runClosedLoop(baseline, options.warmup);
+  if (flame) await runClosedLoop(flame, options.warmup);
+  return alternateRuns(
+    options.rounds,
+    () => runClosedLoop(baseline, options.load),
+    flame ? () => runClosedLoop(flame, options.load) : null,
+  );
 }

@@ -3,8 +3,8 @@
  * concurrency 1, 16 and 128, against the raw ws + v8 echo between two processes.
  * Goals (issue 7): throughput ≥ 0.8× raw at 128; p50 ≤ 1.25× raw at 1.
  */
-import { alternateRuns, withFlamePool } from "../flame-side.js";
-import { callsPerSecond, type LoadResult, median, percentile, runClosedLoop } from "../measure.js";
+import { compareClosedLoops, withFlamePool } from "../flame-side.js";
+import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
 import { RawEchoServer } from "../raw-echo.js";
 import { type Figure, figure, type Goal } from "../report.js";
 import type { Scale } from "../scale.js";
@@ -67,14 +67,11 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
             // Warm both sides at this level's concurrency first: the figures are the steady
             // state of a long-lived pool, not the JIT catching up with a new call pattern
             // (the first few thousand calls at concurrency 1 ran ~30% slower than later ones).
-            const warmup = { calls: level.calls, concurrency: level.concurrency };
-            await runClosedLoop(raw, warmup);
-            if (flame) await runClosedLoop(flame, warmup);
-            const runs = await alternateRuns(
-              level.rounds,
-              () => runClosedLoop(raw, level),
-              flame ? () => runClosedLoop(flame, level) : null,
-            );
+            const runs = await compareClosedLoops(raw, flame, {
+              load: level,
+              warmup: { calls: level.calls, concurrency: level.concurrency },
+              rounds: level.rounds,
+            });
             figures.push(
               figure({
                 bench: BENCH,

@@ -3,8 +3,8 @@
  * the byte length), in MB/s of argument bytes, vs the raw ws + v8 link doing the same.
  */
 import { randomFillSync } from "node:crypto";
-import { alternateRuns, withFlamePool } from "../flame-side.js";
-import { type LoadResult, median, runClosedLoop } from "../measure.js";
+import { compareClosedLoops, withFlamePool } from "../flame-side.js";
+import { type LoadResult, median } from "../measure.js";
 import { RawEchoServer } from "../raw-echo.js";
 import { type Figure, figure } from "../report.js";
 import type { Scale } from "../scale.js";
@@ -35,14 +35,11 @@ export async function payloadBench(scale: Scale): Promise<Figure[]> {
               ? (): Promise<unknown> => side.pool.call(side.fixtures.byteLength, payload)
               : null;
             const load = { calls: size.calls, concurrency: CONCURRENCY };
-            const warmup = { calls: Math.ceil(size.calls / 5), concurrency: CONCURRENCY };
-            await runClosedLoop(raw, warmup);
-            if (flame) await runClosedLoop(flame, warmup);
-            const runs = await alternateRuns(
-              scale.rounds,
-              () => runClosedLoop(raw, load),
-              flame ? () => runClosedLoop(flame, load) : null,
-            );
+            const runs = await compareClosedLoops(raw, flame, {
+              load,
+              warmup: { calls: Math.ceil(size.calls / 5), concurrency: CONCURRENCY },
+              rounds: scale.rounds,
+            });
             figures.push(
               figure({
                 bench: "payload",

@@ -4,8 +4,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
-import { alternateRuns, withFlamePool } from "../flame-side.js";
-import { callsPerSecond, median, runClosedLoop } from "../measure.js";
+import { compareClosedLoops, withFlamePool } from "../flame-side.js";
+import { callsPerSecond, median } from "../measure.js";
 import { type Figure, figure } from "../report.js";
 import type { Scale } from "../scale.js";
 
@@ -24,14 +24,11 @@ export async function piscinaBench(scale: Scale): Promise<Figure[]> {
         const flame = side
           ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input)
           : null;
-        const warmup = { calls: scale.pick(5_000, 20), concurrency: 64 };
-        await runClosedLoop(threads, warmup);
-        if (flame) await runClosedLoop(flame, warmup);
-        const runs = await alternateRuns(
-          scale.rounds,
-          () => runClosedLoop(threads, load),
-          flame ? () => runClosedLoop(flame, load) : null,
-        );
+        const runs = await compareClosedLoops(threads, flame, {
+          load,
+          warmup: { calls: scale.pick(5_000, 20), concurrency: 64 },
+          rounds: scale.rounds,
+        });
         return [
           figure({
             bench: "vs piscina",

@@ -84,3 +84,15 @@ export function lookupFunction(id: string): FlameFunction<unknown, unknown> | un
 export function listFunctionIds(): string[] {
   return [...registry().keys()];
 }
+
+/**
+ * Whether a function's outcome is a promise (or any thenable) rather than a value: the runner
+ * answers plain values in the same tick and waits only for these.
+ */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}

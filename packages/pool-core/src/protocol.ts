@@ -8,6 +8,7 @@ export {
   defineFunction,
   type FlameFunction,
   type FunctionContext,
+  isPromiseLike,
   listFunctionIds,
   lookupFunction,
 } from "./functions.js";

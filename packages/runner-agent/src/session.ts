@@ -13,6 +13,7 @@ import {
   encodeFrame,
   type FunctionContext,
   Heartbeat,
+  isPromiseLike,
   lookupFunction,
   type ParentDescriptor,
   type ParentToRunner,
@@ -253,7 +254,7 @@ export class Session {
       this.finish(task, false, err);
       return;
     }
-    if (isThenable(outcome)) {
+    if (isPromiseLike(outcome)) {
       outcome.then(
         (value) => this.finish(task, true, value),
         (err: unknown) => this.finish(task, false, err),
@@ -436,12 +437,4 @@ export class Session {
     });
     ws.close(1000, reason.slice(0, 120));
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === "object" || typeof value === "function") &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
 }

@@ -5,6 +5,7 @@
  * about 60–100 ns per call measured on this machine's Node 20.
  */
 import type { Attributes, Span, TimeInput, Tracer, TracerProvider } from "@opentelemetry/api";
+import { isPromiseLike } from "../functions.js";
 import { ATTR, INSTRUMENTATION_SCOPE, SPAN } from "./names.js";
 import { otel, otelUnregistered } from "./otel-api.js";
 import { formatTraceparent, parseTraceparent } from "./traceparent.js";
@@ -169,7 +170,7 @@ export function runWithRemoteParent<T>(
     failRemoteSpan(span, error);
     throw error;
   }
-  if (!isThenable(value)) {
+  if (!isPromiseLike(value)) {
     span.end();
     return value;
   }
@@ -193,14 +194,6 @@ function failRemoteSpan(span: Span, error: unknown): void {
     errorCode: typeof code === "string" ? code : errorName(error),
     message: error instanceof Error ? error.message : String(error),
   });
-}
-
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
-  return (
-    (typeof value === "object" || typeof value === "function") &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
 }
 
 /** `flame.shutdown` (kind INTERNAL): from asking a runner to leave until it is gone. */
