@@ -14,6 +14,8 @@ export const FLAME_ERROR_CODES = [
   "ABORTED",
   "UNAUTHORIZED",
   "PROTOCOL",
+  "OVERLOADED",
+  "BUDGET_EXHAUSTED",
 ] as const;
 
 export type FlameErrorCode = (typeof FLAME_ERROR_CODES)[number];
@@ -32,6 +34,12 @@ export interface FlameErrorOptions {
   /** For REMOTE_ERROR: the error as thrown on the runner. */
   readonly remote?: RemoteErrorInfo;
   readonly runnerId?: string;
+  /**
+   * For BOOT_FAILED raised by a backend: true when retrying cannot help (image or entry
+   * missing, bad configuration), so the pool fails the waiting callers at once instead of
+   * retrying; false or absent for a transient failure (capacity, rate limit, network).
+   */
+  readonly permanent?: boolean;
 }
 
 export class FlameError extends Error {
@@ -40,6 +48,8 @@ export class FlameError extends Error {
   readonly field: string | undefined;
   readonly remote: RemoteErrorInfo | undefined;
   readonly runnerId: string | undefined;
+  /** See `FlameErrorOptions.permanent`. */
+  readonly permanent: boolean;
 
   constructor(code: FlameErrorCode, message: string, options: FlameErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -47,6 +57,7 @@ export class FlameError extends Error {
     this.field = options.field;
     this.remote = options.remote;
     this.runnerId = options.runnerId;
+    this.permanent = options.permanent === true;
   }
 }
 

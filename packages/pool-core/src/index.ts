@@ -7,7 +7,7 @@ export {
   type FunctionContext,
 } from "./functions.js";
 export { parentId } from "./host/ids.js";
-export { type CallOptions, type PlacedChild, Pool } from "./host/pool.js";
+export { type ActionOptions, type CallOptions, type PlacedChild, Pool } from "./host/pool.js";
 export { LocalBackend, type LocalBackendOptions } from "./local/index.js";
 export {
   type Clock,
@@ -20,6 +20,7 @@ export {
   type PoolOptions,
 } from "./options.js";
 export type {
+  ControlAction,
   PoolEvent,
   PoolEventBody,
   PoolEventListener,

@@ -67,6 +67,14 @@ export function step(
     case "resize":
       onResize(st, event.min, event.max);
       break;
+    case "drainRunner": {
+      const runner = state.runners.get(event.runnerId);
+      // Draining or gone already: nothing more to do.
+      if (runner !== undefined && runner.phase === "ready" && !state.stopped) {
+        drain(st, runner, "operator", true);
+      }
+      break;
+    }
     case "stop":
       onStop(st);
       break;

@@ -35,7 +35,7 @@ export interface CoreConfig {
 }
 
 export type CheckinReason = "done" | "timeout" | "error";
-export type ShutdownReason = "idle" | "single_use" | "resize" | "stop";
+export type ShutdownReason = "idle" | "single_use" | "resize" | "stop" | "operator";
 
 export type PoolEvent =
   /** Boot `min` runners. Sent once by the host before anything else. */
@@ -53,6 +53,8 @@ export type PoolEvent =
   | { readonly type: "runnerDown"; readonly runnerId: RunnerId; readonly reason: string }
   | { readonly type: "idleChecked"; readonly runnerId: RunnerId; readonly shutdown: boolean }
   | { readonly type: "resize"; readonly min: number; readonly max: number }
+  /** An operator asked this runner to leave: it takes no new work, finishes its calls, exits. */
+  | { readonly type: "drainRunner"; readonly runnerId: RunnerId }
   | { readonly type: "stop" }
   | { readonly type: "tick" };
 

@@ -42,6 +42,7 @@ import { encodeParentDescriptor } from "../protocol/descriptor.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { generateToken } from "../protocol/token.js";
 import {
+  type ControlAction,
   type PoolEventBody,
   PoolEventStream,
   type PoolEvents,
@@ -58,6 +59,11 @@ export interface CallOptions {
   /** Milliseconds for waiting plus running; defaults to the pool's `timeout`. Infinity = none. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+}
+
+/** Who takes an operator action, recorded in the `control` event (e.g. "dashboard"). */
+export interface ActionOptions {
+  readonly by?: string;
 }
 
 export interface PlacedChild<O> {
@@ -227,10 +233,53 @@ export class Pool {
   }
 
   /** Changes min/max at runtime: boots up to the new min, drains surplus idle runners first. */
-  resize(limits: { min: number; max: number }): void {
+  resize(limits: { min: number; max: number }, action: ActionOptions = {}): void {
     const { min, max } = resolveLimits(limits, this.#insideRunner);
     if (this.#stopped) throw stoppedError(this.name);
+    if (action.by !== undefined) {
+      this.#control("resize", this.name, action, true, `min ${min}, max ${max}`);
+    }
     this.#dispatch({ type: "resize", min, max });
+  }
+
+  /**
+   * Asks one runner to leave gracefully: it takes no new work, finishes what it runs (up to
+   * `shutdownTimeout`), then exits; the pool boots a replacement when `min` or demand needs
+   * one. Returns false (and records why) when no ready runner has that id.
+   */
+  drainRunner(runnerId: string, action: ActionOptions = {}): boolean {
+    const runner = coreSnapshot(this.#state).runners.find((r) => r.id === runnerId);
+    if (this.#stopped || runner === undefined || runner.state !== "ready") {
+      const why = this.#stopped
+        ? "the pool is stopped"
+        : runner === undefined
+          ? "no such runner"
+          : "it is already leaving";
+      this.#control("drainRunner", runnerId, action, false, why);
+      return false;
+    }
+    this.#control("drainRunner", runnerId, action, true, `${runner.inflight} call(s) to finish`);
+    this.#dispatch({ type: "drainRunner", runnerId });
+    return true;
+  }
+
+  /**
+   * Ends one runner now through its backend (process killed, container removed, machine
+   * destroyed). Its calls fail with RUNNER_DOWN; the pool replaces it as `min` or demand
+   * needs. Returns false (and records why) when no live runner has that id.
+   */
+  killRunner(runnerId: string, action: ActionOptions = {}): boolean {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined || entry.down) {
+      this.#control("killRunner", runnerId, action, false, "no such runner");
+      return false;
+    }
+    const inflight = coreSnapshot(this.#state).runners.find((r) => r.id === runnerId)?.inflight;
+    this.#control("killRunner", runnerId, action, true, `${inflight ?? 0} call(s) failed`);
+    entry.killed = true;
+    entry.conn.terminate("killed by an operator");
+    void entry.booted.stop().catch(() => {});
+    return true;
   }
 
   snapshot(): PoolSnapshot {
@@ -851,6 +900,17 @@ export class Pool {
         this.#emit(event);
         return;
     }
+  }
+
+  #control(
+    action: ControlAction,
+    target: string,
+    options: ActionOptions,
+    ok: boolean,
+    detail: string,
+  ): void {
+    this.#o.log(ok ? "info" : "warn", `${action} ${target}${ok ? "" : " refused"}: ${detail}`);
+    this.#emit({ type: "control", action, target, by: options.by ?? null, ok, detail });
   }
 
   #emit(body: PoolEventBody): void {

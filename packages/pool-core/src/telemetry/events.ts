@@ -95,7 +95,23 @@ export type PoolEventBody =
       readonly errorCode?: string;
     }
   | { readonly type: "resize"; readonly min: number; readonly max: number }
+  /**
+   * An operator action taken through the pool's API (`drainRunner`, `killRunner`, `resize`),
+   * e.g. from the dashboard. `ok: false` says it was refused and `detail` why.
+   */
+  | {
+      readonly type: "control";
+      readonly action: ControlAction;
+      /** The runner acted on, or the pool's name for `resize`. */
+      readonly target: string;
+      /** Who asked (e.g. "dashboard"), as the caller passed it; null when not given. */
+      readonly by: string | null;
+      readonly ok: boolean;
+      readonly detail: string;
+    }
   | { readonly type: "stopped" };
+
+export type ControlAction = "drainRunner" | "killRunner" | "resize";
 
 export type PoolEvent = PoolEventBody & {
   readonly seq: number;

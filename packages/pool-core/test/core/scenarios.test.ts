@@ -286,6 +286,15 @@ describe("runner death", () => {
     h.runnerDown("r1").expectNothing();
   });
 
+  it("drainRunner: no new work, its call finishes, then it leaves; a min runner is replaced", () => {
+    const h = scenario({ min: 1, max: 2, maxConcurrency: 2 }).start().expect(boot("b1", true));
+    h.bootSucceeds("b1", "r1").checkout("c1").expect(grant("c1", "r1"));
+    h.send({ type: "drainRunner", runnerId: "r1" }).expect(shutdown("r1", "operator"));
+    h.checkout("c2").expect(boot("b2"));
+    h.checkin("c1").runnerDown("r1", "drained").expect(boot("b3", true));
+    h.send({ type: "drainRunner", runnerId: "r1" }).expectNothing();
+  });
+
   it("a runner dying while it drains is not replaced unless min needs it", () => {
     const h = scenario({ max: 2, idleShutdownAfterMs: 1_000 }).start();
     h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));

@@ -103,6 +103,38 @@ describe("LocalBackend pool: lifecycle", () => {
     );
   });
 
+  it("operator actions: drainRunner lets its call finish, killRunner fails it; both are recorded", async () => {
+    const pool = localPool({ min: 1, max: 2, maxConcurrency: 2 });
+    const events = record(pool);
+    await pool.start();
+    const first = pool.snapshot().runners[0]!.id;
+    const running = pool.call(sleep, { ms: 400, value: "finished" });
+    await waitFor(() => pool.snapshot().runners[0]?.inflight === 1, 5_000, "the call to start");
+    expect(pool.drainRunner(first, { by: "test" })).toBe(true);
+    expect(await running).toBe("finished");
+    await waitFor(
+      () => pool.snapshot().runners.some((r) => r.id !== first && r.state === "ready"),
+      15_000,
+      "a replacement min runner",
+    );
+    const second = pool.snapshot().runners.find((r) => r.state === "ready")!.id;
+    const doomed = pool.call(sleep, { ms: 10_000, value: "never" });
+    await waitFor(
+      () => pool.snapshot().runners.some((r) => r.id === second && r.inflight === 1),
+      5_000,
+      "the second call to start",
+    );
+    expect(pool.killRunner(second, { by: "test" })).toBe(true);
+    await expect(doomed).rejects.toMatchObject({ code: "RUNNER_DOWN" });
+    expect(pool.killRunner("no-such-runner")).toBe(false);
+    const controls = events.filter((e) => e.type === "control");
+    expect(controls).toMatchObject([
+      { action: "drainRunner", target: first, by: "test", ok: true },
+      { action: "killRunner", target: second, by: "test", ok: true },
+      { action: "killRunner", target: "no-such-runner", by: null, ok: false },
+    ]);
+  });
+
   it("10,000 calls from bursty concurrent callers on max 4 × maxConcurrency 50: all correct, none lost or doubled", async () => {
     const pool = localPool({ max: 4, maxConcurrency: 50, timeout: 60_000 });
     const events = record(pool);
