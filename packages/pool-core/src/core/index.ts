@@ -2,22 +2,35 @@
  * The pure pool core: FLAME.Pool's policy as a reducer.
  *
  * Nothing in this folder does I/O, reads a clock, draws randomness or arms a timer (a biome
- * rule enforces it). Time comes in as `nowMs`; ids come in events or from counters in state;
- * timers are deadlines stored in state and reported by `nextDeadline`.
+ * rule enforces it). Time comes in as `nowMs` (the host's monotonic clock); ids come in events
+ * or from counters in state; every deadline is stored in state and reported by `nextDeadline`.
+ *
+ * Files: types.ts (events, effects, config), state.ts (state and the runner lifecycle table),
+ * reducer.ts (event handlers), policy.ts (grant, boot, min, buffer, budget, drain),
+ * timers.ts (every deadline), budget.ts (runner time per window), invariants.ts.
  *
  * The host drives it like this:
  * 1. `initialState(config)`, then `step(state, { type: "start" }, now)`.
  * 2. For every event (a caller's checkout, a boot result, a runner gone, …) call `step` ONCE
  *    and carry out the returned effects in order: `grant`/`reject`/`failCheckout` settle a
- *    caller, `boot` asks the backend for a runner, `shutdownRunner` drains one, `checkIdle`
- *    runs the user's idle check, `telemetry` is published.
+ *    caller (a grant carries the run deadline), `boot` asks the backend for a runner (the
+ *    core minted its id and owns its deadline), `abortBoot` gives a boot up, `shutdownRunner`
+ *    asks a runner to leave, `killRunner` ends one through its backend, `checkIdle` runs the
+ *    user's idle check, `stopped` says nothing is left, `telemetry` is published.
  * 3. Results of effects (bootSucceeded, runnerDown, checkin, …) come back as new events,
  *    queued and processed one at a time: never call `step` from inside effect handling.
+ *    After `abortBoot`, report nothing more about that boot (stop what it started).
  * 4. After each step, re-arm the one real timer at `nextDeadline(state)` and send `tick`
  *    when it fires. Early or extra ticks are harmless.
  */
 export { checkInvariants } from "./invariants.js";
 export { nextDeadline, step } from "./reducer.js";
 export { snapshot } from "./snapshot.js";
-export { initialState, type PoolState, RUNNER_TRANSITIONS } from "./state.js";
+export {
+  CoreTransitionError,
+  initialState,
+  type PoolState,
+  RUNNER_TRANSITIONS,
+  type RunnerLife,
+} from "./state.js";
 export * from "./types.js";

@@ -1,4 +1,4 @@
-import { capacityOf, type PoolState } from "./state.js";
+import { capacityOf, isActive, type PoolState, RUNNER_TRANSITIONS } from "./state.js";
 
 /**
  * The pool's safety invariants (ARCHITECTURE.md, "The core"). Tests call this after every
@@ -6,9 +6,13 @@ import { capacityOf, type PoolState } from "./state.js";
  */
 export function checkInvariants(s: PoolState): void {
   let loadSum = 0;
-  let readyOrPending = s.pendingBoots.size;
+  let activeOrPending = s.pendingBoots.size;
+  let active = 0;
+  let minCount = 0;
   let freeSlots = 0;
+  for (const boot of s.pendingBoots.values()) if (boot.isMin) minCount += 1;
   for (const runner of s.runners.values()) {
+    if (!(runner.life.phase in RUNNER_TRANSITIONS)) fail(`runner ${runner.id} in unknown phase`);
     loadSum += runner.load;
     if (runner.load !== runner.checkouts.size) {
       fail(`runner ${runner.id} has load ${runner.load} but ${runner.checkouts.size} checkouts`);
@@ -19,18 +23,27 @@ export function checkInvariants(s: PoolState): void {
       );
     }
     const indexed = s.free.has(runner.id, runner.load);
-    const shouldBeIndexed = runner.phase === "ready" && runner.load < capacityOf(s, runner);
+    const shouldBeIndexed = isActive(runner) && runner.load < capacityOf(s, runner);
     if (indexed !== shouldBeIndexed) {
       fail(`runner ${runner.id} free-slot index is ${indexed}, expected ${shouldBeIndexed}`);
     }
     if (shouldBeIndexed) freeSlots += 1;
-    if (runner.phase === "ready") readyOrPending += 1;
+    if (isActive(runner)) {
+      activeOrPending += 1;
+      active += 1;
+      if (runner.isMin) minCount += 1;
+    }
+    if (runner.life.phase === "draining" && runner.load === 0) {
+      fail(`runner ${runner.id} drains with nothing left to finish but was not shut down`);
+    }
     for (const checkoutId of runner.checkouts) {
       if (s.checkouts.get(checkoutId)?.runnerId !== runner.id) {
         fail(`checkout ${checkoutId} on runner ${runner.id} is not recorded as its checkout`);
       }
     }
   }
+  if (s.counts.active !== active) fail(`active count ${s.counts.active}, expected ${active}`);
+  if (s.counts.min !== minCount) fail(`min count ${s.counts.min}, expected ${minCount}`);
   if (s.free.size !== freeSlots)
     fail(`free-slot index holds ${s.free.size}, expected ${freeSlots}`);
   if (loadSum !== s.checkouts.size) {
@@ -39,13 +52,18 @@ export function checkInvariants(s: PoolState): void {
   for (const checkout of s.checkouts.values()) {
     if (!s.runners.has(checkout.runnerId)) fail(`checkout ${checkout.id} is on a gone runner`);
   }
-  // Draining runners still hold resources but are on their way out; boots that were in
-  // flight when a resize lowered max are allowed over it until they resolve.
-  if (readyOrPending > s.limits.max + s.surplusBoots.size) {
-    fail(`${readyOrPending} ready/booting runners exceed max ${s.limits.max}`);
+  // Leaving runners still hold resources but are on their way out; boots that were in
+  // flight when a resize lowered max are allowed over it until they resolve. This also keeps
+  // buffer boots within max.
+  if (activeOrPending > s.limits.max + s.surplusBoots.size) {
+    fail(`${activeOrPending} ready/booting runners exceed max ${s.limits.max}`);
   }
   if (s.waiters.size > 0 && freeSlots > 0) {
     fail(`${s.waiters.size} callers wait while ${freeSlots} ready runners have a free slot`);
+  }
+  const maxWaiting = s.config.maxWaiting;
+  if (maxWaiting !== null && s.waiters.size > maxWaiting) {
+    fail(`${s.waiters.size} callers wait, more than maxWaiting ${maxWaiting}`);
   }
   let lastSeq = 0;
   for (const waiter of s.waiters.values()) {
@@ -54,6 +72,8 @@ export function checkInvariants(s: PoolState): void {
     if (s.checkouts.has(waiter.id)) fail(`waiter ${waiter.id} also holds a checkout`);
   }
   if (s.stopped && s.waiters.size > 0) fail("a stopped pool still has waiters");
+  if (s.stopped && s.pendingBoots.size > 0) fail("a stopped pool still has boots in flight");
+  if (s.stopped && active > 0) fail("a stopped pool still has runners taking work");
 }
 
 function fail(message: string): never {

@@ -54,6 +54,11 @@ export class LoadIndex {
     if (this.#positions.get(runnerId) === NOT_INDEXED) this.#positions.delete(runnerId);
   }
 
+  /** Runners indexed at exactly `load` (load 0: idle ready runners). O(1). */
+  countAt(load: number): number {
+    return this.#buckets[load]?.length ?? 0;
+  }
+
   has(runnerId: string, load: number): boolean {
     const position = this.#positions.get(runnerId);
     return position !== undefined && position >= 0 && this.#buckets[load]?.[position] === runnerId;

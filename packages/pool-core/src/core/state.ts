@@ -1,35 +1,63 @@
+import { RunnerTimeLedger } from "./budget.js";
 import { MinHeap } from "./heap.js";
 import { LoadIndex } from "./load-index.js";
-import type { BootId, CheckoutId, CoreConfig, RunnerId, ShutdownReason } from "./types.js";
+import type {
+  BootId,
+  CheckoutId,
+  CoreConfig,
+  RunnerId,
+  RunnerPhase,
+  ShutdownReason,
+} from "./types.js";
 
 /**
- * The runner lifecycle, in one table (h11-style): a runner is `booting` while its boot is
- * pending (tracked in `pendingBoots`), `ready` once up, `draining` once it takes no more
- * checkouts, and `gone` after `runnerDown` (removed from state).
+ * The runner lifecycle, in one table (h11-style), enforced by `moveRunner`: a transition not
+ * listed here throws `CoreTransitionError` (a bug in the reducer, never a user error).
+ *
+ * - `ready`: takes checkouts; its idle deadline may be armed.
+ * - `idleCheck`: idle deadline passed, the user's idle check is running; still takes checkouts
+ *   (a grant sends it back to `ready` and the late answer is ignored).
+ * - `draining`: takes no new work; its shutdown is sent once its last checkout ends.
+ * - `stopping`: shutdown sent; killed at `killAtMs` if it has not exited.
+ * - `killed`: kill sent; forgotten at `abandonAtMs` if the backend never reports its exit.
+ * - `gone` (not a state kept): removed after `runnerDown` or when abandoned.
+ *
+ * A runner is `booting` before all this, as a `PendingBoot`.
  */
 export const RUNNER_TRANSITIONS = {
-  booting: ["ready", "gone"],
-  ready: ["draining", "gone"],
-  draining: ["gone"],
-} as const satisfies Record<"booting" | "ready" | "draining", readonly string[]>;
+  ready: ["idleCheck", "draining", "stopping", "gone"],
+  idleCheck: ["ready", "draining", "stopping", "gone"],
+  draining: ["stopping", "gone"],
+  stopping: ["killed", "gone"],
+  killed: ["gone"],
+} as const satisfies Record<RunnerPhase, readonly (RunnerPhase | "gone")[]>;
+
+/** The phase with the data that only exists in it (no flags beside it). */
+export type RunnerLife =
+  | { readonly phase: "ready" }
+  | { readonly phase: "idleCheck" }
+  | { readonly phase: "draining"; readonly reason: ShutdownReason }
+  | { readonly phase: "stopping"; readonly reason: ShutdownReason; readonly killAtMs: number }
+  | { readonly phase: "killed"; readonly reason: ShutdownReason; readonly abandonAtMs: number };
+
+export class CoreTransitionError extends Error {
+  override readonly name = "CoreTransitionError";
+}
 
 export interface RunnerState {
   readonly id: RunnerId;
   isMin: boolean;
-  phase: "ready" | "draining";
+  life: RunnerLife;
   load: number;
+  readonly bootStartedAtMs: number;
   readonly bootedAtMs: number;
   callsServed: number;
   /** Checkouts granted on this runner: the ones to fail if it dies. */
   readonly checkouts: Set<CheckoutId>;
   /** Single use: set once its one checkout was granted. */
   used: boolean;
+  /** Only meaningful while `ready`. */
   idleDeadlineMs: number | null;
-  idleCheckPending: boolean;
-  /** Why it is draining (null while ready). */
-  leaving: ShutdownReason | null;
-  /** Whether `shutdownRunner` was emitted (a busy surplus runner drains first). */
-  shutdownSent: boolean;
 }
 
 export interface CheckoutState {
@@ -40,7 +68,14 @@ export interface CheckoutState {
 
 export interface WaiterState {
   readonly id: CheckoutId;
+  /** The caller's own timeout (relative), to compute the run deadline at grant. */
+  readonly timeoutMs: number | null;
+  /** enqueued + timeout: the plain (warm) bound, also the run deadline of a warm caller. */
+  readonly callDeadlineMs: number | null;
+  /** When the core rejects it with TIMEOUT; later than callDeadlineMs for a cold caller. */
   readonly deadlineMs: number | null;
+  /** Queued while a runner was booting for it: gets a full timeout to run once granted. */
+  readonly cold: boolean;
   readonly enqueuedAtMs: number;
   /** Enqueue order, for the FIFO invariant. */
   readonly seq: number;
@@ -48,17 +83,24 @@ export interface WaiterState {
 
 export interface PendingBoot {
   readonly id: BootId;
-  readonly isMin: boolean;
+  readonly runnerId: RunnerId;
+  isMin: boolean;
+  readonly startedAtMs: number;
+  readonly deadlineMs: number;
 }
 
 /** Mutable, owned by whoever calls `step`. Opaque outside core/. */
 export interface PoolState {
   /** As the pool was created; `limits` holds what `resize` can change. */
   readonly config: CoreConfig;
-  readonly limits: { min: number; max: number };
+  readonly limits: { min: number; max: number; buffer: number };
 
   started: boolean;
+  /** `drain` received: new callers are refused; stop follows when the work is done. */
+  draining: { readonly untilMs: number | null } | null;
   stopped: boolean;
+  /** The `stopped` effect was emitted. */
+  stoppedReported: boolean;
   nextBootNumber: number;
   nextWaiterSeq: number;
   readonly runners: Map<RunnerId, RunnerState>;
@@ -71,15 +113,34 @@ export interface PoolState {
   readonly waiters: Map<CheckoutId, WaiterState>;
   readonly waiterDeadlines: MinHeap<CheckoutId>;
   readonly idleDeadlines: MinHeap<RunnerId>;
+  readonly bootDeadlines: MinHeap<BootId>;
+  /** Kill and abandon deadlines of runners that were asked to leave. */
+  readonly exitDeadlines: MinHeap<RunnerId>;
   retryAtMs: number | null;
+  /** Message of the last failed boot since the last successful one (named in TIMEOUTs). */
+  lastBootError: string | null;
+  /** A permanent boot failure stops boots for demand until demand changes (a new caller, resize). */
+  bootsBlockedBy: string | null;
+  /** The last boot attempt was refused by the budget (telemetry reports the first refusal). */
+  budgetBlocked: boolean;
+  readonly ledger: RunnerTimeLedger;
+  /** Counters kept in step with `runners`/`pendingBoots` so no policy check scans them. */
+  readonly counts: {
+    /** Runners in `ready` or `idleCheck` (taking work). */
+    active: number;
+    /** Active runners marked min, plus pending min boots. */
+    min: number;
+  };
 }
 
 export function initialState(config: CoreConfig): PoolState {
   return {
     config,
-    limits: { min: config.min, max: config.max },
+    limits: { min: config.min, max: config.max, buffer: config.buffer },
     started: false,
+    draining: null,
     stopped: false,
+    stoppedReported: false,
     nextBootNumber: 1,
     nextWaiterSeq: 1,
     runners: new Map(),
@@ -90,8 +151,63 @@ export function initialState(config: CoreConfig): PoolState {
     waiters: new Map(),
     waiterDeadlines: new MinHeap(),
     idleDeadlines: new MinHeap(),
+    bootDeadlines: new MinHeap(),
+    exitDeadlines: new MinHeap(),
     retryAtMs: null,
+    lastBootError: null,
+    bootsBlockedBy: null,
+    budgetBlocked: false,
+    ledger: new RunnerTimeLedger(config.budget?.windowMs ?? 0),
+    counts: { active: 0, min: 0 },
   };
+}
+
+/** Taking new work: `ready`, or `idleCheck` (an idle check does not stop grants). */
+export function isActive(runner: RunnerState): boolean {
+  return runner.life.phase === "ready" || runner.life.phase === "idleCheck";
+}
+
+/** The only way a runner's phase changes: checks the table and keeps the counters right. */
+export function moveRunner(s: PoolState, runner: RunnerState, next: RunnerLife): void {
+  const allowed: readonly string[] = RUNNER_TRANSITIONS[runner.life.phase];
+  if (!allowed.includes(next.phase)) {
+    throw new CoreTransitionError(
+      `runner ${runner.id}: illegal transition ${runner.life.phase} -> ${next.phase}`,
+    );
+  }
+  const wasActive = isActive(runner);
+  runner.life = next;
+  const nowActive = isActive(runner);
+  if (wasActive !== nowActive) {
+    const delta = nowActive ? 1 : -1;
+    s.counts.active += delta;
+    if (runner.isMin) s.counts.min += delta;
+  }
+}
+
+/** Marks a runner gone (checked against the table) before it is removed from `runners`. */
+export function removeRunner(s: PoolState, runner: RunnerState): void {
+  const allowed: readonly string[] = RUNNER_TRANSITIONS[runner.life.phase];
+  if (!allowed.includes("gone")) {
+    throw new CoreTransitionError(`runner ${runner.id}: illegal transition ${runner.life.phase} -> gone`);
+  }
+  if (isActive(runner)) {
+    s.counts.active -= 1;
+    if (runner.isMin) s.counts.min -= 1;
+  }
+  s.runners.delete(runner.id);
+}
+
+export function setRunnerMin(s: PoolState, runner: RunnerState, isMin: boolean): void {
+  if (runner.isMin === isMin) return;
+  runner.isMin = isMin;
+  if (isActive(runner)) s.counts.min += isMin ? 1 : -1;
+}
+
+export function setBootMin(s: PoolState, boot: PendingBoot, isMin: boolean): void {
+  if (boot.isMin === isMin) return;
+  boot.isMin = isMin;
+  s.counts.min += isMin ? 1 : -1;
 }
 
 /** Slots a runner can hold: one in its whole life when single use. */
@@ -100,7 +216,12 @@ export function capacityOf(state: PoolState, runner: RunnerState): number {
   return state.config.maxConcurrency;
 }
 
-/** Runners and boots that count toward `max` (draining runners still hold resources). */
+/** Runners and boots that count toward `max` (leaving runners still hold resources). */
 export function runnerCount(state: PoolState): number {
   return state.runners.size + state.pendingBoots.size;
+}
+
+/** Runners taking work plus boots in flight: what `max` bounds once leavers are gone. */
+export function activeOrPendingCount(state: PoolState): number {
+  return state.counts.active + state.pendingBoots.size;
 }

@@ -1,27 +1,59 @@
 /**
  * Events in, effects out: the vocabulary of the pure pool core (ARCHITECTURE.md, "The core").
  *
- * Ids are strings chosen outside the core (checkout ids and runner ids by the host) or by a
- * counter inside it (boot ids), so a replay of the same events yields the same effects.
- * Times are epoch-free numbers in milliseconds on the host's clock; `null` means "never".
+ * Ids: checkout ids come from the host (one per caller); boot ids and runner ids are minted
+ * by the core from counters (runner ids under `CoreConfig.runnerIdPrefix`, which the host makes
+ * unique per pool instance), so a replay of the same events yields the same effects.
+ * Times are milliseconds on the host's monotonic clock (any origin); `null` means "never".
+ * Durations (`…Ms` without "At"/"Deadline") are relative.
  */
 
 export type CheckoutId = string;
 export type RunnerId = string;
 export type BootId = string;
 
+export type CoreErrorCode =
+  | "TIMEOUT"
+  | "RUNNER_DOWN"
+  | "BOOT_FAILED"
+  | "POOL_STOPPED"
+  | "ABORTED"
+  | "OVERLOADED"
+  | "BUDGET_EXHAUSTED";
+
 /** An error as data: the host turns it into a `FlameError` with the same code. */
 export interface CoreError {
-  readonly code: "TIMEOUT" | "RUNNER_DOWN" | "BOOT_FAILED" | "POOL_STOPPED" | "ABORTED";
+  readonly code: CoreErrorCode;
   readonly message: string;
+  /** BOOT_FAILED only: the backend said retrying cannot help. */
+  readonly permanent?: boolean;
 }
 
-/** The limits and policies the core enforces. Validated by `validateCoreConfig`. */
+/** Runner time the pool may spend: boot start to exit, summed over runners, per rolling window. */
+export interface BudgetConfig {
+  readonly runnerMs: number;
+  readonly windowMs: number;
+}
+
+/** The limits and policies the core enforces. */
 export interface CoreConfig {
   readonly name: string;
+  /** Runner ids are `${runnerIdPrefix}${n}`; the host makes the prefix unique per pool. */
+  readonly runnerIdPrefix: string;
   readonly min: number;
   readonly max: number;
   readonly maxConcurrency: number;
+  /** Idle ready runners kept beyond current demand (within `max`). */
+  readonly buffer: number;
+  /** Callers queued at once; one more is rejected OVERLOADED. null = unbounded. */
+  readonly maxWaiting: number | null;
+  readonly budget: BudgetConfig | null;
+  /** Boot deadline: backend call plus the runner's hello. */
+  readonly bootTimeoutMs: number;
+  /** From `shutdownRunner` to `killRunner` when the runner has not exited. */
+  readonly shutdownTimeoutMs: number;
+  /** From `killRunner` until the core gives up on the runner's exit report (hung backend). */
+  readonly killGraceMs: number;
   /** Idle time after which a non-min runner is shut down; null = never. */
   readonly idleShutdownAfterMs: number | null;
   /** Idle time after which a min runner is shut down; null = never (FLAME's default). */
@@ -37,38 +69,79 @@ export interface CoreConfig {
 export type CheckinReason = "done" | "timeout" | "error";
 export type ShutdownReason = "idle" | "single_use" | "resize" | "stop" | "operator";
 
-export type PoolEvent =
+/** What the host tells the core (named apart from telemetry's `PoolEvent`, which is output). */
+export type CoreEvent =
   /** Boot `min` runners. Sent once by the host before anything else. */
   | { readonly type: "start" }
-  | {
-      readonly type: "checkout";
-      readonly checkoutId: CheckoutId;
-      readonly deadlineMs: number | null;
-    }
+  /**
+   * A caller wants a slot for `timeoutMs` (queue + run; null = no bound). The core decides
+   * the queue bound (cold callers may wait for a boot up to max(timeout, bootTimeout)) and the
+   * run deadline it puts in `grant`.
+   */
+  | { readonly type: "checkout"; readonly checkoutId: CheckoutId; readonly timeoutMs: number | null }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
   | { readonly type: "callerGone"; readonly checkoutId: CheckoutId }
-  | { readonly type: "bootSucceeded"; readonly bootId: BootId; readonly runnerId: RunnerId }
-  | { readonly type: "bootFailed"; readonly bootId: BootId; readonly error: string }
+  | { readonly type: "bootSucceeded"; readonly bootId: BootId }
+  /** `permanent`: retrying cannot help (entry or image missing, bad config). */
+  | {
+      readonly type: "bootFailed";
+      readonly bootId: BootId;
+      readonly error: string;
+      readonly permanent: boolean;
+    }
   | { readonly type: "runnerDown"; readonly runnerId: RunnerId; readonly reason: string }
   | { readonly type: "idleChecked"; readonly runnerId: RunnerId; readonly shutdown: boolean }
-  | { readonly type: "resize"; readonly min: number; readonly max: number }
+  | {
+      readonly type: "resize";
+      readonly min: number;
+      readonly max: number;
+      readonly buffer?: number;
+    }
   /** An operator asked this runner to leave: it takes no new work, finishes its calls, exits. */
   | { readonly type: "drainRunner"; readonly runnerId: RunnerId }
+  /** Refuse new callers; finish queued and running ones until `timeoutMs`, then stop. */
+  | { readonly type: "drain"; readonly timeoutMs: number | null }
   | { readonly type: "stop" }
   | { readonly type: "tick" };
 
 export type Effect =
-  | { readonly type: "grant"; readonly checkoutId: CheckoutId; readonly runnerId: RunnerId }
+  /** Start the work; `runDeadlineMs` is when it must be over (null = no bound). */
+  | {
+      readonly type: "grant";
+      readonly checkoutId: CheckoutId;
+      readonly runnerId: RunnerId;
+      readonly runDeadlineMs: number | null;
+    }
   | { readonly type: "reject"; readonly checkoutId: CheckoutId; readonly error: CoreError }
-  | { readonly type: "boot"; readonly bootId: BootId; readonly isMin: boolean }
+  /** Start runner `runnerId`; the core calls it failed at `deadlineMs` (then `abortBoot`). */
+  | {
+      readonly type: "boot";
+      readonly bootId: BootId;
+      readonly runnerId: RunnerId;
+      readonly isMin: boolean;
+      readonly deadlineMs: number;
+    }
+  /** Give up on a boot: abort the backend call and stop whatever it started. Report nothing more. */
+  | {
+      readonly type: "abortBoot";
+      readonly bootId: BootId;
+      readonly runnerId: RunnerId;
+      readonly reason: string;
+    }
+  /** Ask the runner to finish its work within `timeoutMs` and exit. */
   | {
       readonly type: "shutdownRunner";
       readonly runnerId: RunnerId;
       readonly reason: ShutdownReason;
+      readonly timeoutMs: number;
     }
+  /** End the runner through its backend now (it did not leave in time). */
+  | { readonly type: "killRunner"; readonly runnerId: RunnerId; readonly reason: string }
   | { readonly type: "failCheckout"; readonly checkoutId: CheckoutId; readonly error: CoreError }
   | { readonly type: "checkIdle"; readonly runnerId: RunnerId }
+  /** Stopped, no runner and no boot left: the host may close its server. Emitted once. */
+  | { readonly type: "stopped" }
   | { readonly type: "telemetry"; readonly event: CoreTelemetryEvent };
 
 /** What the core reports for observers; the host adds `seq`, time and pool name. */
@@ -76,6 +149,7 @@ export type CoreTelemetryEvent =
   | {
       readonly type: "growStart";
       readonly bootId: BootId;
+      readonly runnerId: RunnerId;
       readonly count: number;
       readonly isMin: boolean;
     }
@@ -84,8 +158,10 @@ export type CoreTelemetryEvent =
       readonly bootId: BootId;
       readonly count: number;
       readonly ok: boolean;
-      readonly runnerId?: RunnerId;
+      readonly runnerId: RunnerId;
+      readonly bootMs: number;
       readonly error?: string;
+      readonly permanent?: boolean;
     }
   | {
       readonly type: "shrink";
@@ -101,9 +177,20 @@ export type CoreTelemetryEvent =
       readonly waitedMs: number;
     }
   | { readonly type: "timeout"; readonly checkoutId: CheckoutId; readonly waitedMs: number }
-  | { readonly type: "resize"; readonly min: number; readonly max: number };
+  | { readonly type: "resize"; readonly min: number; readonly max: number; readonly buffer: number }
+  | { readonly type: "overloaded"; readonly waiting: number; readonly maxWaiting: number }
+  | { readonly type: "budgetBlocked"; readonly spentMs: number; readonly budgetMs: number }
+  /** A runner that did not leave within shutdownTimeout was killed (or, after killGrace, abandoned). */
+  | {
+      readonly type: "runnerKilled";
+      readonly runnerId: RunnerId;
+      readonly reason: string;
+      readonly abandoned: boolean;
+    }
+  | { readonly type: "drain"; readonly timeoutMs: number | null };
 
-export type RunnerPhase = "booting" | "ready" | "draining";
+/** A runner's lifecycle phase (see `RUNNER_TRANSITIONS` in state.ts). */
+export type RunnerPhase = "ready" | "idleCheck" | "draining" | "stopping" | "killed";
 
 /** Plain-data view of the core state (the host adds backend meta for `pool.snapshot()`). */
 export interface CoreSnapshot {
@@ -111,12 +198,23 @@ export interface CoreSnapshot {
   readonly min: number;
   readonly max: number;
   readonly maxConcurrency: number;
+  readonly buffer: number;
+  readonly maxWaiting: number | null;
+  readonly budget: { readonly runnerMs: number; readonly windowMs: number; spentMs: number } | null;
   readonly waiting: number;
   readonly pendingBoots: number;
+  readonly draining: boolean;
   readonly stopped: boolean;
+  readonly boots: ReadonlyArray<{
+    readonly bootId: BootId;
+    readonly runnerId: RunnerId;
+    readonly isMin: boolean;
+    readonly startedAtMs: number;
+  }>;
   readonly runners: ReadonlyArray<{
     readonly id: RunnerId;
     readonly state: "ready" | "draining";
+    readonly phase: RunnerPhase;
     readonly inflight: number;
     readonly isMin: boolean;
     readonly bootedAtMs: number;

@@ -15,7 +15,7 @@ import {
   type Effect,
   initialState,
   nextDeadline,
-  type PoolEvent,
+  type CoreEvent,
   type PoolState,
   type ShutdownReason,
   snapshot,
@@ -29,7 +29,10 @@ export type ExpectedEffect =
   | { readonly type: "boot"; readonly bootId: string; readonly isMin: boolean }
   | { readonly type: "shutdownRunner"; readonly runnerId: string; readonly reason: ShutdownReason }
   | { readonly type: "failCheckout"; readonly checkoutId: string; readonly code: CoreError["code"] }
-  | { readonly type: "checkIdle"; readonly runnerId: string };
+  | { readonly type: "checkIdle"; readonly runnerId: string }
+  | { readonly type: "abortBoot"; readonly bootId: string }
+  | { readonly type: "killRunner"; readonly runnerId: string }
+  | { readonly type: "stopped" };
 
 export const boot = (bootId: string, isMin = false): ExpectedEffect => ({
   type: "boot",
@@ -57,9 +60,19 @@ export const shutdown = (runnerId: string, reason: ShutdownReason): ExpectedEffe
   reason,
 });
 export const checkIdle = (runnerId: string): ExpectedEffect => ({ type: "checkIdle", runnerId });
+export const abortBoot = (bootId: string): ExpectedEffect => ({ type: "abortBoot", bootId });
+export const kill = (runnerId: string): ExpectedEffect => ({ type: "killRunner", runnerId });
+export const stopped = (): ExpectedEffect => ({ type: "stopped" });
 
 export const DEFAULT_CONFIG: CoreConfig = {
   name: "test",
+  runnerIdPrefix: "r",
+  buffer: 0,
+  maxWaiting: null,
+  budget: null,
+  bootTimeoutMs: 30_000,
+  shutdownTimeoutMs: 30_000,
+  killGraceMs: 5_000,
   min: 0,
   max: 2,
   maxConcurrency: 1,
@@ -77,6 +90,16 @@ function normalize(effect: Effect): ExpectedEffect | null {
       return { type: effect.type, checkoutId: effect.checkoutId, code: effect.error.code };
     case "telemetry":
       return null;
+    case "grant":
+      return { type: "grant", checkoutId: effect.checkoutId, runnerId: effect.runnerId };
+    case "boot":
+      return { type: "boot", bootId: effect.bootId, isMin: effect.isMin };
+    case "abortBoot":
+      return { type: "abortBoot", bootId: effect.bootId };
+    case "shutdownRunner":
+      return { type: "shutdownRunner", runnerId: effect.runnerId, reason: effect.reason };
+    case "killRunner":
+      return { type: "killRunner", runnerId: effect.runnerId };
     default:
       return effect;
   }
@@ -96,7 +119,7 @@ export class Scenario {
   }
 
   /** Sends one event at the current time. */
-  send(event: PoolEvent): this {
+  send(event: CoreEvent): this {
     const { state, effects } = step(this.state, event, this.nowMs);
     this.#steps += 1;
     vitestExpect(state).toBe(this.state);
@@ -122,10 +145,9 @@ export class Scenario {
   start(): this {
     return this.send({ type: "start" });
   }
-  /** A checkout; `timeoutMs` makes its deadline relative to now (null = wait forever). */
+  /** A checkout with the caller's timeout (null = wait forever). */
   checkout(checkoutId: string, timeoutMs: number | null = null): this {
-    const deadlineMs = timeoutMs === null ? null : this.nowMs + timeoutMs;
-    return this.send({ type: "checkout", checkoutId, deadlineMs });
+    return this.send({ type: "checkout", checkoutId, timeoutMs });
   }
   checkin(checkoutId: string): this {
     return this.send({ type: "checkin", checkoutId, reason: "done" });
@@ -136,11 +158,16 @@ export class Scenario {
   convertToChild(checkoutId: string, childId: string): this {
     return this.send({ type: "convertToChild", checkoutId, childId });
   }
+  /** `runnerId` is the id the scenario expects the core to have minted for this boot. */
   bootSucceeds(bootId: string, runnerId: string): this {
-    return this.send({ type: "bootSucceeded", bootId, runnerId });
+    const minted = this.state.pendingBoots.get(bootId)?.runnerId;
+    if (minted !== undefined && minted !== runnerId) {
+      throw new Error(`boot ${bootId} runs runner ${minted}, not ${runnerId}`);
+    }
+    return this.send({ type: "bootSucceeded", bootId });
   }
-  bootFails(bootId: string, error = "no capacity"): this {
-    return this.send({ type: "bootFailed", bootId, error });
+  bootFails(bootId: string, error = "no capacity", permanent = false): this {
+    return this.send({ type: "bootFailed", bootId, error, permanent });
   }
   runnerDown(runnerId: string, reason = "crashed"): this {
     return this.send({ type: "runnerDown", runnerId, reason });
@@ -148,8 +175,13 @@ export class Scenario {
   idleChecked(runnerId: string, shutdownRunner: boolean): this {
     return this.send({ type: "idleChecked", runnerId, shutdown: shutdownRunner });
   }
-  resize(min: number, max: number): this {
-    return this.send({ type: "resize", min, max });
+  resize(min: number, max: number, buffer?: number): this {
+    return this.send(
+      buffer === undefined ? { type: "resize", min, max } : { type: "resize", min, max, buffer },
+    );
+  }
+  drain(timeoutMs: number | null = null): this {
+    return this.send({ type: "drain", timeoutMs });
   }
   stop(): this {
     return this.send({ type: "stop" });
@@ -200,7 +232,25 @@ export class Scenario {
   }
 
   snapshot() {
-    return snapshot(this.state);
+    return snapshot(this.state, this.nowMs);
+  }
+  /** The run deadline the last grant of `checkoutId` carried. */
+  runDeadline(checkoutId: string): number | null | undefined {
+    for (let i = this.log.length - 1; i >= 0; i -= 1) {
+      const e = this.log[i];
+      if (e?.type === "grant" && e.checkoutId === checkoutId) return e.runDeadlineMs;
+    }
+    return undefined;
+  }
+  /** The error of the last reject/failCheckout of `checkoutId`. */
+  errorOf(checkoutId: string): CoreError | undefined {
+    for (let i = this.log.length - 1; i >= 0; i -= 1) {
+      const e = this.log[i];
+      if ((e?.type === "reject" || e?.type === "failCheckout") && e.checkoutId === checkoutId) {
+        return e.error;
+      }
+    }
+    return undefined;
   }
   nextDeadline(): number | null {
     return nextDeadline(this.state);

@@ -3,7 +3,18 @@
  * /work/shared/reference), plus the places we fix it (#60 min kept, #66 crash-safe checkin).
  */
 import { describe, expect, it } from "vitest";
-import { boot, checkIdle, failCheckout, grant, reject, scenario, shutdown } from "./harness.js";
+import {
+  abortBoot,
+  boot,
+  checkIdle,
+  failCheckout,
+  grant,
+  kill,
+  reject,
+  scenario,
+  shutdown,
+  stopped,
+} from "./harness.js";
 
 describe("start and growth", () => {
   it("boots min runners on start, marked as min", () => {
@@ -54,7 +65,7 @@ describe("start and growth", () => {
     h.bootSucceeds("b1", "r1").expect(grant("c1", "r1"), grant("c2", "r1"));
     expect(h.snapshot().waiting).toBe(1);
     expect(h.telemetry("growEnd")).toEqual([
-      { type: "growEnd", bootId: "b1", count: 1, ok: true, runnerId: "r1" },
+      { type: "growEnd", bootId: "b1", count: 1, ok: true, runnerId: "r1", bootMs: 0 },
     ]);
   });
 
@@ -136,58 +147,97 @@ describe("choosing a runner", () => {
   });
 });
 
+/** One ready runner holding c0 (maxConcurrency 1, max 1): later callers queue warm. */
+function busyPool(config: Parameters<typeof scenario>[0] = {}) {
+  const h = scenario({ max: 1, ...config }).start();
+  h.checkout("c0").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c0", "r1"));
+  return h;
+}
+
 describe("deadlines", () => {
-  it("rejects a waiter with TIMEOUT at its deadline, not before", () => {
-    const h = scenario({ max: 1 }).start();
-    h.checkout("c1", 5_000).expect(boot("b1"));
+  it("rejects a warm waiter with TIMEOUT at its deadline, not before", () => {
+    const h = busyPool();
+    h.checkout("c1", 5_000).expectNothing();
     expect(h.nextDeadline()).toBe(5_000);
     h.advanceTo(4_999).expectNothing();
     h.advanceTo(5_000).expect(reject("c1", "TIMEOUT"));
     expect(h.telemetry("timeout")).toEqual([
       { type: "timeout", checkoutId: "c1", waitedMs: 5_000 },
     ]);
+    expect(h.errorOf("c1")?.message).toMatch(/no runner slot freed up .* Raise `timeout`/);
     expect(h.nextDeadline()).toBeNull();
-    // The boot still lands; nobody is left to serve.
-    h.bootSucceeds("b1", "r1").expectNothing();
+    h.checkin("c0").expectNothing();
     expect(h.inflight("r1")).toBe(0);
   });
 
+  it("a warm caller's grant carries its original deadline (timeout spans queue + run)", () => {
+    const h = busyPool();
+    h.advanceTo(100).checkout("c1", 5_000).advanceTo(1_000).checkin("c0").expect(grant("c1", "r1"));
+    expect(h.runDeadline("c1")).toBe(5_100);
+  });
+
+  it("a caller granted at once runs until now + timeout; no timeout means no deadline", () => {
+    const h = scenario({ min: 1, max: 1, maxConcurrency: 2 }).start();
+    h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    h.advanceTo(10).checkout("c1", 500).checkout("c2").expect(grant("c1", "r1"), grant("c2", "r1"));
+    expect(h.runDeadline("c1")).toBe(510);
+    expect(h.runDeadline("c2")).toBeNull();
+  });
+
+  it("cold: a caller queued while a runner boots waits up to max(timeout, bootTimeout) and then gets a full timeout", () => {
+    const h = scenario({ max: 1, bootTimeoutMs: 30_000 }).start();
+    h.checkout("c1", 5_000).expect(boot("b1"));
+    expect(h.nextDeadline()).toBe(5_000 > 30_000 ? 5_000 : 30_000);
+    h.advanceTo(12_000).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    expect(h.runDeadline("c1")).toBe(17_000);
+  });
+
+  it("cold: at max(timeout, bootTimeout) the waiter gets TIMEOUT naming the boot, not the limits", () => {
+    const h = scenario({ max: 1, bootTimeoutMs: 30_000 }).start();
+    h.checkout("c1", 60_000).expect(boot("b1"));
+    h.advanceTo(100).bootFails("b1", "docker: no such image flame:missing").expectNothing();
+    // The retry boots again after the debounce; that one hangs until the caller gives up.
+    h.advanceTo(1_100).expect(boot("b2"));
+    h.advanceTo(31_100).expect(abortBoot("b2"));
+    h.advanceTo(32_100).expect(boot("b3"));
+    h.advanceTo(60_000).expect(reject("c1", "TIMEOUT"));
+    expect(h.errorOf("c1")?.message).toMatch(/the last boot failed: .*bootTimeout/);
+    expect(h.errorOf("c1")?.message).not.toMatch(/raise `timeout`/);
+  });
+
   it("expires waiters on any event, even without a tick", () => {
-    const h = scenario({ max: 1 }).start();
-    h.checkout("c1", 100).expect(boot("b1"));
+    const h = busyPool();
+    h.checkout("c1", 100);
     h.nowMs = 150;
-    h.bootSucceeds("b1", "r1").expect(reject("c1", "TIMEOUT"));
+    h.checkin("c0").expect(reject("c1", "TIMEOUT"));
     expect(h.inflight("r1")).toBe(0);
   });
 
   it("skips an expired waiter and hands the slot to the next live one", () => {
-    const h = scenario({ max: 1 }).start();
-    h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
+    const h = busyPool();
     h.checkout("c2", 1_000).checkout("c3", 10_000).expectNothing();
     h.advanceTo(2_000).expect(reject("c2", "TIMEOUT"));
-    h.checkin("c1").expect(grant("c3", "r1"));
+    h.checkin("c0").expect(grant("c3", "r1"));
     expect(h.nextDeadline()).toBeNull();
   });
 
   it("a checkin or cancel after the timeout is a no-op", () => {
-    const h = scenario({ max: 1 }).start();
-    h.checkout("c1", 100).expect(boot("b1"));
-    h.advanceTo(100).expect(reject("c1", "TIMEOUT"));
+    const h = busyPool();
+    h.checkout("c1", 100).advanceTo(100).expect(reject("c1", "TIMEOUT"));
     h.checkin("c1").callerGone("c1").expectNothing();
-    h.bootSucceeds("b1", "r1").expectNothing();
   });
 
-  it("rejects a checkout whose deadline already passed", () => {
+  it("rejects a checkout whose timeout is already spent", () => {
     scenario({ max: 1 }).start().advanceTo(10).checkout("c1", 0).expect(reject("c1", "TIMEOUT"));
   });
 
   it("nextDeadline reports the earliest live deadline", () => {
-    const h = scenario({ max: 1 }).start();
+    const h = busyPool();
     h.checkout("c1", 300).checkout("c2", 100).checkout("c3", 200);
     expect(h.nextDeadline()).toBe(100);
     h.callerGone("c2");
     expect(h.nextDeadline()).toBe(200);
-    h.advanceTo(200).expect(boot("b1"), reject("c3", "TIMEOUT"));
+    h.advanceTo(200).expect(reject("c3", "TIMEOUT"));
     expect(h.nextDeadline()).toBe(300);
   });
 
@@ -207,12 +257,12 @@ describe("boot failures", () => {
     h.checkout("c1").expect(boot("b1"));
     h.advanceTo(50).bootFails("b1", "quota").expectNothing();
     expect(h.telemetry("growEnd")).toEqual([
-      { type: "growEnd", bootId: "b1", count: 0, ok: false, error: "quota" },
+      { type: "growEnd", bootId: "b1", count: 0, ok: false, runnerId: "r1", bootMs: 50, error: "quota" },
     ]);
     expect(h.nextDeadline()).toBe(1_050);
     h.advanceTo(1_049).expectNothing();
     h.advanceTo(1_050).expect(boot("b2"));
-    h.bootSucceeds("b2", "r1").expect(grant("c1", "r1"));
+    h.bootSucceeds("b2", "r2").expect(grant("c1", "r2"));
   });
 
   it("does not retry when nobody waits any more", () => {
@@ -231,8 +281,8 @@ describe("boot failures", () => {
     const h = scenario({ min: 1, max: 2 }).start().expect(boot("b1", true));
     h.bootFails("b1").expectNothing();
     h.advanceBy(1_000).expect(boot("b2", true));
-    h.bootSucceeds("b2", "r1").expectNothing();
-    expect(h.snapshot().runners).toMatchObject([{ id: "r1", isMin: true }]);
+    h.bootSucceeds("b2", "r2").expectNothing();
+    expect(h.snapshot().runners).toMatchObject([{ id: "r2", isMin: true }]);
   });
 
   it("an unknown boot failure is a no-op", () => {
@@ -341,14 +391,18 @@ describe("idle shutdown", () => {
     h.advanceTo(100).checkin("c1").checkin("c2");
     h.advanceTo(10_099).expectNothing();
     h.advanceTo(10_100).expect(shutdown("r2", "idle"));
-    // The min runner stays: minIdleShutdownAfterMs is null.
-    h.advanceTo(1_000_000).expectNothing();
+    // r2 does not leave within shutdownTimeout: the backend is told to kill it.
+    h.advanceTo(40_100).expect(kill("r2"));
     // A draining runner takes no new checkouts.
     h.checkout("c3").expect(grant("c3", "r1"));
     h.checkout("c4").expectNothing();
     expect(h.snapshot().waiting).toBe(1);
     // r2 still counts toward max until it is down; then the waiter gets a new runner.
     h.runnerDown("r2", "shutdown").expect(boot("b3"));
+    // The min runner stays: minIdleShutdownAfterMs is null.
+    h.bootSucceeds("b3", "r3").expect(grant("c4", "r3")).checkin("c3").checkin("c4");
+    h.advanceTo(1_000_000).expect(shutdown("r3", "idle"), kill("r3"));
+    expect(h.snapshot().runners.map((r) => r.id)).toEqual(["r1"]);
   });
 
   it("a grant clears the idle timer and a checkin re-arms it", () => {
@@ -420,7 +474,7 @@ describe("resize", () => {
     const h = scenario({ max: 2 }).start();
     h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
     h.resize(3, 4).expect(boot("b2", true), boot("b3", true));
-    expect(h.telemetry("resize")).toEqual([{ type: "resize", min: 3, max: 4 }]);
+    expect(h.telemetry("resize")).toEqual([{ type: "resize", min: 3, max: 4, buffer: 0 }]);
     expect(h.snapshot()).toMatchObject({ min: 3, max: 4, runners: [{ id: "r1", isMin: true }] });
   });
 
@@ -486,15 +540,17 @@ describe("stop", () => {
     const h = scenario({ min: 1, max: 2, idleShutdownAfterMs: 1_000 }).start();
     h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
     h.checkout("c1").expect(grant("c1", "r1")).checkout("c2", 5_000).expect(boot("b2"));
-    h.stop().expect(reject("c2", "POOL_STOPPED"), shutdown("r1", "stop"));
-    expect(h.nextDeadline()).toBeNull();
+    h.stop().expect(reject("c2", "POOL_STOPPED"), abortBoot("b2"), shutdown("r1", "stop"));
+    expect(h.nextDeadline()).toBe(30_000); // r1's kill deadline
     expect(h.snapshot().stopped).toBe(true);
     h.checkout("c3").expect(reject("c3", "POOL_STOPPED"));
-    h.bootSucceeds("b2", "r2").expect(shutdown("r2", "stop"));
-    h.bootSucceeds("b9", "r9").expect(shutdown("r9", "stop"));
+    // The aborted boot is the host's to clean up; a late report of it is ignored.
+    h.bootSucceeds("b2", "r2").bootSucceeds("b9", "r9").expectNothing();
     // In-flight work still checks in; dead runners are not replaced.
-    h.checkin("c1").runnerDown("r1", "stop").runnerDown("r2", "stop").expectNothing();
+    h.checkin("c1").runnerDown("r1", "stop").expect(stopped());
+    h.runnerDown("r2", "stop").expectNothing();
     h.resize(3, 3).start().stop().advanceBy(60_000).expectNothing();
+    expect(h.nextDeadline()).toBeNull();
   });
 });
 
