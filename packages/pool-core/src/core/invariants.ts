@@ -42,6 +42,12 @@ export function checkInvariants(s: PoolState): void {
       }
     }
   }
+  for (const runnerId of s.bufferKept) {
+    const runner = s.runners.get(runnerId);
+    if (runner?.life.phase !== "ready" || runner.load !== 0 || runner.idleDeadlineMs !== null) {
+      fail(`runner ${runnerId} is kept for the buffer but is not idle, ready and untimed`);
+    }
+  }
   if (s.counts.active !== active) fail(`active count ${s.counts.active}, expected ${active}`);
   if (s.counts.min !== minCount) fail(`min count ${s.counts.min}, expected ${minCount}`);
   if (s.free.size !== freeSlots)

@@ -45,6 +45,7 @@ export function grant(
   s.checkouts.set(checkoutId, { id: checkoutId, runnerId: runner.id, childId: null });
   runner.checkouts.add(checkoutId);
   runner.idleDeadlineMs = null;
+  s.bufferKept.delete(runner.id);
   // A grant answers the pending idle check: the runner is busy, so it stays.
   if (runner.life.phase === "idleCheck") moveRunner(s, runner, { phase: "ready" });
   if (s.config.singleUse) runner.used = true;
@@ -227,6 +228,7 @@ export function leaveReason(runner: RunnerState): ShutdownReason | null {
 
 export function armIdle(st: Step, runner: RunnerState): void {
   const s = st.s;
+  s.bufferKept.delete(runner.id);
   const afterMs = runner.isMin ? s.config.minIdleShutdownAfterMs : s.config.idleShutdownAfterMs;
   if (afterMs === null || runner.life.phase !== "ready" || s.stopped) {
     runner.idleDeadlineMs = null;

@@ -41,6 +41,7 @@ import {
   fireExitDeadlines,
   fireIdle,
   fireRetry,
+  rearmBufferKept,
   runnerGone,
   scheduleRetry,
 } from "./timers.js";
@@ -132,15 +133,32 @@ export function step(
 /** What any event may have changed, checked once at the end of the step. */
 function afterStep(st: Step): void {
   const s = st.s;
-  if (s.draining !== null && s.waiters.size === 0 && s.checkouts.size === 0) onStop(st);
   bootForBuffer(st);
+  if (s.bufferKept.size > 0) rearmBufferKept(st);
+  // A permanent boot failure, and no other boot left that could bring a runner: the callers
+  // that were waiting for a boot learn why now instead of at their timeout.
+  if (s.bootsBlockedBy !== null && s.pendingBoots.size === 0 && s.waiters.size > 0) {
+    const failure: CoreError = { code: "BOOT_FAILED", message: s.bootsBlockedBy, permanent: true };
+    if (s.counts.active === 0) rejectWaiters(st, failure);
+    else rejectWaiters(st, failure, (cold) => cold);
+  }
   // The budget refused a boot and nothing running or booting will ever take these callers.
-  if (st.budgetRefused && s.waiters.size > 0 && s.counts.active === 0 && s.pendingBoots.size === 0) {
+  if (
+    st.budgetRefused &&
+    s.waiters.size > 0 &&
+    s.counts.active === 0 &&
+    s.pendingBoots.size === 0
+  ) {
     const budget = s.config.budget;
     rejectWaiters(st, {
       code: "BUDGET_EXHAUSTED",
       message: `Pool "${s.config.name}" spent its runner-time budget (${budget?.runnerMs} ms per ${budget?.windowMs} ms) and no running runner can take the call; raise \`budget.runnerMs\` or retry later.`,
     });
+  }
+  const draining = s.draining;
+  if (draining !== null) {
+    const overdue = draining.untilMs !== null && draining.untilMs <= st.nowMs;
+    if (overdue || (s.waiters.size === 0 && s.checkouts.size === 0)) onStop(st);
   }
   if (s.stopped && !s.stoppedReported && s.runners.size === 0 && s.pendingBoots.size === 0) {
     s.stoppedReported = true;
@@ -184,7 +202,10 @@ function onCheckout(st: Step, checkoutId: CheckoutId, timeoutMs: number | null):
     return;
   }
   // A new caller is new demand: a boot blocked by a permanent failure may be tried again.
-  s.bootsBlockedBy = null;
+  if (s.bootsBlockedBy !== null) {
+    s.bootsBlockedBy = null;
+    ensureMin(st);
+  }
   const seq = s.nextWaiterSeq++;
   const waiter = {
     id: checkoutId,
@@ -297,13 +318,10 @@ function onBootFailed(st: Step, bootId: string, error: string, permanent: boolea
     scheduleRetry(st);
     return;
   }
-  // Retrying cannot help: no more boots until demand changes (a new caller, a resize), and
-  // the callers that were waiting for a boot learn why now instead of at their timeout.
+  // Retrying cannot help: no more boots until demand changes (a new caller, a resize); the
+  // waiting callers are failed at the end of the step once no other boot is in flight.
   s.bootsBlockedBy = error;
-  if (s.pendingBoots.size > 0) return; // another boot may still bring a runner
-  const failure: CoreError = { code: "BOOT_FAILED", message: error, permanent: true };
-  if (s.counts.active === 0) rejectWaiters(st, failure);
-  else rejectWaiters(st, failure, (cold) => cold);
+  s.retryAtMs = null;
 }
 
 function onIdleChecked(st: Step, runnerId: RunnerId, shutdown: boolean): void {

@@ -14,7 +14,11 @@ export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
     budget:
       budget === null
         ? null
-        : { runnerMs: budget.runnerMs, windowMs: budget.windowMs, spentMs: s.ledger.spentMs(nowMs) },
+        : {
+            runnerMs: budget.runnerMs,
+            windowMs: budget.windowMs,
+            spentMs: s.ledger.spentMs(nowMs),
+          },
     waiting: s.waiters.size,
     pendingBoots: s.pendingBoots.size,
     draining: s.draining !== null,

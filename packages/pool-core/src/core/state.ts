@@ -124,6 +124,8 @@ export interface PoolState {
   /** The last boot attempt was refused by the budget (telemetry reports the first refusal). */
   budgetBlocked: boolean;
   readonly ledger: RunnerTimeLedger;
+  /** Idle runners kept for `buffer` with no idle timer (re-armed once idle ones exceed it). */
+  readonly bufferKept: Set<RunnerId>;
   /** Counters kept in step with `runners`/`pendingBoots` so no policy check scans them. */
   readonly counts: {
     /** Runners in `ready` or `idleCheck` (taking work). */
@@ -158,6 +160,7 @@ export function initialState(config: CoreConfig): PoolState {
     bootsBlockedBy: null,
     budgetBlocked: false,
     ledger: new RunnerTimeLedger(config.budget?.windowMs ?? 0),
+    bufferKept: new Set(),
     counts: { active: 0, min: 0 },
   };
 }
@@ -176,6 +179,7 @@ export function moveRunner(s: PoolState, runner: RunnerState, next: RunnerLife):
     );
   }
   const wasActive = isActive(runner);
+  if (next.phase !== "ready") s.bufferKept.delete(runner.id);
   runner.life = next;
   const nowActive = isActive(runner);
   if (wasActive !== nowActive) {
@@ -189,12 +193,15 @@ export function moveRunner(s: PoolState, runner: RunnerState, next: RunnerLife):
 export function removeRunner(s: PoolState, runner: RunnerState): void {
   const allowed: readonly string[] = RUNNER_TRANSITIONS[runner.life.phase];
   if (!allowed.includes("gone")) {
-    throw new CoreTransitionError(`runner ${runner.id}: illegal transition ${runner.life.phase} -> gone`);
+    throw new CoreTransitionError(
+      `runner ${runner.id}: illegal transition ${runner.life.phase} -> gone`,
+    );
   }
   if (isActive(runner)) {
     s.counts.active -= 1;
     if (runner.isMin) s.counts.min -= 1;
   }
+  s.bufferKept.delete(runner.id);
   s.runners.delete(runner.id);
 }
 

@@ -118,7 +118,12 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
   s.ledger.close(runner.id, st.nowMs);
   const leftForIdle = runner.isMin && "reason" in runner.life && runner.life.reason === "idle";
   removeRunner(s, runner);
-  telemetry(st, { type: "shrink", runnerId: runner.id, count: s.runners.size + s.pendingBoots.size, reason });
+  telemetry(st, {
+    type: "shrink",
+    runnerId: runner.id,
+    count: s.runners.size + s.pendingBoots.size,
+    reason,
+  });
   if (s.stopped) return;
   // Back up to min when below it (FLAME #60: a crash or a finished single-use runner), also
   // when min was raised while max was full and this exit frees the room. Only a min runner
@@ -145,9 +150,11 @@ export function fireIdle(st: Step): void {
     if (runner === undefined || runner.idleDeadlineMs !== at) continue;
     runner.idleDeadlineMs = null;
     if (runner.life.phase !== "ready" || runner.load > 0) continue;
-    // Kept ready for `buffer`: without it the idle runners would number fewer than buffer.
+    // Kept ready for `buffer` (without it the idle runners would number fewer than buffer),
+    // with no timer, so a pool at rest has no deadline left; `rearmBufferKept` gives it one
+    // again once idle runners outnumber the buffer.
     if (s.free.countAt(0) <= s.limits.buffer && s.draining === null) {
-      armIdle(st, runner);
+      s.bufferKept.add(runner.id);
       continue;
     }
     if (s.config.hasIdleCheck) {
@@ -210,4 +217,17 @@ function coldTimeoutError(waitedMs: number, lastBootError: string | null): CoreE
         ? `Timed out after waiting ${waitedMs} ms for a runner to boot; raise \`timeout\` or \`bootTimeout\`, or \`max\`.`
         : `Timed out after waiting ${waitedMs} ms for a runner: the last boot failed: ${lastBootError}`,
   };
+}
+
+/** Idle runners beyond `buffer` must be able to idle out: re-arm as many kept ones as needed. */
+export function rearmBufferKept(st: Step): void {
+  const s = st.s;
+  let excess = s.free.countAt(0) - s.limits.buffer;
+  for (const runnerId of s.bufferKept) {
+    if (excess <= 0) return;
+    s.bufferKept.delete(runnerId);
+    const runner = s.runners.get(runnerId);
+    if (runner !== undefined) armIdle(st, runner);
+    excess -= 1;
+  }
 }

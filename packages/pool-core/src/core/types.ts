@@ -78,7 +78,11 @@ export type CoreEvent =
    * the queue bound (cold callers may wait for a boot up to max(timeout, bootTimeout)) and the
    * run deadline it puts in `grant`.
    */
-  | { readonly type: "checkout"; readonly checkoutId: CheckoutId; readonly timeoutMs: number | null }
+  | {
+      readonly type: "checkout";
+      readonly checkoutId: CheckoutId;
+      readonly timeoutMs: number | null;
+    }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
   | { readonly type: "callerGone"; readonly checkoutId: CheckoutId }

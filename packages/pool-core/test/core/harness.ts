@@ -10,12 +10,12 @@ import { expect as vitestExpect } from "vitest";
 import {
   type CoreConfig,
   type CoreError,
+  type CoreEvent,
   type CoreTelemetryEvent,
   checkInvariants,
   type Effect,
   initialState,
   nextDeadline,
-  type CoreEvent,
   type PoolState,
   type ShutdownReason,
   snapshot,

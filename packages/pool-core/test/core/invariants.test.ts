@@ -15,6 +15,18 @@ function healthy(): PoolState {
   return h.state;
 }
 
+function waiter(id: string, seq: number) {
+  return {
+    id,
+    timeoutMs: null,
+    callDeadlineMs: null,
+    deadlineMs: null,
+    cold: false,
+    enqueuedAtMs: 0,
+    seq,
+  };
+}
+
 describe("checkInvariants", () => {
   it("accepts a healthy pool", () => {
     expect(() => checkInvariants(healthy())).not.toThrow();
@@ -36,21 +48,39 @@ describe("checkInvariants", () => {
 
   it("catches more runners than max", () => {
     const s = healthy();
-    s.pendingBoots.set("b9", { id: "b9", isMin: false });
+    s.pendingBoots.set("b9", {
+      id: "b9",
+      runnerId: "r9",
+      isMin: false,
+      startedAtMs: 0,
+      deadlineMs: 1,
+    });
     expect(() => checkInvariants(s)).toThrow(/3 ready\/booting runners exceed max 2/);
   });
 
   it("catches a caller waiting while a runner has a free slot", () => {
     const s = healthy();
-    s.waiters.set("c9", { id: "c9", deadlineMs: null, enqueuedAtMs: 0, seq: 99 });
+    s.waiters.set("c9", waiter("c9", 99));
     expect(() => checkInvariants(s)).toThrow(/callers wait while 2 ready runners have a free slot/);
   });
 
   it("catches waiters out of FIFO order", () => {
     const h = scenario({ max: 1 }).start().checkout("c1").checkout("c2");
     h.state.waiters.delete("c1");
-    h.state.waiters.set("c1", { id: "c1", deadlineMs: null, enqueuedAtMs: 0, seq: 1 });
+    h.state.waiters.set("c1", waiter("c1", 1));
     expect(() => checkInvariants(h.state)).toThrow(/waiter c1 is out of FIFO order/);
+  });
+
+  it("catches more waiters than maxWaiting", () => {
+    const h = scenario({ max: 1, maxWaiting: 1 }).start().checkout("c1");
+    h.state.waiters.set("c2", waiter("c2", 99));
+    expect(() => checkInvariants(h.state)).toThrow(/2 callers wait, more than maxWaiting 1/);
+  });
+
+  it("catches a min count that drifted from the runners", () => {
+    const s = healthy();
+    s.counts.min += 1;
+    expect(() => checkInvariants(s)).toThrow(/min count 1, expected 0/);
   });
 
   it("catches a free-slot index that disagrees with the runners", () => {

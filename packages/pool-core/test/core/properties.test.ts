@@ -6,10 +6,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type CoreConfig,
+  type CoreEvent,
   checkInvariants,
   initialState,
   nextDeadline,
-  type PoolEvent,
   type PoolState,
   step,
 } from "../../src/core/index.js";
@@ -35,7 +35,8 @@ type Command =
       readonly stray: boolean;
     }
   | { readonly kind: "idleChecked"; readonly pick: number; readonly shutdown: boolean }
-  | { readonly kind: "resize"; readonly min: number; readonly max: number };
+  | { readonly kind: "resize"; readonly min: number; readonly max: number; readonly buffer: number }
+  | { readonly kind: "drain"; readonly timeoutMs: number | null };
 
 const target = fc.record({
   pick: fc.nat({ max: 20 }),
@@ -54,8 +55,25 @@ const configArb: fc.Arbitrary<CoreConfig> = fc
     hasIdleCheck: fc.boolean(),
     singleUse: fc.boolean(),
     bootRetryDelayMs: fc.integer({ min: 1, max: 2_000 }),
+    buffer: fc.integer({ min: 0, max: 2 }),
+    maxWaiting: fc.option(fc.integer({ min: 0, max: 4 })),
+    budget: fc.option(
+      fc.record({
+        runnerMs: fc.integer({ min: 1, max: 20_000 }),
+        windowMs: fc.integer({ min: 1, max: 60_000 }),
+      }),
+      { freq: 3 },
+    ),
+    bootTimeoutMs: fc.oneof(fc.integer({ min: 1, max: 3_000 }), fc.constant(30_000)),
+    shutdownTimeoutMs: fc.integer({ min: 1, max: 10_000 }),
+    killGraceMs: fc.integer({ min: 1, max: 5_000 }),
   })
-  .map(({ extra, ...c }) => ({ name: "prop", ...c, max: Math.max(1, c.min + extra) }));
+  .map(({ extra, ...c }) => ({
+    name: "prop",
+    runnerIdPrefix: "r",
+    ...c,
+    max: Math.max(1, c.min + extra),
+  }));
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
@@ -79,9 +97,21 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .record({ min: fc.integer({ min: 0, max: 3 }), extra: fc.integer({ min: 0, max: 3 }) })
-      .map(({ min, extra }): Command => ({ kind: "resize", min, max: Math.max(1, min + extra) })),
+      .record({
+        min: fc.integer({ min: 0, max: 3 }),
+        extra: fc.integer({ min: 0, max: 3 }),
+        buffer: fc.integer({ min: 0, max: 2 }),
+      })
+      .map(
+        ({ min, extra, buffer }): Command => ({
+          kind: "resize",
+          min,
+          max: Math.max(1, min + extra),
+          buffer,
+        }),
+      ),
   },
+
   { weight: 1, arbitrary: fc.constant<Command>({ kind: "tick" }) },
   {
     weight: 3,
@@ -95,16 +125,18 @@ function nth(ids: Iterable<string>, pick: number): string | undefined {
 }
 
 /** Turns a command into an event for the current state (null: nothing to aim at). */
-function resolve(state: PoolState, command: Command, fresh: () => number): PoolEvent | null {
+function resolve(state: PoolState, command: Command, fresh: () => number): CoreEvent | null {
   switch (command.kind) {
     case "advance":
       return null;
     case "tick":
       return { type: "tick" };
     case "checkout":
-      return { type: "checkout", checkoutId: `c${fresh()}`, deadlineMs: command.timeoutMs };
+      return { type: "checkout", checkoutId: `c${fresh()}`, timeoutMs: command.timeoutMs };
     case "resize":
-      return { type: "resize", min: command.min, max: command.max };
+      return { type: "resize", min: command.min, max: command.max, buffer: command.buffer };
+    case "drain":
+      return { type: "drain", timeoutMs: command.timeoutMs };
     case "idleChecked": {
       const runnerId = nth(state.runners.keys(), command.pick) ?? `r-stray${command.pick}`;
       return { type: "idleChecked", runnerId, shutdown: command.shutdown };
@@ -130,13 +162,12 @@ function resolve(state: PoolState, command: Command, fresh: () => number): PoolE
     case "bootFailed": {
       const bootId =
         (command.stray ? undefined : nth(state.pendingBoots.keys(), command.pick)) ?? stray;
-      if (command.kind === "bootFailed") return { type: "bootFailed", bootId, error: "boom" };
-      // A stray success reuses a live runner id half the time: a duplicate report.
-      const dup =
-        command.stray && command.pick % 2 === 0
-          ? nth(state.runners.keys(), command.pick)
-          : undefined;
-      return { type: "bootSucceeded", bootId, runnerId: dup ?? `r${fresh()}` };
+      if (command.kind === "bootFailed") {
+        return { type: "bootFailed", bootId, error: "boom", permanent: command.pick % 3 === 0 };
+      }
+      // A stray success reuses a finished boot's id half the time: a duplicate report.
+      const dup = command.stray && command.pick % 2 === 0 ? `b${command.pick}` : undefined;
+      return { type: "bootSucceeded", bootId: dup ?? bootId };
     }
     case "runnerDown": {
       const runnerId =
@@ -152,8 +183,9 @@ class World {
   static readonly seen = new Map<string, number>();
   readonly active = new Set<string>();
   readonly waiting = new Set<string>();
+  spentBefore = 0;
 
-  observe(state: PoolState, event: PoolEvent, nowMs: number): void {
+  observe(state: PoolState, event: CoreEvent, nowMs: number): void {
     if (event.type === "checkout" && !this.active.has(event.checkoutId)) {
       this.waiting.add(event.checkoutId);
     }
@@ -161,6 +193,7 @@ class World {
       this.active.delete(event.checkoutId);
       this.waiting.delete(event.checkoutId);
     }
+    this.spentBefore = state.ledger.spentMs(nowMs);
     const { effects } = step(state, event, nowMs);
     checkInvariants(state);
     const deadline = nextDeadline(state);
@@ -181,6 +214,11 @@ class World {
       } else if (e.type === "failCheckout") {
         if (!this.active.delete(e.checkoutId))
           throw new Error(`fail of ${e.checkoutId}: not active`);
+      } else if (e.type === "boot" && state.config.budget !== null) {
+        // The budget is never exceeded by a boot the core started.
+        if (this.spentBefore >= state.config.budget.runnerMs) {
+          throw new Error(`boot ${e.bootId} started with ${this.spentBefore} ms spent`);
+        }
       } else if (e.type === "shutdownRunner" && e.reason !== "stop") {
         const runner = state.runners.get(e.runnerId);
         if (runner !== undefined && runner.load > 0)
@@ -203,7 +241,14 @@ function run(config: CoreConfig, commands: readonly Command[], stopAt: number | 
   const fresh = () => ++counter;
   world.observe(state, { type: "start" }, nowMs);
   commands.forEach((command, index) => {
-    if (index === stopAt) world.observe(state, { type: "stop" }, nowMs);
+    // Odd positions drain (with or without a bound) instead of stopping at once.
+    if (index === stopAt) {
+      const event: CoreEvent =
+        stopAt % 2 === 0
+          ? { type: "stop" }
+          : { type: "drain", timeoutMs: stopAt % 4 === 1 ? null : stopAt * 100 };
+      world.observe(state, event, nowMs);
+    }
     if (command.kind === "advance") {
       const targetMs = nowMs + command.ms;
       for (let at = nextDeadline(state); at !== null && at <= targetMs; at = nextDeadline(state)) {
@@ -214,11 +259,7 @@ function run(config: CoreConfig, commands: readonly Command[], stopAt: number | 
       return;
     }
     const event = resolve(state, command, fresh);
-    if (event?.type === "checkout" && event.deadlineMs !== null) {
-      world.observe(state, { ...event, deadlineMs: nowMs + event.deadlineMs }, nowMs);
-    } else if (event !== null) {
-      world.observe(state, event, nowMs);
-    }
+    if (event !== null) world.observe(state, event, nowMs);
   });
 }
 
@@ -243,12 +284,17 @@ describe("core properties", () => {
       "shutdownRunner:idle",
       "shutdownRunner:resize",
       "checkIdle",
+      "reject:OVERLOADED",
+      "reject:BUDGET_EXHAUSTED",
+      "reject:BOOT_FAILED",
+      "abortBoot",
+      "killRunner",
     ]) {
       expect(seen[kind] ?? 0, `${kind} in ${JSON.stringify(seen)}`).toBeGreaterThan(20);
     }
   });
 
-  it("... and so do sequences with a stop somewhere in them", () => {
+  it("... and so do sequences with a stop or a drain somewhere in them", () => {
     fc.assert(
       fc.property(
         configArb,
@@ -260,5 +306,6 @@ describe("core properties", () => {
       ),
       { numRuns: 200 },
     );
+    expect(World.seen.get("stopped") ?? 0).toBeGreaterThan(20);
   });
 });

@@ -6,16 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { CoreTransitionError, RUNNER_TRANSITIONS } from "../../src/core/index.js";
 import { moveRunner } from "../../src/core/state.js";
-import {
-  abortBoot,
-  boot,
-  grant,
-  kill,
-  reject,
-  scenario,
-  shutdown,
-  stopped,
-} from "./harness.js";
+import { abortBoot, boot, grant, kill, reject, scenario, shutdown, stopped } from "./harness.js";
 
 describe("runner ids and boot deadlines", () => {
   it("the core mints runner ids from its prefix and puts them in the boot effect", () => {
@@ -51,7 +42,10 @@ describe("stop is bounded", () => {
     h.advanceTo(999).expectNothing();
     h.advanceTo(1_000).expect(kill("r1"));
     // The backend never reports the exit (a hung daemon): the core gives up and reports stopped.
-    h.advanceTo(1_500).expect({ type: "failCheckout", checkoutId: "c1", code: "RUNNER_DOWN" }, stopped());
+    h.advanceTo(1_500).expect(
+      { type: "failCheckout", checkoutId: "c1", code: "RUNNER_DOWN" },
+      stopped(),
+    );
     expect(h.telemetry("runnerKilled").map((e) => e.abandoned)).toEqual([false, true]);
     expect(h.nextDeadline()).toBeNull();
     // A late exit report is a no-op.
@@ -59,7 +53,10 @@ describe("stop is bounded", () => {
   });
 
   it("a runner that exits in time is not killed; stopped comes once nothing is left", () => {
-    const h = scenario({ min: 2, max: 2 }).start().bootSucceeds("b1", "r1").bootSucceeds("b2", "r2");
+    const h = scenario({ min: 2, max: 2 })
+      .start()
+      .bootSucceeds("b1", "r1")
+      .bootSucceeds("b2", "r2");
     h.expect(boot("b1", true), boot("b2", true));
     h.stop().expect(shutdown("r1", "stop"), shutdown("r2", "stop"));
     h.runnerDown("r1", "exited").expectNothing();
@@ -149,7 +146,7 @@ describe("buffer", () => {
     h.advanceBy(1_000).expect(shutdown("r1", "idle"));
     h.runnerDown("r1", "idle").expectNothing();
     expect(h.snapshot().runners.map((r) => r.id)).toEqual(["r2", "r3"]);
-    h.resize(0, 3, 0).advanceBy(1_000).expect(shutdown("r3", "idle"), shutdown("r2", "idle"));
+    h.resize(0, 3, 0).advanceBy(1_000).expect(shutdown("r2", "idle"), shutdown("r3", "idle"));
   });
 });
 
@@ -202,13 +199,21 @@ describe("drain", () => {
   it("at the drain timeout, what is left is stopped", () => {
     const h = scenario({ max: 1 }).start();
     h.checkout("c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
-    h.checkout("c2").drain(5_000).advanceTo(5_000).expect(reject("c2", "POOL_STOPPED"), shutdown("r1", "stop"));
+    h.checkout("c2")
+      .drain(5_000)
+      .advanceTo(5_000)
+      .expect(reject("c2", "POOL_STOPPED"), shutdown("r1", "stop"));
   });
 
   it("queued callers may still need a boot while draining; min is not replaced", () => {
-    const h = scenario({ min: 1, max: 2 }).start().expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    const h = scenario({ min: 1, max: 2 })
+      .start()
+      .expect(boot("b1", true))
+      .bootSucceeds("b1", "r1");
     h.checkout("c1").checkout("c2").expect(grant("c1", "r1"), boot("b2"));
-    h.drain(null).runnerDown("r1", "crashed").expect({ type: "failCheckout", checkoutId: "c1", code: "RUNNER_DOWN" });
+    h.drain(null)
+      .runnerDown("r1", "crashed")
+      .expect({ type: "failCheckout", checkoutId: "c1", code: "RUNNER_DOWN" });
     h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
     h.checkin("c2").expect(shutdown("r2", "stop"));
   });
@@ -219,9 +224,9 @@ describe("runner lifecycle table", () => {
     const h = scenario({ min: 1, max: 1 }).start().bootSucceeds("b1", "r1");
     const runner = h.state.runners.get("r1");
     if (runner === undefined) throw new Error("r1 missing");
-    expect(() => moveRunner(h.state, runner, { phase: "killed", reason: "stop", abandonAtMs: 1 })).toThrow(
-      CoreTransitionError,
-    );
+    expect(() =>
+      moveRunner(h.state, runner, { phase: "killed", reason: "stop", abandonAtMs: 1 }),
+    ).toThrow(CoreTransitionError);
     expect(RUNNER_TRANSITIONS.killed).toEqual(["gone"]);
   });
 

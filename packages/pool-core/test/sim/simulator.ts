@@ -3,23 +3,27 @@
  * driven like the real host drives it, against a fake backend and fake callers whose every
  * choice comes from one seeded PRNG.
  *
- * Each seed picks the pool's options and a "swarm" of fault rates (which kinds of trouble
- * happen at all, and how often). A safety phase runs callers, boot failures, crashes, cancels,
- * timeouts, resizes and sometimes a stop; then a liveness phase turns faults off and runs until
- * nothing is left to do. Checked after every step: the core's own invariants, and that its
- * effects make sense to the world (a caller is settled once, nothing is granted on a runner
- * that is going away, a busy runner is never shut down except on stop). At the end: every
- * caller was resolved and the pool settled at `min` (or 0 when min runners idle out too).
+ * Each seed picks the pool's options (maxWaiting, buffer and budget included) and a "swarm" of
+ * fault rates (which kinds of trouble happen at all, and how often). A safety phase runs
+ * callers, boot failures (transient and permanent), boots that hang past bootTimeout, crashes,
+ * runners that ignore their shutdown (killed) or whose backend never reports the exit
+ * (abandoned), cancels, timeouts, resizes, and sometimes a drain or a stop; then a liveness
+ * phase turns faults off and runs until nothing is left to do. Checked after every step: the
+ * core's own invariants, and that its effects make sense to the world (a caller is settled
+ * once, with a code the situation allows; nothing is granted on a runner that is going away;
+ * a busy runner is never shut down except on stop; no boot starts while the budget, counted
+ * here independently, is spent). At the end: every caller was resolved and the pool settled
+ * at what min and buffer ask for.
  */
 
 import { MinHeap } from "../../src/core/heap.js";
 import {
   type CoreConfig,
+  type CoreEvent,
   checkInvariants,
   type Effect,
   initialState,
   nextDeadline,
-  type PoolEvent,
   type PoolState,
   snapshot,
   step,
@@ -50,6 +54,12 @@ export interface SimResult {
     readonly timedOut: number;
     readonly runnersBooted: number;
     readonly crashes: number;
+    /** Rejections by code (TIMEOUT, OVERLOADED, BUDGET_EXHAUSTED, BOOT_FAILED, POOL_STOPPED). */
+    readonly rejects: Readonly<Record<string, number>>;
+    readonly kills: number;
+    readonly abandoned: number;
+    readonly abortedBoots: number;
+    readonly bufferBoots: number;
   };
 }
 
@@ -63,6 +73,11 @@ interface Swarm {
   readonly childP: number;
   readonly resizeP: number;
   readonly stopP: number;
+  readonly drainP: number;
+  readonly permanentP: number;
+  readonly hangBootP: number;
+  readonly ignoreShutdownP: number;
+  readonly hungBackendP: number;
   readonly idleCheckYesP: number;
   readonly meanArrivalMs: number;
   readonly meanHoldMs: number;
@@ -74,6 +89,7 @@ type CallerStatus = "new" | "waiting" | "granted" | "done" | "rejected" | "faile
 interface Caller {
   readonly id: string;
   status: CallerStatus;
+  /** arrival + timeout: the core may not time it out before this. */
   deadlineMs: number | null;
   runnerId: string | null;
 }
@@ -82,6 +98,11 @@ interface FakeRunner {
   readonly id: string;
   alive: boolean;
   shutdownRequested: boolean;
+  /** Ignores its shutdown; exits only when killed. */
+  readonly stubborn: boolean;
+  /** Its backend never reports the exit, even after a kill (the core abandons it). */
+  readonly hung: boolean;
+  abandoned: boolean;
 }
 
 type Action =
@@ -93,7 +114,8 @@ type Action =
   | { readonly kind: "exit"; readonly runnerId: string; readonly reason: string }
   | { readonly kind: "idleAnswer"; readonly runnerId: string }
   | { readonly kind: "resize" }
-  | { readonly kind: "stop" };
+  | { readonly kind: "stop" }
+  | { readonly kind: "drain" };
 
 class SimFailure extends Error {}
 
@@ -105,6 +127,15 @@ export function chooseConfig(rng: Prng): CoreConfig {
   const max = Math.max(1, min + rng.int(0, 4));
   return {
     name: "sim",
+    runnerIdPrefix: "r",
+    buffer: rng.chance(0.2) ? rng.int(1, 2) : 0,
+    maxWaiting: rng.chance(0.2) ? rng.int(0, 6) : null,
+    budget: rng.chance(0.2)
+      ? { runnerMs: rng.pick([500, 5_000, 50_000]), windowMs: rng.pick([1_000, 10_000, 60_000]) }
+      : null,
+    bootTimeoutMs: rng.pick([30_000, 30_000, 2_000, 300]),
+    shutdownTimeoutMs: rng.pick([30_000, 1_000, 100]),
+    killGraceMs: rng.pick([5_000, 200]),
     min,
     max,
     maxConcurrency: rng.pick([1, 1, 2, 3, 8]),
@@ -127,6 +158,11 @@ function chooseSwarm(rng: Prng): Swarm {
     childP: maybe(0.3, 0.2),
     resizeP: maybe(0.3, rng.pick([0.01, 0.05])),
     stopP: maybe(0.1, 0.004),
+    drainP: maybe(0.1, 0.004),
+    permanentP: maybe(0.2, rng.pick([0.1, 0.5])),
+    hangBootP: maybe(0.2, rng.pick([0.05, 0.3])),
+    ignoreShutdownP: maybe(0.2, rng.pick([0.1, 0.5])),
+    hungBackendP: maybe(0.3, 0.5),
     idleCheckYesP: rng.pick([0.2, 0.5, 0.9]),
     meanArrivalMs: rng.pick([5, 50, 500]),
     meanHoldMs: rng.pick([10, 100, 2_000]),
@@ -154,7 +190,15 @@ class Simulation {
   #nowMs = 0;
   #steps = 0;
   #faults = true;
+  /** Stop or drain sent: POOL_STOPPED is a fair answer from then on. */
   #stopped = false;
+  #stoppedReported = false;
+  /** A permanent boot failure was reported since the last boot that succeeded: BOOT_FAILED is fair. */
+  #permanentSeen = false;
+  /** Boot starts and exits as the world saw them, to price the budget independently. */
+  readonly #segments = new Map<string, { startMs: number; endMs: number | null }>();
+  readonly #bootRunner = new Map<string, string>();
+  readonly #abortedBoots = new Set<string>();
   readonly #callers = new Map<string, Caller>();
   readonly #runners = new Map<string, FakeRunner>();
   readonly #boots = new Set<string>();
@@ -164,6 +208,9 @@ class Simulation {
   #granted = 0;
   #timedOut = 0;
   #crashes = 0;
+  readonly #rejects: Record<string, number> = {};
+  #kills = 0;
+  #abandoned = 0;
 
   constructor(options: SimOptions) {
     this.#seed = options.seed;
@@ -218,8 +265,10 @@ class Simulation {
     return true;
   }
 
-  #apply(event: PoolEvent): void {
+  #apply(event: CoreEvent): void {
     this.#steps += 1;
+    if (event.type === "bootFailed" && event.permanent) this.#permanentSeen = true;
+    if (event.type === "bootSucceeded") this.#permanentSeen = false;
     const { effects } = this.#step(this.#state, event, this.#nowMs);
     this.#log(
       () =>
@@ -274,14 +323,8 @@ class Simulation {
         const caller = this.#caller(effect.checkoutId);
         if (caller.status !== "waiting")
           this.#fail(`reject of ${caller.id} in state ${caller.status}`);
-        if (effect.error.code === "TIMEOUT") {
-          if (caller.deadlineMs === null || caller.deadlineMs > this.#nowMs) {
-            this.#fail(`${caller.id} timed out before its deadline ${caller.deadlineMs}`);
-          }
-          this.#timedOut += 1;
-        } else if (effect.error.code !== "POOL_STOPPED" || !this.#stopped) {
-          this.#fail(`unexpected reject ${effect.error.code} of ${caller.id}`);
-        }
+        this.#checkRejection(caller, effect.error.code);
+        this.#rejects[effect.error.code] = (this.#rejects[effect.error.code] ?? 0) + 1;
         caller.status = "rejected";
         return;
       }
@@ -290,18 +333,62 @@ class Simulation {
         if (caller.status !== "granted")
           this.#fail(`failCheckout of ${caller.id} in ${caller.status}`);
         const runner = this.#runners.get(caller.runnerId ?? "");
-        if (runner?.alive !== false) this.#fail(`failCheckout of ${caller.id}: its runner is up`);
+        if (runner?.alive !== false && runner?.abandoned !== true) {
+          this.#fail(`failCheckout of ${caller.id}: its runner is up`);
+        }
         caller.status = "failed";
         return;
       }
-      case "boot":
+      case "boot": {
         if (this.#boots.has(effect.bootId)) this.#fail(`boot id ${effect.bootId} reused`);
-        if (this.#stopped) this.#fail(`boot ${effect.bootId} after stop`);
+        if (this.#state.stopped) this.#fail(`boot ${effect.bootId} after stop`);
+        const budget = this.#config.budget;
+        if (budget !== null) {
+          const spent = this.#spentMs();
+          if (spent >= budget.runnerMs) {
+            this.#fail(
+              `boot ${effect.bootId} started with ${spent} ms of ${budget.runnerMs} spent`,
+            );
+          }
+        }
+        if (this.#segments.has(effect.runnerId)) this.#fail(`runner id ${effect.runnerId} reused`);
+        this.#segments.set(effect.runnerId, { startMs: this.#nowMs, endMs: null });
+        this.#bootRunner.set(effect.bootId, effect.runnerId);
         this.#boots.add(effect.bootId);
+        if (this.#faults && this.#rng.chance(this.#swarm.hangBootP)) return; // never says hello
         this.#schedule(this.#delay(this.#swarm.meanBootMs), {
           kind: "bootDone",
           bootId: effect.bootId,
         });
+        return;
+      }
+      case "abortBoot": {
+        if (!this.#boots.has(effect.bootId) || this.#bootsDone.has(effect.bootId)) {
+          this.#fail(`abortBoot of ${effect.bootId}, which is not in flight`);
+        }
+        this.#abortedBoots.add(effect.bootId);
+        this.#bootsDone.add(effect.bootId);
+        this.#endSegment(effect.runnerId);
+        return;
+      }
+      case "killRunner": {
+        const runner = this.#runners.get(effect.runnerId);
+        if (runner === undefined || !runner.alive)
+          this.#fail(`kill of dead runner ${effect.runnerId}`);
+        if (!runner.shutdownRequested) this.#fail(`kill of ${runner.id} before its shutdown`);
+        this.#kills += 1;
+        if (runner.hung && this.#faults) return; // the backend never reports the exit
+        this.#schedule(this.#rng.int(0, 100), {
+          kind: "exit",
+          runnerId: runner.id,
+          reason: "killed",
+        });
+        return;
+      }
+      case "stopped":
+        if (this.#stoppedReported) this.#fail("stopped reported twice");
+        if (!this.#state.stopped) this.#fail("stopped reported by a running pool");
+        this.#stoppedReported = true;
         return;
       case "shutdownRunner": {
         const runner = this.#runners.get(effect.runnerId);
@@ -312,6 +399,7 @@ class Simulation {
           this.#fail(`shutdown (${effect.reason}) of busy runner ${runner.id}`);
         }
         runner.shutdownRequested = true;
+        if (runner.stubborn && this.#faults) return; // exits only when killed
         // The real host drains in-flight calls first (shutdownTimeout); callers still on it
         // finish on their own schedule and the runner exits soon after.
         this.#schedule(this.#rng.int(0, 200), {
@@ -329,8 +417,70 @@ class Simulation {
         return;
       }
       case "telemetry":
+        if (effect.event.type === "runnerKilled" && effect.event.abandoned) {
+          const runner = this.#runners.get(effect.event.runnerId);
+          if (runner === undefined) this.#fail(`abandoned unknown runner ${effect.event.runnerId}`);
+          runner.abandoned = true;
+          this.#abandoned += 1;
+          this.#endSegment(runner.id);
+          // The core failed what was still on it; the sim's callers learn it via failCheckout.
+        }
         return;
     }
+  }
+
+  /** A reject's code must be one the situation allows. */
+  #checkRejection(caller: Caller, code: string): void {
+    switch (code) {
+      case "TIMEOUT":
+        if (caller.deadlineMs === null || caller.deadlineMs > this.#nowMs) {
+          this.#fail(`${caller.id} timed out before its deadline ${caller.deadlineMs}`);
+        }
+        this.#timedOut += 1;
+        return;
+      case "POOL_STOPPED":
+        if (!this.#stopped) this.#fail(`POOL_STOPPED for ${caller.id} while running`);
+        return;
+      case "OVERLOADED": {
+        const waiting = [...this.#callers.values()].filter((c) => c.status === "waiting").length;
+        // The caller itself is counted as waiting here.
+        if (this.#config.maxWaiting === null || waiting - 1 < this.#config.maxWaiting) {
+          this.#fail(`OVERLOADED for ${caller.id} with ${waiting - 1} waiting`);
+        }
+        return;
+      }
+      case "BUDGET_EXHAUSTED": {
+        const budget = this.#config.budget;
+        if (budget === null || this.#spentMs() < budget.runnerMs) {
+          this.#fail(`BUDGET_EXHAUSTED for ${caller.id} with budget left`);
+        }
+        return;
+      }
+      case "BOOT_FAILED":
+        if (!this.#permanentSeen) {
+          this.#fail(`BOOT_FAILED for ${caller.id} without a permanent failure`);
+        }
+        return;
+      default:
+        this.#fail(`unexpected reject ${code} of ${caller.id}`);
+    }
+  }
+
+  /** Runner time in the budget window, from the world's own records. */
+  #spentMs(): number {
+    const windowMs = this.#config.budget?.windowMs ?? 0;
+    const from = this.#nowMs - windowMs;
+    let spent = 0;
+    for (const seg of this.#segments.values()) {
+      const end = seg.endMs ?? this.#nowMs;
+      if (end > from) spent += end - Math.max(seg.startMs, from);
+    }
+    return spent;
+  }
+
+  #endSegment(runnerId: string): void {
+    const seg = this.#segments.get(runnerId);
+    if (seg !== undefined && seg.endMs === null) seg.endMs = this.#nowMs;
   }
 
   /** The world moves: callers, the fake backend, and the operator. */
@@ -339,9 +489,8 @@ class Simulation {
       case "arrive": {
         if (!this.#faults) return; // the liveness phase lets the last callers drain
         const id = `c${this.#nextCaller++}`;
-        const deadlineMs = this.#rng.chance(this.#swarm.deadlineP)
-          ? this.#nowMs + this.#rng.int(0, 3_000)
-          : null;
+        const timeoutMs = this.#rng.chance(this.#swarm.deadlineP) ? this.#rng.int(0, 3_000) : null;
+        const deadlineMs = timeoutMs === null ? null : this.#nowMs + timeoutMs;
         const caller: Caller = { id, status: "waiting", deadlineMs, runnerId: null };
         this.#callers.set(id, caller);
         if (this.#rng.chance(this.#swarm.cancelWaitingP)) {
@@ -350,7 +499,9 @@ class Simulation {
         this.#schedule(this.#delay(this.#swarm.meanArrivalMs), { kind: "arrive" });
         if (this.#faults && this.#rng.chance(this.#swarm.stopP))
           this.#schedule(0, { kind: "stop" });
-        this.#apply({ type: "checkout", checkoutId: id, deadlineMs });
+        if (this.#faults && this.#rng.chance(this.#swarm.drainP))
+          this.#schedule(0, { kind: "drain" });
+        this.#apply({ type: "checkout", checkoutId: id, timeoutMs });
         return;
       }
       case "finish": {
@@ -369,17 +520,29 @@ class Simulation {
         return;
       }
       case "bootDone": {
+        // Given up on by the core: the host stops what the backend started, reports nothing.
+        if (this.#abortedBoots.has(action.bootId)) return;
         this.#bootsDone.add(action.bootId);
+        const runnerId = this.#bootRunner.get(action.bootId) as string;
         if (this.#faults && this.#rng.chance(this.#swarm.bootFailP)) {
-          this.#apply({ type: "bootFailed", bootId: action.bootId, error: "simulated" });
+          const permanent = this.#rng.chance(this.#swarm.permanentP);
+          this.#endSegment(runnerId);
+          this.#apply({ type: "bootFailed", bootId: action.bootId, error: "simulated", permanent });
           return;
         }
-        const runnerId = `r${this.#nextRunner++}`;
-        this.#runners.set(runnerId, { id: runnerId, alive: true, shutdownRequested: false });
+        this.#nextRunner += 1;
+        this.#runners.set(runnerId, {
+          id: runnerId,
+          alive: true,
+          shutdownRequested: false,
+          stubborn: this.#rng.chance(this.#swarm.ignoreShutdownP),
+          hung: this.#rng.chance(this.#swarm.hungBackendP),
+          abandoned: false,
+        });
         if (this.#rng.chance(this.#swarm.crashP)) {
           this.#schedule(this.#delay(this.#swarm.meanHoldMs * 3), { kind: "crash", runnerId });
         }
-        this.#apply({ type: "bootSucceeded", bootId: action.bootId, runnerId });
+        this.#apply({ type: "bootSucceeded", bootId: action.bootId });
         return;
       }
       case "crash": {
@@ -387,16 +550,18 @@ class Simulation {
         if (!this.#faults || runner === undefined || !runner.alive) return;
         runner.alive = false;
         this.#crashes += 1;
+        this.#endSegment(runner.id);
         this.#apply({ type: "runnerDown", runnerId: runner.id, reason: "crashed" });
         return;
       }
       case "exit": {
         const runner = this.#runners.get(action.runnerId);
         if (runner === undefined || !runner.alive) return;
-        if (this.#busy(runner.id) && action.reason !== "stop") {
+        if (this.#busy(runner.id) && action.reason !== "stop" && action.reason !== "killed") {
           this.#fail(`runner ${runner.id} exits (${action.reason}) with callers on it`);
         }
         runner.alive = false;
+        this.#endSegment(runner.id);
         this.#apply({ type: "runnerDown", runnerId: runner.id, reason: action.reason });
         return;
       }
@@ -420,6 +585,10 @@ class Simulation {
         this.#stopped = true;
         this.#apply({ type: "stop" });
         return;
+      case "drain":
+        this.#stopped = true;
+        this.#apply({ type: "drain", timeoutMs: this.#rng.pick([null, 500, 5_000]) });
+        return;
     }
   }
 
@@ -434,11 +603,13 @@ class Simulation {
     for (const bootId of this.#boots) {
       if (!this.#bootsDone.has(bootId)) this.#fail(`liveness: boot ${bootId} never finished`);
     }
-    const snap = snapshot(this.#state);
+    const snap = snapshot(this.#state, this.#nowMs);
     if (snap.waiting !== 0 || snap.pendingBoots !== 0) {
       this.#fail(`liveness: ${snap.waiting} waiting, ${snap.pendingBoots} pending boots at rest`);
     }
-    const alive = [...this.#runners.values()].filter((r) => r.alive).map((r) => r.id);
+    const alive = [...this.#runners.values()]
+      .filter((r) => r.alive && !r.abandoned)
+      .map((r) => r.id);
     const tracked = snap.runners.map((r) => r.id);
     if (alive.join() !== tracked.join()) {
       this.#fail(`liveness: backend runs [${alive}] but the pool tracks [${tracked}]`);
@@ -453,13 +624,24 @@ class Simulation {
     }
   }
 
-  /** Runners a pool at rest keeps: `min`, unless idle shutdown applies to min runners too. */
+  /**
+   * Runners a pool at rest keeps: `min` (unless idle shutdown applies to min runners too), or
+   * `buffer` idle ones if more. Fewer when boots may have been refused (a budget, or a
+   * permanent failure that no later demand lifted).
+   */
   #expectedAtRest(min: number): { low: number; high: number } {
-    if (this.#stopped) return { low: 0, high: 0 };
+    if (this.#stopped) {
+      if (!this.#stoppedReported) this.#fail("liveness: the pool stopped but never said so");
+      return { low: 0, high: 0 };
+    }
+    const limits = this.#state.limits;
+    const buffer = Math.min(limits.buffer, limits.max);
     const minStay = this.#config.minIdleShutdownAfterMs === null;
-    const low = minStay ? min : 0;
-    if (this.#config.idleShutdownAfterMs === null) return { low, high: this.#state.limits.max };
-    return { low, high: low };
+    const kept = Math.max(minStay ? min : 0, buffer);
+    const refused = this.#config.budget !== null || this.#state.bootsBlockedBy !== null;
+    const low = refused ? 0 : kept;
+    if (this.#config.idleShutdownAfterMs === null) return { low, high: limits.max };
+    return { low, high: kept };
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -509,6 +691,11 @@ class Simulation {
         timedOut: this.#timedOut,
         runnersBooted: this.#runners.size,
         crashes: this.#crashes,
+        rejects: this.#rejects,
+        kills: this.#kills,
+        abandoned: this.#abandoned,
+        abortedBoots: this.#abortedBoots.size,
+        bufferBoots: this.#config.buffer > 0 ? this.#boots.size : 0,
       },
     };
   }
@@ -520,7 +707,7 @@ class Simulation {
  */
 const AGENDA_SEQ_SPAN = 10_000_000;
 
-function describeEvent(event: PoolEvent): string {
+function describeEvent(event: CoreEvent): string {
   const { type, ...rest } = event;
   const fields = Object.entries(rest).map(([k, v]) => `${k}=${String(v)}`);
   return [type, ...fields].join(" ");
@@ -535,13 +722,19 @@ function describeEffects(effects: readonly Effect[]): string {
 function describeEffect(e: Effect): string | null {
   switch (e.type) {
     case "grant":
-      return `grant ${e.checkoutId}@${e.runnerId}`;
+      return `grant ${e.checkoutId}@${e.runnerId} until ${e.runDeadlineMs}`;
     case "reject":
       return `reject ${e.checkoutId} ${e.error.code}`;
     case "failCheckout":
       return `fail ${e.checkoutId} ${e.error.code}`;
     case "boot":
-      return `boot ${e.bootId}${e.isMin ? " min" : ""}`;
+      return `boot ${e.bootId}=${e.runnerId}${e.isMin ? " min" : ""}`;
+    case "abortBoot":
+      return `abortBoot ${e.bootId}`;
+    case "killRunner":
+      return `kill ${e.runnerId}`;
+    case "stopped":
+      return "stopped";
     case "shutdownRunner":
       return `shutdown ${e.runnerId} ${e.reason}`;
     case "checkIdle":
