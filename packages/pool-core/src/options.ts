@@ -30,12 +30,40 @@ export interface GrowMeta {
 }
 export type GrowResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
+/** Runner time the pool may spend per rolling window (see `PoolOptions.budget`). */
+export interface BudgetOption {
+  /** Runner milliseconds (boot start to exit, summed over runners) allowed per window. */
+  readonly runnerMs: number;
+  /** The rolling window's length in milliseconds. */
+  readonly windowMs: number;
+}
+
 export interface PoolOptions {
   readonly name: string;
   readonly backend: Backend;
   readonly max: number;
   readonly min?: number;
   readonly maxConcurrency?: number;
+  /**
+   * Callers that may wait for a slot at once; one more fails `OVERLOADED` at once (so a flood
+   * of callers cannot keep their inputs alive in memory forever). Default 10,000; `Infinity`
+   * for no bound. A caller that finds a free slot is never refused.
+   */
+  readonly maxWaiting?: number;
+  /**
+   * Idle runners kept ready beyond current demand, within `max` (like Modal's buffer
+   * containers): when callers take them, more boot. Idle min runners count toward it. Extra
+   * runners idle out as usual (also when `resize` lowers it). Default 0.
+   */
+  readonly buffer?: number;
+  /**
+   * Runner time the pool may spend per rolling window: from each boot's start to its runner's
+   * exit, summed over runners. When a boot is needed and the budget is spent, no boot starts
+   * (a `budgetBlocked` event says so), and a caller that no running runner can take fails
+   * `BUDGET_EXHAUSTED`. Applies to every boot, min and buffer included. Default: no budget.
+   * Example: `{ runnerMs: 3_600_000, windowMs: 86_400_000 }` (one runner-hour per day).
+   */
+  readonly budget?: BudgetOption;
   readonly timeout?: number;
   readonly bootTimeout?: number;
   readonly shutdownTimeout?: number;
@@ -63,6 +91,9 @@ export interface ResolvedOptions {
   readonly min: number;
   readonly max: number;
   readonly maxConcurrency: number;
+  readonly maxWaiting: number | null;
+  readonly buffer: number;
+  readonly budget: BudgetOption | null;
   readonly timeoutMs: number | null;
   readonly bootTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
@@ -83,6 +114,8 @@ export interface ResolvedOptions {
 export const DEFAULTS = {
   min: 0,
   maxConcurrency: 100,
+  maxWaiting: 10_000,
+  buffer: 0,
   timeout: 30_000,
   bootTimeout: 30_000,
   shutdownTimeout: 30_000,
@@ -121,6 +154,10 @@ export function resolveOptions(
   const min = insideRunner ? 0 : integer("min", o.min ?? DEFAULTS.min, 0);
   if (min > max) throw invalidOption("min", `at most max (${max})`, min);
   const maxConcurrency = integer("maxConcurrency", o.maxConcurrency ?? DEFAULTS.maxConcurrency, 1);
+  const maxWaiting = countOrNever("maxWaiting", o.maxWaiting ?? DEFAULTS.maxWaiting);
+  const buffer = integer("buffer", o.buffer ?? DEFAULTS.buffer, 0);
+  if (buffer > max) throw invalidOption("buffer", `at most max (${max})`, buffer);
+  const budget = resolveBudget(o.budget);
 
   let idleShutdownAfterMs: number | null;
   let idleCheck: IdleCheckOption["check"] | null = null;
@@ -155,6 +192,9 @@ export function resolveOptions(
     min,
     max,
     maxConcurrency,
+    maxWaiting,
+    buffer,
+    budget,
     timeoutMs: durationOrNever("timeout", o.timeout ?? DEFAULTS.timeout),
     bootTimeoutMs: duration("bootTimeout", o.bootTimeout ?? DEFAULTS.bootTimeout),
     shutdownTimeoutMs: duration("shutdownTimeout", o.shutdownTimeout ?? DEFAULTS.shutdownTimeout),
@@ -181,16 +221,45 @@ export function resolveOptions(
 
 /** Validates `pool.resize(limits)` against the pool's own constraints. */
 export function resolveLimits(
-  limits: { min: number; max: number },
+  limits: { min: number; max: number; buffer?: number },
   insideRunner: boolean,
-): { min: number; max: number } {
+): { min: number; max: number; buffer?: number } {
   if (typeof limits !== "object" || limits === null) {
-    throw invalidOption("resize", "an object { min, max }", limits);
+    throw invalidOption("resize", "an object { min, max, buffer? }", limits);
   }
   const max = integer("max", limits.max, 1);
   const min = insideRunner ? 0 : integer("min", limits.min, 0);
   if (min > max) throw invalidOption("min", `at most max (${max})`, min);
-  return { min, max };
+  if (limits.buffer === undefined) return { min, max };
+  const buffer = integer("buffer", limits.buffer, 0);
+  if (buffer > max) throw invalidOption("buffer", `at most max (${max})`, buffer);
+  return { min, max, buffer };
+}
+
+/** `pool.drain({ timeout })`: ms, or Infinity for no bound; defaults to the pool's `timeout`. */
+export function resolveDrainTimeout(value: unknown, fallback: number | null): number | null {
+  if (value === undefined) return fallback;
+  return durationOrNever("drain.timeout", value);
+}
+
+function resolveBudget(budget: unknown): BudgetOption | null {
+  if (budget === undefined) return null;
+  if (typeof budget !== "object" || budget === null) {
+    throw invalidOption("budget", "an object { runnerMs, windowMs }", budget);
+  }
+  const b = budget as Partial<BudgetOption>;
+  return {
+    runnerMs: duration("budget.runnerMs", b.runnerMs),
+    windowMs: duration("budget.windowMs", b.windowMs),
+  };
+}
+
+function countOrNever(field: string, value: unknown): number | null {
+  if (value === Number.POSITIVE_INFINITY) return null;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidOption(field, "an integer ≥ 0 or Infinity", value);
+  }
+  return value;
 }
 
 function integer(field: string, value: unknown, least: number): number {
@@ -250,11 +319,16 @@ function resolveLog(log: unknown, pool: string): LogFn {
   throw invalidOption("log", 'false, "debug" | "info" | "warn" | "error", or a function', log);
 }
 
-/** The wall clock and Node timers. */
+/**
+ * The host's one time base: monotonic (performance.now, so a wall-clock step cannot fire or
+ * stall a deadline) but offset by the process's start time, so readings also serve as epoch
+ * ms in events and snapshots. Node timers fire at it.
+ */
+const timeOrigin = performance.timeOrigin;
 export const realClock: Clock = {
-  nowMs: () => Date.now(),
+  nowMs: () => timeOrigin + performance.now(),
   setTimer(atMs, fn) {
-    return setTimeout(fn, Math.max(0, atMs - Date.now()));
+    return setTimeout(fn, Math.max(0, atMs - (timeOrigin + performance.now())));
   },
   clearTimer(handle) {
     clearTimeout(handle as ReturnType<typeof setTimeout>);

@@ -7,9 +7,7 @@
  */
 import type { FlameError } from "../errors.js";
 import type { CallSpan } from "../telemetry/spans.js";
-import type { Reply } from "./link-port.js";
-
-export type CallKind = "call" | "cast" | "child";
+import type { Reply, WorkKind } from "./link-port.js";
 
 /** The pool's side, one object per pool. */
 export interface CheckoutOwner {
@@ -21,9 +19,6 @@ export interface CheckoutOwner {
 
 export class Checkout implements Reply {
   phase: "waiting" | "granted" | "done" = "waiting";
-  /** Queued while a runner was booting: bounded by max(timeout, bootTimeout) (FLAME #73). */
-  cold = false;
-  warmTimer: unknown = null;
   runnerId: string | null = null;
   grantedAtMs = 0;
   /** A placed child's request id on its runner, to stop it. */
@@ -32,12 +27,9 @@ export class Checkout implements Reply {
   constructor(
     private readonly owner: CheckoutOwner,
     readonly id: string,
-    readonly kind: CallKind,
+    readonly kind: WorkKind,
     readonly fnId: string,
     readonly input: unknown,
-    readonly timeoutMs: number | null,
-    /** startedAt + timeout: the plain deadline for queue + run. */
-    readonly callDeadlineMs: number | null,
     readonly signal: AbortSignal | undefined,
     readonly span: CallSpan,
     readonly startedAtMs: number,

@@ -5,7 +5,12 @@
  */
 import type { PendingKind, Reply, RequestOptions } from "../link/index.js";
 
-export type { PendingKind as RequestKind, Reply, RequestOptions };
+/**
+ * What a checkout runs: a call (awaited), a cast (fire and forget) or a placed child. The
+ * link's own name for it is `PendingKind`; the host uses this one name everywhere.
+ */
+export type WorkKind = PendingKind;
+export type { Reply, RequestOptions };
 
 export interface LinkServer {
   /** What runners dial. */
@@ -22,7 +27,7 @@ export interface LinkConnection {
    * synchronously). Returns the request id, or null when nothing was sent.
    */
   request(
-    kind: PendingKind,
+    kind: WorkKind,
     fn: string,
     args: unknown,
     opts: RequestOptions,

@@ -21,6 +21,18 @@ export interface PoolSnapshot {
   readonly min: number;
   readonly max: number;
   readonly maxConcurrency: number;
+  /** Callers that may wait at once (null = unbounded). */
+  readonly maxWaiting: number | null;
+  /** Idle runners kept ready beyond demand. */
+  readonly buffer: number;
+  /** The runner-time budget and what the current window has spent (null = no budget). */
+  readonly budget: {
+    readonly runnerMs: number;
+    readonly windowMs: number;
+    readonly spentMs: number;
+  } | null;
+  /** `drain()` was called: new calls are refused while the rest finish. */
+  readonly draining: boolean;
   readonly waiting: number;
   readonly pendingBoots: number;
   readonly runners: readonly RunnerSnapshot[];
@@ -36,6 +48,8 @@ export type PoolEventBody =
   | {
       readonly type: "growStart";
       readonly bootId: string;
+      /** The id the booting runner will have. */
+      readonly runnerId?: string;
       readonly count: number;
       readonly isMin: boolean;
     }
@@ -46,6 +60,8 @@ export type PoolEventBody =
       readonly ok: boolean;
       readonly runnerId?: string;
       readonly error?: string;
+      /** True when the backend said retrying cannot help (entry or image missing, bad config). */
+      readonly permanent?: boolean;
       readonly bootMs: number;
     }
   | {
@@ -94,7 +110,28 @@ export type PoolEventBody =
       readonly ok: boolean;
       readonly errorCode?: string;
     }
-  | { readonly type: "resize"; readonly min: number; readonly max: number }
+  | {
+      readonly type: "resize";
+      readonly min: number;
+      readonly max: number;
+      readonly buffer?: number;
+    }
+  /** A caller was refused OVERLOADED: `waiting` callers already queued, the most allowed. */
+  | { readonly type: "overloaded"; readonly waiting: number; readonly maxWaiting: number }
+  /** A boot was needed but the runner-time budget is spent (reported once per blocked spell). */
+  | { readonly type: "budgetBlocked"; readonly spentMs: number; readonly budgetMs: number }
+  /**
+   * A runner asked to leave was still there after shutdownTimeout and was killed through its
+   * backend; `abandoned: true` when even the kill was never confirmed and the pool gave up.
+   */
+  | {
+      readonly type: "runnerKilled";
+      readonly runnerId: string;
+      readonly reason: string;
+      readonly abandoned: boolean;
+    }
+  /** `drain({ timeout })` began: new calls are refused, the rest finish, then the pool stops. */
+  | { readonly type: "drain"; readonly timeoutMs: number | null }
   /**
    * An operator action taken through the pool's API (`drainRunner`, `killRunner`, `resize`),
    * e.g. from the dashboard. `ok: false` says it was refused and `detail` why.

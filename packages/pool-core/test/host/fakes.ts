@@ -9,7 +9,7 @@ import type {
   LinkServer,
   ListenLink,
   Reply,
-  RequestKind,
+  WorkKind,
   RequestOptions,
 } from "../../src/host/link-port.js";
 import type { Clock } from "../../src/options.js";
@@ -84,7 +84,7 @@ export class FakeConnection implements LinkConnection {
     });
   }
   request(
-    kind: RequestKind,
+    kind: WorkKind,
     fn: string,
     args: unknown,
     opts: RequestOptions,

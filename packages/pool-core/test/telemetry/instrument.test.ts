@@ -21,6 +21,10 @@ function handDrivenStream(name: string, snapshot: () => PoolSnapshot) {
 
 const emptySnapshot = (name: string): PoolSnapshot => ({
   name,
+  maxWaiting: null,
+  buffer: 0,
+  budget: null,
+  draining: false,
   min: 0,
   max: 3,
   maxConcurrency: 2,

@@ -1,0 +1,294 @@
+/**
+ * Runners and boots: carries out the core's `boot`, `abortBoot`, `shutdownRunner` and
+ * `killRunner` effects with the backend and the runner link, and reports what happened
+ * (`bootSucceeded`, `bootFailed`, `runnerDown`) back to the core. It decides nothing: the boot
+ * deadline, the kill deadline and when to give up on a runner are the core's.
+ */
+import type { Backend, BootedRunner } from "../backend.js";
+import type { CoreEvent } from "../core/index.js";
+import { FlameError, isFlameError } from "../errors.js";
+import type { Clock, LogFn } from "../options.js";
+import { encodeParentDescriptor } from "../protocol/descriptor.js";
+import { PROTOCOL_VERSION } from "../protocol/messages.js";
+import { generateToken } from "../protocol/token.js";
+import type { PoolEventBody } from "../telemetry/events.js";
+import { type InternalSpan, startShutdownSpan } from "../telemetry/spans.js";
+import { parentId } from "./ids.js";
+import type { LinkConnection, LinkServer } from "./link-port.js";
+
+/** Exit code the runner agent uses for bad config or an entry that failed to load. */
+const EXIT_BAD_CONFIG = 1;
+
+export interface FleetDeps {
+  readonly pool: string;
+  readonly backend: Backend;
+  readonly clock: Clock;
+  readonly log: LogFn;
+  readonly server: () => Promise<LinkServer>;
+  /** What the runner descriptor carries besides identity. */
+  readonly descriptor: {
+    readonly singleUse: boolean;
+    readonly failsafeTimeoutMs: number;
+    readonly shutdownTimeoutMs: number;
+    readonly maxFrameBytes: number;
+  };
+  readonly dispatch: (event: CoreEvent) => void;
+  readonly emit: (body: PoolEventBody) => void;
+}
+
+interface BootEntry {
+  readonly bootId: string;
+  readonly runnerId: string;
+  readonly isMin: boolean;
+  readonly startedAtMs: number;
+  readonly abort: AbortController;
+  /** The core gave up on it (deadline, stop): report nothing more, stop what came up. */
+  abandoned: boolean;
+  /** Backend meta, known once the backend started the runner (before its hello). */
+  meta: Readonly<Record<string, string>>;
+  /** Resolves with null once up, or with the failure message. */
+  readonly outcome: Promise<string | null>;
+  settle: (error: string | null) => void;
+}
+
+interface RunnerEntry {
+  readonly id: string;
+  readonly conn: LinkConnection;
+  readonly booted: BootedRunner;
+  readonly meta: Readonly<Record<string, string>>;
+  down: boolean;
+  /** Open from the pool's shutdown request until the runner is gone (`flame.shutdown`). */
+  shutdownSpan: InternalSpan | null;
+  /** Killed through the backend (shutdownTimeout passed, or an operator). */
+  killed: boolean;
+}
+
+export class Fleet {
+  readonly #d: FleetDeps;
+  readonly #boots = new Map<string, BootEntry>();
+  readonly #runners = new Map<string, RunnerEntry>();
+
+  constructor(deps: FleetDeps) {
+    this.#d = deps;
+  }
+
+  connection(runnerId: string): LinkConnection | undefined {
+    const entry = this.#runners.get(runnerId);
+    return entry === undefined || entry.down ? undefined : entry.conn;
+  }
+
+  runnerMeta(runnerId: string): Readonly<Record<string, string>> {
+    return this.#runners.get(runnerId)?.meta ?? {};
+  }
+
+  bootMeta(bootId: string): Readonly<Record<string, string>> {
+    return this.#boots.get(bootId)?.meta ?? {};
+  }
+
+  /** Null once the runner is up, else why the boot failed. */
+  bootOutcome(bootId: string): Promise<string | null> | undefined {
+    return this.#boots.get(bootId)?.outcome;
+  }
+
+  isLive(runnerId: string): boolean {
+    const entry = this.#runners.get(runnerId);
+    return entry !== undefined && !entry.down;
+  }
+
+  boot(bootId: string, runnerId: string, isMin: boolean, deadlineMs: number): void {
+    let settle: (error: string | null) => void = () => {};
+    const outcome = new Promise<string | null>((resolve) => {
+      settle = resolve;
+    });
+    const entry: BootEntry = {
+      bootId,
+      runnerId,
+      isMin,
+      startedAtMs: this.#d.clock.nowMs(),
+      abort: new AbortController(),
+      abandoned: false,
+      meta: {},
+      outcome,
+      settle,
+    };
+    this.#boots.set(bootId, entry);
+    void this.#runBoot(entry, deadlineMs);
+  }
+
+  /** The core gave up on this boot: abort the backend call; a runner that comes up is stopped. */
+  abortBoot(bootId: string, reason: string): void {
+    const entry = this.#boots.get(bootId);
+    if (entry === undefined) return;
+    entry.abandoned = true;
+    entry.abort.abort(new FlameError("BOOT_FAILED", reason));
+  }
+
+  shutdown(runnerId: string, reason: string, timeoutMs: number): void {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined || entry.down) return;
+    entry.shutdownSpan ??= startShutdownSpan(this.#d.pool, runnerId, reason);
+    try {
+      entry.conn.shutdown(reason, timeoutMs);
+    } catch (error) {
+      this.#d.log("warn", `asking ${runnerId} to shut down failed`, { error: String(error) });
+    }
+  }
+
+  /** Ends a runner through its backend; its exit comes back as `runnerDown`. */
+  kill(runnerId: string, reason: string): boolean {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined || entry.down) return false;
+    entry.killed = true;
+    this.#d.log("warn", `killing runner ${runnerId}: ${reason}`);
+    entry.conn.terminate(reason);
+    void entry.booted.stop().catch(() => {});
+    return true;
+  }
+
+  /** The core forgot a runner whose exit was never reported (a hung backend). */
+  abandon(runnerId: string, reason: string): void {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined) return;
+    this.#gone(entry, reason, null, false);
+    this.#runners.delete(runnerId);
+  }
+
+  async #runBoot(b: BootEntry, deadlineMs: number): Promise<void> {
+    const signal = b.abort.signal;
+    let bootCall: Promise<BootedRunner> | null = null;
+    let booted: BootedRunner | null = null;
+    try {
+      const server = await untilAborted(this.#d.server(), signal);
+      const token = generateToken();
+      const env = {
+        FLAME_PARENT: encodeParentDescriptor({
+          url: server.url,
+          token,
+          runnerId: b.runnerId,
+          pool: this.#d.pool,
+          protocol: PROTOCOL_VERSION,
+          idleShutdownAfterMs: null,
+          ...this.#d.descriptor,
+        }),
+      };
+      const hello = server.expect(b.runnerId, token, signal);
+      hello.catch(() => {});
+      bootCall = this.#d.backend.boot({
+        runnerId: b.runnerId,
+        poolName: this.#d.pool,
+        parentId,
+        env,
+        signal,
+        // Backends work in wall-clock ms; the core's deadline is on the host's monotonic clock.
+        deadlineMs: Date.now() + (deadlineMs - this.#d.clock.nowMs()),
+      });
+      booted = await untilAborted(bootCall, signal);
+      b.meta = { ...booted.meta };
+      const exitedEarly = booted.exited.then((e) => {
+        throw new FlameError(
+          "BOOT_FAILED",
+          `runner ${b.runnerId} exited before saying hello (code ${e.code}): ${e.reason}`,
+          { permanent: e.code === EXIT_BAD_CONFIG, runnerId: b.runnerId },
+        );
+      });
+      exitedEarly.catch(() => {});
+      const conn = await untilAborted(Promise.race([hello, exitedEarly]), signal);
+      if (b.abandoned) {
+        // The hello won a race with the core's abortBoot: the core no longer wants it.
+        conn.terminate("boot abandoned");
+        throw new FlameError("BOOT_FAILED", "boot abandoned");
+      }
+      this.#boots.delete(b.bootId);
+      this.#addRunner(b, conn, booted);
+      b.settle(null);
+    } catch (error) {
+      b.abort.abort(error);
+      if (booted !== null) {
+        void booted.stop().catch(() => {});
+      } else if (bootCall !== null) {
+        // The backend may still finish after we gave up: end what it started.
+        void bootCall.then(
+          (late) => late.stop().catch(() => {}),
+          () => {},
+        );
+      }
+      const message = bootFailureMessage(error, this.#d.backend.name);
+      this.#boots.delete(b.bootId);
+      const permanent = isFlameError(error) && error.permanent;
+      // An abandoned boot is already failed in the core (growEnd carries why).
+      if (!b.abandoned) this.#d.dispatch({ type: "bootFailed", bootId: b.bootId, error: message, permanent });
+      b.settle(message);
+    }
+  }
+
+  #addRunner(b: BootEntry, conn: LinkConnection, booted: BootedRunner): void {
+    const entry: RunnerEntry = {
+      id: b.runnerId,
+      conn,
+      booted,
+      meta: { ...booted.meta },
+      down: false,
+      shutdownSpan: null,
+      killed: false,
+    };
+    this.#runners.set(entry.id, entry);
+    void booted.exited.then((exit) => {
+      this.#gone(entry, `runner exited (code ${exit.code}): ${exit.reason}`, exit.code, true);
+      this.#runners.delete(entry.id);
+    });
+    void conn.closed.then(({ reason }) => {
+      this.#gone(entry, `link closed: ${reason}`, null, true);
+      // An agent exits when its link drops; make sure of it.
+      void booted.stop().catch(() => {});
+    });
+    this.#d.emit({
+      type: "runnerUp",
+      runnerId: entry.id,
+      isMin: b.isMin,
+      meta: entry.meta,
+      bootMs: this.#d.clock.nowMs() - b.startedAtMs,
+    });
+    this.#d.dispatch({ type: "bootSucceeded", bootId: b.bootId });
+  }
+
+  #gone(entry: RunnerEntry, reason: string, exitCode: number | null, report: boolean): void {
+    if (entry.down) return;
+    entry.down = true;
+    this.#d.log("info", `runner ${entry.id} down: ${reason}`);
+    const expected = entry.shutdownSpan !== null;
+    entry.shutdownSpan?.end(
+      entry.killed
+        ? { ok: false, errorCode: "TIMEOUT", message: "killed after shutdownTimeout" }
+        : { ok: true },
+    );
+    entry.shutdownSpan = null;
+    this.#d.emit({ type: "runnerDown", runnerId: entry.id, reason, exitCode, expected });
+    if (report) this.#d.dispatch({ type: "runnerDown", runnerId: entry.id, reason });
+  }
+}
+
+function bootFailureMessage(error: unknown, backend: string): string {
+  if (error instanceof Error) {
+    return isFlameError(error) ? error.message : `${backend} backend: ${error.message}`;
+  }
+  return `${backend} backend: ${String(error)}`;
+}
+
+/** Settles like `promise`, or rejects with the signal's reason once it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
