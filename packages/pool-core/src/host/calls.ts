@@ -91,7 +91,10 @@ export class Calls {
     const conn = this.#d.connection(runnerId);
     if (conn === undefined) {
       // Its exit is on the way to the core; this caller fails now and the slot comes back.
-      this.#failWaiting(c, new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }));
+      this.#failWaiting(
+        c,
+        new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }),
+      );
       this.#d.dispatch({ type: "checkin", checkoutId, reason: "error" });
       return;
     }

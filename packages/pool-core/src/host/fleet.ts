@@ -216,7 +216,8 @@ export class Fleet {
       this.#boots.delete(b.bootId);
       const permanent = isFlameError(error) && error.permanent;
       // An abandoned boot is already failed in the core (growEnd carries why).
-      if (!b.abandoned) this.#d.dispatch({ type: "bootFailed", bootId: b.bootId, error: message, permanent });
+      if (!b.abandoned)
+        this.#d.dispatch({ type: "bootFailed", bootId: b.bootId, error: message, permanent });
       b.settle(message);
     }
   }

@@ -382,8 +382,9 @@ export class Pool {
     const before = new Set(this.#mailbox.state.pendingBoots.keys());
     this.#mailbox.dispatch({ type: "start" });
     const outcomes: Array<Promise<string | null>> = [];
-    for (const bootId of this.#mailbox.state.pendingBoots.keys()) {
-      const outcome = before.has(bootId) ? undefined : this.#fleet.bootOutcome(bootId);
+    for (const boot of this.#mailbox.state.pendingBoots.values()) {
+      if (!boot.isMin || before.has(boot.id)) continue; // buffer boots do not hold start()
+      const outcome = this.#fleet.bootOutcome(boot.id);
       if (outcome !== undefined) outcomes.push(outcome);
     }
     return outcomes;

@@ -104,7 +104,10 @@ export class TelemetryBridge {
         this.emit(event);
         return;
       case "runnerKilled":
-        this.#hooks.log("warn", `runner ${event.runnerId} ${event.abandoned ? "" : "killed: "}${event.reason}`);
+        this.#hooks.log(
+          "warn",
+          `runner ${event.runnerId} ${event.abandoned ? "" : "killed: "}${event.reason}`,
+        );
         this.emit(event);
         return;
       case "resize":

@@ -9,8 +9,8 @@ import type {
   LinkServer,
   ListenLink,
   Reply,
-  WorkKind,
   RequestOptions,
+  WorkKind,
 } from "../../src/host/link-port.js";
 import type { Clock } from "../../src/options.js";
 
@@ -137,6 +137,8 @@ export class FakeRunner implements BootedRunner {
   readonly req: BootRequest;
   conn: FakeConnection | null = null;
   stopped = false;
+  /** A hung backend: stop() never returns and the exit is never reported. */
+  frozen = false;
   #exit: (exit: RunnerExit) => void = () => {};
 
   constructor(req: BootRequest, index: number) {
@@ -148,6 +150,7 @@ export class FakeRunner implements BootedRunner {
   }
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.frozen) return new Promise<void>(() => {});
     this.crash("stopped");
     await this.exited;
   }
@@ -166,7 +169,13 @@ export class FakeWorld implements Backend {
   readonly name = "fake";
   bootMs = 100;
   failNext = 0;
+  /** What the next failing boots throw (default: a transient "no capacity"). */
+  failWith: Error = new Error("no capacity");
   hangNext = 0;
+  /** The next boots start a runner that exits with this before saying hello. */
+  exitBeforeHello: { code: number; reason: string } | null = null;
+  /** New runners' backends hang on stop (see FakeRunner.frozen). */
+  freezeRunners = false;
   handler: CallHandler = async (_fn, args) => args;
   readonly runners: FakeRunner[] = [];
   readonly clock: VirtualClock;
@@ -195,10 +204,18 @@ export class FakeWorld implements Backend {
   async boot(req: BootRequest): Promise<BootedRunner> {
     if (this.failNext > 0) {
       this.failNext -= 1;
-      throw new Error("no capacity");
+      throw this.failWith;
     }
     const runner = new FakeRunner(req, this.runners.length);
+    runner.frozen = this.freezeRunners;
     this.runners.push(runner);
+    const early = this.exitBeforeHello;
+    if (early !== null) {
+      this.clock.setTimer(this.clock.nowMs() + this.bootMs / 2, () =>
+        runner.crash(early.reason, early.code),
+      );
+      return runner;
+    }
     if (this.hangNext > 0) {
       this.hangNext -= 1;
       return runner;
