@@ -306,6 +306,8 @@ function onBootSucceeded(st: Step, bootId: string): void {
   setLoad(s, runner, 0);
   handWaitersTo(st, runner);
   if (runner.load === 0) armIdle(st, runner);
+  // A success lifts a permanent failure's block: min boots it held back may go now.
+  ensureMin(st);
   bootForDemand(st);
 }
 

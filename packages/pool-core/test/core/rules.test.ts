@@ -102,6 +102,14 @@ describe("boot failures surfaced", () => {
     h.checkin("c0").expect(grant("c2", "r1"));
   });
 
+  it("a later successful boot lifts the block: min is filled again (sim seed 10737)", () => {
+    const h = scenario({ min: 3, max: 5 }).start();
+    h.expect(boot("b1", true), boot("b2", true), boot("b3", true));
+    h.bootFails("b1", "bad config", true).expectNothing();
+    expect(h.nextDeadline()).toBeNull(); // no retry
+    h.bootSucceeds("b3", "r3").expect(boot("b4", true));
+  });
+
   it("a transient failure retries after the debounce", () => {
     const h = scenario({ max: 1 }).start();
     h.checkout("c1").expect(boot("b1")).bootFails("b1", "429 rate limited", false).expectNothing();
