@@ -106,7 +106,7 @@ describe("boot failures surfaced", () => {
     const h = scenario({ min: 3, max: 5 }).start();
     h.expect(boot("b1", true), boot("b2", true), boot("b3", true));
     h.bootFails("b1", "bad config", true).expectNothing();
-    expect(h.nextDeadline()).toBeNull(); // no retry
+    expect(h.state.retryAtMs).toBeNull(); // no retry
     h.bootSucceeds("b3", "r3").expect(boot("b4", true));
   });
 
