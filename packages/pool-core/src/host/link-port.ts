@@ -3,9 +3,9 @@
  * RunnerConnection satisfy it structurally). Kept as an interface so the host's unit tests
  * run on virtual time against an in-memory link.
  */
-import type { PendingKind, Reply, RequestOptions } from "../link/index.js";
+import type { Reply, RequestOptions, WorkKind } from "../link/index.js";
 
-export type { PendingKind as RequestKind, Reply, RequestOptions };
+export type { Reply, RequestOptions, WorkKind };
 
 export interface LinkServer {
   /** What runners dial. */
@@ -22,7 +22,7 @@ export interface LinkConnection {
    * synchronously). Returns the request id, or null when nothing was sent.
    */
   request(
-    kind: PendingKind,
+    kind: WorkKind,
     fn: string,
     args: unknown,
     opts: RequestOptions,
@@ -40,6 +40,8 @@ export interface LinkListenOptions {
   readonly port: number;
   readonly advertiseUrl?: string;
   readonly maxFrameBytes: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
   readonly log: (
     level: "debug" | "info" | "warn" | "error",
     message: string,

@@ -50,9 +50,15 @@ import {
   type RunnerSnapshot,
 } from "../telemetry/events.js";
 import { type InternalSpan, startCallSpan, startShutdownSpan } from "../telemetry/spans.js";
-import { type CallKind, Checkout, type CheckoutOwner } from "./checkout.js";
+import { Checkout, type CheckoutOwner } from "./checkout.js";
 import { newRunnerId, parentId } from "./ids.js";
-import type { LinkConnection, LinkServer, ListenLink, RequestOptions } from "./link-port.js";
+import type {
+  LinkConnection,
+  LinkServer,
+  ListenLink,
+  RequestOptions,
+  WorkKind,
+} from "./link-port.js";
 import { listenRunnerServer } from "./runner-link.js";
 
 export interface CallOptions {
@@ -137,7 +143,8 @@ export class Pool {
 
   #nextCheckout = 0;
   readonly #owner: CheckoutOwner = {
-    settle: (c, ok, valueOrError) => this.#settle(c, ok, valueOrError),
+    settle: (c, ok, valueOrError, stillRunning) => this.#settle(c, ok, valueOrError, stillRunning),
+    released: (c) => this.#released(c),
     abortWaiting: (c) => this.#abortWaiting(c),
   };
   readonly #checkouts = new Map<string, Checkout>();
@@ -398,7 +405,8 @@ export class Pool {
         const c = this.#checkouts.get(effect.checkoutId);
         if (c === undefined) return;
         this.#checkouts.delete(c.id);
-        this.#settle(c, false, coreError(effect.error, this.name));
+        if (c.phase === "answered") c.phase = "done";
+        else this.#settle(c, false, coreError(effect.error, this.name), false);
         return;
       }
       case "boot":
@@ -424,7 +432,7 @@ export class Pool {
    * `call` returns.
    */
   #checkout(
-    kind: CallKind,
+    kind: WorkKind,
     fnId: string,
     input: unknown,
     timeoutMs: number | null,
@@ -518,9 +526,12 @@ export class Pool {
   #startWork(c: Checkout, conn: LinkConnection, deadlineMs: number | null): void {
     const traceparent = c.span.traceparent;
     switch (c.kind) {
-      case "call":
-        conn.request("call", c.fnId, c.input, { deadlineMs, signal: c.signal, traceparent }, c);
+      case "call": {
+        // The wire carries what is left, never an instant: the runner's clock is not ours.
+        const timeoutMs = deadlineMs === null ? null : Math.max(0, deadlineMs - this.#batchNowMs);
+        conn.request("call", c.fnId, c.input, { timeoutMs, signal: c.signal, traceparent }, c);
         return;
+      }
       case "cast":
         conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
         return;
@@ -559,28 +570,30 @@ export class Pool {
   }
 
   /**
-   * The one place granted work ends: releases the slot (unless the core already did),
-   * ends the span, reports `callFinished`, and settles the caller.
+   * The one place granted work ends: releases the slot (unless the core already did, or the
+   * work still runs on the runner: then `#released` does it later), ends the span, reports
+   * `callFinished`, and settles the caller.
    */
-  #settle(c: Checkout, ok: boolean, valueOrError: unknown): void {
+  #settle(c: Checkout, ok: boolean, valueOrError: unknown, stillRunning: boolean): void {
     if (c.phase === "waiting") {
       this.#failWaiting(c, asFlameError(valueOrError));
       return;
     }
     if (c.phase !== "granted") return;
-    c.phase = "done";
     const error = ok ? null : asFlameError(valueOrError);
     const errorCode = error?.code;
     const nowMs = this.#clock.nowMs();
-    if (this.#checkouts.delete(c.id)) {
-      this.#dispatch(
-        {
-          type: "checkin",
-          checkoutId: c.id,
-          reason: errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error",
-        },
-        nowMs,
-      );
+    c.checkinReason =
+      errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error";
+    if (stillRunning && this.#checkouts.has(c.id)) {
+      // The caller is answered now; the slot is released only once the work has stopped, so
+      // a runner never runs more than maxConcurrency functions.
+      c.phase = "answered";
+    } else {
+      c.phase = "done";
+      if (this.#checkouts.delete(c.id)) {
+        this.#dispatch({ type: "checkin", checkoutId: c.id, reason: c.checkinReason }, nowMs);
+      }
     }
     c.span.end(error === null, errorCode);
     this.#emit({
@@ -594,6 +607,15 @@ export class Pool {
     });
     if (error === null) c.onValue(valueOrError);
     else c.onError(error);
+  }
+
+  /** Work answered early (TIMEOUT, ABORTED) has really stopped: its slot is free. */
+  #released(c: Checkout): void {
+    if (c.phase !== "answered") return;
+    c.phase = "done";
+    if (this.#checkouts.delete(c.id)) {
+      this.#dispatch({ type: "checkin", checkoutId: c.id, reason: c.checkinReason });
+    }
   }
 
   /** A caller that never reached a runner (timeout, abort, stopped pool, no runner). */
@@ -652,6 +674,8 @@ export class Pool {
         ? {}
         : { advertiseUrl: this.#o.listen.advertiseUrl }),
       maxFrameBytes: this.#o.maxFrameBytes,
+      heartbeatIntervalMs: this.#o.heartbeat.intervalMs,
+      heartbeatTimeoutMs: this.#o.heartbeat.timeoutMs,
       log: this.#o.log,
     });
     return this.#server;
@@ -707,6 +731,10 @@ export class Pool {
           failsafeTimeoutMs: this.#o.failsafeTimeoutMs,
           shutdownTimeoutMs: this.#o.shutdownTimeoutMs,
           maxFrameBytes: this.#o.maxFrameBytes,
+          heartbeatIntervalMs: this.#o.heartbeat.intervalMs,
+          heartbeatTimeoutMs: this.#o.heartbeat.timeoutMs,
+          maxConcurrency: this.#o.maxConcurrency,
+          execution: this.#o.execution,
         }),
       };
       const hello = server.expect(b.runnerId, token, signal);
@@ -932,7 +960,7 @@ const ignore = (): void => {};
 
 /** Casts and children have no deadline and no signal on the wire. */
 function withoutDeadline(traceparent: string | undefined): RequestOptions {
-  return { deadlineMs: null, signal: undefined, traceparent };
+  return { timeoutMs: null, signal: undefined, traceparent };
 }
 
 function asFlameError(error: unknown): FlameError {
