@@ -3,7 +3,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { type BootRequest, isFlameError } from "@flame-ts/pool-core";
-import { encodeParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/protocol";
+import {
+  DEFAULT_EXECUTION,
+  encodeParentDescriptor,
+  PROTOCOL_VERSION,
+} from "@flame-ts/pool-core/protocol";
 import { describe, expect, it } from "vitest";
 import { DockerBackend, LABEL } from "../src/index.js";
 import {
@@ -33,6 +37,10 @@ function bootRequest(
     failsafeTimeoutMs,
     shutdownTimeoutMs: 1_000,
     maxFrameBytes: 1 << 20,
+    heartbeatIntervalMs: 1_000,
+    heartbeatTimeoutMs: 10_000,
+    maxConcurrency: 1,
+    execution: DEFAULT_EXECUTION,
   });
   return {
     runnerId,

@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import type { BootRequest } from "@flame-ts/pool-core";
+import { DEFAULT_EXECUTION, PROTOCOL_VERSION } from "@flame-ts/pool-core/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { FlyBackend } from "../src/fly-backend.js";
 import type { FlyBackendOptions } from "../src/options.js";
@@ -107,12 +108,16 @@ export function bootRequest(
     token: `token-${runnerId}`,
     runnerId,
     pool: overrides.poolName ?? "thumbs",
-    protocol: 1,
+    protocol: PROTOCOL_VERSION,
     idleShutdownAfterMs: null,
     singleUse: false,
     failsafeTimeoutMs: overrides.failsafeTimeoutMs ?? 10_000,
     shutdownTimeoutMs: 5_000,
     maxFrameBytes: 1 << 20,
+    heartbeatIntervalMs: 1_000,
+    heartbeatTimeoutMs: 10_000,
+    maxConcurrency: 1,
+    execution: DEFAULT_EXECUTION,
   };
   return {
     runnerId,

@@ -12,8 +12,10 @@ export { LocalBackend, type LocalBackendOptions } from "./local/index.js";
 export {
   type Clock,
   DEFAULTS,
+  type ExecutionOption,
   type GrowMeta,
   type GrowResult,
+  type HeartbeatOption,
   type IdleCheckOption,
   type LogFn,
   type LogLevel,

@@ -4,7 +4,13 @@
  */
 import type { Backend } from "./backend.js";
 import { invalidOption } from "./errors.js";
-import { DEFAULT_MAX_FRAME_BYTES } from "./protocol/defaults.js";
+import {
+  DEFAULT_EXECUTION,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME_BYTES,
+} from "./protocol/defaults.js";
+import type { ExecutionSettings } from "./protocol/messages.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -36,6 +42,46 @@ export interface BudgetOption {
   readonly runnerMs: number;
   /** The rolling window's length in milliseconds. */
   readonly windowMs: number;
+}
+
+/**
+ * How runners execute your functions. The default, worker threads, suits CPU-bound work and
+ * anything that may block: the runner's link and heartbeat stay responsive, deadlines stop
+ * work for real, and a crash or out-of-memory fails only the calls on that thread.
+ */
+export interface ExecutionOption {
+  /**
+   * "threads" (default): each function runs on a worker thread of the runner. "inline": on
+   * the runner's own event loop — saves the thread hop (tens of µs) for tiny I/O-bound
+   * functions, but a function that blocks the loop stalls every call on that runner, and a
+   * function that ignores its signal cannot be stopped at its deadline.
+   */
+  readonly mode?: "threads" | "inline";
+  /**
+   * Worker threads per runner. Default: min(maxConcurrency, CPUs the runner may use), where
+   * CPUs count the container's cgroup CPU quota (Docker `cpus`, Fly `guest.cpus`). With more
+   * calls than threads, calls share threads (spread least-loaded).
+   */
+  readonly threads?: number;
+  /**
+   * After a call's deadline or cancel aborts `ctx.signal`, how long (ms) the function may keep
+   * running before its thread is terminated and replaced (FLAME's Terminator). Default 1,000.
+   */
+  readonly terminateGraceMs?: number;
+  /** Heap cap per worker thread in MB; a thread past it fails its calls and is replaced. Default: Node's. */
+  readonly threadMemoryMb?: number;
+}
+
+/**
+ * Link liveness between the pool and its runners, the same on both ends. The defaults keep
+ * runners through a 5 s stall of either event loop; a killed runner is seen at once anyway
+ * (its socket closes); a frozen runner or silent network within timeoutMs + intervalMs.
+ */
+export interface HeartbeatOption {
+  /** Ping period in ms. Default 1,000. */
+  readonly intervalMs?: number;
+  /** A link silent this long (ms) is dropped and its calls fail RUNNER_DOWN. Default 10,000. */
+  readonly timeoutMs?: number;
 }
 
 export interface PoolOptions {
@@ -78,6 +124,10 @@ export interface PoolOptions {
   };
   readonly maxFrameBytes?: number;
   readonly failsafeTimeout?: number;
+  /** How runners execute functions (worker threads by default); see ExecutionOption. */
+  readonly execution?: ExecutionOption;
+  /** Link liveness thresholds; see HeartbeatOption. */
+  readonly heartbeat?: HeartbeatOption;
   readonly clock?: Clock;
   readonly onGrowStart?: (meta: GrowMeta) => void;
   readonly onGrowEnd?: (result: GrowResult, meta: GrowMeta) => void;
@@ -105,6 +155,8 @@ export interface ResolvedOptions {
   readonly listen: { readonly host: string; readonly port: number; readonly advertiseUrl?: string };
   readonly maxFrameBytes: number;
   readonly failsafeTimeoutMs: number;
+  readonly execution: ExecutionSettings;
+  readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly clock: Clock;
   readonly onGrowStart: ((meta: GrowMeta) => void) | null;
   readonly onGrowEnd: ((result: GrowResult, meta: GrowMeta) => void) | null;
@@ -123,6 +175,9 @@ export const DEFAULTS = {
   minIdleShutdownAfter: Number.POSITIVE_INFINITY,
   failsafeTimeout: 20_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  terminateGraceMs: DEFAULT_EXECUTION.terminateGraceMs,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+  heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   listenHost: "127.0.0.1",
   listenPort: 0,
 } as const;
@@ -212,6 +267,8 @@ export function resolveOptions(
         : { host, port, advertiseUrl: listen.advertiseUrl },
     maxFrameBytes: integer("maxFrameBytes", o.maxFrameBytes ?? DEFAULTS.maxFrameBytes, 1024),
     failsafeTimeoutMs: duration("failsafeTimeout", o.failsafeTimeout ?? DEFAULTS.failsafeTimeout),
+    execution: resolveExecution(o.execution),
+    heartbeat: resolveHeartbeat(o.heartbeat),
     clock: resolveClock(o.clock),
     onGrowStart: hook("onGrowStart", o.onGrowStart),
     onGrowEnd: hook("onGrowEnd", o.onGrowEnd),
@@ -293,6 +350,54 @@ function hook<F>(field: string, value: F | undefined): F | null {
   if (value === undefined) return null;
   if (typeof value !== "function") throw invalidOption(field, "a function", value);
   return value;
+}
+
+function resolveExecution(option: ExecutionOption | undefined): ExecutionSettings {
+  const e = option ?? {};
+  if (typeof e !== "object" || e === null) {
+    throw invalidOption(
+      "execution",
+      "an object { mode?, threads?, terminateGraceMs?, threadMemoryMb? }",
+      e,
+    );
+  }
+  const mode = e.mode ?? "threads";
+  if (mode !== "threads" && mode !== "inline") {
+    throw invalidOption("execution.mode", '"threads" or "inline"', mode);
+  }
+  const threads = e.threads === undefined ? null : integer("execution.threads", e.threads, 1);
+  const grace = e.terminateGraceMs ?? DEFAULTS.terminateGraceMs;
+  if (typeof grace !== "number" || !Number.isFinite(grace) || grace < 0) {
+    throw invalidOption("execution.terminateGraceMs", "a number of milliseconds ≥ 0", grace);
+  }
+  const memory = e.threadMemoryMb;
+  if (
+    memory !== undefined &&
+    (typeof memory !== "number" || !Number.isFinite(memory) || memory < 1)
+  ) {
+    throw invalidOption("execution.threadMemoryMb", "a number of megabytes ≥ 1", memory);
+  }
+  return { mode, threads, terminateGraceMs: grace, threadMemoryMb: memory ?? null };
+}
+
+function resolveHeartbeat(option: HeartbeatOption | undefined): {
+  intervalMs: number;
+  timeoutMs: number;
+} {
+  const h = option ?? {};
+  if (typeof h !== "object" || h === null) {
+    throw invalidOption("heartbeat", "an object { intervalMs?, timeoutMs? }", h);
+  }
+  const intervalMs = duration("heartbeat.intervalMs", h.intervalMs ?? DEFAULTS.heartbeatIntervalMs);
+  const timeoutMs = duration("heartbeat.timeoutMs", h.timeoutMs ?? DEFAULTS.heartbeatTimeoutMs);
+  if (timeoutMs <= intervalMs) {
+    throw invalidOption(
+      "heartbeat.timeoutMs",
+      `more than heartbeat.intervalMs (${intervalMs})`,
+      timeoutMs,
+    );
+  }
+  return { intervalMs, timeoutMs };
 }
 
 function resolveClock(clock: Clock | undefined): Clock {

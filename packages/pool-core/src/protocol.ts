@@ -3,6 +3,15 @@
  * Backends use the descriptor and token helpers; runner-agent uses all of it.
  */
 
+// The runner-agent imports only this entry: errors and the runner-side span helper live here
+// too, so a runner never loads the host, the link or LocalBackend.
+export {
+  FLAME_ERROR_CODES,
+  FlameError,
+  type FlameErrorCode,
+  invalidOption,
+  isFlameError,
+} from "./errors.js";
 // The registry is what a runner serves; the agent reads it through this entry.
 export {
   defineFunction,
@@ -17,9 +26,10 @@ export {
   CLOSE_PROTOCOL,
   CLOSE_SHUTDOWN,
   CLOSE_UNAUTHORIZED,
+  DEFAULT_EXECUTION,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
-  HEARTBEAT_MISSES,
   wsMaxPayloadFor,
 } from "./protocol/defaults.js";
 export { decodeParentDescriptor, encodeParentDescriptor } from "./protocol/descriptor.js";
@@ -27,6 +37,7 @@ export {
   type DecodedFrame,
   decodeFrame,
   encodeFrame,
+  encodeValue,
   FRAME_HEADER_BYTES,
   FRAME_MAGIC,
   type FrameErrorCode,
@@ -37,3 +48,4 @@ export * from "./protocol/messages.js";
 export { SendBatcher, type SendBatcherOptions } from "./protocol/send-batcher.js";
 export { generateToken, tokensEqual } from "./protocol/token.js";
 export { fromWireError, toWireError } from "./protocol/wire-error.js";
+export { remoteSpanNeeded, runWithRemoteParent } from "./telemetry/spans.js";

@@ -1,16 +1,16 @@
 /**
- * startAgent: load the user's functions, dial the parent, serve until told (or forced) to
- * leave. Never calls process.exit: the bin does, so the agent can also run in-process.
+ * startAgent: load the user's functions (on worker threads by default), dial the parent,
+ * serve until told (or forced) to leave. Never calls process.exit: the bin does, so the agent
+ * can also run in-process.
  */
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import {
-  type Codec,
-  DEFAULT_HEARTBEAT_INTERVAL_MS,
-  type ParentDescriptor,
-  v8Codec,
-} from "@flame-ts/pool-core/protocol";
+import { type Codec, type ParentDescriptor, v8Codec } from "@flame-ts/pool-core/protocol";
 import { dialParent } from "./dial.js";
+import { usableCpus } from "./executor/cpus.js";
+import type { Executor, ExecutorSink } from "./executor/executor.js";
+import { InlineExecutor } from "./executor/inline.js";
+import { ThreadPool } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import { Session } from "./session.js";
 
@@ -19,7 +19,6 @@ export interface AgentOptions {
   /** Module that defines the functions (file path, relative to cwd, or URL). Loaded before dialing. */
   readonly entry?: string | URL;
   readonly codec?: Codec;
-  readonly heartbeatIntervalMs?: number;
   /** Diagnostic lines (never the final exit line). */
   readonly debug?: (msg: string) => void;
 }
@@ -48,36 +47,69 @@ export function startAgent(options: AgentOptions): RunningAgent {
 
   async function run(): Promise<AgentExit> {
     const debug = options.debug ?? (() => {});
-    if (options.entry !== undefined) {
-      const url = entryUrl(options.entry);
-      try {
-        await import(url);
-      } catch (err) {
-        return {
-          code: EXIT.BAD_CONFIG,
-          reason: `could not load entry ${url}: ${(err as Error)?.message ?? String(err)}`,
-        };
-      }
-    }
+    const { descriptor } = options;
     const codec = options.codec ?? v8Codec;
-    const dialed = await dialParent(options.descriptor, codec, stopController.signal);
-    if (stopReason !== null) {
+    // Outcomes reach the session once it exists; no task runs before it does.
+    const sink: ExecutorSink = {
+      outcome: (id, frame) => session?.outcome(id, frame),
+      lost: (id, error) => session?.lost(id, error),
+    };
+    let executor: Executor;
+    try {
+      executor = await startExecutor(descriptor, options.entry, sink, debug);
+    } catch (err) {
+      return { code: EXIT.BAD_CONFIG, reason: (err as Error)?.message ?? String(err) };
+    }
+    const dialed = await dialParent(descriptor, codec, executor.functions, stopController.signal);
+    if (dialed.kind !== "welcomed" || stopReason !== null) {
+      await executor.close();
       if (dialed.kind === "welcomed") dialed.link.ws.close(1000, "runner stopping");
-      return { code: EXIT.OK, reason: stopReason };
+      if (stopReason !== null) return { code: EXIT.OK, reason: stopReason };
+      if (dialed.kind === "refused") return { code: EXIT.REFUSED, reason: dialed.reason };
+      if (dialed.kind === "unreachable") {
+        return { code: EXIT.PARENT_UNREACHABLE, reason: dialed.reason };
+      }
+      return { code: EXIT.OK, reason: "stopped" };
     }
-    if (dialed.kind === "refused") return { code: EXIT.REFUSED, reason: dialed.reason };
-    if (dialed.kind === "unreachable") {
-      return { code: EXIT.PARENT_UNREACHABLE, reason: dialed.reason };
-    }
-    debug(`connected to ${options.descriptor.url} as ${options.descriptor.runnerId}`);
-    session = new Session(dialed.link, {
-      descriptor: options.descriptor,
-      codec,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
-      debug,
-    });
+    debug(`connected to ${descriptor.url} as ${descriptor.runnerId}`);
+    session = new Session(dialed.link, { descriptor, codec, executor, debug });
     return session.ended;
   }
+}
+
+/** Threads (default) or inline, as the pool's `execution` option says. */
+async function startExecutor(
+  descriptor: ParentDescriptor,
+  entry: string | URL | undefined,
+  sink: ExecutorSink,
+  debug: (msg: string) => void,
+): Promise<Executor> {
+  const url = entry === undefined ? null : entryUrl(entry);
+  const { execution } = descriptor;
+  if (execution.mode === "inline") {
+    try {
+      return await InlineExecutor.start(
+        { entry: url, runnerId: descriptor.runnerId, maxFrameBytes: descriptor.maxFrameBytes },
+        sink,
+      );
+    } catch (err) {
+      throw new Error(`could not load entry ${url}: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+  const slots = descriptor.singleUse ? 1 : descriptor.maxConcurrency;
+  const threads = execution.threads ?? Math.min(slots, usableCpus());
+  debug(`running functions on ${threads} worker thread(s)`);
+  return ThreadPool.start(
+    {
+      entry: url,
+      runnerId: descriptor.runnerId,
+      maxFrameBytes: descriptor.maxFrameBytes,
+      threads,
+      threadMemoryMb: execution.threadMemoryMb,
+      debug,
+    },
+    sink,
+  );
 }
 
 /** A URL (file:, data:, https: ...) passes through; anything else is a path relative to cwd. */

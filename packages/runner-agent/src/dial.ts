@@ -9,7 +9,6 @@ import {
   type Codec,
   decodeFrame,
   encodeFrame,
-  listFunctionIds,
   type ParentDescriptor,
   PROTOCOL_VERSION,
   wsMaxPayloadFor,
@@ -35,6 +34,7 @@ const BACKOFF_MAX_MS = 1_000;
 export async function dialParent(
   descriptor: ParentDescriptor,
   codec: Codec,
+  functions: readonly string[],
   stopped: AbortSignal,
 ): Promise<DialResult> {
   const deadline = Date.now() + descriptor.failsafeTimeoutMs;
@@ -43,7 +43,7 @@ export async function dialParent(
   while (!stopped.aborted) {
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) break;
-    const outcome = await attempt(descriptor, codec, remainingMs, stopped);
+    const outcome = await attempt(descriptor, codec, functions, remainingMs, stopped);
     if (outcome.kind !== "unreachable") return outcome;
     lastReason = outcome.reason;
     const waitMs = Math.min(backoffMs, deadline - Date.now());
@@ -59,6 +59,7 @@ export async function dialParent(
 function attempt(
   descriptor: ParentDescriptor,
   codec: Codec,
+  functions: readonly string[],
   boundMs: number,
   stopped: AbortSignal,
 ): Promise<DialResult> {
@@ -100,7 +101,7 @@ function attempt(
               runnerId: descriptor.runnerId,
               token: descriptor.token,
               protocol: PROTOCOL_VERSION,
-              functions: listFunctionIds(),
+              functions,
               agentVersion: AGENT_VERSION,
               pid: process.pid,
               host: hostname(),

@@ -1,118 +1,75 @@
 /**
- * One welcomed link: runs calls, casts and placed children from the parent, enforces
- * deadlines, and decides when the runner leaves (shutdown, single use, idle, link lost).
+ * One welcomed link, driven by the pure lifecycle machine (lifecycle/machine.ts): frames from
+ * the parent become machine events, the machine's effects become executor calls and frames.
+ * It owns the one real timer (armed at the machine's next deadline) and the heartbeat.
  *
- * A task stays in `tasks` until its function settles, even when it was already answered
- * (TIMEOUT, ABORTED): draining and idleness count work that is still running.
+ * The session never decodes a function's input or encodes its result: the executor does
+ * (on a worker thread by default), so this event loop stays free for the link.
  */
-import { FlameError, type FlameErrorCode } from "@flame-ts/pool-core";
 import {
   type AnyMessage,
   type Codec,
   decodeFrame,
   encodeFrame,
-  type FunctionContext,
   Heartbeat,
-  isPromiseLike,
-  lookupFunction,
   type ParentDescriptor,
-  type ParentToRunner,
-  type RunnerToParent,
   SendBatcher,
-  toWireError,
   type WireError,
 } from "@flame-ts/pool-core/protocol";
-import { remoteSpanNeeded, runWithRemoteParent } from "@flame-ts/pool-core/telemetry";
 import type { RawData } from "ws";
 import type { WelcomedLink } from "./dial.js";
+import { errorFrame, errorMessage } from "./executor/answer.js";
+import type { Executor, ExecutorSink, TaskSpec } from "./executor/executor.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
-
-type TaskKind = "call" | "cast" | "child";
-type Work = Extract<ParentToRunner, { t: "call" | "cast" | "child.start" }>;
-
-/** Aborts a context's signal; the only way in, so user code holding ctx can't abort it. */
-let abortContext: (ctx: CallContext, reason: unknown) => void;
-
-/**
- * What the function sees as `ctx`. Its AbortController is made only when `signal` is read:
- * most functions never look, and one per call was ~8% of the runner's CPU on the call bench.
- */
-class CallContext implements FunctionContext {
-  #controller: AbortController | null = null;
-  #aborted = false;
-  #reason: unknown;
-
-  constructor(
-    readonly deadlineMs: number | null,
-    readonly runnerId: string,
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.#controller === null) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  static {
-    abortContext = (ctx, reason) => {
-      if (ctx.#aborted) return;
-      ctx.#aborted = true;
-      ctx.#reason = reason;
-      ctx.#controller?.abort(reason);
-    };
-  }
-}
-
-class Task {
-  readonly ctx: CallContext;
-  /** The parent already has its answer (TIMEOUT/ABORTED); the function's outcome is dropped. */
-  answered = false;
-  constructor(
-    readonly id: number,
-    readonly kind: TaskKind,
-    readonly fn: string,
-    readonly deadlineMs: number | null,
-    runnerId: string,
-  ) {
-    this.ctx = new CallContext(deadlineMs, runnerId);
-  }
-
-  abort(reason: FlameError): void {
-    abortContext(this.ctx, reason);
-  }
-}
+import {
+  type AgentEffect,
+  type AgentEvent,
+  type AgentState,
+  initialAgentState,
+  nextDeadline,
+  step,
+  type WorkKind,
+} from "./lifecycle/machine.js";
 
 export interface SessionOptions {
   readonly descriptor: ParentDescriptor;
   readonly codec: Codec;
-  readonly heartbeatIntervalMs: number;
+  readonly executor: Executor;
   readonly debug: (msg: string) => void;
 }
 
-export class Session {
+export class Session implements ExecutorSink {
   readonly ended: Promise<AgentExit>;
   private resolveEnded!: (exit: AgentExit) => void;
-  private readonly tasks = new Map<number, Task>();
+  private readonly state: AgentState;
   private readonly heartbeat: Heartbeat;
   /** Answers finished in one tick leave in one write. */
   private readonly batcher: SendBatcher;
   private readonly descriptor: ParentDescriptor;
-  private draining = false;
-  private singleUseTaken = false;
-  private leaving = false;
-  private deadlineTimer: NodeJS.Timeout | null = null;
-  private deadlineTimerAtMs = Number.POSITIVE_INFINITY;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private drainTimer: NodeJS.Timeout | null = null;
-  private drainReason = "";
+  private readonly executor: Executor;
+  private readonly functions: ReadonlySet<string>;
+  /** Work received, waiting for the machine's `run`. */
+  private readonly specs = new Map<number, TaskSpec>();
+  private readonly kinds = new Map<number, WorkKind>();
+  /** Answers from the executor, waiting for the machine's `report`. */
+  private readonly outcomes = new Map<number, Uint8Array>();
+  private readonly mailbox: AgentEvent[] = [];
+  private busy = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAtMs: number | null = null;
 
   constructor(
     private readonly link: WelcomedLink,
     private readonly options: SessionOptions,
   ) {
     this.descriptor = options.descriptor;
+    this.executor = options.executor;
+    this.functions = new Set(options.executor.functions);
+    this.state = initialAgentState({
+      idleShutdownAfterMs: this.descriptor.idleShutdownAfterMs,
+      singleUse: this.descriptor.singleUse,
+      terminateGraceMs: this.descriptor.execution.terminateGraceMs,
+    });
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -122,22 +79,37 @@ export class Session {
       ws,
       (silentMs) => {
         ws.terminate();
-        this.leave(EXIT.LINK_LOST, `parent link lost: no heartbeat for ${silentMs} ms`);
+        this.dispatch({ type: "linkLost", reason: `no heartbeat for ${silentMs} ms` });
       },
-      options.heartbeatIntervalMs,
+      this.descriptor.heartbeatIntervalMs,
+      this.descriptor.heartbeatTimeoutMs,
     );
     ws.on("close", (code, reason) => {
       const why = reason.toString() || `code ${code}`;
-      this.leave(EXIT.LINK_LOST, `parent link lost: closed (${why})`);
+      this.dispatch({ type: "linkLost", reason: `closed (${why})` });
     });
-    ws.on("error", (err) => this.leave(EXIT.LINK_LOST, `parent link lost: ${err.message}`));
+    ws.on("error", (err) => this.dispatch({ type: "linkLost", reason: err.message }));
     link.takeFrames((data, isBinary) => this.onFrame(data, isBinary));
-    this.armIdle();
+    this.dispatch({ type: "start" });
   }
 
   /** Leave on our own initiative (SIGTERM, ...): tell the parent, stop everything. */
   stop(reason: string): void {
-    this.leave(EXIT.OK, reason, "terminated");
+    this.dispatch({ type: "stop", reason });
+  }
+
+  /** ExecutorSink: a function settled with this answer frame. */
+  outcome(id: number, frame: Uint8Array): void {
+    this.outcomes.set(id, frame);
+    this.dispatch({ type: "taskEnded", id });
+  }
+
+  /** ExecutorSink: the work stopped with no answer of its own (thread died or terminated). */
+  lost(id: number, error: WireError): void {
+    const kind = this.kinds.get(id);
+    if (kind !== undefined)
+      this.outcomes.set(id, errorFrame(this.frameSettings(), kind, id, error));
+    this.dispatch({ type: "taskEnded", id });
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
@@ -163,22 +135,46 @@ export class Session {
     switch (msg.t) {
       case "call":
       case "cast":
-      case "child.start":
-        this.start(msg);
+      case "child.start": {
+        const kind: WorkKind = msg.t === "child.start" ? "child" : msg.t;
+        if (!this.functions.has(msg.fn)) {
+          this.sendFrame(
+            errorFrame(this.frameSettings(), kind, msg.id, {
+              code: "UNKNOWN_FUNCTION",
+              name: "FlameError",
+              message: `runner ${this.descriptor.runnerId} does not define "${msg.fn}"`,
+            }),
+          );
+          return;
+        }
+        const timeoutMs = msg.t === "call" ? msg.timeoutMs : null;
+        if (!this.kinds.has(msg.id)) {
+          this.kinds.set(msg.id, kind);
+          this.specs.set(msg.id, {
+            id: msg.id,
+            kind,
+            fn: msg.fn,
+            input: msg.args,
+            // ctx.deadlineMs is an instant on this runner's own clock.
+            deadlineMs: timeoutMs === null ? null : Date.now() + timeoutMs,
+            traceparent: msg.traceparent,
+          });
+        }
+        this.dispatch({ type: "work", id: msg.id, kind, timeoutMs });
         return;
+      }
       case "cancel":
-        this.cancel(msg.id);
+        this.dispatch({ type: "cancel", id: msg.id });
         return;
       case "child.stop":
-        this.tasks
-          .get(msg.id)
-          ?.abort(new FlameError("ABORTED", "The placed child was asked to stop."));
+        this.dispatch({ type: "stopChild", id: msg.id });
         return;
       case "shutdown":
-        this.beginDrain(
-          msg.reason,
-          "timeoutMs" in msg ? msg.timeoutMs : this.descriptor.shutdownTimeoutMs,
-        );
+        this.dispatch({
+          type: "shutdown",
+          reason: msg.reason,
+          timeoutMs: "timeoutMs" in msg ? msg.timeoutMs : this.descriptor.shutdownTimeoutMs,
+        });
         return;
       default:
         this.send({
@@ -190,207 +186,88 @@ export class Session {
     }
   }
 
-  private start(msg: Work): void {
-    const kind: TaskKind = msg.t === "child.start" ? "child" : msg.t;
-    if (this.draining || this.singleUseTaken || this.leaving) {
-      this.answer(msg.id, kind, {
-        code: "RUNNER_DOWN",
-        name: "FlameError",
-        message: `runner ${this.descriptor.runnerId} is shutting down and takes no new work`,
-      });
-      return;
-    }
-    if (this.tasks.has(msg.id)) {
-      this.send({
-        t: "error",
-        id: null,
-        code: "PROTOCOL",
-        message: `call id ${msg.id} is already running; ids must be unique per link`,
-      });
-      return;
-    }
-    const fn = lookupFunction(msg.fn);
-    if (fn === undefined) {
-      this.answer(msg.id, kind, {
-        code: "UNKNOWN_FUNCTION",
-        name: "FlameError",
-        message: `runner ${this.descriptor.runnerId} does not define "${msg.fn}"`,
-      });
-      return;
-    }
-    if (this.descriptor.singleUse) this.singleUseTaken = true;
-    const deadlineMs = msg.t === "call" ? msg.deadlineMs : null;
-    const task = new Task(msg.id, kind, msg.fn, deadlineMs, this.descriptor.runnerId);
-    this.tasks.set(msg.id, task);
-    this.disarmIdle();
-    if (deadlineMs !== null) {
-      if (deadlineMs <= Date.now()) {
-        this.expire(task);
-      } else {
-        this.armDeadline(deadlineMs);
+  /** Feeds the machine one event at a time; events raised while carrying out effects queue. */
+  private dispatch(event: AgentEvent): void {
+    this.mailbox.push(event);
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (let next = this.mailbox.shift(); next !== undefined; next = this.mailbox.shift()) {
+        const { effects } = step(this.state, next, performance.now());
+        for (const effect of effects) this.carry(effect);
       }
+    } finally {
+      this.busy = false;
     }
-    void this.run(task, fn.impl, msg.args, msg.traceparent);
+    this.rearm();
   }
 
-  /** Runs the function; a synchronous one is answered in this same tick. */
-  private run(
-    task: Task,
-    impl: (input: unknown, ctx: FunctionContext) => unknown,
-    args: unknown,
-    traceparent: string | undefined,
-  ): void {
-    let outcome: unknown;
-    try {
-      // The runner's span continues the caller's trace; skipped when there is nothing to record.
-      outcome = remoteSpanNeeded(traceparent)
-        ? runWithRemoteParent(traceparent, "flame.run", () => impl(args, task.ctx), {
-            "flame.function": task.fn,
-            "flame.call.kind": task.kind,
-            "flame.runner.id": this.descriptor.runnerId,
-          })
-        : impl(args, task.ctx);
-    } catch (err) {
-      this.finish(task, false, err);
-      return;
+  private carry(effect: AgentEffect): void {
+    switch (effect.type) {
+      case "run": {
+        const spec = this.specs.get(effect.id);
+        this.specs.delete(effect.id);
+        if (spec !== undefined) this.executor.run(spec);
+        return;
+      }
+      case "refuse": {
+        this.specs.delete(effect.id);
+        if (this.state.tasks.has(effect.id)) {
+          // A duplicate id of a task that is running: report it unattached, keep the task.
+          this.send({ t: "error", id: null, code: "PROTOCOL", message: effect.error.message });
+          return;
+        }
+        this.kinds.delete(effect.id);
+        this.sendFrame(errorFrame(this.frameSettings(), effect.kind, effect.id, effect.error));
+        return;
+      }
+      case "answerEarly": {
+        const kind = this.kinds.get(effect.id) ?? "call";
+        this.send(errorMessage(kind, effect.id, effect.error, true));
+        return;
+      }
+      case "abort":
+        this.executor.abort(effect.id, effect.error);
+        return;
+      case "terminate":
+        if (!this.executor.terminate(effect.id)) {
+          this.options.debug(`task ${effect.id} ignores its signal; inline mode cannot stop it`);
+        }
+        return;
+      case "report": {
+        const frame = this.outcomes.get(effect.id);
+        this.outcomes.delete(effect.id);
+        this.kinds.delete(effect.id);
+        if (effect.how === "ended") this.send({ t: "ended", id: effect.id });
+        else if (frame !== undefined) this.sendFrame(frame);
+        return;
+      }
+      case "leave":
+        this.leave(effect.exit === "OK" ? EXIT.OK : EXIT.LINK_LOST, effect.reason, effect.announce);
+        return;
     }
-    if (isPromiseLike(outcome)) {
-      outcome.then(
-        (value) => this.finish(task, true, value),
-        (err: unknown) => this.finish(task, false, err),
+  }
+
+  private rearm(): void {
+    const at = nextDeadline(this.state);
+    if (at === this.timerAtMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAtMs = at;
+    if (at !== null) {
+      this.timer = setTimeout(
+        () => {
+          this.timer = null;
+          this.timerAtMs = null;
+          this.dispatch({ type: "tick" });
+        },
+        Math.max(0, at - performance.now()),
       );
-    } else {
-      this.finish(task, true, outcome);
     }
   }
 
-  private finish(task: Task, ok: boolean, value: unknown): void {
-    this.tasks.delete(task.id);
-    if (!task.answered) {
-      task.answered = true;
-      if (ok) this.answerOk(task, value);
-      else this.answer(task.id, task.kind, toWireError(value));
-    }
-    this.afterTaskEnded();
-  }
-
-  private answerOk(task: Task, value: unknown): void {
-    const msg: RunnerToParent =
-      task.kind === "call"
-        ? { t: "result", id: task.id, ok: true, value }
-        : task.kind === "cast"
-          ? { t: "cast.done", id: task.id, ok: true }
-          : { t: "child.exit", id: task.id, ok: true, value };
-    try {
-      this.sendFrame(encodeFrame(msg, this.options.codec, this.descriptor.maxFrameBytes));
-    } catch (err) {
-      // The result can't travel: fail this call only.
-      this.answer(task.id, task.kind, toWireError(err, "SERIALIZATION"));
-    }
-  }
-
-  private answer(id: number, kind: TaskKind, error: WireError): void {
-    this.send(
-      kind === "call"
-        ? { t: "result", id, ok: false, error }
-        : kind === "cast"
-          ? { t: "cast.done", id, ok: false, error }
-          : { t: "child.exit", id, ok: false, error },
-    );
-  }
-
-  private failTask(task: Task, code: FlameErrorCode, message: string): void {
-    const error = new FlameError(code, message);
-    if (!task.answered) {
-      task.answered = true;
-      this.answer(task.id, task.kind, { code, name: "FlameError", message });
-    }
-    task.abort(error);
-  }
-
-  private cancel(id: number): void {
-    const task = this.tasks.get(id);
-    if (task === undefined) return;
-    this.failTask(task, "ABORTED", "cancelled by the caller");
-  }
-
-  private expire(task: Task): void {
-    this.failTask(task, "TIMEOUT", "did not finish by its deadline (ctx.signal was aborted)");
-  }
-
-  private afterTaskEnded(): void {
-    if (this.leaving) return;
-    if (this.descriptor.singleUse && this.singleUseTaken && this.tasks.size === 0) {
-      this.leave(EXIT.OK, "single use: its one task ended", "single_use");
-      return;
-    }
-    if (this.draining && this.tasks.size === 0) {
-      this.leave(EXIT.OK, `asked to shut down (${this.drainReason})`);
-      return;
-    }
-    this.armIdle();
-  }
-
-  private beginDrain(reason: string, timeoutMs: number): void {
-    if (this.draining) return;
-    this.draining = true;
-    this.drainReason = reason;
-    this.disarmIdle();
-    for (const task of this.tasks.values()) {
-      if (task.kind === "child") {
-        task.abort(new FlameError("ABORTED", `runner shutting down (${reason})`));
-      }
-    }
-    if (this.tasks.size === 0) {
-      this.leave(EXIT.OK, `asked to shut down (${reason})`);
-      return;
-    }
-    this.drainTimer = setTimeout(() => {
-      for (const task of this.tasks.values()) {
-        this.failTask(
-          task,
-          "RUNNER_DOWN",
-          `the runner shut down before the call finished (drain bound ${timeoutMs} ms)`,
-        );
-      }
-      this.leave(EXIT.OK, `asked to shut down (${reason}); drain bound of ${timeoutMs} ms reached`);
-    }, timeoutMs);
-  }
-
-  private armIdle(): void {
-    const afterMs = this.descriptor.idleShutdownAfterMs;
-    if (afterMs === null || this.tasks.size > 0 || this.draining || this.leaving) return;
-    this.disarmIdle();
-    this.idleTimer = setTimeout(
-      () => this.leave(EXIT.OK, `idle for ${afterMs} ms`, "idle"),
-      afterMs,
-    );
-  }
-
-  private disarmIdle(): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-  }
-
-  private armDeadline(atMs: number): void {
-    if (atMs >= this.deadlineTimerAtMs) return;
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
-    this.deadlineTimerAtMs = atMs;
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - Date.now()));
-  }
-
-  /** One timer for every call's deadline: expire what is due, re-arm for the next. */
-  private onDeadline(): void {
-    this.deadlineTimer = null;
-    this.deadlineTimerAtMs = Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const task of this.tasks.values()) {
-      if (task.deadlineMs === null || task.answered) continue;
-      if (task.deadlineMs <= now) this.expire(task);
-      else if (task.deadlineMs < next) next = task.deadlineMs;
-    }
-    if (next !== Number.POSITIVE_INFINITY) this.armDeadline(next);
+  private frameSettings() {
+    return { codec: this.options.codec, maxFrameBytes: this.descriptor.maxFrameBytes };
   }
 
   private send(msg: AnyMessage): void {
@@ -409,31 +286,27 @@ export class Session {
    * The single way out. `announce` is sent to the parent as `shutdown {reason}` first; on a
    * clean exit the socket is closed gracefully so answers already queued reach the parent.
    */
-  private leave(code: AgentExit["code"], reason: string, announce?: string): void {
-    if (this.leaving) return;
-    this.leaving = true;
-    if (announce !== undefined) this.send({ t: "shutdown", reason: announce });
+  private leave(code: AgentExit["code"], reason: string, announce: string | null): void {
+    if (announce !== null) this.send({ t: "shutdown", reason: announce });
     this.heartbeat.stop();
-    this.disarmIdle();
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
-    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
-    for (const task of this.tasks.values()) {
-      task.abort(new FlameError("RUNNER_DOWN", `runner leaving: ${reason}`));
-    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const closed = this.executor.close().catch(() => {});
     const { ws } = this.link;
+    const finish = () => void closed.then(() => this.resolveEnded({ code, reason }));
     if (code !== EXIT.OK || ws.readyState !== ws.OPEN) {
       ws.terminate();
-      this.resolveEnded({ code, reason });
+      finish();
       return;
     }
     // Give queued frames a bounded moment to flush, then go regardless.
     const bound = setTimeout(() => {
       ws.terminate();
-      this.resolveEnded({ code, reason });
+      finish();
     }, 1_000);
     ws.once("close", () => {
       clearTimeout(bound);
-      this.resolveEnded({ code, reason });
+      finish();
     });
     ws.close(1000, reason.slice(0, 120));
   }

@@ -5,6 +5,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import {
+  DEFAULT_EXECUTION,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
   encodeParentDescriptor,
   generateToken,
   type ParentDescriptor,
@@ -39,6 +42,10 @@ export function descriptor(
     failsafeTimeoutMs: 10_000,
     shutdownTimeoutMs: 5_000,
     maxFrameBytes: 64 * 1024 * 1024,
+    heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+    heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    maxConcurrency: 1,
+    execution: DEFAULT_EXECUTION,
     ...overrides,
   };
 }

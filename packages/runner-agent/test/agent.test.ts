@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type AnyMessage, CLOSE_PROTOCOL } from "@flame-ts/pool-core/protocol";
+import { type AnyMessage, CLOSE_PROTOCOL, DEFAULT_EXECUTION } from "@flame-ts/pool-core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_VERSION } from "../src/version.js";
 import {
@@ -15,7 +15,7 @@ import {
   FUNCTIONS_FIXTURE,
   killAllAgents,
 } from "./agent-process.js";
-import { FakeParent, frame } from "./fake-parent.js";
+import { FakeParent, frame, input } from "./fake-parent.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -183,11 +183,28 @@ describe("flame-runner exit codes", () => {
 });
 
 describe("flame-runner crashing", () => {
-  it("exits 5 with the final line when function code leaves an unhandled rejection", async () => {
+  it("on threads, an unhandled rejection ends only its thread: the runner keeps serving", async () => {
     const parent = await fakeParent();
-    const agent = AgentProcess.start(descriptor(parent.url));
+    const agent = AgentProcess.start(descriptor(parent.url, { maxConcurrency: 1 }));
     const ws = await parent.connected;
-    ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: null, deadlineMs: null }));
+    ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: input(null), timeoutMs: null }));
+    expect(await parent.next(isT("result"))).toMatchObject({ id: 1, ok: true, value: "returned" });
+    // The thread died 1 ms later; a replacement serves the next call.
+    ws.send(frame({ t: "call", id: 2, fn: "add", args: input({ a: 2, b: 3 }), timeoutMs: null }));
+    const second = await parent.next(
+      (m): m is Extract<AnyMessage, { t: "result" }> => m.t === "result" && m.id === 2,
+    );
+    expect(second).toMatchObject({ ok: true, value: 5 });
+    expect(agent.child.exitCode).toBe(null);
+  });
+
+  it("inline: exits 5 with the final line when function code leaves an unhandled rejection", async () => {
+    const parent = await fakeParent();
+    const agent = AgentProcess.start(
+      descriptor(parent.url, { execution: { ...DEFAULT_EXECUTION, mode: "inline" } }),
+    );
+    const ws = await parent.connected;
+    ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: input(null), timeoutMs: null }));
     const end = await agent.exit();
     expect(end.code).toBe(5);
     expect(end.stderr).toContain("nobody caught me");
@@ -202,13 +219,13 @@ describe("flame-runner with malformed frames", () => {
     const parent = await fakeParent();
     AgentProcess.start(descriptor(parent.url));
     const ws = await parent.connected;
-    const garbage = frame({ t: "call", id: 7, fn: "echo", args: "x", deadlineMs: null });
+    const garbage = frame({ t: "call", id: 7, fn: "echo", args: input("x"), timeoutMs: null });
     garbage.fill(0xee, 8); // header intact: kind call, id 7
     ws.send(garbage);
     ws.send(
-      frame({ t: "call", id: 9, fn: 42, args: 1, deadlineMs: null } as unknown as AnyMessage),
+      frame({ t: "call", id: 9, fn: 42, args: input(1), timeoutMs: null } as unknown as AnyMessage),
     );
-    ws.send(frame({ t: "call", id: 8, fn: "echo", args: "fine", deadlineMs: null }));
+    ws.send(frame({ t: "call", id: 8, fn: "echo", args: input("fine"), timeoutMs: null }));
     ws.send(Buffer.from([1, 2, 3]));
     expect(
       await parent.next(
@@ -238,7 +255,7 @@ describe("flame-runner with malformed frames", () => {
       code: "PROTOCOL",
     });
     // Still serving after all that.
-    ws.send(frame({ t: "call", id: 10, fn: "add", args: { a: 1, b: 2 }, deadlineMs: null }));
+    ws.send(frame({ t: "call", id: 10, fn: "add", args: input({ a: 1, b: 2 }), timeoutMs: null }));
     expect(
       await parent.next(
         (m): m is Extract<AnyMessage, { t: "result" }> => m.t === "result" && m.id === 10,
@@ -250,7 +267,7 @@ describe("flame-runner with malformed frames", () => {
     const parent = await fakeParent();
     AgentProcess.start(descriptor(parent.url));
     const ws = await parent.connected;
-    ws.send(frame({ t: "call", id: 1, fn: "echo", args: 1, deadlineMs: Date.now() - 1 }));
+    ws.send(frame({ t: "call", id: 1, fn: "echo", args: input(1), timeoutMs: 0 }));
     const result = await parent.next(isT("result"));
     expect(result).toMatchObject({ id: 1, ok: false, error: { code: "TIMEOUT" } });
   });

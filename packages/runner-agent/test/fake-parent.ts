@@ -73,6 +73,11 @@ export class FakeParent {
   }
 }
 
+/** A call's input as it travels: the codec's bytes. */
+export function input(value: unknown): Uint8Array {
+  return new Uint8Array(v8Codec.encode(value));
+}
+
 export function frame(msg: AnyMessage): Buffer {
   return encodeFrame(msg, v8Codec, 64 * 1024 * 1024);
 }

@@ -1,8 +1,9 @@
 /**
  * One call's life, from `pool.call` (or cast, or placeChild) to its outcome: a `Checkout`
  * record asks the core for a slot, is granted (with the run deadline the core chose) or
- * rejected, runs on its runner through the link, and settles once. The slot goes back to the
- * core (`checkin`) in `#release`; telemetry (`callFinished`, the call span) is reported here.
+ * rejected, runs on its runner through the link, and settles its caller once. The slot goes
+ * back to the core (`checkin`) in `#release` once the work really stopped on the runner
+ * (which can be after the caller was answered); `callFinished` and the call span end here.
  * Deadlines are the core's: no timer in this file.
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
@@ -39,7 +40,8 @@ export class Calls {
   readonly #checkouts = new Map<string, Checkout>();
   #nextId = 0;
   readonly #owner: CheckoutOwner = {
-    settle: (c, ok, valueOrError) => this.#settle(c, ok, valueOrError),
+    settle: (c, ok, valueOrError, stillRunning) => this.#settle(c, ok, valueOrError, stillRunning),
+    released: (c) => this.#released(c),
     abortWaiting: (c) => this.#abortWaiting(c),
   };
 
@@ -117,16 +119,22 @@ export class Calls {
     const c = this.#checkouts.get(checkoutId);
     if (c === undefined) return;
     this.#checkouts.delete(c.id);
-    this.#settle(c, false, coreError(error));
+    // Answered early and still running when its runner died: the caller already has its answer.
+    if (c.phase === "answered") c.phase = "done";
+    else this.#settle(c, false, coreError(error), false);
   }
 
   /** Sends the granted work to its runner; the outcome comes back through `#settle`. */
   #startWork(c: Checkout, conn: LinkConnection, deadlineMs: number | null): void {
     const traceparent = c.span.traceparent;
     switch (c.kind) {
-      case "call":
-        conn.request("call", c.fnId, c.input, { deadlineMs, signal: c.signal, traceparent }, c);
+      case "call": {
+        // The wire carries what is left, never an instant: the runner's clock is not ours.
+        const timeoutMs =
+          deadlineMs === null ? null : Math.max(0, deadlineMs - this.#d.batchNowMs());
+        conn.request("call", c.fnId, c.input, { timeoutMs, signal: c.signal, traceparent }, c);
         return;
+      }
       case "cast":
         conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
         return;
@@ -165,20 +173,28 @@ export class Calls {
   }
 
   /**
-   * The one place granted work ends: gives the slot back (unless the core already took it),
-   * ends the span, reports `callFinished`, and settles the caller.
+   * The one place granted work ends for its caller: ends the span, reports `callFinished`,
+   * settles the caller, and gives the slot back — now, or (`stillRunning`: a call answered
+   * TIMEOUT or ABORTED while its function still runs) once the runner reports it stopped, so
+   * a runner never runs more than maxConcurrency functions.
    */
-  #settle(c: Checkout, ok: boolean, valueOrError: unknown): void {
+  #settle(c: Checkout, ok: boolean, valueOrError: unknown, stillRunning: boolean): void {
     if (c.phase === "waiting") {
       this.#failWaiting(c, asFlameError(valueOrError));
       return;
     }
     if (c.phase !== "granted") return;
-    c.phase = "done";
     const error = ok ? null : asFlameError(valueOrError);
     const errorCode = error?.code;
     const nowMs = this.#d.clock.nowMs();
-    this.#release(c, errorCode, nowMs);
+    c.checkinReason =
+      errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error";
+    if (stillRunning && this.#checkouts.has(c.id)) {
+      c.phase = "answered";
+    } else {
+      c.phase = "done";
+      this.#release(c, nowMs);
+    }
     c.span.end(error === null, errorCode);
     this.#d.emit({
       type: "callFinished",
@@ -193,11 +209,17 @@ export class Calls {
     else c.onError(error);
   }
 
-  /** The slot goes back to the core: the work on the runner is over. */
-  #release(c: Checkout, errorCode: string | undefined, nowMs: number): void {
+  /** Work answered early (TIMEOUT, ABORTED) has really stopped: its slot is free. */
+  #released(c: Checkout): void {
+    if (c.phase !== "answered") return;
+    c.phase = "done";
+    this.#release(c, this.#d.clock.nowMs());
+  }
+
+  /** The slot goes back to the core (`checkin`), unless the core already took it back. */
+  #release(c: Checkout, nowMs: number): void {
     if (!this.#checkouts.delete(c.id)) return;
-    const reason = errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error";
-    this.#d.dispatch({ type: "checkin", checkoutId: c.id, reason }, nowMs);
+    this.#d.dispatch({ type: "checkin", checkoutId: c.id, reason: c.checkinReason }, nowMs);
   }
 
   /** A caller that never reached a runner (timeout, abort, stopped pool, overload, …). */
@@ -230,7 +252,7 @@ const ignore = (): void => {};
 
 /** Casts and children have no deadline and no signal on the wire. */
 function withoutDeadline(traceparent: string | undefined): RequestOptions {
-  return { deadlineMs: null, signal: undefined, traceparent };
+  return { timeoutMs: null, signal: undefined, traceparent };
 }
 
 function asFlameError(error: unknown): FlameError {

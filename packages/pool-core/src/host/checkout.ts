@@ -11,18 +11,26 @@ import type { Reply, WorkKind } from "./link-port.js";
 
 /** The pool's side, one object per pool. */
 export interface CheckoutOwner {
-  /** The runner answered (ok) or failed, or the core failed the checkout (runner down). */
-  settle(c: Checkout, ok: boolean, valueOrError: unknown): void;
+  /**
+   * The runner answered (ok) or failed, or the core failed the checkout (runner down). With
+   * `stillRunning` the caller is answered but the slot stays taken until `released`.
+   */
+  settle(c: Checkout, ok: boolean, valueOrError: unknown, stillRunning: boolean): void;
+  /** Work answered early has stopped on the runner. */
+  released(c: Checkout): void;
   /** The caller's signal aborted while the checkout was still waiting for a slot. */
   abortWaiting(c: Checkout): void;
 }
 
 export class Checkout implements Reply {
-  phase: "waiting" | "granted" | "done" = "waiting";
+  /** "answered": the caller has its outcome, the runner still holds the slot until it stops. */
+  phase: "waiting" | "granted" | "answered" | "done" = "waiting";
   runnerId: string | null = null;
   grantedAtMs = 0;
   /** A placed child's request id on its runner, to stop it. */
   requestId: number | null = null;
+  /** How the checkout ends for the core, fixed when the caller is answered. */
+  checkinReason: "done" | "timeout" | "error" = "done";
 
   constructor(
     private readonly owner: CheckoutOwner,
@@ -39,11 +47,15 @@ export class Checkout implements Reply {
   ) {}
 
   resolve(value: unknown): void {
-    this.owner.settle(this, true, value);
+    this.owner.settle(this, true, value, false);
   }
 
-  reject(error: unknown): void {
-    this.owner.settle(this, false, error);
+  reject(error: unknown, stillRunning = false): void {
+    this.owner.settle(this, false, error, stillRunning);
+  }
+
+  released(): void {
+    this.owner.released(this);
   }
 
   /** AbortSignal listener while waiting. */

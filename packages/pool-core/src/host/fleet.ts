@@ -9,6 +9,7 @@ import type { CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
 import type { Clock, LogFn } from "../options.js";
 import { encodeParentDescriptor } from "../protocol/descriptor.js";
+import type { ExecutionSettings } from "../protocol/messages.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { generateToken } from "../protocol/token.js";
 import type { PoolEventBody } from "../telemetry/events.js";
@@ -31,6 +32,10 @@ export interface FleetDeps {
     readonly failsafeTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
     readonly maxFrameBytes: number;
+    readonly heartbeatIntervalMs: number;
+    readonly heartbeatTimeoutMs: number;
+    readonly maxConcurrency: number;
+    readonly execution: ExecutionSettings;
   };
   readonly dispatch: (event: CoreEvent) => void;
   readonly emit: (body: PoolEventBody) => void;

@@ -3,14 +3,9 @@
  * RunnerConnection satisfy it structurally). Kept as an interface so the host's unit tests
  * run on virtual time against an in-memory link.
  */
-import type { PendingKind, Reply, RequestOptions } from "../link/index.js";
+import type { Reply, RequestOptions, WorkKind } from "../link/index.js";
 
-/**
- * What a checkout runs: a call (awaited), a cast (fire and forget) or a placed child. The
- * link's own name for it is `PendingKind`; the host uses this one name everywhere.
- */
-export type WorkKind = PendingKind;
-export type { Reply, RequestOptions };
+export type { Reply, RequestOptions, WorkKind };
 
 export interface LinkServer {
   /** What runners dial. */
@@ -45,6 +40,8 @@ export interface LinkListenOptions {
   readonly port: number;
   readonly advertiseUrl?: string;
   readonly maxFrameBytes: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
   readonly log: (
     level: "debug" | "info" | "warn" | "error",
     message: string,

@@ -121,6 +121,10 @@ export class Pool {
         failsafeTimeoutMs: o.failsafeTimeoutMs,
         shutdownTimeoutMs: o.shutdownTimeoutMs,
         maxFrameBytes: o.maxFrameBytes,
+        heartbeatIntervalMs: o.heartbeat.intervalMs,
+        heartbeatTimeoutMs: o.heartbeat.timeoutMs,
+        maxConcurrency: o.maxConcurrency,
+        execution: o.execution,
       },
       dispatch,
       emit,
@@ -398,6 +402,8 @@ export class Pool {
         ? {}
         : { advertiseUrl: this.#o.listen.advertiseUrl }),
       maxFrameBytes: this.#o.maxFrameBytes,
+      heartbeatIntervalMs: this.#o.heartbeat.intervalMs,
+      heartbeatTimeoutMs: this.#o.heartbeat.timeoutMs,
       log: this.#o.log,
     });
     return this.#server;

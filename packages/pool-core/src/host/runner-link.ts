@@ -8,5 +8,7 @@ export const listenRunnerServer: ListenLink = async (options): Promise<LinkServe
     port: options.port,
     ...(options.advertiseUrl === undefined ? {} : { advertiseUrl: options.advertiseUrl }),
     maxFrameBytes: options.maxFrameBytes,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
     log: options.log,
   });

@@ -2,12 +2,12 @@
 export type { LinkLog, LinkLogLevel } from "./log.js";
 export {
   type CallOptions,
-  type PendingKind,
   type PlacedChildHandle,
   type Reply,
   type RequestOptions,
   RunnerConnection,
   type RunnerConnectionOptions,
   type RunnerInfo,
+  type WorkKind,
 } from "./runner-connection.js";
 export { RunnerServer, type RunnerServerOptions } from "./runner-server.js";

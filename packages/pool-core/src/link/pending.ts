@@ -1,31 +1,45 @@
 /**
- * One request sent to a runner and not yet answered. It is its own abort listener
- * (`handleEvent`) and hands the outcome to a `Reply` the caller owns (the host's checkout), so
- * a request allocates no promise and no closure of its own.
+ * One request sent to a runner and not yet over. It is its own abort listener (`handleEvent`)
+ * and hands the outcome to a `Reply` the caller owns (the host's checkout), so a request
+ * allocates no promise and no closure of its own.
+ *
+ * A request has two ends that usually coincide: the caller's answer, and the moment the work
+ * really stopped on the runner (when the slot may be reused). A call that times out or is
+ * cancelled is answered at once, but its slot stays taken until the runner says the function
+ * stopped (it returned after its signal aborted, or its thread was terminated).
  */
 import { FlameError } from "../errors.js";
 
-export type PendingKind = "call" | "cast" | "child";
+/** What a request runs: a call (answered), a cast (fire and forget) or a placed child. */
+export type WorkKind = "call" | "cast" | "child";
 
-/** Where one request's outcome goes, exactly once. */
+/** Where one request's outcome goes. */
 export interface Reply {
+  /** The answer; the work has ended. */
   resolve(value: unknown): void;
-  reject(error: unknown): void;
+  /** The answer. With `stillRunning`, the work goes on for now and `released()` follows. */
+  reject(error: unknown, stillRunning?: boolean): void;
+  /** Work answered with `stillRunning` has stopped: its slot is free. Called at most once. */
+  released(): void;
 }
 
 export interface PendingOwner {
-  /** The caller gave up: forget the request, tell the runner to cancel. */
+  /** The caller gave up: answer it now, tell the runner to cancel, keep the slot until it stops. */
   abandon(pending: Pending, error: FlameError): void;
 }
 
 export class Pending {
+  /** The caller has its answer; the entry stays until the work ended. */
+  answered = false;
+  #releaseOwed = false;
+
   constructor(
     readonly owner: PendingOwner,
     readonly id: number,
-    readonly kind: PendingKind,
+    readonly kind: WorkKind,
     readonly fn: string,
     private readonly reply: Reply,
-    /** Parent-side backstop (deadline + grace); null = none. */
+    /** Parent-side backstop (performance.now() ms: deadline + grace); null = none. */
     readonly backstopAtMs: number | null,
     readonly signal: AbortSignal | undefined,
   ) {
@@ -34,6 +48,7 @@ export class Pending {
 
   /** AbortSignal listener. */
   handleEvent(): void {
+    if (this.answered) return;
     this.owner.abandon(
       this,
       new FlameError("ABORTED", `Call to "${this.fn}" was aborted by its signal.`, {
@@ -43,12 +58,27 @@ export class Pending {
   }
 
   resolve(value: unknown): void {
-    this.signal?.removeEventListener("abort", this);
-    this.reply.resolve(value);
+    if (this.#answer()) this.reply.resolve(value);
   }
 
-  reject(error: unknown): void {
+  /** Answers with an error; `stillRunning` keeps the slot until `ended()`. */
+  reject(error: unknown, stillRunning = false): void {
+    if (!this.#answer()) return;
+    this.#releaseOwed = stillRunning;
+    this.reply.reject(error, stillRunning);
+  }
+
+  /** The work stopped (a final answer arrived, or `ended`, or the link is gone). */
+  ended(): void {
+    if (!this.#releaseOwed) return;
+    this.#releaseOwed = false;
+    this.reply.released();
+  }
+
+  #answer(): boolean {
+    if (this.answered) return false;
+    this.answered = true;
     this.signal?.removeEventListener("abort", this);
-    this.reply.reject(error);
+    return true;
   }
 }

@@ -10,18 +10,19 @@ import type { RawData, WebSocket } from "ws";
 import { FlameError } from "../errors.js";
 import type { Codec } from "../protocol/codec.js";
 import { CLOSE_SHUTDOWN } from "../protocol/defaults.js";
-import { decodeFrame, encodeFrame, MAX_CALL_ID } from "../protocol/frame.js";
+import { decodeFrame, encodeFrame, encodeValue, MAX_CALL_ID } from "../protocol/frame.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { LinkLog } from "./log.js";
-import { Pending, type PendingKind, type PendingOwner, type Reply } from "./pending.js";
+import { Pending, type PendingOwner, type Reply, type WorkKind } from "./pending.js";
 
 export interface RunnerConnectionOptions {
   readonly codec: Codec;
   readonly maxFrameBytes: number;
   readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
   /** How long after a call's deadline the parent stops waiting for the runner's TIMEOUT. */
   readonly deadlineGraceMs: number;
   readonly log: LinkLog;
@@ -34,16 +35,16 @@ export interface RunnerInfo {
 }
 
 export interface CallOptions {
-  /** Absolute epoch ms; the runner aborts the call then. null = no deadline. */
-  readonly deadlineMs: number | null;
+  /** How long the call may run from now, in ms; the runner aborts it then. null = no deadline. */
+  readonly timeoutMs: number | null;
   readonly signal?: AbortSignal;
   readonly traceparent?: string;
 }
 
 /** What `request` needs besides the function and its input; absent fields are explicit. */
 export interface RequestOptions {
-  /** Absolute epoch ms (calls only; ignored for casts and children). null = no deadline. */
-  readonly deadlineMs: number | null;
+  /** Ms the call may run from now (calls only; ignored for casts and children). null = none. */
+  readonly timeoutMs: number | null;
   readonly signal: AbortSignal | undefined;
   readonly traceparent: string | undefined;
 }
@@ -88,6 +89,7 @@ export class RunnerConnection implements PendingOwner {
       ws,
       (silentMs) => this.terminate(`no heartbeat from runner for ${silentMs} ms`),
       options.heartbeatIntervalMs,
+      options.heartbeatTimeoutMs,
     );
     ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     ws.on("close", (code, reason) => {
@@ -97,7 +99,7 @@ export class RunnerConnection implements PendingOwner {
     ws.on("error", (err) => this.finish(`link error: ${err.message}`));
   }
 
-  /** Requests sent and not yet answered (calls, casts, running children). */
+  /** Requests whose work has not ended on the runner (calls, casts, children). */
   get inflight(): number {
     return this.pending.size;
   }
@@ -108,7 +110,7 @@ export class RunnerConnection implements PendingOwner {
    * nothing was sent. The host's hot path: no promise, no closure.
    */
   request(
-    kind: PendingKind,
+    kind: WorkKind,
     fn: string,
     args: unknown,
     opts: RequestOptions,
@@ -119,10 +121,18 @@ export class RunnerConnection implements PendingOwner {
       reply.reject(refused);
       return null;
     }
+    let input: Uint8Array;
+    try {
+      input = encodeValue(args, this.options.codec, `input of "${fn}"`);
+    } catch (error) {
+      reply.reject(error);
+      return null;
+    }
     const id = this.allocateId();
-    const deadlineMs = kind === "call" ? opts.deadlineMs : null;
-    const msg = requestMessage(kind, id, fn, args, deadlineMs, opts.traceparent);
-    const backstop = deadlineMs === null ? null : deadlineMs + this.options.deadlineGraceMs;
+    const timeoutMs = kind === "call" ? opts.timeoutMs : null;
+    const msg = requestMessage(kind, id, fn, input, timeoutMs, opts.traceparent);
+    const backstop =
+      timeoutMs === null ? null : performance.now() + timeoutMs + this.options.deadlineGraceMs;
     return this.dispatch(msg, new Pending(this, id, kind, fn, reply, backstop, opts.signal))
       ? id
       : null;
@@ -141,11 +151,11 @@ export class RunnerConnection implements PendingOwner {
         fn,
         args,
         {
-          deadlineMs: opts.deadlineMs,
+          timeoutMs: opts.timeoutMs,
           signal: opts.signal,
           traceparent: opts.traceparent,
         },
-        { resolve, reject },
+        { resolve, reject: (error) => reject(error), released: () => {} },
       );
     });
   }
@@ -157,8 +167,8 @@ export class RunnerConnection implements PendingOwner {
         "cast",
         fn,
         args,
-        { deadlineMs: null, signal: undefined, traceparent: opts.traceparent },
-        { resolve: () => resolve(), reject },
+        { timeoutMs: null, signal: undefined, traceparent: opts.traceparent },
+        { resolve: () => resolve(), reject: (error) => reject(error), released: () => {} },
       );
     });
   }
@@ -171,8 +181,8 @@ export class RunnerConnection implements PendingOwner {
         "child",
         fn,
         args,
-        { deadlineMs: null, signal: undefined, traceparent: opts.traceparent },
-        { resolve, reject },
+        { timeoutMs: null, signal: undefined, traceparent: opts.traceparent },
+        { resolve, reject: (error) => reject(error), released: () => {} },
       );
     });
     return {
@@ -199,12 +209,14 @@ export class RunnerConnection implements PendingOwner {
     this.finish(reason);
   }
 
-  /** @internal PendingOwner: the caller's signal fired. */
+  /**
+   * @internal PendingOwner: the caller gave up (its signal, or the backstop). It is answered
+   * now; the runner is told to cancel, and the slot stays taken until the work stopped.
+   */
   abandon(pending: Pending, error: FlameError): void {
-    if (this.pending.get(pending.id) !== pending) return;
-    this.pending.delete(pending.id);
+    if (this.pending.get(pending.id) !== pending || pending.answered) return;
     this.sendQuietly({ t: "cancel", id: pending.id });
-    pending.reject(error);
+    pending.reject(error, true);
   }
 
   /** @internal Used by RunnerServer to say welcome. */
@@ -292,6 +304,7 @@ export class RunnerConnection implements PendingOwner {
         error: decoded.message,
       });
       if (pending !== undefined) {
+        // The runner answered, so its work is over whatever the bytes said.
         this.pending.delete(pending.id);
         pending.reject(
           new FlameError(
@@ -300,6 +313,7 @@ export class RunnerConnection implements PendingOwner {
             { runnerId: this.runnerId },
           ),
         );
+        pending.ended();
       }
       return;
     }
@@ -312,12 +326,22 @@ export class RunnerConnection implements PendingOwner {
       case "child.exit":
       case "cast.done": {
         const pending = this.pending.get(msg.id);
-        if (pending === undefined) return; // answered after the caller gave up: expected race
-        this.pending.delete(msg.id);
+        if (pending === undefined) return; // a late duplicate: nothing waits for it
+        const stillRunning = !msg.ok && msg.stillRunning === true;
+        if (!stillRunning) this.pending.delete(msg.id);
+        // Already answered (the caller gave up, or the backstop fired): only the end matters.
         if (msg.ok) pending.resolve(msg.t === "cast.done" ? undefined : msg.value);
         else if (msg.error !== undefined)
-          pending.reject(fromWireError(msg.error, pending.fn, this.runnerId));
+          pending.reject(fromWireError(msg.error, pending.fn, this.runnerId), stillRunning);
         else pending.reject(new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`));
+        if (!stillRunning) pending.ended();
+        return;
+      }
+      case "ended": {
+        const pending = this.pending.get(msg.id);
+        if (pending === undefined) return;
+        this.pending.delete(msg.id);
+        pending.ended();
         return;
       }
       case "error": {
@@ -337,6 +361,7 @@ export class RunnerConnection implements PendingOwner {
             { runnerId: this.runnerId },
           ),
         );
+        pending.ended();
         return;
       }
       case "shutdown":
@@ -353,7 +378,7 @@ export class RunnerConnection implements PendingOwner {
     if (atMs >= this.deadlineTimerAtMs) return;
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineTimerAtMs = atMs;
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - Date.now()));
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - performance.now()));
     this.deadlineTimer.unref();
   }
 
@@ -361,11 +386,11 @@ export class RunnerConnection implements PendingOwner {
   private onDeadline(): void {
     this.deadlineTimer = null;
     this.deadlineTimerAtMs = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
     for (const pending of this.pending.values()) {
       const at = pending.backstopAtMs;
-      if (at === null) continue;
+      if (at === null || pending.answered) continue;
       if (at <= now) {
         this.abandon(
           pending,
@@ -396,28 +421,29 @@ export class RunnerConnection implements PendingOwner {
           { runnerId: this.runnerId },
         ),
       );
+      pending.ended();
     }
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(CLOSE_SHUTDOWN, "parent closed link");
     this.resolveClosed({ reason });
   }
 }
 
-export type { PendingKind, Reply };
+export type { Reply, WorkKind };
 
 /** The wire message for a request; `traceparent` only when there is a trace to continue. */
 function requestMessage(
-  kind: PendingKind,
+  kind: WorkKind,
   id: number,
   fn: string,
-  args: unknown,
-  deadlineMs: number | null,
+  args: Uint8Array,
+  timeoutMs: number | null,
   traceparent: string | undefined,
 ): ParentToRunner {
   switch (kind) {
     case "call":
       return traceparent === undefined
-        ? { t: "call", id, fn, args, deadlineMs }
-        : { t: "call", id, fn, args, deadlineMs, traceparent };
+        ? { t: "call", id, fn, args, timeoutMs }
+        : { t: "call", id, fn, args, timeoutMs, traceparent };
     case "cast":
       return traceparent === undefined
         ? { t: "cast", id, fn, args }

@@ -12,6 +12,7 @@ import {
   CLOSE_PROTOCOL,
   CLOSE_UNAUTHORIZED,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
   wsMaxPayloadFor,
 } from "../protocol/defaults.js";
@@ -31,8 +32,10 @@ export interface RunnerServerOptions {
   /** Largest frame sent or accepted. Default 64 MiB. */
   readonly maxFrameBytes?: number;
   readonly codec?: Codec;
-  /** Ping period; a silent runner is dropped after 3 periods. Default 500 ms. */
+  /** Ping period. Default 1,000 ms. */
   readonly heartbeatIntervalMs?: number;
+  /** A runner silent this long (no frame, no pong) is dropped. Default 10,000 ms. */
+  readonly heartbeatTimeoutMs?: number;
   /** A socket must say hello within this. Default 10,000 ms. */
   readonly helloTimeoutMs?: number;
   /** Parent-side backstop after a call's deadline if the runner never reports TIMEOUT. Default 1,000 ms. */
@@ -79,6 +82,13 @@ export class RunnerServer {
     const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     if (!(heartbeatIntervalMs > 0))
       throw invalidOption("heartbeatIntervalMs", "a positive number", heartbeatIntervalMs);
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    if (!(heartbeatTimeoutMs > heartbeatIntervalMs))
+      throw invalidOption(
+        "heartbeatTimeoutMs",
+        "a number of ms greater than heartbeatIntervalMs",
+        heartbeatTimeoutMs,
+      );
     const wss = new WebSocketServer({
       host,
       port,
@@ -106,6 +116,7 @@ export class RunnerServer {
       maxFrameBytes,
       codec: options.codec ?? v8Codec,
       heartbeatIntervalMs,
+      heartbeatTimeoutMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       deadlineGraceMs: options.deadlineGraceMs ?? 1_000,
       log: options.log ?? silentLog,
@@ -229,6 +240,7 @@ export class RunnerServer {
       codec: this.settings.codec,
       maxFrameBytes: this.settings.maxFrameBytes,
       heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.settings.heartbeatTimeoutMs,
       deadlineGraceMs: this.settings.deadlineGraceMs,
       log: this.settings.log,
     });

@@ -1,14 +1,27 @@
 /** Protocol-wide defaults shared by both ends of the runner link. */
+import type { ExecutionSettings } from "./messages.js";
+
+/** How runners execute functions unless the pool says otherwise (the `execution` option). */
+export const DEFAULT_EXECUTION: ExecutionSettings = {
+  mode: "threads",
+  threads: null,
+  terminateGraceMs: 1_000,
+  threadMemoryMb: null,
+};
 
 /** Largest frame either side sends or accepts unless configured: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /**
  * Each side pings every `heartbeatIntervalMs` and drops the link when nothing (pong or frame)
- * arrived for `HEARTBEAT_MISSES × interval`: 500 ms × 3 = a dead peer is seen within ~2 s.
+ * arrived for `heartbeatTimeoutMs`. Sized so a 5 s stall of either event loop (GC, sync work,
+ * a big decode) loses no runner: a stalled side's first late tick judges nothing (see
+ * Heartbeat), and the other side waits 10 s. A killed process is seen at once anyway: its
+ * socket closes. A frozen one (SIGSTOP, a paused VM) or a silent network is seen within
+ * timeout + interval = 11 s.
  */
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
-export const HEARTBEAT_MISSES = 3;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 
 /**
  * ws' own payload limit, set above maxFrameBytes so a frame that is too large (but not

@@ -3,7 +3,7 @@
  * survives every environment-variable channel (Docker, Fly metadata, shells) unescaped.
  */
 import { FlameError, invalidOption } from "../errors.js";
-import type { ParentDescriptor } from "./messages.js";
+import type { ExecutionSettings, ParentDescriptor } from "./messages.js";
 
 export function encodeParentDescriptor(descriptor: ParentDescriptor): string {
   // Validate on the way out too: a backend should fail at boot, not leave a runner that exits 1.
@@ -65,6 +65,23 @@ function validateDescriptor(value: unknown): ParentDescriptor {
   if (!Number.isInteger(d.maxFrameBytes) || (d.maxFrameBytes as number) < 1024) {
     throw invalidOption(f("maxFrameBytes"), "an integer ≥ 1024", d.maxFrameBytes);
   }
+  if (!nonNegativeNumber(d.heartbeatIntervalMs) || d.heartbeatIntervalMs === 0) {
+    throw invalidOption(f("heartbeatIntervalMs"), "a positive number", d.heartbeatIntervalMs);
+  }
+  if (
+    !nonNegativeNumber(d.heartbeatTimeoutMs) ||
+    d.heartbeatTimeoutMs <= (d.heartbeatIntervalMs as number)
+  ) {
+    throw invalidOption(
+      f("heartbeatTimeoutMs"),
+      "a number of ms greater than heartbeatIntervalMs",
+      d.heartbeatTimeoutMs,
+    );
+  }
+  if (!Number.isInteger(d.maxConcurrency) || (d.maxConcurrency as number) < 1) {
+    throw invalidOption(f("maxConcurrency"), "an integer ≥ 1", d.maxConcurrency);
+  }
+  const execution = validateExecution(d.execution, f("execution"));
   return {
     url,
     token: d.token as string,
@@ -76,6 +93,42 @@ function validateDescriptor(value: unknown): ParentDescriptor {
     failsafeTimeoutMs: d.failsafeTimeoutMs as number,
     shutdownTimeoutMs: d.shutdownTimeoutMs as number,
     maxFrameBytes: d.maxFrameBytes as number,
+    heartbeatIntervalMs: d.heartbeatIntervalMs as number,
+    heartbeatTimeoutMs: d.heartbeatTimeoutMs as number,
+    maxConcurrency: d.maxConcurrency as number,
+    execution,
+  };
+}
+
+function validateExecution(value: unknown, field: string): ExecutionSettings {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidOption(
+      field,
+      "an object { mode, threads, terminateGraceMs, threadMemoryMb }",
+      value,
+    );
+  }
+  const e = value as Record<string, unknown>;
+  if (e.mode !== "threads" && e.mode !== "inline") {
+    throw invalidOption(`${field}.mode`, '"threads" or "inline"', e.mode);
+  }
+  if (e.threads !== null && !(Number.isInteger(e.threads) && (e.threads as number) >= 1)) {
+    throw invalidOption(`${field}.threads`, "null or an integer ≥ 1", e.threads);
+  }
+  if (!nonNegativeNumber(e.terminateGraceMs)) {
+    throw invalidOption(`${field}.terminateGraceMs`, "a non-negative number", e.terminateGraceMs);
+  }
+  if (
+    e.threadMemoryMb !== null &&
+    !(nonNegativeNumber(e.threadMemoryMb) && e.threadMemoryMb >= 1)
+  ) {
+    throw invalidOption(`${field}.threadMemoryMb`, "null or a number ≥ 1", e.threadMemoryMb);
+  }
+  return {
+    mode: e.mode,
+    threads: e.threads as number | null,
+    terminateGraceMs: e.terminateGraceMs,
+    threadMemoryMb: e.threadMemoryMb as number | null,
   };
 }
 

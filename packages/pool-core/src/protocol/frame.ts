@@ -40,6 +40,7 @@ const KINDS = [
   "cast.done",
   "child.exit",
   "error",
+  "ended",
 ] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_NUMBER = new Map<string, number>(KINDS.map((k, i) => [k, i + 1]));
@@ -102,6 +103,22 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
     );
   }
   return frame;
+}
+
+/**
+ * The codec's encoding of one value (a call's input), or FlameError SERIALIZATION saying
+ * which value could not be encoded and what to do.
+ */
+export function encodeValue(value: unknown, codec: Codec, what: string): Uint8Array {
+  try {
+    return codec.encode(value);
+  } catch (cause) {
+    throw new FlameError(
+      "SERIALIZATION",
+      `Could not encode the ${what} with the ${codec.name} codec: ${errorMessage(cause)}. Arguments and results must be structured-clone compatible (no functions, symbols or class instances with behaviour).`,
+      { cause },
+    );
+  }
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * Liveness for one WebSocket, used the same way on both ends: ping every interval, drop the
- * link when nothing (pong or any frame) arrived for HEARTBEAT_MISSES intervals.
+ * link when nothing (pong or any frame) arrived for `timeoutMs`.
  *
  * If this process itself was stalled (a tick arrives far later than scheduled: a blocked
  * event loop, a suspended VM), the peer's pongs may be sitting unread in the socket; that
  * tick judges nothing and only pings, so a busy parent does not kill healthy runners.
  */
 import type { WebSocket } from "ws";
-import { DEFAULT_HEARTBEAT_INTERVAL_MS, HEARTBEAT_MISSES } from "./defaults.js";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS } from "./defaults.js";
 
 export class Heartbeat {
   private lastSeenAtMs = performance.now();
@@ -26,6 +26,7 @@ export class Heartbeat {
     private readonly ws: WebSocket,
     private readonly onDead: (silentForMs: number) => void,
     private readonly intervalMs: number = DEFAULT_HEARTBEAT_INTERVAL_MS,
+    private readonly timeoutMs: number = DEFAULT_HEARTBEAT_TIMEOUT_MS,
   ) {
     ws.on("pong", this.onPong);
     ws.on("ping", this.onPong);
@@ -54,7 +55,7 @@ export class Heartbeat {
     }
     if (stalled) {
       this.lastSeenAtMs = Math.max(this.lastSeenAtMs, now - this.intervalMs);
-    } else if (now - this.lastSeenAtMs > this.intervalMs * HEARTBEAT_MISSES) {
+    } else if (now - this.lastSeenAtMs > this.timeoutMs) {
       this.stop();
       this.onDead(Math.round(now - this.lastSeenAtMs));
       return;

@@ -6,7 +6,8 @@
  * "parent" is the ws server and "runner" the client.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added. */
+export const PROTOCOL_VERSION = 2;
 
 /** An error as it travels on the wire. `code` is a FlameErrorCode. */
 export interface WireError {
@@ -18,20 +19,25 @@ export interface WireError {
 
 export type ParentToRunner =
   | { readonly t: "welcome"; readonly runnerId: string }
-  /** deadlineMs: absolute epoch ms after which the runner aborts the call; null = none. */
+  /**
+   * `args` is the codec's encoding of the input, so the runner hands the bytes to the thread
+   * that runs the function and decodes there (its main thread never decodes user data).
+   * `timeoutMs`: how long the call may still run when sent, in ms, never a wall-clock instant
+   * (hosts' clocks differ); null = no deadline.
+   */
   | {
       readonly t: "call";
       readonly id: number;
       readonly fn: string;
-      readonly args: unknown;
-      readonly deadlineMs: number | null;
+      readonly args: Uint8Array;
+      readonly timeoutMs: number | null;
       readonly traceparent?: string;
     }
   | {
       readonly t: "cast";
       readonly id: number;
       readonly fn: string;
-      readonly args: unknown;
+      readonly args: Uint8Array;
       readonly traceparent?: string;
     }
   | { readonly t: "cancel"; readonly id: number }
@@ -40,7 +46,7 @@ export type ParentToRunner =
       readonly t: "child.start";
       readonly id: number;
       readonly fn: string;
-      readonly args: unknown;
+      readonly args: Uint8Array;
       readonly traceparent?: string;
     }
   /** Ask a placed child to stop: its ctx.signal aborts; it still reports `child.exit`. */
@@ -60,16 +66,35 @@ export type RunnerToParent =
       readonly host: string;
     }
   | { readonly t: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly t: "result"; readonly id: number; readonly ok: false; readonly error: WireError }
+  | {
+      readonly t: "result";
+      readonly id: number;
+      readonly ok: false;
+      readonly error: WireError;
+      /** Answered before the work stopped (TIMEOUT, ABORTED): an `ended` follows once it has. */
+      readonly stillRunning?: true;
+    }
   /** A cast finished; sent so the parent can release the slot and report failures to telemetry. */
   | {
       readonly t: "cast.done";
       readonly id: number;
       readonly ok: boolean;
       readonly error?: WireError;
+      readonly stillRunning?: true;
     }
   | { readonly t: "child.exit"; readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly t: "child.exit"; readonly id: number; readonly ok: false; readonly error: WireError }
+  | {
+      readonly t: "child.exit";
+      readonly id: number;
+      readonly ok: false;
+      readonly error: WireError;
+      readonly stillRunning?: true;
+    }
+  /**
+   * Work answered early (`stillRunning`) has really stopped: its function returned after
+   * its signal aborted, or its thread was terminated. The parent frees the slot only now.
+   */
+  | { readonly t: "ended"; readonly id: number }
   /** The runner is leaving (single use done, failsafe, fatal error); calls already sent still finish. */
   | { readonly t: "shutdown"; readonly reason: string };
 
@@ -104,4 +129,23 @@ export interface ParentDescriptor {
   readonly shutdownTimeoutMs: number;
   /** Largest frame either side accepts. */
   readonly maxFrameBytes: number;
+  /** Both ends ping this often. */
+  readonly heartbeatIntervalMs: number;
+  /** Both ends drop a link silent this long (no frame, no pong). */
+  readonly heartbeatTimeoutMs: number;
+  /** The pool's slots per runner: the runner sizes its thread pool by it. */
+  readonly maxConcurrency: number;
+  readonly execution: ExecutionSettings;
+}
+
+/** How a runner executes functions (the pool's `execution` option, resolved). */
+export interface ExecutionSettings {
+  /** "threads": worker threads (default); "inline": on the agent's own event loop. */
+  readonly mode: "threads" | "inline";
+  /** Worker threads; null = min(maxConcurrency, CPUs the runner may use). */
+  readonly threads: number | null;
+  /** After a deadline or cancel, how long a function may keep running before its thread is terminated. */
+  readonly terminateGraceMs: number;
+  /** Heap cap per worker thread in MB (resourceLimits.maxOldGenerationSizeMb); null = Node's default. */
+  readonly threadMemoryMb: number | null;
 }

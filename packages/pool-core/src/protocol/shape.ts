@@ -24,7 +24,10 @@ function need(ok: boolean, what: string): string | null {
 const withFn: Check = (m) =>
   need(isId(m.id), "id must be a non-negative integer") ??
   need(isStr(m.fn), "fn must be a string") ??
+  need(m.args instanceof Uint8Array, "args must be the encoded input (bytes)") ??
   need(isOptStr(m.traceparent), "traceparent must be a string when present");
+
+const isOptTrue = (v: unknown): boolean => v === undefined || v === true;
 
 export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
   hello: (m) =>
@@ -42,8 +45,9 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
   call: (m) =>
     withFn(m) ??
     need(
-      m.deadlineMs === null || (typeof m.deadlineMs === "number" && Number.isFinite(m.deadlineMs)),
-      "deadlineMs must be a number or null",
+      m.timeoutMs === null ||
+        (typeof m.timeoutMs === "number" && Number.isFinite(m.timeoutMs) && m.timeoutMs >= 0),
+      "timeoutMs must be a non-negative number or null",
     ),
   cast: withFn,
   "child.start": withFn,
@@ -57,13 +61,8 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
     ),
   result: settled,
   "child.exit": settled,
-  "cast.done": (m) =>
-    need(isId(m.id), "id must be a non-negative integer") ??
-    need(typeof m.ok === "boolean", "ok must be a boolean") ??
-    need(
-      m.ok === true || wireError(m.error),
-      "error must be {code, name, message} when ok is false",
-    ),
+  "cast.done": settled,
+  ended: (m) => need(isId(m.id), "id must be a non-negative integer"),
   error: (m) =>
     need(m.id === null || isId(m.id), "id must be a non-negative integer or null") ??
     need(
@@ -80,6 +79,7 @@ function settled(m: Fields): string | null {
     need(
       m.ok === true || wireError(m.error),
       "error must be {code, name, message} when ok is false",
-    )
+    ) ??
+    need(isOptTrue(m.stillRunning), "stillRunning must be true when present")
   );
 }

@@ -12,6 +12,11 @@ import { newRunnerId, parentId } from "../host/ids.js";
 import { Pool } from "../host/pool.js";
 import { RunnerServer } from "../link/index.js";
 import type { PoolOptions } from "../options.js";
+import {
+  DEFAULT_EXECUTION,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+} from "../protocol/defaults.js";
 import { encodeParentDescriptor } from "../protocol/descriptor.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { generateToken } from "../protocol/token.js";
@@ -215,6 +220,10 @@ export function describeBackendConformance(
             failsafeTimeoutMs: failsafeTimeout,
             shutdownTimeoutMs: 5_000,
             maxFrameBytes: 64 * 1024 * 1024,
+            heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+            heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+            maxConcurrency: 1,
+            execution: DEFAULT_EXECUTION,
           }),
         };
         const hello = server.expect(runnerId, token, controller.signal);

@@ -132,8 +132,19 @@ describe("LocalBackend pool: calls", () => {
     expect(next.pid).not.toBe(pid);
   });
 
-  it("a function that exits its process fails the call with RUNNER_DOWN", async () => {
+  it("process.exit() in a function ends only its thread: REMOTE_ERROR, the runner serves on", async () => {
     const pool = localPool({ max: 1 });
+    await pool.start();
+    const error = await pool.call(crash, null).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "REMOTE_ERROR", remote: { name: "ThreadExited" } });
+    expect((error as Error).message).toContain("exited with code 9");
+    const runners = pool.snapshot().runners.map((r) => r.id);
+    expect(await pool.call(add, { a: 3, b: 4 })).toBe(7);
+    expect(pool.snapshot().runners.map((r) => r.id)).toEqual(runners);
+  });
+
+  it("inline mode: a function that exits its process fails the call with RUNNER_DOWN", async () => {
+    const pool = localPool({ max: 1, execution: { mode: "inline" } });
     expect(await codeOf(pool.call(crash, null))).toBe("RUNNER_DOWN");
     expect(await pool.call(add, { a: 3, b: 4 })).toBe(7);
   });

@@ -63,7 +63,7 @@ export class VirtualClock implements Clock {
 export type CallHandler = (
   fn: string,
   args: unknown,
-  opts: { deadlineMs: number | null; signal?: AbortSignal },
+  opts: { timeoutMs: number | null; signal?: AbortSignal },
 ) => Promise<unknown>;
 
 export class FakeConnection implements LinkConnection {
@@ -100,7 +100,7 @@ export class FakeConnection implements LinkConnection {
     this.inflight += 1;
     const handler = this.#handler();
     const callOpts = {
-      deadlineMs: kind === "call" ? opts.deadlineMs : null,
+      timeoutMs: kind === "call" ? opts.timeoutMs : null,
       ...(signal === undefined ? {} : { signal }),
     };
     new Promise((resolve) => resolve(handler(fn, args, callOpts))).then(
@@ -239,7 +239,7 @@ export class FakeWorld implements Backend {
 export class ControlledCalls {
   readonly pending: Array<{
     args: unknown;
-    opts: { deadlineMs: number | null; signal?: AbortSignal };
+    opts: { timeoutMs: number | null; signal?: AbortSignal };
     resolve: (v: unknown) => void;
   }> = [];
   readonly handler: CallHandler = (_fn, args, opts) =>

@@ -50,8 +50,8 @@ describe("flame-runner against RunnerServer", () => {
     expect(conn.info.pid).toBe(agent.child.pid);
     expect(conn.info.agentVersion).toBe("0.1.0");
     const value = { at: new Date(5), m: new Map([["k", new Set([1n])]]), b: new Uint8Array([9]) };
-    expect(await conn.call("echo", value, { deadlineMs: null })).toEqual(value);
-    const ctx = (await conn.call("context", null, { deadlineMs: Date.now() + 60_000 })) as {
+    expect(await conn.call("echo", value, { timeoutMs: null })).toEqual(value);
+    const ctx = (await conn.call("context", null, { timeoutMs: 60_000 })) as {
       runnerId: string;
       deadlineMs: number;
     };
@@ -62,7 +62,7 @@ describe("flame-runner against RunnerServer", () => {
   it("keeps 200 concurrent calls apart", async () => {
     const { conn } = await start();
     const inputs = Array.from({ length: 200 }, (_, i) => ({ a: i, b: i * 1000 }));
-    const results = await Promise.all(inputs.map((x) => conn.call("add", x, { deadlineMs: null })));
+    const results = await Promise.all(inputs.map((x) => conn.call("add", x, { timeoutMs: null })));
     expect(results).toEqual(inputs.map((x) => x.a + x.b));
     expect(conn.inflight).toBe(0);
   });
@@ -85,28 +85,26 @@ describe("flame-runner against RunnerServer", () => {
 
   it("turns a remote throw into REMOTE_ERROR with the remote name, message and stack", async () => {
     const { conn } = await start();
-    const err = await rejection(conn.call("fail", { message: "bad pixel" }, { deadlineMs: null }));
+    const err = await rejection(conn.call("fail", { message: "bad pixel" }, { timeoutMs: null }));
     expect(err.code).toBe("REMOTE_ERROR");
     expect(err.remote?.name).toBe("TypeError");
     expect(err.remote?.message).toBe("bad pixel");
     expect(err.remote?.stack).toContain("functions.mjs");
-    expect(await conn.call("echo", "still serving", { deadlineMs: null })).toBe("still serving");
+    expect(await conn.call("echo", "still serving", { timeoutMs: null })).toBe("still serving");
   });
 
   it("refuses an unknown function without sending it", async () => {
     const { conn } = await start();
-    const err = await rejection(conn.call("not-defined", 1, { deadlineMs: null }));
+    const err = await rejection(conn.call("not-defined", 1, { timeoutMs: null }));
     expect(err.code).toBe("UNKNOWN_FUNCTION");
     expect(conn.inflight).toBe(0);
   });
 
   it("fails a call at its deadline with TIMEOUT, and the function saw its signal abort", async () => {
     const { conn } = await start();
-    const err = await rejection(
-      conn.call("waitForAbort", { tag: "t1" }, { deadlineMs: Date.now() + 300 }),
-    );
+    const err = await rejection(conn.call("waitForAbort", { tag: "t1" }, { timeoutMs: 300 }));
     expect(err.code).toBe("TIMEOUT");
-    expect(await conn.call("abortSeen", { tag: "t1" }, { deadlineMs: null })).toMatchObject({
+    expect(await conn.call("abortSeen", { tag: "t1" }, { timeoutMs: null })).toMatchObject({
       code: "TIMEOUT",
     });
   });
@@ -114,13 +112,13 @@ describe("flame-runner against RunnerServer", () => {
   it("hands a function that reads ctx.signal only after its deadline an already-aborted signal", async () => {
     const { conn } = await start();
     const err = await rejection(
-      conn.call("readSignalLate", { tag: "late", waitMs: 400 }, { deadlineMs: Date.now() + 100 }),
+      conn.call("readSignalLate", { tag: "late", waitMs: 400 }, { timeoutMs: 100 }),
     );
     expect(err.code).toBe("TIMEOUT");
     // The runner keeps the call until the function returns, then records what it saw.
     let seen: unknown = null;
     for (let i = 0; i < 50 && seen === null; i++) {
-      seen = await conn.call("abortSeen", { tag: "late" }, { deadlineMs: null });
+      seen = await conn.call("abortSeen", { tag: "late" }, { timeoutMs: null });
       if (seen === null) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seen).toEqual({ aborted: true, code: "TIMEOUT" });
@@ -132,13 +130,13 @@ describe("flame-runner against RunnerServer", () => {
     const running = conn.call(
       "waitForAbort",
       { tag: "c1" },
-      { deadlineMs: null, signal: ac.signal },
+      { timeoutMs: null, signal: ac.signal },
     );
     // A round trip after the call was sent proves the runner has started it.
-    await conn.call("echo", 0, { deadlineMs: null });
+    await conn.call("echo", 0, { timeoutMs: null });
     ac.abort();
     expect((await rejection(running)).code).toBe("ABORTED");
-    expect(await conn.call("abortSeen", { tag: "c1" }, { deadlineMs: null })).toMatchObject({
+    expect(await conn.call("abortSeen", { tag: "c1" }, { timeoutMs: null })).toMatchObject({
       code: "ABORTED",
     });
   });
@@ -146,17 +144,17 @@ describe("flame-runner against RunnerServer", () => {
   it("answers an oversize frame with SERIALIZATION for that call only", async () => {
     // The runner accepts 4 KiB frames; the parent sends more.
     const { conn } = await start({ maxFrameBytes: 4096 });
-    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { deadlineMs: null }));
+    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
     expect(err.message).toContain("4096");
     // A result too large for the runner's limit fails that call only, too.
-    const big = await rejection(conn.call("bytes", { length: 10_000 }, { deadlineMs: null }));
+    const big = await rejection(conn.call("bytes", { length: 10_000 }, { timeoutMs: null }));
     expect(big.code).toBe("SERIALIZATION");
     // And an unencodable result.
-    expect((await rejection(conn.call("unencodable", null, { deadlineMs: null }))).code).toBe(
+    expect((await rejection(conn.call("unencodable", null, { timeoutMs: null }))).code).toBe(
       "SERIALIZATION",
     );
-    expect(await conn.call("echo", "ok", { deadlineMs: null })).toBe("ok");
+    expect(await conn.call("echo", "ok", { timeoutMs: null })).toBe("ok");
   });
 
   it("runs casts to cast.done", async () => {
@@ -170,7 +168,7 @@ describe("flame-runner against RunnerServer", () => {
   it("starts, stops and reports placed children; the runner keeps serving", async () => {
     const { conn } = await start();
     const child = conn.startChild("ticker", {});
-    expect(await conn.call("echo", "alongside", { deadlineMs: null })).toBe("alongside");
+    expect(await conn.call("echo", "alongside", { timeoutMs: null })).toBe("alongside");
     expect(conn.inflight).toBe(1);
     child.stop();
     expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
@@ -179,11 +177,11 @@ describe("flame-runner against RunnerServer", () => {
 
   it("drains in-flight calls on shutdown, refuses new ones, then exits 0", async () => {
     const { conn, agent } = await start();
-    const inFlight = conn.call("slow", { ms: 300, value: "finished" }, { deadlineMs: null });
+    const inFlight = conn.call("slow", { ms: 300, value: "finished" }, { timeoutMs: null });
     const child = conn.startChild("ticker", {});
-    await conn.call("echo", 0, { deadlineMs: null }); // both have reached the runner
+    await conn.call("echo", 0, { timeoutMs: null }); // both have reached the runner
     conn.shutdown("pool stopping", 10_000);
-    const late = rejection(conn.call("echo", "late", { deadlineMs: null }));
+    const late = rejection(conn.call("echo", "late", { timeoutMs: null }));
     expect(await inFlight).toBe("finished");
     expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
     expect((await late).code).toBe("RUNNER_DOWN");
@@ -195,8 +193,8 @@ describe("flame-runner against RunnerServer", () => {
 
   it("bounds the drain by the shutdown timeout", async () => {
     const { conn, agent } = await start();
-    const stuck = conn.call("hold", { key: "never" }, { deadlineMs: null });
-    await conn.call("echo", 0, { deadlineMs: null });
+    const stuck = conn.call("hold", { key: "never" }, { timeoutMs: null });
+    await conn.call("echo", 0, { timeoutMs: null });
     conn.shutdown("stop now", 200);
     expect((await rejection(stuck)).code).toBe("RUNNER_DOWN");
     const end = await agent.exit();
@@ -207,7 +205,7 @@ describe("flame-runner against RunnerServer", () => {
   it("single use: announces single_use and exits 0 after its one call", async () => {
     const { conn, agent } = await start({ singleUse: true });
     const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
-    expect(await conn.call("echo", "once", { deadlineMs: null })).toBe("once");
+    expect(await conn.call("echo", "once", { timeoutMs: null })).toBe("once");
     expect(await announced).toBe("single_use");
     const end = await agent.exit();
     expect(end.code).toBe(0);
@@ -225,8 +223,8 @@ describe("flame-runner against RunnerServer", () => {
 
   it("exits 3 when the parent closes the link, failing nothing silently", async () => {
     const { server, conn, agent } = await start();
-    const pending = conn.call("hold", { key: "k" }, { deadlineMs: null });
-    await conn.call("echo", 0, { deadlineMs: null });
+    const pending = conn.call("hold", { key: "k" }, { timeoutMs: null });
+    await conn.call("echo", 0, { timeoutMs: null });
     await server.close();
     expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
     const end = await agent.exit();
@@ -236,8 +234,8 @@ describe("flame-runner against RunnerServer", () => {
 
   it("sees the runner die: SIGKILL mid-call → RUNNER_DOWN", async () => {
     const { conn, agent } = await start();
-    const pending = conn.call("hold", { key: "k" }, { deadlineMs: null });
-    await conn.call("echo", 0, { deadlineMs: null });
+    const pending = conn.call("hold", { key: "k" }, { timeoutMs: null });
+    await conn.call("echo", 0, { timeoutMs: null });
     agent.child.kill("SIGKILL");
     expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
     await conn.closed;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
@@ -120,8 +120,8 @@ describe("RunnerServer handshake", () => {
 describe("RunnerConnection", () => {
   it("matches results to calls by id, out of order", async () => {
     const { conn, runner } = await connected();
-    const a = conn.call("echo", "a", { deadlineMs: null });
-    const b = conn.call("echo", "b", { deadlineMs: null });
+    const a = conn.call("echo", "a", { timeoutMs: null });
+    const b = conn.call("echo", "b", { timeoutMs: null });
     const [ca, cb] = [await runner.next(isT("call")), runner.received.filter(isT("call"))[1]!];
     expect(conn.inflight).toBe(2);
     runner.send({ t: "result", id: cb.id, ok: true, value: "B" });
@@ -132,10 +132,10 @@ describe("RunnerConnection", () => {
 
   it("refuses a function the runner did not report, without sending anything", async () => {
     const { conn, runner } = await connected();
-    const err = await rejection(conn.call("thumbnail", 1, { deadlineMs: null }));
+    const err = await rejection(conn.call("thumbnail", 1, { timeoutMs: null }));
     expect(err.code).toBe("UNKNOWN_FUNCTION");
     expect(err.message).toContain('"thumbnail"');
-    const marker = conn.call("echo", 1, { deadlineMs: null }); // a call that is sent
+    const marker = conn.call("echo", 1, { timeoutMs: null }); // a call that is sent
     const sent = await runner.next(isT("call"));
     runner.send({ t: "result", id: sent.id, ok: true, value: 1 });
     await marker;
@@ -145,26 +145,26 @@ describe("RunnerConnection", () => {
 
   it("refuses an unencodable argument with SERIALIZATION before sending", async () => {
     const { conn, runner } = await connected();
-    const err = await rejection(conn.call("echo", { f: () => 1 }, { deadlineMs: null }));
+    const err = await rejection(conn.call("echo", { f: () => 1 }, { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
-    const ok = conn.call("echo", "fine", { deadlineMs: null });
+    const ok = conn.call("echo", "fine", { timeoutMs: null });
     const sent = await runner.next(isT("call"));
-    expect(sent.args).toBe("fine");
+    expect(v8Codec.decode(sent.args)).toBe("fine");
     runner.send({ t: "result", id: sent.id, ok: true, value: "fine" });
     expect(await ok).toBe("fine");
   });
 
   it("refuses an oversize argument with SERIALIZATION before sending", async () => {
     const { conn } = await connected({ maxFrameBytes: 4096 });
-    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { deadlineMs: null }));
+    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
     expect(err.message).toContain("4096-byte frame limit");
   });
 
   it("fails only the call whose result frame is malformed; the others complete", async () => {
     const { conn, runner } = await connected();
-    const bad = conn.call("echo", 1, { deadlineMs: null });
-    const good = conn.call("echo", 2, { deadlineMs: null });
+    const bad = conn.call("echo", 1, { timeoutMs: null });
+    const good = conn.call("echo", 2, { timeoutMs: null });
     await runner.next(isT("call"));
     const [c1, c2] = runner.received.filter(isT("call"));
     const frame = encodeFrame({ t: "result", id: c1!.id, ok: true, value: "x" }, v8Codec, 1 << 20);
@@ -178,7 +178,7 @@ describe("RunnerConnection", () => {
 
   it("maps a runner-reported error to a FlameError with the remote details", async () => {
     const { conn, runner } = await connected();
-    const p = conn.call("echo", 1, { deadlineMs: null });
+    const p = conn.call("echo", 1, { timeoutMs: null });
     const c = await runner.next(isT("call"));
     runner.send({
       t: "result",
@@ -204,18 +204,21 @@ describe("RunnerConnection", () => {
   it("aborts a call when its signal fires and tells the runner to cancel", async () => {
     const { conn, runner } = await connected();
     const ac = new AbortController();
-    const p = conn.call("slow", 1, { deadlineMs: null, signal: ac.signal });
+    const p = conn.call("slow", 1, { timeoutMs: null, signal: ac.signal });
     const c = await runner.next(isT("call"));
     ac.abort();
     expect((await rejection(p)).code).toBe("ABORTED");
     expect((await runner.next(isT("cancel"))).id).toBe(c.id);
-    expect(conn.inflight).toBe(0);
+    // The caller has its answer, but the slot stays taken until the runner's work stopped.
+    expect(conn.inflight).toBe(1);
+    runner.send({ t: "ended", id: c.id });
+    await vi.waitFor(() => expect(conn.inflight).toBe(0));
   });
 
   it("times out a call the runner never answers, deadline plus grace", async () => {
     const { conn, runner } = await connected({ deadlineGraceMs: 50 });
-    const p = conn.call("slow", 1, { deadlineMs: Date.now() + 100 });
-    const other = conn.call("echo", 2, { deadlineMs: null });
+    const p = conn.call("slow", 1, { timeoutMs: 100 });
+    const other = conn.call("echo", 2, { timeoutMs: null });
     const err = await rejection(p);
     expect(err.code).toBe("TIMEOUT");
     const c = runner.received.filter(isT("call")).find((m) => m.fn === "echo")!;
@@ -225,19 +228,19 @@ describe("RunnerConnection", () => {
 
   it("fails every pending call with RUNNER_DOWN when the link drops", async () => {
     const { conn, runner } = await connected();
-    const p = conn.call("slow", 1, { deadlineMs: null });
+    const p = conn.call("slow", 1, { timeoutMs: null });
     const child = conn.startChild("slow", 1);
     await runner.next(isT("child.start"));
     runner.close();
     expect((await rejection(p)).code).toBe("RUNNER_DOWN");
     expect((await rejection(child.result)).code).toBe("RUNNER_DOWN");
     expect((await conn.closed).reason.length).toBeGreaterThan(0);
-    expect((await rejection(conn.call("echo", 1, { deadlineMs: null }))).code).toBe("RUNNER_DOWN");
+    expect((await rejection(conn.call("echo", 1, { timeoutMs: null }))).code).toBe("RUNNER_DOWN");
   });
 
   it("sees a silent runner (no pongs) as gone within the heartbeat bound", async () => {
     const { conn } = await connected({ heartbeatIntervalMs: 100 }, false);
-    const p = conn.call("slow", 1, { deadlineMs: null });
+    const p = conn.call("slow", 1, { timeoutMs: null });
     const { reason } = await conn.closed;
     expect(reason).toMatch(/no heartbeat/);
     expect((await rejection(p)).code).toBe("RUNNER_DOWN");

@@ -19,6 +19,10 @@ const valid: ParentDescriptor = {
   failsafeTimeoutMs: 20_000,
   shutdownTimeoutMs: 30_000,
   maxFrameBytes: 64 * 1024 * 1024,
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 10_000,
+  maxConcurrency: 8,
+  execution: { mode: "threads", threads: null, terminateGraceMs: 1_000, threadMemoryMb: null },
 };
 
 function encodeRaw(value: unknown): string {

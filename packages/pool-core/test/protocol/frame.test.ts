@@ -12,6 +12,9 @@ import {
 
 const MAX = 1024 * 1024;
 
+/** A call's input as it travels: the codec's bytes. */
+const bytes = (value: unknown): Uint8Array => new Uint8Array(v8Codec.encode(value));
+
 function roundTrip(msg: AnyMessage): AnyMessage {
   const decoded = decodeFrame(encodeFrame(msg, v8Codec, MAX), v8Codec, MAX);
   if (!decoded.ok) throw new Error(`decode failed: ${decoded.message}`);
@@ -75,11 +78,18 @@ describe("frames", () => {
       host: "h",
     },
     { t: "welcome", runnerId: "r" },
-    { t: "call", id: 1, fn: "f", args: { x: 1 }, deadlineMs: 123, traceparent: "00-ab-cd-01" },
-    { t: "call", id: 4_294_967_294, fn: "f", args: null, deadlineMs: null },
-    { t: "cast", id: 2, fn: "f", args: [1] },
+    {
+      t: "call",
+      id: 1,
+      fn: "f",
+      args: bytes({ x: 1 }),
+      timeoutMs: 123,
+      traceparent: "00-ab-cd-01",
+    },
+    { t: "call", id: 4_294_967_294, fn: "f", args: bytes(null), timeoutMs: null },
+    { t: "cast", id: 2, fn: "f", args: bytes([1]) },
     { t: "cancel", id: 3 },
-    { t: "child.start", id: 4, fn: "c", args: "x" },
+    { t: "child.start", id: 4, fn: "c", args: bytes("x") },
     { t: "child.stop", id: 4 },
     { t: "shutdown", reason: "idle", timeoutMs: 100 },
     { t: "shutdown", reason: "single_use" },
@@ -95,20 +105,16 @@ describe("frames", () => {
 
   it("refuses an unencodable value with SERIALIZATION before producing a frame", () => {
     const err = thrown(() =>
-      encodeFrame(
-        { t: "call", id: 1, fn: "thumb", args: { cb: () => 1 }, deadlineMs: null },
-        v8Codec,
-        MAX,
-      ),
+      encodeFrame({ t: "result", id: 1, ok: true, value: { cb: () => 1 } }, v8Codec, MAX),
     );
     expect(err.code).toBe("SERIALIZATION");
-    expect(err.message).toContain('"thumb"');
+    expect(err.message).toContain("result");
   });
 
   it("refuses a frame over maxFrameBytes with SERIALIZATION naming both sizes", () => {
     const args = new Uint8Array(5000);
     const err = thrown(() =>
-      encodeFrame({ t: "call", id: 1, fn: "f", args, deadlineMs: null }, v8Codec, 4096),
+      encodeFrame({ t: "call", id: 1, fn: "f", args, timeoutMs: null }, v8Codec, 4096),
     );
     expect(err.code).toBe("SERIALIZATION");
     expect(err.message).toMatch(/encodes to \d+ bytes, over the 4096-byte frame limit/);
@@ -116,7 +122,7 @@ describe("frames", () => {
 
   it("answers an oversize frame on receipt with its call id", () => {
     const frame = encodeFrame(
-      { t: "call", id: 77, fn: "f", args: new Uint8Array(5000), deadlineMs: null },
+      { t: "call", id: 77, fn: "f", args: new Uint8Array(5000), timeoutMs: null },
       v8Codec,
       MAX,
     );
@@ -126,7 +132,7 @@ describe("frames", () => {
 
   it("keeps the id and kind when the payload cannot be decoded", () => {
     const frame = encodeFrame(
-      { t: "call", id: 42, fn: "f", args: 1, deadlineMs: null },
+      { t: "call", id: 42, fn: "f", args: bytes(1), timeoutMs: null },
       v8Codec,
       MAX,
     );
@@ -136,7 +142,13 @@ describe("frames", () => {
   });
 
   it("rejects a valid envelope around a wrong shape, naming the field", () => {
-    const bad = { t: "call", id: 3, fn: 12, args: 1, deadlineMs: null } as unknown as AnyMessage;
+    const bad = {
+      t: "call",
+      id: 3,
+      fn: 12,
+      args: bytes(1),
+      timeoutMs: null,
+    } as unknown as AnyMessage;
     const decoded = decodeFrame(encodeFrame(bad, v8Codec, MAX), v8Codec);
     expect(decoded).toMatchObject({ ok: false, id: 3, code: "PROTOCOL" });
     if (!decoded.ok) expect(decoded.message).toContain("fn must be a string");
@@ -144,8 +156,8 @@ describe("frames", () => {
       t: "call",
       id: 3,
       fn: "f",
-      args: 1,
-      deadlineMs: "soon",
+      args: bytes(1),
+      timeoutMs: "soon",
     } as unknown as AnyMessage;
     const d2 = decodeFrame(encodeFrame(badDeadline, v8Codec, MAX), v8Codec);
     expect(d2).toMatchObject({ ok: false, id: 3, code: "PROTOCOL" });

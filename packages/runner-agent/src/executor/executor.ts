@@ -1,0 +1,38 @@
+/**
+ * Where a runner's functions execute. Two implementations: worker threads (the default, see
+ * thread-pool.ts) and inline on the agent's own event loop (inline.ts). The session never
+ * decodes a function's input or encodes its result itself: it hands the input bytes over and
+ * gets an encoded answer frame back, so with threads its event loop only moves bytes.
+ */
+import type { WireError } from "@flame-ts/pool-core/protocol";
+import type { WorkKind } from "../lifecycle/machine.js";
+
+export interface TaskSpec {
+  readonly id: number;
+  readonly kind: WorkKind;
+  readonly fn: string;
+  /** The codec's encoding of the input (bytes of the received frame; copied before transfer). */
+  readonly input: Uint8Array;
+  /** ctx.deadlineMs: epoch ms on this runner's clock; null = none. */
+  readonly deadlineMs: number | null;
+  readonly traceparent: string | undefined;
+}
+
+export interface ExecutorSink {
+  /** The function settled: `frame` is its encoded answer (result, cast.done or child.exit). */
+  outcome(id: number, frame: Uint8Array): void;
+  /** The work stopped without an answer of its own (its thread died or was terminated). */
+  lost(id: number, error: WireError): void;
+}
+
+export interface Executor {
+  /** The function ids the entry module defined (reported in the hello). */
+  readonly functions: readonly string[];
+  run(task: TaskSpec): void;
+  /** Aborts the task's ctx.signal with `error` (a FlameError on the function's side). */
+  abort(id: number, error: WireError): void;
+  /** Stops the task's work now; false when this executor cannot (inline). */
+  terminate(id: number): boolean;
+  /** Stops everything; resolves once no function code runs any more. */
+  close(): Promise<void>;
+}

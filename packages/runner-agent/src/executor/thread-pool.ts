@@ -1,0 +1,214 @@
+/**
+ * The default executor: functions run on worker threads, so CPU-bound work uses every core
+ * the runner may use and never blocks the link, and a task past its deadline can be stopped
+ * for real by terminating its thread (FLAME's Terminator) and starting a replacement.
+ *
+ * A task goes to the least-loaded live thread. With `threads ≥ maxConcurrency` (the default
+ * when the runner has the CPUs) every task has a thread to itself; with fewer, tasks share,
+ * and a thread that dies or is terminated fails every task on it (documented in the README).
+ */
+import { Worker } from "node:worker_threads";
+import type { WireError } from "@flame-ts/pool-core/protocol";
+import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
+import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
+
+export interface ThreadPoolOptions extends WorkerSettings {
+  readonly threads: number;
+  /** resourceLimits.maxOldGenerationSizeMb per thread; null = Node's default. */
+  readonly threadMemoryMb: number | null;
+  readonly debug: (msg: string) => void;
+}
+
+/** Thrown by `ThreadPool.start` when the entry module does not load: the runner can't serve. */
+export class EntryLoadError extends Error {}
+
+interface Thread {
+  readonly worker: Worker;
+  readonly tasks: Set<number>;
+  /** Set when the agent terminated it on purpose: why, and for which task. */
+  terminatedFor: { readonly id: number } | null;
+  gone: boolean;
+}
+
+const WORKER_URL = new URL("./worker.js", import.meta.url);
+
+export class ThreadPool implements Executor {
+  readonly functions: readonly string[];
+  readonly #threads: Thread[] = [];
+  readonly #taskThread = new Map<number, Thread>();
+  #closing = false;
+
+  private constructor(
+    private readonly options: ThreadPoolOptions,
+    private readonly sink: ExecutorSink,
+    first: Thread,
+    functions: readonly string[],
+  ) {
+    this.functions = functions;
+    this.#adopt(first);
+    for (let i = 1; i < options.threads; i += 1) this.#adopt(this.#spawn());
+  }
+
+  /** Starts the first thread and waits for its entry module; the others start behind it. */
+  static async start(options: ThreadPoolOptions, sink: ExecutorSink): Promise<ThreadPool> {
+    const first = spawnThread(options);
+    const functions = await new Promise<readonly string[]>((resolve, reject) => {
+      const onMessage = (msg: FromWorker) => {
+        if (msg.op === "ready") done(() => resolve(msg.functions));
+        else if (msg.op === "loadFailed") done(() => reject(new EntryLoadError(msg.message)));
+      };
+      const onError = (error: Error) =>
+        done(() => reject(new EntryLoadError(`worker thread failed to start: ${error.message}`)));
+      const onExit = (code: number) =>
+        done(() => reject(new EntryLoadError(`worker thread exited (code ${code}) while loading`)));
+      const done = (settle: () => void) => {
+        first.worker.off("message", onMessage);
+        first.worker.off("error", onError);
+        first.worker.off("exit", onExit);
+        settle();
+      };
+      first.worker.on("message", onMessage);
+      first.worker.on("error", onError);
+      first.worker.on("exit", onExit);
+    });
+    return new ThreadPool(options, sink, first, functions);
+  }
+
+  run(task: TaskSpec): void {
+    const thread = this.#leastLoaded();
+    thread.tasks.add(task.id);
+    this.#taskThread.set(task.id, thread);
+    // The received frame's bytes may share memory with other frames: copy just the input into
+    // memory of its own and transfer that, so the thread decodes it and nothing is cloned.
+    const input = new Uint8Array(task.input);
+    const msg: ToWorker = {
+      op: "run",
+      id: task.id,
+      kind: task.kind,
+      fn: task.fn,
+      input,
+      deadlineMs: task.deadlineMs,
+      traceparent: task.traceparent,
+    };
+    thread.worker.postMessage(msg, [input.buffer]);
+  }
+
+  abort(id: number, error: WireError): void {
+    const thread = this.#taskThread.get(id);
+    if (thread === undefined || thread.gone) return;
+    thread.worker.postMessage({ op: "abort", id, error } satisfies ToWorker);
+  }
+
+  terminate(id: number): boolean {
+    const thread = this.#taskThread.get(id);
+    if (thread === undefined || thread.gone) return true;
+    this.options.debug(`terminating the thread of task ${id} (it ignored its signal)`);
+    thread.terminatedFor = { id };
+    void thread.worker.terminate();
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#threads.map((t) => t.worker.terminate()));
+  }
+
+  #leastLoaded(): Thread {
+    let best: Thread | undefined;
+    for (const thread of this.#threads) {
+      if (thread.gone || thread.terminatedFor !== null) continue;
+      if (best === undefined || thread.tasks.size < best.tasks.size) best = thread;
+    }
+    // Every thread is being replaced (one thread, just terminated): start one more now.
+    return best ?? this.#adopt(this.#spawn());
+  }
+
+  #spawn(): Thread {
+    return spawnThread(this.options);
+  }
+
+  #adopt(thread: Thread): Thread {
+    this.#threads.push(thread);
+    let crash: Error | null = null;
+    thread.worker.on("message", (msg: FromWorker) => {
+      if (msg.op === "outcome") {
+        thread.tasks.delete(msg.id);
+        this.#taskThread.delete(msg.id);
+        this.sink.outcome(msg.id, msg.frame);
+      } else if (msg.op === "loadFailed") {
+        crash = new Error(msg.message);
+      }
+    });
+    thread.worker.on("error", (error) => {
+      crash = error;
+    });
+    thread.worker.on("exit", (code) => {
+      thread.gone = true;
+      this.#threads.splice(this.#threads.indexOf(thread), 1);
+      const failed = [...thread.tasks];
+      thread.tasks.clear();
+      for (const id of failed) {
+        this.#taskThread.delete(id);
+        this.sink.lost(id, lostError(thread, id, crash, code, this.options.threadMemoryMb));
+      }
+      if (!this.#closing && this.#threads.length < this.options.threads) this.#adopt(this.#spawn());
+    });
+    return thread;
+  }
+}
+
+function spawnThread(options: ThreadPoolOptions): Thread {
+  const settings: WorkerSettings = {
+    entry: options.entry,
+    runnerId: options.runnerId,
+    maxFrameBytes: options.maxFrameBytes,
+  };
+  const worker = new Worker(WORKER_URL, {
+    workerData: settings,
+    ...(options.threadMemoryMb === null
+      ? {}
+      : { resourceLimits: { maxOldGenerationSizeMb: options.threadMemoryMb } }),
+  });
+  return { worker, tasks: new Set(), terminatedFor: null, gone: false };
+}
+
+/** Why a task on a thread that ended has no answer of its own. */
+function lostError(
+  thread: Thread,
+  id: number,
+  crash: Error | null,
+  exitCode: number,
+  threadMemoryMb: number | null,
+): WireError {
+  const terminatedFor = thread.terminatedFor;
+  if (terminatedFor !== null) {
+    return terminatedFor.id === id
+      ? {
+          code: "TIMEOUT",
+          name: "FlameError",
+          message: "its thread was terminated: it kept running after its deadline or cancel",
+        }
+      : {
+          code: "RUNNER_DOWN",
+          name: "FlameError",
+          message: `it shared a thread with call ${terminatedFor.id}, which was terminated for not stopping after its deadline or cancel`,
+        };
+  }
+  if ((crash as { code?: string } | null)?.code === "ERR_WORKER_OUT_OF_MEMORY") {
+    return {
+      code: "REMOTE_ERROR",
+      name: "ERR_WORKER_OUT_OF_MEMORY",
+      message: `the function's worker thread ran out of memory (execution.threadMemoryMb: ${threadMemoryMb ?? "Node's default"}); raise it or send less data per call`,
+    };
+  }
+  if (crash !== null) {
+    return crash.stack === undefined
+      ? { code: "REMOTE_ERROR", name: crash.name, message: crash.message }
+      : { code: "REMOTE_ERROR", name: crash.name, message: crash.message, stack: crash.stack };
+  }
+  return {
+    code: "REMOTE_ERROR",
+    name: "ThreadExited",
+    message: `the function's thread exited with code ${exitCode} (process.exit() in function code?)`,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * A worker thread of the runner: loads the app's entry module (which defines the functions),
+ * then runs the tasks the agent's main thread sends, decoding inputs and encoding answers
+ * here so the main thread only moves bytes. Uncaught errors are not caught: the thread dies,
+ * and the main thread fails this thread's tasks with the error and starts a replacement.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import {
+  FlameError,
+  type FlameErrorCode,
+  listFunctionIds,
+  v8Codec,
+} from "@flame-ts/pool-core/protocol";
+import type { WorkKind } from "../lifecycle/machine.js";
+import { runToFrame } from "./answer.js";
+import { abortContext, CallContext } from "./context.js";
+import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
+
+const settings = workerData as WorkerSettings;
+const port = parentPort!;
+const contexts = new Map<number, CallContext>();
+
+function post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
+  port.postMessage(msg, transfer ?? []);
+}
+
+try {
+  if (settings.entry !== null) await import(settings.entry);
+} catch (error) {
+  post({
+    op: "loadFailed",
+    message: `could not load entry ${settings.entry}: ${(error as Error)?.message ?? String(error)}`,
+  });
+  process.exit(1);
+}
+
+port.on("message", (msg: ToWorker) => {
+  if (msg.op === "run") run(msg.id, msg.kind, msg.fn, msg.input, msg.deadlineMs, msg.traceparent);
+  else if (msg.op === "abort") {
+    const ctx = contexts.get(msg.id);
+    const reason = new FlameError(msg.error.code as FlameErrorCode, msg.error.message);
+    if (ctx !== undefined) abortContext(ctx, reason);
+  }
+});
+post({ op: "ready", functions: listFunctionIds() });
+
+function run(
+  id: number,
+  kind: WorkKind,
+  fn: string,
+  input: Uint8Array,
+  deadlineMs: number | null,
+  traceparent: string | undefined,
+): void {
+  const ctx = new CallContext(deadlineMs, settings.runnerId);
+  contexts.set(id, ctx);
+  const answerSettings = {
+    codec: v8Codec,
+    maxFrameBytes: settings.maxFrameBytes,
+    runnerId: settings.runnerId,
+  };
+  runToFrame(answerSettings, kind, id, fn, input, ctx, traceparent, (frame) => {
+    contexts.delete(id);
+    post({ op: "outcome", id, frame }, ownedBuffer(frame));
+  });
+}
+
+/** Transfer the frame's memory when it owns it whole; otherwise it is copied. */
+function ownedBuffer(frame: Uint8Array): ArrayBuffer[] | undefined {
+  const buffer = frame.buffer;
+  return buffer instanceof ArrayBuffer &&
+    frame.byteOffset === 0 &&
+    frame.byteLength === buffer.byteLength
+    ? [buffer]
+    : undefined;
+}
