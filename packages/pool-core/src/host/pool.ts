@@ -6,6 +6,8 @@
  * - fleet.ts: runners and boots (backend, runner link, exits).
  * - calls.ts: one call's life (checkout, grant, work on the runner, settle).
  * - telemetry-bridge.ts: what the core reports, as `pool.events` and the user's hooks.
+ * - config.ts: options to the core's config; the core's snapshot to `pool.snapshot()`.
+ * - arguments.ts: what a caller passes (function, timeout), validated.
  *
  * Timeout rule (FLAME #73), see README "Timeouts": a call's `timeout` spans waiting for a
  * slot plus running; a caller that has to wait for a runner to boot may wait up to
@@ -14,7 +16,7 @@
  * Time: one monotonic clock (`Clock.nowMs`, performance.now-based by default) inside; budgets
  * are milliseconds at the edges; backends get their wall-clock deadline converted in fleet.ts.
  */
-import type { CoreConfig, Effect } from "../core/index.js";
+import type { Effect } from "../core/index.js";
 import { snapshot as coreSnapshot } from "../core/index.js";
 import { FlameError } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
@@ -27,9 +29,10 @@ import {
   resolveOptions,
 } from "../options.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
+import { callTimeout, functionId } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";
+import { coreConfig, poolSnapshot } from "./config.js";
 import { Fleet } from "./fleet.js";
-import { newRunnerIdPrefix } from "./ids.js";
 import type { LinkServer, ListenLink } from "./link-port.js";
 import { Mailbox } from "./mailbox.js";
 import { listenRunnerServer } from "./runner-link.js";
@@ -49,10 +52,6 @@ export interface PoolInternals {
   readonly listen?: ListenLink;
   readonly env?: NodeJS.ProcessEnv;
 }
-
-const BOOT_RETRY_DELAY_MS = 1_000;
-/** How long after a kill the core waits for the backend to report the exit, at most. */
-const MAX_KILL_GRACE_MS = 10_000;
 
 export class Pool {
   readonly name: string;
@@ -89,24 +88,7 @@ export class Pool {
         o.log("warn", "a pool.events listener threw", { error: String(error) }),
     });
     this.#bridge = new TelemetryBridge(this.name, this.#stream, o);
-    const config: CoreConfig = {
-      name: o.name,
-      runnerIdPrefix: newRunnerIdPrefix(o.name),
-      min: o.min,
-      max: o.max,
-      maxConcurrency: o.maxConcurrency,
-      buffer: o.buffer,
-      maxWaiting: o.maxWaiting,
-      budget: o.budget,
-      bootTimeoutMs: o.bootTimeoutMs,
-      shutdownTimeoutMs: o.shutdownTimeoutMs,
-      killGraceMs: Math.min(o.shutdownTimeoutMs, MAX_KILL_GRACE_MS),
-      idleShutdownAfterMs: o.idleShutdownAfterMs,
-      minIdleShutdownAfterMs: o.minIdleShutdownAfterMs,
-      hasIdleCheck: o.idleCheck !== null,
-      singleUse: o.singleUse,
-      bootRetryDelayMs: BOOT_RETRY_DELAY_MS,
-    };
+    const config = coreConfig(o);
     this.#mailbox = new Mailbox(config, this.#clock, (e) => this.#carry(e), o.log);
     const dispatch = this.#mailbox.dispatch.bind(this.#mailbox);
     const emit = this.#bridge.emit.bind(this.#bridge);
@@ -265,40 +247,7 @@ export class Pool {
   }
 
   snapshot(): PoolSnapshot {
-    const core = coreSnapshot(this.#mailbox.state, this.#clock.nowMs());
-    const runners: PoolSnapshot["runners"][number][] = core.runners.map((r) => ({
-      id: r.id,
-      state: r.state,
-      inflight: r.inflight,
-      isMin: r.isMin,
-      bootedAtMs: r.bootedAtMs,
-      callsServed: r.callsServed,
-      meta: this.#fleet.runnerMeta(r.id),
-    }));
-    for (const boot of core.boots) {
-      runners.push({
-        id: boot.runnerId,
-        state: "booting",
-        inflight: 0,
-        isMin: boot.isMin,
-        bootedAtMs: null,
-        callsServed: 0,
-        meta: this.#fleet.bootMeta(boot.bootId),
-      });
-    }
-    return {
-      name: core.name,
-      min: core.min,
-      max: core.max,
-      maxConcurrency: core.maxConcurrency,
-      maxWaiting: core.maxWaiting,
-      buffer: core.buffer,
-      budget: core.budget,
-      draining: core.draining,
-      waiting: core.waiting,
-      pendingBoots: core.pendingBoots,
-      runners,
-    };
+    return poolSnapshot(coreSnapshot(this.#mailbox.state, this.#clock.nowMs()), this.#fleet);
   }
 
   /**
@@ -435,31 +384,6 @@ export class Pool {
 }
 
 const ignore = (): void => {};
-
-function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {
-  const id = (fn as { id?: unknown } | null)?.id;
-  if (typeof id !== "string") {
-    throw new FlameError(
-      "INVALID_OPTIONS",
-      "Invalid argument `fn`: expected a function made with defineFunction(id, impl).",
-      { field: "fn" },
-    );
-  }
-  return id;
-}
-
-function callTimeout(value: number | undefined, fallback: number | null): number | null {
-  if (value === undefined) return fallback;
-  if (value === Number.POSITIVE_INFINITY) return null;
-  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
-    throw new FlameError(
-      "INVALID_OPTIONS",
-      `Invalid option \`timeout\`: expected a positive number of milliseconds or Infinity, got ${String(value)}.`,
-      { field: "timeout" },
-    );
-  }
-  return value;
-}
 
 function stoppedError(pool: string): FlameError {
   return new FlameError(

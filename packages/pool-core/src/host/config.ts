@@ -1,0 +1,71 @@
+/**
+ * The seam between the public options and the core: the core's config from resolved options,
+ * and `pool.snapshot()` from the core's snapshot plus what only the backend knows (meta).
+ */
+import type { CoreConfig, CoreSnapshot } from "../core/index.js";
+import type { ResolvedOptions } from "../options.js";
+import type { PoolSnapshot, RunnerSnapshot } from "../telemetry/events.js";
+import type { Fleet } from "./fleet.js";
+import { newRunnerIdPrefix } from "./ids.js";
+
+/** FLAME's boot debounce: a failed boot is retried this long after, while demand is unmet. */
+const BOOT_RETRY_DELAY_MS = 1_000;
+/** How long after a kill the core waits for the backend to report the exit, at most. */
+const MAX_KILL_GRACE_MS = 10_000;
+
+export function coreConfig(o: ResolvedOptions): CoreConfig {
+  return {
+    name: o.name,
+    runnerIdPrefix: newRunnerIdPrefix(o.name),
+    min: o.min,
+    max: o.max,
+    maxConcurrency: o.maxConcurrency,
+    buffer: o.buffer,
+    maxWaiting: o.maxWaiting,
+    budget: o.budget,
+    bootTimeoutMs: o.bootTimeoutMs,
+    shutdownTimeoutMs: o.shutdownTimeoutMs,
+    killGraceMs: Math.min(o.shutdownTimeoutMs, MAX_KILL_GRACE_MS),
+    idleShutdownAfterMs: o.idleShutdownAfterMs,
+    minIdleShutdownAfterMs: o.minIdleShutdownAfterMs,
+    hasIdleCheck: o.idleCheck !== null,
+    singleUse: o.singleUse,
+    bootRetryDelayMs: BOOT_RETRY_DELAY_MS,
+  };
+}
+
+export function poolSnapshot(core: CoreSnapshot, fleet: Fleet): PoolSnapshot {
+  const runners: RunnerSnapshot[] = core.runners.map((r) => ({
+    id: r.id,
+    state: r.state,
+    inflight: r.inflight,
+    isMin: r.isMin,
+    bootedAtMs: r.bootedAtMs,
+    callsServed: r.callsServed,
+    meta: fleet.runnerMeta(r.id),
+  }));
+  for (const boot of core.boots) {
+    runners.push({
+      id: boot.runnerId,
+      state: "booting",
+      inflight: 0,
+      isMin: boot.isMin,
+      bootedAtMs: null,
+      callsServed: 0,
+      meta: fleet.bootMeta(boot.bootId),
+    });
+  }
+  return {
+    name: core.name,
+    min: core.min,
+    max: core.max,
+    maxConcurrency: core.maxConcurrency,
+    maxWaiting: core.maxWaiting,
+    buffer: core.buffer,
+    budget: core.budget,
+    draining: core.draining,
+    waiting: core.waiting,
+    pendingBoots: core.pendingBoots,
+    runners,
+  };
+}
