@@ -32,6 +32,8 @@ export interface CallsDeps {
   /** The clock reading of the batch in progress (grants happen inside one). */
   readonly batchNowMs: () => number;
   readonly connection: (runnerId: string) => LinkConnection | undefined;
+  /** The link of `runnerId` turned out closed before its exit was reported: report it now. */
+  readonly runnerGone: (runnerId: string) => void;
   readonly emit: (body: PoolEventBody) => void;
 }
 
@@ -70,6 +72,7 @@ export class Calls {
       kind,
       fnId,
       input,
+      timeoutMs,
       signal,
       startCallSpan(this.#d.pool, fnId, kind),
       nowMs,
@@ -92,12 +95,7 @@ export class Calls {
     if (c === undefined || c.phase !== "waiting") return;
     const conn = this.#d.connection(runnerId);
     if (conn === undefined) {
-      // Its exit is on the way to the core; this caller fails now and the slot comes back.
-      this.#failWaiting(
-        c,
-        new FlameError("RUNNER_DOWN", `Runner ${runnerId} is gone.`, { runnerId }),
-      );
-      this.#d.dispatch({ type: "checkin", checkoutId, reason: "error" });
+      this.#requeue(c, runnerId);
       return;
     }
     c.phase = "granted";
@@ -105,7 +103,29 @@ export class Calls {
     c.runnerId = runnerId;
     c.grantedAtMs = this.#d.batchNowMs();
     c.span.setRunner(runnerId);
+    c.sending = true;
     this.#startWork(c, conn, runDeadlineMs);
+    c.sending = false;
+    if (c.refusedAsGone) {
+      c.refusedAsGone = false;
+      this.#requeue(c, runnerId);
+    }
+  }
+
+  /**
+   * The grant landed on a runner whose link closed before its exit reached the core (a known
+   * race: the link fails its calls first, then reports the close). Nothing was sent, so the
+   * caller does not fail: the runner is reported gone (the core then drops this checkout with
+   * it, see `failGranted`) and the caller asks again with what is left of its timeout.
+   */
+  #requeue(c: Checkout, runnerId: string): void {
+    c.phase = "waiting";
+    c.runnerId = null;
+    c.signal?.addEventListener("abort", c, { once: true });
+    const nowMs = this.#d.batchNowMs();
+    this.#d.runnerGone(runnerId);
+    const timeoutMs = c.timeoutMs === null ? null : c.timeoutMs - (nowMs - c.startedAtMs);
+    this.#d.dispatch({ type: "checkout", checkoutId: c.id, timeoutMs }, nowMs);
   }
 
   /** The core's `reject`: the caller never got a slot (timeout, overload, budget, stop, boot). */
@@ -117,7 +137,8 @@ export class Calls {
   /** The core's `failCheckout`: the runner died; the core already took the slot back. */
   failGranted(checkoutId: string, error: CoreError): void {
     const c = this.#checkouts.get(checkoutId);
-    if (c === undefined) return;
+    // Unknown, or requeued after a refused grant: it waits for a slot again.
+    if (c === undefined || c.phase === "waiting") return;
     this.#checkouts.delete(c.id);
     // Answered early and still running when its runner died: the caller already has its answer.
     if (c.phase === "answered") c.phase = "done";
@@ -184,6 +205,10 @@ export class Calls {
       return;
     }
     if (c.phase !== "granted") return;
+    if (c.sending && !ok && isFlameError(valueOrError, "RUNNER_DOWN")) {
+      c.refusedAsGone = true; // refused before sending: `grant` asks for another slot
+      return;
+    }
     const error = ok ? null : asFlameError(valueOrError);
     const errorCode = error?.code;
     const nowMs = this.#d.clock.nowMs();

@@ -29,6 +29,10 @@ export class Checkout implements Reply {
   grantedAtMs = 0;
   /** A placed child's request id on its runner, to stop it. */
   requestId: number | null = null;
+  /** True while `request` runs: a refusal then means the work was never sent. */
+  sending = false;
+  /** The link refused the work because its runner is already gone: ask for another slot. */
+  refusedAsGone = false;
   /** How the checkout ends for the core, fixed when the caller is answered. */
   checkinReason: "done" | "timeout" | "error" = "done";
 
@@ -38,6 +42,8 @@ export class Checkout implements Reply {
     readonly kind: WorkKind,
     readonly fnId: string,
     readonly input: unknown,
+    /** The caller's timeout (queue + run), null = none. */
+    readonly timeoutMs: number | null,
     readonly signal: AbortSignal | undefined,
     readonly span: CallSpan,
     readonly startedAtMs: number,

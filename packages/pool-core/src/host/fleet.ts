@@ -150,6 +150,14 @@ export class Fleet {
     return true;
   }
 
+  /** Its link was found closed before the close was reported (see Calls' requeue). */
+  linkLost(runnerId: string): void {
+    const entry = this.#runners.get(runnerId);
+    if (entry === undefined || entry.down) return;
+    this.#gone(entry, "link closed", null, true);
+    void entry.booted.stop().catch(() => {});
+  }
+
   /** The core forgot a runner whose exit was never reported (a hung backend). */
   abandon(runnerId: string, reason: string): void {
     const entry = this.#runners.get(runnerId);

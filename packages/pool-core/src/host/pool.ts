@@ -118,6 +118,7 @@ export class Pool {
       dispatch,
       batchNowMs: () => this.#mailbox.batchNowMs,
       connection: (runnerId) => this.#fleet.connection(runnerId),
+      runnerGone: (runnerId) => this.#fleet.linkLost(runnerId),
       emit,
     });
     this.#stopped = new Promise((resolve) => {

@@ -71,6 +71,8 @@ export class FakeConnection implements LinkConnection {
   inflight = 0;
   readonly closed: Promise<{ reason: string }>;
   shutdownReason: string | null = null;
+  /** The link is closed but nobody has seen its `closed` promise yet. */
+  refuseAsGone = false;
   #close: (value: { reason: string }) => void = () => {};
   readonly #handler: () => CallHandler;
   readonly #children = new Map<number, AbortController>();
@@ -90,6 +92,11 @@ export class FakeConnection implements LinkConnection {
     opts: RequestOptions,
     reply: Reply,
   ): number | null {
+    if (this.refuseAsGone) {
+      // As the real link does once closed, before its `closed` promise is seen.
+      reply.reject(new FlameError("RUNNER_DOWN", `Runner ${this.runnerId} is gone; not sent.`));
+      return null;
+    }
     const id = ++this.#nextRequestId;
     let signal = opts.signal;
     if (kind === "child") {

@@ -273,3 +273,19 @@ describe("boot failures surfaced", () => {
     expect(call.current).toBeUndefined(); // running on the second runner
   });
 });
+
+describe("races the host absorbs", () => {
+  it("a grant on a runner whose link just closed is not a failure: the caller gets another runner", async () => {
+    const { pool, world, clock } = setup({ min: 1, max: 1 });
+    world.handler = async (_fn, args) => args;
+    void pool.start();
+    await clock.advance(100);
+    const first = world.runners[0];
+    if (first?.conn === null || first === undefined) throw new Error("no runner");
+    first.conn.refuseAsGone = true; // closed; its `closed` promise not yet seen
+    const call = outcome(pool.call(echo, "x"));
+    await clock.advance(100);
+    expect(call.current).toBe("x");
+    expect(world.runners).toHaveLength(2);
+  });
+});
