@@ -1,7 +1,8 @@
 /**
  * Core scaling bench: the cost of one checkout + checkin in the pure core with 10 vs 10,000
- * ready runners. The least-loaded pick is bucketed by load, so the ratio should stay near 1
- * (goal ≤ 1.5; FLAME scans every runner on each checkout, so it grows with n).
+ * ready runners. The least-loaded pick is bucketed by load, and the min-runner and active
+ * counts are kept as counters (no scan of the runners on any path), so the ratio should stay
+ * near 1 (goal ≤ 1.5; FLAME scans every runner on each checkout, so it grows with n).
  *
  *   npx tsx bench/core/checkout.ts [--iterations 200000]
  *
@@ -22,12 +23,27 @@ export interface CoreBenchResult {
   readonly ns10k: number;
   /** ns10k / ns10. */
   readonly ratio: number;
+  /**
+   * Nanoseconds per min-runner crash + replacement (runnerDown, then the replacement boot's
+   * bootSucceeded) with 10 and 10,000 min runners: the path that counted min runners by
+   * scanning all of them before the count became a counter.
+   */
+  readonly churnNs10: number;
+  readonly churnNs10k: number;
+  readonly churnRatio: number;
 }
 
 /** A started pool with `runners` ready runners, half of them already holding one call. */
 function readyPool(runners: number, idleAfterMs: number): { state: PoolState; nowMs: number } {
   const config: CoreConfig = {
     name: "bench",
+    runnerIdPrefix: "r",
+    buffer: 0,
+    maxWaiting: null,
+    budget: null,
+    bootTimeoutMs: 30_000,
+    shutdownTimeoutMs: 30_000,
+    killGraceMs: 10_000,
     min: runners,
     max: runners,
     maxConcurrency: 4,
@@ -42,17 +58,45 @@ function readyPool(runners: number, idleAfterMs: number): { state: PoolState; no
   const state = initialState(config);
   const nowMs = 1;
   const { effects } = step(state, { type: "start" }, nowMs);
-  let booted = 0;
   for (const effect of effects) {
     if (effect.type !== "boot") continue;
-    booted += 1;
-    step(state, { type: "bootSucceeded", bootId: effect.bootId, runnerId: `r${booted}` }, nowMs);
+    step(state, { type: "bootSucceeded", bootId: effect.bootId }, nowMs);
   }
   // Mixed loads, as in a live pool: the least-loaded bucket is not the only non-empty one.
   for (let i = 0; i < runners / 2; i += 1) {
-    step(state, { type: "checkout", checkoutId: `busy${i}`, deadlineMs: null }, nowMs);
+    step(state, { type: "checkout", checkoutId: `busy${i}`, timeoutMs: null }, nowMs);
   }
   return { state, nowMs };
+}
+
+/** Nanoseconds per min-runner crash + replacement, over `iterations` of them. */
+function measureChurn(
+  pool: { state: PoolState; nowMs: number; oldest?: string[]; next?: number },
+  iterations: number,
+): number {
+  const { state } = pool;
+  const nowMs = pool.nowMs;
+  // Oldest runner first, tracked here: iterating a Map from its start after many deletes walks
+  // the deleted entries (a V8 cost of the bench, not of the core).
+  pool.oldest ??= [...state.runners.keys()];
+  const oldest = pool.oldest;
+  let next = pool.next ?? 0;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i += 1) {
+    const victim = oldest[next++] as string;
+    const { effects } = step(
+      state,
+      { type: "runnerDown", runnerId: victim, reason: "bench" },
+      nowMs,
+    );
+    const boot = effects.find((e) => e.type === "boot");
+    if (boot?.type !== "boot") throw new Error(`no replacement boot for ${victim}`);
+    step(state, { type: "bootSucceeded", bootId: boot.bootId }, nowMs);
+    oldest.push(boot.runnerId);
+  }
+  const elapsedNs = Number(process.hrtime.bigint() - started);
+  pool.next = next;
+  return elapsedNs / iterations;
 }
 
 /** Nanoseconds per checkout+checkin pair over `iterations` pairs; time goes on from `pool.nowMs`. */
@@ -63,11 +107,7 @@ function measure(pool: { state: PoolState; nowMs: number }, iterations: number):
   for (let i = 0; i < iterations; i += 1) {
     nowMs += 1;
     const checkoutId = `k${i}`;
-    const { effects } = step(
-      state,
-      { type: "checkout", checkoutId, deadlineMs: nowMs + 30_000 },
-      nowMs,
-    );
+    const { effects } = step(state, { type: "checkout", checkoutId, timeoutMs: 30_000 }, nowMs);
     if (effects[0]?.type !== "grant") throw new Error(`checkout ${checkoutId} was not granted`);
     step(state, { type: "checkin", checkoutId, reason: "done" }, nowMs);
   }
@@ -105,8 +145,27 @@ export async function runCoreBench(options: { iterations: number }): Promise<Cor
     collect();
     ns10k.push(measure(large, perRound));
   }
+  const churnIterations = Math.max(1, Math.floor(iterations / 20));
+  const churnSmall = readyPool(10, idleAfterMs);
+  const churnLarge = readyPool(10_000, idleAfterMs);
+  measureChurn(churnSmall, Math.min(churnIterations, 2_000));
+  measureChurn(churnLarge, Math.min(churnIterations, 2_000));
+  const churn10: number[] = [];
+  const churn10k: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    collect();
+    churn10.push(measureChurn(churnSmall, Math.ceil(churnIterations / rounds)));
+    collect();
+    churn10k.push(measureChurn(churnLarge, Math.ceil(churnIterations / rounds)));
+  }
   const result = { ns10: median(ns10), ns10k: median(ns10k) };
-  return { ...result, ratio: result.ns10k / result.ns10 };
+  const churn = { churnNs10: median(churn10), churnNs10k: median(churn10k) };
+  return {
+    ...result,
+    ratio: result.ns10k / result.ns10,
+    ...churn,
+    churnRatio: churn.churnNs10k / churn.churnNs10,
+  };
 }
 
 async function main(): Promise<void> {
@@ -119,6 +178,9 @@ async function main(): Promise<void> {
   console.log(`checkout+checkin, 10 ready runners:     ${r.ns10.toFixed(0)} ns`);
   console.log(`checkout+checkin, 10,000 ready runners: ${r.ns10k.toFixed(0)} ns`);
   console.log(`ratio 10k/10: ${r.ratio.toFixed(2)} (goal ≤ 1.5)`);
+  console.log(`min runner crash+replace, 10 min runners:     ${r.churnNs10.toFixed(0)} ns`);
+  console.log(`min runner crash+replace, 10,000 min runners: ${r.churnNs10k.toFixed(0)} ns`);
+  console.log(`ratio 10k/10: ${r.churnRatio.toFixed(2)} (no scan of the runners: ≈ 1)`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -18,5 +18,14 @@ export async function coreScalingBench(scale: Scale): Promise<Figure[]> {
       baseline: result.ns10,
       goal: { on: "ratio", op: "<=", target: 1.5 },
     }),
+    figure({
+      bench: "core scaling",
+      measure: "min runner crash+replace, 10k min runners",
+      unit: "ns",
+      value: result.churnNs10k,
+      baselineName: "same, 10 min runners",
+      baseline: result.churnNs10,
+      goal: { on: "ratio", op: "<=", target: 1.5 },
+    }),
   ];
 }

@@ -9,6 +9,7 @@ export function checkInvariants(s: PoolState): void {
   let activeOrPending = s.pendingBoots.size;
   let active = 0;
   let minCount = 0;
+  let minActive = 0;
   let freeSlots = 0;
   for (const boot of s.pendingBoots.values()) if (boot.isMin) minCount += 1;
   for (const runner of s.runners.values()) {
@@ -31,7 +32,10 @@ export function checkInvariants(s: PoolState): void {
     if (isActive(runner)) {
       activeOrPending += 1;
       active += 1;
-      if (runner.isMin) minCount += 1;
+      if (runner.isMin) {
+        minCount += 1;
+        minActive += 1;
+      }
     }
     if (runner.life.phase === "draining" && runner.load === 0) {
       fail(`runner ${runner.id} drains with nothing left to finish but was not shut down`);
@@ -49,6 +53,9 @@ export function checkInvariants(s: PoolState): void {
     }
   }
   if (s.counts.active !== active) fail(`active count ${s.counts.active}, expected ${active}`);
+  if (s.counts.minActive !== minActive) {
+    fail(`active min count ${s.counts.minActive}, expected ${minActive}`);
+  }
   if (s.counts.min !== minCount) fail(`min count ${s.counts.min}, expected ${minCount}`);
   if (s.free.size !== freeSlots)
     fail(`free-slot index holds ${s.free.size}, expected ${freeSlots}`);

@@ -97,14 +97,21 @@ export function ensureMin(st: Step): void {
   const s = st.s;
   if (s.stopped || s.draining !== null || !s.started || s.limits.min === 0) return;
   if (s.counts.min >= s.limits.min) return;
+  // Promote ready runners first; look only when some active runner is not min yet (with all
+  // runners min, a crash and its replacement must not walk 10,000 of them).
+  if (s.counts.active > s.counts.minActive) promoteToMin(st);
+  while (s.counts.min < s.limits.min && runnerCount(s) < s.limits.max && bootsAllowed(s)) {
+    if (!boot(st, true)) return;
+  }
+}
+
+function promoteToMin(st: Step): void {
+  const s = st.s;
   for (const runner of s.runners.values()) {
-    if (s.counts.min >= s.limits.min) break;
+    if (s.counts.min >= s.limits.min || s.counts.active === s.counts.minActive) return;
     if (runner.isMin || !isActive(runner)) continue;
     setRunnerMin(s, runner, true);
     if (runner.load === 0) armIdle(st, runner);
-  }
-  while (s.counts.min < s.limits.min && runnerCount(s) < s.limits.max && bootsAllowed(s)) {
-    if (!boot(st, true)) return;
   }
 }
 

@@ -132,6 +132,8 @@ export interface PoolState {
     active: number;
     /** Active runners marked min, plus pending min boots. */
     min: number;
+    /** Active runners marked min (so `active - minActive` can be promoted without a scan). */
+    minActive: number;
   };
 }
 
@@ -161,7 +163,7 @@ export function initialState(config: CoreConfig): PoolState {
     budgetBlocked: false,
     ledger: new RunnerTimeLedger(config.budget?.windowMs ?? 0),
     bufferKept: new Set(),
-    counts: { active: 0, min: 0 },
+    counts: { active: 0, min: 0, minActive: 0 },
   };
 }
 
@@ -185,7 +187,10 @@ export function moveRunner(s: PoolState, runner: RunnerState, next: RunnerLife):
   if (wasActive !== nowActive) {
     const delta = nowActive ? 1 : -1;
     s.counts.active += delta;
-    if (runner.isMin) s.counts.min += delta;
+    if (runner.isMin) {
+      s.counts.min += delta;
+      s.counts.minActive += delta;
+    }
   }
 }
 
@@ -199,7 +204,10 @@ export function removeRunner(s: PoolState, runner: RunnerState): void {
   }
   if (isActive(runner)) {
     s.counts.active -= 1;
-    if (runner.isMin) s.counts.min -= 1;
+    if (runner.isMin) {
+      s.counts.min -= 1;
+      s.counts.minActive -= 1;
+    }
   }
   s.bufferKept.delete(runner.id);
   s.runners.delete(runner.id);
@@ -208,7 +216,10 @@ export function removeRunner(s: PoolState, runner: RunnerState): void {
 export function setRunnerMin(s: PoolState, runner: RunnerState, isMin: boolean): void {
   if (runner.isMin === isMin) return;
   runner.isMin = isMin;
-  if (isActive(runner)) s.counts.min += isMin ? 1 : -1;
+  if (isActive(runner)) {
+    s.counts.min += isMin ? 1 : -1;
+    s.counts.minActive += isMin ? 1 : -1;
+  }
 }
 
 export function setBootMin(s: PoolState, boot: PendingBoot, isMin: boolean): void {
