@@ -35,8 +35,12 @@ type Command =
       readonly stray: boolean;
     }
   | { readonly kind: "idleChecked"; readonly pick: number; readonly shutdown: boolean }
-  | { readonly kind: "resize"; readonly min: number; readonly max: number; readonly buffer: number }
-  | { readonly kind: "drain"; readonly timeoutMs: number | null };
+  | {
+      readonly kind: "resize";
+      readonly min: number;
+      readonly max: number;
+      readonly buffer: number;
+    };
 
 const target = fc.record({
   pick: fc.nat({ max: 20 }),
@@ -135,8 +139,6 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
       return { type: "checkout", checkoutId: `c${fresh()}`, timeoutMs: command.timeoutMs };
     case "resize":
       return { type: "resize", min: command.min, max: command.max, buffer: command.buffer };
-    case "drain":
-      return { type: "drain", timeoutMs: command.timeoutMs };
     case "idleChecked": {
       const runnerId = nth(state.runners.keys(), command.pick) ?? `r-stray${command.pick}`;
       return { type: "idleChecked", runnerId, shutdown: command.shutdown };

@@ -395,7 +395,8 @@ class Simulation {
         if (runner === undefined || !runner.alive)
           this.#fail(`shutdown of dead runner ${effect.runnerId}`);
         if (runner.shutdownRequested) this.#fail(`second shutdown of runner ${runner.id}`);
-        if (effect.reason !== "stop" && this.#busy(runner.id)) {
+        // Stop and an operator's drain ask a busy runner to leave (it finishes its calls).
+        if (effect.reason !== "stop" && effect.reason !== "operator" && this.#busy(runner.id)) {
           this.#fail(`shutdown (${effect.reason}) of busy runner ${runner.id}`);
         }
         runner.shutdownRequested = true;
@@ -557,7 +558,8 @@ class Simulation {
       case "exit": {
         const runner = this.#runners.get(action.runnerId);
         if (runner === undefined || !runner.alive) return;
-        if (this.#busy(runner.id) && action.reason !== "stop" && action.reason !== "killed") {
+        const mayBeBusy = ["stop", "operator", "killed"].includes(action.reason);
+        if (this.#busy(runner.id) && !mayBeBusy) {
           this.#fail(`runner ${runner.id} exits (${action.reason}) with callers on it`);
         }
         runner.alive = false;
@@ -578,7 +580,14 @@ class Simulation {
         this.#schedule(this.#delay(this.#swarm.meanArrivalMs / this.#swarm.resizeP), {
           kind: "resize",
         });
-        this.#apply({ type: "resize", min, max });
+        const buffer = Math.min(max, this.#rng.pick([0, 0, 0, 1, 2]));
+        this.#apply({ type: "resize", min, max, buffer });
+        // Now and then an operator drains one runner (the dashboard's action).
+        const ids = [...this.#runners.values()].filter((r) => r.alive && !r.abandoned);
+        if (ids.length > 0 && this.#rng.chance(0.3)) {
+          const runnerId = (ids[this.#rng.int(0, ids.length - 1)] as FakeRunner).id;
+          this.#apply({ type: "drainRunner", runnerId });
+        }
         return;
       }
       case "stop":
