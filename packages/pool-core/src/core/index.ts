@@ -6,8 +6,9 @@
  * or from counters in state; every deadline is stored in state and reported by `nextDeadline`.
  *
  * Files: types.ts (events, effects, config), state.ts (state and the runner lifecycle table),
- * reducer.ts (event handlers), policy.ts (grant, boot, min, buffer, budget, drain),
- * timers.ts (every deadline), budget.ts (runner time per window), invariants.ts.
+ * reducer.ts (event handlers), limits.ts (resize and stop), policy.ts (grant, boot, min,
+ * buffer, budget, drain), timers.ts (every deadline), budget.ts (runner time per window),
+ * invariants.ts (what must hold after every step).
  *
  * The host drives it like this:
  * 1. `initialState(config)`, then `step(state, { type: "start" }, now)`.
