@@ -24,6 +24,7 @@ const expectedFigures = [
   ["call path", "throughput @128"],
   ["vs piscina", "throughput @64, 2 workers"],
   ["core scaling", "checkout+checkin, 10k runners"],
+  ["core scaling", "min runner crash+replace, 10k min runners"],
   ["cold start", "empty pool → first result"],
   ["memory", "parent heap per idle runner"],
   ["memory", "parent heap per waiting caller"],
