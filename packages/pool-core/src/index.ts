@@ -10,6 +10,7 @@ export { parentId } from "./host/ids.js";
 export { type ActionOptions, type CallOptions, type PlacedChild, Pool } from "./host/pool.js";
 export { LocalBackend, type LocalBackendOptions } from "./local/index.js";
 export {
+  type BudgetOption,
   type Clock,
   DEFAULTS,
   type ExecutionOption,

@@ -72,6 +72,8 @@ export class Fleet {
   readonly #d: FleetDeps;
   readonly #boots = new Map<string, BootEntry>();
   readonly #runners = new Map<string, RunnerEntry>();
+  /** Boot tasks still unwinding (an aborted one ends promptly: it does not await the backend). */
+  readonly #bootTasks = new Set<Promise<void>>();
 
   constructor(deps: FleetDeps) {
     this.#d = deps;
@@ -117,7 +119,14 @@ export class Fleet {
       settle,
     };
     this.#boots.set(bootId, entry);
-    void this.#runBoot(entry, deadlineMs);
+    const task = this.#runBoot(entry, deadlineMs);
+    this.#bootTasks.add(task);
+    void task.finally(() => this.#bootTasks.delete(task));
+  }
+
+  /** Resolves once every boot task has unwound (after stop, each aborted one ends promptly). */
+  async bootsSettled(): Promise<void> {
+    while (this.#bootTasks.size > 0) await Promise.all([...this.#bootTasks]);
   }
 
   /** The core gave up on this boot: abort the backend call; a runner that comes up is stopped. */

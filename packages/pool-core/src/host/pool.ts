@@ -322,6 +322,8 @@ export class Pool {
   async #finishStop(): Promise<void> {
     this.#stopRequested = true;
     this.#mailbox.close();
+    // Aborted boots unwind (and stop what their backend started) before the listener closes.
+    await this.#fleet.bootsSettled();
     const server = this.#server;
     if (server !== null) await server.then((s) => s.close()).catch(() => {});
     this.#bridge.emit({ type: "stopped" });
