@@ -132,7 +132,10 @@ export class FakeConnection implements LinkConnection {
   shutdown(reason: string): void {
     this.shutdownReason = reason;
   }
+  /** The socket is wedged: closing it from our side is never confirmed. */
+  wedged = false;
   terminate(reason: string): void {
+    if (this.wedged) return;
     this.#close({ reason });
   }
 }

@@ -214,6 +214,28 @@ describe("stop is bounded", () => {
     ]);
     expect(events.at(-1)?.type).toBe("stopped");
   });
+  it("a runner whose exit is never confirmed (hung backend, wedged link) is given up on after killGrace", async () => {
+    const { pool, clock, world, events } = setup({ min: 1, max: 1, shutdownTimeout: 1_000 });
+    void pool.start();
+    await clock.advance(200);
+    const runner = world.runners[0];
+    if (runner?.conn === null || runner === undefined) throw new Error("no runner");
+    runner.frozen = true;
+    runner.conn.wedged = true;
+    const stopped = settled(pool.stop());
+    await clock.advance(1_000); // shutdownTimeout: killed, but nothing confirms it
+    expect(stopped.done).toBe(false);
+    await clock.advance(999);
+    expect(stopped.done).toBe(false);
+    await clock.advance(1); // killGrace = min(shutdownTimeout, 10 s): given up on
+    expect(stopped.done).toBe(true);
+    expect(
+      events
+        .filter((e) => e.type === "runnerKilled")
+        .map((e) => e.type === "runnerKilled" && e.abandoned),
+    ).toEqual([false, true]);
+    expect(events.find((e) => e.type === "runnerDown")).toMatchObject({ expected: true });
+  });
 });
 
 describe("boot failures surfaced", () => {
