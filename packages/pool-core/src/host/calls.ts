@@ -8,7 +8,7 @@
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
-import type { Clock, LogFn } from "../options.js";
+import type { Clock } from "../options.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { startCallSpan } from "../telemetry/spans.js";
 import { Checkout, type CheckoutOwner } from "./checkout.js";
@@ -27,7 +27,6 @@ export interface PlacedChild<O> {
 export interface CallsDeps {
   readonly pool: string;
   readonly clock: Clock;
-  readonly log: LogFn;
   readonly dispatch: (event: CoreEvent, nowMs?: number) => void;
   /** The clock reading of the batch in progress (grants happen inside one). */
   readonly batchNowMs: () => number;

@@ -114,7 +114,6 @@ export class Pool {
     this.#calls = new Calls({
       pool: this.name,
       clock: this.#clock,
-      log: o.log,
       dispatch,
       batchNowMs: () => this.#mailbox.batchNowMs,
       connection: (runnerId) => this.#fleet.connection(runnerId),
