@@ -25,8 +25,11 @@ export interface DockerBackendOptions {
   readonly docker?: DockerConnection;
   /**
    * Container network mode. Default "host": the runner dials the parent's listener on the
-   * host's loopback, so the pool's default `listen` (127.0.0.1) just works. With another
-   * network, set the pool's `listen.advertiseUrl` to an address the container can reach.
+   * host's loopback, so the pool's default `listen` (127.0.0.1) just works — but the runner
+   * can then reach every service on the host's loopback too. With a user-defined bridge
+   * network (`docker network create flame-runners`), set the pool's `listen.host` to the
+   * bridge's gateway address and `listen.advertiseUrl` to `ws://<gateway>:<port>` (README,
+   * "Bridge networking"); the runner then reaches the parent and nothing on the host's loopback.
    */
   readonly network?: string;
   /**
