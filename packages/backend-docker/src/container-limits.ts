@@ -15,12 +15,15 @@ const MIN_MEMORY_MB = 6;
 /** node itself holds about a dozen threads (main, libuv pool, V8 platform workers). */
 const MIN_PIDS_LIMIT = 32;
 const CAPABILITY = /^(CAP_)?[A-Z][A-Z_]*$/;
+/** "name", "uid", "name:group" or "uid:gid" (Docker's `--user`). */
+const USER = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$/;
 
 export interface ContainerLimits {
   readonly memoryBytes: number | null;
   readonly nanoCpus: number | null;
   readonly pidsLimit: number | null;
   readonly capAdd: readonly string[];
+  readonly user: string | null;
 }
 
 export interface ContainerLimitOptions {
@@ -28,6 +31,7 @@ export interface ContainerLimitOptions {
   readonly cpus?: number | null;
   readonly pidsLimit?: number | null;
   readonly capAdd?: readonly string[];
+  readonly user?: string;
 }
 
 export function resolveContainerLimits(options: ContainerLimitOptions): ContainerLimits {
@@ -72,7 +76,12 @@ export function resolveContainerLimits(options: ContainerLimitOptions): Containe
       );
     }
   });
+  const user = options.user ?? null;
+  if (user !== null && (typeof user !== "string" || !USER.test(user))) {
+    throw invalidOption("user", 'a user or uid, optionally with ":group", e.g. "1000:1000"', user);
+  }
   return {
+    user,
     memoryBytes: memoryMb === null ? null : memoryMb * 1024 * 1024,
     // Docker's NanoCpus: CPUs × 10⁹, which dockerd turns into a CFS quota per 100 ms period.
     nanoCpus: cpus === null ? null : Math.round(cpus * 1e9),
@@ -81,7 +90,7 @@ export function resolveContainerLimits(options: ContainerLimitOptions): Containe
   };
 }
 
-/** The HostConfig fields that enforce `limits`. */
+/** The HostConfig fields that enforce `limits` (`user` goes on the container config itself). */
 export function limitsHostConfig(limits: ContainerLimits): Record<string, unknown> {
   return {
     CapDrop: ["ALL"],

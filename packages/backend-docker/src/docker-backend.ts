@@ -69,6 +69,7 @@ export class DockerBackend implements Backend {
       const creating = docker.createContainer({
         name,
         Image: options.image,
+        ...(options.limits.user === null ? {} : { User: options.limits.user }),
         Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
         Labels: {
           ...options.labels,

@@ -53,6 +53,12 @@ export interface DockerBackendOptions {
    */
   readonly capAdd?: readonly string[];
   /**
+   * User (and group) the runner runs as, e.g. "1000:1000" or "node" (Docker `--user`).
+   * Default: the image's own `USER` (root when the image sets none — still without
+   * capabilities; a non-root user is safer).
+   */
+  readonly user?: string;
+  /**
    * The app scope, written as the `flame-ts.app` label: `reapOrphans({ app })` only ever
    * considers containers of its own app, so two apps sharing a daemon never reap each other's
    * runners. Letters, digits, '_', '.', '-' (not first), up to 63. Default "default".

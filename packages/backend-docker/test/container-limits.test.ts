@@ -99,10 +99,18 @@ describe.skipIf(skip)("runner containers' privileges and limits", () => {
   it("gives back only the capabilities listed in capAdd, and lifts limits set to null", async () => {
     const p = pool({ capAdd: ["NET_BIND_SERVICE"], memoryMb: null, pidsLimit: null });
     const inside = await p.call(limits, null, { timeout: 30_000 });
+    // The test image sets no USER: root, but a root without capabilities.
+    expect(inside.uid).toBe(0);
     // CAP_NET_BIND_SERVICE is capability 10.
     expect(inside.capEff).toBe((1 << 10).toString(16).padStart(16, "0"));
     expect(inside.noNewPrivs).toBe("1");
     expect(inside.pidsMax).toBe("max");
     expect(Number(inside.memoryLimitBytes)).toBeGreaterThan(DEFAULT_MEMORY_MB * MiB);
+  });
+
+  it("runs as the given user", async () => {
+    const p = pool({ user: "65534:65534" });
+    const inside = await p.call(limits, null, { timeout: 30_000 });
+    expect(inside).toMatchObject({ uid: 65534, capEff: "0000000000000000", noNewPrivs: "1" });
   });
 });

@@ -30,6 +30,9 @@ describe("DockerBackend options", () => {
     [{ image: "x", capAdd: "NET_ADMIN" }, "capAdd"],
     [{ image: "x", capAdd: ["NET_BIND_SERVICE", "ALL"] }, "capAdd[1]"],
     [{ image: "x", capAdd: ["net admin"] }, "capAdd[0]"],
+    [{ image: "x", user: "" }, "user"],
+    [{ image: "x", user: "a b" }, "user"],
+    [{ image: "x", user: 1000 }, "user"],
     [{ image: "x", app: "" }, "app"],
     [{ image: "x", app: "-app" }, "app"],
     [{ image: "x", app: "a=b" }, "app"],
@@ -64,6 +67,7 @@ describe("DockerBackend options", () => {
       pidsLimit: 64,
       capAdd: ["NET_BIND_SERVICE", "CAP_CHOWN"],
       app: "media.thumbs-1",
+      user: "1000:1000",
     } as const;
     const own = new Dockerode({ socketPath: "/tmp/nowhere.sock" });
     expect(new DockerBackend({ ...base, docker: own }).docker).toBe(own);
