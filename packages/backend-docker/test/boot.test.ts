@@ -5,13 +5,14 @@ import { randomBytes } from "node:crypto";
 import { type BootRequest, isFlameError } from "@flame-ts/pool-core";
 import { encodeParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/protocol";
 import Dockerode from "dockerode";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
 import {
   DOCKER_FIXTURE,
   probeDocker,
   RUN_LABEL,
   reportMissingDocker,
+  runContainers,
   runTag,
   TEST_APP,
   TEST_IMAGE,
@@ -76,6 +77,18 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
     ...extra,
   });
   const backend = new DockerBackend(options());
+  afterAll(async () => {
+    // A failed assertion may skip a test's own stop(): remove what this run left (only its own).
+    const left = await runContainers(docker);
+    for (const info of left) {
+      await docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+    expect(left.filter((c) => c.State === "running")).toEqual([]);
+  }, 30_000);
+
   const containersOf = (runnerId: string) =>
     docker.listContainers({ all: true, filters: { label: [`${LABEL.runner}=${runnerId}`] } });
 
