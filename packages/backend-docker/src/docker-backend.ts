@@ -9,6 +9,9 @@
  * With `autoRemove` (default) the daemon removes it at exit, so a container whose parent was
  * SIGKILLed disappears as soon as its agent's failsafe makes it exit. `reapOrphans()` removes
  * what is left anyway (a hung agent, `autoRemove: false`).
+ *
+ * Every container starts without capabilities, with no-new-privileges and with pids/memory
+ * (and optional CPU) limits: see container-limits.ts. Its exit is watched by DockerRunner.
  */
 import type { Backend, BootedRunner, BootRequest } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
