@@ -57,6 +57,12 @@ describe.skipIf(skip)("packages/runner-agent/Dockerfile", () => {
       entryPoints: [join(repoRoot, "packages/runner-agent/src/bin.ts")],
       outfile: join(agentDir, "dist/bin.js"),
     });
+    // The bundled agent starts its worker threads from `./worker.js` beside it.
+    await build({
+      ...common,
+      entryPoints: [join(repoRoot, "packages/runner-agent/src/executor/worker.ts")],
+      outfile: join(agentDir, "dist/worker.js"),
+    });
     await build({
       ...common,
       entryPoints: [join(repoRoot, "packages/backend-docker/test/fixtures/docker-functions.mjs")],
