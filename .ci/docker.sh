@@ -36,4 +36,8 @@ else
 fi
 
 docker version --format 'docker.sh: engine {{.Server.Version}}'
-node scripts/docker/build-test-image.mjs
+# The same variables the Docker suites read (test/docker-env.ts): on a shared daemon each
+# engineer or job builds and runs its own tags.
+node scripts/docker/build-test-image.mjs \
+  --tag "${FLAME_DOCKER_TEST_IMAGE:-flame-ts/runner-test:local}" \
+  --base-tag "${FLAME_DOCKER_TEST_BASE_IMAGE:-flame-ts/node-base:local}"

@@ -89,11 +89,17 @@ function place(from, to) {
 }
 
 async function bundleAgent(outfile) {
-  const src = join(repo, "packages/runner-agent/src/bin.ts");
-  const dist = join(repo, "packages/runner-agent/dist/bin.js");
+  await bundle(agentSource("bin"), outfile);
+  // The agent starts its worker threads from `./worker.js` beside itself.
+  await bundle(agentSource("executor/worker"), join(dirname(outfile), "worker.js"));
+}
+
+function agentSource(name) {
+  const src = join(repo, `packages/runner-agent/src/${name}.ts`);
+  const dist = join(repo, `packages/runner-agent/dist/${name}.js`);
   const entry = existsSync(src) ? src : dist;
   if (!existsSync(entry)) throw new Error(`build-test-image: runner-agent entry missing (${src})`);
-  await bundle(entry, outfile);
+  return entry;
 }
 
 async function bundleFixtures(outdir) {

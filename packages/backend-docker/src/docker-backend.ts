@@ -9,18 +9,17 @@
  * With `autoRemove` (default) the daemon removes it at exit, so a container whose parent was
  * SIGKILLed disappears as soon as its agent's failsafe makes it exit. `reapOrphans()` removes
  * what is left anyway (a hung agent, `autoRemove: false`).
+ *
+ * Every container starts without capabilities, with no-new-privileges and with pids/memory
+ * (and optional CPU) limits: see container-limits.ts. Its exit is watched by DockerRunner.
  */
-import type { Backend, BootedRunner, BootRequest, RunnerExit } from "@flame-ts/pool-core";
-import { FlameError } from "@flame-ts/pool-core";
+import type { Backend, BootedRunner, BootRequest } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
-import {
-  describeDaemonEndpoint,
-  dockerMessage,
-  isDaemonUnreachable,
-  isGoneOrBusy,
-  isNoSuchImage,
-} from "./docker-errors.js";
-import { containerName, currentParentIdentity, runnerLabels } from "./labels.js";
+import { type BootStep, bootError } from "./boot-error.js";
+import { limitsHostConfig } from "./container-limits.js";
+import { isNoSuchImage } from "./docker-errors.js";
+import { DockerRunner } from "./docker-runner.js";
+import { containerName, runnerLabels } from "./labels.js";
 import { LogTail } from "./log-tail.js";
 import {
   type DockerBackendOptions,
@@ -28,16 +27,8 @@ import {
   resolveDockerBackendOptions,
 } from "./options.js";
 import { ownParentIds } from "./own-parents.js";
+import { currentParentIdentity } from "./parent-identity.js";
 import { type ReapOrphansOptions, type ReapReport, reapOrphans } from "./reaper.js";
-
-/** After a kill, how long `stop()` waits for the daemon to report the exit before giving up. */
-const STOP_CONFIRM_TIMEOUT_MS = 15_000;
-
-type BootStep =
-  | "checking the image"
-  | "pulling the image"
-  | "creating the container"
-  | "starting the container";
 
 export class DockerBackend implements Backend {
   readonly name = "docker";
@@ -81,16 +72,20 @@ export class DockerBackend implements Backend {
       const creating = docker.createContainer({
         name,
         Image: options.image,
+        ...(options.limits.user === null ? {} : { User: options.limits.user }),
         Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
         Labels: {
           ...options.labels,
-          ...runnerLabels(currentParentIdentity(req.parentId), req.poolName, req.runnerId),
+          ...runnerLabels(currentParentIdentity(req.parentId), {
+            app: options.app,
+            poolName: req.poolName,
+            runnerId: req.runnerId,
+          }),
         },
         HostConfig: {
           NetworkMode: options.network,
           AutoRemove: options.autoRemove,
-          ...(options.memoryBytes === null ? {} : { Memory: options.memoryBytes }),
-          ...(options.nanoCpus === null ? {} : { NanoCpus: options.nanoCpus }),
+          ...limitsHostConfig(options.limits),
         },
       });
       container = await raceAbort(creating, signal, (late) => forceRemove(late));
@@ -99,14 +94,20 @@ export class DockerBackend implements Backend {
       // Registered before start, like `docker run`: with AutoRemove the container may be gone
       // by the time a later wait would ask. "removed" still reports the exit code.
       const waited = container.wait({ condition: options.autoRemove ? "removed" : "next-exit" });
+      // A stream that breaks during start is handled by DockerRunner, not reported as unhandled.
+      waited.catch(() => {});
       try {
         await container.start({ abortSignal: signal });
       } catch (error) {
         logs.close();
-        waited.catch(() => {});
         throw error;
       }
-      return new DockerRunner(container, name, options, waited, logs);
+      return new DockerRunner(
+        container,
+        { name, image: options.image, autoRemove: options.autoRemove },
+        waited,
+        logs,
+      );
     } catch (error) {
       if (container !== undefined) await forceRemove(container);
       throw bootError(error, { req, signal, step, image: options.image, docker });
@@ -117,8 +118,8 @@ export class DockerBackend implements Backend {
    * Removes containers left by parents that are gone. Parents that booted runners through
    * this process are never reaped. See `reapOrphans` for how liveness is decided.
    */
-  reapOrphans(options: Omit<ReapOrphansOptions, "docker"> = {}): Promise<ReapReport> {
-    return reapOrphans({ ...options, docker: this.#options.docker });
+  reapOrphans(options: Omit<ReapOrphansOptions, "docker" | "app"> = {}): Promise<ReapReport> {
+    return reapOrphans({ ...options, docker: this.#options.docker, app: this.#options.app });
   }
 
   async #hasImage(): Promise<boolean> {
@@ -138,81 +139,6 @@ export class DockerBackend implements Backend {
       docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve()));
     });
   }
-}
-
-class DockerRunner implements BootedRunner {
-  readonly meta: Record<string, string>;
-  readonly exited: Promise<RunnerExit>;
-  readonly #container: Dockerode.Container;
-  readonly #autoRemove: boolean;
-  #stopRequested = false;
-  #stopping: Promise<void> | null = null;
-
-  constructor(
-    container: Dockerode.Container,
-    name: string,
-    options: ResolvedDockerBackendOptions,
-    waited: Promise<{ StatusCode?: number; Error?: { Message?: string } | null }>,
-    logs: LogTail,
-  ) {
-    this.#container = container;
-    this.#autoRemove = options.autoRemove;
-    this.meta = {
-      containerId: container.id.slice(0, 12),
-      containerName: name,
-      image: options.image,
-    };
-    this.exited = waited.then(
-      (result) => {
-        const code = typeof result.StatusCode === "number" ? result.StatusCode : null;
-        return { code, reason: this.#describeExit(code, logs.lines()) };
-      },
-      (error: unknown) => ({
-        code: null,
-        reason: this.#stopRequested
-          ? "container stopped by the pool"
-          : `lost track of container ${name}: ${dockerMessage(error)}${formatLogs(logs.lines())}`,
-      }),
-    );
-    // The log stream ends with the container; closing makes sure no socket outlives it.
-    void this.exited.then(() => logs.close());
-  }
-
-  stop(): Promise<void> {
-    this.#stopping ??= this.#stop();
-    return this.#stopping;
-  }
-
-  async #stop(): Promise<void> {
-    this.#stopRequested = true;
-    // The host already asked the agent to drain; whatever is still there is killed.
-    const removeOptions = { force: true, v: true };
-    try {
-      if (this.#autoRemove) await this.#container.kill();
-      else await this.#container.remove(removeOptions);
-    } catch (error) {
-      if (!isGoneOrBusy(error)) {
-        // Killing failed for another reason (daemon trouble): try a forced remove once.
-        await this.#container.remove(removeOptions).catch(() => {});
-      }
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, STOP_CONFIRM_TIMEOUT_MS);
-      timer.unref();
-    });
-    await Promise.race([this.exited.then(() => {}), timedOut]);
-    clearTimeout(timer);
-  }
-
-  #describeExit(code: number | null, lines: string[]): string {
-    if (this.#stopRequested) return `container stopped by the pool (exit code ${String(code)})`;
-    return `container exited with code ${String(code)}${formatLogs(lines)}`;
-  }
-}
-
-function formatLogs(lines: string[]): string {
-  return lines.length === 0 ? " (no output)" : `; last log lines:\n${lines.join("\n")}`;
 }
 
 /**
@@ -255,42 +181,4 @@ async function forceRemove(container: Dockerode.Container): Promise<void> {
   } catch {
     // 404: never created or already gone. Anything else: the reaper will find it by label.
   }
-}
-
-function bootError(
-  error: unknown,
-  ctx: { req: BootRequest; signal: AbortSignal; step: BootStep; image: string; docker: Dockerode },
-): FlameError {
-  const { req, signal, step, image } = ctx;
-  const options = { cause: error, runnerId: req.runnerId };
-  if (signal.aborted) {
-    const why = req.signal.aborted
-      ? `the boot was aborted (${dockerMessage(req.signal.reason)})`
-      : `the boot deadline passed`;
-    return new FlameError(
-      "BOOT_FAILED",
-      `Docker runner ${req.runnerId}: ${why} while ${step}.`,
-      options,
-    );
-  }
-  if (isDaemonUnreachable(error)) {
-    const endpoint = describeDaemonEndpoint(ctx.docker.modem as object);
-    return new FlameError(
-      "BOOT_FAILED",
-      `Docker daemon unreachable at ${endpoint} (${dockerMessage(error)}) while ${step}. Is dockerd running, and does the \`docker\` option point at it?`,
-      options,
-    );
-  }
-  if (isNoSuchImage(error)) {
-    return new FlameError(
-      "BOOT_FAILED",
-      `Docker image "${image}" is not available (${dockerMessage(error)}). Build or load it on the Docker host first, or set pull: "missing" to pull it.`,
-      options,
-    );
-  }
-  return new FlameError(
-    "BOOT_FAILED",
-    `Docker runner ${req.runnerId}: ${step} failed: ${dockerMessage(error)}`,
-    options,
-  );
 }

@@ -33,7 +33,10 @@ export function isDaemonUnreachable(error: unknown): boolean {
 export function isNoSuchImage(error: unknown): boolean {
   return (
     dockerStatus(error) === 404 &&
-    /no such image|not found|pull access denied/i.test(dockerMessage(error))
+    // Not a bare "not found": a missing network on create is a 404 "network x not found".
+    /no such image|pull access denied|repository does not exist|manifest .*not found/i.test(
+      dockerMessage(error),
+    )
   );
 }
 

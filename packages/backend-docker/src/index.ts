@@ -1,8 +1,10 @@
+export { DEFAULT_MEMORY_MB, DEFAULT_PIDS_LIMIT } from "./container-limits.js";
 export { DockerBackend } from "./docker-backend.js";
-export { LABEL, type ParentIdentity } from "./labels.js";
+export { DEFAULT_APP, LABEL } from "./labels.js";
 export type { DockerBackendOptions, DockerConnection, PullPolicy } from "./options.js";
-export { isParentAliveOnThisHost } from "./parent-liveness.js";
+export { isParentAliveOnThisHost, type ParentIdentity } from "./parent-identity.js";
 export {
+  DEFAULT_REAP_OLDER_THAN_MS,
   type ReapedContainer,
   type ReapOrphansOptions,
   type ReapReport,

@@ -1,66 +1,82 @@
 /**
- * The labels every flame-ts container carries. They let `reapOrphans` find containers and
- * decide whether the parent that booted them still lives, with nothing but the Docker API.
+ * The labels every flame-ts container carries. They let `reapOrphans` find the containers of
+ * one app and decide whether the parent that booted them still lives, with nothing but the
+ * Docker API. What a parent identity *is* lives in parent-identity.ts; this file only writes
+ * it into labels and reads it back.
  */
-import { hostname } from "node:os";
-import { processStartedMs } from "./parent-liveness.js";
+import type { ParentIdentity } from "./parent-identity.js";
 
 export const LABEL = {
   /** Present on every container flame-ts starts; the reaper lists by it. */
   managed: "flame-ts.managed",
+  /** The app scope (DockerBackend `app`): a reaper only ever looks at its own app's containers. */
+  app: "flame-ts.app",
   pool: "flame-ts.pool",
   runner: "flame-ts.runner",
   /** The parent's instance id (one per process hosting pools). */
   parent: "flame-ts.parent",
-  /** Where the parent runs: host name, pid, and the pid's start time (epoch ms). */
+  /** The parent's host name (informational). */
   parentHost: "flame-ts.parent-host",
+  /** Kernel boot id of the parent's machine. */
+  parentBootId: "flame-ts.parent-boot-id",
+  /** Inode of the parent's pid namespace. */
+  parentPidNamespace: "flame-ts.parent-pid-ns",
   parentPid: "flame-ts.parent-pid",
-  parentStartedMs: "flame-ts.parent-started-ms",
+  /** The parent's start time in clock ticks since boot (/proc/<pid>/stat field 22). */
+  parentStartTicks: "flame-ts.parent-start-ticks",
 } as const;
 
-/** Who the parent is, as written in labels; `startedMs` tells a live pid from a reused one. */
-export interface ParentIdentity {
-  readonly parentId: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly startedMs: number;
-}
-
-/**
- * This process as a parent. The start time comes from the same source the reaper checks
- * (/proc on Linux), so the two agree; elsewhere from the process uptime.
- */
-export function currentParentIdentity(parentId: string): ParentIdentity {
-  const startedMs = processStartedMs(process.pid) ?? Date.now() - process.uptime() * 1000;
-  return { parentId, host: hostname(), pid: process.pid, startedMs: Math.round(startedMs) };
-}
+/** The app scope used when none is given. */
+export const DEFAULT_APP = "default";
 
 export function runnerLabels(
   identity: ParentIdentity,
-  poolName: string,
-  runnerId: string,
+  scope: { readonly app: string; readonly poolName: string; readonly runnerId: string },
 ): Record<string, string> {
   return {
     [LABEL.managed]: "true",
-    [LABEL.pool]: poolName,
-    [LABEL.runner]: runnerId,
+    [LABEL.app]: scope.app,
+    [LABEL.pool]: scope.poolName,
+    [LABEL.runner]: scope.runnerId,
     [LABEL.parent]: identity.parentId,
     [LABEL.parentHost]: identity.host,
+    [LABEL.parentBootId]: identity.bootId ?? "",
+    [LABEL.parentPidNamespace]: identity.pidNamespace ?? "",
     [LABEL.parentPid]: String(identity.pid),
-    [LABEL.parentStartedMs]: String(identity.startedMs),
+    [LABEL.parentStartTicks]: identity.startTicks === null ? "" : String(identity.startTicks),
   };
 }
 
-/** Reads a parent identity back from labels; null when a label is missing or malformed. */
+/** The label filter that selects one app's containers (for `docker.listContainers`). */
+export function appFilter(app: string): string[] {
+  return [`${LABEL.managed}=true`, `${LABEL.app}=${app}`];
+}
+
+/**
+ * Reads a parent identity back from labels; null when a label is missing or malformed (the
+ * reaper keeps such containers: it cannot tell whose they are).
+ */
 export function parentFromLabels(labels: Readonly<Record<string, string>>): ParentIdentity | null {
   const parentId = labels[LABEL.parent];
   const host = labels[LABEL.parentHost];
+  const bootId = labels[LABEL.parentBootId];
+  const pidNamespace = labels[LABEL.parentPidNamespace];
   const pid = Number(labels[LABEL.parentPid]);
-  const startedMs = Number(labels[LABEL.parentStartedMs]);
-  if (!parentId || !host || !Number.isInteger(pid) || pid <= 0 || !Number.isFinite(startedMs)) {
+  const ticksText = labels[LABEL.parentStartTicks];
+  const startTicks = ticksText === "" ? null : Number(ticksText);
+  if (!parentId || host === undefined || bootId === undefined || pidNamespace === undefined) {
     return null;
   }
-  return { parentId, host, pid, startedMs };
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  if (startTicks !== null && !(Number.isSafeInteger(startTicks) && startTicks >= 0)) return null;
+  return {
+    parentId,
+    host,
+    bootId: bootId === "" ? null : bootId,
+    pidNamespace: pidNamespace === "" ? null : pidNamespace,
+    pid,
+    startTicks,
+  };
 }
 
 /** Docker container names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*; anything else becomes '-'. */

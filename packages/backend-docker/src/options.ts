@@ -5,6 +5,8 @@
  */
 import { invalidOption } from "@flame-ts/pool-core";
 import Dockerode from "dockerode";
+import { type ContainerLimits, resolveContainerLimits } from "./container-limits.js";
+import { DEFAULT_APP } from "./labels.js";
 
 /** How to reach the Docker Engine. */
 export type DockerConnection =
@@ -23,14 +25,45 @@ export interface DockerBackendOptions {
   readonly docker?: DockerConnection;
   /**
    * Container network mode. Default "host": the runner dials the parent's listener on the
-   * host's loopback, so the pool's default `listen` (127.0.0.1) just works. With another
-   * network, set the pool's `listen.advertiseUrl` to an address the container can reach.
+   * host's loopback, so the pool's default `listen` (127.0.0.1) just works — but the runner
+   * can then reach every service on the host's loopback too. With a user-defined bridge
+   * network (`docker network create flame-runners`), set the pool's `listen.host` to the
+   * bridge's gateway address and `listen.advertiseUrl` to `ws://<gateway>:<port>` (README,
+   * "Bridge networking"); the runner then reaches the parent and nothing on the host's loopback.
    */
   readonly network?: string;
-  /** Memory limit per container in MiB (≥ 6, Docker's minimum). Default: no limit. */
-  readonly memoryMb?: number;
-  /** CPU limit per container, e.g. 0.5 or 2. Default: no limit. */
-  readonly cpus?: number;
+  /**
+   * Memory limit per container in MiB (integer ≥ 6, Docker's minimum), swap included: the
+   * container gets no swap beyond it. `null` lifts the limit. Default 1024.
+   */
+  readonly memoryMb?: number | null;
+  /**
+   * CPU limit per container (Docker `--cpus`, a CFS quota), e.g. 0.5 or 2. The runner-agent
+   * sizes its worker threads from this quota. `null` (the default): no limit, every host CPU.
+   */
+  readonly cpus?: number | null;
+  /**
+   * Most processes and threads the container may hold at once (a fork bomb stops here), an
+   * integer ≥ 32 (node alone needs about a dozen threads). `null` lifts it. Default 512.
+   */
+  readonly pidsLimit?: number | null;
+  /**
+   * Linux capabilities given back to the container, e.g. ["NET_BIND_SERVICE"]. Every
+   * capability is dropped otherwise (`CapDrop: ["ALL"]`). Default [] (none).
+   */
+  readonly capAdd?: readonly string[];
+  /**
+   * User (and group) the runner runs as, e.g. "1000:1000" or "node" (Docker `--user`).
+   * Default: the image's own `USER` (root when the image sets none — still without
+   * capabilities; a non-root user is safer).
+   */
+  readonly user?: string;
+  /**
+   * The app scope, written as the `flame-ts.app` label: `reapOrphans({ app })` only ever
+   * considers containers of its own app, so two apps sharing a daemon never reap each other's
+   * runners. Letters, digits, '_', '.', '-' (not first), up to 63. Default "default".
+   */
+  readonly app?: string;
   /** Extra environment for the runner (FLAME_PARENT is set by the pool and may not be given). */
   readonly env?: Readonly<Record<string, string>>;
   /** Extra container labels. Keys under "flame-ts." are reserved. */
@@ -53,8 +86,8 @@ export interface ResolvedDockerBackendOptions {
   readonly image: string;
   readonly docker: Dockerode;
   readonly network: string;
-  readonly memoryBytes: number | null;
-  readonly nanoCpus: number | null;
+  readonly limits: ContainerLimits;
+  readonly app: string;
   readonly env: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly namePrefix: string;
@@ -80,14 +113,6 @@ export function resolveDockerBackendOptions(
   const network = options.network ?? "host";
   if (typeof network !== "string" || network === "") {
     throw invalidOption("network", 'a Docker network mode such as "host"', network);
-  }
-  const memoryMb = options.memoryMb;
-  if (memoryMb !== undefined && !(Number.isInteger(memoryMb) && memoryMb >= 6)) {
-    throw invalidOption("memoryMb", "an integer number of MiB ≥ 6", memoryMb);
-  }
-  const cpus = options.cpus;
-  if (cpus !== undefined && !(typeof cpus === "number" && Number.isFinite(cpus) && cpus > 0)) {
-    throw invalidOption("cpus", "a positive number of CPUs, e.g. 0.5", cpus);
   }
   const env = stringRecord("env", options.env ?? {});
   for (const key of Object.keys(env)) {
@@ -117,14 +142,24 @@ export function resolveDockerBackendOptions(
     image,
     docker: resolveDocker(options.docker),
     network,
-    memoryBytes: memoryMb === undefined ? null : memoryMb * 1024 * 1024,
-    nanoCpus: cpus === undefined ? null : Math.round(cpus * 1e9),
+    limits: resolveContainerLimits(options),
+    app: validateApp(options.app ?? DEFAULT_APP),
     env,
     labels,
     namePrefix,
     pull,
     autoRemove,
   };
+}
+
+const APP = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+/** The app scope label value; shared by DockerBackend and reapOrphans. */
+export function validateApp(app: unknown): string {
+  if (typeof app !== "string" || !APP.test(app)) {
+    throw invalidOption("app", "letters, digits, '_', '.', '-' (not first), 1–63 characters", app);
+  }
+  return app;
 }
 
 export function resolveDocker(docker: DockerConnection | undefined): Dockerode {

@@ -1,5 +1,5 @@
 /**
- * The orphan reaper: removes flame-ts containers whose parent is gone.
+ * The orphan reaper: removes one app's flame-ts containers whose parent is gone.
  *
  * Normally nothing is left to reap: a runner-agent exits when it loses its parent (the
  * failsafe) and the daemon auto-removes its container. Orphans come from agents that hang,
@@ -7,27 +7,43 @@
  * killed mid-boot. Call `reapOrphans()` once at startup (before `pool.start()`), and, on a long
  * lived host, on an interval (e.g. every few minutes) if you like.
  *
- * How "alive" is decided: every container carries its parent's instance id, host name, pid
- * and that pid's start time (labels `flame-ts.parent*`). By default a parent on this host is
- * alive when that pid exists and started at that time (a reused pid does not count); a parent
- * on another host counts as alive, since it cannot be checked from here — pass
- * `isParentAlive` to judge those (e.g. from a service registry). Parents that booted runners in
- * this process are never reaped, whatever `isParentAlive` says.
+ * When in doubt, keep it. A container is removed only when all of these hold:
+ *   - it carries this app's scope label (`app`): two apps sharing a daemon never see each
+ *     other's containers;
+ *   - it was created at least `olderThanMs` ago (default one minute), so a container still
+ *     booting is never touched, whatever a callback says about its parent;
+ *   - its labels name a parent, that parent did not boot runners in this process, and
+ *     `isParentAlive` says false (the default proves death from /proc: same boot, same pid
+ *     namespace, pid gone or reused — see parent-identity.ts). A callback that throws keeps it.
  */
 
 import { invalidOption } from "@flame-ts/pool-core";
 import { dockerMessage, isGoneOrBusy } from "./docker-errors.js";
-import { LABEL, type ParentIdentity, parentFromLabels } from "./labels.js";
-import { type DockerConnection, resolveDocker } from "./options.js";
+import { appFilter, DEFAULT_APP, LABEL, parentFromLabels } from "./labels.js";
+import { type DockerConnection, resolveDocker, validateApp } from "./options.js";
 import { ownParentIds } from "./own-parents.js";
-import { isParentAliveOnThisHost } from "./parent-liveness.js";
+import { isParentAliveOnThisHost, type ParentIdentity } from "./parent-identity.js";
+
+/** Default `olderThanMs`: far longer than a container takes to be created, started and say hello. */
+export const DEFAULT_REAP_OLDER_THAN_MS = 60_000;
 
 export interface ReapOrphansOptions {
   /** Docker Engine to clean. Default: `new Dockerode()` (DOCKER_HOST or /var/run/docker.sock). */
   readonly docker?: DockerConnection;
-  /** Only containers created at least this long ago are considered. Default 0. */
+  /**
+   * The app scope to clean: only containers labelled with it are considered. Use the same
+   * value as the DockerBackend's `app`. Default "default".
+   */
+  readonly app?: string;
+  /**
+   * Only containers created at least this long ago (by the daemon's clock) are considered.
+   * Default 60,000 ms; must be > 0, so a container still starting is never reaped.
+   */
   readonly olderThanMs?: number;
-  /** Decides whether a container's parent lives. Default: `isParentAliveOnThisHost`. */
+  /**
+   * Decides whether a container's parent lives. Default: `isParentAliveOnThisHost`, which
+   * says "dead" only when /proc proves it. A rejection or throw keeps the container.
+   */
   readonly isParentAlive?: (parent: ParentIdentity) => boolean | Promise<boolean>;
 }
 
@@ -42,41 +58,52 @@ export interface ReapedContainer {
 
 export interface ReapReport {
   readonly removed: readonly ReapedContainer[];
-  /** flame-ts containers left in place (live parent, too young, or unreadable labels). */
+  /** This app's containers left in place (live or unjudgeable parent, too young, unreadable labels). */
   readonly kept: number;
   /** Containers that could not be removed, with the daemon's reason. */
   readonly failed: ReadonlyArray<ReapedContainer & { readonly error: string }>;
 }
 
 export async function reapOrphans(options: ReapOrphansOptions = {}): Promise<ReapReport> {
-  const olderThanMs = options.olderThanMs ?? 0;
-  if (!(typeof olderThanMs === "number" && Number.isFinite(olderThanMs) && olderThanMs >= 0)) {
-    throw invalidOption("olderThanMs", "a non-negative number of milliseconds", olderThanMs);
+  const olderThanMs = options.olderThanMs ?? DEFAULT_REAP_OLDER_THAN_MS;
+  if (!(typeof olderThanMs === "number" && Number.isFinite(olderThanMs) && olderThanMs > 0)) {
+    throw invalidOption(
+      "olderThanMs",
+      "a positive number of milliseconds (a container younger than this may still be starting)",
+      olderThanMs,
+    );
   }
+  const app = validateApp(options.app ?? DEFAULT_APP);
   const isAlive = options.isParentAlive ?? isParentAliveOnThisHost;
   if (typeof isAlive !== "function") {
     throw invalidOption("isParentAlive", "a function", isAlive);
   }
   const docker = resolveDocker(options.docker);
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABEL.managed}=true`] },
-  });
+  const containers = await docker.listContainers({ all: true, filters: { label: appFilter(app) } });
   const nowMs = Date.now();
   const removed: ReapedContainer[] = [];
   const failed: Array<ReapedContainer & { error: string }> = [];
   let kept = 0;
   for (const info of containers) {
-    const parent = parentFromLabels(info.Labels ?? {});
-    const young = nowMs - info.Created * 1000 < olderThanMs;
-    if (parent === null || young || ownParentIds.has(parent.parentId) || (await isAlive(parent))) {
+    const labels = info.Labels ?? {};
+    const parent = parentFromLabels(labels);
+    // Created is whole seconds of the daemon's clock: count from the end of that second, and
+    // if our clock is behind the daemon's, the age comes out small and the container is kept.
+    const oldEnough = nowMs - (info.Created + 1) * 1000 >= olderThanMs;
+    const orphan =
+      parent !== null &&
+      oldEnough &&
+      labels[LABEL.app] === app &&
+      !ownParentIds.has(parent.parentId) &&
+      (await provedDead(isAlive, parent));
+    if (!orphan) {
       kept++;
       continue;
     }
     const entry: ReapedContainer = {
       containerId: info.Id.slice(0, 12),
       name: (info.Names[0] ?? "").replace(/^\//, ""),
-      runnerId: info.Labels[LABEL.runner] ?? "",
+      runnerId: labels[LABEL.runner] ?? "",
       parentId: parent.parentId,
       state: info.State,
     };
@@ -89,4 +116,16 @@ export async function reapOrphans(options: ReapOrphansOptions = {}): Promise<Rea
     }
   }
   return { removed, kept, failed };
+}
+
+/** Only an explicit `false` is death; a throw, a rejection or any other value keeps it. */
+async function provedDead(
+  isAlive: (parent: ParentIdentity) => boolean | Promise<boolean>,
+  parent: ParentIdentity,
+): Promise<boolean> {
+  try {
+    return (await isAlive(parent)) === false;
+  } catch {
+    return false;
+  }
 }

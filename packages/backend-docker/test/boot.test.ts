@@ -8,14 +8,17 @@ import {
   encodeParentDescriptor,
   PROTOCOL_VERSION,
 } from "@flame-ts/pool-core/protocol";
-import { describe, expect, it } from "vitest";
-import { DockerBackend, LABEL } from "../src/index.js";
+import Dockerode from "dockerode";
+import { afterAll, describe, expect, it } from "vitest";
+import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
 import {
   DOCKER_FIXTURE,
   probeDocker,
   RUN_LABEL,
   reportMissingDocker,
+  runContainers,
   runTag,
+  TEST_APP,
   TEST_IMAGE,
   waitFor,
 } from "./docker-env.js";
@@ -64,6 +67,8 @@ describe("DockerBackend without a daemon", () => {
     expect((error as Error).message).toMatch(
       /daemon unreachable at \/tmp\/flame-ts-no-docker\.sock/,
     );
+    // A daemon may come back: the pool retries.
+    expect((error as { permanent?: boolean }).permanent).toBe(false);
   });
 });
 
@@ -72,11 +77,26 @@ const skip = reportMissingDocker(probe, "backend-docker boot");
 
 describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () => {
   const docker = probe.ok ? probe.docker : (undefined as never);
-  const backend = new DockerBackend({
+  const options = (extra: Partial<DockerBackendOptions> = {}): DockerBackendOptions => ({
     image: TEST_IMAGE,
     env: { FLAME_ENTRY: DOCKER_FIXTURE },
     labels: { [RUN_LABEL]: runTag },
+    app: TEST_APP,
+    ...extra,
   });
+  const backend = new DockerBackend(options());
+  afterAll(async () => {
+    // A failed assertion may skip a test's own stop(): remove what this run left (only its own).
+    const left = await runContainers(docker);
+    for (const info of left) {
+      await docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+    expect(left.filter((c) => c.State === "running")).toEqual([]);
+  }, 30_000);
+
   const containersOf = (runnerId: string) =>
     docker.listContainers({ all: true, filters: { label: [`${LABEL.runner}=${runnerId}`] } });
 
@@ -98,6 +118,7 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
     const error = await backend.boot(req).catch((e: unknown) => e);
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toMatch(/deadline passed/);
+    expect((error as { permanent?: boolean }).permanent).toBe(false);
     // A create the daemon finishes after the deadline is removed as soon as it lands.
     await waitFor(
       "no container",
@@ -131,11 +152,97 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
   });
 
   it("still has the container's last lines when it exits after the boot deadline passed", async () => {
-    // The agent gives up dialing after its 2 s failsafe, well after this boot's deadline.
-    const req = bootRequest({ deadlineMs: Date.now() + 10_000 }, 2_000);
-    const runner = await backend.boot({ ...req, deadlineMs: Date.now() + 500 });
+    // The boot's signal aborts (as at its deadline) once boot() has returned; the agent gives
+    // up dialing later, after its 2 s failsafe. No race on how long the boot itself takes.
+    const deadline = new AbortController();
+    const runner = await backend.boot(bootRequest({ signal: deadline.signal }, 2_000));
+    deadline.abort(new Error("boot deadline passed"));
     const exit = await runner.exited;
     expect(exit.code).toBe(2);
     expect(exit.reason).toMatch(/last log lines:\nflame-runner: /);
   });
+
+  it.each([
+    ["a missing image", { image: `flame-ts/does-not-exist:${runTag}` }, /is not available/],
+    ["a network that does not exist", { network: `flame-no-net-${runTag}` }, /refused/],
+    ["more CPUs than the host has", { cpus: 4096 }, /refused/],
+  ])("fails permanently (no retry can help) on %s", async (_what, extra, message) => {
+    const req = bootRequest();
+    const error = await new DockerBackend(options(extra)).boot(req).catch((e: unknown) => e);
+    expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
+    expect((error as Error).message).toMatch(message);
+    expect((error as { permanent?: boolean }).permanent).toBe(true);
+    expect(await containersOf(req.runnerId)).toEqual([]);
+  });
+
+  it("re-inspects a container whose wait stream breaks: a running one is still watched, its real exit reported", async () => {
+    const faults = breakableWaits();
+    const runner = await new DockerBackend(options({ docker: faults.docker })).boot(bootRequest());
+    faults.breakFirstWait();
+    // Before: `exited` settled as soon as the stream broke, though the container ran on.
+    const outcome = await Promise.race([
+      runner.exited.then(() => "reported exited"),
+      faults.waitCount(2).then(() => "watching again"),
+    ]);
+    expect(outcome).toBe("watching again");
+    const containerId = runner.meta.containerId ?? "";
+    expect((await docker.getContainer(containerId).inspect()).State.Running).toBe(true);
+
+    await docker.getContainer(containerId).kill();
+    const exit = await runner.exited;
+    expect(exit.code).toBe(137);
+    expect(exit.reason).toMatch(/^container exited with code 137/);
+  });
+
+  it("reports the exit code from inspect when every wait stream breaks and the container exits", async () => {
+    const faults = breakableWaits({ alwaysBroken: true });
+    const backend = new DockerBackend(options({ docker: faults.docker, autoRemove: false }));
+    const req = bootRequest({ env: { FLAME_PARENT: "not-a-descriptor" } });
+    const runner = await backend.boot(req);
+    const exit = await runner.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.reason).toMatch(/^container exited with code 1/);
+    expect(faults.waits()).toBeGreaterThanOrEqual(1);
+    await runner.stop();
+    expect(await containersOf(req.runnerId)).toEqual([]);
+  });
 });
+
+/**
+ * A real Dockerode whose containers' wait streams break on demand, as an HTTP stream does
+ * when the daemon restarts or a socket is reset (dockerode rejects the wait's promise).
+ */
+function breakableWaits(mode: { alwaysBroken?: boolean } = {}) {
+  const docker = new Dockerode();
+  let waits = 0;
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  let breakFirst: (error: Error) => void = () => {};
+  const firstBroken = new Promise<never>((_resolve, reject) => {
+    breakFirst = reject;
+  });
+  firstBroken.catch(() => {});
+  const reset = () => Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+  const create = docker.createContainer.bind(docker);
+  docker.createContainer = (async (opts: Dockerode.ContainerCreateOptions) => {
+    const container = await create(opts);
+    const realWait = container.wait.bind(container);
+    container.wait = ((waitOptions: object) => {
+      waits++;
+      for (const waiter of waiters.filter((w) => w.count <= waits)) waiter.resolve();
+      if (mode.alwaysBroken) return Promise.reject(reset());
+      const real = realWait(waitOptions) as Promise<unknown>;
+      return waits === 1 ? Promise.race([real, firstBroken]) : real;
+    }) as typeof container.wait;
+    return container;
+  }) as typeof docker.createContainer;
+  return {
+    docker,
+    breakFirstWait: () => breakFirst(reset()),
+    waits: () => waits,
+    waitCount: (count: number) =>
+      new Promise<void>((resolve) => {
+        if (waits >= count) resolve();
+        else waiters.push({ count, resolve });
+      }),
+  };
+}

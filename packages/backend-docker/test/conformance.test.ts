@@ -14,6 +14,7 @@ import {
   reportMissingDocker,
   runContainers,
   runTag,
+  TEST_APP,
   TEST_IMAGE,
   waitFor,
 } from "./docker-env.js";
@@ -44,6 +45,7 @@ describe.skipIf(skip)("DockerBackend", () => {
         image: TEST_IMAGE,
         env: { FLAME_ENTRY: entryInImage },
         labels: { [RUN_LABEL]: runTag },
+        app: TEST_APP,
       }),
     {
       killRunner: async (meta) => {

@@ -8,9 +8,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { isFlameError, Pool, type PoolOptions, parentId } from "@flame-ts/pool-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DockerBackend, type DockerBackendOptions, LABEL, reapOrphans } from "../src/index.js";
-import { type ParentIdentity, runnerLabels } from "../src/labels.js";
-import { processStartedMs } from "../src/parent-liveness.js";
+import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
+import { currentParentIdentity, judgeParent } from "../src/parent-identity.js";
 import {
   DOCKER_FIXTURE,
   ensureTestImage,
@@ -19,11 +18,12 @@ import {
   reportMissingDocker,
   runContainers,
   runTag,
+  TEST_APP,
   TEST_IMAGE,
   waitFor,
 } from "./docker-env.js";
 // The same module the runner loads (bundled into the image): ids match by construction.
-import { echo, hang, whereAmI } from "./fixtures/docker-functions.mjs";
+import { echo, hang, identityInContainer, whereAmI } from "./fixtures/docker-functions.mjs";
 
 const probe = await probeDocker();
 const skip = reportMissingDocker(probe, "backend-docker");
@@ -33,6 +33,7 @@ function backendOptions(extra: Partial<DockerBackendOptions> = {}): DockerBacken
     image: TEST_IMAGE,
     env: { FLAME_ENTRY: DOCKER_FIXTURE },
     labels: { [RUN_LABEL]: runTag },
+    app: TEST_APP,
     ...extra,
   };
 }
@@ -98,6 +99,7 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
     });
     expect(info?.Labels).toMatchObject({
       [LABEL.pool]: `dk${runTag}`,
+      [LABEL.app]: TEST_APP,
       [LABEL.parent]: parentId,
       [LABEL.parentPid]: String(process.pid),
     });
@@ -188,85 +190,19 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
     );
   }, 90_000);
 
-  it("reaps containers of a dead parent, keeps a live parent's, and never its own", async () => {
-    const live = await parentProcess("live");
-    const dead = await parentProcess("dead");
-    await dead.kill();
-    const deadContainer = await orphanContainer(dead.identity, "running");
-    const liveContainer = await orphanContainer(live.identity, "created");
-
-    const p = pool({ min: 1 });
-    await p.start();
-    const ownContainer = p.snapshot().runners[0]?.meta.containerId ?? "";
-
-    try {
-      // Too young to be considered: nothing is touched.
-      const young = await reapOrphans({ docker, olderThanMs: 3_600_000 });
-      expect(young.removed.map((r) => r.containerId)).not.toContain(deadContainer);
-
-      const report = await reapOrphans({ docker, olderThanMs: 0 });
-      const removed = report.removed.map((r) => r.containerId);
-      expect(removed).toContain(deadContainer);
-      expect(removed).not.toContain(liveContainer);
-      expect(removed).not.toContain(ownContainer);
-      expect(report.failed).toEqual([]);
-      const left = (await runContainers(docker)).map((c) => c.Id.slice(0, 12));
-      expect(left).not.toContain(deadContainer);
-      expect(left).toEqual(expect.arrayContaining([liveContainer, ownContainer]));
-
-      // Even a callback that calls this process's parent dead cannot reap it.
-      const own = await reapOrphans({
-        docker,
-        isParentAlive: (parent) => parent.parentId !== parentId,
-      });
-      expect(own.removed.map((r) => r.containerId)).not.toContain(ownContainer);
-      expect(await p.call(echo, "still here")).toBe("still here");
-    } finally {
-      await docker
-        .getContainer(liveContainer)
-        .remove({ force: true })
-        .catch(() => {});
-      await live.kill();
-    }
+  it("never judges dead a parent living in a host-network container's own pid namespace", async () => {
+    // The runner stands for such a parent: it shares this host's name (host networking) but
+    // is pid 1 of its own pid namespace, so "pid 1 on this host" says nothing about it.
+    const p = pool();
+    const inContainer = await p.call(identityInContainer, null, { timeout: 30_000 });
+    const here = currentParentIdentity("here");
+    expect(inContainer.host).toBe(hostname());
+    expect(inContainer.bootId).toBe(here.bootId);
+    expect(inContainer.pid).toBe(1);
+    expect(inContainer.pidNamespace).not.toBe(here.pidNamespace);
+    expect(judgeParent(inContainer)).toEqual({
+      alive: true,
+      why: expect.stringMatching(/another pid namespace/),
+    });
   });
-
-  /** A real process on this host to stand for a parent; kill() makes it a dead one. */
-  async function parentProcess(name: string) {
-    const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 60000)"], {
-      stdio: "ignore",
-    });
-    children.push(child);
-    await new Promise((resolve) => child.once("spawn", resolve));
-    const pid = child.pid ?? 0;
-    const identity: ParentIdentity = {
-      parentId: `${name}-${runTag}`,
-      host: hostname(),
-      pid,
-      startedMs: Math.round(processStartedMs(pid) ?? Date.now()),
-    };
-    return {
-      identity,
-      kill: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGKILL");
-        await exited;
-      },
-    };
-  }
-
-  /** A flame-ts-labelled container as a parent would have left it (not auto-removed). */
-  async function orphanContainer(parent: ParentIdentity, state: "running" | "created") {
-    const container = await docker.createContainer({
-      Image: TEST_IMAGE,
-      Entrypoint: ["/usr/local/bin/node", "-e", "setInterval(() => {}, 60000)"],
-      Labels: {
-        ...runnerLabels(parent, "orphans", `orphan-${parent.parentId}`),
-        [RUN_LABEL]: runTag,
-      },
-      HostConfig: { NetworkMode: "none", AutoRemove: false },
-    });
-    if (state === "running") await container.start();
-    return container.id.slice(0, 12);
-  }
 });

@@ -10,10 +10,18 @@ import { promisify } from "node:util";
 import Dockerode from "dockerode";
 
 export const TEST_IMAGE = process.env.FLAME_DOCKER_TEST_IMAGE ?? "flame-ts/runner-test:local";
+/** The node-only base the test image is built on (build-test-image.mjs `--base-tag`). */
+export const TEST_BASE_IMAGE =
+  process.env.FLAME_DOCKER_TEST_BASE_IMAGE ?? "flame-ts/node-base:local";
 /** Where scripts/docker/build-test-image.mjs puts this package's fixture module in the image. */
 export const DOCKER_FIXTURE = "/app/fixtures/docker-functions.mjs";
 export const RUN_LABEL = "flame-ts-test.run";
 export const runTag = randomBytes(4).toString("hex");
+/**
+ * The DockerBackend/reapOrphans `app` scope of this test run: a reaper under test only ever
+ * sees this run's containers, never another suite's or another engineer's on a shared daemon.
+ */
+export const TEST_APP = `test-${runTag}`;
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 export type DockerProbe = { ok: true; docker: Dockerode } | { ok: false; why: string };
@@ -47,7 +55,7 @@ export async function ensureTestImage(docker: Dockerode): Promise<void> {
   }
   await promisify(execFile)(
     process.execPath,
-    ["scripts/docker/build-test-image.mjs", "--tag", TEST_IMAGE],
+    ["scripts/docker/build-test-image.mjs", "--tag", TEST_IMAGE, "--base-tag", TEST_BASE_IMAGE],
     { cwd: repoRoot, timeout: 180_000 },
   );
 }

@@ -22,6 +22,21 @@ describe("DockerBackend options", () => {
     [{ image: "x", memoryMb: 64.5 }, "memoryMb"],
     [{ image: "x", cpus: 0 }, "cpus"],
     [{ image: "x", cpus: Number.NaN }, "cpus"],
+    [{ image: "x", cpus: 0.001 }, "cpus"],
+    [{ image: "x", memoryMb: "512" }, "memoryMb"],
+    [{ image: "x", pidsLimit: 8 }, "pidsLimit"],
+    [{ image: "x", pidsLimit: 100.5 }, "pidsLimit"],
+    [{ image: "x", pidsLimit: -1 }, "pidsLimit"],
+    [{ image: "x", capAdd: "NET_ADMIN" }, "capAdd"],
+    [{ image: "x", capAdd: ["NET_BIND_SERVICE", "ALL"] }, "capAdd[1]"],
+    [{ image: "x", capAdd: ["net admin"] }, "capAdd[0]"],
+    [{ image: "x", user: "" }, "user"],
+    [{ image: "x", user: "a b" }, "user"],
+    [{ image: "x", user: 1000 }, "user"],
+    [{ image: "x", app: "" }, "app"],
+    [{ image: "x", app: "-app" }, "app"],
+    [{ image: "x", app: "a=b" }, "app"],
+    [{ image: "x", app: "a".repeat(64) }, "app"],
     [{ image: "x", env: { A: 1 } }, "env.A"],
     [{ image: "x", env: { FLAME_PARENT: "x" } }, "env.FLAME_PARENT"],
     [{ image: "x", labels: { "flame-ts.pool": "p" } }, "labels.flame-ts.pool"],
@@ -49,12 +64,18 @@ describe("DockerBackend options", () => {
       namePrefix: "thumbs-",
       pull: "missing",
       autoRemove: false,
+      pidsLimit: 64,
+      capAdd: ["NET_BIND_SERVICE", "CAP_CHOWN"],
+      app: "media.thumbs-1",
+      user: "1000:1000",
     } as const;
     const own = new Dockerode({ socketPath: "/tmp/nowhere.sock" });
     expect(new DockerBackend({ ...base, docker: own }).docker).toBe(own);
     expect(fieldOf({ ...base, docker: { socketPath: "/var/run/docker.sock" } })).toBeUndefined();
     expect(fieldOf({ ...base, docker: { host: "127.0.0.1", port: 2375 } })).toBeUndefined();
     expect(new DockerBackend({ image: "x" }).name).toBe("docker");
+    // null lifts a limit.
+    expect(fieldOf({ image: "x", memoryMb: null, cpus: null, pidsLimit: null })).toBeUndefined();
   });
 
   it("says which field is wrong and what it expects", () => {

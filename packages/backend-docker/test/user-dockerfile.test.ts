@@ -20,13 +20,14 @@ import {
   reportMissingDocker,
   runContainers,
   runTag,
+  TEST_BASE_IMAGE,
   waitFor,
 } from "./docker-env.js";
 import { whereAmI } from "./fixtures/docker-functions.mjs";
 
 const probe = await probeDocker();
 const skip = reportMissingDocker(probe, "backend-docker user Dockerfile");
-const BASE_IMAGE = "flame-ts/node-base:local";
+const BASE_IMAGE = TEST_BASE_IMAGE;
 const USER_IMAGE = `flame-ts/user-dockerfile-test:${runTag}`;
 
 describe.skipIf(skip)("packages/runner-agent/Dockerfile", () => {
@@ -55,6 +56,12 @@ describe.skipIf(skip)("packages/runner-agent/Dockerfile", () => {
       ...common,
       entryPoints: [join(repoRoot, "packages/runner-agent/src/bin.ts")],
       outfile: join(agentDir, "dist/bin.js"),
+    });
+    // The bundled agent starts its worker threads from `./worker.js` beside it.
+    await build({
+      ...common,
+      entryPoints: [join(repoRoot, "packages/runner-agent/src/executor/worker.ts")],
+      outfile: join(agentDir, "dist/worker.js"),
     });
     await build({
       ...common,

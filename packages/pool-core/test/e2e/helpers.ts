@@ -3,14 +3,18 @@ import { isFlameError, LocalBackend, Pool, type PoolOptions } from "../../src/in
 
 export const fixtureEntry = new URL("../fixtures/functions.mjs", import.meta.url);
 
-/** A pool on LocalBackend running the fixture functions; stopped when the test ends. */
-export function localPool(options: Partial<PoolOptions> = {}): Pool {
+/**
+ * A pool on LocalBackend running the fixture functions (or those of `entry`); stopped when
+ * the test ends.
+ */
+export function localPool(options: Partial<PoolOptions> & { entry?: URL } = {}): Pool {
+  const { entry = fixtureEntry, ...poolOptions } = options;
   const pool = new Pool({
     name: "e2e",
     max: 2,
-    backend: new LocalBackend({ entry: fixtureEntry }),
+    backend: new LocalBackend({ entry }),
     shutdownTimeout: 5_000,
-    ...options,
+    ...poolOptions,
   });
   onTestFinished(() => pool.stop());
   return pool;

@@ -1,0 +1,162 @@
+/**
+ * The agent's lifecycle machine on virtual time: deadlines, the terminate grace, drain,
+ * single use, idle. No processes, no sleeps: time jumps to each `nextDeadline`.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  type AgentEffect,
+  type AgentEvent,
+  initialAgentState,
+  type LifecycleSettings,
+  nextDeadline,
+  step,
+} from "../../src/lifecycle/machine.js";
+
+function machine(settings: Partial<LifecycleSettings> = {}) {
+  const state = initialAgentState({
+    idleShutdownAfterMs: null,
+    singleUse: false,
+    terminateGraceMs: 1_000,
+    ...settings,
+  });
+  let nowMs = 0;
+  const send = (event: AgentEvent): AgentEffect[] => [...step(state, event, nowMs).effects];
+  const types = (effects: AgentEffect[]) =>
+    effects.map((e) => `${e.type}${"id" in e ? `:${e.id}` : ""}`);
+  return {
+    state,
+    send,
+    types,
+    /** Jumps to `atMs`, ticking at each deadline on the way; returns every effect. */
+    advanceTo(atMs: number): AgentEffect[] {
+      const out: AgentEffect[] = [];
+      for (;;) {
+        const due = nextDeadline(state);
+        if (due === null || due > atMs) break;
+        nowMs = due;
+        out.push(...send({ type: "tick" }));
+      }
+      nowMs = atMs;
+      return out;
+    },
+    get nowMs() {
+      return nowMs;
+    },
+  };
+}
+
+describe("agent lifecycle", () => {
+  it("a call past its deadline is answered TIMEOUT at once, aborted, then terminated after the grace", () => {
+    const m = machine({ terminateGraceMs: 500 });
+    expect(m.types(m.send({ type: "work", id: 1, kind: "call", timeoutMs: 1_000 }))).toEqual([
+      "run:1",
+    ]);
+    expect(nextDeadline(m.state)).toBe(1_000);
+    expect(m.types(m.advanceTo(999))).toEqual([]);
+    const atDeadline = m.advanceTo(1_000);
+    expect(m.types(atDeadline)).toEqual(["answerEarly:1", "abort:1"]);
+    expect(atDeadline[0]).toMatchObject({ error: { code: "TIMEOUT" } });
+    expect(m.types(m.advanceTo(1_500))).toEqual(["terminate:1"]);
+    // The thread is gone: the task ended, the parent gets `ended` (it already has TIMEOUT).
+    expect(m.send({ type: "taskEnded", id: 1 })).toEqual([{ type: "report", id: 1, how: "ended" }]);
+    expect(nextDeadline(m.state)).toBe(null);
+  });
+
+  it("a function that stops within the grace is not terminated", () => {
+    const m = machine({ terminateGraceMs: 500 });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: 100 });
+    m.advanceTo(100);
+    expect(m.send({ type: "taskEnded", id: 1 })).toEqual([{ type: "report", id: 1, how: "ended" }]);
+    expect(m.types(m.advanceTo(10_000))).toEqual([]);
+  });
+
+  it("a cancel aborts without answering (the parent already did); a late cancel is a no-op", () => {
+    const m = machine();
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.types(m.send({ type: "cancel", id: 1 }))).toEqual(["abort:1"]);
+    expect(m.types(m.send({ type: "cancel", id: 1 }))).toEqual([]);
+    expect(m.send({ type: "taskEnded", id: 1 })).toEqual([{ type: "report", id: 1, how: "ended" }]);
+    expect(m.types(m.send({ type: "cancel", id: 1 }))).toEqual([]);
+  });
+
+  it("a stopped child that ignores its signal is terminated after the grace and reports its outcome", () => {
+    const m = machine({ terminateGraceMs: 200 });
+    m.send({ type: "work", id: 4, kind: "child", timeoutMs: null });
+    expect(m.types(m.send({ type: "stopChild", id: 4 }))).toEqual(["abort:4"]);
+    expect(m.types(m.advanceTo(200))).toEqual(["terminate:4"]);
+    expect(m.send({ type: "taskEnded", id: 4 })).toEqual([
+      { type: "report", id: 4, how: "outcome" },
+    ]);
+  });
+
+  it("drain: no new work, running calls finish, then it leaves; the bound fails the rest", () => {
+    const m = machine();
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    m.send({ type: "work", id: 2, kind: "call", timeoutMs: null });
+    expect(m.types(m.send({ type: "shutdown", reason: "stop", timeoutMs: 300 }))).toEqual([]);
+    expect(m.types(m.send({ type: "work", id: 3, kind: "call", timeoutMs: null }))).toEqual([
+      "refuse:3",
+    ]);
+    expect(m.types(m.send({ type: "taskEnded", id: 1 }))).toEqual(["report:1"]);
+    const bound = m.advanceTo(300);
+    expect(m.types(bound)).toEqual(["answerEarly:2", "leave"]);
+    expect(bound[1]).toMatchObject({
+      exit: "OK",
+      reason: expect.stringContaining("drain bound of 300 ms"),
+    });
+  });
+
+  it("a shutdown with nothing running leaves at once; children are stopped by a shutdown", () => {
+    expect(machine().send({ type: "shutdown", reason: "idle", timeoutMs: 1_000 })).toMatchObject([
+      { type: "leave", exit: "OK", reason: "asked to shut down (idle)", announce: null },
+    ]);
+    const m = machine();
+    m.send({ type: "work", id: 7, kind: "child", timeoutMs: null });
+    expect(m.types(m.send({ type: "shutdown", reason: "stop", timeoutMs: 5_000 }))).toEqual([
+      "abort:7",
+    ]);
+    expect(m.types(m.send({ type: "taskEnded", id: 7 }))).toEqual(["report:7", "leave"]);
+  });
+
+  it("single use: one task, then it announces single_use and leaves; a second is refused", () => {
+    const m = machine({ singleUse: true });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.types(m.send({ type: "work", id: 2, kind: "cast", timeoutMs: null }))).toEqual([
+      "refuse:2",
+    ]);
+    expect(m.send({ type: "taskEnded", id: 1 })).toMatchObject([
+      { type: "report" },
+      { type: "leave", exit: "OK", announce: "single_use" },
+    ]);
+  });
+
+  it("idle: leaves after idleShutdownAfterMs with no task, re-armed by each task", () => {
+    const m = machine({ idleShutdownAfterMs: 1_000 });
+    m.send({ type: "start" });
+    m.advanceTo(900);
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.types(m.advanceTo(5_000))).toEqual([]);
+    m.send({ type: "taskEnded", id: 1 });
+    expect(m.advanceTo(6_000)).toMatchObject([{ type: "leave", announce: "idle" }]);
+    // Once leaving, nothing more happens.
+    expect(m.send({ type: "work", id: 2, kind: "call", timeoutMs: null })).toEqual([]);
+  });
+
+  it("a lost link leaves with LINK_LOST; SIGTERM leaves OK announcing `terminated`", () => {
+    expect(machine().send({ type: "linkLost", reason: "closed" })).toMatchObject([
+      { type: "leave", exit: "LINK_LOST", reason: "parent link lost: closed" },
+    ]);
+    expect(machine().send({ type: "stop", reason: "stopped by SIGTERM" })).toMatchObject([
+      { type: "leave", exit: "OK", announce: "terminated" },
+    ]);
+  });
+
+  it("a duplicate id is refused without touching the running task", () => {
+    const m = machine();
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.send({ type: "work", id: 1, kind: "call", timeoutMs: null })).toMatchObject([
+      { type: "refuse", id: 1, error: { code: "PROTOCOL" } },
+    ]);
+    expect(m.state.tasks.size).toBe(1);
+  });
+});
