@@ -45,7 +45,7 @@ export function grant(
   s.checkouts.set(checkoutId, { id: checkoutId, runnerId: runner.id, childId: null });
   runner.checkouts.add(checkoutId);
   runner.idleDeadlineMs = null;
-  s.bufferKept.delete(runner.id);
+  if (s.bufferKept.size > 0) s.bufferKept.delete(runner.id);
   // A grant answers the pending idle check: the runner is busy, so it stays.
   if (runner.life.phase === "idleCheck") moveRunner(s, runner, { phase: "ready" });
   if (s.config.singleUse) runner.used = true;
@@ -57,6 +57,7 @@ export function grant(
 /** Gives a ready runner's free slots to the oldest live waiters (up to its capacity). */
 export function handWaitersTo(st: Step, runner: RunnerState): void {
   const s = st.s;
+  if (s.waiters.size === 0) return; // the common case: no iterator on the hot path
   for (const waiter of s.waiters.values()) {
     if (!isActive(runner) || runner.load >= capacityOf(s, runner)) return;
     s.waiters.delete(waiter.id);
@@ -235,7 +236,7 @@ export function leaveReason(runner: RunnerState): ShutdownReason | null {
 
 export function armIdle(st: Step, runner: RunnerState): void {
   const s = st.s;
-  s.bufferKept.delete(runner.id);
+  if (s.bufferKept.size > 0) s.bufferKept.delete(runner.id);
   const afterMs = runner.isMin ? s.config.minIdleShutdownAfterMs : s.config.idleShutdownAfterMs;
   if (afterMs === null || runner.life.phase !== "ready" || s.stopped) {
     runner.idleDeadlineMs = null;
