@@ -16,7 +16,8 @@
  *    and carry out the returned effects in order: `grant`/`reject`/`failCheckout` settle a
  *    caller (a grant carries the run deadline), `boot` asks the backend for a runner (the
  *    core minted its id and owns its deadline), `abortBoot` gives a boot up, `shutdownRunner`
- *    asks a runner to leave, `killRunner` ends one through its backend, `checkIdle` runs the
+ *    asks a runner to leave, `killRunner` ends one through its backend (`forgetRunner`: its exit
+ *    never came, drop it), `checkIdle` runs the
  *    user's idle check, `stopped` says nothing is left, `telemetry` is published.
  * 3. Results of effects (bootSucceeded, runnerDown, checkin, …) come back as new events,
  *    queued and processed one at a time: never call `step` from inside effect handling.

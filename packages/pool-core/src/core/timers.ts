@@ -99,6 +99,7 @@ export function fireExitDeadlines(st: Step): void {
       telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: false });
     } else if (life.phase === "killed" && life.abandonAtMs === at) {
       const reason = `no exit reported within ${s.config.killGraceMs} ms of the kill; abandoned`;
+      emit(st, { type: "forgetRunner", runnerId, reason });
       telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: true });
       runnerGone(st, runner, reason);
     }

@@ -142,6 +142,11 @@ export type Effect =
     }
   /** End the runner through its backend now (it did not leave in time). */
   | { readonly type: "killRunner"; readonly runnerId: RunnerId; readonly reason: string }
+  /**
+   * The backend never confirmed the killed runner's exit: the core has forgotten it (its
+   * checkouts failed). Drop it from the host's books; a late exit report is ignored.
+   */
+  | { readonly type: "forgetRunner"; readonly runnerId: RunnerId; readonly reason: string }
   | { readonly type: "failCheckout"; readonly checkoutId: CheckoutId; readonly error: CoreError }
   | { readonly type: "checkIdle"; readonly runnerId: RunnerId }
   /** Stopped, no runner and no boot left: the host may close its server. Emitted once. */

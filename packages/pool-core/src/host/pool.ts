@@ -309,10 +309,10 @@ export class Pool {
       case "stopped":
         void this.#finishStop();
         return;
+      case "forgetRunner":
+        this.#fleet.abandon(effect.runnerId, effect.reason);
+        return;
       case "telemetry":
-        if (effect.event.type === "runnerKilled" && effect.event.abandoned) {
-          this.#fleet.abandon(effect.event.runnerId, effect.event.reason);
-        }
         this.#bridge.core(effect.event);
         return;
     }

@@ -32,6 +32,7 @@ export type ExpectedEffect =
   | { readonly type: "checkIdle"; readonly runnerId: string }
   | { readonly type: "abortBoot"; readonly bootId: string }
   | { readonly type: "killRunner"; readonly runnerId: string }
+  | { readonly type: "forgetRunner"; readonly runnerId: string }
   | { readonly type: "stopped" };
 
 export const boot = (bootId: string, isMin = false): ExpectedEffect => ({
@@ -62,6 +63,7 @@ export const shutdown = (runnerId: string, reason: ShutdownReason): ExpectedEffe
 export const checkIdle = (runnerId: string): ExpectedEffect => ({ type: "checkIdle", runnerId });
 export const abortBoot = (bootId: string): ExpectedEffect => ({ type: "abortBoot", bootId });
 export const kill = (runnerId: string): ExpectedEffect => ({ type: "killRunner", runnerId });
+export const forget = (runnerId: string): ExpectedEffect => ({ type: "forgetRunner", runnerId });
 export const stopped = (): ExpectedEffect => ({ type: "stopped" });
 
 export const DEFAULT_CONFIG: CoreConfig = {
@@ -100,6 +102,8 @@ function normalize(effect: Effect): ExpectedEffect | null {
       return { type: "shutdownRunner", runnerId: effect.runnerId, reason: effect.reason };
     case "killRunner":
       return { type: "killRunner", runnerId: effect.runnerId };
+    case "forgetRunner":
+      return { type: "forgetRunner", runnerId: effect.runnerId };
     default:
       return effect;
   }

@@ -6,7 +6,17 @@
 import { describe, expect, it } from "vitest";
 import { CoreTransitionError, RUNNER_TRANSITIONS } from "../../src/core/index.js";
 import { moveRunner } from "../../src/core/state.js";
-import { abortBoot, boot, grant, kill, reject, scenario, shutdown, stopped } from "./harness.js";
+import {
+  abortBoot,
+  boot,
+  forget,
+  grant,
+  kill,
+  reject,
+  scenario,
+  shutdown,
+  stopped,
+} from "./harness.js";
 
 describe("runner ids and boot deadlines", () => {
   it("the core mints runner ids from its prefix and puts them in the boot effect", () => {
@@ -43,6 +53,7 @@ describe("stop is bounded", () => {
     h.advanceTo(1_000).expect(kill("r1"));
     // The backend never reports the exit (a hung daemon): the core gives up and reports stopped.
     h.advanceTo(1_500).expect(
+      forget("r1"),
       { type: "failCheckout", checkoutId: "c1", code: "RUNNER_DOWN" },
       stopped(),
     );

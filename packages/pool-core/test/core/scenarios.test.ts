@@ -8,6 +8,7 @@ import {
   boot,
   checkIdle,
   failCheckout,
+  forget,
   grant,
   kill,
   reject,
@@ -409,7 +410,7 @@ describe("idle shutdown", () => {
     h.runnerDown("r2", "shutdown").expect(boot("b3"));
     // The min runner stays: minIdleShutdownAfterMs is null.
     h.bootSucceeds("b3", "r3").expect(grant("c4", "r3")).checkin("c3").checkin("c4");
-    h.advanceTo(1_000_000).expect(shutdown("r3", "idle"), kill("r3"));
+    h.advanceTo(1_000_000).expect(shutdown("r3", "idle"), kill("r3"), forget("r3"));
     expect(h.snapshot().runners.map((r) => r.id)).toEqual(["r1"]);
   });
 

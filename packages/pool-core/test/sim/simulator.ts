@@ -417,15 +417,17 @@ class Simulation {
         this.#schedule(this.#rng.int(0, 50), { kind: "idleAnswer", runnerId: runner.id });
         return;
       }
+      case "forgetRunner": {
+        const runner = this.#runners.get(effect.runnerId);
+        if (runner === undefined) this.#fail(`forgetRunner of unknown runner ${effect.runnerId}`);
+        if (!runner.hung) this.#fail(`forgetRunner of ${runner.id}, whose exit would be reported`);
+        runner.abandoned = true;
+        this.#abandoned += 1;
+        this.#endSegment(runner.id);
+        // The core failed what was still on it; the sim's callers learn it via failCheckout.
+        return;
+      }
       case "telemetry":
-        if (effect.event.type === "runnerKilled" && effect.event.abandoned) {
-          const runner = this.#runners.get(effect.event.runnerId);
-          if (runner === undefined) this.#fail(`abandoned unknown runner ${effect.event.runnerId}`);
-          runner.abandoned = true;
-          this.#abandoned += 1;
-          this.#endSegment(runner.id);
-          // The core failed what was still on it; the sim's callers learn it via failCheckout.
-        }
         return;
     }
   }
@@ -742,6 +744,8 @@ function describeEffect(e: Effect): string | null {
       return `abortBoot ${e.bootId}`;
     case "killRunner":
       return `kill ${e.runnerId}`;
+    case "forgetRunner":
+      return `forget ${e.runnerId}`;
     case "stopped":
       return "stopped";
     case "shutdownRunner":
