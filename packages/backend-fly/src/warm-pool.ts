@@ -1,0 +1,187 @@
+/**
+ * The warm pool: stopped runner Machines of the current image, kept per pool and shared by
+ * every parent of the app.
+ *
+ * - take: list the pool's stopped warm Machines, lease one (a lease is Fly's lock: a second
+ *   parent gets 409 and tries the next), re-check it under the lease, give it the new runner's
+ *   config (`update` with `skip_launch`, so nothing runs yet) and `start` it. Machines of
+ *   another image (a deploy happened) are destroyed on the way; the boot then creates.
+ * - retire: when a runner ends, its stopped Machine stays if the pool holds fewer than `n`
+ *   warm Machines of the current image, else it is destroyed; both under a lease, so a Machine
+ *   another parent has just taken is left alone.
+ */
+import { FlyApiError, type FlyMachinesClient } from "./client.js";
+import {
+  type CreateMachineRequest,
+  FLAME_METADATA,
+  type Lease,
+  type Machine,
+} from "./machines-api.js";
+import { retrying, type WarmOutcome, type WarmReturn } from "./runner.js";
+
+/** Seconds a boot or retire may hold a Machine's lease; released as soon as it is done. */
+const LEASE_TTL_SECONDS = 30;
+
+export interface WarmPoolOptions {
+  readonly client: FlyMachinesClient;
+  /** The image runners must have to be reused (FlyBackend's `image`). */
+  readonly image: string;
+  /** Up to this many stopped Machines per pool. */
+  readonly size: number;
+}
+
+export class WarmPool {
+  readonly #client: FlyMachinesClient;
+  readonly #image: string;
+  readonly #size: number;
+  /** Retire decisions of this process, one at a time, so two ends never both fill the last slot. */
+  #retireChain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: WarmPoolOptions) {
+    this.#client = options.client;
+    this.#image = options.image;
+    this.#size = options.size;
+  }
+
+  /**
+   * Starts a warm Machine for this boot, or returns undefined (none free: create one).
+   * `body` is the create request the boot would send; its config becomes the Machine's.
+   */
+  async take(
+    pool: string,
+    body: CreateMachineRequest,
+    signal: AbortSignal,
+  ): Promise<Machine | undefined> {
+    const idle = (await this.#idle(pool, signal)).sort(() => Math.random() - 0.5);
+    for (const candidate of idle) {
+      if (signal.aborted) return undefined;
+      if (candidate.config.image !== this.#image) {
+        void this.#destroyUnderLease(candidate.id).catch(() => undefined);
+        continue;
+      }
+      const taken = await this.#withLease(
+        candidate.id,
+        `flame-ts boot in pool ${pool}`,
+        async (lease) => {
+          const current = await this.#client.getMachine(candidate.id, { signal });
+          if (current.state !== "stopped" || current.config.image !== this.#image) return undefined;
+          const updated = await this.#client.updateMachine(
+            candidate.id,
+            { config: body.config, skip_launch: true, current_version: current.instance_id },
+            { signal, leaseNonce: lease.nonce },
+          );
+          await this.#client.startMachine(candidate.id, { signal, leaseNonce: lease.nonce });
+          return updated;
+        },
+      ).catch((error: unknown) => {
+        // Someone else's lease, a Machine gone or changed meanwhile: try the next one.
+        if (error instanceof FlyApiError && !signal.aborted) return undefined;
+        throw error;
+      });
+      if (taken) return taken;
+    }
+    return undefined;
+  }
+
+  /** The runner side of the warm pool, for FlyRunner. */
+  returner(pool: string): WarmReturn {
+    return {
+      retire: (machine) => this.#retire(pool, machine, undefined),
+      stopAndRetire: (machine, signal) => this.#stopAndRetire(pool, machine, signal),
+    };
+  }
+
+  async #stopAndRetire(pool: string, machine: Machine, signal: AbortSignal): Promise<WarmOutcome> {
+    try {
+      return await this.#withLease(machine.id, "flame-ts stop", async (lease) => {
+        const current = await this.#client.getMachine(machine.id, { signal });
+        if (current.instance_id !== machine.instance_id) return "taken by another parent";
+        if (current.state !== "stopped") {
+          await retrying(
+            () =>
+              this.#client.stopMachine(
+                machine.id,
+                { timeout: "5s" },
+                { signal, leaseNonce: lease.nonce },
+              ),
+            signal,
+          );
+          await this.#client.waitForState(
+            machine.id,
+            { state: "stopped", instance_id: machine.instance_id, timeout: 10 },
+            { signal },
+          );
+        }
+        return this.#retire(pool, machine, lease);
+      });
+    } catch (error) {
+      return this.#outcomeOf(error);
+    }
+  }
+
+  /** Keep or destroy a stopped runner Machine; never throws. */
+  #retire(pool: string, machine: Machine, lease: Lease | undefined): Promise<WarmOutcome> {
+    const decide = async (held: Lease): Promise<WarmOutcome> => {
+      const current = await this.#client.getMachine(machine.id);
+      if (current.instance_id !== machine.instance_id) return "taken by another parent";
+      const others = (await this.#idle(pool, undefined)).filter(
+        (m) => m.id !== machine.id && m.config.image === this.#image,
+      );
+      if (
+        current.state === "stopped" &&
+        current.config.image === this.#image &&
+        others.length < this.#size
+      )
+        return "kept warm";
+      await this.#client.destroyMachine(machine.id, true, { leaseNonce: held.nonce });
+      return "destroyed";
+    };
+    const run = () =>
+      (lease ? decide(lease) : this.#withLease(machine.id, "flame-ts retire", decide)).catch(
+        (error: unknown) => this.#outcomeOf(error),
+      );
+    const result = this.#retireChain.then(run, run);
+    this.#retireChain = result;
+    return result;
+  }
+
+  #outcomeOf(error: unknown): WarmOutcome {
+    if (error instanceof FlyApiError && error.status === 404) return "gone";
+    if (error instanceof FlyApiError && error.status === 409) return "taken by another parent";
+    // Anything else: the Machine stays stopped; the next take or the reaper deals with it.
+    return "taken by another parent";
+  }
+
+  /** The pool's stopped warm Machines (any image). */
+  async #idle(pool: string, signal: AbortSignal | undefined): Promise<Machine[]> {
+    const machines = await this.#client.listMachines(
+      { metadata: { [FLAME_METADATA.pool]: pool } },
+      signal ? { signal } : {},
+    );
+    return machines.filter(
+      (m) => m.state === "stopped" && m.config.metadata?.[FLAME_METADATA.warm] !== undefined,
+    );
+  }
+
+  async #destroyUnderLease(id: string): Promise<void> {
+    await this.#withLease(id, "flame-ts replace stale image", async (lease) => {
+      const current = await this.#client.getMachine(id);
+      if (current.state !== "stopped") return;
+      await this.#client.destroyMachine(id, true, { leaseNonce: lease.nonce });
+    });
+  }
+
+  /** Runs `action` holding the Machine's lease; 409 (held by someone else) rejects at once. */
+  async #withLease<T>(
+    id: string,
+    description: string,
+    action: (lease: Lease) => Promise<T>,
+  ): Promise<T> {
+    const lease = await this.#client.acquireLease(id, { ttl: LEASE_TTL_SECONDS, description });
+    try {
+      return await action(lease);
+    } finally {
+      await this.#client.releaseLease(id, lease.nonce).catch(() => undefined);
+    }
+  }
+}
