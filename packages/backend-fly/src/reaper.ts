@@ -95,7 +95,8 @@ export async function reapOrphans(
     else await destroy(machine);
   }
   if (warm.length > 0) {
-    let someParentAlive = options.keepWarm === true || own.size > 0;
+    // Some parent of the app: one recorded on any flame-ts Machine of it (warm ones included).
+    let someParentAlive = options.keepWarm === true;
     for (const machine of machines) {
       if (someParentAlive) break;
       someParentAlive = await isAlive(machine);

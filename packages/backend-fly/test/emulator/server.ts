@@ -258,7 +258,9 @@ export class FlyEmulator {
     if (op.id === "Machines_create") return this.#create(ctx);
 
     const entry = this.#machines.get(op.params.machine_id ?? "");
-    if (!entry || entry.app !== app || entry.state === "destroyed")
+    // A destroyed Machine can still be read (and waited on) for a while, as on Fly.
+    const readable = op.id === "Machines_show" || op.id === "Machines_wait";
+    if (!entry || entry.app !== app || (entry.state === "destroyed" && !readable))
       return reply(404, { error: "machine not found" });
     const held = entry.leaseHeld();
     const nonce = req.headers[LEASE_NONCE_HEADER];
