@@ -210,7 +210,7 @@ export class FlyMachinesClient {
 
   /** `DELETE /v1/apps/{app}/machines/{id}/lease` with the lease's nonce. */
   async releaseLease(id: string, nonce: string, options: RequestOptions = {}): Promise<void> {
-    await this.#send("lease", id, "DELETE", `/${enc(id)}/lease`, undefined, {
+    await this.#send("release_lease", id, "DELETE", `/${enc(id)}/lease`, undefined, {
       ...options,
       leaseNonce: nonce,
     });

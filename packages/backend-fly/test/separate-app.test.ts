@@ -77,8 +77,12 @@ describe("runners in a separate Fly app", () => {
     const result = await otherParent.reapOrphans({ olderThanMs: 0 });
     expect(result).toEqual({ destroyed: [], kept: [id] });
     // The lookup went to the parent's own app.
-    const lookups = emulator.requests.filter((r) => r.path.endsWith(`/machines/${parentMachine.id}`));
-    expect(lookups.map((r) => r.path)).toEqual([`/v1/apps/${WEB_APP}/machines/${parentMachine.id}`]);
+    const lookups = emulator.requests.filter((r) =>
+      r.path.endsWith(`/machines/${parentMachine.id}`),
+    );
+    expect(lookups.map((r) => r.path)).toEqual([
+      `/v1/apps/${WEB_APP}/machines/${parentMachine.id}`,
+    ]);
   });
 
   it("in doubt (a token that cannot read the parent's app) the runner is kept", async () => {

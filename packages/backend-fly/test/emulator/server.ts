@@ -92,8 +92,8 @@ const ACTIONS: Record<string, string> = {
   Machines_stop: "stop",
   Machines_suspend: "suspend",
   Machines_create_lease: "lease",
-  Machines_show_lease: "lease",
-  Machines_release_lease: "lease",
+  Machines_show_lease: "get_lease",
+  Machines_release_lease: "release_lease",
 };
 /** Operations a lease guards: without the lease's nonce they answer 412. */
 const LEASED = new Set(["update", "destroy", "start", "stop", "suspend", "Machines_release_lease"]);
@@ -178,6 +178,12 @@ export class FlyEmulator {
   /** The states a Machine went through, in order. */
   history(id: string): MachineState[] {
     return [...(this.#machines.get(id)?.history ?? [])];
+  }
+
+  /** The lease held on a Machine now, if any. */
+  leaseOf(id: string): { nonce: string; owner: string } | undefined {
+    const lease = this.#machines.get(id)?.leaseHeld();
+    return lease ? { nonce: lease.nonce, owner: lease.owner } : undefined;
   }
 
   /** Pid of a Machine's process while it exists. */
