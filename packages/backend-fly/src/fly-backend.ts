@@ -58,7 +58,14 @@ export class FlyBackend implements Backend {
       return new FlyRunner(this.client, machine, { stopTimeoutMs, boot: "created" });
     }
     const returner = warm.returner(req.poolName);
-    const started = await warm.take(req.poolName, this.createRequest(req), req.signal);
+    const started = await warm
+      .take(req.poolName, this.createRequest(req), req.signal)
+      .catch((error: unknown) => {
+        if (req.signal.aborted) throw bootAborted(req, undefined);
+        // The warm pool is a shortcut: if Fly will not list or lease, try a create.
+        if (error instanceof FlyApiError) return undefined;
+        throw error;
+      });
     if (started) {
       const runner = new FlyRunner(this.client, started, {
         stopTimeoutMs,

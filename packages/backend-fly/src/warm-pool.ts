@@ -36,6 +36,10 @@ export class WarmPool {
   readonly #size: number;
   /** Retire decisions of this process, one at a time, so two ends never both fill the last slot. */
   #retireChain: Promise<unknown> = Promise.resolve();
+  /** Machines a boot of this process is taking: other boots here skip them (no self-contention). */
+  readonly #claimed = new Set<string>();
+  /** One list at a time per pool: concurrent boots share it (Fly paces `list` at 1/s). */
+  readonly #listing = new Map<string, Promise<Machine[]>>();
 
   constructor(options: WarmPoolOptions) {
     this.#client = options.client;
@@ -52,35 +56,52 @@ export class WarmPool {
     body: CreateMachineRequest,
     signal: AbortSignal,
   ): Promise<Machine | undefined> {
-    const idle = (await this.#idle(pool, signal)).sort(() => Math.random() - 0.5);
+    const idle = (await this.#sharedIdle(pool, signal)).sort(() => Math.random() - 0.5);
     for (const candidate of idle) {
       if (signal.aborted) return undefined;
       if (candidate.config.image !== this.#image) {
         void this.#destroyUnderLease(candidate.id).catch(() => undefined);
         continue;
       }
-      const taken = await this.#withLease(
-        candidate.id,
-        `flame-ts boot in pool ${pool}`,
-        async (lease) => {
-          const current = await this.#client.getMachine(candidate.id, { signal });
-          if (current.state !== "stopped" || current.config.image !== this.#image) return undefined;
-          const updated = await this.#client.updateMachine(
-            candidate.id,
-            { config: body.config, skip_launch: true, current_version: current.instance_id },
-            { signal, leaseNonce: lease.nonce },
-          );
-          await this.#client.startMachine(candidate.id, { signal, leaseNonce: lease.nonce });
-          return updated;
-        },
-      ).catch((error: unknown) => {
-        // Someone else's lease, a Machine gone or changed meanwhile: try the next one.
-        if (error instanceof FlyApiError && !signal.aborted) return undefined;
-        throw error;
-      });
-      if (taken) return taken;
+      if (this.#claimed.has(candidate.id)) continue;
+      this.#claimed.add(candidate.id);
+      try {
+        const taken = await this.#tryTake(pool, candidate.id, body, signal);
+        if (taken) return taken;
+      } finally {
+        this.#claimed.delete(candidate.id);
+      }
     }
     return undefined;
+  }
+
+  /** One candidate, under its lease: re-check, give it the runner's config, start it. */
+  #tryTake(
+    pool: string,
+    id: string,
+    body: CreateMachineRequest,
+    signal: AbortSignal,
+  ): Promise<Machine | undefined> {
+    return this.#withLease(
+      id,
+      `flame-ts boot in pool ${pool}`,
+      async (lease) => {
+        const current = await this.#client.getMachine(id, { signal });
+        if (current.state !== "stopped" || current.config.image !== this.#image) return undefined;
+        const updated = await this.#client.updateMachine(
+          id,
+          { config: body.config, skip_launch: true, current_version: current.instance_id },
+          { signal, leaseNonce: lease.nonce },
+        );
+        await this.#client.startMachine(id, { signal, leaseNonce: lease.nonce });
+        return updated;
+      },
+      signal,
+    ).catch((error: unknown) => {
+      // Someone else's lease, a Machine gone or changed meanwhile: try the next one.
+      if (error instanceof FlyApiError && !signal.aborted) return undefined;
+      throw error;
+    });
   }
 
   /** The runner side of the warm pool, for FlyRunner. */
@@ -152,6 +173,15 @@ export class WarmPool {
     return "taken by another parent";
   }
 
+  #sharedIdle(pool: string, signal: AbortSignal): Promise<Machine[]> {
+    let listing = this.#listing.get(pool);
+    if (!listing) {
+      listing = this.#idle(pool, undefined).finally(() => this.#listing.delete(pool));
+      this.#listing.set(pool, listing);
+    }
+    return abortable(listing, signal);
+  }
+
   /** The pool's stopped warm Machines (any image). */
   async #idle(pool: string, signal: AbortSignal | undefined): Promise<Machine[]> {
     const machines = await this.#client.listMachines(
@@ -176,12 +206,36 @@ export class WarmPool {
     id: string,
     description: string,
     action: (lease: Lease) => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
-    const lease = await this.#client.acquireLease(id, { ttl: LEASE_TTL_SECONDS, description });
+    const lease = await this.#client.acquireLease(
+      id,
+      { ttl: LEASE_TTL_SECONDS, description },
+      signal ? { queueSignal: signal } : {},
+    );
     try {
       return await action(lease);
     } finally {
       await this.#client.releaseLease(id, lease.nonce).catch(() => undefined);
     }
   }
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the shared work goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
