@@ -13,6 +13,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Machine, MachineState } from "../../src/machines-api.js";
 import { type ImageSpec, machineArgv } from "./images.js";
 
@@ -124,10 +125,15 @@ export class EmulatedMachine {
     if (this.state !== "started" || this.pid === undefined)
       return `failed_precondition: machine is ${this.state}, only a started machine can be suspended`;
     this.#set("suspending", "suspend");
+    const pid = this.pid;
     this.#child?.kill("SIGSTOP");
-    setImmediate(() => {
-      if (this.state === "suspending") this.#set("suspended", "suspend");
-    });
+    // "suspended" only once the kernel has really frozen the process (signals are async).
+    const settle = () => {
+      if (this.state !== "suspending") return;
+      if (pid === undefined || isFrozen(pid)) this.#set("suspended", "suspend");
+      else setTimeout(settle, 5);
+    };
+    settle();
     return undefined;
   }
 
@@ -242,4 +248,13 @@ export class EmulatedMachine {
 
 export function newInstanceId(): string {
   return randomBytes(13).toString("hex").toUpperCase();
+}
+
+/** Linux: is the process stopped (state T)? Elsewhere: assume the SIGSTOP took effect. */
+function isFrozen(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("T") ?? true;
+  } catch {
+    return true;
+  }
 }
