@@ -27,6 +27,20 @@ export interface EmulatedLatencyMs {
   readonly resumeMs: number;
 }
 
+/**
+ * Default emulated latencies, from Fly's published figures: a cold start (create) "~2+ seconds
+ * for common apps" and a resume from suspend "a few hundred ms"
+ * (https://fly.io/docs/reference/suspend-resume/); starting an existing Machine "in about
+ * 300ms" (https://fly.io/blog/fly-machines/). They are what the emulator waits, not a claim
+ * about Fly: measure your own account (README, "Measuring on your account").
+ */
+export const FLY_PUBLISHED_LATENCY_MS: EmulatedLatencyMs = {
+  createMs: 2_000,
+  startMs: 300,
+  resumeMs: 300,
+};
+export const NO_LATENCY_MS: EmulatedLatencyMs = { createMs: 0, startMs: 0, resumeMs: 0 };
+
 export interface Lease {
   readonly nonce: string;
   readonly owner: string;

@@ -16,29 +16,25 @@ import type {
   StopMachineRequest,
   UpdateMachineRequest,
 } from "../../src/machines-api.js";
+import { ACTIONS, LEASED, leaseBody, parseSeconds, RateLimits, reached, readBody } from "./http.js";
 import type { ImageSpec } from "./images.js";
-import { type EmulatedLatencyMs, EmulatedMachine, newInstanceId } from "./machine.js";
+import {
+  type EmulatedLatencyMs,
+  EmulatedMachine,
+  FLY_PUBLISHED_LATENCY_MS,
+  newInstanceId,
+} from "./machine.js";
 import { FlyApiDescription, LEASE_NONCE_HEADER, type MatchedOperation } from "./openapi.js";
 
-export type { EmulatedLatencyMs } from "./machine.js";
+export {
+  type EmulatedLatencyMs,
+  FLY_PUBLISHED_LATENCY_MS,
+  NO_LATENCY_MS,
+} from "./machine.js";
 
 /** Fly's answer when a host has no room (seen from flaps as a 409). */
 export const CAPACITY_ERROR_MESSAGE =
   "aborted: insufficient resources available to fulfill request: insufficient memory available to fulfill request";
-
-/**
- * Default emulated latencies, from Fly's published figures: a cold start (create) "~2+ seconds
- * for common apps" and a resume from suspend "a few hundred ms"
- * (https://fly.io/docs/reference/suspend-resume/); starting an existing Machine "in about
- * 300ms" (https://fly.io/blog/fly-machines/). They are what the emulator waits, not a claim
- * about Fly: measure your own account (README, "Measuring on your account").
- */
-export const FLY_PUBLISHED_LATENCY_MS: EmulatedLatencyMs = {
-  createMs: 2_000,
-  startMs: 300,
-  resumeMs: 300,
-};
-export const NO_LATENCY_MS: EmulatedLatencyMs = { createMs: 0, startMs: 0, resumeMs: 0 };
 
 export interface FlyEmulatorOptions {
   readonly token: string;
@@ -81,23 +77,6 @@ interface Ctx {
 
 const description = new FlyApiDescription();
 
-const ACTIONS: Record<string, string> = {
-  Machines_list: "list",
-  Machines_create: "create",
-  Machines_show: "get",
-  Machines_update: "update",
-  Machines_delete: "destroy",
-  Machines_wait: "wait",
-  Machines_start: "start",
-  Machines_stop: "stop",
-  Machines_suspend: "suspend",
-  Machines_create_lease: "lease",
-  Machines_show_lease: "get_lease",
-  Machines_release_lease: "release_lease",
-};
-/** Operations a lease guards: without the lease's nonce they answer 412. */
-const LEASED = new Set(["update", "destroy", "start", "stop", "suspend", "Machines_release_lease"]);
-
 export class FlyEmulator {
   readonly options: FlyEmulatorOptions;
   readonly latencyMs: EmulatedLatencyMs;
@@ -107,15 +86,15 @@ export class FlyEmulator {
   readonly violations: string[] = [];
   readonly #machines = new Map<string, EmulatedMachine>();
   readonly #server: Server;
-  readonly #buckets = new Map<string, { tokens: number; atMs: number }>();
+  readonly #limits: RateLimits;
   #createFaults: Array<{ status: number; message: string }> = [];
   #capacityMessage: string | undefined;
-  readonly #rateLimitFaults = new Map<string, number>();
   #url = "";
 
   private constructor(options: FlyEmulatorOptions) {
     this.options = options;
     this.latencyMs = { ...FLY_PUBLISHED_LATENCY_MS, ...options.latencyMs };
+    this.#limits = new RateLimits(options.enforceRateLimits !== false);
     this.#server = createServer((req, res) => {
       const reply = this.#replier(req, res, undefined, undefined);
       this.#handle(req, res).catch((error: unknown) =>
@@ -151,7 +130,7 @@ export class FlyEmulator {
 
   /** The next `count` requests of `action` ("create", "stop", "get", "start", …) answer 429. */
   rateLimitNext(action: string, count: number): void {
-    this.#rateLimitFaults.set(action, (this.#rateLimitFaults.get(action) ?? 0) + count);
+    this.#limits.force(action, count);
   }
 
   /** The Machine's process dies at once (SIGKILL), as a VM crash would. */
@@ -257,7 +236,7 @@ export class FlyEmulator {
       description.checkQuery(op.id, url.searchParams) ?? description.checkBody(op.id, body);
     if (problem) return reply(400, { error: problem });
     const action = ACTIONS[op.id] ?? op.id;
-    if (this.#rateLimited(action, op.params.machine_id ?? app))
+    if (this.#limits.limited(action, op.params.machine_id ?? app))
       return reply(429, { error: "rate limit exceeded" }, { "retry-after": "1" });
     const ctx: Ctx = { req, res, op, app, body, query: url.searchParams, reply };
     if (op.id === "Machines_list") return reply(200, this.#list(app, url.searchParams));
@@ -341,22 +320,6 @@ export class FlyEmulator {
     if (token === undefined) return false;
     if (token === this.options.token) return true;
     return this.options.scopedTokens?.[token]?.includes(app) ?? false;
-  }
-
-  #rateLimited(action: string, scope: string): boolean {
-    const forced = this.#rateLimitFaults.get(action) ?? 0;
-    if (forced > 0) {
-      this.#rateLimitFaults.set(action, forced - 1);
-      return true;
-    }
-    if (this.options.enforceRateLimits === false) return false;
-    const [perSecond, burst] = action === "get" ? [5, 10] : [1, 3];
-    const key = `${action}:${scope}`;
-    const nowMs = Date.now();
-    const bucket = this.#buckets.get(key) ?? { tokens: burst, atMs: nowMs };
-    const tokens = Math.min(burst, bucket.tokens + ((nowMs - bucket.atMs) / 1000) * perSecond);
-    this.#buckets.set(key, { tokens: tokens < 1 ? tokens : tokens - 1, atMs: nowMs });
-    return tokens < 1;
   }
 
   #list(app: string, params: URLSearchParams): Machine[] {
@@ -492,38 +455,4 @@ export class FlyEmulator {
       res.end(JSON.stringify(answer));
     };
   }
-}
-
-function leaseBody(entry: EmulatedMachine): Record<string, unknown> {
-  const lease = entry.lease;
-  return {
-    nonce: lease?.nonce,
-    owner: lease?.owner,
-    description: lease?.description,
-    expires_at: Math.floor((lease?.expiresAtMs ?? 0) / 1000),
-  };
-}
-
-function reached(current: MachineState, wanted: string): boolean {
-  if (wanted === "stopped") return current === "stopped" || current === "destroyed";
-  return current === wanted;
-}
-
-/** "10s" / "10" → ms. */
-function parseSeconds(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)s?$/.exec(value.trim());
-  return match ? Number(match[1]) * 1000 : undefined;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      text += chunk;
-    });
-    req.on("end", () => resolve(text));
-    req.on("error", reject);
-  });
 }
