@@ -125,16 +125,16 @@ export class FlyRunner implements BootedRunner {
         );
         failures = 0;
         if (!stopped) continue;
-        const exit = await this.#exitOf(id);
         // stop() settles on its own once it has stopped and retired the Machine.
         if (this.#stopping) return;
         const warm = this.#options.warm;
         if (warm) {
+          // Retire at once (a boot of this process waits for it), read the exit code meanwhile.
           this.#retiring ??= warm.retire(this.#machine);
-          const outcome = await this.#retiring;
+          const [exit, outcome] = await Promise.all([this.#exitOf(id), this.#retiring]);
           return this.#settle({ ...exit, reason: `${exit.reason} (${outcome})` });
         }
-        return this.#settle(exit);
+        return this.#settle(await this.#exitOf(id));
       } catch (error) {
         if (signal.aborted) return;
         if (isGone(error)) return this.#settle({ code: null, reason: `machine ${id} destroyed` });

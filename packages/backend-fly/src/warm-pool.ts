@@ -38,6 +38,7 @@ export class WarmPool {
   #retireChain: Promise<unknown> = Promise.resolve();
   /** Machines a boot of this process is taking: other boots here skip them (no self-contention). */
   readonly #claimed = new Set<string>();
+  readonly #pendingRetires = new Set<Promise<WarmOutcome>>();
   /** One list at a time per pool: concurrent boots share it (Fly paces `list` at 1/s). */
   readonly #listing = new Map<string, Promise<Machine[]>>();
 
@@ -56,6 +57,9 @@ export class WarmPool {
     body: CreateMachineRequest,
     signal: AbortSignal,
   ): Promise<Machine | undefined> {
+    // A Machine this process is returning right now is leased by it: let that finish first,
+    // so a boot right after an idle shutdown reuses that Machine instead of creating one.
+    await abortable(Promise.allSettled([...this.#pendingRetires]), signal);
     const idle = (await this.#sharedIdle(pool, signal)).sort(() => Math.random() - 0.5);
     for (const candidate of idle) {
       if (signal.aborted) return undefined;
@@ -107,9 +111,16 @@ export class WarmPool {
   /** The runner side of the warm pool, for FlyRunner. */
   returner(pool: string): WarmReturn {
     return {
-      retire: (machine) => this.#retire(pool, machine, undefined),
-      stopAndRetire: (machine, signal) => this.#stopAndRetire(pool, machine, signal),
+      retire: (machine) => this.#track(this.#retire(pool, machine, undefined)),
+      stopAndRetire: (machine, signal) => this.#track(this.#stopAndRetire(pool, machine, signal)),
     };
+  }
+
+  /** Remembers a retire in progress until it settles (boots of this process wait for them). */
+  #track(retiring: Promise<WarmOutcome>): Promise<WarmOutcome> {
+    this.#pendingRetires.add(retiring);
+    void retiring.finally(() => this.#pendingRetires.delete(retiring));
+    return retiring;
   }
 
   async #stopAndRetire(pool: string, machine: Machine, signal: AbortSignal): Promise<WarmOutcome> {
