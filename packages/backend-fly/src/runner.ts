@@ -18,7 +18,12 @@ const WAIT_POLL_SECONDS = 60;
 export type BootKind = "warm" | "created";
 
 /** What became of a warm runner's Machine once its runner ended. */
-export type WarmOutcome = "kept warm" | "destroyed" | "taken by another parent" | "gone";
+export type WarmOutcome =
+  | "kept warm"
+  | "destroyed"
+  | "taken by another parent"
+  | "gone"
+  | "left as is (Fly error)";
 
 /** The warm pool's side of a runner's end (see warm-pool.ts). */
 export interface WarmReturn {

@@ -129,7 +129,7 @@ export class WarmPool {
         const current = await this.#client.getMachine(machine.id, { signal });
         if (current.instance_id !== machine.instance_id) return "taken by another parent";
         if (current.state !== "stopped") {
-          await retrying(
+          const stopped = await retrying(
             () =>
               this.#client.stopMachine(
                 machine.id,
@@ -137,12 +137,20 @@ export class WarmPool {
                 { signal, leaseNonce: lease.nonce },
               ),
             signal,
-          );
-          await this.#client.waitForState(
-            machine.id,
-            { state: "stopped", instance_id: machine.instance_id, timeout: 10 },
-            { signal },
-          );
+          )
+            .then(() =>
+              this.#client.waitForState(
+                machine.id,
+                { state: "stopped", instance_id: machine.instance_id, timeout: 10 },
+                { signal },
+              ),
+            )
+            .catch(() => false);
+          if (!stopped) {
+            // A Machine that will not stop is not kept: destroy it by force (still ours: leased).
+            await this.#client.destroyMachine(machine.id, true, { leaseNonce: lease.nonce });
+            return "destroyed";
+          }
         }
         return this.#retire(pool, machine, lease);
       });
@@ -180,8 +188,8 @@ export class WarmPool {
   #outcomeOf(error: unknown): WarmOutcome {
     if (error instanceof FlyApiError && error.status === 404) return "gone";
     if (error instanceof FlyApiError && error.status === 409) return "taken by another parent";
-    // Anything else: the Machine stays stopped; the next take or the reaper deals with it.
-    return "taken by another parent";
+    // Anything else (Fly unreachable, 5xx): left as it is; the next take or the reaper sees it.
+    return "left as is (Fly error)";
   }
 
   #sharedIdle(pool: string, signal: AbortSignal): Promise<Machine[]> {
