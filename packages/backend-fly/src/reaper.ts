@@ -84,7 +84,11 @@ export async function reapOrphans(
       await client.destroyMachine(machine.id, true, signalOption);
       result.destroyed.push(machine.id);
     } catch (error) {
-      if (!(error instanceof FlyApiError && error.status === 404)) throw error;
+      if (error instanceof FlyApiError && error.status === 404) return;
+      // Leased (412) or changing (409): someone is using it right now; leave it.
+      if (error instanceof FlyApiError && (error.status === 412 || error.status === 409))
+        result.kept.push(machine.id);
+      else throw error;
     }
   };
 

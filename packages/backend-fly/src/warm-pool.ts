@@ -21,6 +21,8 @@ import { retrying, type WarmOutcome, type WarmReturn } from "./runner.js";
 
 /** Seconds a boot or retire may hold a Machine's lease; released as soon as it is done. */
 const LEASE_TTL_SECONDS = 30;
+/** How long to keep retrying a refused lease release. */
+const RELEASE_RETRY_MS = 5_000;
 
 export interface WarmPoolOptions {
   readonly client: FlyMachinesClient;
@@ -235,7 +237,12 @@ export class WarmPool {
     try {
       return await action(lease);
     } finally {
-      await this.#client.releaseLease(id, lease.nonce).catch(() => undefined);
+      // A lease left behind blocks every other parent until its TTL: retry a refused release
+      // (429/409/412) for a few seconds; a Machine already destroyed has no lease to release.
+      const signal = AbortSignal.timeout(RELEASE_RETRY_MS);
+      await retrying(() => this.#client.releaseLease(id, lease.nonce, { signal }), signal).catch(
+        () => undefined,
+      );
     }
   }
 }

@@ -112,6 +112,19 @@ describe("warm pool of stopped Machines", () => {
     await second.runner.stop();
   });
 
+  it("a refused lease release (429) is retried: the Machine is not left locked for the lease's TTL", async () => {
+    const backend = backendFor(emulator, { warm: { stopped: 1 } });
+    const first = await bootReady(backend);
+    await first.runner.stop();
+    emulator.rateLimitNext("release_lease", 2);
+    const second = await bootReady(backend);
+    expect(second.runner.meta).toMatchObject({ boot: "warm", machineId: first.id });
+    const releases = emulator.requests.filter((r) => r.operation === "Machines_release_lease");
+    expect(releases.slice(-3).map((r) => r.status)).toEqual([429, 429, 200]);
+    expect(emulator.leaseOf(first.id)).toBeUndefined();
+    await second.runner.stop();
+  });
+
   it("two parents booting at once from one warm Machine end up on different Machines", async () => {
     const a = backendFor(emulator, { warm: { stopped: 2 } });
     const b = backendFor(emulator, { warm: { stopped: 2 } });
