@@ -27,7 +27,7 @@ export class FlyBackend implements Backend {
   readonly name = "fly";
   readonly options: ResolvedFlyOptions;
   readonly client: FlyMachinesClient;
-  /** Parent ids this process booted runners for; the reaper never touches them. */
+  /** This process (pool-core's parentId) and the parent ids it booted runners for: never reaped. */
   readonly #ownParentIds = new Set<string>([thisProcessParentId]);
   readonly #warm: WarmPool | undefined;
 
