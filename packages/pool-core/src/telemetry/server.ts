@@ -165,7 +165,10 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     );
   });
 
-  wss.on("connection", (ws) => {
+  wss.on("connection", (ws, req) => {
+    // `?history=0`: a client that only acts (or reconnects with its own state) skips the replay.
+    const wantsHistory =
+      new URL(req.url ?? "/", "ws://localhost").searchParams.get("history") !== "0";
     // Everything queued so far predates this client's history and snapshot.
     flush();
     const client: Client = { ws, alive: true, lastResyncMs: Number.NEGATIVE_INFINITY };
@@ -202,7 +205,7 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
       } satisfies TelemetryServerMessage),
     );
     const nowMs = Date.now();
-    for (const [pool, history] of histories) {
+    for (const [pool, history] of wantsHistory ? histories : []) {
       send(client, JSON.stringify({ type: "history", pool, history: history.read(nowMs) }));
     }
     for (const payload of snapshotPayloads()) send(client, payload);

@@ -3,7 +3,7 @@
  *
  * Server → client, on connect: `hello` once; then per pool its `history` (what happened before
  * this client came: recent notable events, per-second samples, per-function figures) and a
- * `snapshot`; then live `events` batches and one `sample` per pool per sample period.
+ * `snapshot` (a client that connects with `?history=0` gets no history); then live `events` batches and one `sample` per pool per sample period.
  * Per pool, event `seq` values increase by exactly 1; a client that sees a gap (or any doubt)
  * sends `{ "type": "resync" }` and gets fresh snapshots (rate-limited per client). Events whose
  * seq is ≤ the snapshot's seq are already reflected in it (history events always are).

@@ -24,6 +24,7 @@ describe("serveTelemetry control", () => {
     id: string,
     request: Record<string, unknown>,
   ): Promise<Result> {
+    await client.opened;
     client.ws.send(JSON.stringify({ type: "control", id, ...request }));
     await client.until(`the result of ${id}`, () =>
       client.messages.some((m) => m.type === "controlResult" && m.id === id),

@@ -194,6 +194,18 @@ describe("serveTelemetry history", () => {
     await client.until("the snapshot", () => client.messages.some((m) => m.type === "snapshot"));
     expect(client.messages.map((m) => m.type)).toEqual(["hello", "snapshot"]);
   });
+
+  it("skips the history for a client that asks with ?history=0", async () => {
+    const pool = fakePool("skip");
+    const server = track(await serveTelemetry({ pools: [pool], snapshotIntervalMs: 0 }));
+    pool.events.emit({ type: "resize", min: 0, max: 2 });
+    const plain = track(new Client(server.url));
+    const bare = track(new Client(`${server.url}?history=0`));
+    await plain.until("the snapshot", () => plain.messages.some((m) => m.type === "snapshot"));
+    await bare.until("the snapshot", () => bare.messages.some((m) => m.type === "snapshot"));
+    expect(plain.messages.map((m) => m.type)).toEqual(["hello", "history", "snapshot"]);
+    expect(bare.messages.map((m) => m.type)).toEqual(["hello", "snapshot"]);
+  });
 });
 
 function samples(messages: readonly TelemetryServerMessage[]) {
