@@ -40,7 +40,9 @@ export interface FinishedCall {
   readonly errorMessage?: string;
 }
 
-export function functionsFromHistory(figures: readonly FunctionFigures[]): Map<string, FunctionStats> {
+export function functionsFromHistory(
+  figures: readonly FunctionFigures[],
+): Map<string, FunctionStats> {
   const map = new Map<string, FunctionStats>();
   for (const f of figures) {
     map.set(f.fn, {

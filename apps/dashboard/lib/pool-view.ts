@@ -72,7 +72,11 @@ export type ViewEvent =
 export interface PoolRules {
   readonly maxWaiting?: number | null;
   readonly buffer?: number;
-  readonly budget?: { readonly runnerMs: number; readonly windowMs: number; readonly spentMs: number } | null;
+  readonly budget?: {
+    readonly runnerMs: number;
+    readonly windowMs: number;
+    readonly spentMs: number;
+  } | null;
   readonly draining?: boolean;
 }
 
@@ -168,7 +172,8 @@ export function applySample(view: PoolView, sample: TelemetrySample): void {
   s.p95Ms.push(sample.p95Ms);
   s.bootMs.push(sample.bootMs);
   if (s.t.length > MAX_SAMPLES) {
-    for (const series of Object.values(s) as unknown[][]) series.splice(0, series.length - MAX_SAMPLES);
+    for (const series of Object.values(s) as unknown[][])
+      series.splice(0, series.length - MAX_SAMPLES);
   }
 }
 
@@ -207,7 +212,12 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
       pushTimeline(view, event, "grow", `grow to ${event.count}${event.isMin ? " (min)" : ""}`);
       return;
     case "bootFailed":
-      pushTimeline(view, event, "bootFailed", `boot failed after ${formatMs(event.bootMs)}: ${event.error}`);
+      pushTimeline(
+        view,
+        event,
+        "bootFailed",
+        `boot failed after ${formatMs(event.bootMs)}: ${event.error}`,
+      );
       return;
     case "runnerDown": {
       // A runner the pool did not ask to leave crashed; without `expected`, judge by exit code.
@@ -215,18 +225,33 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
         event.expected === false ||
         (event.expected === undefined && event.exitCode !== null && event.exitCode !== 0);
       if (crashed) {
-        pushTimeline(view, event, "crash", `runner ${event.runnerId} crashed (exit ${event.exitCode}): ${event.reason}`);
+        pushTimeline(
+          view,
+          event,
+          "crash",
+          `runner ${event.runnerId} crashed (exit ${event.exitCode}): ${event.reason}`,
+        );
       }
       return;
     }
     case "shrink":
-      pushTimeline(view, event, "shrink", `shrink to ${event.count}: ${event.runnerId} (${event.reason})`);
+      pushTimeline(
+        view,
+        event,
+        "shrink",
+        `shrink to ${event.count}: ${event.runnerId} (${event.reason})`,
+      );
       return;
     case "resize":
       pushTimeline(view, event, "resize", `resized to min ${event.min}, max ${event.max}`);
       return;
     case "checkoutTimeout":
-      pushTimeline(view, event, "timeout", `a caller timed out after waiting ${formatMs(event.waitedMs)}`);
+      pushTimeline(
+        view,
+        event,
+        "timeout",
+        `a caller timed out after waiting ${formatMs(event.waitedMs)}`,
+      );
       return;
     case "control": {
       const who = event.by ?? "an operator";
@@ -239,11 +264,21 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
     }
     case "overloaded":
       view.overloaded += 1;
-      pushTimeline(view, event, "overloaded", `a caller was refused OVERLOADED (${event.waiting} waiting, maxWaiting ${event.maxWaiting})`);
+      pushTimeline(
+        view,
+        event,
+        "overloaded",
+        `a caller was refused OVERLOADED (${event.waiting} waiting, maxWaiting ${event.maxWaiting})`,
+      );
       return;
     case "budgetBlocked":
       view.budgetBlocked += 1;
-      pushTimeline(view, event, "budget", `a boot was refused: runner-time budget spent (${formatMs(event.spentMs)} of ${formatMs(event.budgetMs)})`);
+      pushTimeline(
+        view,
+        event,
+        "budget",
+        `a boot was refused: runner-time budget spent (${formatMs(event.spentMs)} of ${formatMs(event.budgetMs)})`,
+      );
       return;
     case "stopped":
       pushTimeline(view, event, "stopped", "pool stopped");
@@ -289,7 +324,11 @@ function patchSnapshot(view: PoolView, event: ViewEvent): void {
       return;
     }
     case "runnerDown":
-      view.snapshot = { ...s, seq: event.seq, runners: s.runners.filter((r) => r.id !== event.runnerId) };
+      view.snapshot = {
+        ...s,
+        seq: event.seq,
+        runners: s.runners.filter((r) => r.id !== event.runnerId),
+      };
       return;
     case "resize":
       view.snapshot = { ...s, seq: event.seq, min: event.min, max: event.max };
@@ -311,7 +350,9 @@ function patchSnapshot(view: PoolView, event: ViewEvent): void {
         runners:
           event.runnerId === null
             ? s.runners
-            : s.runners.map((r) => (r.id === event.runnerId ? { ...r, callsServed: r.callsServed + 1 } : r)),
+            : s.runners.map((r) =>
+                r.id === event.runnerId ? { ...r, callsServed: r.callsServed + 1 } : r,
+              ),
       };
       return;
     default:

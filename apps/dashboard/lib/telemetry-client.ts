@@ -31,7 +31,12 @@ export interface Endpoint {
 
 type Frame =
   | { readonly e: number; readonly m: TelemetryServerMessage }
-  | { readonly e: number; readonly status: "open" | "retrying"; readonly reason?: string; readonly retryMs?: number };
+  | {
+      readonly e: number;
+      readonly status: "open" | "retrying";
+      readonly reason?: string;
+      readonly retryMs?: number;
+    };
 
 const RENDER_EVERY_MS = 250;
 
@@ -85,7 +90,11 @@ export class TelemetryClient {
     source.onerror = () => {
       if (this.#source !== source) return;
       for (const endpoint of this.endpoints) {
-        endpoint.status = { kind: "retrying", atMs: Date.now() + 3_000, reason: "dashboard server unreachable" };
+        endpoint.status = {
+          kind: "retrying",
+          atMs: Date.now() + 3_000,
+          reason: "dashboard server unreachable",
+        };
       }
       this.#changed();
       // A lost session turns every reconnect into a 401: go back to the login page.
@@ -105,7 +114,11 @@ export class TelemetryClient {
       endpoint.status =
         frame.status === "open"
           ? { kind: "open", sinceMs: Date.now() }
-          : { kind: "retrying", atMs: Date.now() + (frame.retryMs ?? 0), reason: frame.reason ?? "connection lost" };
+          : {
+              kind: "retrying",
+              atMs: Date.now() + (frame.retryMs ?? 0),
+              reason: frame.reason ?? "connection lost",
+            };
     } else {
       this.#message(endpoint, frame.m);
     }

@@ -21,7 +21,10 @@ export interface Upstream {
 }
 
 /** Parses FLAME_TELEMETRY_URL (+ FLAME_TELEMETRY_TOKEN); malformed entries are skipped. */
-export function parseUpstreams(value: string | undefined, sharedToken: string | undefined): Upstream[] {
+export function parseUpstreams(
+  value: string | undefined,
+  sharedToken: string | undefined,
+): Upstream[] {
   if (value === undefined) return [];
   const upstreams: Upstream[] = [];
   for (const part of value.split(",")) {

@@ -40,7 +40,11 @@ export function validSession(cookie: string | undefined, nowMs = Date.now()): bo
   const [issued, signature] = cookie.split(".");
   if (issued === undefined || signature === undefined) return false;
   const issuedMs = Number(issued);
-  if (!Number.isFinite(issuedMs) || nowMs - issuedMs > SESSION_TTL_MS || issuedMs > nowMs + 60_000) {
+  if (
+    !Number.isFinite(issuedMs) ||
+    nowMs - issuedMs > SESSION_TTL_MS ||
+    issuedMs > nowMs + 60_000
+  ) {
     return false;
   }
   return equal(signature, mac("session", issued));

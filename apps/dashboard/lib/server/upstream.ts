@@ -11,7 +11,12 @@ import type { Upstream } from "./config";
 /** What the browser receives, one per SSE `data:` line. */
 export type RelayFrame =
   | { readonly e: number; readonly m: unknown }
-  | { readonly e: number; readonly status: "open" | "retrying"; readonly reason?: string; readonly retryMs?: number };
+  | {
+      readonly e: number;
+      readonly status: "open" | "retrying";
+      readonly reason?: string;
+      readonly retryMs?: number;
+    };
 
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -40,7 +45,11 @@ function headers(upstream: Upstream): Record<string, string> {
 }
 
 /** Relays every upstream to `write` until the returned function is called. */
-export function relay(upstreams: readonly Upstream[], write: (frame: RelayFrame) => void, onEnd: () => void): () => void {
+export function relay(
+  upstreams: readonly Upstream[],
+  write: (frame: RelayFrame) => void,
+  onEnd: () => void,
+): () => void {
   const sockets = new Set<WebSocket>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let ended = false;
@@ -101,11 +110,24 @@ export function relay(upstreams: readonly Upstream[], write: (frame: RelayFrame)
 }
 
 export type ControlRequest =
-  | { readonly action: "drainRunner" | "killRunner"; readonly pool: string; readonly runnerId: string }
-  | { readonly action: "resize"; readonly pool: string; readonly min: number; readonly max: number };
+  | {
+      readonly action: "drainRunner" | "killRunner";
+      readonly pool: string;
+      readonly runnerId: string;
+    }
+  | {
+      readonly action: "resize";
+      readonly pool: string;
+      readonly min: number;
+      readonly max: number;
+    };
 
 /** Sends one action to a telemetry server and waits for its answer (or a clear refusal). */
-export function control(upstream: Upstream, request: ControlRequest, by: string): Promise<{ ok: boolean; detail: string }> {
+export function control(
+  upstream: Upstream,
+  request: ControlRequest,
+  by: string,
+): Promise<{ ok: boolean; detail: string }> {
   const url = new URL(upstream.url);
   url.searchParams.set("history", "0");
   const id = Math.random().toString(36).slice(2);
@@ -117,14 +139,20 @@ export function control(upstream: Upstream, request: ControlRequest, by: string)
       resolve({ ok, detail });
     };
     const timer = setTimeout(
-      () => finish(false, `the telemetry server did not answer within ${CONTROL_TIMEOUT_MS / 1_000} s.`),
+      () =>
+        finish(
+          false,
+          `the telemetry server did not answer within ${CONTROL_TIMEOUT_MS / 1_000} s.`,
+        ),
       CONTROL_TIMEOUT_MS,
     );
     ws.on("unexpected-response", (req, res) => {
       req.destroy();
       finish(false, `the telemetry server refused the connection (HTTP ${res.statusCode}).`);
     });
-    ws.on("error", (error) => finish(false, `could not reach the telemetry server: ${error.message}`));
+    ws.on("error", (error) =>
+      finish(false, `could not reach the telemetry server: ${error.message}`),
+    );
     ws.on("message", (data) => {
       let message: { type?: string; control?: boolean; id?: string; ok?: boolean; detail?: string };
       try {
@@ -134,7 +162,10 @@ export function control(upstream: Upstream, request: ControlRequest, by: string)
       }
       if (message.type === "hello") {
         if (message.control !== true) {
-          finish(false, "actions are disabled on this telemetry server (start serveTelemetry with `control: true` and a token).");
+          finish(
+            false,
+            "actions are disabled on this telemetry server (start serveTelemetry with `control: true` and a token).",
+          );
           return;
         }
         ws.send(JSON.stringify({ type: "control", id, by, ...request }));
