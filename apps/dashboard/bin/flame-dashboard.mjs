@@ -120,7 +120,14 @@ if (generated)
   );
 
 // Next's standalone server handles SIGTERM/SIGINT itself: it stops listening, waits for open
-// requests (the dashboard ends its event streams on the same signals) and exits.
+// requests (the dashboard ends its event streams on the same signals) and exits. A browser
+// that holds a kept-alive connection could make that wait long: exit within a bound anyway.
+const EXIT_WITHIN_MS = 5_000;
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.once(signal, () => {
+    setTimeout(() => process.exit(signal === "SIGTERM" ? 143 : 130), EXIT_WITHIN_MS).unref();
+  });
+}
 await import(pathToFileURL(server).href);
 
 function redact(endpoint) {

@@ -75,7 +75,7 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
       shutdownTimeout: 5_000,
       backend: new LocalBackend({ entry: new URL("./fixtures/work.mjs", import.meta.url) }),
     });
-    await pool.start();
+    // Serving telemetry before start() puts the first boots in its history.
     telemetry = await serveTelemetry({
       pools: [pool],
       token: TELEMETRY_TOKEN,
@@ -83,6 +83,7 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
       snapshotIntervalMs: 250,
       samplePeriodMs: 500,
     });
+    await pool.start();
 
     // Before any page exists: calls, some failing, and enough samples for the charts.
     for (let i = 0; i < 6; i++) await pool.call(crunch, { ms: 20 });
@@ -117,7 +118,7 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     expect((await fetch(`${base}api/stream`)).status).toBe(401);
     await page.getByLabel("Dashboard token").fill("wrong");
     await page.getByRole("button", { name: "Log in" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/not right/);
+    await page.getByText(/That token is not right/).waitFor();
     await logIn(page, base, DASHBOARD_TOKEN);
     expect(await page.evaluate(() => document.cookie)).not.toContain("flame_session");
     const cookie = await sessionCookie(browser);

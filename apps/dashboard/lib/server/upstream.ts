@@ -23,21 +23,31 @@ const MAX_BACKOFF_MS = 10_000;
 const CONTROL_TIMEOUT_MS = 10_000;
 
 const RELAYS = Symbol.for("flame-ts.dashboard.relays");
-type Registry = { [RELAYS]?: Set<() => void> };
+interface Registry {
+  readonly open: Set<() => void>;
+  /** Set by SIGTERM/SIGINT: relays end at once and new ones are refused. */
+  closing: boolean;
+}
 
 /** Every open relay in this process, ended together on SIGTERM/SIGINT. */
-function registry(): Set<() => void> {
-  const store = globalThis as Registry;
+function registry(): Registry {
+  const store = globalThis as { [RELAYS]?: Registry };
   if (store[RELAYS] === undefined) {
-    const relays = new Set<() => void>();
-    store[RELAYS] = relays;
+    const registry: Registry = { open: new Set(), closing: false };
+    store[RELAYS] = registry;
     const endAll = () => {
-      for (const end of [...relays]) end();
+      registry.closing = true;
+      for (const end of [...registry.open]) end();
     };
-    process.once("SIGTERM", endAll);
-    process.once("SIGINT", endAll);
+    process.on("SIGTERM", endAll);
+    process.on("SIGINT", endAll);
   }
   return store[RELAYS];
+}
+
+/** True once the server was asked to stop: the stream route answers 503 (EventSource stops). */
+export function shuttingDown(): boolean {
+  return registry().closing;
 }
 
 function headers(upstream: Upstream): Record<string, string> {
@@ -98,13 +108,17 @@ export function relay(
   const end = () => {
     if (ended) return;
     ended = true;
-    relays.delete(end);
+    relays.open.delete(end);
     for (const timer of timers) clearTimeout(timer);
     for (const ws of sockets) ws.terminate();
     sockets.clear();
     onEnd();
   };
-  relays.add(end);
+  if (relays.closing) {
+    end();
+    return end;
+  }
+  relays.open.add(end);
   for (let i = 0; i < upstreams.length; i++) connect(i, 1);
   return end;
 }

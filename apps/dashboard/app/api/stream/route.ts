@@ -1,7 +1,7 @@
 /** GET /api/stream: the logged-in page's Server-Sent Events relay of every telemetry endpoint. */
 import { upstreams } from "../../../lib/server/config";
 import { cookieOf, SESSION_COOKIE, validSession } from "../../../lib/server/session";
-import { type RelayFrame, relay } from "../../../lib/server/upstream";
+import { type RelayFrame, relay, shuttingDown } from "../../../lib/server/upstream";
 
 export const dynamic = "force-dynamic";
 export const runtime = "nodejs";
@@ -15,6 +15,7 @@ export function GET(request: Request): Response {
   if (!validSession(cookieOf(request, SESSION_COOKIE))) {
     return new Response("Log in first.\n", { status: 401 });
   }
+  if (shuttingDown()) return new Response("The dashboard is stopping.\n", { status: 503 });
   const encoder = new TextEncoder();
   let end = () => {};
   const stream = new ReadableStream<Uint8Array>(
