@@ -104,7 +104,7 @@ export function FailureList({ view }: { view: PoolView }) {
       {view.failures.length === 0 ? (
         <p className="empty">No failed calls.</p>
       ) : (
-        <ol className="timeline">
+        <ol className="timeline failures">
           {view.failures.map((f) => (
             <li key={f.seq} className="tl tl-crash" data-testid="failure">
               <time dateTime={new Date(f.timeMs).toISOString()}>

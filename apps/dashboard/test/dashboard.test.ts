@@ -200,6 +200,10 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     await expect.poll(() => page.getByTestId("limit-max").textContent()).toBe("max 3");
     await expect.poll(() => timelineText(page)).toContain(`dashboard resized ${POOL}`);
 
+    // The README's screenshot: history, figures and the actions' events on one page.
+    mkdirSync(`${dashboardDir}docs`, { recursive: true });
+    await page.screenshot({ path: join(dashboardDir, "docs", "dashboard.png"), fullPage: true });
+
     // A refused action says why.
     await resize.getByLabel("min").fill("5");
     await resize.getByLabel("max").fill("2");
@@ -220,8 +224,6 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     expect(forged.status).toBe(403);
     expect(pool.snapshot()).toMatchObject({ min: 1, max: 3 });
 
-    mkdirSync(`${dashboardDir}docs`, { recursive: true });
-    await page.screenshot({ path: join(dashboardDir, "docs", "dashboard.png"), fullPage: true });
     await page.screenshot({ path: join(mkArtifacts(), "dashboard.png"), fullPage: true });
 
     // No secret in the browser: neither token appears in any response it received.
@@ -245,6 +247,112 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     expect(processesMentioning(installed.dir)).toEqual([]);
     expect(await listening(port)).toBe(false);
     dashboard = null;
+  });
+
+  it("follows a pool rising under load and falling after idle shutdown, across a telemetry restart", {
+    timeout: 240_000,
+  }, async () => {
+    ensureDashboardBuilt();
+    pool = new Pool({
+      name: "elastic",
+      min: 0,
+      max: 3,
+      maxConcurrency: 1,
+      idleShutdownAfter: 1_500,
+      shutdownTimeout: 5_000,
+      backend: new LocalBackend({ entry: new URL("./fixtures/work.mjs", import.meta.url) }),
+    });
+    telemetry = await serveTelemetry({
+      pools: [pool],
+      snapshotIntervalMs: 250,
+      samplePeriodMs: 250,
+    });
+    // The repository's own bin (the installed one is covered above); no FLAME_DASHBOARD_TOKEN:
+    // it generates one and prints it.
+    dashboard = await startDashboard(
+      join(dashboardDir, "bin", "flame-dashboard.mjs"),
+      ["--telemetry", telemetry.url],
+      {
+        FLAME_DASHBOARD_TOKEN: "",
+      },
+    );
+    const printed = /log in with token (\S+)/.exec(dashboard.output())?.[1];
+    expect(printed).toBeDefined();
+    const profile = mkdtempSync(join(tmpdir(), "flame-dashboard-chromium-"));
+    dirs.push(profile);
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1400, height: 1200 },
+    });
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    await logIn(page, dashboard.url, printed!);
+    await page
+      .locator('[data-testid="connection"][data-status="open"]')
+      .waitFor({ timeout: 30_000 });
+    const runnerCount = async () =>
+      Number(
+        await page
+          .locator('[data-testid="runner-count"][data-pool="elastic"]')
+          .textContent({ timeout: 10_000 }),
+      );
+    const callsShown = async () =>
+      Number(await page.locator('[data-testid="calls-total"][data-pool="elastic"]').textContent());
+    await expect.poll(runnerCount, { timeout: 15_000 }).toBe(0);
+
+    // Load: 3 callers keep every runner busy until the page has shown the pool at 3.
+    let loading = true;
+    let served = 0;
+    const callers = [1, 2, 3].map(async () => {
+      while (loading) {
+        await pool!.call(crunch, { ms: 150 }, { timeout: 60_000 });
+        served++;
+      }
+    });
+    let peak = 0;
+    try {
+      await waitFor(
+        "the page to show 3 runners and 15 calls",
+        async () => {
+          peak = Math.max(peak, await runnerCount());
+          return peak === 3 && (await callsShown()) >= 15;
+        },
+        90_000,
+      );
+    } finally {
+      loading = false;
+      await Promise.all(callers);
+    }
+    expect(served).toBeGreaterThan(0);
+
+    // Idle shutdown (1.5 s) brings the pool back to zero; the page follows.
+    await expect.poll(runnerCount, { timeout: 60_000, interval: 250 }).toBe(0);
+    expect(await callsShown()).toBeGreaterThanOrEqual(served);
+    await expect
+      .poll(() => page.locator(".tl-shrink").count(), { timeout: 10_000 })
+      .toBeGreaterThan(0);
+    await expect.poll(() => page.locator("canvas").count(), { timeout: 10_000 }).toBe(6);
+
+    // The telemetry server goes away and comes back: the page says so and follows again.
+    const telemetryPort = telemetry.port;
+    await telemetry.close();
+    await page
+      .locator('[data-testid="connection"][data-status="retrying"]')
+      .waitFor({ timeout: 10_000 });
+    telemetry = await serveTelemetry({
+      pools: [pool],
+      port: telemetryPort,
+      snapshotIntervalMs: 250,
+    });
+    await page
+      .locator('[data-testid="connection"][data-status="open"]')
+      .waitFor({ timeout: 30_000 });
+    const longCall = pool.call(crunch, { ms: 4_000 });
+    await expect.poll(runnerCount, { timeout: 15_000 }).toBe(1);
+    await longCall;
+    expect(pageErrors).toEqual([]);
   });
 });
 
