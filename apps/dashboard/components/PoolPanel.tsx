@@ -71,7 +71,11 @@ export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
           <RuleChips view={view} />
           {view.gaps > 0 ? <span className="chip muted">resynced {view.gaps}×</span> : null}
         </div>
-        {ask === null ? null : (
+        {ask === null ? (
+          <span className="muted small-note">
+            Actions off: start serveTelemetry with <code>control: true</code> and a token.
+          </span>
+        ) : (
           <ResizeForm
             key={`${s.min}-${s.max}`}
             pool={s.name}

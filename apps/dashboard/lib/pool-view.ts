@@ -97,6 +97,8 @@ export interface PoolView {
   /** Callers refused OVERLOADED, and boots refused by the budget, seen so far. */
   overloaded: number;
   budgetBlocked: number;
+  /** Runners an operator killed: their `runnerDown` is not a crash. */
+  readonly killed: Set<string>;
 }
 
 function emptySamples(): Samples {
@@ -128,6 +130,7 @@ export function createPoolView(snapshot: SequencedSnapshot): PoolView {
     failures: [],
     overloaded: 0,
     budgetBlocked: 0,
+    killed: new Set(),
   };
 }
 
@@ -142,6 +145,7 @@ export function applyHistory(view: PoolView, history: TelemetryHistory): void {
   view.failures = [];
   view.overloaded = 0;
   view.budgetBlocked = 0;
+  view.killed.clear();
   view.functions = functionsFromHistory(history.functions);
   view.totalCalls = 0;
   view.failedCalls = 0;
@@ -220,6 +224,10 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
       );
       return;
     case "runnerDown": {
+      if (view.killed.delete(event.runnerId)) {
+        pushTimeline(view, event, "shrink", `runner ${event.runnerId} stopped: ${event.reason}`);
+        return;
+      }
       // A runner the pool did not ask to leave crashed; without `expected`, judge by exit code.
       const crashed =
         event.expected === false ||
@@ -254,6 +262,7 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
       );
       return;
     case "control": {
+      if (event.ok && event.action === "killRunner") view.killed.add(event.target);
       const who = event.by ?? "an operator";
       const what = CONTROL_VERBS[event.action] ?? event.action;
       const text = event.ok

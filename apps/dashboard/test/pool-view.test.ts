@@ -286,6 +286,47 @@ describe("pool view", () => {
     expect(functionRows(view.functions)[0]?.errors).toEqual([["BUDGET_EXHAUSTED", 1]]);
   });
 
+  it("does not call a runner an operator killed a crash", () => {
+    const view = createPoolView(snapshot(0, { runners: [runner("a"), runner("b")] }));
+    applyEvent(
+      view,
+      event(1, {
+        type: "control",
+        action: "killRunner",
+        target: "a",
+        by: "dashboard",
+        ok: true,
+        detail: "0 call(s) failed",
+      }),
+    );
+    applyEvent(
+      view,
+      event(2, {
+        type: "runnerDown",
+        runnerId: "a",
+        reason: "killed by an operator",
+        exitCode: null,
+        expected: false,
+      }),
+    );
+    applyEvent(
+      view,
+      event(3, {
+        type: "runnerDown",
+        runnerId: "b",
+        reason: "exit 1",
+        exitCode: 1,
+        expected: false,
+      }),
+    );
+    expect(view.timeline.map((t) => [t.kind, t.text])).toEqual([
+      ["crash", "runner b crashed (exit 1): exit 1"],
+      ["shrink", "runner a stopped: killed by an operator"],
+      ["control", "dashboard killed a: 0 call(s) failed"],
+    ]);
+    expect(view.snapshot.runners.map((r) => r.id)).toEqual([]);
+  });
+
   it("marks a runner draining as soon as a drain is recorded", () => {
     const view = createPoolView(snapshot(0, { runners: [runner("a")] }));
     applyEvent(
