@@ -119,6 +119,18 @@ if (generated)
     `flame-dashboard: log in with token ${dashboardToken} (set FLAME_DASHBOARD_TOKEN to choose one)`,
   );
 
+// Started through a wrapper (`npm start`, `npx`: npm → sh → node), a SIGTERM to npm kills the
+// shell but never reaches this process. Once our parent is gone we are an orphan nobody will
+// stop: treat it as a SIGTERM.
+const parentAtStart = process.ppid;
+const parentWatch = setInterval(() => {
+  if (process.ppid !== parentAtStart) {
+    clearInterval(parentWatch);
+    process.kill(process.pid, "SIGTERM");
+  }
+}, 500);
+parentWatch.unref();
+
 // Next's standalone server handles SIGTERM/SIGINT itself: it stops listening, waits for open
 // requests (the dashboard ends its event streams on the same signals) and exits. A browser
 // that holds a kept-alive connection could make that wait long: exit within a bound anyway.

@@ -29,7 +29,7 @@ import {
   installPackedDashboard,
   listening,
   logIn,
-  processesMentioning,
+  processesIn,
   type StartedDashboard,
   startDashboard,
   terminate,
@@ -244,7 +244,7 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     expect(ended.signal).toBeNull();
     expect(alive(pid)).toBe(false);
     for (const child of children) expect(alive(child)).toBe(false);
-    expect(processesMentioning(installed.dir)).toEqual([]);
+    expect(processesIn(installed.dir)).toEqual([]);
     expect(await listening(port)).toBe(false);
     dashboard = null;
   });

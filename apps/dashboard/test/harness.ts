@@ -1,6 +1,13 @@
 /** Processes, installs and waits shared by the dashboard's browser tests. */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -145,15 +152,36 @@ export function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Pids of live processes whose command line mentions `needle` (from /proc). */
-export function processesMentioning(needle: string): number[] {
+/**
+ * Pids of live processes running from inside `dir` (their cwd, or their command line: the
+ * dashboard's server renames its process title, so the cwd it moves to is the reliable sign).
+ */
+export function processesIn(dir: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(needle)) pids.push(Number(entry));
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cwd.startsWith(dir) || cmdline.includes(dir)) pids.push(Number(entry));
     } catch {
-      // gone meanwhile
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** Pids of live processes started with `name=value` in their environment (a test's marker). */
+export function processesWithEnv(name: string, value: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`${name}=${value}`)) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
     }
   }
   return pids;
