@@ -2,6 +2,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseUpstreams } from "../lib/server/config.js";
 import {
+  loginRetryAfterMs,
+  MAX_FAILURES,
+  recordLoginFailure,
+  WINDOW_MS,
+} from "../lib/server/login-throttle.js";
+import {
   csrfFor,
   newSession,
   SESSION_TTL_MS,
@@ -76,5 +82,18 @@ describe("dashboard sessions", () => {
       ),
     ).toBe(false);
     expect(sameOrigin(req({ host: "127.0.0.1:3000" }))).toBe(false);
+  });
+});
+
+describe("login throttle", () => {
+  it("refuses logins for the rest of the window after MAX_FAILURES wrong tokens", () => {
+    const t0 = 5_000_000;
+    expect(loginRetryAfterMs(t0)).toBe(0);
+    for (let i = 0; i < MAX_FAILURES - 1; i++) recordLoginFailure(t0 + i);
+    expect(loginRetryAfterMs(t0 + 100)).toBe(0);
+    recordLoginFailure(t0 + 100);
+    expect(loginRetryAfterMs(t0 + 100)).toBe(WINDOW_MS - 100);
+    // The oldest failure ages out: one more try is allowed.
+    expect(loginRetryAfterMs(t0 + WINDOW_MS)).toBe(0);
   });
 });

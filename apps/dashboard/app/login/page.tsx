@@ -8,7 +8,10 @@ export default async function LoginPage({
   searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
   await connection();
-  const failed = (await searchParams).error !== undefined;
+  const params = await searchParams;
+  const failed = params.error !== undefined;
+  const throttled = params.error === "throttled";
+  const waitSeconds = typeof params.wait === "string" ? Number(params.wait) : 60;
   return (
     <main className="page login">
       <h1>
@@ -20,7 +23,11 @@ export default async function LoginPage({
       <form method="post" action="/api/login" className="panel login-form">
         <label htmlFor="token">Dashboard token</label>
         <input id="token" name="token" type="password" autoComplete="current-password" required />
-        {failed ? (
+        {throttled ? (
+          <p role="alert" className="error">
+            Too many wrong tokens: try again in {waitSeconds} s.
+          </p>
+        ) : failed ? (
           <p role="alert" className="error">
             That token is not right. It is the value of FLAME_DASHBOARD_TOKEN (or the one the server
             printed at start).
