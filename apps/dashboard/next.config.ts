@@ -12,6 +12,9 @@ const config: NextConfig = {
   outputFileTracingRoot: root,
   // Loaded by Node at run time (the dashboard's server dials telemetry endpoints with ws).
   serverExternalPackages: ["ws"],
+  // No next/image here: leaving the optimizer out keeps sharp (~20 MB) out of the package.
+  images: { unoptimized: true },
+  outputFileTracingExcludes: { "*": ["../../node_modules/sharp/**", "../../node_modules/@img/**"] },
   reactStrictMode: true,
   poweredByHeader: false,
 };
