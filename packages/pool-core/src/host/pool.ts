@@ -603,7 +603,9 @@ export class Pool {
       runnerId: c.runnerId,
       durationMs: nowMs - c.grantedAtMs,
       ok: error === null,
-      ...(errorCode === undefined ? {} : { errorCode }),
+      ...(error === null
+        ? {}
+        : { errorCode: error.code, errorMessage: error.message.slice(0, 300) }),
     });
     if (error === null) c.onValue(valueOrError);
     else c.onError(error);
@@ -632,6 +634,7 @@ export class Pool {
       durationMs: this.#clock.nowMs() - c.startedAtMs,
       ok: false,
       errorCode: error.code,
+      errorMessage: error.message.slice(0, 300),
     });
     c.onError(error);
   }
