@@ -7,7 +7,8 @@
  *     bundlers; these packages are ESM-only on purpose);
  *   - `npm publish --dry-run`: no warning (other than not being logged in), and the tarball
  *     holds what the READMEs tell users to use (runner-agent's Dockerfile, its .dockerignore);
- *   - dependencies on sibling packages are caret ranges on the sibling's version (`^0.1.0`).
+ *   - dependencies on sibling packages are caret ranges on the sibling's version (`^0.1.0`);
+ *   - `engines.node` says the supported Node versions (the root package.json's range).
  * Any failure exits 1 after every check ran, naming the package and the check.
  *
  *   node scripts/check-packages.mjs        (npm run check:packages; needs `npm run build`)
@@ -29,6 +30,7 @@ const manifests = readdirSync(join(repo, "packages"))
   .map((dir) => ({ dir: join(repo, "packages", dir) }))
   .map(({ dir }) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) }))
   .filter(({ pkg }) => pkg.private !== true);
+const rootEngines = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")).engines?.node;
 const versions = new Map(manifests.map(({ pkg }) => [pkg.name, pkg.version]));
 
 const failures = [];
@@ -52,6 +54,11 @@ for (const { dir, pkg } of manifests) {
       if (version !== undefined && range !== `^${version}`) {
         throw new Error(`depends on ${name}@${range}; publish with "^${version}"`);
       }
+    }
+  });
+  check("engines.node", () => {
+    if (pkg.engines?.node !== rootEngines) {
+      throw new Error(`engines.node is ${pkg.engines?.node}; the repo supports "${rootEngines}"`);
     }
   });
   check("publint --strict", () => run(bin("publint"), ["--strict", "."]));

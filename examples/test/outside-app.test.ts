@@ -234,7 +234,9 @@ describe("an app outside the repo, from tarballs", () => {
       dependencies: Record<string, string>;
     };
     expect(agentPkg.dependencies["@flame-ts/pool-core"]).toBe("^0.1.0");
-    expect(existsSync(join(agentDir, "Dockerfile"))).toBe(true);
+    const dockerfile = readFileSync(join(agentDir, "Dockerfile"), "utf8");
+    // A supported LTS by default (the tests below override it: nothing can be pulled here).
+    expect(dockerfile).toMatch(/^ARG BASE_IMAGE=node:24-slim$/m);
     expect(existsSync(join(agentDir, "Dockerfile.dockerignore"))).toBe(true);
     // npm asks for packuments of optional peers it will not install; every tarball was there.
     expect(registry?.misses.filter((path) => path.includes("/-/"))).toEqual([]);
