@@ -42,10 +42,19 @@ try {
     join(work, "Dockerfile"),
     `FROM ${values["base-tag"]}\nCOPY rootfs/ /\nENV HOME=/tmp\nENTRYPOINT []\n`,
   );
-  execFileSync("docker", ["build", "--quiet", "-t", values.tag, work], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, DOCKER_BUILDKIT: "0" },
-  });
+  try {
+    // The legacy builder pulls nothing for a local base and needs no BuildKit.
+    execFileSync("docker", ["build", "--quiet", "-t", values.tag, work], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, DOCKER_BUILDKIT: "0" },
+    });
+  } catch (error) {
+    // Only shown on failure: the legacy builder prints a deprecation notice every time.
+    process.stderr.write(error.stderr ?? "");
+    throw new Error(
+      `build-npm-base: docker build of ${values.tag} failed (is ${values["base-tag"]} built? node scripts/docker/build-test-image.mjs)`,
+    );
+  }
   console.log(`build-npm-base: ${values.tag} ready (npm from ${npmDir})`);
 
   function place(from, to) {
