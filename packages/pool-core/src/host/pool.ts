@@ -749,6 +749,7 @@ export class Pool {
         env,
         signal,
         deadlineMs,
+        log: this.#o.log,
       });
       booted = await untilAborted(bootCall, signal);
       b.meta = { ...booted.meta };
