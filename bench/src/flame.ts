@@ -22,7 +22,13 @@ export function benchPool(
 ): Pool {
   return new Pool({
     name,
-    backend: new LocalBackend({ entry: functionsEntry, execArgv: [...runnerExecArgv] }),
+    // The bench itself runs under tsx; its runners load plain .mjs and must not pay for tsx's
+    // loader, or cold-start figures would measure tsx.
+    backend: new LocalBackend({
+      entry: functionsEntry,
+      execArgv: [...runnerExecArgv],
+      inheritLoaders: false,
+    }),
     idleShutdownAfter: Number.POSITIVE_INFINITY,
     ...options,
   });

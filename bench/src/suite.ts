@@ -1,9 +1,10 @@
-/** The six benches of issue 7, run one after another; a bench that fails is reported, not fatal. */
+/** The benches of issues 7 and 11, run one after another; a bench that fails is reported, not fatal. */
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
 import { callPathBench } from "./benches/call-path.js";
 import { coldStartBench } from "./benches/cold-start.js";
 import { coreScalingBench } from "./benches/core-scaling.js";
+import { cpuBoundBench } from "./benches/cpu-bound.js";
 import { memoryBench } from "./benches/memory.js";
 import { payloadBench } from "./benches/payload.js";
 import { piscinaBench } from "./benches/piscina.js";
@@ -19,6 +20,7 @@ export interface Bench {
 export const benches: readonly Bench[] = [
   { name: "call-path", run: callPathBench },
   { name: "piscina", run: piscinaBench },
+  { name: "cpu-bound", run: cpuBoundBench },
   { name: "core-scaling", run: coreScalingBench },
   { name: "cold-start", run: coldStartBench },
   { name: "memory", run: memoryBench },

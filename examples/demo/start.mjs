@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
- * `npm start`: a pool of local runners under a bursty CPU-bound load, the telemetry server,
- * and the dashboard (`next start` of the built app). Prints the URL; Ctrl-C stops everything
- * and leaves no runner behind.
+ * `npm start`: a pool of local runners under a bursty CPU-bound load, the telemetry server
+ * (token-protected, actions enabled), and the dashboard (its `flame-dashboard` bin on the built
+ * app). Prints the URL and the login token; Ctrl-C stops everything and leaves no runner behind.
  *
  * Env: PORT (dashboard, default 3000; 0 = any free port), TELEMETRY_PORT (default 0),
- * DEMO_MAX (max runners, default 4), DEMO_IDLE_MS (idle shutdown, default 5000).
+ * DEMO_MAX (max runners, default 4), DEMO_IDLE_MS (idle shutdown, default 5000),
+ * FLAME_DASHBOARD_TOKEN (the login token; generated when unset).
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { LocalBackend, Pool } from "@flame-ts/pool-core";
@@ -54,7 +55,8 @@ async function waitForHttp(url, child, timeoutMs) {
   throw new Error(`the dashboard did not answer at ${url} within ${timeoutMs} ms`);
 }
 
-if (!existsSync(`${dashboardDir}.next/BUILD_ID`)) {
+const dashboardBin = `${dashboardDir}bin/flame-dashboard.mjs`;
+if (!existsSync(`${dashboardDir}.next/standalone/apps/dashboard/server.js`)) {
   console.error(
     "The dashboard is not built. Run `npm start` (it builds first) or `npm run build`.",
   );
@@ -79,18 +81,31 @@ pool.events.subscribe((event) => {
 });
 await pool.start();
 
+// The telemetry token stays between this process and the dashboard's server; the browser
+// logs in with the dashboard token instead.
+const telemetryToken = randomBytes(18).toString("base64url");
+const dashboardToken = process.env.FLAME_DASHBOARD_TOKEN || randomBytes(12).toString("base64url");
 const telemetry = await serveTelemetry({
   pools: [pool],
   host: HOST,
   port: envInt("TELEMETRY_PORT", 0),
+  token: telemetryToken,
+  control: true,
 });
 const port = envInt("PORT", 3000) || (await freePort());
-const nextBin = createRequire(`${dashboardDir}package.json`).resolve("next/dist/bin/next");
-const dashboard = spawn(process.execPath, [nextBin, "start", "-H", HOST, "-p", String(port)], {
-  cwd: dashboardDir,
-  env: { ...process.env, FLAME_TELEMETRY_URL: telemetry.url, NEXT_TELEMETRY_DISABLED: "1" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const dashboard = spawn(
+  process.execPath,
+  [dashboardBin, "--telemetry", telemetry.url, "--host", HOST, "--port", String(port)],
+  {
+    env: {
+      ...process.env,
+      FLAME_TELEMETRY_TOKEN: telemetryToken,
+      FLAME_DASHBOARD_TOKEN: dashboardToken,
+      NEXT_TELEMETRY_DISABLED: "1",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  },
+);
 const load = startBurstyLoad(pool, thumbnail);
 dashboard.once("exit", (code) => {
   if (stopping === null) {
@@ -137,5 +152,6 @@ try {
 if (stopping === null) {
   console.log(`\nflame-ts demo: pool "thumbnails" under a bursty load.`);
   console.log(`Telemetry: ${telemetry.url}`);
-  console.log(`Dashboard: ${url}   (Ctrl-C to stop)\n`);
+  console.log(`Dashboard: ${url}   (Ctrl-C to stop)`);
+  console.log(`Dashboard token: ${dashboardToken}   (log in with it)\n`);
 }

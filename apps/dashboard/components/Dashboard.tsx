@@ -2,6 +2,7 @@
 
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { type ConnectionStatus, TelemetryClient } from "../lib/telemetry-client";
+import { postAction } from "./Actions";
 import { PoolPanel } from "./PoolPanel";
 
 const WINDOWS = [
@@ -10,8 +11,8 @@ const WINDOWS = [
   { label: "15 min", seconds: 900 },
 ] as const;
 
-export function Dashboard({ urls }: { urls: readonly string[] }) {
-  const [client] = useState(() => new TelemetryClient(urls));
+export function Dashboard({ labels, csrf }: { labels: readonly string[]; csrf: string }) {
+  const [client] = useState(() => new TelemetryClient(labels));
   const [windowSeconds, setWindowSeconds] = useState<number>(300);
   useEffect(() => {
     client.start();
@@ -24,27 +25,32 @@ export function Dashboard({ urls }: { urls: readonly string[] }) {
     <main className="page">
       <header className="top">
         <h1>
-          <span className="flame">▲</span> flame-ts
+          <span className="flame" aria-hidden="true">
+            ▲
+          </span>{" "}
+          flame-ts
         </h1>
-        <div className="endpoints">
+        <ul className="endpoints" aria-label="Telemetry endpoints">
           {client.endpoints.map((e) => (
-            <span
-              key={e.url}
+            <li
+              key={e.label}
               className="endpoint"
               data-testid="connection"
               data-status={e.status.kind}
             >
-              <span className={`dot dot-${e.status.kind}`} />
+              <span className={`dot dot-${e.status.kind}`} aria-hidden="true" />
               <span className="mono">{e.label}</span>
               <span className="muted">{describe(e.status, nowMs)}</span>
-            </span>
+            </li>
           ))}
-        </div>
-        <fieldset className="window" aria-label="Chart window">
+        </ul>
+        <fieldset className="window">
+          <legend className="visually-hidden">Chart window</legend>
           {WINDOWS.map((w) => (
             <button
               key={w.seconds}
               type="button"
+              aria-pressed={w.seconds === windowSeconds}
               className={w.seconds === windowSeconds ? "active" : ""}
               onClick={() => setWindowSeconds(w.seconds)}
             >
@@ -52,21 +58,27 @@ export function Dashboard({ urls }: { urls: readonly string[] }) {
             </button>
           ))}
         </fieldset>
+        <form method="post" action="/api/logout">
+          <button type="submit" className="link">
+            Log out
+          </button>
+        </form>
       </header>
-      {urls.length === 0 ? (
+      {labels.length === 0 ? (
         <p className="empty big">
           No telemetry endpoint configured. Start the dashboard with{" "}
-          <code>FLAME_TELEMETRY_URL=ws://127.0.0.1:PORT/</code> (comma-separate several; add{" "}
-          <code>?token=…</code> when the server has one).
+          <code>flame-dashboard --telemetry ws://127.0.0.1:PORT</code> (repeat it, or comma-separate
+          several; the token goes in <code>FLAME_TELEMETRY_TOKEN</code>).
         </p>
       ) : null}
-      {client.endpoints.flatMap((e) =>
+      {client.endpoints.flatMap((e, index) =>
         [...e.pools.values()].map((view) => (
           <PoolPanel
-            key={`${e.url}#${view.name}`}
+            key={`${e.label}#${view.name}`}
             view={view}
             windowSeconds={windowSeconds}
             nowMs={nowMs}
+            act={e.control ? (request) => postAction(csrf, index, view.name, request) : null}
           />
         )),
       )}
@@ -79,7 +91,7 @@ function describe(status: ConnectionStatus, nowMs: number): string {
     case "open":
       return "live";
     case "connecting":
-      return status.attempt > 1 ? `connecting (attempt ${status.attempt})` : "connecting";
+      return "connecting";
     case "retrying":
       return `${status.reason}; retrying in ${Math.max(0, Math.ceil((status.atMs - nowMs) / 1000))} s`;
   }

@@ -1,13 +1,25 @@
 "use client";
 
 import type { RunnerSnapshot } from "@flame-ts/pool-core/telemetry";
+import { useState } from "react";
 import { formatMs, type PoolView } from "../lib/pool-view";
+import {
+  type Act,
+  type ActionOutcome,
+  type ActionRequest,
+  ConfirmDialog,
+  describeAction,
+  ResizeForm,
+} from "./Actions";
 import { Chart } from "./Chart";
+import { FailureList, FunctionTable, RuleChips } from "./PoolFigures";
 
 interface PoolPanelProps {
   readonly view: PoolView;
   readonly windowSeconds: number;
   readonly nowMs: number;
+  /** Sends an action; null when the endpoint does not take actions. */
+  readonly act: Act | null;
 }
 
 const COLORS = {
@@ -21,23 +33,85 @@ const COLORS = {
   boot: "#ea580c",
 };
 
-export function PoolPanel({ view, windowSeconds, nowMs }: PoolPanelProps) {
+export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
   const s = view.snapshot;
+  const [asking, setAsking] = useState<ActionRequest | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<ActionOutcome | null>(null);
+  const confirm = async () => {
+    if (asking === null || act === null) return;
+    setBusy(true);
+    const result = await act(asking);
+    setBusy(false);
+    setAsking(null);
+    setOutcome(result);
+  };
+  const ask = act === null ? null : (request: ActionRequest) => setAsking(request);
   const ready = s.runners.filter((r) => r.state !== "booting");
   const used = s.runners.reduce((sum, r) => sum + r.inflight, 0);
   const capacity = ready.length * s.maxConcurrency;
   const samples = view.samples;
   return (
-    <section className="pool" data-pool={s.name} data-samples={samples.t.length}>
+    <section
+      className="pool"
+      data-pool={s.name}
+      data-samples={samples.t.length}
+      aria-labelledby={`pool-${s.name}`}
+    >
       <header className="pool-header">
-        <h2>{s.name}</h2>
+        <h2 id={`pool-${s.name}`}>{s.name}</h2>
         <div className="limits">
-          <span className="chip">min {s.min}</span>
-          <span className="chip">max {s.max}</span>
+          <span className="chip" data-testid="limit-min">
+            min {s.min}
+          </span>
+          <span className="chip" data-testid="limit-max">
+            max {s.max}
+          </span>
           <span className="chip">maxConcurrency {s.maxConcurrency}</span>
+          <RuleChips view={view} />
           {view.gaps > 0 ? <span className="chip muted">resynced {view.gaps}×</span> : null}
         </div>
+        {ask === null ? (
+          <span className="muted small-note">
+            Actions off: start serveTelemetry with <code>control: true</code> and a token.
+          </span>
+        ) : (
+          <ResizeForm
+            key={`${s.min}-${s.max}`}
+            pool={s.name}
+            min={s.min}
+            max={s.max}
+            onRequest={ask}
+          />
+        )}
       </header>
+      {outcome === null ? null : (
+        <p
+          className={outcome.ok ? "notice ok" : "notice refused"}
+          role={outcome.ok ? "status" : "alert"}
+          data-testid="action-result"
+          data-ok={outcome.ok}
+        >
+          {outcome.ok ? "Done: " : "Refused: "}
+          {outcome.detail}
+          <button
+            type="button"
+            className="link"
+            onClick={() => setOutcome(null)}
+            aria-label="Dismiss"
+          >
+            ×
+          </button>
+        </p>
+      )}
+      {asking === null ? null : (
+        <ConfirmDialog
+          {...describeAction(asking, s.name)}
+          busy={busy}
+          onConfirm={() => void confirm()}
+          onCancel={() => setAsking(null)}
+        />
+      )}
 
       <div className="stats">
         <Stat
@@ -61,7 +135,7 @@ export function PoolPanel({ view, windowSeconds, nowMs }: PoolPanelProps) {
           testId="calls-total"
           pool={s.name}
           value={String(view.totalCalls)}
-          note={view.failedCalls > 0 ? `${view.failedCalls} failed` : "since connected"}
+          note={view.failedCalls > 0 ? `${view.failedCalls} failed` : "since telemetry began"}
         />
       </div>
 
@@ -114,8 +188,17 @@ export function PoolPanel({ view, windowSeconds, nowMs }: PoolPanelProps) {
       </div>
 
       <div className="lower">
-        <RunnerTable runners={s.runners} maxConcurrency={s.maxConcurrency} nowMs={nowMs} />
+        <RunnerTable
+          runners={s.runners}
+          maxConcurrency={s.maxConcurrency}
+          nowMs={nowMs}
+          ask={ask}
+        />
         <Timeline view={view} />
+      </div>
+      <div className="lower">
+        <FunctionTable view={view} />
+        <FailureList view={view} />
       </div>
     </section>
   );
@@ -143,6 +226,7 @@ function RunnerTable(props: {
   runners: readonly RunnerSnapshot[];
   maxConcurrency: number;
   nowMs: number;
+  ask: ((request: ActionRequest) => void) | null;
 }) {
   const runners = [...props.runners].sort((a, b) => a.id.localeCompare(b.id));
   return (
@@ -160,13 +244,14 @@ function RunnerTable(props: {
               <th>Uptime</th>
               <th>Calls</th>
               <th>Backend</th>
+              {props.ask === null ? null : <th>Actions</th>}
             </tr>
           </thead>
           <tbody>
             {runners.map((r) => {
               const share = props.maxConcurrency > 0 ? r.inflight / props.maxConcurrency : 0;
               return (
-                <tr key={r.id} data-testid="runner-row">
+                <tr key={r.id} data-testid="runner-row" data-runner={r.id}>
                   <td className="mono">
                     {r.id}
                     {r.isMin ? <span className="chip small">min</span> : null}
@@ -196,6 +281,27 @@ function RunnerTable(props: {
                       .map(([k, v]) => `${k}=${v}`)
                       .join(" ")}
                   </td>
+                  {props.ask === null ? null : (
+                    <td className="row-actions">
+                      <button
+                        type="button"
+                        disabled={r.state !== "ready"}
+                        aria-label={`Drain runner ${r.id}`}
+                        onClick={() => props.ask?.({ action: "drainRunner", runnerId: r.id })}
+                      >
+                        Drain
+                      </button>
+                      <button
+                        type="button"
+                        className="danger"
+                        disabled={r.state === "booting"}
+                        aria-label={`Kill runner ${r.id}`}
+                        onClick={() => props.ask?.({ action: "killRunner", runnerId: r.id })}
+                      >
+                        Kill
+                      </button>
+                    </td>
+                  )}
                 </tr>
               );
             })}
@@ -211,11 +317,11 @@ function Timeline({ view }: { view: PoolView }) {
     <div className="panel">
       <h3>Events</h3>
       {view.timeline.length === 0 ? (
-        <p className="empty">No scaling events yet.</p>
+        <p className="empty">No events in the server's history yet.</p>
       ) : (
         <ol className="timeline">
           {view.timeline.slice(0, 60).map((entry) => (
-            <li key={entry.seq} className={`tl tl-${entry.kind}`}>
+            <li key={entry.seq} className={`tl tl-${entry.kind}`} data-testid="timeline-entry">
               <time>{new Date(entry.timeMs).toLocaleTimeString()}</time>
               <span className="tl-kind">{entry.kind}</span>
               <span className="tl-text">{entry.text}</span>

@@ -1,11 +1,24 @@
 /**
- * What the dashboard knows about one pool, built from the telemetry stream: the latest
- * snapshot (kept current between snapshots by applying events), per-second samples for the
- * charts, and a bounded event timeline. Pure functions over plain data: no React, no socket.
+ * What the dashboard knows about one pool, built from the telemetry stream: the history the
+ * server replays on connect, the latest snapshot (kept current between snapshots by applying
+ * events), the server's per-second samples for the charts, a bounded event timeline, and
+ * per-function figures. Pure functions over plain data: no React, no socket.
  */
-import type { PoolEvent, RunnerSnapshot, SequencedSnapshot } from "@flame-ts/pool-core/telemetry";
+import type {
+  PoolEvent,
+  RunnerSnapshot,
+  SequencedSnapshot,
+  TelemetryHistory,
+  TelemetrySample,
+} from "@flame-ts/pool-core/telemetry";
+import {
+  countCall,
+  type FailureEntry,
+  type FunctionStats,
+  functionsFromHistory,
+  recordFailure,
+} from "./function-figures";
 
-export const SAMPLE_PERIOD_MS = 1_000;
 /** 15 minutes of 1 s samples: the widest chart window. */
 export const MAX_SAMPLES = 900;
 export const MAX_TIMELINE = 200;
@@ -31,6 +44,10 @@ export type TimelineKind =
   | "crash"
   | "resize"
   | "timeout"
+  | "control"
+  | "refused"
+  | "overloaded"
+  | "budget"
   | "stopped";
 
 export interface TimelineEntry {
@@ -40,21 +57,62 @@ export interface TimelineEntry {
   readonly text: string;
 }
 
+/**
+ * Events of the pool rules that land with issue 14 (overload and budget); accepted before
+ * `PoolEvent` lists them, so the dashboard works with pools of either version.
+ */
+export type RuleEventBody =
+  | { readonly type: "overloaded"; readonly waiting: number; readonly maxWaiting: number }
+  | { readonly type: "budgetBlocked"; readonly spentMs: number; readonly budgetMs: number };
+export type ViewEvent =
+  | PoolEvent
+  | (RuleEventBody & { readonly seq: number; readonly timeMs: number; readonly pool: string });
+
+/** Optional snapshot fields of the same rules; absent on pools without them. */
+export interface PoolRules {
+  readonly maxWaiting?: number | null;
+  readonly buffer?: number;
+  readonly budget?: {
+    readonly runnerMs: number;
+    readonly windowMs: number;
+    readonly spentMs: number;
+  } | null;
+  readonly draining?: boolean;
+}
+
 export interface PoolView {
   readonly name: string;
-  snapshot: SequencedSnapshot;
+  snapshot: SequencedSnapshot & PoolRules;
   /** Highest seq applied; an event past lastSeq + 1 is a gap. */
   lastSeq: number;
   /** Set when a gap was seen and a fresh snapshot asked for. */
   awaitingSnapshot: boolean;
   gaps: number;
-  readonly samples: Samples;
-  readonly timeline: TimelineEntry[];
+  samples: Samples;
+  timeline: TimelineEntry[];
   totalCalls: number;
   failedCalls: number;
-  /** Calls finished since the last sample (for calls/s and percentiles). */
-  pendingDurations: number[];
-  pendingBootMs: number[];
+  functions: Map<string, FunctionStats>;
+  failures: FailureEntry[];
+  /** Callers refused OVERLOADED, and boots refused by the budget, seen so far. */
+  overloaded: number;
+  budgetBlocked: number;
+  /** Runners an operator killed: their `runnerDown` is not a crash. */
+  readonly killed: Set<string>;
+}
+
+function emptySamples(): Samples {
+  return {
+    t: [],
+    runners: [],
+    booting: [],
+    slotsUsed: [],
+    waiting: [],
+    callsPerSecond: [],
+    p50Ms: [],
+    p95Ms: [],
+    bootMs: [],
+  };
 }
 
 export function createPoolView(snapshot: SequencedSnapshot): PoolView {
@@ -64,23 +122,38 @@ export function createPoolView(snapshot: SequencedSnapshot): PoolView {
     lastSeq: snapshot.seq,
     awaitingSnapshot: false,
     gaps: 0,
-    samples: {
-      t: [],
-      runners: [],
-      booting: [],
-      slotsUsed: [],
-      waiting: [],
-      callsPerSecond: [],
-      p50Ms: [],
-      p95Ms: [],
-      bootMs: [],
-    },
+    samples: emptySamples(),
     timeline: [],
     totalCalls: 0,
     failedCalls: 0,
-    pendingDurations: [],
-    pendingBootMs: [],
+    functions: new Map(),
+    failures: [],
+    overloaded: 0,
+    budgetBlocked: 0,
+    killed: new Set(),
   };
+}
+
+/**
+ * Starts a view over from the server's history (sent on every connect, before the snapshot):
+ * charts, timeline, per-function figures and failures show what happened before the page came.
+ */
+export function applyHistory(view: PoolView, history: TelemetryHistory): void {
+  view.samples = emptySamples();
+  for (const sample of history.samples) applySample(view, sample);
+  view.timeline = [];
+  view.failures = [];
+  view.overloaded = 0;
+  view.budgetBlocked = 0;
+  view.killed.clear();
+  view.functions = functionsFromHistory(history.functions);
+  view.totalCalls = 0;
+  view.failedCalls = 0;
+  for (const stats of view.functions.values()) {
+    view.totalCalls += stats.calls;
+    view.failedCalls += stats.failed;
+  }
+  for (const event of history.events as readonly ViewEvent[]) record(view, event, false);
 }
 
 /** A fresh snapshot replaces what events built up (the server restarted if seq went back). */
@@ -90,11 +163,29 @@ export function applySnapshot(view: PoolView, snapshot: SequencedSnapshot): void
   view.awaitingSnapshot = false;
 }
 
+/** One chart point per series, from the server's sample. */
+export function applySample(view: PoolView, sample: TelemetrySample): void {
+  const s = view.samples;
+  s.t.push(sample.timeMs / 1_000);
+  s.runners.push(sample.runners);
+  s.booting.push(sample.booting);
+  s.slotsUsed.push(sample.slotsUsed);
+  s.waiting.push(sample.waiting);
+  s.callsPerSecond.push((sample.calls * 1_000) / sample.periodMs);
+  s.p50Ms.push(sample.p50Ms);
+  s.p95Ms.push(sample.p95Ms);
+  s.bootMs.push(sample.bootMs);
+  if (s.t.length > MAX_SAMPLES) {
+    for (const series of Object.values(s) as unknown[][])
+      series.splice(0, series.length - MAX_SAMPLES);
+  }
+}
+
 /**
- * Applies one event. Returns "gap" when events were missed: the caller asks for a snapshot.
- * Events already reflected by the snapshot (seq ≤ lastSeq) are ignored.
+ * Applies one live event. Returns "gap" when events were missed: the caller asks for a
+ * snapshot. Events already reflected by the snapshot (seq ≤ lastSeq) are ignored.
  */
-export function applyEvent(view: PoolView, event: PoolEvent): "ok" | "stale" | "gap" {
+export function applyEvent(view: PoolView, event: ViewEvent): "ok" | "stale" | "gap" {
   if (event.seq <= view.lastSeq) return "stale";
   const gap = event.seq !== view.lastSeq + 1;
   view.lastSeq = event.seq;
@@ -102,20 +193,23 @@ export function applyEvent(view: PoolView, event: PoolEvent): "ok" | "stale" | "
     view.gaps += 1;
     view.awaitingSnapshot = true;
   }
-  record(view, event);
+  record(view, event, true);
   if (!gap && !view.awaitingSnapshot) patchSnapshot(view, event);
   return gap ? "gap" : "ok";
 }
 
-function record(view: PoolView, event: PoolEvent): void {
+/** `live` events count calls; history events only fill the timeline and failures. */
+function record(view: PoolView, event: ViewEvent, live: boolean): void {
   switch (event.type) {
     case "callFinished":
-      view.totalCalls += 1;
-      if (!event.ok) view.failedCalls += 1;
-      view.pendingDurations.push(event.durationMs);
+      if (live) {
+        view.totalCalls += 1;
+        if (!event.ok) view.failedCalls += 1;
+        countCall(view.functions, event);
+      }
+      recordFailure(view.failures, event);
       return;
     case "runnerUp":
-      view.pendingBootMs.push(event.bootMs);
       pushTimeline(view, event, "up", `runner ${event.runnerId} up in ${formatMs(event.bootMs)}`);
       return;
     case "growStart":
@@ -130,6 +224,10 @@ function record(view: PoolView, event: PoolEvent): void {
       );
       return;
     case "runnerDown": {
+      if (view.killed.delete(event.runnerId)) {
+        pushTimeline(view, event, "shrink", `runner ${event.runnerId} stopped: ${event.reason}`);
+        return;
+      }
       // A runner the pool did not ask to leave crashed; without `expected`, judge by exit code.
       const crashed =
         event.expected === false ||
@@ -163,6 +261,34 @@ function record(view: PoolView, event: PoolEvent): void {
         `a caller timed out after waiting ${formatMs(event.waitedMs)}`,
       );
       return;
+    case "control": {
+      if (event.ok && event.action === "killRunner") view.killed.add(event.target);
+      const who = event.by ?? "an operator";
+      const what = CONTROL_VERBS[event.action] ?? event.action;
+      const text = event.ok
+        ? `${who} ${what} ${event.target}: ${event.detail}`
+        : `${who} could not ${CONTROL_INFINITIVES[event.action] ?? event.action} ${event.target}: ${event.detail}`;
+      pushTimeline(view, event, event.ok ? "control" : "refused", text);
+      return;
+    }
+    case "overloaded":
+      view.overloaded += 1;
+      pushTimeline(
+        view,
+        event,
+        "overloaded",
+        `a caller was refused OVERLOADED (${event.waiting} waiting, maxWaiting ${event.maxWaiting})`,
+      );
+      return;
+    case "budgetBlocked":
+      view.budgetBlocked += 1;
+      pushTimeline(
+        view,
+        event,
+        "budget",
+        `a boot was refused: runner-time budget spent (${formatMs(event.spentMs)} of ${formatMs(event.budgetMs)})`,
+      );
+      return;
     case "stopped":
       pushTimeline(view, event, "stopped", "pool stopped");
       return;
@@ -171,8 +297,19 @@ function record(view: PoolView, event: PoolEvent): void {
   }
 }
 
+const CONTROL_VERBS: Record<string, string> = {
+  drainRunner: "drained",
+  killRunner: "killed",
+  resize: "resized",
+};
+const CONTROL_INFINITIVES: Record<string, string> = {
+  drainRunner: "drain",
+  killRunner: "kill",
+  resize: "resize",
+};
+
 /** Keeps the runner list live between periodic snapshots. */
-function patchSnapshot(view: PoolView, event: PoolEvent): void {
+function patchSnapshot(view: PoolView, event: ViewEvent): void {
   const s = view.snapshot;
   switch (event.type) {
     case "runnerUp": {
@@ -205,16 +342,27 @@ function patchSnapshot(view: PoolView, event: PoolEvent): void {
     case "resize":
       view.snapshot = { ...s, seq: event.seq, min: event.min, max: event.max };
       return;
+    case "control":
+      view.snapshot = {
+        ...s,
+        seq: event.seq,
+        runners:
+          event.ok && event.action === "drainRunner"
+            ? s.runners.map((r) => (r.id === event.target ? { ...r, state: "draining" } : r))
+            : s.runners,
+      };
+      return;
     case "callFinished":
-      if (event.runnerId !== null) {
-        view.snapshot = {
-          ...s,
-          seq: event.seq,
-          runners: s.runners.map((r) =>
-            r.id === event.runnerId ? { ...r, callsServed: r.callsServed + 1 } : r,
-          ),
-        };
-      }
+      view.snapshot = {
+        ...s,
+        seq: event.seq,
+        runners:
+          event.runnerId === null
+            ? s.runners
+            : s.runners.map((r) =>
+                r.id === event.runnerId ? { ...r, callsServed: r.callsServed + 1 } : r,
+              ),
+      };
       return;
     default:
       view.snapshot = { ...s, seq: event.seq };
@@ -222,43 +370,7 @@ function patchSnapshot(view: PoolView, event: PoolEvent): void {
   }
 }
 
-/** Closes the current sample period: one point per chart series. */
-export function takeSample(view: PoolView, nowMs: number, periodMs = SAMPLE_PERIOD_MS): void {
-  const s = view.snapshot;
-  let ready = 0;
-  let booting = 0;
-  let used = 0;
-  for (const runner of s.runners) {
-    if (runner.state === "booting") booting += 1;
-    else ready += 1;
-    used += runner.inflight;
-  }
-  const durations = view.pendingDurations.sort((a, b) => a - b);
-  const samples = view.samples;
-  samples.t.push(nowMs / 1_000);
-  samples.runners.push(ready);
-  samples.booting.push(Math.max(booting, s.pendingBoots));
-  samples.slotsUsed.push(used);
-  samples.waiting.push(s.waiting);
-  samples.callsPerSecond.push((durations.length * 1_000) / periodMs);
-  samples.p50Ms.push(percentile(durations, 0.5));
-  samples.p95Ms.push(percentile(durations, 0.95));
-  samples.bootMs.push(view.pendingBootMs.length === 0 ? null : Math.max(...view.pendingBootMs));
-  view.pendingDurations = [];
-  view.pendingBootMs = [];
-  if (samples.t.length > MAX_SAMPLES) {
-    for (const series of Object.values(samples) as unknown[][]) series.shift();
-  }
-}
-
-/** Nearest-rank percentile of sorted values; null when there are none. */
-export function percentile(sorted: readonly number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank] ?? null;
-}
-
-function pushTimeline(view: PoolView, event: PoolEvent, kind: TimelineKind, text: string): void {
+function pushTimeline(view: PoolView, event: ViewEvent, kind: TimelineKind, text: string): void {
   view.timeline.unshift({ seq: event.seq, timeMs: event.timeMs, kind, text });
   if (view.timeline.length > MAX_TIMELINE) view.timeline.length = MAX_TIMELINE;
 }

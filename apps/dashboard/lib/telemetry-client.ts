@@ -1,85 +1,75 @@
 /**
- * Browser side of the telemetry stream: one WebSocket per endpoint, reconnect with capped
- * exponential backoff, a resync request on a seq gap, and a tiny subscribable store for
- * React (`useSyncExternalStore`). Renders are throttled; the pool views are mutated in place
- * and `version` tells React something changed.
+ * Browser side of the telemetry stream. The page never dials a telemetry endpoint: it reads
+ * one Server-Sent Events stream from the dashboard's own server (`/api/stream`), which relays
+ * every endpoint's messages and status (see `lib/server/upstream.ts`). On a seq gap the
+ * stream is reopened, which replays history and a fresh snapshot. A tiny subscribable store
+ * for React (`useSyncExternalStore`); renders are throttled.
  */
 import type { TelemetryServerMessage } from "@flame-ts/pool-core/telemetry";
 import {
   applyEvent,
+  applyHistory,
+  applySample,
   applySnapshot,
   createPoolView,
   type PoolView,
-  SAMPLE_PERIOD_MS,
-  takeSample,
 } from "./pool-view";
 
 export type ConnectionStatus =
-  | { readonly kind: "connecting"; readonly attempt: number }
+  | { readonly kind: "connecting" }
   | { readonly kind: "open"; readonly sinceMs: number }
   | { readonly kind: "retrying"; readonly atMs: number; readonly reason: string };
 
 export interface Endpoint {
-  /** The URL to dial (may carry `?token=`). */
-  readonly url: string;
-  /** The URL without its token, for display. */
+  /** The endpoint's URL without its token, for display. */
   readonly label: string;
   status: ConnectionStatus;
+  /** True when its telemetry server takes actions. */
+  control: boolean;
   readonly pools: Map<string, PoolView>;
 }
 
-const MIN_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 10_000;
-const RENDER_EVERY_MS = 250;
+type Frame =
+  | { readonly e: number; readonly m: TelemetryServerMessage }
+  | {
+      readonly e: number;
+      readonly status: "open" | "retrying";
+      readonly reason?: string;
+      readonly retryMs?: number;
+    };
 
-export function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.searchParams.delete("token");
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+const RENDER_EVERY_MS = 250;
 
 export class TelemetryClient {
   readonly endpoints: Endpoint[];
   #version = 0;
   readonly #listeners = new Set<() => void>();
-  readonly #sockets = new Map<Endpoint, WebSocket>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  #sampler: ReturnType<typeof setInterval> | null = null;
-  #renderScheduled = false;
+  #source: EventSource | null = null;
+  #renderTimer: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
+  readonly #streamUrl: string;
 
-  constructor(urls: readonly string[]) {
-    this.endpoints = urls.map((url) => ({
-      url,
-      label: displayUrl(url),
-      status: { kind: "connecting", attempt: 1 },
+  constructor(labels: readonly string[], streamUrl = "/api/stream") {
+    this.#streamUrl = streamUrl;
+    this.endpoints = labels.map((label) => ({
+      label,
+      status: { kind: "connecting" },
+      control: false,
       pools: new Map(),
     }));
   }
 
   start(): void {
     this.#stopped = false;
-    for (const endpoint of this.endpoints) this.#connect(endpoint, 1);
-    this.#sampler = setInterval(() => {
-      const now = Date.now();
-      for (const endpoint of this.endpoints) {
-        for (const view of endpoint.pools.values()) takeSample(view, now);
-      }
-      this.#changed();
-    }, SAMPLE_PERIOD_MS);
+    this.#open();
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#sampler !== null) clearInterval(this.#sampler);
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
-    for (const socket of this.#sockets.values()) socket.close();
-    this.#sockets.clear();
+    this.#source?.close();
+    this.#source = null;
+    if (this.#renderTimer !== null) clearTimeout(this.#renderTimer);
+    this.#renderTimer = null;
   }
 
   subscribe = (listener: () => void): (() => void) => {
@@ -89,86 +79,112 @@ export class TelemetryClient {
 
   getVersion = (): number => this.#version;
 
-  #connect(endpoint: Endpoint, attempt: number): void {
+  #open(): void {
     if (this.#stopped) return;
-    endpoint.status = { kind: "connecting", attempt };
-    this.#changed();
-    let socket: WebSocket;
-    try {
-      socket = new WebSocket(endpoint.url);
-    } catch (error) {
-      this.#retry(endpoint, attempt, String(error));
-      return;
-    }
-    this.#sockets.set(endpoint, socket);
-    let opened = false;
-    socket.onopen = () => {
-      opened = true;
-      endpoint.status = { kind: "open", sinceMs: Date.now() };
+    this.#source?.close();
+    const source = new EventSource(this.#streamUrl);
+    this.#source = source;
+    source.onmessage = (message: MessageEvent<string>) => {
+      this.#handle(JSON.parse(message.data) as Frame);
+    };
+    source.onerror = () => {
+      if (this.#source !== source) return;
+      for (const endpoint of this.endpoints) {
+        endpoint.status = {
+          kind: "retrying",
+          atMs: Date.now() + 3_000,
+          reason: "dashboard server unreachable",
+        };
+      }
       this.#changed();
-    };
-    socket.onmessage = (message) => {
-      if (typeof message.data !== "string") return;
-      this.#handle(endpoint, socket, JSON.parse(message.data) as TelemetryServerMessage);
-    };
-    socket.onclose = (event) => {
-      if (this.#sockets.get(endpoint) !== socket) return;
-      this.#sockets.delete(endpoint);
-      const reason = event.reason || (opened ? "connection lost" : "could not connect");
-      // A connection that was up starts over at the shortest backoff.
-      this.#retry(endpoint, opened ? 1 : attempt + 1, reason);
+      // A lost session turns every reconnect into a 401: go back to the login page.
+      void fetch("/api/session").then(
+        (res) => {
+          if (res.status === 401) window.location.assign("/login");
+        },
+        () => {},
+      );
     };
   }
 
-  #retry(endpoint: Endpoint, attempt: number, reason: string): void {
-    if (this.#stopped) return;
-    const delayMs = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (attempt - 1));
-    endpoint.status = { kind: "retrying", atMs: Date.now() + delayMs, reason };
+  #handle(frame: Frame): void {
+    const endpoint = this.endpoints[frame.e];
+    if (endpoint === undefined) return;
+    if ("status" in frame) {
+      endpoint.status =
+        frame.status === "open"
+          ? { kind: "open", sinceMs: Date.now() }
+          : {
+              kind: "retrying",
+              atMs: Date.now() + (frame.retryMs ?? 0),
+              reason: frame.reason ?? "connection lost",
+            };
+    } else {
+      this.#message(endpoint, frame.m);
+    }
     this.#changed();
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.#connect(endpoint, attempt);
-    }, delayMs);
-    this.#timers.add(timer);
   }
 
-  #handle(endpoint: Endpoint, socket: WebSocket, message: TelemetryServerMessage): void {
+  #message(endpoint: Endpoint, message: TelemetryServerMessage): void {
     switch (message.type) {
       case "hello":
-        // Pools the server no longer has are dropped; their views restart from snapshots.
+        endpoint.control = message.control === true;
+        // Pools the server no longer has are dropped; their views restart from history.
         for (const name of endpoint.pools.keys()) {
           if (!message.pools.includes(name)) endpoint.pools.delete(name);
         }
-        break;
+        return;
+      case "history": {
+        // A placeholder snapshot until the real one (always next) arrives.
+        const view = createPoolView({
+          name: message.pool,
+          min: 0,
+          max: 0,
+          maxConcurrency: 0,
+          waiting: 0,
+          pendingBoots: 0,
+          runners: [],
+          seq: 0,
+          timeMs: Date.now(),
+        });
+        applyHistory(view, message.history);
+        endpoint.pools.set(message.pool, view);
+        return;
+      }
       case "snapshot": {
         const view = endpoint.pools.get(message.pool);
         if (view === undefined) endpoint.pools.set(message.pool, createPoolView(message.snapshot));
         else applySnapshot(view, message.snapshot);
-        break;
+        return;
+      }
+      case "sample": {
+        const view = endpoint.pools.get(message.pool);
+        if (view !== undefined) applySample(view, message.sample);
+        return;
       }
       case "events":
         for (const event of message.events) {
           const view = endpoint.pools.get(event.pool);
           if (view === undefined) continue;
           const wasAwaiting = view.awaitingSnapshot;
+          // Missed events: reopen the stream (history and a fresh snapshot come first).
           if (applyEvent(view, event) === "gap" && !wasAwaiting) {
-            socket.send(JSON.stringify({ type: "resync", pool: event.pool }));
+            queueMicrotask(() => this.#open());
+            return;
           }
         }
-        break;
+        return;
+      default:
+        return;
     }
-    this.#changed();
   }
 
   #changed(): void {
-    if (this.#renderScheduled) return;
-    this.#renderScheduled = true;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.#renderScheduled = false;
+    if (this.#renderTimer !== null) return;
+    this.#renderTimer = setTimeout(() => {
+      this.#renderTimer = null;
       this.#version += 1;
       for (const listener of this.#listeners) listener();
     }, RENDER_EVERY_MS);
-    this.#timers.add(timer);
   }
 }

@@ -1,9 +1,18 @@
-/** Processes and waits shared by the dashboard's browser test. */
+/** Processes, installs and waits shared by the dashboard's browser tests. */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { createServer } from "node:net";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Page } from "playwright-core";
 
 export const dashboardDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
@@ -31,7 +40,7 @@ export async function freePort(): Promise<number> {
 
 /** Builds the dashboard when `npm test`'s build step has not (standalone runs). */
 export function ensureDashboardBuilt(): void {
-  if (existsSync(`${dashboardDir}.next/BUILD_ID`)) return;
+  if (existsSync(`${dashboardDir}.next/standalone/apps/dashboard/server.js`)) return;
   const built = spawnSync(
     "npm",
     [
@@ -44,41 +53,146 @@ export function ensureDashboardBuilt(): void {
       "-w",
       "@flame-ts/dashboard",
     ],
-    {
-      cwd: repoRoot,
-      stdio: "inherit",
-    },
+    { cwd: repoRoot, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } },
   );
   if (built.status !== 0)
     throw new Error("building the dashboard failed (npm run build -w @flame-ts/dashboard)");
 }
 
-/** `next start` of the built dashboard in its own process group. */
-export function startNext(port: number, telemetryUrl: string): ChildProcess {
-  const nextBin = createRequire(import.meta.url).resolve("next/dist/bin/next");
-  return spawn(process.execPath, [nextBin, "start", "-H", "127.0.0.1", "-p", String(port)], {
+/**
+ * Packs the dashboard as npm would publish it and installs the tarball into a fresh project
+ * (offline: the package carries everything it runs). Returns the installed bin's path.
+ */
+export function installPackedDashboard(): { bin: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "flame-dashboard-install-"));
+  const packed = spawnSync("npm", ["pack", "--silent", "--pack-destination", dir], {
     cwd: dashboardDir,
-    env: { ...process.env, FLAME_TELEMETRY_URL: telemetryUrl, NEXT_TELEMETRY_DISABLED: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-    detached: true,
+    encoding: "utf8",
+  });
+  if (packed.status !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
+  const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz"));
+  if (tarball === undefined) throw new Error("npm pack wrote no tarball");
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "user-app", private: true }));
+  const installed = spawnSync(
+    "npm",
+    ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", `./${tarball}`],
+    { cwd: dir, encoding: "utf8" },
+  );
+  if (installed.status !== 0)
+    throw new Error(`npm install of the tarball failed: ${installed.stderr}`);
+  const bin = join(dir, "node_modules", ".bin", "flame-dashboard");
+  if (!existsSync(bin)) throw new Error(`the package installed no flame-dashboard bin in ${dir}`);
+  return { bin, dir };
+}
+
+export interface StartedDashboard {
+  readonly child: ChildProcess;
+  readonly url: string;
+  output(): string;
+}
+
+/** Starts a flame-dashboard bin as a user would and waits until it answers HTTP. */
+export async function startDashboard(
+  bin: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<StartedDashboard> {
+  const port = await freePort();
+  const child = spawn(bin, [...args, "--port", String(port)], {
+    env: { ...process.env, ...env, NEXT_TELEMETRY_DISABLED: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  await waitFor(
+    `flame-dashboard at ${url}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`flame-dashboard exited: ${output}`);
+      return fetch(`${url}login`).then(
+        (res) => res.ok,
+        () => false,
+      );
+    },
+    60_000,
+  );
+  return { child, url, output: () => output };
+}
+
+/** SIGTERM, then (only if it hangs past a bound) SIGKILL; resolves with how it ended. */
+export async function terminate(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return { code: child.exitCode, signal: child.signalCode };
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const result = await exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** True while something accepts TCP connections on 127.0.0.1:port. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }
 
-/** SIGTERM the process group, SIGKILL after a bound; resolves once the leader exited. */
-export async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const kill = (signal: NodeJS.Signals) => {
+/**
+ * Pids of live processes running from inside `dir` (their cwd, or their command line: the
+ * dashboard's server renames its process title, so the cwd it moves to is the reliable sign).
+ */
+export function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      process.kill(-child.pid!, signal);
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cwd.startsWith(dir) || cmdline.includes(dir)) pids.push(Number(entry));
     } catch {
-      // already gone
+      // gone meanwhile, or not ours to read
     }
-  };
-  kill("SIGTERM");
-  const timer = setTimeout(() => kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
+  }
+  return pids;
+}
+
+/** Pids of live processes started with `name=value` in their environment (a test's marker). */
+export function processesWithEnv(name: string, value: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(`${name}=${value}`)) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** Logs in through the form, as a user would. */
+export async function logIn(page: Page, baseUrl: string, token: string): Promise<void> {
+  await page.goto(`${baseUrl}login`);
+  await page.getByLabel("Dashboard token").fill(token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(baseUrl);
 }
 
 /** Polls `check` until it returns true, failing with `what` after `timeoutMs`. */
@@ -93,5 +207,42 @@ export async function waitFor(
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Pids of every live descendant of `pid` (from /proc/<pid>/stat's ppid field). */
+export function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid …; comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const [child, ppid] of parentOf) {
+      if (ppid === parent && !found.includes(child)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,14 +1,21 @@
-import type { PoolEvent, PoolEventBody, SequencedSnapshot } from "@flame-ts/pool-core/telemetry";
+import type {
+  PoolEvent,
+  PoolEventBody,
+  RunnerSnapshot,
+  SequencedSnapshot,
+  TelemetryHistory,
+  TelemetrySample,
+} from "@flame-ts/pool-core/telemetry";
 import { describe, expect, it } from "vitest";
+import { functionRows, percentile } from "../lib/function-figures.js";
 import {
   applyEvent,
+  applyHistory,
+  applySample,
   applySnapshot,
   createPoolView,
   MAX_SAMPLES,
-  percentile,
-  takeSample,
 } from "../lib/pool-view.js";
-import { parseTelemetryUrls } from "../lib/telemetry-urls.js";
 
 const snapshot = (seq: number, extra: Partial<SequencedSnapshot> = {}): SequencedSnapshot => ({
   name: "p",
@@ -25,6 +32,31 @@ const snapshot = (seq: number, extra: Partial<SequencedSnapshot> = {}): Sequence
 
 const event = (seq: number, body: PoolEventBody): PoolEvent =>
   ({ ...body, seq, timeMs: 1_000 + seq, pool: "p" }) as PoolEvent;
+
+const sample = (timeMs: number, extra: Partial<TelemetrySample> = {}): TelemetrySample => ({
+  timeMs,
+  periodMs: 1_000,
+  runners: 0,
+  booting: 0,
+  slotsUsed: 0,
+  waiting: 0,
+  calls: 0,
+  failed: 0,
+  p50Ms: null,
+  p95Ms: null,
+  bootMs: null,
+  ...extra,
+});
+
+const runner = (id: string): RunnerSnapshot => ({
+  id,
+  state: "ready",
+  inflight: 0,
+  isMin: false,
+  bootedAtMs: 1,
+  callsServed: 0,
+  meta: {},
+});
 
 describe("pool view", () => {
   it("applies events after the snapshot, ignores stale ones, and flags a gap", () => {
@@ -67,33 +99,40 @@ describe("pool view", () => {
     expect(view.snapshot).toMatchObject({ min: 1, max: 6 });
   });
 
-  it("samples runners, slots, waiting, calls/s, latency percentiles and boot times", () => {
-    const view = createPoolView(
-      snapshot(0, {
+  it("charts the server's samples: calls/s from the period, percentiles, boots, bounded", () => {
+    const view = createPoolView(snapshot(0));
+    applySample(
+      view,
+      sample(2_000, {
+        calls: 10,
+        periodMs: 2_000,
+        p50Ms: 5,
+        p95Ms: 100,
+        bootMs: 640,
+        runners: 3,
+        slotsUsed: 3,
         waiting: 3,
-        pendingBoots: 1,
-        runners: [
-          {
-            id: "a",
-            state: "ready",
-            inflight: 2,
-            isMin: false,
-            bootedAtMs: 1,
-            callsServed: 0,
-            meta: {},
-          },
-          {
-            id: "b",
-            state: "draining",
-            inflight: 1,
-            isMin: false,
-            bootedAtMs: 1,
-            callsServed: 0,
-            meta: {},
-          },
-        ],
       }),
     );
+    const s = view.samples;
+    expect(s.t).toEqual([2]);
+    expect(s.runners).toEqual([3]);
+    expect(s.slotsUsed).toEqual([3]);
+    expect(s.waiting).toEqual([3]);
+    expect(s.callsPerSecond).toEqual([5]);
+    expect(s.p50Ms).toEqual([5]);
+    expect(s.p95Ms).toEqual([100]);
+    expect(s.bootMs).toEqual([640]);
+    applySample(view, sample(3_000));
+    expect(s.callsPerSecond.at(-1)).toBe(0);
+    expect(s.p50Ms.at(-1)).toBeNull();
+    for (let i = 0; i < MAX_SAMPLES + 10; i++) applySample(view, sample(4_000 + i * 1_000));
+    expect(s.t).toHaveLength(MAX_SAMPLES);
+    expect(s.runners).toHaveLength(MAX_SAMPLES);
+  });
+
+  it("counts live calls per function: calls, errors by code, p50/p95, last failures", () => {
+    const view = createPoolView(snapshot(0, { runners: [runner("a")] }));
     const durations = [5, 1, 4, 2, 3, 100, 6, 7, 8, 9];
     durations.forEach((durationMs, i) => {
       applyEvent(
@@ -105,33 +144,203 @@ describe("pool view", () => {
           runnerId: "a",
           durationMs,
           ok: i !== 0,
-          ...(i === 0 ? { errorCode: "TIMEOUT" } : {}),
+          ...(i === 0 ? { errorCode: "TIMEOUT", errorMessage: "took too long" } : {}),
         }),
       );
     });
     applyEvent(
       view,
-      event(11, { type: "runnerUp", runnerId: "c", isMin: false, meta: {}, bootMs: 640 }),
+      event(11, {
+        type: "callFinished",
+        kind: "cast",
+        fn: "g",
+        runnerId: null,
+        durationMs: 1,
+        ok: false,
+        errorCode: "OVERLOADED",
+      }),
     );
-    takeSample(view, 2_000, 2_000);
-    const s = view.samples;
-    expect(s.t).toEqual([2]);
-    expect(s.runners).toEqual([3]);
-    expect(s.slotsUsed).toEqual([3]);
-    expect(s.waiting).toEqual([3]);
-    expect(s.callsPerSecond).toEqual([5]);
-    expect(s.p50Ms).toEqual([5]);
-    expect(s.p95Ms).toEqual([100]);
-    expect(s.bootMs).toEqual([640]);
-    expect(view.totalCalls).toBe(10);
-    expect(view.failedCalls).toBe(1);
+    expect(view.totalCalls).toBe(11);
+    expect(view.failedCalls).toBe(2);
     expect(view.snapshot.runners.find((r) => r.id === "a")?.callsServed).toBe(10);
-    takeSample(view, 3_000);
-    expect(s.callsPerSecond.at(-1)).toBe(0);
-    expect(s.p50Ms.at(-1)).toBeNull();
-    for (let i = 0; i < MAX_SAMPLES + 10; i++) takeSample(view, 4_000 + i * 1_000);
-    expect(s.t).toHaveLength(MAX_SAMPLES);
-    expect(s.runners).toHaveLength(MAX_SAMPLES);
+    expect(functionRows(view.functions)).toEqual([
+      { fn: "f", calls: 10, failed: 1, errors: [["TIMEOUT", 1]], p50Ms: 5, p95Ms: 100 },
+      { fn: "g", calls: 1, failed: 1, errors: [["OVERLOADED", 1]], p50Ms: 1, p95Ms: 1 },
+    ]);
+    expect(view.failures.map((f) => [f.fn, f.code, f.message, f.runnerId])).toEqual([
+      ["g", "OVERLOADED", "", null],
+      ["f", "TIMEOUT", "took too long", "a"],
+    ]);
+  });
+
+  it("starts from the server's history: charts, timeline, functions and failures before the page came", () => {
+    const view = createPoolView(snapshot(0));
+    const history: TelemetryHistory = {
+      historyMs: 900_000,
+      samples: [sample(1_000, { runners: 1 }), sample(2_000, { runners: 4, calls: 3 })],
+      events: [
+        event(1, { type: "growStart", bootId: "b", count: 4, isMin: false }),
+        event(2, { type: "runnerUp", runnerId: "r", isMin: false, meta: {}, bootMs: 300 }),
+        event(3, {
+          type: "callFinished",
+          kind: "call",
+          fn: "f",
+          runnerId: "r",
+          durationMs: 9,
+          ok: false,
+          errorCode: "REMOTE_ERROR",
+          errorMessage: "boom",
+        }),
+        event(4, {
+          type: "control",
+          action: "killRunner",
+          target: "r",
+          by: "dashboard",
+          ok: true,
+          detail: "0 call(s) failed",
+        }),
+      ],
+      functions: [
+        { fn: "f", calls: 3, failed: 1, errors: { REMOTE_ERROR: 1 }, recentMs: [9, 10, 11] },
+      ],
+    };
+    applyHistory(view, history);
+    applySnapshot(view, snapshot(4));
+    expect(view.samples.runners).toEqual([1, 4]);
+    expect(view.timeline.map((t) => t.kind)).toEqual(["control", "up", "grow"]);
+    expect(view.timeline[0]?.text).toBe("dashboard killed r: 0 call(s) failed");
+    // History events are already counted in `functions`: no double counting.
+    expect(view.totalCalls).toBe(3);
+    expect(view.failedCalls).toBe(1);
+    expect(functionRows(view.functions)[0]).toMatchObject({
+      fn: "f",
+      calls: 3,
+      p50Ms: 10,
+      p95Ms: 11,
+    });
+    expect(view.failures[0]).toMatchObject({
+      fn: "f",
+      code: "REMOTE_ERROR",
+      message: "boom",
+      runnerId: "r",
+    });
+    // Replayed events are ≤ the snapshot's seq: a live duplicate is stale.
+    expect(applyEvent(view, event(4, { type: "resize", min: 0, max: 1 }))).toBe("stale");
+  });
+
+  it("shows refused actions and the pool rules of issue 14 (overload, budget, buffer)", () => {
+    const view = createPoolView({
+      ...snapshot(0),
+      maxWaiting: 5,
+      buffer: 1,
+      budget: { runnerMs: 60_000, windowMs: 3_600_000, spentMs: 61_000 },
+      draining: false,
+    } as SequencedSnapshot);
+    applyEvent(
+      view,
+      event(1, {
+        type: "control",
+        action: "drainRunner",
+        target: "x",
+        by: "dashboard",
+        ok: false,
+        detail: "no such runner",
+      }),
+    );
+    applyEvent(view, {
+      type: "overloaded",
+      waiting: 5,
+      maxWaiting: 5,
+      seq: 2,
+      timeMs: 1_002,
+      pool: "p",
+    });
+    applyEvent(view, {
+      type: "budgetBlocked",
+      spentMs: 61_000,
+      budgetMs: 60_000,
+      seq: 3,
+      timeMs: 1_003,
+      pool: "p",
+    });
+    applyEvent(
+      view,
+      event(4, {
+        type: "callFinished",
+        kind: "call",
+        fn: "f",
+        runnerId: null,
+        durationMs: 0,
+        ok: false,
+        errorCode: "BUDGET_EXHAUSTED",
+      }),
+    );
+    expect(view.timeline.map((t) => [t.kind, t.text])).toEqual([
+      ["budget", "a boot was refused: runner-time budget spent (1m 1s of 1m 0s)"],
+      ["overloaded", "a caller was refused OVERLOADED (5 waiting, maxWaiting 5)"],
+      ["refused", "dashboard could not drain x: no such runner"],
+    ]);
+    expect(view.overloaded).toBe(1);
+    expect(view.budgetBlocked).toBe(1);
+    expect(view.snapshot).toMatchObject({ maxWaiting: 5, buffer: 1, budget: { spentMs: 61_000 } });
+    expect(functionRows(view.functions)[0]?.errors).toEqual([["BUDGET_EXHAUSTED", 1]]);
+  });
+
+  it("does not call a runner an operator killed a crash", () => {
+    const view = createPoolView(snapshot(0, { runners: [runner("a"), runner("b")] }));
+    applyEvent(
+      view,
+      event(1, {
+        type: "control",
+        action: "killRunner",
+        target: "a",
+        by: "dashboard",
+        ok: true,
+        detail: "0 call(s) failed",
+      }),
+    );
+    applyEvent(
+      view,
+      event(2, {
+        type: "runnerDown",
+        runnerId: "a",
+        reason: "killed by an operator",
+        exitCode: null,
+        expected: false,
+      }),
+    );
+    applyEvent(
+      view,
+      event(3, {
+        type: "runnerDown",
+        runnerId: "b",
+        reason: "exit 1",
+        exitCode: 1,
+        expected: false,
+      }),
+    );
+    expect(view.timeline.map((t) => [t.kind, t.text])).toEqual([
+      ["crash", "runner b crashed (exit 1): exit 1"],
+      ["shrink", "runner a stopped: killed by an operator"],
+      ["control", "dashboard killed a: 0 call(s) failed"],
+    ]);
+    expect(view.snapshot.runners.map((r) => r.id)).toEqual([]);
+  });
+
+  it("marks a runner draining as soon as a drain is recorded", () => {
+    const view = createPoolView(snapshot(0, { runners: [runner("a")] }));
+    applyEvent(
+      view,
+      event(1, {
+        type: "control",
+        action: "drainRunner",
+        target: "a",
+        by: "dashboard",
+        ok: true,
+        detail: "0 call(s) to finish",
+      }),
+    );
+    expect(view.snapshot.runners[0]?.state).toBe("draining");
   });
 
   it("computes nearest-rank percentiles", () => {
@@ -139,12 +348,5 @@ describe("pool view", () => {
     expect(percentile([7], 0.95)).toBe(7);
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2);
     expect(percentile([1, 2, 3, 4], 0.95)).toBe(4);
-  });
-
-  it("parses FLAME_TELEMETRY_URL, keeping tokens and skipping junk", () => {
-    expect(parseTelemetryUrls(undefined)).toEqual([]);
-    expect(
-      parseTelemetryUrls(" ws://127.0.0.1:4000/ , nope, http://x/ ,wss://h:1/?token=t "),
-    ).toEqual(["ws://127.0.0.1:4000/", "wss://h:1/?token=t"]);
   });
 });

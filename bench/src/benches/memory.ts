@@ -1,8 +1,11 @@
 /**
  * Bench 5, memory: parent heap per idle runner (goal ≤ 50 KB, issue 7) and per waiting
  * caller, and a runner-agent's idle RSS. Baselines from the same run: the parent heap per
- * raw ws peer connection, a bare pending promise in a queue, and the raw peer's idle RSS.
+ * raw ws peer connection, a bare pending promise in a queue, and the raw peer's idle RSS
+ * (against an inline runner: one thread each), and a bare `node` with 2 idle worker threads
+ * (against a runner on 2 threads, issue 11).
  */
+import { spawn } from "node:child_process";
 import { type FlameModule as Flame, tryLoadFlame } from "../flame-side.js";
 import { heapPerUnit, settledHeapBytes } from "../heap.js";
 import { runClosedLoop } from "../measure.js";
@@ -30,6 +33,7 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
     ? await flameHeapPerWaitingCaller(flame, waitingCallers)
     : Number.NaN;
   const rss = await idleRss(flame, scale);
+  const threadedRss = await idleThreadedRss(flame, scale);
   return [
     figure({
       bench: BENCH,
@@ -53,12 +57,72 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       bench: BENCH,
       measure: "runner-agent idle RSS",
       unit: "MB",
+      // Inline: one thread, like the raw peer.
       value: rss.flame / (KB * KB),
       baselineName: "raw peer process",
       baseline: rss.raw / (KB * KB),
       goal: null,
     }),
+    figure({
+      bench: BENCH,
+      measure: "runner-agent idle RSS, 2 threads",
+      unit: "MB",
+      value: threadedRss.flame / (KB * KB),
+      baselineName: "node + 2 idle workers",
+      baseline: threadedRss.bare / (KB * KB),
+      goal: null,
+    }),
   ];
+}
+
+/** RSS of a runner on 2 worker threads, and of a bare node process with 2 idle workers. */
+async function idleThreadedRss(
+  flame: Flame | null,
+  scale: Scale,
+): Promise<{ flame: number; bare: number }> {
+  const bare = await bareWorkersRss(2);
+  if (!flame) return { flame: Number.NaN, bare };
+  const { fixtures, withPool } = flame;
+  const options = { min: 1, max: 1, maxConcurrency: 2, execution: { threads: 2 } };
+  const runnerRss = await withPool("bench-mem-threads", options, async (pool) => {
+    await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), {
+      calls: scale.pick(2_000, 20),
+      concurrency: 2,
+    });
+    const pid = Number(pool.snapshot().runners[0]?.meta.pid);
+    const rss = await residentBytes(pid);
+    if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
+    return rss;
+  });
+  return { flame: runnerRss, bare };
+}
+
+/** A node process that starts `count` worker threads which do nothing, then idles. */
+async function bareWorkersRss(count: number): Promise<number> {
+  const script = `import { Worker } from "node:worker_threads";
+const ready = [];
+for (let i = 0; i < ${count}; i++) {
+  const w = new Worker("require('node:worker_threads').parentPort.postMessage('up'); setInterval(() => {}, 1e6);", { eval: true });
+  ready.push(new Promise((r) => w.once("message", r)));
+}
+await Promise.all(ready);
+process.stdout.write("ready\n");
+setInterval(() => {}, 1e6);`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`bare worker process exited (${code})`)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rss = await residentBytes(child.pid ?? -1);
+    if (rss === null) throw new Error("could not read VmRSS of the bare worker process");
+    return rss;
+  } finally {
+    child.kill("SIGKILL");
+  }
 }
 
 /**
@@ -157,7 +221,8 @@ async function idleRss(flame: Flame | null, scale: Scale): Promise<{ flame: numb
       if (raw === null) throw new Error(`could not read VmRSS of pid ${peer.pid} from /proc`);
       if (!flame) return { flame: Number.NaN, raw };
       const { fixtures, withPool } = flame;
-      const runnerRss = await withPool("bench-mem-rss", { min: 1, max: 1 }, async (pool) => {
+      const inline = { min: 1, max: 1, execution: { mode: "inline" as const } };
+      const runnerRss = await withPool("bench-mem-rss", inline, async (pool) => {
         await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), warmup);
         const pid = Number(pool.snapshot().runners[0]?.meta.pid);
         const rss = await residentBytes(pid);

@@ -5,12 +5,16 @@
  * caller's choice (see retry.ts): only the caller knows its deadline.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type {
-  CreateMachineRequest,
-  ListMachinesQuery,
-  Machine,
-  StopMachineRequest,
-  WaitQuery,
+import {
+  type CreateLeaseRequest,
+  type CreateMachineRequest,
+  LEASE_NONCE_HEADER,
+  type Lease,
+  type ListMachinesQuery,
+  type Machine,
+  type StopMachineRequest,
+  type UpdateMachineRequest,
+  type WaitQuery,
 } from "./machines-api.js";
 import {
   ActionPacer,
@@ -35,6 +39,8 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** Aborts only while the request waits for its rate-limit slot; once sent it completes. */
   readonly queueSignal?: AbortSignal;
+  /** Nonce of the lease we hold on the Machine (sent as `fly-machine-lease-nonce`). */
+  readonly leaseNonce?: string;
 }
 
 /**
@@ -98,14 +104,21 @@ export class FlyMachinesClient {
   readonly #fetch: typeof fetch;
   readonly #pace: boolean;
   readonly #pacer: ActionPacer;
+  readonly #options: FlyMachinesClientOptions;
 
   constructor(options: FlyMachinesClientOptions) {
+    this.#options = options;
     this.app = options.app;
     this.#base = `${options.apiUrl.replace(/\/+$/, "")}/v1/apps/${encodeURIComponent(options.app)}/machines`;
     this.#token = options.token;
     this.#fetch = options.fetch ?? fetch;
     this.#pace = options.pace ?? true;
     this.#pacer = pacerFor(this.#base, options.app);
+  }
+
+  /** The same API URL, token and fetch for another app (parents may live in their own app). */
+  forApp(app: string): FlyMachinesClient {
+    return app === this.app ? this : new FlyMachinesClient({ ...this.#options, app });
   }
 
   /** `POST /v1/apps/{app}/machines`. */
@@ -152,6 +165,57 @@ export class FlyMachinesClient {
     await this.#send("stop", id, "POST", `/${enc(id)}/stop`, body, options);
   }
 
+  /** `POST /v1/apps/{app}/machines/{id}/start` (a stopped Machine boots, a suspended one resumes). */
+  async startMachine(id: string, options: RequestOptions = {}): Promise<void> {
+    await this.#send("start", id, "POST", `/${enc(id)}/start`, undefined, options);
+  }
+
+  /** `POST /v1/apps/{app}/machines/{id}/suspend`. */
+  async suspendMachine(id: string, options: RequestOptions = {}): Promise<void> {
+    await this.#send("suspend", id, "POST", `/${enc(id)}/suspend`, undefined, options);
+  }
+
+  /** `POST /v1/apps/{app}/machines/{id}`: a new config (a new `instance_id`). */
+  updateMachine(
+    id: string,
+    body: UpdateMachineRequest,
+    options: RequestOptions = {},
+  ): Promise<Machine> {
+    return this.#send<Machine>("update", id, "POST", `/${enc(id)}`, body, options);
+  }
+
+  /**
+   * `POST /v1/apps/{app}/machines/{id}/lease`. Fly answers 409 while someone else holds it.
+   * The OpenAPI description returns the Lease itself; Fly's live API has been seen to wrap it
+   * as `{ status, data: Lease }`, so both are read.
+   */
+  async acquireLease(
+    id: string,
+    body: CreateLeaseRequest,
+    options: RequestOptions = {},
+  ): Promise<Lease> {
+    const raw = await this.#send<Lease | { data: Lease }>(
+      "lease",
+      id,
+      "POST",
+      `/${enc(id)}/lease`,
+      body,
+      options,
+    );
+    const lease = "data" in raw ? raw.data : raw;
+    if (typeof lease?.nonce !== "string")
+      throw new FlyApiError("lease", 200, "lease answer without a nonce");
+    return lease;
+  }
+
+  /** `DELETE /v1/apps/{app}/machines/{id}/lease` with the lease's nonce. */
+  async releaseLease(id: string, nonce: string, options: RequestOptions = {}): Promise<void> {
+    await this.#send("release_lease", id, "DELETE", `/${enc(id)}/lease`, undefined, {
+      ...options,
+      leaseNonce: nonce,
+    });
+  }
+
   /** `DELETE /v1/apps/{app}/machines/{id}?force=true|false`. */
   async destroyMachine(id: string, force: boolean, options: RequestOptions = {}): Promise<void> {
     await this.#send("destroy", id, "DELETE", `/${enc(id)}?force=${force}`, undefined, options);
@@ -191,6 +255,7 @@ export class FlyMachinesClient {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
+          ...(options.leaseNonce ? { [LEASE_NONCE_HEADER]: options.leaseNonce } : {}),
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -1,10 +1,11 @@
 /**
  * FlyBackend: one runner per Fly Machine.
  *
- * boot = create a Machine (auto_destroy, restart "no", metadata naming pool/runner/parent, env
+ * boot = start a stopped Machine from the warm pool when one is enabled and free
+ * (warm-pool.ts), else create a Machine (restart "no", metadata naming pool/runner/parent, env
  * FLAME_PARENT) with retries inside the boot deadline. The agent dials the parent itself; we
- * never poll for "started" (as FLAME). A runner that exits stops its Machine and Fly destroys
- * it (auto_destroy), so `exited` watches for `stopped` with the long-poll `wait` endpoint.
+ * never poll for "started" (as FLAME). Without a warm pool a runner's Machine has auto_destroy
+ * and is gone once it stops; with one it is kept stopped for reuse (runner.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -12,23 +13,23 @@ import {
   type BootedRunner,
   type BootRequest,
   FlameError,
-  type RunnerExit,
+  parentId as thisProcessParentId,
 } from "@flame-ts/pool-core";
 import { FlyApiError, FlyMachinesClient } from "./client.js";
 import { type CreateMachineRequest, FLAME_METADATA, type Machine } from "./machines-api.js";
 import { type FlyBackendOptions, type ResolvedFlyOptions, resolveFlyOptions } from "./options.js";
 import { type ReapOptions, type ReapResult, reapOrphans } from "./reaper.js";
 import { backoffDelayMs, DEFAULT_BACKOFF, RETRYABLE_STATUSES } from "./retry.js";
-
-/** Seconds per `wait` long-poll; Fly's default (and our bound) is 60. */
-const WAIT_POLL_SECONDS = 60;
+import { FlyRunner } from "./runner.js";
+import { WarmPool } from "./warm-pool.js";
 
 export class FlyBackend implements Backend {
   readonly name = "fly";
   readonly options: ResolvedFlyOptions;
   readonly client: FlyMachinesClient;
-  /** Parent ids this process booted runners for; the reaper never touches them. */
-  readonly #ownParentIds = new Set<string>();
+  /** This process (pool-core's parentId) and the parent ids it booted runners for: never reaped. */
+  readonly #ownParentIds = new Set<string>([thisProcessParentId]);
+  readonly #warm: WarmPool | undefined;
 
   constructor(options: FlyBackendOptions = {}) {
     this.options = resolveFlyOptions(options);
@@ -38,12 +39,46 @@ export class FlyBackend implements Backend {
       app: this.options.app,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
+    this.#warm =
+      this.options.warmStopped > 0
+        ? new WarmPool({
+            client: this.client,
+            image: this.options.image,
+            size: this.options.warmStopped,
+          })
+        : undefined;
   }
 
   async boot(req: BootRequest): Promise<BootedRunner> {
     this.#ownParentIds.add(req.parentId);
+    const warm = this.#warm;
+    const stopTimeoutMs = this.options.stopTimeoutMs;
+    if (!warm) {
+      const machine = await this.#createWithinDeadline(req);
+      return new FlyRunner(this.client, machine, { stopTimeoutMs, boot: "created" });
+    }
+    const returner = warm.returner(req.poolName);
+    const started = await warm
+      .take(req.poolName, this.createRequest(req), req.signal)
+      .catch((error: unknown) => {
+        if (req.signal.aborted) throw bootAborted(req, undefined);
+        // The warm pool is a shortcut: if Fly will not list or lease, try a create.
+        if (error instanceof FlyApiError) return undefined;
+        throw error;
+      });
+    if (started) {
+      const runner = new FlyRunner(this.client, started, {
+        stopTimeoutMs,
+        boot: "warm",
+        warm: returner,
+      });
+      if (!req.signal.aborted) return runner;
+      // Abandoned while starting: stop it again (it goes back to the warm set).
+      void runner.stop().catch(() => undefined);
+      throw bootAborted(req, undefined);
+    }
     const machine = await this.#createWithinDeadline(req);
-    return new FlyRunner(this.client, machine, this.options.stopTimeoutMs);
+    return new FlyRunner(this.client, machine, { stopTimeoutMs, boot: "created", warm: returner });
   }
 
   /**
@@ -55,6 +90,7 @@ export class FlyBackend implements Backend {
     return reapOrphans(this.client, {
       ...options,
       ownParentIds: new Set([...this.#ownParentIds, ...(options.ownParentIds ?? [])]),
+      keepWarm: options.keepWarm ?? this.#warm !== undefined,
     });
   }
 
@@ -68,7 +104,8 @@ export class FlyBackend implements Backend {
       ...(o.region ? { region: o.region } : {}),
       config: {
         image: o.image,
-        auto_destroy: true,
+        // A warm pool keeps stopped Machines for reuse: Fly must not destroy them on stop.
+        auto_destroy: o.warmStopped === 0,
         restart: { policy: "no" },
         guest: {
           cpu_kind: o.guest.cpuKind,
@@ -84,6 +121,9 @@ export class FlyBackend implements Backend {
           [FLAME_METADATA.runner]: req.runnerId,
           [FLAME_METADATA.parent]: req.parentId,
           ...(o.parentMachineId ? { [FLAME_METADATA.parentMachine]: o.parentMachineId } : {}),
+          ...(o.parentApp ? { [FLAME_METADATA.parentApp]: o.parentApp } : {}),
+          ...(o.parentInstanceId ? { [FLAME_METADATA.parentInstance]: o.parentInstanceId } : {}),
+          ...(o.warmStopped > 0 ? { [FLAME_METADATA.warm]: "stopped" } : {}),
         },
         ...(o.init ? { init: o.init } : {}),
         ...(o.services ? { services: [...o.services] } : {}),
@@ -155,145 +195,6 @@ export class FlyBackend implements Backend {
   }
 }
 
-/** A created runner Machine. */
-class FlyRunner implements BootedRunner {
-  readonly meta: Record<string, string>;
-  readonly exited: Promise<RunnerExit>;
-  readonly #client: FlyMachinesClient;
-  readonly #machine: Machine;
-  readonly #stopTimeoutMs: number;
-  readonly #watch = new AbortController();
-  #settle!: (exit: RunnerExit) => void;
-  #stopping: Promise<void> | undefined;
-
-  constructor(client: FlyMachinesClient, machine: Machine, stopTimeoutMs: number) {
-    this.#client = client;
-    this.#machine = machine;
-    this.#stopTimeoutMs = stopTimeoutMs;
-    this.meta = {
-      machineId: machine.id,
-      machineName: machine.name,
-      region: machine.region,
-      privateIp: machine.private_ip,
-      instanceId: machine.instance_id,
-    };
-    this.exited = new Promise<RunnerExit>((resolve) => {
-      this.#settle = (exit) => {
-        this.#watch.abort();
-        resolve(exit);
-      };
-    });
-    void this.#watchUntilStopped();
-  }
-
-  /** Stop (SIGINT, then SIGKILL after a bound), then force-destroy if still there. Idempotent. */
-  stop(): Promise<void> {
-    this.#stopping ??= this.#stopAndDestroy();
-    return this.#stopping;
-  }
-
-  async #stopAndDestroy(): Promise<void> {
-    const id = this.#machine.id;
-    const signal = AbortSignal.timeout(this.#stopTimeoutMs);
-    try {
-      await retrying(() => this.#client.stopMachine(id, { timeout: "5s" }, { signal }), signal);
-      // Give the stop its few seconds; auto_destroy then removes the Machine by itself.
-      await this.#client.waitForState(
-        id,
-        { state: "stopped", instance_id: this.#machine.instance_id, timeout: 6 },
-        { signal },
-      );
-    } catch (error) {
-      if (isGone(error))
-        return this.#settle({ code: null, reason: `machine ${id} already destroyed` });
-      // A Machine that won't stop is still destroyed by force below.
-    }
-    try {
-      await retrying(() => this.#client.destroyMachine(id, true, { signal }), signal);
-    } catch (error) {
-      if (!isGone(error))
-        throw new FlameError(
-          "RUNNER_DOWN",
-          `Could not destroy Fly Machine ${id} within ${this.#stopTimeoutMs} ms (${describe(error)}); destroy it with \`fly machine destroy --force ${id}\`.`,
-          { cause: error },
-        );
-    }
-    this.#settle({ code: null, reason: `machine ${id} stopped and destroyed` });
-  }
-
-  /** Long-polls `wait?state=stopped` until the Machine stops or disappears. */
-  async #watchUntilStopped(): Promise<void> {
-    const id = this.#machine.id;
-    const signal = this.#watch.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        const stopped = await this.#client.waitForState(
-          id,
-          { state: "stopped", instance_id: this.#machine.instance_id, timeout: WAIT_POLL_SECONDS },
-          { signal },
-        );
-        failures = 0;
-        if (stopped) return this.#settle(await this.#exitOf(id));
-      } catch (error) {
-        if (signal.aborted) return;
-        if (isGone(error)) return this.#settle({ code: null, reason: `machine ${id} destroyed` });
-        failures++;
-        try {
-          // Unref'd: an unreachable API must not keep the process alive.
-          await sleep(backoffDelayMs(failures, DEFAULT_BACKOFF, Math.random()), undefined, {
-            signal,
-            ref: false,
-          });
-        } catch {
-          return;
-        }
-      }
-    }
-  }
-
-  /** Reads the exit code from the Machine's events when Fly still has them. */
-  async #exitOf(id: string): Promise<RunnerExit> {
-    try {
-      const machine = await this.#client.getMachine(id);
-      const exit = machine.events?.find((event) => event.type === "exit");
-      const code = exit?.request?.exit_event?.exit_code;
-      return { code: typeof code === "number" ? code : null, reason: `machine ${id} stopped` };
-    } catch {
-      return { code: null, reason: `machine ${id} stopped` };
-    }
-  }
-}
-
-/** Runs a Machines API call again on 429/409/412/422 until it succeeds or `signal` aborts. */
-async function retrying<T>(action: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await action();
-    } catch (error) {
-      if (
-        !(error instanceof FlyApiError) ||
-        !RETRYABLE_STATUSES.has(error.status) ||
-        signal.aborted
-      )
-        throw error;
-      await sleep(
-        backoffDelayMs(attempt, DEFAULT_BACKOFF, Math.random(), error.retryAfterMs),
-        undefined,
-        { signal },
-      );
-    }
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function isGone(error: unknown): boolean {
-  return error instanceof FlyApiError && error.status === 404;
-}
-
 /** Fly's capacity refusals ("aborted: insufficient resources …", "aborted: no capacity"). */
 export function isCapacityError(error: FlyApiError): boolean {
   return /insufficient (resources|memory|cpus?|ips)|no capacity|could not reserve resource/i.test(
@@ -301,10 +202,16 @@ export function isCapacityError(error: FlyApiError): boolean {
   );
 }
 
+/**
+ * A refusal retrying cannot fix (a 4xx other than the retryable ones: bad config, unknown
+ * image, bad token, unknown app) is `permanent`, so the pool fails waiting callers at once;
+ * 5xx and network errors are not.
+ */
 function bootFailed(req: BootRequest, error: FlyApiError): FlameError {
   return new FlameError("BOOT_FAILED", `Could not create the runner Machine: ${error.message}`, {
     cause: error,
     runnerId: req.runnerId,
+    permanent: error.status >= 400 && error.status < 500,
   });
 }
 

@@ -7,5 +7,11 @@ export {
 export { FlyBackend, isCapacityError, machineName } from "./fly-backend.js";
 export { DEFAULT_FLY_LISTEN_PORT, type FlyListenOptions, flyListenOptions } from "./listen.js";
 export * from "./machines-api.js";
-export type { FlyBackendOptions, FlyGuestOptions, ResolvedFlyOptions } from "./options.js";
-export type { ReapOptions, ReapResult } from "./reaper.js";
+export type {
+  FlyBackendOptions,
+  FlyGuestOptions,
+  FlyWarmOptions,
+  ResolvedFlyOptions,
+} from "./options.js";
+export type { ParentRef, ReapOptions, ReapResult } from "./reaper.js";
+export type { BootKind, WarmOutcome } from "./runner.js";

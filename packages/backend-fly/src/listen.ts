@@ -1,15 +1,17 @@
 /**
  * Where the pool's host must listen on Fly so runners can dial back.
  *
- * Runners reach the parent over Fly's private IPv6 network (6PN): the parent listens on `::`
- * and advertises `ws://[FLY_PRIVATE_IP]:port`
- * (https://fly.io/docs/machines/runtime-environment/#fly_private_ip). Pass the result as the
- * Pool's `listen` option.
+ * Runners reach the parent over Fly's private IPv6 network (6PN): the parent binds its 6PN
+ * address `FLY_PRIVATE_IP` only (not `::`, which would also expose the runner port on every
+ * other interface of the Machine, public ones included) and advertises
+ * `ws://[FLY_PRIVATE_IP]:port` (https://fly.io/docs/machines/runtime-environment/#fly_private_ip).
+ * Pass the result as the Pool's `listen` option.
  */
 import { FlameError, invalidOption } from "@flame-ts/pool-core";
 
 export interface FlyListenOptions {
-  readonly host: "::";
+  /** The 6PN address (`FLY_PRIVATE_IP`). */
+  readonly host: string;
   readonly port: number;
   readonly advertiseUrl: string;
 }
@@ -33,5 +35,5 @@ export function flyListenOptions(
   if (!Number.isInteger(chosen) || chosen <= 0 || chosen > 65_535)
     throw invalidOption("port", "an integer port between 1 and 65535", chosen);
   const host = privateIp.includes(":") ? `[${privateIp}]` : privateIp;
-  return { host: "::", port: chosen, advertiseUrl: `ws://${host}:${chosen}` };
+  return { host: privateIp, port: chosen, advertiseUrl: `ws://${host}:${chosen}` };
 }

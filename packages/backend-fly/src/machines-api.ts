@@ -1,7 +1,9 @@
 /**
  * The subset of the Fly Machines API that flame-ts uses, typed once, here.
  *
- * Derived from Fly's documented schema:
+ * Field names and shapes follow Fly's OpenAPI description (superfly/fly-openapi-sdk,
+ * go/api/openapi.yaml; the commit the tests check against is recorded in
+ * test/emulator/fly-openapi.json) and Fly's docs:
  * - https://fly.io/docs/machines/api/machines-resource/ (endpoints, Machine properties,
  *   `config` object properties, wait/stop/delete parameters)
  * - https://fly.io/docs/machines/api/working-with-machines-api/ (base URLs, bearer auth,
@@ -39,8 +41,8 @@ export const MACHINE_STATES = [
 ] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
-/** States `GET …/wait?state=` accepts (default `started`). */
-export const WAITABLE_STATES = ["started", "stopped", "destroyed"] as const;
+/** States `GET …/wait?state=` accepts (default `started`); `suspended` per Fly's newer docs. */
+export const WAITABLE_STATES = ["started", "stopped", "suspended", "destroyed"] as const;
 export type WaitableState = (typeof WAITABLE_STATES)[number];
 
 /** `config.guest`: the VM size. */
@@ -50,9 +52,9 @@ export interface GuestConfig {
   /** Multiples of 256. */
   memory_mb?: number;
   gpu_kind?: string;
+  /** Not in the OpenAPI commit we check against; documented in Fly's config reference. */
   gpus?: number;
   kernel_args?: string[];
-  host_dedication_id?: string;
 }
 
 /** `config.init`: how the Machine's program is started (overrides the image's). */
@@ -62,30 +64,33 @@ export interface InitConfig {
   cmd?: string[];
   tty?: boolean;
   swap_size_mb?: number;
+  kernel_args?: string[];
 }
 
 export interface RestartConfig {
+  /** "no" | "on-failure" | "always" (a plain string in Fly's description). */
   policy: "no" | "on-failure" | "always";
   max_retries?: number;
 }
 
 /** One `config.services[]` entry (Fly Proxy routing); flame-ts passes it through untouched. */
 export interface MachineService {
-  protocol: "tcp" | "udp";
-  internal_port: number;
+  protocol?: string;
+  internal_port?: number;
   ports?: Array<Record<string, unknown>>;
-  concurrency?: { type?: "connections" | "requests"; soft_limit?: number; hard_limit?: number };
+  concurrency?: { type?: string; soft_limit?: number; hard_limit?: number };
   autostart?: boolean;
-  autostop?: boolean | string;
-  auto_start?: boolean;
-  auto_stop?: boolean;
+  autostop?: boolean;
+  checks?: Array<Record<string, unknown>>;
   min_machines_running?: number;
+  force_instance_key?: string;
+  force_instance_description?: string;
 }
 
 export interface StopConfig {
   signal?: string;
-  /** Nanoseconds in the documented schema. */
-  timeout?: number | string;
+  /** A duration string, e.g. "10s". */
+  timeout?: string;
 }
 
 /** The Machine `config` object (the fields flame-ts may send). */
@@ -111,6 +116,39 @@ export interface CreateMachineRequest {
   lease_ttl?: number;
   lsvd?: boolean;
 }
+
+/** Body of `POST /v1/apps/{app_name}/machines/{machine_id}` (update: a new version). */
+export interface UpdateMachineRequest {
+  config: MachineConfig;
+  /** Refuse the update unless the Machine is still at this version (`instance_id`). */
+  current_version?: string;
+  name?: string;
+  region?: string;
+  /** true: change the config without starting the Machine. */
+  skip_launch?: boolean;
+  skip_service_registration?: boolean;
+  lease_ttl?: number;
+  lsvd?: boolean;
+}
+
+/** Body of `POST …/machines/{machine_id}/lease`. */
+export interface CreateLeaseRequest {
+  description?: string;
+  /** Seconds. */
+  ttl?: number;
+}
+
+/** A Machine lease: only requests carrying `nonce` (header below) may change the Machine. */
+export interface Lease {
+  nonce: string;
+  /** Unix seconds. */
+  expires_at?: number;
+  owner?: string;
+  description?: string;
+}
+
+/** Header that carries a lease's nonce on requests that change a leased Machine. */
+export const LEASE_NONCE_HEADER = "fly-machine-lease-nonce";
 
 /** Body of `POST /v1/apps/{app_name}/machines/{machine_id}/stop`. */
 export interface StopMachineRequest {
@@ -179,4 +217,10 @@ export const FLAME_METADATA = {
   parent: "flame_parent",
   /** The parent's own Machine id (FLY_MACHINE_ID) when the parent runs on Fly. */
   parentMachine: "flame_parent_machine",
+  /** The parent's app (FLY_APP_NAME): the reaper looks the parent Machine up there. */
+  parentApp: "flame_parent_app",
+  /** The parent Machine's version (FLY_MACHINE_VERSION = its instance_id) when it booted us. */
+  parentInstance: "flame_parent_instance",
+  /** Set on runners of a warm pool: the Machine is kept stopped for reuse when it ends. */
+  warm: "flame_warm",
 } as const;

@@ -19,6 +19,21 @@ export interface FlyGuestOptions {
   readonly gpus?: number;
 }
 
+/**
+ * A warm pool: runner Machines kept *stopped* (not destroyed) when their runner ends, and
+ * started again for the next boot instead of creating a new Machine. A stopped Machine costs
+ * only its root filesystem; starting one skips the image pull and rootfs setup of a create.
+ */
+export interface FlyWarmOptions {
+  /** Keep up to this many stopped runner Machines of the current image per pool. Default 0 (off). */
+  readonly stopped?: number;
+  /**
+   * Not supported: a suspended Machine resumes the *same* process, still holding the previous
+   * runner's FLAME_PARENT, and changing its config discards the snapshot. Passing it throws.
+   */
+  readonly suspended?: number;
+}
+
 export interface FlyBackendOptions {
   /** Fly app the runner Machines belong to. Default `FLY_APP_NAME`. */
   readonly app?: string;
@@ -47,6 +62,8 @@ export interface FlyBackendOptions {
   readonly processEnv?: Readonly<Record<string, string | undefined>>;
   /** Bound on `stop()` (stop, then force-destroy). Default 30_000. */
   readonly stopTimeoutMs?: number;
+  /** Warm pool of stopped runner Machines (see FlyWarmOptions). Default off. */
+  readonly warm?: FlyWarmOptions;
 }
 
 export interface ResolvedFlyOptions {
@@ -70,7 +87,13 @@ export interface ResolvedFlyOptions {
   readonly fetch: typeof fetch | undefined;
   /** The parent's own Machine id (`FLY_MACHINE_ID`), put in metadata so reapers can check it. */
   readonly parentMachineId: string | undefined;
+  /** The parent's app (`FLY_APP_NAME`), which may differ from `app` (runners in their own app). */
+  readonly parentApp: string | undefined;
+  /** The parent Machine's version (`FLY_MACHINE_VERSION`, its `instance_id`). */
+  readonly parentInstanceId: string | undefined;
   readonly stopTimeoutMs: number;
+  /** Stopped Machines kept warm per pool; 0 = no warm pool (runners are auto-destroyed). */
+  readonly warmStopped: number;
 }
 
 export function resolveFlyOptions(options: FlyBackendOptions = {}): ResolvedFlyOptions {
@@ -96,7 +119,10 @@ export function resolveFlyOptions(options: FlyBackendOptions = {}): ResolvedFlyO
     namePrefix: namePrefix(options.namePrefix ?? "flame"),
     fetch: options.fetch,
     parentMachineId: nonEmpty(env.FLY_MACHINE_ID),
+    parentApp: nonEmpty(env.FLY_APP_NAME),
+    parentInstanceId: nonEmpty(env.FLY_MACHINE_VERSION),
     stopTimeoutMs: positiveInt(options.stopTimeoutMs ?? 30_000, "stopTimeoutMs"),
+    warmStopped: warm(options.warm),
   };
   if (options.fetch !== undefined && typeof options.fetch !== "function")
     throw invalidOption("fetch", "a fetch function", options.fetch);
@@ -185,4 +211,24 @@ function namePrefix(value: unknown): string {
   if (typeof value !== "string" || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(value))
     throw invalidOption("namePrefix", "lowercase letters, digits and dashes (at most 31)", value);
   return value;
+}
+
+function warm(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw invalidOption("warm", "an object such as { stopped: 2 }", value);
+  for (const key of Object.keys(value)) {
+    if (key === "suspended")
+      throw invalidOption(
+        "warm.suspended",
+        "unset: a suspended Machine resumes the previous runner's process (and a config change drops the snapshot), so flame-ts keeps warm Machines stopped; use { stopped: n }",
+        (value as Record<string, unknown>).suspended,
+      );
+    if (key !== "stopped")
+      throw invalidOption(`warm.${key}`, "no such option (only `stopped`)", key);
+  }
+  const stopped = (value as { stopped?: unknown }).stopped ?? 0;
+  if (typeof stopped !== "number" || !Number.isInteger(stopped) || stopped < 0)
+    throw invalidOption("warm.stopped", "a non-negative integer", stopped);
+  return stopped;
 }

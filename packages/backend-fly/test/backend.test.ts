@@ -110,6 +110,7 @@ describe("FlyBackend.boot", () => {
     expect((error as Error).message).toContain(
       "HTTP 422: invalid_argument: machine config is being updated",
     );
+    expect(error).toMatchObject({ permanent: false }); // may pass on a later try
     expect(emulator.machines()).toEqual([]);
   });
 
@@ -118,6 +119,7 @@ describe("FlyBackend.boot", () => {
     const error = await backend.boot(bootRequest(parent.url)).catch((e: unknown) => e);
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toContain(CAPACITY_ERROR_MESSAGE);
+    expect(error).toMatchObject({ permanent: false }); // capacity comes back
     const creates = emulator.requests.filter((r) => r.method === "POST");
     expect(creates).toHaveLength(1);
   });
@@ -127,6 +129,7 @@ describe("FlyBackend.boot", () => {
     const error = await bad.boot(bootRequest(parent.url)).catch((e: unknown) => e);
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toMatch(/HTTP 401: You must be authenticated.*FLY_API_TOKEN/);
+    expect(error).toMatchObject({ permanent: true }); // retrying cannot fix a bad token
     expect(emulator.requests).toHaveLength(1);
   });
 
@@ -138,6 +141,16 @@ describe("FlyBackend.boot", () => {
     expect((error as Error).message).toContain(
       "HTTP 400: unknown field config.services[0].internalPort",
     );
+  });
+
+  it("an unknown image is a permanent BOOT_FAILED; a 5xx is not", async () => {
+    const missing = backendFor(emulator, { image: "registry.fly.io/flame-test:nope" });
+    const error = await missing.boot(bootRequest(parent.url)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "BOOT_FAILED", permanent: true });
+    expect((error as Error).message).toContain("failed to resolve image");
+    emulator.failCreates(1, 503, "upstream unavailable");
+    const transient = await backend.boot(bootRequest(parent.url)).catch((e: unknown) => e);
+    expect(transient).toMatchObject({ code: "BOOT_FAILED", permanent: false });
   });
 
   it("aborting the boot while retrying leaves no Machine behind", async () => {

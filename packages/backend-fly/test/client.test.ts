@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FlyApiError, FlyMachinesClient } from "../src/client.js";
 import { nodeScriptImage } from "./emulator/images.js";
-import { FlyEmulator } from "./emulator/server.js";
+import { FlyEmulator, NO_LATENCY_MS } from "./emulator/server.js";
 import { APP, TOKEN } from "./helpers.js";
 
 // A machine whose process just waits until it is signalled.
@@ -16,6 +16,7 @@ beforeEach(async () => {
     token: TOKEN,
     app: APP,
     images: { [SLEEPER]: SLEEPER_IMAGE },
+    latencyMs: NO_LATENCY_MS,
   });
   client = new FlyMachinesClient({ apiUrl: emulator.url, token: TOKEN, app: APP });
 });

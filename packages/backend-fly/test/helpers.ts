@@ -5,19 +5,24 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { FlyBackend } from "../src/fly-backend.js";
 import type { FlyBackendOptions } from "../src/options.js";
 import { nodeScriptImage } from "./emulator/images.js";
-import { FlyEmulator, type FlyEmulatorOptions } from "./emulator/server.js";
+import { FlyEmulator, type FlyEmulatorOptions, NO_LATENCY_MS } from "./emulator/server.js";
 
 export const TOKEN = "test-token";
 export const APP = "flame-test";
 export const DIAL_IMAGE = "registry.fly.io/flame-test:dial-parent";
 export const DIAL_PARENT_SCRIPT = new URL("./fixtures/dial-parent.mjs", import.meta.url);
 
+/**
+ * An emulator for tests: no emulated latency (tests wait for conditions, never for time; the
+ * published-latency defaults are for bench/), the dial-parent image plus `extra.images`.
+ */
 export function startEmulator(extra: Partial<FlyEmulatorOptions> = {}): Promise<FlyEmulator> {
   return FlyEmulator.start({
     token: TOKEN,
     app: APP,
-    images: { [DIAL_IMAGE]: nodeScriptImage(DIAL_PARENT_SCRIPT), ...extra.images },
+    latencyMs: NO_LATENCY_MS,
     ...extra,
+    images: { [DIAL_IMAGE]: nodeScriptImage(DIAL_PARENT_SCRIPT), ...extra.images },
   });
 }
 

@@ -89,6 +89,21 @@ describe("FlyBackend options", () => {
     });
   });
 
+  it("records the parent's own app and version, and a warm pool turns auto_destroy off", () => {
+    const env = { ...FLY_ENV, FLY_APP_NAME: "web", FLY_MACHINE_VERSION: "01HV0VERSION" };
+    const req = { runnerId: "r1", poolName: "thumbs", parentId: "p1", env: {} };
+    const cold = new FlyBackend({ processEnv: env, app: "web-runners" }).createRequest(req);
+    expect(cold.config.auto_destroy).toBe(true);
+    expect(cold.config.metadata).toMatchObject({
+      flame_parent_app: "web",
+      flame_parent_instance: "01HV0VERSION",
+    });
+    expect(cold.config.metadata?.flame_warm).toBeUndefined();
+    const warm = new FlyBackend({ processEnv: env, warm: { stopped: 2 } }).createRequest(req);
+    expect(warm.config.auto_destroy).toBe(false);
+    expect(warm.config.metadata?.flame_warm).toBe("stopped");
+  });
+
   it.each([
     [{ guest: { memoryMb: 1000 } }, "guest.memoryMb"],
     [{ guest: { cpus: 0 } }, "guest.cpus"],
@@ -96,6 +111,11 @@ describe("FlyBackend options", () => {
     [{ env: { A: 1 } }, "env.A"],
     [{ metadata: { flame_pool: "x" } }, "metadata.flame_pool"],
     [{ namePrefix: "Bad Prefix" }, "namePrefix"],
+    [{ warm: { stopped: -1 } }, "warm.stopped"],
+    [{ warm: { stopped: 1.5 } }, "warm.stopped"],
+    [{ warm: { suspended: 2 } }, "warm.suspended"],
+    [{ warm: { stoped: 2 } }, "warm.stoped"],
+    [{ warm: 3 }, "warm"],
   ])("rejects %j naming %s", (options, field) => {
     const error = thrown(() => resolveFlyOptions({ processEnv: FLY_ENV, ...(options as object) }));
     expect(error).toMatchObject({ code: "INVALID_OPTIONS", field });
@@ -103,9 +123,9 @@ describe("FlyBackend options", () => {
 });
 
 describe("flyListenOptions", () => {
-  it("listens on :: and advertises the 6PN address in brackets", () => {
+  it("binds the 6PN address only (not ::) and advertises it in brackets", () => {
     expect(flyListenOptions({ FLY_PRIVATE_IP: "fdaa:0:1:a7b:195:e229:8038:2" })).toEqual({
-      host: "::",
+      host: "fdaa:0:1:a7b:195:e229:8038:2",
       port: 4370,
       advertiseUrl: "ws://[fdaa:0:1:a7b:195:e229:8038:2]:4370",
     });

@@ -63,6 +63,34 @@ describe("Pool on FlyBackend + emulator (real runner-agent)", () => {
     await emulator.waitFor(where.machineId, "destroyed");
   });
 
+  it("with a warm pool, an idle-shut-down runner's Machine is started again for the next call (meta.boot)", async () => {
+    pool = flyPool({
+      max: 1,
+      idleShutdownAfter: 200,
+      backend: backendFor(emulator, { image: RUNNER_IMAGE, warm: { stopped: 1 } }),
+    });
+    await pool.start();
+    const first = (await pool.call(whereAmI, {})) as { machineId: string; pid: number };
+    expect(pool.snapshot().runners.map((r) => r.meta.boot)).toEqual(["created"]);
+    // Idle shutdown: the runner exits, its Machine stays stopped (warm) instead of destroyed.
+    await waitUntil(() => pool?.snapshot().runners.length === 0);
+    await emulator.waitFor(first.machineId, "stopped");
+    // Returned to the warm set: the retire decision ends by releasing its lease.
+    await waitUntil(() =>
+      emulator.requests.some(
+        (r) => r.operation === "Machines_release_lease" && r.path.includes(`/${first.machineId}/`),
+      ),
+    );
+    expect(emulator.machine(first.machineId)?.state).toBe("stopped");
+    const second = (await pool.call(whereAmI, {})) as { machineId: string; pid: number };
+    expect(second.machineId).toBe(first.machineId);
+    expect(second.pid).not.toBe(first.pid);
+    expect(pool.snapshot().runners.map((r) => r.meta.boot)).toEqual(["warm"]);
+    await pool.stop();
+    pool = undefined;
+    expect(emulator.machine(first.machineId)?.state).toBe("stopped"); // kept for the next parent
+  });
+
   it("stop() leaves no Machine behind", async () => {
     pool = flyPool({ min: 2 });
     await pool.start();

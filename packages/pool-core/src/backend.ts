@@ -4,6 +4,8 @@
  * the agent's hello. The boot deadline covers both the backend's own work and that hello, so
  * a backend must give up (and clean up what it started) when `signal` aborts.
  */
+import type { LogFn } from "./options.js";
+
 export interface Backend {
   /** Short name for logs and telemetry, e.g. "local", "docker", "fly". */
   readonly name: string;
@@ -23,6 +25,11 @@ export interface BootRequest {
   readonly signal: AbortSignal;
   /** Absolute wall-clock deadline (epoch ms) for the whole boot including the hello. */
   readonly deadlineMs: number;
+  /**
+   * The pool's `log` option, resolved: where a backend sends what its runner prints (LocalBackend
+   * does, line by line). Optional so that hand-written callers of `boot` need not pass it.
+   */
+  readonly log?: LogFn;
 }
 
 export interface BootedRunner {

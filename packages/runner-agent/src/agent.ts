@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { type Codec, type ParentDescriptor, v8Codec } from "@flame-ts/pool-core/protocol";
 import { dialParent } from "./dial.js";
 import { usableCpus } from "./executor/cpus.js";
-import type { Executor, ExecutorSink } from "./executor/executor.js";
+import { type Executor, type ExecutorSink, SinkRelay } from "./executor/executor.js";
 import { InlineExecutor } from "./executor/inline.js";
 import { ThreadPool } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
@@ -49,11 +49,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
     const debug = options.debug ?? (() => {});
     const { descriptor } = options;
     const codec = options.codec ?? v8Codec;
-    // Outcomes reach the session once it exists; no task runs before it does.
-    const sink: ExecutorSink = {
-      outcome: (id, frame) => session?.outcome(id, frame),
-      lost: (id, error) => session?.lost(id, error),
-    };
+    const sink = new SinkRelay();
     let executor: Executor;
     try {
       executor = await startExecutor(descriptor, options.entry, sink, debug);
@@ -72,7 +68,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
       return { code: EXIT.OK, reason: "stopped" };
     }
     debug(`connected to ${descriptor.url} as ${descriptor.runnerId}`);
-    session = new Session(dialed.link, { descriptor, codec, executor, debug });
+    session = new Session(dialed.link, { descriptor, codec, executor, sink, debug });
     return session.ended;
   }
 }

@@ -6,12 +6,15 @@
 import { parseArgs } from "node:util";
 import { decodeParentDescriptor } from "@flame-ts/pool-core/protocol";
 import { startAgent } from "./agent.js";
+import { chooseRole, runApp } from "./app-mode.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 
-const USAGE = `Usage: flame-runner --entry <module> [--debug]
+const USAGE = `Usage: flame-runner --entry <module> [--app <module>] [--debug]
   --entry <module>  the module that defines your functions (or FLAME_ENTRY)
+  --app <module>    single-image mode: without FLAME_PARENT, import this module (your app)
+                    in this process instead of serving as a runner (or FLAME_APP)
   --debug           diagnostic lines on stderr (or FLAME_RUNNER_DEBUG=1)
-Environment: FLAME_PARENT (set by the pool's backend), FLAME_ENTRY, FLAME_RUNNER_DEBUG.`;
+Environment: FLAME_PARENT (set by the pool's backend), FLAME_ENTRY, FLAME_APP, FLAME_RUNNER_DEBUG.`;
 
 function finish(exit: AgentExit): never {
   process.stderr.write(`flame-runner: ${exit.reason}\n`);
@@ -21,6 +24,7 @@ function finish(exit: AgentExit): never {
 function main(): void {
   let values: {
     entry?: string | undefined;
+    app?: string | undefined;
     debug?: boolean | undefined;
     help?: boolean | undefined;
   };
@@ -28,6 +32,7 @@ function main(): void {
     ({ values } = parseArgs({
       options: {
         entry: { type: "string" },
+        app: { type: "string" },
         debug: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -43,6 +48,14 @@ function main(): void {
   const entry = values.entry ?? process.env.FLAME_ENTRY;
   const debugOn = values.debug === true || process.env.FLAME_RUNNER_DEBUG === "1";
   const rawParent = process.env.FLAME_PARENT;
+  const role = chooseRole(values.app ?? process.env.FLAME_APP, rawParent);
+  if (role.kind === "app") {
+    // No handlers, no final line once it loaded: the process is the app's from here on.
+    void runApp(role.app).then((failed) => {
+      if (failed !== null) finish(failed);
+    });
+    return;
+  }
   if (rawParent === undefined || rawParent === "") {
     finish({
       code: EXIT.BAD_CONFIG,

@@ -19,7 +19,7 @@ import {
 import type { RawData } from "ws";
 import type { WelcomedLink } from "./dial.js";
 import { errorFrame, errorMessage } from "./executor/answer.js";
-import type { Executor, ExecutorSink, TaskSpec } from "./executor/executor.js";
+import type { Executor, ExecutorSink, SinkRelay, TaskSpec } from "./executor/executor.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import {
   type AgentEffect,
@@ -35,6 +35,8 @@ export interface SessionOptions {
   readonly descriptor: ParentDescriptor;
   readonly codec: Codec;
   readonly executor: Executor;
+  /** Where the executor reports; the session attaches itself before taking any frame. */
+  readonly sink: SinkRelay;
   readonly debug: (msg: string) => void;
 }
 
@@ -64,6 +66,9 @@ export class Session implements ExecutorSink {
   ) {
     this.descriptor = options.descriptor;
     this.executor = options.executor;
+    // Frames buffered since the welcome are handed over below, and an inline executor answers
+    // synchronously: outcomes must reach this session from the first one on.
+    options.sink.target = this;
     this.functions = new Set(options.executor.functions);
     this.state = initialAgentState({
       idleShutdownAfterMs: this.descriptor.idleShutdownAfterMs,

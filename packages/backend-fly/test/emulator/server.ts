@@ -1,14 +1,11 @@
 /**
- * A local Fly Machines API emulator (test fixture). Same endpoints, status codes, error body
- * (`{"error": "..."}`), states (created → started → stopped → destroyed), bearer-token check,
- * `wait?state=&instance_id=&timeout=`, `metadata.*` list filters and per-action rate limits as
- * documented at https://fly.io/docs/machines/api/machines-resource/ and
- * https://fly.io/docs/machines/api/working-with-machines-api/ — and every created Machine is a
- * real local process (see images.ts) started with the Machine's env.
+ * A local Fly Machines API emulator (test fixture). Every request is matched to an operation of
+ * Fly's OpenAPI description and validated against it (openapi.ts); every answer is validated
+ * too. Machines follow Fly's documented states (machine.ts) and run a real local process;
+ * several apps (each with its own secrets) can live side by side; leases guard updates.
  *
  * Fault switches: `failCreates`, `rateLimitNext`, `crash`, `capacityError` (see README).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,9 +14,23 @@ import type {
   Machine,
   MachineState,
   StopMachineRequest,
+  UpdateMachineRequest,
 } from "../../src/machines-api.js";
+import { ACTIONS, LEASED, leaseBody, parseSeconds, RateLimits, reached, readBody } from "./http.js";
 import type { ImageSpec } from "./images.js";
-import { validateCreate, validateStop } from "./schema.js";
+import {
+  type EmulatedLatencyMs,
+  EmulatedMachine,
+  FLY_PUBLISHED_LATENCY_MS,
+  newInstanceId,
+} from "./machine.js";
+import { FlyApiDescription, LEASE_NONCE_HEADER, type MatchedOperation } from "./openapi.js";
+
+export {
+  type EmulatedLatencyMs,
+  FLY_PUBLISHED_LATENCY_MS,
+  NO_LATENCY_MS,
+} from "./machine.js";
 
 /** Fly's answer when a host has no room (seen from flaps as a 409). */
 export const CAPACITY_ERROR_MESSAGE =
@@ -27,7 +38,12 @@ export const CAPACITY_ERROR_MESSAGE =
 
 export interface FlyEmulatorOptions {
   readonly token: string;
+  /** The default app. */
   readonly app: string;
+  /** More apps, by name, with the secrets Fly injects into each of their Machines. */
+  readonly apps?: Readonly<Record<string, { readonly secrets?: Readonly<Record<string, string>> }>>;
+  /** Which apps each extra token may touch (`token` may touch every app). */
+  readonly scopedTokens?: Readonly<Record<string, readonly string[]>>;
   /** Image name → what runs. An image not listed fails the create with 400. */
   readonly images: Readonly<Record<string, ImageSpec>>;
   readonly region?: string;
@@ -35,20 +51,8 @@ export interface FlyEmulatorOptions {
   readonly enforceRateLimits?: boolean;
   /** How long a `stop` waits after the signal before SIGKILL when the body has no timeout. Default 5 s. */
   readonly defaultStopTimeoutMs?: number;
-}
-
-interface EmulatedMachine {
-  machine: Machine;
-  child: ChildProcess | undefined;
-  stateWaiters: Set<() => void>;
-  stderrTail: string[];
-  exitCode: number | null;
-  exitSignal: NodeJS.Signals | null;
-}
-
-interface Bucket {
-  tokens: number;
-  atMs: number;
+  /** Emulated create/start/resume latencies. Default FLY_PUBLISHED_LATENCY_MS. */
+  readonly latencyMs?: Partial<EmulatedLatencyMs>;
 }
 
 export interface RequestRecord {
@@ -56,26 +60,46 @@ export interface RequestRecord {
   readonly path: string;
   readonly status: number;
   readonly body: unknown;
+  /** The described operation it matched (undefined: none, answered 404). */
+  readonly operation: string | undefined;
 }
+
+type Reply = (status: number, answer: unknown, headers?: Record<string, string>) => undefined;
+interface Ctx {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly op: MatchedOperation;
+  readonly app: string;
+  readonly body: unknown;
+  readonly query: URLSearchParams;
+  readonly reply: Reply;
+}
+
+const description = new FlyApiDescription();
 
 export class FlyEmulator {
   readonly options: FlyEmulatorOptions;
+  readonly latencyMs: EmulatedLatencyMs;
   /** Every request answered, in order (for assertions on what the client sent). */
   readonly requests: RequestRecord[] = [];
+  /** Answers of the emulator that did not fit Fly's description (should stay empty). */
+  readonly violations: string[] = [];
   readonly #machines = new Map<string, EmulatedMachine>();
   readonly #server: Server;
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #limits: RateLimits;
   #createFaults: Array<{ status: number; message: string }> = [];
   #capacityMessage: string | undefined;
-  readonly #rateLimitFaults = new Map<string, number>();
   #url = "";
 
   private constructor(options: FlyEmulatorOptions) {
     this.options = options;
+    this.latencyMs = { ...FLY_PUBLISHED_LATENCY_MS, ...options.latencyMs };
+    this.#limits = new RateLimits(options.enforceRateLimits !== false);
     this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
-        this.#send(req, res, 500, { error: `emulator error: ${String(error)}` }, undefined);
-      });
+      const reply = this.#replier(req, res, undefined, undefined);
+      this.#handle(req, res).catch((error: unknown) =>
+        reply(500, { error: `emulator error: ${String(error)}` }),
+      );
     });
   }
 
@@ -104,24 +128,25 @@ export class FlyEmulator {
     this.#capacityMessage = on ? message : undefined;
   }
 
-  /** The next `count` requests of `action` ("create", "stop", "get", …) answer 429. */
+  /** The next `count` requests of `action` ("create", "stop", "get", "start", …) answer 429. */
   rateLimitNext(action: string, count: number): void {
-    this.#rateLimitFaults.set(action, (this.#rateLimitFaults.get(action) ?? 0) + count);
+    this.#limits.force(action, count);
   }
 
   /** The Machine's process dies at once (SIGKILL), as a VM crash would. */
   crash(machineId: string): void {
     const entry = this.#machines.get(machineId);
-    if (!entry?.child || entry.child.exitCode !== null || entry.child.signalCode !== null)
-      throw new Error(`machine ${machineId} has no running process`);
-    entry.child.kill("SIGKILL");
+    if (entry?.pid === undefined) throw new Error(`machine ${machineId} has no running process`);
+    entry.kill();
   }
 
   // ---- inspection -----------------------------------------------------------------------
 
-  /** Every Machine ever created (destroyed ones too), as the API would show them. */
-  machines(): Machine[] {
-    return [...this.#machines.values()].map((entry) => structuredClone(entry.machine));
+  /** Every Machine ever created (destroyed ones too), of one app or of all. */
+  machines(app?: string): Machine[] {
+    return [...this.#machines.values()]
+      .filter((entry) => app === undefined || entry.app === app)
+      .map((entry) => structuredClone(entry.machine));
   }
 
   machine(id: string): Machine | undefined {
@@ -129,10 +154,20 @@ export class FlyEmulator {
     return entry ? structuredClone(entry.machine) : undefined;
   }
 
-  /** Pid of a Machine's process while it runs. */
+  /** The states a Machine went through, in order. */
+  history(id: string): MachineState[] {
+    return [...(this.#machines.get(id)?.history ?? [])];
+  }
+
+  /** The lease held on a Machine now, if any. */
+  leaseOf(id: string): { nonce: string; owner: string } | undefined {
+    const lease = this.#machines.get(id)?.leaseHeld();
+    return lease ? { nonce: lease.nonce, owner: lease.owner } : undefined;
+  }
+
+  /** Pid of a Machine's process while it exists. */
   pid(id: string): number | undefined {
-    const child = this.#machines.get(id)?.child;
-    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    return this.#machines.get(id)?.pid;
   }
 
   /** Last stderr lines of a Machine's process. */
@@ -141,16 +176,12 @@ export class FlyEmulator {
   }
 
   /** Resolves when the Machine reaches `state` (destroyed counts as stopped), or rejects after `timeoutMs`. */
-  waitFor(
-    id: string,
-    state: "started" | "stopped" | "destroyed",
-    timeoutMs = 20_000,
-  ): Promise<void> {
+  waitFor(id: string, state: MachineState, timeoutMs = 20_000): Promise<void> {
     const entry = this.#machines.get(id);
     if (!entry) return Promise.reject(new Error(`no machine ${id}`));
     return new Promise<void>((resolve, reject) => {
       const check = () => {
-        if (!reached(entry.machine.state, state)) return;
+        if (!reached(entry.state, state)) return;
         clearTimeout(timer);
         entry.stateWaiters.delete(check);
         resolve();
@@ -158,9 +189,7 @@ export class FlyEmulator {
       const timer = setTimeout(() => {
         entry.stateWaiters.delete(check);
         reject(
-          new Error(
-            `machine ${id} did not reach ${state} within ${timeoutMs} ms (state ${entry.machine.state})`,
-          ),
+          new Error(`machine ${id} did not reach ${state} in ${timeoutMs} ms (${entry.state})`),
         );
       }, timeoutMs);
       entry.stateWaiters.add(check);
@@ -170,15 +199,9 @@ export class FlyEmulator {
 
   /** Kills every Machine process and closes the server. */
   async close(): Promise<void> {
-    const exits: Promise<void>[] = [];
-    for (const entry of this.#machines.values()) {
-      const child = entry.child;
-      if (child && child.exitCode === null && child.signalCode === null) {
-        exits.push(new Promise<void>((resolve) => child.once("exit", () => resolve())));
-        child.kill("SIGKILL");
-      }
-    }
-    await Promise.all(exits);
+    await Promise.all(
+      [...this.#machines.values()].filter((e) => e.pid !== undefined).map((e) => e.destroy()),
+    );
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -191,136 +214,149 @@ export class FlyEmulator {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<undefined> {
     const url = new URL(req.url ?? "/", this.#url);
-    const bodyText = await readBody(req);
+    const op = description.match(req.method ?? "", url.pathname);
+    const text = await readBody(req);
     let body: unknown;
-    if (bodyText !== "") {
+    const early = this.#replier(req, res, op?.id, text === "" ? undefined : text);
+    if (text !== "") {
       try {
-        body = JSON.parse(bodyText);
+        body = JSON.parse(text);
       } catch {
-        return this.#send(req, res, 400, { error: "invalid JSON body" }, bodyText);
+        return early(400, { error: "invalid JSON body" });
       }
     }
-    if (req.headers.authorization !== `Bearer ${this.options.token}`)
-      return this.#send(req, res, 401, { error: "You must be authenticated to view this." }, body);
+    const reply = this.#replier(req, res, op?.id, body);
+    if (!op) return reply(404, { error: "404 page not found" });
+    const app = op.params.app_name ?? "";
+    if (!this.#tokenMayUse(req.headers.authorization, app))
+      return reply(401, { error: "You must be authenticated to view this." });
+    if (app !== this.options.app && !(app in (this.options.apps ?? {})))
+      return reply(404, { error: `app not found: ${app}` });
+    const problem =
+      description.checkQuery(op.id, url.searchParams) ?? description.checkBody(op.id, body);
+    if (problem) return reply(400, { error: problem });
+    const action = ACTIONS[op.id] ?? op.id;
+    if (this.#limits.limited(action, op.params.machine_id ?? app))
+      return reply(429, { error: "rate limit exceeded" }, { "retry-after": "1" });
+    const ctx: Ctx = { req, res, op, app, body, query: url.searchParams, reply };
+    if (op.id === "Machines_list") return reply(200, this.#list(app, url.searchParams));
+    if (op.id === "Machines_create") return this.#create(ctx);
 
-    const match = /^\/v1\/apps\/([^/]+)\/machines(?:\/([^/]+))?(?:\/([^/]+))?\/?$/.exec(
-      url.pathname,
-    );
-    if (!match) return this.#send(req, res, 404, { error: "not found" }, body);
-    const [, app, id, verb] = match;
-    if (decodeURIComponent(app ?? "") !== this.options.app)
-      return this.#send(req, res, 404, { error: "app not found" }, body);
-
-    const route = `${req.method} ${id === undefined ? "" : verb === undefined ? ":id" : `:id/${verb}`}`;
-    const action = actionOf(route);
-    if (action === undefined) return this.#send(req, res, 404, { error: "not found" }, body);
-    if (this.#rateLimited(action, id ?? app ?? ""))
-      return this.#send(req, res, 429, { error: "rate limit exceeded" }, body, {
-        "retry-after": "1",
+    const entry = this.#machines.get(op.params.machine_id ?? "");
+    // A destroyed Machine can still be read (and waited on) for a while, as on Fly.
+    const readable = op.id === "Machines_show" || op.id === "Machines_wait";
+    if (!entry || entry.app !== app || (entry.state === "destroyed" && !readable))
+      return reply(404, { error: "machine not found" });
+    const held = entry.leaseHeld();
+    const nonce = req.headers[LEASE_NONCE_HEADER];
+    if (held && (LEASED.has(action) || LEASED.has(op.id)) && nonce !== held.nonce)
+      return reply(412, {
+        error: `failed_precondition: machine ${entry.machine.id} is leased by ${held.owner}; send its nonce in ${LEASE_NONCE_HEADER}`,
       });
+    return this.#onMachine(ctx, entry, typeof nonce === "string" ? nonce : undefined);
+  }
 
-    switch (route) {
-      case "GET ":
-        return this.#send(req, res, 200, this.#list(url.searchParams), body);
-      case "POST ":
-        return this.#create(req, res, body);
-      case "GET :id":
-        return this.#withMachine(req, res, id, body, (entry) =>
-          this.#send(req, res, 200, entry.machine, body),
-        );
-      case "GET :id/wait":
-        return this.#withMachine(req, res, id, body, (entry) =>
-          this.#wait(req, res, entry, url.searchParams, body),
-        );
-      case "POST :id/stop":
-        return this.#withMachine(req, res, id, body, (entry) => this.#stop(req, res, entry, body));
-      case "DELETE :id":
-        return this.#withMachine(req, res, id, body, (entry) =>
-          this.#destroy(req, res, entry, url.searchParams.get("force") === "true", body),
-        );
+  #onMachine(ctx: Ctx, entry: EmulatedMachine, nonce: string | undefined): undefined {
+    const { reply, body, query } = ctx;
+    switch (ctx.op.id) {
+      case "Machines_show":
+        return reply(200, entry.machine);
+      case "Machines_wait":
+        return this.#wait(ctx, entry);
+      case "Machines_start": {
+        const refused = entry.start();
+        return refused ? reply(412, { error: refused }) : reply(200, { ok: true });
+      }
+      case "Machines_suspend": {
+        const refused = entry.suspend();
+        return refused ? reply(412, { error: refused }) : reply(200, { ok: true });
+      }
+      case "Machines_stop": {
+        const request = (body ?? {}) as StopMachineRequest;
+        entry.stop((request.signal ?? "SIGINT") as NodeJS.Signals, parseSeconds(request.timeout));
+        return reply(200, { ok: true });
+      }
+      case "Machines_update":
+        return this.#update(ctx, entry);
+      case "Machines_delete": {
+        const force = query.get("force") === "true";
+        const idle = ["stopped", "suspended", "created"].includes(entry.state);
+        if (!idle && !force)
+          return reply(412, {
+            error: `failed_precondition: unable to destroy machine, not currently stopped or suspended (state ${entry.state})`,
+          });
+        // Like flyd, answer once the VM is really gone.
+        void entry.destroy().then(() => reply(200, { ok: true }));
+        return;
+      }
+      case "Machines_create_lease": {
+        const held = entry.leaseHeld();
+        if (held && nonce !== held.nonce)
+          return reply(409, { error: `lease currently held by ${held.owner}` });
+        const request = body as { ttl?: number; description?: string };
+        const ttlSeconds = request.ttl ?? 30;
+        entry.lease = {
+          nonce: held?.nonce ?? randomBytes(8).toString("hex"),
+          owner: "emulator-token",
+          description: request.description ?? "",
+          expiresAtMs: Date.now() + ttlSeconds * 1000,
+        };
+        return reply(200, leaseBody(entry));
+      }
+      case "Machines_show_lease":
+        return entry.leaseHeld()
+          ? reply(200, leaseBody(entry))
+          : reply(404, { error: "no active lease" });
+      case "Machines_release_lease":
+        entry.lease = undefined;
+        return reply(200, { ok: true });
       default:
-        return this.#send(req, res, 404, { error: "not found" }, body);
+        return reply(404, { error: "404 page not found" });
     }
   }
 
-  #rateLimited(action: string, scope: string): boolean {
-    const forced = this.#rateLimitFaults.get(action) ?? 0;
-    if (forced > 0) {
-      this.#rateLimitFaults.set(action, forced - 1);
-      return true;
-    }
-    if (this.options.enforceRateLimits === false) return false;
-    const [perSecond, burst] = action === "get" ? [5, 10] : [1, 3];
-    const key = `${action}:${scope}`;
-    const nowMs = Date.now();
-    const bucket = this.#buckets.get(key) ?? { tokens: burst, atMs: nowMs };
-    const tokens = Math.min(burst, bucket.tokens + ((nowMs - bucket.atMs) / 1000) * perSecond);
-    if (tokens < 1) {
-      this.#buckets.set(key, { tokens, atMs: nowMs });
-      return true;
-    }
-    this.#buckets.set(key, { tokens: tokens - 1, atMs: nowMs });
-    return false;
+  #tokenMayUse(authorization: string | undefined, app: string): boolean {
+    const token = authorization?.startsWith("Bearer ") ? authorization.slice(7) : undefined;
+    if (token === undefined) return false;
+    if (token === this.options.token) return true;
+    return this.options.scopedTokens?.[token]?.includes(app) ?? false;
   }
 
-  #withMachine(
-    req: IncomingMessage,
-    res: ServerResponse,
-    id: string | undefined,
-    body: unknown,
-    then: (entry: EmulatedMachine) => undefined,
-  ): undefined {
-    const entry = id === undefined ? undefined : this.#machines.get(decodeURIComponent(id));
-    if (!entry) return this.#send(req, res, 404, { error: "machine not found" }, body);
-    then(entry);
-  }
-
-  #list(params: URLSearchParams): Machine[] {
+  #list(app: string, params: URLSearchParams): Machine[] {
     const includeDeleted = params.get("include_deleted") === "true";
     const region = params.get("region");
     const metadata = [...params].filter(([key]) => key.startsWith("metadata."));
     return [...this.#machines.values()]
+      .filter((entry) => entry.app === app)
       .map((entry) => entry.machine)
       .filter((m) => includeDeleted || m.state !== "destroyed")
       .filter((m) => region === null || m.region === region)
-      .filter((m) =>
-        metadata.every(
-          ([key, value]) => m.config.metadata?.[key.slice("metadata.".length)] === value,
-        ),
-      );
+      .filter((m) => metadata.every(([key, value]) => m.config.metadata?.[key.slice(9)] === value));
   }
 
-  #create(req: IncomingMessage, res: ServerResponse, body: unknown): undefined {
-    const problem = validateCreate(body, "");
-    if (problem) return this.#send(req, res, 400, { error: problem }, body);
-    const request = body as CreateMachineRequest;
-    const fault = this.#createFaults.shift();
-    if (fault) return this.#send(req, res, fault.status, { error: fault.message }, body);
-    if (this.#capacityMessage)
-      return this.#send(req, res, 409, { error: this.#capacityMessage }, body);
-    const image = this.options.images[request.config.image];
-    if (!image)
-      return this.#send(
-        req,
-        res,
-        400,
-        { error: `failed to resolve image ${request.config.image}: not found` },
-        body,
-      );
-    if (
-      request.name &&
-      [...this.#machines.values()].some(
-        (e) => e.machine.name === request.name && e.machine.state !== "destroyed",
-      )
-    )
-      return this.#send(
-        req,
-        res,
-        409,
-        { error: `already_exists: a machine named ${request.name} exists` },
-        body,
-      );
+  /** Checks Fly does beyond the schema (documented in prose), shared by create and update. */
+  #configProblem(config: Machine["config"] | undefined): string | undefined {
+    if (!config?.image) return "config.image is required";
+    const memory = config.guest?.memory_mb;
+    if (memory !== undefined && memory % 256 !== 0)
+      return "config.guest.memory_mb must be a multiple of 256";
+    if (!this.options.images[config.image])
+      return `failed to resolve image ${config.image}: not found`;
+    return undefined;
+  }
 
+  #create({ app, body, reply }: Ctx): undefined {
+    const request = body as CreateMachineRequest;
+    const problem = this.#configProblem(request.config);
+    if (problem) return reply(400, { error: problem });
+    const fault = this.#createFaults.shift();
+    if (fault) return reply(fault.status, { error: fault.message });
+    if (this.#capacityMessage) return reply(409, { error: this.#capacityMessage });
+    const taken = [...this.#machines.values()].some(
+      (e) => e.app === app && e.machine.name === request.name && e.state !== "destroyed",
+    );
+    if (request.name && taken)
+      return reply(409, { error: `already_exists: a machine named ${request.name} exists` });
     const id = randomBytes(7).toString("hex");
     const nowIso = new Date().toISOString();
     const machine: Machine = {
@@ -328,271 +364,95 @@ export class FlyEmulator {
       name: request.name ?? `emulated-${id.slice(0, 6)}`,
       state: "created",
       region: request.region ?? this.options.region ?? "local",
-      instance_id: randomBytes(13).toString("hex").toUpperCase(),
+      instance_id: newInstanceId(),
       private_ip: "::1",
       config: structuredClone(request.config),
       created_at: nowIso,
       updated_at: nowIso,
       events: [{ type: "launch", status: "created", source: "user", timestamp: Date.now() }],
     };
-    const entry: EmulatedMachine = {
-      machine,
-      child: undefined,
-      stateWaiters: new Set(),
-      stderrTail: [],
-      exitCode: null,
-      exitSignal: null,
-    };
+    const image = this.options.images[request.config.image] as ImageSpec;
+    const entry = new EmulatedMachine(machine, image, {
+      app,
+      latency: this.latencyMs,
+      secrets: this.options.apps?.[app]?.secrets ?? {},
+      defaultStopTimeoutMs: this.options.defaultStopTimeoutMs ?? 5_000,
+    });
     this.#machines.set(id, entry);
-    if (request.skip_launch !== true) this.#launch(entry, image);
-    this.#send(req, res, 200, machine, body);
+    if (request.skip_launch !== true) entry.launchAfterCreate();
+    return reply(200, machine);
   }
 
-  #launch(entry: EmulatedMachine, image: ImageSpec): void {
-    const { machine } = entry;
-    // A Machine sees its config env plus Fly's runtime variables, not the emulator's env.
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      ...machine.config.env,
-      FLY_APP_NAME: this.options.app,
-      FLY_MACHINE_ID: machine.id,
-      FLY_ALLOC_ID: machine.id,
-      FLY_REGION: machine.region,
-      FLY_PRIVATE_IP: machine.private_ip,
-      FLY_IMAGE_REF: machine.config.image,
-      FLY_MACHINE_VERSION: machine.instance_id,
-      FLY_VM_MEMORY_MB: String(machine.config.guest?.memory_mb ?? 256),
-    };
-    const child = spawn(image.command, [...image.args], {
-      env,
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    entry.child = child;
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      for (const line of chunk.split("\n")) if (line.trim() !== "") entry.stderrTail.push(line);
-      if (entry.stderrTail.length > 50) entry.stderrTail.splice(0, entry.stderrTail.length - 50);
-    });
-    child.once("spawn", () => this.#setState(entry, "started", "start"));
-    child.once("error", (error) => {
-      entry.stderrTail.push(`emulator: failed to start: ${error.message}`);
-      this.#onExit(entry, 127, null);
-    });
-    child.once("exit", (code, signal) => this.#onExit(entry, code, signal));
-  }
-
-  #onExit(entry: EmulatedMachine, code: number | null, signal: NodeJS.Signals | null): void {
-    if (entry.machine.state === "destroyed") return;
-    entry.exitCode = code;
-    entry.exitSignal = signal;
-    entry.machine.events?.unshift({
-      type: "exit",
-      status: "stopped",
-      source: "flyd",
-      timestamp: Date.now(),
-      request: {
-        exit_event: {
-          exit_code: code ?? (signal === "SIGKILL" ? 137 : 143),
-          requested_stop: false,
-        },
-      },
-    });
-    this.#setState(entry, "stopped", "exit");
-    // restart.policy "no" never restarts; auto_destroy removes the Machine once it stops.
-    if (entry.machine.config.auto_destroy === true) this.#setState(entry, "destroyed", "destroy");
-  }
-
-  #setState(entry: EmulatedMachine, state: MachineState, event: string): void {
-    if (entry.machine.state === "destroyed") return;
-    entry.machine.state = state;
-    entry.machine.updated_at = new Date().toISOString();
-    if (event !== "exit")
-      entry.machine.events?.unshift({
-        type: event,
-        status: state,
-        source: "flyd",
-        timestamp: Date.now(),
+  #update({ body, reply }: Ctx, entry: EmulatedMachine): undefined {
+    const request = body as UpdateMachineRequest;
+    const problem = this.#configProblem(request.config);
+    if (problem) return reply(400, { error: problem });
+    if (request.current_version && request.current_version !== entry.machine.instance_id)
+      return reply(412, { error: "failed_precondition: current_version is not the machine's" });
+    if (entry.state !== "stopped" && entry.state !== "created")
+      return reply(412, {
+        error: `failed_precondition: the emulator updates only stopped machines (state ${entry.state}); stop it first`,
       });
-    for (const waiter of [...entry.stateWaiters]) waiter();
+    entry.update(request.config, this.options.images[request.config.image] as ImageSpec);
+    if (request.skip_launch !== true) entry.start();
+    return reply(200, entry.machine);
   }
 
-  #wait(
-    req: IncomingMessage,
-    res: ServerResponse,
-    entry: EmulatedMachine,
-    params: URLSearchParams,
-    body: unknown,
-  ): undefined {
-    const state = params.get("state") ?? "started";
-    if (state !== "started" && state !== "stopped" && state !== "destroyed")
-      return this.#send(
-        req,
-        res,
-        400,
-        { error: `invalid state ${state}: use started, stopped or destroyed` },
-        body,
-      );
-    const instanceId = params.get("instance_id");
+  #wait({ reply, query, res }: Ctx, entry: EmulatedMachine): undefined {
+    const state = query.get("state") ?? "started";
+    const instanceId = query.get("instance_id");
     if (state === "stopped" && instanceId === null)
-      return this.#send(
-        req,
-        res,
-        400,
-        { error: "instance_id is required when waiting for stopped" },
-        body,
-      );
+      return reply(400, { error: "instance_id is required when waiting for stopped" });
     if (instanceId !== null && instanceId !== entry.machine.instance_id)
-      return this.#send(
-        req,
-        res,
-        400,
-        { error: `instance_id ${instanceId} is not this machine's version` },
-        body,
-      );
-    const timeoutSeconds = Number(params.get("timeout") ?? 60);
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 60)
-      return this.#send(
-        req,
-        res,
-        400,
-        { error: "timeout must be an integer between 1 and 60 seconds" },
-        body,
-      );
-
-    const finish = (status: number, answer: unknown) => {
+      return reply(400, { error: `instance_id ${instanceId} is not this machine's version` });
+    const timeoutSeconds = Number(query.get("timeout") ?? 60);
+    if (timeoutSeconds <= 0 || timeoutSeconds > 60)
+      return reply(400, { error: "timeout must be an integer between 1 and 60 seconds" });
+    const forget = () => {
       clearTimeout(timer);
       entry.stateWaiters.delete(check);
-      res.off("close", onClose);
-      this.#send(req, res, status, answer, body);
+    };
+    const finish = (status: number, answer: unknown) => {
+      forget();
+      res.off("close", forget);
+      reply(status, answer);
     };
     const check = () => {
-      if (reached(entry.machine.state, state)) finish(200, { ok: true });
-    };
-    const onClose = () => {
-      clearTimeout(timer);
-      entry.stateWaiters.delete(check);
+      if (reached(entry.state, state)) finish(200, { ok: true });
     };
     const timer = setTimeout(
-      () =>
-        finish(408, {
-          error: `deadline_exceeded: machine did not reach ${state} in ${timeoutSeconds}s`,
-        }),
+      () => finish(408, { error: `deadline_exceeded: machine did not reach ${state}` }),
       timeoutSeconds * 1000,
     );
+    res.on("close", forget);
     entry.stateWaiters.add(check);
-    res.on("close", onClose);
     check();
   }
 
-  #stop(
+  /** Sends an answer after checking it against the description (a misfit becomes a 500). */
+  #replier(
     req: IncomingMessage,
     res: ServerResponse,
-    entry: EmulatedMachine,
+    op: string | undefined,
     body: unknown,
-  ): undefined {
-    const problem = body === undefined ? undefined : validateStop(body, "");
-    if (problem) return this.#send(req, res, 400, { error: problem }, body);
-    if (entry.machine.state === "destroyed")
-      return this.#send(req, res, 404, { error: "machine not found" }, body);
-    const request = (body ?? {}) as StopMachineRequest;
-    const child = entry.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const signal = (request.signal ?? "SIGINT") as NodeJS.Signals;
-      const killAfterMs =
-        parseSeconds(request.timeout) ?? this.options.defaultStopTimeoutMs ?? 5_000;
-      this.#setState(entry, "stopping", "stop");
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-      child.once("exit", () => clearTimeout(timer));
-    }
-    this.#send(req, res, 200, { ok: true }, body);
-  }
-
-  #destroy(
-    req: IncomingMessage,
-    res: ServerResponse,
-    entry: EmulatedMachine,
-    force: boolean,
-    body: unknown,
-  ): undefined {
-    if (entry.machine.state === "destroyed")
-      return this.#send(req, res, 404, { error: "machine not found" }, body);
-    const child = entry.child;
-    const running = child !== undefined && child.exitCode === null && child.signalCode === null;
-    if (running && !force)
-      return this.#send(
-        req,
-        res,
-        412,
-        {
-          error: `failed_precondition: unable to destroy machine, not currently stopped or suspended (state ${entry.machine.state})`,
-        },
+  ): Reply {
+    return (status, answer, headers = {}) => {
+      const misfit = description.checkResponse(op, status, answer);
+      if (misfit) {
+        this.violations.push(`${req.method} ${req.url} → ${status}: ${misfit}`);
+        status = 500;
+        answer = { error: `emulator answer does not fit Fly's description: ${misfit}` };
+      }
+      this.requests.push({
+        method: req.method ?? "",
+        path: req.url ?? "",
+        status,
         body,
-      );
-    const done = (): undefined => {
-      this.#setState(entry, "destroyed", "destroy");
-      return this.#send(req, res, 200, { ok: true }, body);
+        operation: op,
+      });
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(answer));
     };
-    if (!running) return done();
-    // Like flyd, answer once the VM is really gone.
-    child.once("exit", done);
-    child.kill("SIGKILL");
   }
-
-  #send(
-    req: IncomingMessage,
-    res: ServerResponse,
-    status: number,
-    answer: unknown,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): undefined {
-    this.requests.push({ method: req.method ?? "", path: req.url ?? "", status, body });
-    if (res.headersSent || res.destroyed) return;
-    res.writeHead(status, { "content-type": "application/json", ...headers });
-    res.end(JSON.stringify(answer));
-  }
-}
-
-function reached(current: MachineState, wanted: string): boolean {
-  if (wanted === "started") return current === "started";
-  if (wanted === "stopped") return current === "stopped" || current === "destroyed";
-  return current === "destroyed";
-}
-
-function actionOf(route: string): string | undefined {
-  switch (route) {
-    case "GET ":
-      return "list";
-    case "POST ":
-      return "create";
-    case "GET :id":
-      return "get";
-    case "GET :id/wait":
-      return "wait";
-    case "POST :id/stop":
-      return "stop";
-    case "DELETE :id":
-      return "destroy";
-    default:
-      return undefined;
-  }
-}
-
-/** "10s" / "10" → ms. */
-function parseSeconds(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)s?$/.exec(value.trim());
-  return match ? Number(match[1]) * 1000 : undefined;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      text += chunk;
-    });
-    req.on("end", () => resolve(text));
-    req.on("error", reject);
-  });
 }

@@ -227,7 +227,9 @@ export class Calls {
       runnerId: c.runnerId,
       durationMs: nowMs - c.grantedAtMs,
       ok: error === null,
-      ...(errorCode === undefined ? {} : { errorCode }),
+      ...(error === null
+        ? {}
+        : { errorCode: error.code, errorMessage: error.message.slice(0, 300) }),
     });
     if (error === null) c.onValue(valueOrError);
     else c.onError(error);
@@ -261,6 +263,7 @@ export class Calls {
       durationMs: this.#d.clock.nowMs() - c.startedAtMs,
       ok: false,
       errorCode: error.code,
+      errorMessage: error.message.slice(0, 300),
     });
     c.onError(error);
   }

@@ -203,6 +203,7 @@ export class Fleet {
         signal,
         // Backends work in wall-clock ms; the core's deadline is on the host's monotonic clock.
         deadlineMs: Date.now() + (deadlineMs - this.#d.clock.nowMs()),
+        log: this.#d.log,
       });
       booted = await untilAborted(bootCall, signal);
       b.meta = { ...booted.meta };

@@ -9,13 +9,33 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../backend.js";
 import { FlameError, invalidOption } from "../errors.js";
+import type { LogFn } from "../options.js";
 import { trackChild } from "./child-registry.js";
+import { loaderFlags } from "./loader-flags.js";
+import { pipeRunnerOutput } from "./runner-output.js";
 
 export interface LocalBackendOptions {
-  /** The module that defines the functions (the same one the parent imports). */
+  /**
+   * The module that defines the functions (the same one the parent imports). A `.ts` entry
+   * works when the parent itself runs TypeScript through a loader (`tsx app.ts`, `node
+   * --import tsx app.ts`): see `inheritLoaders`.
+   */
   readonly entry: URL | string;
-  /** Extra `node` flags for runners (e.g. `["--enable-source-maps"]`). */
+  /** Extra `node` flags for runners (e.g. `["--enable-source-maps"]`), after the inherited loaders. */
   readonly execArgv?: readonly string[];
+  /**
+   * Start runners with the parent's module loader flags (`--import`, `--require`, `--loader`,
+   * type stripping) from `process.execArgv`, so they load the entry the way the parent does.
+   * Other parent flags (`--inspect`, `--conditions`, heap limits) are never passed on.
+   * Default `true`.
+   */
+  readonly inheritLoaders?: boolean;
+  /**
+   * Where runners' stdout and stderr lines go: `log(level, line, { runnerId, stream })`, the
+   * agent's own `flame-runner:` lines at `debug`, everything else (your functions'
+   * `console.log`) at `info`. Default: the pool's `log` option (silent when it is `false`).
+   */
+  readonly log?: LogFn;
   /** Extra environment for runners (added to this process's environment). */
   readonly env?: Readonly<Record<string, string>>;
   /** Path to the runner-agent bin; defaults to `@flame-ts/runner-agent/bin`. */
@@ -30,6 +50,8 @@ export class LocalBackend implements Backend {
   readonly name = "local";
   readonly #entry: string;
   readonly #execArgv: readonly string[];
+  readonly #inheritLoaders: boolean;
+  readonly #log: LogFn | undefined;
   readonly #env: Readonly<Record<string, string>>;
   readonly #agentPath: string | undefined;
   readonly #killAfterMs: number;
@@ -44,6 +66,15 @@ export class LocalBackend implements Backend {
       throw invalidOption("execArgv", "an array of strings", execArgv);
     }
     this.#execArgv = execArgv;
+    const inheritLoaders = options.inheritLoaders ?? true;
+    if (typeof inheritLoaders !== "boolean") {
+      throw invalidOption("inheritLoaders", "true or false", inheritLoaders);
+    }
+    this.#inheritLoaders = inheritLoaders;
+    if (options.log !== undefined && typeof options.log !== "function") {
+      throw invalidOption("log", "a function (level, message, fields) => void", options.log);
+    }
+    this.#log = options.log;
     const env = options.env ?? {};
     if (typeof env !== "object" || env === null) throw invalidOption("env", "an object", env);
     for (const [key, value] of Object.entries(env)) {
@@ -64,11 +95,14 @@ export class LocalBackend implements Backend {
   async boot(req: BootRequest): Promise<BootedRunner> {
     if (req.signal.aborted) throw req.signal.reason;
     const agent = this.#agentPath ?? resolveAgentBin();
-    const child = spawn(process.execPath, [...this.#execArgv, agent, "--entry", this.#entry], {
+    const loaders = this.#inheritLoaders ? loaderFlags(process.execArgv) : [];
+    const argv = [...loaders, ...this.#execArgv, agent, "--entry", this.#entry];
+    const child = spawn(process.execPath, argv, {
       env: { ...process.env, ...this.#env, ...req.env },
-      stdio: ["ignore", "inherit", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
-    const runner = new LocalRunner(child, this.#killAfterMs);
+    const log = this.#log ?? req.log ?? (() => {});
+    const runner = new LocalRunner(child, this.#killAfterMs, req.runnerId, log);
     await runner.spawned().catch((error: unknown) => {
       throw new FlameError(
         "BOOT_FAILED",
@@ -92,25 +126,21 @@ class LocalRunner implements BootedRunner {
   #lastStderrLine = "";
   #stopping: Promise<void> | null = null;
 
-  constructor(child: ChildProcess, killAfterMs: number) {
+  constructor(child: ChildProcess, killAfterMs: number, runnerId: string, log: LogFn) {
     this.#child = child;
     this.#killAfterMs = killAfterMs;
     this.meta = { pid: String(child.pid ?? "") };
     const untrack = trackChild(child);
-    let partial = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      // Runner logs stay visible; the last line explains an exit.
-      process.stderr.write(chunk);
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop() ?? "";
-      const last = lines.filter((l) => l.trim().length > 0).pop();
-      if (last !== undefined) this.#lastStderrLine = last.trim();
-    });
+    if (child.stdout !== null) pipeRunnerOutput(child.stdout, "stdout", runnerId, log);
+    if (child.stderr !== null) {
+      // The last stderr line explains an exit (the agent's `flame-runner: <reason>`).
+      pipeRunnerOutput(child.stderr, "stderr", runnerId, log, (line) => {
+        this.#lastStderrLine = line.trim();
+      });
+    }
     this.exited = new Promise<RunnerExit>((resolve) => {
       child.once("close", (code, signal) => {
         untrack();
-        if (partial.trim().length > 0) this.#lastStderrLine = partial.trim();
         const how = signal === null ? `exit code ${code}` : `killed by ${signal}`;
         resolve({
           code,

@@ -109,6 +109,8 @@ export type PoolEventBody =
       readonly durationMs: number;
       readonly ok: boolean;
       readonly errorCode?: string;
+      /** The error's message for a failed call, cut to 300 characters. */
+      readonly errorMessage?: string;
     }
   | {
       readonly type: "resize";

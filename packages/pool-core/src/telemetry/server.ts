@@ -3,36 +3,28 @@
  * frames (protocol in `stream-messages.ts`). One JSON encoding per batch is shared by every
  * client; a client that can't keep up (its `bufferedAmount` passes `maxBufferedBytes`) is
  * dropped, so a slow dashboard never grows the app's memory without bound.
+ *
+ * At the upgrade, before anything is sent: a browser `Origin` not listed is refused (403), a
+ * client past `maxClients` is refused (503), and a missing or wrong token is refused (401).
+ * A client that connects late first gets each pool's bounded history (`history.ts`).
+ * Operator actions are opt-in (`control: true` with a token; `server-control.ts`).
  */
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
-import { FlameError, invalidOption } from "../errors.js";
+import { FlameError } from "../errors.js";
 import { tokensEqual } from "../protocol/token.js";
 import type { PoolEvent } from "./events.js";
-import type { ObservablePool } from "./instrument.js";
+import { PoolHistory } from "./history.js";
+import { type ControllablePool, parseClientMessage, runControl } from "./server-control.js";
 import {
-  TELEMETRY_STREAM_VERSION,
-  type TelemetryClientMessage,
-  type TelemetryServerMessage,
-} from "./stream-messages.js";
+  isLoopback,
+  type TelemetryServerOptions,
+  validateTelemetryOptions,
+} from "./server-options.js";
+import { TELEMETRY_STREAM_VERSION, type TelemetryServerMessage } from "./stream-messages.js";
 
-export interface TelemetryServerOptions {
-  /** The pools to stream (each `Pool` fits); names must be unique. */
-  readonly pools: readonly ObservablePool[];
-  /** Interface to listen on. Default "127.0.0.1" (local only). */
-  readonly host?: string;
-  /** Default 0: any free port (read it from the result). */
-  readonly port?: number;
-  /** When set, clients must send it as `?token=` or `Authorization: Bearer <token>`. */
-  readonly token?: string;
-  /** A client whose unsent data passes this is disconnected. Default 4 MiB. */
-  readonly maxBufferedBytes?: number;
-  /** How often every client gets fresh snapshots (live gauges). Default 1,000 ms; 0 = never. */
-  readonly snapshotIntervalMs?: number;
-  /** Ping period; a client that misses a pong for one period is dropped. Default 10,000 ms. */
-  readonly heartbeatIntervalMs?: number;
-}
+export type { TelemetryServerOptions } from "./server-options.js";
 
 export interface TelemetryServer {
   /** `ws://host:port/` (without the token). */
@@ -44,20 +36,29 @@ export interface TelemetryServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024;
 
 interface Client {
   readonly ws: WebSocket;
   alive: boolean;
+  /** When this client's last honoured `resync` was (rate limit). */
+  lastResyncMs: number;
 }
 
 export async function serveTelemetry(options: TelemetryServerOptions): Promise<TelemetryServer> {
-  const o = validate(options);
-  const pools = new Map(o.pools.map((pool) => [pool.name, pool]));
+  const o = validateTelemetryOptions(options);
+  const pools = new Map<string, ControllablePool>(o.pools.map((pool) => [pool.name, pool]));
   const clients = new Set<Client>();
   let pending: PoolEvent[] = [];
   let flushScheduled: NodeJS.Immediate | null = null;
+
+  if (o.token === undefined && !isLoopback(o.host)) {
+    o.log(
+      "warn",
+      `serveTelemetry listens on ${o.host} without a token: anyone who can reach this port reads every pool's runners, addresses and function names. Pass \`token\` (and give the dashboard FLAME_TELEMETRY_TOKEN).`,
+      { host: o.host },
+    );
+  }
 
   const send = (client: Client, payload: string) => {
     if (client.ws.readyState !== client.ws.OPEN) return;
@@ -68,16 +69,19 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
       client.ws.terminate();
     }
   };
+  const broadcast = (message: TelemetryServerMessage) => {
+    if (clients.size === 0) return;
+    const payload = JSON.stringify(message);
+    for (const client of clients) send(client, payload);
+  };
 
   const flush = () => {
     if (flushScheduled !== null) clearImmediate(flushScheduled);
     flushScheduled = null;
     if (pending.length === 0) return;
-    const message: TelemetryServerMessage = { type: "events", events: pending };
+    const events = pending;
     pending = [];
-    if (clients.size === 0) return;
-    const payload = JSON.stringify(message);
-    for (const client of clients) send(client, payload);
+    broadcast({ type: "events", events });
   };
 
   /** One JSON encoding per pool, shared by every client it goes to. */
@@ -95,6 +99,31 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     return payloads;
   };
 
+  const histories = new Map<string, PoolHistory>();
+  if (o.historyMs > 0) {
+    for (const pool of pools.values()) {
+      histories.set(
+        pool.name,
+        new PoolHistory(pool.events, {
+          historyMs: o.historyMs,
+          samplePeriodMs: o.samplePeriodMs,
+          maxEvents: o.maxHistoryEvents,
+        }),
+      );
+    }
+  }
+  const sampler =
+    histories.size > 0
+      ? setInterval(() => {
+          flush();
+          const nowMs = Date.now();
+          for (const [pool, history] of histories) {
+            broadcast({ type: "sample", pool, sample: history.takeSample(nowMs) });
+          }
+        }, o.samplePeriodMs)
+      : null;
+  sampler?.unref();
+
   const unsubscribes = [...pools.values()].map((pool) =>
     pool.events.subscribe((event) => {
       if (clients.size === 0) return;
@@ -107,8 +136,21 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     host: o.host,
     port: o.port,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
-    verifyClient: (info: { req: IncomingMessage }) =>
-      o.token === undefined || hasToken(info.req, o.token),
+    verifyClient: (
+      info: { req: IncomingMessage; origin: string | undefined },
+      accept: (ok: boolean, code?: number, message?: string) => void,
+    ) => {
+      const origin = info.req.headers.origin;
+      if (origin !== undefined && !o.allowedOrigins.has(origin)) {
+        accept(false, 403, "Origin not allowed: list it in serveTelemetry's allowedOrigins");
+      } else if (clients.size >= o.maxClients) {
+        accept(false, 503, "Too many telemetry clients (maxClients)");
+      } else if (o.token !== undefined && !hasToken(info.req, o.token)) {
+        accept(false, 401, "Unauthorized: send the telemetry token as Authorization: Bearer");
+      } else {
+        accept(true);
+      }
+    },
   });
   await new Promise<void>((resolve, reject) => {
     wss.once("listening", resolve);
@@ -123,10 +165,13 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     );
   });
 
-  wss.on("connection", (ws) => {
-    // Everything queued so far predates this client's snapshot.
+  wss.on("connection", (ws, req) => {
+    // `?history=0`: a client that only acts (or reconnects with its own state) skips the replay.
+    const wantsHistory =
+      new URL(req.url ?? "/", "ws://localhost").searchParams.get("history") !== "0";
+    // Everything queued so far predates this client's history and snapshot.
     flush();
-    const client: Client = { ws, alive: true };
+    const client: Client = { ws, alive: true, lastResyncMs: Number.NEGATIVE_INFINITY };
     clients.add(client);
     ws.on("pong", () => {
       client.alive = true;
@@ -135,16 +180,34 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     ws.on("error", () => clients.delete(client));
     ws.on("message", (data, isBinary) => {
       const message = isBinary ? undefined : parseClientMessage(data.toString());
-      if (message?.type !== "resync") return;
+      if (message === undefined) return;
+      if (message.type === "control") {
+        flush();
+        const result = runControl(o.control, pools, message);
+        // The control event the pool recorded goes out before the result.
+        flush();
+        send(client, JSON.stringify(result));
+        return;
+      }
+      const nowMs = Date.now();
+      if (nowMs - client.lastResyncMs < o.resyncIntervalMs) return;
+      client.lastResyncMs = nowMs;
       flush();
       for (const payload of snapshotPayloads(message.pool)) send(client, payload);
     });
-    const hello: TelemetryServerMessage = {
-      type: "hello",
-      version: TELEMETRY_STREAM_VERSION,
-      pools: [...pools.keys()],
-    };
-    send(client, JSON.stringify(hello));
+    send(
+      client,
+      JSON.stringify({
+        type: "hello",
+        version: TELEMETRY_STREAM_VERSION,
+        pools: [...pools.keys()],
+        control: o.control,
+      } satisfies TelemetryServerMessage),
+    );
+    const nowMs = Date.now();
+    for (const [pool, history] of wantsHistory ? histories : []) {
+      send(client, JSON.stringify({ type: "history", pool, history: history.read(nowMs) }));
+    }
     for (const payload of snapshotPayloads()) send(client, payload);
   });
 
@@ -177,6 +240,8 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
   const close = () => {
     closing ??= (async () => {
       for (const unsubscribe of unsubscribes) unsubscribe();
+      for (const history of histories.values()) history.close();
+      if (sampler !== null) clearInterval(sampler);
       if (snapshotTimer !== null) clearInterval(snapshotTimer);
       clearInterval(heartbeat);
       if (flushScheduled !== null) clearImmediate(flushScheduled);
@@ -204,86 +269,4 @@ function hasToken(req: IncomingMessage, token: string): boolean {
   }
   const query = new URL(req.url ?? "/", "ws://localhost").searchParams.get("token");
   return query !== null && tokensEqual(query, token);
-}
-
-function parseClientMessage(text: string): TelemetryClientMessage | undefined {
-  try {
-    const value = JSON.parse(text) as { type?: unknown; pool?: unknown };
-    if (value?.type !== "resync") return undefined;
-    return typeof value.pool === "string"
-      ? { type: "resync", pool: value.pool }
-      : { type: "resync" };
-  } catch {
-    return undefined;
-  }
-}
-
-interface ValidOptions {
-  readonly pools: readonly ObservablePool[];
-  readonly host: string;
-  readonly port: number;
-  readonly token: string | undefined;
-  readonly maxBufferedBytes: number;
-  readonly snapshotIntervalMs: number;
-  readonly heartbeatIntervalMs: number;
-}
-
-function validate(options: TelemetryServerOptions): ValidOptions {
-  if (typeof options !== "object" || options === null) {
-    throw invalidOption("serveTelemetry options", "an object { pools }", options);
-  }
-  const { pools } = options;
-  if (!Array.isArray(pools) || pools.length === 0) {
-    throw invalidOption("pools", "a non-empty array of pools", pools);
-  }
-  const names = new Set<string>();
-  for (const [i, pool] of pools.entries()) {
-    const p = pool as Partial<ObservablePool> | null;
-    if (typeof p?.name !== "string" || typeof p.events?.subscribe !== "function") {
-      throw invalidOption(`pools[${i}]`, "a Pool (with name and events)", pool);
-    }
-    if (names.has(p.name)) throw invalidOption(`pools[${i}].name`, "a unique pool name", p.name);
-    names.add(p.name);
-  }
-  const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host.length === 0) {
-    throw invalidOption("host", "an interface address such as 127.0.0.1", host);
-  }
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw invalidOption("port", "an integer port from 0 to 65535", port);
-  }
-  const token = options.token;
-  if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
-    throw invalidOption("token", "a non-empty string", token);
-  }
-  return {
-    pools,
-    host,
-    port,
-    token,
-    maxBufferedBytes: positive(
-      options.maxBufferedBytes,
-      DEFAULT_MAX_BUFFERED_BYTES,
-      "maxBufferedBytes",
-    ),
-    snapshotIntervalMs: nonNegative(options.snapshotIntervalMs, 1_000, "snapshotIntervalMs"),
-    heartbeatIntervalMs: positive(options.heartbeatIntervalMs, 10_000, "heartbeatIntervalMs"),
-  };
-}
-
-function positive(value: number | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw invalidOption(field, "a positive finite number", value);
-  }
-  return value;
-}
-
-function nonNegative(value: number | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw invalidOption(field, "a finite number ≥ 0", value);
-  }
-  return value;
 }

@@ -143,6 +143,15 @@ describe("LocalBackend pool: calls", () => {
     expect(pool.snapshot().runners.map((r) => r.id)).toEqual(runners);
   });
 
+  it("inline mode: 200 calls queued while the runner boots are all answered", async () => {
+    // They reach the runner in one burst right after its welcome, before its session exists.
+    const pool = localPool({ max: 1, execution: { mode: "inline" }, timeout: 20_000 });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => pool.call(add, { a: i, b: 1 })),
+    );
+    expect(results.every((value, i) => value === i + 1)).toBe(true);
+  });
+
   it("inline mode: a function that exits its process fails the call with RUNNER_DOWN", async () => {
     const pool = localPool({ max: 1, execution: { mode: "inline" } });
     expect(await codeOf(pool.call(crash, null))).toBe("RUNNER_DOWN");

@@ -1,82 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { LocalBackend, Pool } from "../../src/index.js";
-import {
-  type PoolEvent,
-  PoolEventStream,
-  type PoolSnapshot,
-  serveTelemetry,
-  type TelemetryServerMessage,
-} from "../../src/telemetry.js";
+import { serveTelemetry } from "../../src/telemetry.js";
 import { double } from "./fixtures/functions.mjs";
+import { Client, fakePool } from "./server-harness.js";
 
 const entry = new URL("./fixtures/functions.mjs", import.meta.url);
-
-function fakePool(name: string, snapshot: Partial<PoolSnapshot> = {}) {
-  const events = new PoolEventStream({
-    pool: name,
-    nowMs: () => Date.now(),
-    snapshot: () => ({
-      name,
-      min: 0,
-      max: 4,
-      maxConcurrency: 10,
-      maxWaiting: null,
-      buffer: 0,
-      budget: null,
-      draining: false,
-      waiting: 0,
-      pendingBoots: 0,
-      runners: [],
-      ...snapshot,
-    }),
-  });
-  return { name, events };
-}
-
-/** Collects a client's messages; `until` waits (bounded) for a condition on them. */
-class Client {
-  readonly messages: TelemetryServerMessage[] = [];
-  readonly ws: WebSocket;
-  readonly opened: Promise<void>;
-  #waiters: Array<() => void> = [];
-
-  constructor(url: string, options?: WebSocket.ClientOptions) {
-    this.ws = new WebSocket(url, options);
-    this.ws.on("message", (data) => {
-      this.messages.push(JSON.parse(data.toString()) as TelemetryServerMessage);
-      for (const wake of this.#waiters) wake();
-    });
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once("open", () => resolve());
-      this.ws.once("error", reject);
-    });
-  }
-
-  events(): PoolEvent[] {
-    return this.messages.flatMap((m) => (m.type === "events" ? m.events : []));
-  }
-
-  async until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 200));
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      this.#waiters = [];
-    }
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
 
 describe("serveTelemetry", () => {
   const cleanups: Array<() => unknown> = [];
@@ -92,11 +21,18 @@ describe("serveTelemetry", () => {
     const a = fakePool("a", { min: 1, max: 3 });
     const b = fakePool("b");
     a.events.emit({ type: "resize", min: 1, max: 3 }); // before anyone listens: seq 1
-    const server = track(await serveTelemetry({ pools: [a, b], snapshotIntervalMs: 0 }));
+    const server = track(
+      await serveTelemetry({ pools: [a, b], snapshotIntervalMs: 0, historyMs: 0 }),
+    );
     expect(server.url).toBe(`ws://127.0.0.1:${server.port}/`);
     const client = track(new Client(server.url));
     await client.until("two snapshots", () => client.messages.length >= 3);
-    expect(client.messages[0]).toEqual({ type: "hello", version: 1, pools: ["a", "b"] });
+    expect(client.messages[0]).toEqual({
+      type: "hello",
+      version: 2,
+      pools: ["a", "b"],
+      control: false,
+    });
     const [, snapA, snapB] = client.messages;
     expect(snapA).toMatchObject({
       type: "snapshot",

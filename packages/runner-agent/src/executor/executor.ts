@@ -36,3 +36,19 @@ export interface Executor {
   /** Stops everything; resolves once no function code runs any more. */
   close(): Promise<void>;
 }
+
+/**
+ * The executor starts (and reports the functions for the hello) before the session that
+ * consumes its outcomes exists; the session attaches itself here before it takes a frame.
+ */
+export class SinkRelay implements ExecutorSink {
+  target: ExecutorSink | null = null;
+
+  outcome(id: number, frame: Uint8Array): void {
+    this.target?.outcome(id, frame);
+  }
+
+  lost(id: number, error: WireError): void {
+    this.target?.lost(id, error);
+  }
+}
