@@ -102,11 +102,11 @@ async function bareWorkersRss(count: number): Promise<number> {
   const script = `import { Worker } from "node:worker_threads";
 const ready = [];
 for (let i = 0; i < ${count}; i++) {
-  const w = new Worker("require('node:worker_threads').parentPort.postMessage('up'); setInterval(() => {}, 1e6);", { eval: true });
+  const w = new Worker("import('node:worker_threads').then((t) => t.parentPort.postMessage('up')); setInterval(() => {}, 1e6);", { eval: true });
   ready.push(new Promise((r) => w.once("message", r)));
 }
 await Promise.all(ready);
-process.stdout.write("ready\n");
+process.stdout.write("ready\\n");
 setInterval(() => {}, 1e6);`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
     stdio: ["ignore", "pipe", "inherit"],

@@ -78,6 +78,15 @@ export class AgentProcess {
     return new AgentProcess({ FLAME_PARENT: encodeParentDescriptor(d) }, args);
   }
 
+  /** Waits until stderr contains `text` (e.g. a --debug line), failing after `boundMs`. */
+  async stderrContains(text: string, boundMs = 10_000): Promise<void> {
+    const deadline = Date.now() + boundMs;
+    while (!this.stderr.includes(text)) {
+      if (Date.now() > deadline) throw new Error(`stderr never said "${text}": ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   /** Waits for the exit, failing the test if it does not come within the bound. */
   async exit(boundMs = 15_000): Promise<AgentEnd> {
     let timer: NodeJS.Timeout | undefined;

@@ -185,11 +185,17 @@ describe("flame-runner exit codes", () => {
 describe("flame-runner crashing", () => {
   it("on threads, an unhandled rejection ends only its thread: the runner keeps serving", async () => {
     const parent = await fakeParent();
-    const agent = AgentProcess.start(descriptor(parent.url, { maxConcurrency: 1 }));
+    const agent = AgentProcess.start(descriptor(parent.url, { maxConcurrency: 1 }), [
+      "--entry",
+      FUNCTIONS_FIXTURE,
+      "--debug",
+    ]);
     const ws = await parent.connected;
     ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: input(null), timeoutMs: null }));
     expect(await parent.next(isT("result"))).toMatchObject({ id: 1, ok: true, value: "returned" });
-    // The thread died 1 ms later; a replacement serves the next call.
+    // The thread dies 1 ms later (a call sent meanwhile would share its fate); a replacement
+    // serves the next call.
+    await agent.stderrContains("nobody caught me");
     ws.send(frame({ t: "call", id: 2, fn: "add", args: input({ a: 2, b: 3 }), timeoutMs: null }));
     const second = await parent.next(
       (m): m is Extract<AnyMessage, { t: "result" }> => m.t === "result" && m.id === 2,

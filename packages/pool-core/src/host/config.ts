@@ -13,6 +13,11 @@ const BOOT_RETRY_DELAY_MS = 1_000;
 /** How long after a kill the core waits for the backend to report the exit, at most. */
 const MAX_KILL_GRACE_MS = 10_000;
 
+/** How long the pool waits for a backend to confirm a runner's exit (kill, stop) at most. */
+export function exitConfirmBoundMs(o: ResolvedOptions): number {
+  return Math.min(o.shutdownTimeoutMs, MAX_KILL_GRACE_MS);
+}
+
 export function coreConfig(o: ResolvedOptions): CoreConfig {
   return {
     name: o.name,
@@ -25,7 +30,7 @@ export function coreConfig(o: ResolvedOptions): CoreConfig {
     budget: o.budget,
     bootTimeoutMs: o.bootTimeoutMs,
     shutdownTimeoutMs: o.shutdownTimeoutMs,
-    killGraceMs: Math.min(o.shutdownTimeoutMs, MAX_KILL_GRACE_MS),
+    killGraceMs: exitConfirmBoundMs(o),
     idleShutdownAfterMs: o.idleShutdownAfterMs,
     minIdleShutdownAfterMs: o.minIdleShutdownAfterMs,
     hasIdleCheck: o.idleCheck !== null,

@@ -129,6 +129,22 @@ export class Fleet {
     while (this.#bootTasks.size > 0) await Promise.all([...this.#bootTasks]);
   }
 
+  /**
+   * Resolves once every runner this fleet started has exited (its process, container or
+   * Machine is gone, not only its link), or after `boundMs` on the host's clock, whichever
+   * comes first: a backend that never confirms an exit must not make `stop()` hang.
+   */
+  async exitsSettled(boundMs: number): Promise<void> {
+    const exits = [...this.#runners.values()].map((entry) => entry.booted.exited);
+    if (exits.length === 0) return;
+    let timer: unknown = null;
+    const bound = new Promise<void>((resolve) => {
+      timer = this.#d.clock.setTimer(this.#d.clock.nowMs() + boundMs, resolve);
+    });
+    await Promise.race([Promise.all(exits), bound]);
+    this.#d.clock.clearTimer(timer);
+  }
+
   /** The core gave up on this boot: abort the backend call; a runner that comes up is stopped. */
   abortBoot(bootId: string, reason: string): void {
     const entry = this.#boots.get(bootId);

@@ -31,7 +31,7 @@ import {
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
 import { callTimeout, functionId } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";
-import { coreConfig, poolSnapshot } from "./config.js";
+import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
 import { Fleet } from "./fleet.js";
 import type { LinkServer, ListenLink } from "./link-port.js";
 import { Mailbox } from "./mailbox.js";
@@ -323,6 +323,8 @@ export class Pool {
     this.#mailbox.close();
     // Aborted boots unwind (and stop what their backend started) before the listener closes.
     await this.#fleet.bootsSettled();
+    // The core saw every runner go (link closed); wait for the processes themselves, bounded.
+    await this.#fleet.exitsSettled(exitConfirmBoundMs(this.#o));
     const server = this.#server;
     if (server !== null) await server.then((s) => s.close()).catch(() => {});
     this.#bridge.emit({ type: "stopped" });

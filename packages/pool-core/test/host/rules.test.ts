@@ -204,10 +204,12 @@ describe("stop is bounded", () => {
     await clock.advance(999);
     expect(stopped.done).toBe(false);
     await clock.advance(1);
-    // Killed through the backend (whose stop() never returns) and its link cut: stop() does
-    // not wait on the hung backend.
+    // Killed through the backend (whose stop() never returns) and its link cut. stop() waits
+    // for the backend to confirm the exit, but only for the kill grace (here 1,000 ms).
     expect(world.runners[0]?.stopped).toBe(true);
     await flush();
+    expect(stopped.done).toBe(false);
+    await clock.advance(1_000);
     expect(stopped.done).toBe(true);
     expect(events.filter((e) => e.type === "runnerKilled")).toMatchObject([
       { runnerId: world.runners[0]?.req.runnerId, abandoned: false },

@@ -144,6 +144,13 @@ export class ThreadPool implements Executor {
     });
     thread.worker.on("exit", (code) => {
       thread.gone = true;
+      const why =
+        thread.terminatedFor !== null
+          ? `terminated for task ${thread.terminatedFor.id}`
+          : crash !== null
+            ? `crashed: ${crash.message}`
+            : `exited with code ${code}`;
+      if (!this.#closing) this.options.debug(`worker thread ${why}; starting a replacement`);
       this.#threads.splice(this.#threads.indexOf(thread), 1);
       const failed = [...thread.tasks];
       thread.tasks.clear();

@@ -29,7 +29,7 @@ try {
 } catch (error) {
   post({
     op: "loadFailed",
-    message: `could not load entry ${settings.entry}: ${(error as Error)?.message ?? String(error)}`,
+    message: `could not load entry ${settings.entry}: ${(error as Error)?.message ?? String(error)}${loaderHint(settings.entry)}`,
   });
   process.exit(1);
 }
@@ -73,4 +73,15 @@ function ownedBuffer(frame: Uint8Array): ArrayBuffer[] | undefined {
     frame.byteLength === buffer.byteLength
     ? [buffer]
     : undefined;
+}
+
+/**
+ * Node 20's worker threads do not inherit `--import` loaders (Node 22+ do): a TypeScript entry
+ * that loads on the main thread under tsx fails here. Say so instead of a bare "Unknown file
+ * extension".
+ */
+function loaderHint(entry: string | null): string {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (entry === null || major >= 22 || !/\.[mc]?ts$/.test(entry)) return "";
+  return '. On Node 20, worker threads do not inherit --import loaders such as tsx: run the pool on Node 22+, build the entry to JavaScript, or set execution: { mode: "inline" }';
 }
