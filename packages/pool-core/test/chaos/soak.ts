@@ -1,0 +1,304 @@
+/**
+ * The chaos soak's engine, backend-neutral: bursty callers against a live pool while a fault
+ * scheduler breaks runners and links, then the invariants of issue 12:
+ *
+ * - every call settles exactly once, by its deadline + grace + slack, with the right value
+ *   (its own nonce) or a RUNNER_DOWN / TIMEOUT FlameError — nothing else, nothing lost;
+ * - afterwards nothing is in flight and nobody waits; the pool shrinks back to `min` and
+ *   still answers a call;
+ * - after `stop()` no runner (process, container) and no link is left.
+ *
+ * One seed drives the callers and the faults (what, when, whom), so a failing run prints
+ * `SEED=…` and replays the same schedule (the machine's timing still varies, so a replay
+ * reproduces the pressure, not every interleaving).
+ *
+ * Timing bounds: the only ones are each call's deadline + `graceMs` + `slackMs` (a call that
+ * settles later is "hung"), and liveness waits (`convergeBoundMs`) that fail only when the
+ * pool never converges. The slack is documented where the soak is configured.
+ */
+import { type FlameFunction, isFlameError, type Pool } from "@flame-ts/pool-core";
+import { Prng } from "../sim/prng.js";
+
+/** One call the load generator wants made, and how to recognise its right answer. */
+export interface PlannedCall {
+  readonly fn: FlameFunction<never, unknown>;
+  readonly input: unknown;
+  readonly timeoutMs: number;
+  readonly isRight: (value: unknown) => boolean;
+}
+
+/** A kind of fault: `inject` returns false when it found no target (nothing counted). */
+export interface FaultKind {
+  readonly kind: string;
+  readonly weight: number;
+  readonly inject: (rng: Prng) => Promise<boolean> | boolean;
+}
+
+export interface SoakConfig {
+  readonly seed: number;
+  readonly pool: Pool;
+  /** How long callers keep coming and faults keep happening. */
+  readonly loadMs: number;
+  readonly planCall: (rng: Prng, nonce: number) => PlannedCall;
+  /** Calls per burst, inclusive range. */
+  readonly burstSize: readonly [number, number];
+  /** Pause between bursts in ms, inclusive range. */
+  readonly burstGapMs: readonly [number, number];
+  readonly faults: readonly FaultKind[];
+  /** Pause between faults in ms, inclusive range. */
+  readonly faultGapMs: readonly [number, number];
+  /** Waits for faults with a pending undo (a frozen runner to thaw, a paused container). */
+  readonly settleFaults: () => Promise<void>;
+  /** The pool's `min` (what it must shrink back to). */
+  readonly min: number;
+  readonly graceMs: number;
+  readonly slackMs: number;
+  /** Bound on each liveness wait (in-flight to 0, back to min, leftovers gone). */
+  readonly convergeBoundMs: number;
+  /** A call that must succeed once the pool has converged. */
+  readonly healthCheck: () => Promise<boolean>;
+  /** What is left after `stop()` (runner processes, containers, open links); [] when clean. */
+  readonly leftovers: () => Promise<string[]>;
+}
+
+export interface SoakFigures {
+  seed: number;
+  wallMs: number;
+  calls: number;
+  ok: number;
+  errorsByCode: Record<string, number>;
+  faultsByKind: Record<string, number>;
+  /** Never settled (waited until the last deadline + grace + slack). */
+  lost: number;
+  /** Settled after deadline + grace + slack. */
+  hung: number;
+  /** Resolved with another call's value or a malformed one. */
+  wrong: number;
+  /** Settled more than once (a promise cannot; counted to prove it, not assumed). */
+  settledTwice: number;
+  /** Latest settle past a call's own deadline, in ms (negative: all settled before). */
+  worstPastDeadlineMs: number;
+  leftovers: number;
+  violations: string[];
+}
+
+interface Tracked {
+  readonly nonce: number;
+  readonly deadlineAt: number;
+  settles: number;
+  settledAt: number | null;
+}
+
+const ALLOWED_CODES = new Set(["RUNNER_DOWN", "TIMEOUT"]);
+
+export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
+  const began = performance.now();
+  const figures: SoakFigures = {
+    seed: config.seed,
+    wallMs: 0,
+    calls: 0,
+    ok: 0,
+    errorsByCode: {},
+    faultsByKind: {},
+    lost: 0,
+    hung: 0,
+    wrong: 0,
+    settledTwice: 0,
+    worstPastDeadlineMs: Number.NEGATIVE_INFINITY,
+    leftovers: 0,
+    violations: [],
+  };
+  const violation = (what: string) => {
+    if (figures.violations.length < 20) figures.violations.push(what);
+  };
+  // Two streams from one seed, so adding a fault kind does not reshuffle the callers.
+  const callRng = new Prng(config.seed);
+  const faultRng = new Prng(config.seed ^ 0x5bd1e995);
+  const tracked: Tracked[] = [];
+  const settled: Promise<void>[] = [];
+  const loadEndsAt = began + config.loadMs;
+
+  const place = (nonce: number) => {
+    const plan = config.planCall(callRng, nonce);
+    const entry: Tracked = {
+      nonce,
+      deadlineAt: performance.now() + plan.timeoutMs,
+      settles: 0,
+      settledAt: null,
+    };
+    tracked.push(entry);
+    figures.calls += 1;
+    const done = (outcome: () => void) => {
+      entry.settles += 1;
+      if (entry.settles > 1) {
+        figures.settledTwice += 1;
+        return;
+      }
+      entry.settledAt = performance.now();
+      outcome();
+    };
+    const call = config.pool.call(plan.fn, plan.input as never, { timeout: plan.timeoutMs });
+    settled.push(
+      call.then(
+        (value) =>
+          done(() => {
+            if (plan.isRight(value)) figures.ok += 1;
+            else {
+              figures.wrong += 1;
+              violation(`call ${nonce} resolved with a wrong value: ${JSON.stringify(value)}`);
+            }
+          }),
+        (error: unknown) =>
+          done(() => {
+            const code = isFlameError(error) ? error.code : "NOT_A_FLAME_ERROR";
+            figures.errorsByCode[code] = (figures.errorsByCode[code] ?? 0) + 1;
+            if (!ALLOWED_CODES.has(code)) {
+              violation(`call ${nonce} failed ${code}: ${(error as Error)?.message ?? error}`);
+            }
+          }),
+      ),
+    );
+  };
+
+  const callers = (async () => {
+    let nonce = 0;
+    while (performance.now() < loadEndsAt) {
+      const size = callRng.int(config.burstSize[0], config.burstSize[1]);
+      for (let i = 0; i < size; i++) place(++nonce);
+      await sleep(callRng.int(config.burstGapMs[0], config.burstGapMs[1]));
+    }
+  })();
+
+  const faults = (async () => {
+    const totalWeight = config.faults.reduce((sum, f) => sum + f.weight, 0);
+    if (totalWeight === 0) return;
+    while (performance.now() < loadEndsAt) {
+      await sleep(faultRng.int(config.faultGapMs[0], config.faultGapMs[1]));
+      if (performance.now() >= loadEndsAt) break;
+      const fault = pickWeighted(config.faults, faultRng.next() * totalWeight);
+      if (await fault.inject(faultRng)) {
+        figures.faultsByKind[fault.kind] = (figures.faultsByKind[fault.kind] ?? 0) + 1;
+      }
+    }
+  })();
+
+  await Promise.all([callers, faults]);
+  await config.settleFaults();
+
+  // Every call has until its deadline + grace + slack; whatever has not settled then is lost.
+  const lastDeadline = Math.max(began, ...tracked.map((t) => t.deadlineAt));
+  const bound = lastDeadline + config.graceMs + config.slackMs;
+  await Promise.race([Promise.all(settled), sleep(Math.max(0, bound - performance.now()))]);
+  for (const t of tracked) {
+    if (t.settledAt === null) {
+      figures.lost += 1;
+      violation(`call ${t.nonce} never settled`);
+      continue;
+    }
+    const pastMs = t.settledAt - t.deadlineAt;
+    figures.worstPastDeadlineMs = Math.max(figures.worstPastDeadlineMs, pastMs);
+    if (pastMs > config.graceMs + config.slackMs) {
+      figures.hung += 1;
+      violation(`call ${t.nonce} settled ${Math.round(pastMs)} ms after its deadline`);
+    }
+  }
+  if (figures.settledTwice > 0) violation(`${figures.settledTwice} settle(s) after the first`);
+
+  const pool = config.pool;
+  const quiet = () => {
+    const s = pool.snapshot();
+    return s.waiting === 0 && s.runners.every((r) => r.inflight === 0);
+  };
+  if (!(await until(quiet, config.convergeBoundMs))) {
+    violation(`calls still in flight or waiting: ${describe(pool)}`);
+  }
+  const atMin = () => {
+    const s = pool.snapshot();
+    return (
+      s.pendingBoots === 0 &&
+      s.runners.length === config.min &&
+      s.runners.every((r) => r.state === "ready")
+    );
+  };
+  if (!(await until(atMin, config.convergeBoundMs))) {
+    violation(`pool did not return to min ${config.min}: ${describe(pool)}`);
+  }
+  if (!(await config.healthCheck().catch(() => false))) {
+    violation("a call after the chaos did not succeed");
+  }
+
+  await pool.stop();
+  let left: string[] = [];
+  await until(async () => {
+    left = await config.leftovers();
+    return left.length === 0;
+  }, config.convergeBoundMs);
+  figures.leftovers = left.length;
+  for (const what of left) violation(`left after stop(): ${what}`);
+  figures.wallMs = Math.round(performance.now() - began);
+  figures.worstPastDeadlineMs = Math.round(figures.worstPastDeadlineMs);
+  return figures;
+}
+
+/** The figures as a few readable lines, with the seed and how to replay it. */
+export function formatFigures(name: string, f: SoakFigures, replay: string): string {
+  const byKey = (r: Record<string, number>) =>
+    Object.entries(r)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "none";
+  return [
+    `[${name}] SEED=${f.seed} wall ${(f.wallMs / 1000).toFixed(1)} s`,
+    `  calls ${f.calls}: ok ${f.ok}; errors: ${byKey(f.errorsByCode)}`,
+    `  faults: ${byKey(f.faultsByKind)}`,
+    `  lost ${f.lost}, hung ${f.hung}, wrong ${f.wrong}, settled twice ${f.settledTwice}, leftovers ${f.leftovers}`,
+    `  latest settle vs own deadline: ${f.worstPastDeadlineMs} ms`,
+    ...(f.violations.length > 0
+      ? [`  VIOLATIONS (replay: ${replay}):`, ...f.violations.map((v) => `    - ${v}`)]
+      : []),
+  ].join("\n");
+}
+
+/** A seed from SOAK_SEED, else a fresh one (printed with the figures so it can be replayed). */
+export function seedFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = Number(env.SOAK_SEED);
+  if (env.SOAK_SEED !== undefined && Number.isInteger(fromEnv)) return fromEnv >>> 0;
+  return Math.floor(Math.random() * 2 ** 32) >>> 0;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Blocks this process's event loop for `ms` (a GC pause, a sync JSON.parse of 100 MB). */
+export function stallEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
+/** The fault whose weight band holds `roll` (in [0, total weight)). */
+function pickWeighted(faults: readonly FaultKind[], roll: number): FaultKind {
+  let left = roll;
+  for (const fault of faults) {
+    left -= fault.weight;
+    if (left < 0) return fault;
+  }
+  return faults[faults.length - 1]!;
+}
+
+async function until(condition: () => boolean | Promise<boolean>, boundMs: number) {
+  const stopAt = performance.now() + boundMs;
+  while (!(await condition())) {
+    if (performance.now() > stopAt) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+function describe(pool: Pool): string {
+  const s = pool.snapshot();
+  const runners = s.runners.map((r) => `${r.id}:${r.state}/${r.inflight}`).join(" ");
+  return `waiting ${s.waiting}, pendingBoots ${s.pendingBoots}, runners [${runners}]`;
+}
