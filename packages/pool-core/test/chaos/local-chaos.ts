@@ -31,17 +31,25 @@ const entry = new URL("./fixtures/chaos-functions.mjs", import.meta.url);
 const HEARTBEAT = { intervalMs: 200, timeoutMs: 1_500 } as const;
 /** How long a function that ignores its signal may run past its deadline. */
 const TERMINATE_GRACE_MS = 500;
+/**
+ * The grace a caller may wait past its deadline: when the runner cannot answer TIMEOUT
+ * itself (frozen, link held or blackholed), the parent's backstop answers for it this long
+ * after the deadline (the runner link's `deadlineGraceMs`, 1,000 ms, not a pool option).
+ */
+export const PARENT_BACKSTOP_MS = 1_000;
 /** The longest parent stall injected; kept under the heartbeat timeout, as the contract sizes it. */
 const MAX_STALL_MS = 700;
 /**
  * Slack on top of deadline + grace before a call counts as hung. The pool answers TIMEOUT at
- * the deadline itself, so on an idle machine a call settles within a few ms of it; the slack
- * absorbs timer lateness on a loaded shared CI machine (2 cores, other suites running) plus
- * the longest stall this soak injects into the parent's own loop. Generous on purpose: the
+ * the deadline (or its backstop, one grace later), so on an idle machine a call settles
+ * within a few ms of that; the slack absorbs timer lateness on a loaded shared CI machine
+ * (2 cores, other suites running) plus the longest stall this soak injects into the
+ * parent's own loop. Generous on purpose: the
  * soak hunts calls that never settle or settle seconds late, not jitter.
  */
 const SLACK_MS = 3_000 + MAX_STALL_MS;
 const MIN_RUNNERS = 1;
+const BOOT_TIMEOUT_MS = 5_000;
 
 export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures> {
   const port = await freePort();
@@ -51,9 +59,9 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
     name: "chaos",
     min: MIN_RUNNERS,
     max: 4,
-    maxConcurrency: 8,
+    maxConcurrency: 16,
     backend,
-    bootTimeout: 10_000,
+    bootTimeout: BOOT_TIMEOUT_MS,
     shutdownTimeout: 2_000,
     idleShutdownAfter: 1_000,
     heartbeat: HEARTBEAT,
@@ -131,12 +139,13 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
       burstSize: [1, 12],
       burstGapMs: [20, 400],
       faults,
-      faultGapMs: [200, 900],
+      faultGapMs: [150, 600],
       settleFaults: async () => {
         await Promise.all(frozen.values());
       },
       min: MIN_RUNNERS,
-      graceMs: TERMINATE_GRACE_MS,
+      bootTimeoutMs: BOOT_TIMEOUT_MS,
+      graceMs: PARENT_BACKSTOP_MS,
       slackMs: SLACK_MS,
       convergeBoundMs: 20_000,
       healthCheck: async () => {

@@ -51,6 +51,8 @@ export interface SoakConfig {
   readonly settleFaults: () => Promise<void>;
   /** The pool's `min` (what it must shrink back to). */
   readonly min: number;
+  /** The pool's `bootTimeout`: a cold caller's wait for its slot may last this long. */
+  readonly bootTimeoutMs: number;
   readonly graceMs: number;
   readonly slackMs: number;
   /** Bound on each liveness wait (in-flight to 0, back to min, leftovers gone). */
@@ -76,15 +78,26 @@ export interface SoakFigures {
   wrong: number;
   /** Settled more than once (a promise cannot; counted to prove it, not assumed). */
   settledTwice: number;
+  /**
+   * Calls that queued while a boot was pending: the cold pool rule (FLAME #73, pool-core README
+   * "Timeouts") lets them wait up to max(timeout, bootTimeout) for a slot and then run for
+   * their whole timeout, so their deadline is start + that wait + timeout.
+   */
+  coldCalls: number;
   /** Latest settle past a call's own deadline, in ms (negative: all settled before). */
   worstPastDeadlineMs: number;
+  /** That call: its function, timeout and outcome. */
+  worstCall: string;
   leftovers: number;
   violations: string[];
 }
 
 interface Tracked {
   readonly nonce: number;
-  readonly deadlineAt: number;
+  readonly what: string;
+  readonly startedAt: number;
+  outcome: string;
+  deadlineAt: number;
   settles: number;
   settledAt: number | null;
 }
@@ -104,7 +117,9 @@ export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
     hung: 0,
     wrong: 0,
     settledTwice: 0,
+    coldCalls: 0,
     worstPastDeadlineMs: Number.NEGATIVE_INFINITY,
+    worstCall: "",
     leftovers: 0,
     violations: [],
   };
@@ -120,9 +135,13 @@ export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
 
   const place = (nonce: number) => {
     const plan = config.planCall(callRng, nonce);
+    const startedAt = performance.now();
     const entry: Tracked = {
       nonce,
-      deadlineAt: performance.now() + plan.timeoutMs,
+      what: `${plan.fn.id}(${JSON.stringify(plan.input)}) timeout ${plan.timeoutMs} ms`,
+      startedAt,
+      outcome: "",
+      deadlineAt: startedAt + plan.timeoutMs,
       settles: 0,
       settledAt: null,
     };
@@ -137,11 +156,21 @@ export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
       entry.settledAt = performance.now();
       outcome();
     };
+    const waitingBefore = config.pool.snapshot().waiting;
     const call = config.pool.call(plan.fn, plan.input as never, { timeout: plan.timeoutMs });
+    // The checkout ran within pool.call: the caller queued if `waiting` grew, and it queued
+    // cold if a boot is pending now (the core's own test for the rule, right after it).
+    const after = config.pool.snapshot();
+    if (after.waiting > waitingBefore && after.pendingBoots > 0) {
+      figures.coldCalls += 1;
+      entry.deadlineAt =
+        startedAt + Math.max(plan.timeoutMs, config.bootTimeoutMs) + plan.timeoutMs;
+    }
     settled.push(
       call.then(
         (value) =>
           done(() => {
+            entry.outcome = "ok";
             if (plan.isRight(value)) figures.ok += 1;
             else {
               figures.wrong += 1;
@@ -151,6 +180,7 @@ export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
         (error: unknown) =>
           done(() => {
             const code = isFlameError(error) ? error.code : "NOT_A_FLAME_ERROR";
+            entry.outcome = `${code}: ${(error as Error)?.message ?? error}`;
             figures.errorsByCode[code] = (figures.errorsByCode[code] ?? 0) + 1;
             if (!ALLOWED_CODES.has(code)) {
               violation(`call ${nonce} failed ${code}: ${(error as Error)?.message ?? error}`);
@@ -196,7 +226,10 @@ export async function runSoak(config: SoakConfig): Promise<SoakFigures> {
       continue;
     }
     const pastMs = t.settledAt - t.deadlineAt;
-    figures.worstPastDeadlineMs = Math.max(figures.worstPastDeadlineMs, pastMs);
+    if (pastMs > figures.worstPastDeadlineMs) {
+      figures.worstPastDeadlineMs = pastMs;
+      figures.worstCall = `${t.what} → ${t.outcome}`;
+    }
     if (pastMs > config.graceMs + config.slackMs) {
       figures.hung += 1;
       violation(`call ${t.nonce} settled ${Math.round(pastMs)} ms after its deadline`);
@@ -249,10 +282,10 @@ export function formatFigures(name: string, f: SoakFigures, replay: string): str
       .join(", ") || "none";
   return [
     `[${name}] SEED=${f.seed} wall ${(f.wallMs / 1000).toFixed(1)} s`,
-    `  calls ${f.calls}: ok ${f.ok}; errors: ${byKey(f.errorsByCode)}`,
+    `  calls ${f.calls} (${f.coldCalls} under the cold pool rule): ok ${f.ok}; errors: ${byKey(f.errorsByCode)}`,
     `  faults: ${byKey(f.faultsByKind)}`,
     `  lost ${f.lost}, hung ${f.hung}, wrong ${f.wrong}, settled twice ${f.settledTwice}, leftovers ${f.leftovers}`,
-    `  latest settle vs own deadline: ${f.worstPastDeadlineMs} ms`,
+    `  latest settle vs own deadline: ${f.worstPastDeadlineMs} ms (${f.worstCall})`,
     ...(f.violations.length > 0
       ? [`  VIOLATIONS (replay: ${replay}):`, ...f.violations.map((v) => `    - ${v}`)]
       : []),
