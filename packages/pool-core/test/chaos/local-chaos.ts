@@ -8,15 +8,10 @@
 import { LocalBackend, Pool } from "@flame-ts/pool-core";
 import type { Prng } from "../sim/prng.js";
 import { FaultProxy, freePort } from "./fault-proxy.js";
+import { carriesNonce, linkFaults, parentStall } from "./faults.js";
 import { echo, spin } from "./fixtures/chaos-functions.mjs";
 import { RecordingBackend } from "./recording-backend.js";
-import {
-  type FaultKind,
-  type PlannedCall,
-  runSoak,
-  type SoakFigures,
-  stallEventLoop,
-} from "./soak.js";
+import { type FaultKind, type PlannedCall, runSoak, type SoakFigures } from "./soak.js";
 
 export interface LocalSoakOptions {
   readonly seed: number;
@@ -116,17 +111,8 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
         return true;
       },
     },
-    linkFault(proxy, "delay", 2, (link, rng) => link.delay(rng.int(50, 1_200))),
-    linkFault(proxy, "blackhole", 1, (link) => link.blackhole()),
-    linkFault(proxy, "reset", 2, (link) => link.reset()),
-    {
-      kind: "parentStall",
-      weight: 1,
-      inject: (rng) => {
-        stallEventLoop(rng.int(50, MAX_STALL_MS));
-        return true;
-      },
-    },
+    ...linkFaults(proxy),
+    parentStall(MAX_STALL_MS),
   ];
 
   try {
@@ -173,32 +159,13 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
  */
 function planCall(rng: Prng, nonce: number): PlannedCall {
   const timeoutMs = rng.int(300, 3_000);
-  const isRight = (value: unknown) =>
-    typeof value === "object" && value !== null && (value as { nonce?: unknown }).nonce === nonce;
+  const isRight = carriesNonce(nonce);
   if (rng.chance(0.06)) {
     const ms = rng.chance(0.3) ? rng.int(1_000, 2_500) : rng.int(10, 120);
     return { fn: spin, input: { nonce, ms }, timeoutMs, isRight };
   }
   const delayMs = rng.chance(0.1) ? rng.int(500, 4_000) : rng.int(0, 150);
   return { fn: echo, input: { nonce, delayMs }, timeoutMs, isRight };
-}
-
-function linkFault(
-  proxy: FaultProxy,
-  kind: string,
-  weight: number,
-  apply: (link: ReturnType<FaultProxy["links"]>[number], rng: Prng) => void,
-): FaultKind {
-  return {
-    kind,
-    weight,
-    inject: (rng) => {
-      const links = proxy.links();
-      if (links.length === 0) return false;
-      apply(rng.pick(links), rng);
-      return true;
-    },
-  };
 }
 
 function isAlive(pid: number): boolean {
