@@ -292,10 +292,14 @@ export function formatFigures(name: string, f: SoakFigures, replay: string): str
   ].join("\n");
 }
 
-/** A seed from SOAK_SEED, else a fresh one (printed with the figures so it can be replayed). */
-export function seedFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * A seed from SOAK_SEED, else `fallback`, else a fresh one (printed with the figures so it
+ * can be replayed).
+ */
+export function seedFromEnv(env: NodeJS.ProcessEnv = process.env, fallback?: number): number {
   const fromEnv = Number(env.SOAK_SEED);
   if (env.SOAK_SEED !== undefined && Number.isInteger(fromEnv)) return fromEnv >>> 0;
+  if (fallback !== undefined) return fallback >>> 0;
   return Math.floor(Math.random() * 2 ** 32) >>> 0;
 }
 
