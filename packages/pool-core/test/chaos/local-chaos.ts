@@ -18,6 +18,8 @@ export interface LocalSoakOptions {
   readonly loadMs: number;
   /** Runner log lines and pool warnings to stderr. */
   readonly verbose?: boolean;
+  /** Prints a progress line (figures so far, the pool's shape) this often. */
+  readonly progressEveryMs?: number;
 }
 
 const entry = new URL("./fixtures/chaos-functions.mjs", import.meta.url);
@@ -49,7 +51,14 @@ const BOOT_TIMEOUT_MS = 5_000;
 export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures> {
   const port = await freePort();
   const proxy = await FaultProxy.start(port);
-  const backend = new RecordingBackend(new LocalBackend({ entry, killAfterMs: 1_000 }));
+  const backend = new RecordingBackend(
+    new LocalBackend({
+      entry,
+      killAfterMs: 1_000,
+      // The entry is plain .mjs: runners need none of the parent's loaders (tsx, vitest's).
+      inheritLoaders: false,
+    }),
+  );
   const pool = new Pool({
     name: "chaos",
     min: MIN_RUNNERS,
@@ -134,6 +143,14 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
       graceMs: PARENT_BACKSTOP_MS,
       slackMs: SLACK_MS,
       convergeBoundMs: 20_000,
+      ...(options.progressEveryMs === undefined
+        ? {}
+        : {
+            progress: {
+              everyMs: options.progressEveryMs,
+              print: (line: string) => console.log(line),
+            },
+          }),
       healthCheck: async () => {
         const out = await pool.call(echo, { nonce: -1, delayMs: 0 }, { timeout: 10_000 });
         return out.nonce === -1;

@@ -21,7 +21,12 @@ if (!(minutes > 0)) {
   process.exit(2);
 }
 console.log(`local chaos soak: SEED=${seed}, ${minutes} min of load`);
-const figures = await localSoak({ seed, loadMs: minutes * 60_000, verbose: values.verbose });
+const figures = await localSoak({
+  seed,
+  loadMs: minutes * 60_000,
+  verbose: values.verbose,
+  progressEveryMs: 15_000,
+});
 console.log(
   formatFigures("local soak", figures, `npm run soak -- --seed ${seed} --minutes ${minutes}`),
 );

@@ -77,6 +77,7 @@ describe("soak verdict", () => {
     const figures = await runSoak(config(fakePool(late), { loadMs: 400 }));
     expect(figures.lost).toBe(0);
     expect(figures.hung).toBe(1);
+    expect(figures.lateWarm).toBe(1);
   });
 
   it("reports another call's value as wrong and an unexpected error code", async () => {
