@@ -1,0 +1,179 @@
+/**
+ * Issue 12, "Chaos soak": fuzz the upgrade and hello path. Seeded strangers knock on the
+ * pool's runner port with malformed and oversized input — raw garbage, broken or oversized
+ * HTTP upgrade requests, browser-like requests with an Origin, real WebSockets that send
+ * random binary frames or a hello with a wrong token — while a caller keeps using the pool.
+ * Only two outcomes are allowed: the stranger's socket is closed by the pool, and the pool's
+ * own runner keeps serving (every call answers, the same runner throughout).
+ *
+ * Two probes run only with SOAK_FUZZ_STRICT=1, because the upgrade path they test is being
+ * rewritten (issue 12, "Runner link") and fails them at 503e886:
+ * - slowHandshake: the start of an HTTP request, then silence (slowloris). The pool keeps
+ *   the socket until Node's http timeout answers 408 (~90 s measured), not capped as
+ *   ARCHITECTURE.md ("sockets still handshaking … are capped") asks.
+ * - bigFrames: unauthenticated WebSockets sending 1–5 random frames of up to 4 MiB. They
+ *   reach the codec before any token check; the parent stalls past the 1.5 s heartbeat and
+ *   its runner is replaced (the issue's first finding).
+ */
+import { connect, type Socket } from "node:net";
+import { LocalBackend, Pool } from "@flame-ts/pool-core";
+import { expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { Prng } from "../sim/prng.js";
+import { freePort } from "./fault-proxy.js";
+import { echo } from "./fixtures/chaos-functions.mjs";
+import { seedFromEnv, sleep } from "./soak.js";
+
+const seed = seedFromEnv(process.env, 1);
+const PROBES = 60;
+/** Bound on the pool closing one stranger: its hello timeout (10 s default) plus 5 s of slack. */
+const CLOSE_BOUND_MS = 15_000;
+
+type Probe = (port: number, rng: Prng) => Promise<string>;
+
+const probes: Record<string, Probe> = {
+  rawGarbage: (port, rng) => raw(port, randomBytes(rng, rng.int(1, 8_192))),
+  brokenUpgrade: (port, rng) =>
+    raw(
+      port,
+      Buffer.from(
+        `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Version: ${rng.pick(["13", "8", "", "999"])}\r\n` +
+          `Sec-WebSocket-Key: ${rng.pick(["", "short", "!!!!", randomBytes(rng, 16).toString("base64")])}\r\n\r\n`,
+      ),
+    ),
+  oversizedHeader: (port, rng) =>
+    raw(
+      port,
+      Buffer.from(
+        `GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ${"a".repeat(rng.int(20_000, 200_000))}\r\n\r\n`,
+      ),
+    ),
+  browserOrigin: (port, rng) => websocket(port, rng, { Origin: "https://evil.example" }, 1_024),
+  randomFrames: (port, rng) => websocket(port, rng, {}, 65_536),
+};
+
+/** Probes for the hardened upgrade path (see the module comment). */
+const strictProbes: Record<string, Probe> = {
+  slowHandshake: (port, rng) =>
+    raw(port, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: web".slice(0, rng.int(3, 38)))),
+  bigFrames: (port, rng) => websocket(port, rng, {}, 4 * 1024 * 1024),
+};
+
+it(`strangers on the runner port are closed and the pool keeps serving (SEED=${seed})`, async () => {
+  await fuzz(probes);
+}, 60_000);
+
+it.skipIf(process.env.SOAK_FUZZ_STRICT !== "1")(
+  `strangers that stall mid-handshake or send big unauthenticated frames too (SEED=${seed})`,
+  async () => {
+    await fuzz({ ...probes, ...strictProbes });
+  },
+  60_000,
+);
+
+async function fuzz(catalogue: Record<string, Probe>): Promise<void> {
+  const rng = new Prng(seed);
+  const port = await freePort();
+  const pool = new Pool({
+    name: "fuzz",
+    min: 1,
+    max: 1,
+    backend: new LocalBackend({
+      entry: new URL("./fixtures/chaos-functions.mjs", import.meta.url),
+      inheritLoaders: false,
+    }),
+    listen: { port },
+    shutdownTimeout: 2_000,
+    // The soak's tight heartbeat: a parent stalled by strangers' input past 1.5 s loses its
+    // runner, which the verdict then sees (a new runner id, a failed call).
+    heartbeat: { intervalMs: 200, timeoutMs: 1_500 },
+  });
+  try {
+    await pool.start();
+    const runnerBefore = pool.snapshot().runners[0]?.id;
+    const kinds = Object.keys(catalogue);
+    let callsOk = 0;
+    let stop = false;
+    const caller = (async () => {
+      for (let nonce = 1; !stop; nonce++) {
+        const out = await pool.call(echo, { nonce, delayMs: 0 }, { timeout: 10_000 });
+        expect(out.nonce).toBe(nonce);
+        callsOk += 1;
+        await sleep(10);
+      }
+    })();
+    // Every probe at once (a burst of strangers), each kind drawn by the seed.
+    const outcomes = await Promise.all(
+      Array.from({ length: PROBES }, () => {
+        const kind = rng.pick(kinds);
+        return catalogue[kind]!(port, rng).then((how) => `${kind}: ${how}`);
+      }),
+    );
+    stop = true;
+    await caller;
+    const notClosed = outcomes.filter((o) => o.endsWith("still open"));
+    expect(notClosed, `SEED=${seed}`).toEqual([]);
+    expect(callsOk).toBeGreaterThan(0);
+    // The runner was never disturbed: the same one served throughout.
+    expect(pool.snapshot().runners.map((r) => r.id)).toEqual([runnerBefore]);
+  } finally {
+    await pool.stop();
+  }
+}
+
+/** Writes `bytes` on a raw TCP socket; resolves with how it ended ("closed…" or "still open"). */
+function raw(port: number, bytes: Buffer): Promise<string> {
+  const socket = connect({ host: "127.0.0.1", port });
+  socket.on("error", () => {});
+  socket.write(bytes);
+  return closedWithin(socket);
+}
+
+function closedWithin(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve("still open");
+    }, CLOSE_BOUND_MS);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve("closed");
+    });
+    socket.resume(); // read (and drop) whatever the pool answers, e.g. "400 Bad Request"
+  });
+}
+
+/** A real WebSocket (maybe refused at the upgrade) that sends 1–5 random frames of ≤ maxBytes. */
+function websocket(
+  port: number,
+  rng: Prng,
+  headers: Record<string, string>,
+  maxBytes: number,
+): Promise<string> {
+  const frames = Array.from({ length: rng.int(1, 5) }, () =>
+    randomBytes(rng, rng.int(1, maxBytes)),
+  );
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { headers });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve("still open");
+    }, CLOSE_BOUND_MS);
+    ws.on("error", () => {});
+    ws.on("open", () => {
+      for (const frame of frames) ws.send(frame);
+    });
+    ws.on("close", () => {
+      clearTimeout(timer);
+      resolve("closed");
+    });
+  });
+}
+
+function randomBytes(rng: Prng, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i + 4 <= length; i += 4) bytes.writeUInt32LE(Math.floor(rng.next() * 2 ** 32), i);
+  for (let i = length - (length % 4); i < length; i++) bytes[i] = rng.int(0, 255);
+  return bytes;
+}
