@@ -38,7 +38,7 @@ const probe = await probeDocker();
 const skip = reportMissingDocker(probe, "backend-docker chaos soak");
 const seed = seedFromEnv(process.env, 1);
 
-const LOAD_MS = 12_000;
+const LOAD_MS = 15_000;
 const MIN_RUNNERS = 1;
 /** Containers take longer to boot than processes, more so on a loaded machine. */
 const BOOT_TIMEOUT_MS = 15_000;
@@ -91,7 +91,7 @@ it.skipIf(skip)(
     const faults: FaultKind[] = [
       {
         kind: "dockerKill",
-        weight: 2,
+        weight: 3,
         inject: async (rng) => {
           const ids = containers();
           return ids.length > 0 && attempt(() => docker.getContainer(rng.pick(ids)).kill());
@@ -99,7 +99,7 @@ it.skipIf(skip)(
       },
       {
         kind: "dockerPause",
-        weight: 2,
+        weight: 3,
         inject: async (rng) => {
           const ids = containers();
           if (ids.length === 0) return false;
