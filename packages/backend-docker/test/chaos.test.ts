@@ -153,10 +153,19 @@ it.skipIf(skip)(
           const out = await pool.call(echo, { nonce: -1 }, { timeout: 20_000 });
           return carriesNonce(-1)(out);
         },
-        leftovers: async () => [
-          ...(await runContainers(docker)).map((c) => `container ${c.Id.slice(0, 12)} ${c.State}`),
-          ...proxy.links().map((link) => `open link #${link.id}`),
-        ],
+        leftovers: {
+          // stop() waits for each container's exit; a running one after it is a leftover.
+          atStop: async () =>
+            (await runContainers(docker))
+              .filter((c) => c.State === "running" || c.State === "paused")
+              .map((c) => `container ${c.Id.slice(0, 12)} ${c.State}`),
+          eventually: async () => [
+            ...(await runContainers(docker)).map(
+              (c) => `container ${c.Id.slice(0, 12)} ${c.State}`,
+            ),
+            ...proxy.links().map((link) => `open link #${link.id}`),
+          ],
+        },
       });
       const report = formatFigures("docker soak", figures, `SOAK_SEED=${seed}`);
       console.log(report);

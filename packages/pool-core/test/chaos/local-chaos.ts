@@ -155,13 +155,14 @@ export async function localSoak(options: LocalSoakOptions): Promise<SoakFigures>
         const out = await pool.call(echo, { nonce: -1, delayMs: 0 }, { timeout: 10_000 });
         return out.nonce === -1;
       },
-      leftovers: async () => [
-        ...backend.runners
-          .map((r) => Number(r.meta.pid))
-          .filter((pid) => isAlive(pid))
-          .map((pid) => `runner process ${pid}`),
-        ...proxy.links().map((link) => `open link #${link.id}`),
-      ],
+      leftovers: {
+        atStop: async () =>
+          backend.runners
+            .map((r) => Number(r.meta.pid))
+            .filter((pid) => isAlive(pid))
+            .map((pid) => `runner process ${pid}`),
+        eventually: async () => proxy.links().map((link) => `open link #${link.id}`),
+      },
     });
   } finally {
     for (const pid of frozen.keys()) signal(pid, "SIGCONT");

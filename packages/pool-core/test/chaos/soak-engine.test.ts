@@ -47,7 +47,7 @@ function config(pool: Pool, overrides: Partial<SoakConfig> = {}): SoakConfig {
     slackMs: 100,
     convergeBoundMs: 200,
     healthCheck: async () => true,
-    leftovers: async () => [],
+    leftovers: { atStop: async () => [], eventually: async () => [] },
     ...overrides,
   };
 }
@@ -104,7 +104,11 @@ describe("soak verdict", () => {
         { id: "r2", state: "ready", inflight: 0 },
       ] as unknown as PoolSnapshot["runners"],
     });
-    const figures = await runSoak(config(pool, { leftovers: async () => ["runner process 4242"] }));
+    const figures = await runSoak(
+      config(pool, {
+        leftovers: { atStop: async () => ["runner process 4242"], eventually: async () => [] },
+      }),
+    );
     expect(figures.violations.some((v) => v.startsWith("calls still in flight"))).toBe(true);
     expect(figures.violations.some((v) => v.startsWith("pool did not return to min 1"))).toBe(true);
     expect(figures.violations).toContain("left after stop(): runner process 4242");
