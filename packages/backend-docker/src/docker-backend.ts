@@ -53,9 +53,7 @@ export class DockerBackend implements Backend {
     ownParentIds.add(req.parentId);
     const signal = AbortSignal.any([
       req.signal,
-      // The host's deadline is fractional (a monotonic clock mapped to epoch ms);
-      // AbortSignal.timeout throws RangeError on a non-integer.
-      AbortSignal.timeout(Math.max(0, Math.ceil(req.deadlineMs - Date.now()))),
+      AbortSignal.timeout(Math.max(0, req.deadlineMs - Date.now())),
     ]);
     const name = containerName(options.namePrefix, req.runnerId);
     let step: BootStep = "checking the image";
