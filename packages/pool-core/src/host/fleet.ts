@@ -218,7 +218,7 @@ export class Fleet {
         env,
         signal,
         // Backends work in wall-clock ms; the core's deadline is on the host's monotonic clock.
-        deadlineMs: Date.now() + (deadlineMs - this.#d.clock.nowMs()),
+        deadlineMs: Math.ceil(Date.now() + (deadlineMs - this.#d.clock.nowMs())),
         log: this.#d.log,
       });
       booted = await untilAborted(bootCall, signal);
