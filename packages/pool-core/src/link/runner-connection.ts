@@ -14,6 +14,7 @@ import { decodeFrame, encodeFrame, encodeValue, MAX_CALL_ID } from "../protocol/
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
+import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { LinkLog } from "./log.js";
 import { Pending, type PendingOwner, type Reply, type WorkKind } from "./pending.js";
@@ -25,6 +26,10 @@ export interface RunnerConnectionOptions {
   readonly heartbeatTimeoutMs: number;
   /** How long after a call's deadline the parent stops waiting for the runner's TIMEOUT. */
   readonly deadlineGraceMs: number;
+  /** Bytes queued in the socket past which a new request waits (see SendBudget). */
+  readonly sendHighWaterBytes: number;
+  /** Requests that may wait; one more fails OVERLOADED. */
+  readonly maxQueuedSends: number;
   readonly log: LinkLog;
 }
 
@@ -69,7 +74,15 @@ export class RunnerConnection implements PendingOwner {
   private nextId = 1;
   private closeReason: string | null = null;
   private resolveClosed!: (v: { reason: string }) => void;
-  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimer: LongTimer | null = null;
+  /**
+   * Requests waiting for the socket to drain below `sendHighWaterBytes`, in order. Bounded by
+   * count (`maxQueuedSends`) and bytes (`sendHighWaterBytes`), so a link holds at most about
+   * twice the high-water mark however many callers pile up.
+   */
+  private readonly waitingToSend = new Map<number, Buffer>();
+  private waitingBytes = 0;
+  private drainHooked = false;
   private deadlineTimerAtMs = Number.POSITIVE_INFINITY;
 
   /** @internal Created by RunnerServer after a valid hello. */
@@ -215,6 +228,15 @@ export class RunnerConnection implements PendingOwner {
    */
   abandon(pending: Pending, error: FlameError): void {
     if (this.pending.get(pending.id) !== pending || pending.answered) return;
+    const unsent = this.waitingToSend.get(pending.id);
+    if (unsent !== undefined) {
+      // Never left this process: nothing runs, the slot is free now.
+      this.waitingToSend.delete(pending.id);
+      this.waitingBytes -= unsent.byteLength;
+      this.pending.delete(pending.id);
+      pending.reject(error, false);
+      return;
+    }
     this.sendQuietly({ t: "cancel", id: pending.id });
     pending.reject(error, true);
   }
@@ -267,10 +289,55 @@ export class RunnerConnection implements PendingOwner {
       pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
       return false;
     }
+    const mustWait = this.waitingToSend.size > 0 || this.overHighWater(frame.byteLength);
+    if (mustWait) {
+      const full =
+        this.waitingToSend.size >= this.options.maxQueuedSends ||
+        this.waitingBytes + frame.byteLength > this.options.sendHighWaterBytes;
+      if (full) {
+        pending.reject(
+          new FlameError(
+            "OVERLOADED",
+            `The link to runner ${this.runnerId} has ${this.ws.bufferedAmount} bytes unsent and ${this.waitingToSend.size} requests (${this.waitingBytes} bytes) waiting; "${pending.fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
+            { runnerId: this.runnerId },
+          ),
+        );
+        return false;
+      }
+      this.waitingToSend.set(pending.id, frame);
+      this.waitingBytes += frame.byteLength;
+      this.hookDrain();
+    } else {
+      this.batcher.send(frame);
+    }
     this.pending.set(pending.id, pending);
-    this.batcher.send(frame);
     if (pending.backstopAtMs !== null) this.armDeadline(pending.backstopAtMs);
     return true;
+  }
+
+  /** A frame of `bytes` would take the socket's queue past the high-water mark. */
+  private overHighWater(bytes: number): boolean {
+    const buffered = this.ws.bufferedAmount;
+    // An empty socket always takes one frame, however large (it is bounded by maxFrameBytes).
+    return buffered > 0 && buffered + bytes > this.options.sendHighWaterBytes;
+  }
+
+  private hookDrain(): void {
+    if (this.drainHooked) return;
+    const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
+    if (socket === undefined || typeof socket.on !== "function") return;
+    this.drainHooked = true;
+    socket.on("drain", () => this.sendWaiting());
+  }
+
+  /** The socket drained: send waiting requests, in order, up to the high-water mark. */
+  private sendWaiting(): void {
+    for (const [id, frame] of this.waitingToSend) {
+      if (this.closeReason !== null || this.overHighWater(frame.byteLength)) return;
+      this.waitingToSend.delete(id);
+      this.waitingBytes -= frame.byteLength;
+      this.batcher.send(frame);
+    }
   }
 
   private sendQuietly(msg: AnyMessage): void {
@@ -376,10 +443,12 @@ export class RunnerConnection implements PendingOwner {
 
   private armDeadline(atMs: number): void {
     if (atMs >= this.deadlineTimerAtMs) return;
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer?.clear();
     this.deadlineTimerAtMs = atMs;
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - performance.now()));
-    this.deadlineTimer.unref();
+    // Long-timeout safe: a 30-day call must not hit its backstop at once.
+    this.deadlineTimer = setLongTimeout(() => this.onDeadline(), atMs - performance.now(), {
+      unref: true,
+    });
   }
 
   /** The runner should have reported TIMEOUT by now; fail what is overdue and re-arm. */
@@ -409,8 +478,10 @@ export class RunnerConnection implements PendingOwner {
     if (this.closeReason !== null) return;
     this.closeReason = reason;
     this.heartbeat.stop();
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer?.clear();
     this.deadlineTimer = null;
+    this.waitingToSend.clear();
+    this.waitingBytes = 0;
     const failed = [...this.pending.values()];
     this.pending.clear();
     for (const pending of failed) {
