@@ -82,6 +82,14 @@ function attempt(
     let sink: ((data: RawData, isBinary: boolean) => void) | null = null;
     const nonce = newNonce();
     const pinned = descriptor.tlsCertSha256;
+    // Called from the TLS handshake, after `ws` and `settle` exist.
+    const onPinMismatch = (got: string): void => {
+      ws.terminate();
+      settle({
+        kind: "refused",
+        reason: `parent's TLS certificate ${got} is not the pinned ${pinned}`,
+      });
+    };
     const ws = new WebSocket(descriptor.url, {
       maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
       perMessageDeflate: false,
@@ -101,13 +109,6 @@ function attempt(
             finishRequest: (req: ClientRequest) => sendAfterPinCheck(req, pinned, onPinMismatch),
           }),
     });
-    const onPinMismatch = (got: string): void => {
-      ws.terminate();
-      settle({
-        kind: "refused",
-        reason: `parent's TLS certificate ${got} is not the pinned ${pinned}`,
-      });
-    };
     const onStop = (): void => {
       ws.terminate();
       settle({ kind: "unreachable", reason: "stopped while dialing" });

@@ -187,4 +187,11 @@ describe("LocalBackend pool: calls", () => {
     const { nestedPoolMin } = await import("../fixtures/functions.mjs");
     expect(await pool.call(nestedPoolMin, null)).toBe(0);
   });
+
+  it("function code on a runner cannot read FLAME_PARENT (its token); it sees FLAME_RUNNER=1", async () => {
+    const pool = localPool();
+    const { runnerEnv, whoami } = await import("../fixtures/functions.mjs");
+    expect(await pool.call(runnerEnv, null)).toEqual({ parent: null, runner: "1" });
+    expect((await pool.call(whoami, null)).insideRunner).toBe(true);
+  });
 });

@@ -87,6 +87,13 @@ describe("options", () => {
     await pool.start();
     expect(world.runners).toHaveLength(0);
   });
+
+  it("forces min to 0 inside a runner whose agent removed FLAME_PARENT (FLAME_RUNNER=1)", async () => {
+    const { pool } = setup({ min: 2 }, { FLAME_RUNNER: "1" });
+    expect(pool.snapshot().min).toBe(0);
+    expect(() => pool.resize({ min: 2, max: 2 })).not.toThrow();
+    expect(pool.snapshot().min).toBe(0);
+  });
 });
 
 describe("lifecycle", () => {

@@ -2,12 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
-import {
-  CLOSE_PROTOCOL,
-  encodeFrame,
-  generateToken,
-  v8Codec,
-} from "../../src/protocol.js";
+import { CLOSE_PROTOCOL, encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
 import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
 
