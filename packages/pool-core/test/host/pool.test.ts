@@ -67,6 +67,11 @@ describe("options", () => {
     ["idleShutdownAfter.check", { idleShutdownAfter: { afterMs: 10, check: 3 } }],
     ["log", { log: "loud" }],
     ["listen.port", { listen: { port: 70_000 } }],
+    ["listen.tls.cert", { listen: { tls: { cert: 1, key: "k" } } }],
+    ["listen.advertiseUrl", { listen: { tls: { cert: "c", key: "k" }, advertiseUrl: "ws://x:1" } }],
+    ["listen.maxHandshakes", { listen: { maxHandshakes: 0 } }],
+    ["link.sendHighWaterBytes", { link: { sendHighWaterBytes: 10 } }],
+    ["link.maxQueuedSends", { link: { maxQueuedSends: -1 } }],
     ["name", { name: "has space" }],
     ["backend", { backend: {} }],
   ])("rejects a bad %s with INVALID_OPTIONS naming it", (field, bad) => {
