@@ -96,7 +96,12 @@ export function refuseSocket(socket: Socket, status: number, why: string): void 
  * destroyed at once; each is destroyed after `timeoutMs` if still a stranger.
  */
 export class HandshakeCap {
-  private readonly pending = new Map<Socket, NodeJS.Timeout>();
+  /**
+   * Keyed by the peer's address and port, which identify one live TCP connection on this
+   * listener: with TLS the socket that upgrades is the TLSSocket, not the raw socket the
+   * server's "connection" event saw, and both share the peer's address.
+   */
+  private readonly pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
   private refusedSinceLog = 0;
 
   constructor(
@@ -114,17 +119,19 @@ export class HandshakeCap {
 
   /** The socket became an authenticated WebSocket (or was refused): no longer counted. */
   release(socket: Socket): void {
-    const timer = this.pending.get(socket);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.pending.delete(socket);
+    const key = peerKey(socket);
+    const entry = this.pending.get(key);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    this.pending.delete(key);
   }
 
   destroyAll(): void {
-    for (const socket of [...this.pending.keys()]) {
-      this.release(socket);
+    for (const { socket, timer } of this.pending.values()) {
+      clearTimeout(timer);
       socket.destroy();
     }
+    this.pending.clear();
   }
 
   private admit(socket: Socket): void {
@@ -139,12 +146,19 @@ export class HandshakeCap {
       return;
     }
     this.refusedSinceLog = 0;
+    const key = peerKey(socket);
     const timer = setTimeout(() => {
       this.release(socket);
       socket.destroy();
     }, this.timeoutMs);
     timer.unref();
-    this.pending.set(socket, timer);
-    socket.once("close", () => this.release(socket));
+    this.pending.set(key, { socket, timer });
+    socket.once("close", () => {
+      if (this.pending.get(key)?.socket === socket) this.release(socket);
+    });
   }
+}
+
+function peerKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? "?"}|${socket.remotePort ?? "?"}`;
 }

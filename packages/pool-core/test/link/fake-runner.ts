@@ -75,11 +75,13 @@ export class FakeRunner {
   static async connect(
     url: string,
     auth: { runnerId: string; token: string },
-    options: { autoPong?: boolean } = {},
+    options: { autoPong?: boolean; ca?: string } = {},
   ): Promise<FakeRunner> {
     const nonce = newNonce();
     const ws = new WebSocket(url, {
       autoPong: options.autoPong ?? true,
+      // Tests' self-signed certificates: trusted as their own CA, any host name.
+      ...(options.ca === undefined ? {} : { ca: options.ca, checkServerIdentity: () => undefined }),
       headers: runnerHeaders(auth.runnerId, auth.token, nonce),
     });
     ws.on("error", () => {});

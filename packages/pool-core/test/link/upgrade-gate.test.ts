@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
 import { type Codec, generateToken, proofMatches, v8Codec } from "../../src/protocol.js";
-import { FakeRunner, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -169,6 +170,33 @@ describe("runner port: authentication at the upgrade", () => {
     second.hello("r1");
     expect((await expecting).runnerId).toBe("r1");
   });
+});
+
+describe("runner port over TLS", () => {
+  it.skipIf(!hasOpenssl)(
+    "an authenticated wss link outlives the handshake bound (only strangers are timed out)",
+    async () => {
+      const tls = selfSignedCert();
+      const server = await listen({ tls, helloTimeoutMs: 300 });
+      const token = generateToken();
+      const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+      const runner = await FakeRunner.connect(
+        server.url,
+        { runnerId: "r1", token },
+        { ca: tls.cert },
+      );
+      cleanups.push(() => runner.close());
+      runner.hello("r1");
+      const conn = await expecting;
+      expect(server.strangers).toBe(0);
+      // Three handshake bounds later the link still carries a call.
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const answered = conn.call("echo", "still here", { timeoutMs: null });
+      const call = await runner.next(isT("call"));
+      runner.send({ t: "result", id: call.id, ok: true, value: "still here" });
+      expect(await answered).toBe("still here");
+    },
+  );
 });
 
 describe("runner port: only what the token allows", () => {
