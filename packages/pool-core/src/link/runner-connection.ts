@@ -18,6 +18,7 @@ import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { LinkLog } from "./log.js";
 import { Pending, type PendingOwner, type Reply, type WorkKind } from "./pending.js";
+import { SendBudget } from "./send-budget.js";
 
 export interface RunnerConnectionOptions {
   readonly codec: Codec;
@@ -75,14 +76,8 @@ export class RunnerConnection implements PendingOwner {
   private closeReason: string | null = null;
   private resolveClosed!: (v: { reason: string }) => void;
   private deadlineTimer: LongTimer | null = null;
-  /**
-   * Requests waiting for the socket to drain below `sendHighWaterBytes`, in order. Bounded by
-   * count (`maxQueuedSends`) and bytes (`sendHighWaterBytes`), so a link holds at most about
-   * twice the high-water mark however many callers pile up.
-   */
-  private readonly waitingToSend = new Map<number, Buffer>();
-  private waitingBytes = 0;
-  private drainHooked = false;
+  /** What this link may hold in memory (send-budget.ts). */
+  private readonly budget: SendBudget;
   private deadlineTimerAtMs = Number.POSITIVE_INFINITY;
 
   /** @internal Created by RunnerServer after a valid hello. */
@@ -98,6 +93,12 @@ export class RunnerConnection implements PendingOwner {
       this.resolveClosed = resolve;
     });
     this.batcher = new SendBatcher(ws);
+    this.budget = new SendBudget(
+      ws,
+      this.batcher,
+      options.sendHighWaterBytes,
+      options.maxQueuedSends,
+    );
     this.heartbeat = new Heartbeat(
       ws,
       (silentMs) => this.terminate(`no heartbeat from runner for ${silentMs} ms`),
@@ -228,11 +229,8 @@ export class RunnerConnection implements PendingOwner {
    */
   abandon(pending: Pending, error: FlameError): void {
     if (this.pending.get(pending.id) !== pending || pending.answered) return;
-    const unsent = this.waitingToSend.get(pending.id);
-    if (unsent !== undefined) {
+    if (this.budget.withdraw(pending.id)) {
       // Never left this process: nothing runs, the slot is free now.
-      this.waitingToSend.delete(pending.id);
-      this.waitingBytes -= unsent.byteLength;
       this.pending.delete(pending.id);
       pending.reject(error, false);
       return;
@@ -289,55 +287,19 @@ export class RunnerConnection implements PendingOwner {
       pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
       return false;
     }
-    const mustWait = this.waitingToSend.size > 0 || this.overHighWater(frame.byteLength);
-    if (mustWait) {
-      const full =
-        this.waitingToSend.size >= this.options.maxQueuedSends ||
-        this.waitingBytes + frame.byteLength > this.options.sendHighWaterBytes;
-      if (full) {
-        pending.reject(
-          new FlameError(
-            "OVERLOADED",
-            `The link to runner ${this.runnerId} has ${this.ws.bufferedAmount} bytes unsent and ${this.waitingToSend.size} requests (${this.waitingBytes} bytes) waiting; "${pending.fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
-            { runnerId: this.runnerId },
-          ),
-        );
-        return false;
-      }
-      this.waitingToSend.set(pending.id, frame);
-      this.waitingBytes += frame.byteLength;
-      this.hookDrain();
-    } else {
-      this.batcher.send(frame);
+    if (this.budget.offer(pending.id, frame) === "full") {
+      pending.reject(
+        new FlameError(
+          "OVERLOADED",
+          `The link to runner ${this.runnerId} has ${this.ws.bufferedAmount} bytes unsent and ${this.budget.waitingCount} requests (${this.budget.heldBytes} bytes) waiting; "${pending.fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
+          { runnerId: this.runnerId },
+        ),
+      );
+      return false;
     }
     this.pending.set(pending.id, pending);
     if (pending.backstopAtMs !== null) this.armDeadline(pending.backstopAtMs);
     return true;
-  }
-
-  /** A frame of `bytes` would take the socket's queue past the high-water mark. */
-  private overHighWater(bytes: number): boolean {
-    const buffered = this.ws.bufferedAmount;
-    // An empty socket always takes one frame, however large (it is bounded by maxFrameBytes).
-    return buffered > 0 && buffered + bytes > this.options.sendHighWaterBytes;
-  }
-
-  private hookDrain(): void {
-    if (this.drainHooked) return;
-    const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
-    if (socket === undefined || typeof socket.on !== "function") return;
-    this.drainHooked = true;
-    socket.on("drain", () => this.sendWaiting());
-  }
-
-  /** The socket drained: send waiting requests, in order, up to the high-water mark. */
-  private sendWaiting(): void {
-    for (const [id, frame] of this.waitingToSend) {
-      if (this.closeReason !== null || this.overHighWater(frame.byteLength)) return;
-      this.waitingToSend.delete(id);
-      this.waitingBytes -= frame.byteLength;
-      this.batcher.send(frame);
-    }
   }
 
   private sendQuietly(msg: AnyMessage): void {
@@ -480,8 +442,7 @@ export class RunnerConnection implements PendingOwner {
     this.heartbeat.stop();
     this.deadlineTimer?.clear();
     this.deadlineTimer = null;
-    this.waitingToSend.clear();
-    this.waitingBytes = 0;
+    this.budget.clear();
     const failed = [...this.pending.values()];
     this.pending.clear();
     for (const pending of failed) {

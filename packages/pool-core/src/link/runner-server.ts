@@ -267,7 +267,8 @@ export class RunnerServer {
       this.settings.log("warn", "UNAUTHORIZED: runner upgrade refused", {
         code: verdict.status === 426 ? "PROTOCOL" : "UNAUTHORIZED",
         status: verdict.status,
-        runnerId: verdict.runnerId ?? req.headers["x-flame-runner"],
+        // A stranger's header: logged, but never more than a runner id's worth of it.
+        runnerId: verdict.runnerId ?? String(req.headers["x-flame-runner"] ?? "").slice(0, 80),
         remote,
         why: verdict.why,
       });

@@ -43,7 +43,7 @@ describe("per-link send budget", () => {
     let maxHeldBytes = 0;
     const serverSide = [...(server as unknown as { connections: Set<unknown> }).connections][0] as {
       ws: { bufferedAmount: number };
-      waitingBytes: number;
+      budget: { heldBytes: number };
     };
     for (let i = 0; i < 2_000 && overloaded === null; i++) {
       const result = conn.call("echo", payload, { timeoutMs: null });
@@ -51,7 +51,10 @@ describe("per-link send budget", () => {
       result.catch((error: unknown) => {
         if (error instanceof FlameError && error.code === "OVERLOADED") overloaded = error;
       });
-      maxHeldBytes = Math.max(maxHeldBytes, serverSide.ws.bufferedAmount + serverSide.waitingBytes);
+      maxHeldBytes = Math.max(
+        maxHeldBytes,
+        serverSide.ws.bufferedAmount + serverSide.budget.heldBytes,
+      );
       // Let the refusal (synchronous) and socket writes settle.
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -90,11 +93,11 @@ describe("per-link send budget", () => {
     (runner.ws as unknown as { _socket: Socket })._socket.pause();
     const payload = new Uint8Array(MIB / 4).fill(2);
     const serverSide = [...(server as unknown as { connections: Set<unknown> }).connections][0] as {
-      waitingToSend: Map<number, unknown>;
+      budget: { waitingCount: number };
     };
     // Fill until one request waits.
     let last: { controller: AbortController; outcome: Promise<unknown> } | null = null;
-    for (let i = 0; i < 2_000 && serverSide.waitingToSend.size === 0; i++) {
+    for (let i = 0; i < 2_000 && serverSide.budget.waitingCount === 0; i++) {
       const controller = new AbortController();
       const outcome = conn
         .call("echo", payload, { timeoutMs: null, signal: controller.signal })
@@ -102,7 +105,7 @@ describe("per-link send budget", () => {
       last = { controller, outcome };
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(serverSide.waitingToSend.size).toBe(1);
+    expect(serverSide.budget.waitingCount).toBe(1);
     const inflightBefore = conn.inflight;
     // The queue (1) is full: the next fails OVERLOADED at once, naming maxQueuedSends too.
     const refused = await conn.call("echo", payload, { timeoutMs: null }).catch((e: unknown) => e);
@@ -112,7 +115,7 @@ describe("per-link send budget", () => {
     // The waiting one is aborted: answered ABORTED, its place and slot free at once.
     last?.controller.abort();
     expect(await last?.outcome).toMatchObject({ code: "ABORTED" });
-    expect(serverSide.waitingToSend.size).toBe(0);
+    expect(serverSide.budget.waitingCount).toBe(0);
     expect(conn.inflight).toBe(inflightBefore - 1);
   });
 });
