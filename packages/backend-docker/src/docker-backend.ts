@@ -53,7 +53,8 @@ export class DockerBackend implements Backend {
     ownParentIds.add(req.parentId);
     const signal = AbortSignal.any([
       req.signal,
-      AbortSignal.timeout(Math.max(0, req.deadlineMs - Date.now())),
+      // A deadline need not be a whole number of ms; AbortSignal.timeout wants an integer.
+      AbortSignal.timeout(Math.max(0, Math.ceil(req.deadlineMs - Date.now()))),
     ]);
     const name = containerName(options.namePrefix, req.runnerId);
     let step: BootStep = "checking the image";

@@ -18,6 +18,8 @@ export {
   type GrowResult,
   type HeartbeatOption,
   type IdleCheckOption,
+  type LinkOption,
+  type ListenOption,
   type LogFn,
   type LogLevel,
   type PoolOptions,

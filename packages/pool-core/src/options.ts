@@ -9,8 +9,12 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_QUEUED_SENDS,
+  DEFAULT_SEND_HIGH_WATER_BYTES,
 } from "./protocol/defaults.js";
 import type { ExecutionSettings } from "./protocol/messages.js";
+import { type LongTimer, setLongTimeout } from "./protocol/timers.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFn = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -117,11 +121,10 @@ export interface PoolOptions {
   readonly minIdleShutdownAfter?: number;
   readonly singleUse?: boolean;
   readonly log?: false | LogLevel | LogFn;
-  readonly listen?: {
-    readonly host?: string;
-    readonly port?: number;
-    readonly advertiseUrl?: string;
-  };
+  /** Where runners dial this parent; see ListenOption. */
+  readonly listen?: ListenOption;
+  /** Per-link resource bounds; see LinkOption. */
+  readonly link?: LinkOption;
   readonly maxFrameBytes?: number;
   readonly failsafeTimeout?: number;
   /** How runners execute functions (worker threads by default); see ExecutionOption. */
@@ -132,6 +135,39 @@ export interface PoolOptions {
   readonly onGrowStart?: (meta: GrowMeta) => void;
   readonly onGrowEnd?: (result: GrowResult, meta: GrowMeta) => void;
   readonly onShrink?: (meta: GrowMeta) => void;
+}
+
+/** The runner port (README "Security"). */
+export interface ListenOption {
+  /** Interface to listen on. Default "127.0.0.1" (loopback: only this host's runners). */
+  readonly host?: string;
+  /** Port; 0 picks a free one. Default 0. */
+  readonly port?: number;
+  /** URL runners dial when it differs from ws://host:port (e.g. a Fly 6PN address). */
+  readonly advertiseUrl?: string;
+  /**
+   * Serve `wss://` with this PEM certificate and key, for links that cross a network you do
+   * not trust. Each runner pins the certificate's SHA-256 (carried in FLAME_PARENT), so a
+   * self-signed certificate is enough. Default: plain `ws://`.
+   * Example: `{ cert: readFileSync("runner-port.crt", "utf8"), key: readFileSync("runner-port.key", "utf8") }`.
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Sockets connected but not yet authenticated at once; more are dropped. Default 64. */
+  readonly maxHandshakes?: number;
+}
+
+/** Bounds on what one runner link may hold in memory. */
+export interface LinkOption {
+  /**
+   * Bytes a link may have queued for its socket (ws `bufferedAmount`) before a new request
+   * waits for it to drain. Default 32 MiB.
+   */
+  readonly sendHighWaterBytes?: number;
+  /**
+   * Requests that may wait for that drain per link; one more fails OVERLOADED at once, naming
+   * this option. Default 1,000.
+   */
+  readonly maxQueuedSends?: number;
 }
 
 /** Options after defaults and validation. Infinity becomes null ("never"). */
@@ -152,7 +188,14 @@ export interface ResolvedOptions {
   readonly minIdleShutdownAfterMs: number | null;
   readonly singleUse: boolean;
   readonly log: LogFn;
-  readonly listen: { readonly host: string; readonly port: number; readonly advertiseUrl?: string };
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    readonly advertiseUrl?: string;
+    readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+    readonly maxHandshakes: number;
+  };
+  readonly link: { readonly sendHighWaterBytes: number; readonly maxQueuedSends: number };
   readonly maxFrameBytes: number;
   readonly failsafeTimeoutMs: number;
   readonly execution: ExecutionSettings;
@@ -185,7 +228,18 @@ export const DEFAULTS = {
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
-/** `env` decides whether this process is itself a runner (FLAME_PARENT set): then min is 0. */
+/**
+ * Whether this process is itself a runner: FLAME_PARENT set (before the agent read it), or
+ * FLAME_RUNNER=1, the non-secret marker the agent leaves once it removed FLAME_PARENT.
+ */
+export function isInsideRunner(env: NodeJS.ProcessEnv): boolean {
+  return (
+    (typeof env.FLAME_PARENT === "string" && env.FLAME_PARENT.length > 0) ||
+    env.FLAME_RUNNER === "1"
+  );
+}
+
+/** `env` decides whether this process is itself a runner (see isInsideRunner): then min is 0. */
 export function resolveOptions(
   options: PoolOptions,
   env: NodeJS.ProcessEnv = process.env,
@@ -205,7 +259,7 @@ export function resolveOptions(
     throw invalidOption("backend", "a Backend (e.g. new LocalBackend({ entry }))", o.backend);
   }
   const max = integer("max", o.max, 1);
-  const insideRunner = typeof env.FLAME_PARENT === "string" && env.FLAME_PARENT.length > 0;
+  const insideRunner = isInsideRunner(env);
   const min = insideRunner ? 0 : integer("min", o.min ?? DEFAULTS.min, 0);
   if (min > max) throw invalidOption("min", `at most max (${max})`, min);
   const maxConcurrency = integer("maxConcurrency", o.maxConcurrency ?? DEFAULTS.maxConcurrency, 1);
@@ -229,7 +283,11 @@ export function resolveOptions(
 
   const listen = o.listen ?? {};
   if (typeof listen !== "object" || listen === null) {
-    throw invalidOption("listen", "an object { host?, port?, advertiseUrl? }", listen);
+    throw invalidOption(
+      "listen",
+      "an object { host?, port?, advertiseUrl?, tls?, maxHandshakes? }",
+      listen,
+    );
   }
   const host = listen.host ?? DEFAULTS.listenHost;
   if (typeof host !== "string" || host.length === 0) {
@@ -240,6 +298,43 @@ export function resolveOptions(
   if (listen.advertiseUrl !== undefined && !/^wss?:\/\/./.test(String(listen.advertiseUrl))) {
     throw invalidOption("listen.advertiseUrl", "a ws:// or wss:// URL", listen.advertiseUrl);
   }
+  const tls = listen.tls;
+  if (tls !== undefined) {
+    if (typeof tls !== "object" || tls === null) {
+      throw invalidOption("listen.tls", "an object { cert, key } of PEM strings", tls);
+    }
+    for (const key of ["cert", "key"] as const) {
+      if (typeof tls[key] !== "string" && !Buffer.isBuffer(tls[key])) {
+        throw invalidOption(`listen.tls.${key}`, "a PEM string or Buffer", tls[key]);
+      }
+    }
+    if (listen.advertiseUrl !== undefined && !String(listen.advertiseUrl).startsWith("wss://")) {
+      throw invalidOption(
+        "listen.advertiseUrl",
+        "a wss:// URL when listen.tls is set",
+        listen.advertiseUrl,
+      );
+    }
+  }
+  const maxHandshakes = integer(
+    "listen.maxHandshakes",
+    listen.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES,
+    1,
+  );
+  const link = o.link ?? {};
+  if (typeof link !== "object" || link === null) {
+    throw invalidOption("link", "an object { sendHighWaterBytes?, maxQueuedSends? }", link);
+  }
+  const sendHighWaterBytes = integer(
+    "link.sendHighWaterBytes",
+    link.sendHighWaterBytes ?? DEFAULT_SEND_HIGH_WATER_BYTES,
+    1024,
+  );
+  const maxQueuedSends = integer(
+    "link.maxQueuedSends",
+    link.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS,
+    0,
+  );
 
   return {
     name: o.name,
@@ -261,10 +356,14 @@ export function resolveOptions(
     ),
     singleUse: boolean("singleUse", o.singleUse ?? false),
     log: resolveLog(o.log ?? false, o.name),
-    listen:
-      listen.advertiseUrl === undefined
-        ? { host, port }
-        : { host, port, advertiseUrl: listen.advertiseUrl },
+    listen: {
+      host,
+      port,
+      maxHandshakes,
+      ...(listen.advertiseUrl === undefined ? {} : { advertiseUrl: listen.advertiseUrl }),
+      ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
+    },
+    link: { sendHighWaterBytes, maxQueuedSends },
     maxFrameBytes: integer("maxFrameBytes", o.maxFrameBytes ?? DEFAULTS.maxFrameBytes, 1024),
     failsafeTimeoutMs: duration("failsafeTimeout", o.failsafeTimeout ?? DEFAULTS.failsafeTimeout),
     execution: resolveExecution(o.execution),
@@ -432,10 +531,11 @@ function resolveLog(log: unknown, pool: string): LogFn {
 const timeOrigin = performance.timeOrigin;
 export const realClock: Clock = {
   nowMs: () => timeOrigin + performance.now(),
+  // Re-armed past 2^31−1 ms: a plain setTimeout would fire a 30-day deadline at once.
   setTimer(atMs, fn) {
-    return setTimeout(fn, Math.max(0, atMs - (timeOrigin + performance.now())));
+    return setLongTimeout(fn, atMs - (timeOrigin + performance.now()));
   },
   clearTimer(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    (handle as LongTimer | null)?.clear();
   },
 };

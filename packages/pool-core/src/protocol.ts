@@ -30,6 +30,9 @@ export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_QUEUED_SENDS,
+  DEFAULT_SEND_HIGH_WATER_BYTES,
   wsMaxPayloadFor,
 } from "./protocol/defaults.js";
 export { decodeParentDescriptor, encodeParentDescriptor } from "./protocol/descriptor.js";
@@ -43,9 +46,21 @@ export {
   type FrameErrorCode,
   MAX_CALL_ID,
 } from "./protocol/frame.js";
+export {
+  bearer,
+  HEADER_NONCE,
+  HEADER_PROOF,
+  HEADER_PROTOCOL,
+  HEADER_RUNNER,
+  newNonce,
+  parentProof,
+  parseBearer,
+  proofMatches,
+} from "./protocol/handshake.js";
 export { Heartbeat } from "./protocol/heartbeat.js";
 export * from "./protocol/messages.js";
 export { SendBatcher, type SendBatcherOptions } from "./protocol/send-batcher.js";
+export { clampTimerMs, type LongTimer, MAX_TIMER_MS, setLongTimeout } from "./protocol/timers.js";
 export { generateToken, tokensEqual } from "./protocol/token.js";
 export { fromWireError, toWireError } from "./protocol/wire-error.js";
 export { remoteSpanNeeded, runWithRemoteParent } from "./telemetry/spans.js";

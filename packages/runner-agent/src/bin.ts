@@ -14,7 +14,8 @@ const USAGE = `Usage: flame-runner --entry <module> [--app <module>] [--debug]
   --app <module>    single-image mode: without FLAME_PARENT, import this module (your app)
                     in this process instead of serving as a runner (or FLAME_APP)
   --debug           diagnostic lines on stderr (or FLAME_RUNNER_DEBUG=1)
-Environment: FLAME_PARENT (set by the pool's backend), FLAME_ENTRY, FLAME_APP, FLAME_RUNNER_DEBUG.`;
+Environment: FLAME_PARENT (set by the pool's backend; removed from the environment once read,
+  FLAME_RUNNER=1 set instead), FLAME_ENTRY, FLAME_APP, FLAME_RUNNER_DEBUG.`;
 
 function finish(exit: AgentExit): never {
   process.stderr.write(`flame-runner: ${exit.reason}\n`);
@@ -48,6 +49,11 @@ function main(): void {
   const entry = values.entry ?? process.env.FLAME_ENTRY;
   const debugOn = values.debug === true || process.env.FLAME_RUNNER_DEBUG === "1";
   const rawParent = process.env.FLAME_PARENT;
+  // The descriptor holds this runner's token: no dependency, worker thread or child process
+  // may read it from the environment. FLAME_RUNNER (no secret) keeps telling a Pool created
+  // in here that it runs inside a runner (its min is forced to 0).
+  delete process.env.FLAME_PARENT;
+  if (rawParent !== undefined && rawParent !== "") process.env.FLAME_RUNNER = "1";
   const role = chooseRole(values.app ?? process.env.FLAME_APP, rawParent);
   if (role.kind === "app") {
     // No handlers, no final line once it loaded: the process is the app's from here on.

@@ -1,16 +1,28 @@
 /**
- * Dial the parent, say hello, wait for welcome; retry with backoff until the failsafe
- * deadline. A refusal (close code 4001/4002) is final: retrying with the same token can't help.
+ * Dial the parent, authenticate at the upgrade, check the parent's proof, say hello, wait for
+ * welcome; retry with backoff until the failsafe deadline. A refusal (HTTP 401/403/426 at the
+ * upgrade, close code 4001/4002, a parent that can't prove it knows the token, a TLS
+ * certificate other than the pinned one) is final: retrying with the same token can't help.
  */
+import type { ClientRequest } from "node:http";
 import { hostname } from "node:os";
+import type { TLSSocket } from "node:tls";
 import {
+  bearer,
   CLOSE_PROTOCOL,
   CLOSE_UNAUTHORIZED,
   type Codec,
+  clampTimerMs,
   decodeFrame,
   encodeFrame,
+  HEADER_NONCE,
+  HEADER_PROOF,
+  HEADER_PROTOCOL,
+  HEADER_RUNNER,
+  newNonce,
   type ParentDescriptor,
   PROTOCOL_VERSION,
+  proofMatches,
   wsMaxPayloadFor,
 } from "@flame-ts/pool-core/protocol";
 import { type RawData, WebSocket } from "ws";
@@ -68,10 +80,34 @@ function attempt(
     let welcomed = false;
     const buffered: Array<[RawData, boolean]> = [];
     let sink: ((data: RawData, isBinary: boolean) => void) | null = null;
+    const nonce = newNonce();
+    const pinned = descriptor.tlsCertSha256;
+    // Called from the TLS handshake, after `ws` and `settle` exist.
+    const onPinMismatch = (got: string): void => {
+      ws.terminate();
+      settle({
+        kind: "refused",
+        reason: `parent's TLS certificate ${got} is not the pinned ${pinned}`,
+      });
+    };
     const ws = new WebSocket(descriptor.url, {
       maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
       perMessageDeflate: false,
-      handshakeTimeout: Math.max(50, Math.ceil(boundMs)),
+      handshakeTimeout: clampTimerMs(Math.max(50, Math.ceil(boundMs))),
+      headers: {
+        [HEADER_RUNNER]: descriptor.runnerId,
+        authorization: bearer(descriptor.token),
+        [HEADER_NONCE]: nonce,
+        [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
+      },
+      // A pinned certificate replaces CA checks (it may be self-signed): the request, and so
+      // the token, is written only once the TLS handshake showed exactly that certificate.
+      ...(pinned === undefined
+        ? {}
+        : {
+            rejectUnauthorized: false,
+            finishRequest: (req: ClientRequest) => sendAfterPinCheck(req, pinned, onPinMismatch),
+          }),
     });
     const onStop = (): void => {
       ws.terminate();
@@ -88,18 +124,45 @@ function attempt(
     const timer = setTimeout(() => {
       ws.terminate();
       settle({ kind: "unreachable", reason: "no welcome before the failsafe deadline" });
-    }, boundMs);
+    }, clampTimerMs(boundMs));
+    let proven = false;
+    ws.on("upgrade", (res) => {
+      // Mutual authentication: only a holder of our token can compute this proof.
+      proven = proofMatches(
+        descriptor.token,
+        descriptor.runnerId,
+        nonce,
+        headerOf(res.headers[HEADER_PROOF]),
+      );
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      ws.terminate();
+      if (status === 401 || status === 403 || status === 426) {
+        settle({ kind: "refused", reason: `refused by parent: HTTP ${status} at the upgrade` });
+      } else {
+        settle({ kind: "unreachable", reason: `parent answered the upgrade with HTTP ${status}` });
+      }
+    });
     ws.on("error", (err) => {
       if (!welcomed) settle({ kind: "unreachable", reason: err.message });
     });
     ws.on("open", () => {
+      if (!proven) {
+        ws.terminate();
+        settle({
+          kind: "refused",
+          reason: `the parent at ${descriptor.url} could not prove it knows this runner's token; not serving it`,
+        });
+        return;
+      }
       try {
         ws.send(
           encodeFrame(
             {
               t: "hello",
               runnerId: descriptor.runnerId,
-              token: descriptor.token,
               protocol: PROTOCOL_VERSION,
               functions,
               agentVersion: AGENT_VERSION,
@@ -151,9 +214,41 @@ function attempt(
   });
 }
 
+function headerOf(value: string | string[] | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * ws' `finishRequest`: write the upgrade request (which carries the token) only after the TLS
+ * handshake presented the pinned certificate; otherwise destroy it unsent.
+ */
+function sendAfterPinCheck(
+  req: ClientRequest,
+  pinned: string,
+  mismatch: (got: string) => void,
+): void {
+  req.once("socket", (raw) => {
+    const socket = raw as TLSSocket;
+    const check = (): void => {
+      const got = socket.getPeerCertificate()?.fingerprint256 ?? "(none)";
+      if (got === pinned) {
+        req.end();
+        return;
+      }
+      req.destroy();
+      mismatch(got);
+    };
+    if (socket.encrypted && !socket.connecting && socket.getPeerCertificate()?.fingerprint256) {
+      check();
+    } else {
+      socket.once("secureConnect", check);
+    }
+  });
+}
+
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, clampTimerMs(ms));
     function done(): void {
       clearTimeout(timer);
       signal.removeEventListener("abort", done);

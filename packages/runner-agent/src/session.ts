@@ -12,8 +12,10 @@ import {
   decodeFrame,
   encodeFrame,
   Heartbeat,
+  type LongTimer,
   type ParentDescriptor,
   SendBatcher,
+  setLongTimeout,
   type WireError,
 } from "@flame-ts/pool-core/protocol";
 import type { RawData } from "ws";
@@ -57,7 +59,7 @@ export class Session implements ExecutorSink {
   private readonly outcomes = new Map<number, Uint8Array>();
   private readonly mailbox: AgentEvent[] = [];
   private busy = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: LongTimer | null = null;
   private timerAtMs: number | null = null;
 
   constructor(
@@ -256,18 +258,16 @@ export class Session implements ExecutorSink {
   private rearm(): void {
     const at = nextDeadline(this.state);
     if (at === this.timerAtMs) return;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = null;
     this.timerAtMs = at;
     if (at !== null) {
-      this.timer = setTimeout(
-        () => {
-          this.timer = null;
-          this.timerAtMs = null;
-          this.dispatch({ type: "tick" });
-        },
-        Math.max(0, at - performance.now()),
-      );
+      // Long-timeout safe: a deadline 30 days out must not tick (and spin) at once.
+      this.timer = setLongTimeout(() => {
+        this.timer = null;
+        this.timerAtMs = null;
+        this.dispatch({ type: "tick" });
+      }, at - performance.now());
     }
   }
 
@@ -294,7 +294,7 @@ export class Session implements ExecutorSink {
   private leave(code: AgentExit["code"], reason: string, announce: string | null): void {
     if (announce !== null) this.send({ t: "shutdown", reason: announce });
     this.heartbeat.stop();
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = null;
     const closed = this.executor.close().catch(() => {});
     const { ws } = this.link;

@@ -287,3 +287,49 @@ describe("package", () => {
     expect(AGENT_VERSION).toBe(pkg.version);
   });
 });
+
+describe("flame-runner authentication", () => {
+  it("presents its runner id and token in the upgrade headers, never in a frame", async () => {
+    const parent = await fakeParent();
+    const d = descriptor(parent.url);
+    AgentProcess.start(d);
+    await parent.connected;
+    const headers = parent.upgrades[0]?.headers ?? {};
+    expect(headers["x-flame-runner"]).toBe(d.runnerId);
+    expect(headers.authorization).toBe(`Bearer ${d.token}`);
+    expect(headers["x-flame-nonce"]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(headers.origin).toBeUndefined();
+  });
+
+  for (const proof of ["omit", "forge"] as const) {
+    it(`exits 4 without saying hello when the parent cannot prove it knows the token (${proof})`, async () => {
+      let hellos = 0;
+      const parent = await fakeParent({
+        proof,
+        onHello: () => {
+          hellos++;
+        },
+      });
+      const end = await AgentProcess.start(descriptor(parent.url)).exit();
+      expect(end.code).toBe(4);
+      expect(end.lastLine).toMatch(
+        /^flame-runner: the parent at ws:\/\/127\.0\.0\.1:\d+ could not prove it knows this runner's token/,
+      );
+      expect(hellos).toBe(0);
+    });
+  }
+
+  for (const mode of ["threads", "inline"] as const) {
+    it(`removes FLAME_PARENT from the environment function code sees; FLAME_RUNNER=1 instead (${mode})`, async () => {
+      const parent = await fakeParent();
+      AgentProcess.start(descriptor(parent.url, { execution: { ...DEFAULT_EXECUTION, mode } }));
+      const ws = await parent.connected;
+      ws.send(frame({ t: "call", id: 1, fn: "runnerEnv", args: input(null), timeoutMs: null }));
+      expect(await parent.next(isT("result"))).toMatchObject({
+        id: 1,
+        ok: true,
+        value: { parent: null, runner: "1" },
+      });
+    });
+  }
+});

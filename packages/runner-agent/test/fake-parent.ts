@@ -1,10 +1,33 @@
 /** A hand-driven parent: a raw ws server that welcomes one runner and records what it sends. */
 
-import { type AnyMessage, decodeFrame, encodeFrame, v8Codec } from "@flame-ts/pool-core/protocol";
+import type { IncomingMessage } from "node:http";
+import {
+  type AnyMessage,
+  decodeFrame,
+  encodeFrame,
+  HEADER_NONCE,
+  HEADER_PROOF,
+  HEADER_RUNNER,
+  parentProof,
+  parseBearer,
+  v8Codec,
+} from "@flame-ts/pool-core/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
+
+/**
+ * How the fake parent answers the upgrade: "prove" (the real parent's proof, computed from
+ * the token the runner presented), "omit" (no proof) or "forge" (a proof under another key).
+ */
+export type ProofMode = "prove" | "omit" | "forge";
+
+/** What the runner presented in its upgrade request. */
+export interface SeenUpgrade {
+  readonly headers: IncomingMessage["headers"];
+}
 
 export class FakeParent {
   readonly received: AnyMessage[] = [];
+  readonly upgrades: SeenUpgrade[] = [];
   readonly connected: Promise<WebSocket>;
   private waiters: Array<() => void> = [];
 
@@ -12,7 +35,17 @@ export class FakeParent {
     private readonly wss: WebSocketServer,
     readonly url: string,
     onHello: (ws: WebSocket, hello: AnyMessage) => void,
+    proof: ProofMode,
   ) {
+    wss.on("headers", (headers, req) => {
+      this.upgrades.push({ headers: req.headers });
+      const token = parseBearer(req.headers.authorization) ?? "";
+      const runnerId = String(req.headers[HEADER_RUNNER] ?? "");
+      const nonce = String(req.headers[HEADER_NONCE] ?? "");
+      if (proof === "omit") return;
+      const key = proof === "prove" ? token : `${token}-not-it`;
+      headers.push(`${HEADER_PROOF}: ${parentProof(key, runnerId, nonce)}`);
+    });
     this.connected = new Promise((resolve) => {
       wss.on("connection", (ws) => {
         ws.on("error", () => {});
@@ -33,7 +66,11 @@ export class FakeParent {
 
   /** `onHello` defaults to sending welcome; pass another to refuse or misbehave. */
   static async listen(
-    options: { autoPong?: boolean; onHello?: (ws: WebSocket, hello: AnyMessage) => void } = {},
+    options: {
+      autoPong?: boolean;
+      onHello?: (ws: WebSocket, hello: AnyMessage) => void;
+      proof?: ProofMode;
+    } = {},
   ): Promise<FakeParent> {
     const wss = new WebSocketServer({
       host: "127.0.0.1",
@@ -48,7 +85,7 @@ export class FakeParent {
       ((ws: WebSocket, hello: AnyMessage) => {
         if (hello.t === "hello") ws.send(frame({ t: "welcome", runnerId: hello.runnerId }));
       });
-    return new FakeParent(wss, `ws://127.0.0.1:${port}`, onHello);
+    return new FakeParent(wss, `ws://127.0.0.1:${port}`, onHello, options.proof ?? "prove");
   }
 
   async next<T extends AnyMessage>(pred: (m: AnyMessage) => m is T, boundMs = 10_000): Promise<T> {

@@ -215,7 +215,10 @@ export class EmulatedMachine {
       this.stderrTail.push(`emulator: failed to start: ${error.message}`);
       this.#stopped(127, null);
     });
-    child.once("exit", (code, signal) => {
+    // "close", not "exit": the process's last stderr lines (the agent's `flame-runner: <reason>`)
+    // can still be in the pipe at "exit". Reporting the Machine stopped before reading them made
+    // the parent-SIGKILL test see an older line about one run in five.
+    child.once("close", (code, signal) => {
       if (this.#child === child) this.#child = undefined;
       if (this.state === "destroying") return this.#set("destroyed", "destroy");
       this.#stopped(code, signal);

@@ -195,6 +195,7 @@ export class Fleet {
     const signal = b.abort.signal;
     let bootCall: Promise<BootedRunner> | null = null;
     let booted: BootedRunner | null = null;
+    let hello: Promise<LinkConnection> | null = null;
     try {
       const server = await untilAborted(this.#d.server(), signal);
       const token = generateToken();
@@ -207,9 +208,10 @@ export class Fleet {
           protocol: PROTOCOL_VERSION,
           idleShutdownAfterMs: null,
           ...this.#d.descriptor,
+          ...(server.tlsCertSha256 == null ? {} : { tlsCertSha256: server.tlsCertSha256 }),
         }),
       };
-      const hello = server.expect(b.runnerId, token, signal);
+      hello = server.expect(b.runnerId, token, signal);
       hello.catch(() => {});
       bootCall = this.#d.backend.boot({
         runnerId: b.runnerId,
@@ -218,7 +220,7 @@ export class Fleet {
         env,
         signal,
         // Backends work in wall-clock ms; the core's deadline is on the host's monotonic clock.
-        deadlineMs: Date.now() + (deadlineMs - this.#d.clock.nowMs()),
+        deadlineMs: Math.ceil(Date.now() + (deadlineMs - this.#d.clock.nowMs())),
         log: this.#d.log,
       });
       booted = await untilAborted(bootCall, signal);
@@ -231,7 +233,7 @@ export class Fleet {
         );
       });
       exitedEarly.catch(() => {});
-      const conn = await untilAborted(Promise.race([hello, exitedEarly]), signal);
+      const conn: LinkConnection = await untilAborted(Promise.race([hello, exitedEarly]), signal);
       if (b.abandoned) {
         // The hello won a race with the core's abortBoot: the core no longer wants it.
         conn.terminate("boot abandoned");
@@ -242,6 +244,12 @@ export class Fleet {
       b.settle(null);
     } catch (error) {
       b.abort.abort(error);
+      // The runner may have connected before the boot failed (its hello raced the failure):
+      // that link belongs to no runner entry, so close it here or nobody will.
+      void hello?.then(
+        (conn) => conn.terminate("its boot failed"),
+        () => {},
+      );
       if (booted !== null) {
         void booted.stop().catch(() => {});
       } else if (bootCall !== null) {

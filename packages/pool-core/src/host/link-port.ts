@@ -10,6 +10,8 @@ export type { Reply, RequestOptions, WorkKind };
 export interface LinkServer {
   /** What runners dial. */
   readonly url: string;
+  /** SHA-256 fingerprint of the wss:// certificate runners must pin; null or absent for ws://. */
+  readonly tlsCertSha256?: string | null;
   /** Resolves once `runnerId` says hello with `token`; rejects when `signal` aborts. */
   expect(runnerId: string, token: string, signal: AbortSignal): Promise<LinkConnection>;
   close(): Promise<void>;
@@ -39,6 +41,10 @@ export interface LinkListenOptions {
   readonly host: string;
   readonly port: number;
   readonly advertiseUrl?: string;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly maxHandshakes?: number;
+  readonly sendHighWaterBytes?: number;
+  readonly maxQueuedSends?: number;
   readonly maxFrameBytes: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;

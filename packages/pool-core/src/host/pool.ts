@@ -22,6 +22,7 @@ import { FlameError } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
 import {
   type Clock,
+  isInsideRunner,
   type PoolOptions,
   type ResolvedOptions,
   resolveDrainTimeout,
@@ -76,7 +77,7 @@ export class Pool {
     const env = internals.env ?? process.env;
     const o = resolveOptions(options, env);
     this.#o = o;
-    this.#insideRunner = typeof env.FLAME_PARENT === "string" && env.FLAME_PARENT.length > 0;
+    this.#insideRunner = isInsideRunner(env);
     this.name = o.name;
     this.#clock = o.clock;
     this.#listen = internals.listen ?? listenRunnerServer;
@@ -354,6 +355,10 @@ export class Pool {
       ...(this.#o.listen.advertiseUrl === undefined
         ? {}
         : { advertiseUrl: this.#o.listen.advertiseUrl }),
+      ...(this.#o.listen.tls === undefined ? {} : { tls: this.#o.listen.tls }),
+      maxHandshakes: this.#o.listen.maxHandshakes,
+      sendHighWaterBytes: this.#o.link.sendHighWaterBytes,
+      maxQueuedSends: this.#o.link.maxQueuedSends,
       maxFrameBytes: this.#o.maxFrameBytes,
       heartbeatIntervalMs: this.#o.heartbeat.intervalMs,
       heartbeatTimeoutMs: this.#o.heartbeat.timeoutMs,

@@ -7,6 +7,12 @@ export const listenRunnerServer: ListenLink = async (options): Promise<LinkServe
     host: options.host,
     port: options.port,
     ...(options.advertiseUrl === undefined ? {} : { advertiseUrl: options.advertiseUrl }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.maxHandshakes === undefined ? {} : { maxHandshakes: options.maxHandshakes }),
+    ...(options.sendHighWaterBytes === undefined
+      ? {}
+      : { sendHighWaterBytes: options.sendHighWaterBytes }),
+    ...(options.maxQueuedSends === undefined ? {} : { maxQueuedSends: options.maxQueuedSends }),
     maxFrameBytes: options.maxFrameBytes,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,

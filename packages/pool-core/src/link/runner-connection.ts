@@ -14,9 +14,11 @@ import { decodeFrame, encodeFrame, encodeValue, MAX_CALL_ID } from "../protocol/
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
+import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { LinkLog } from "./log.js";
 import { Pending, type PendingOwner, type Reply, type WorkKind } from "./pending.js";
+import { SendBudget } from "./send-budget.js";
 
 export interface RunnerConnectionOptions {
   readonly codec: Codec;
@@ -25,6 +27,10 @@ export interface RunnerConnectionOptions {
   readonly heartbeatTimeoutMs: number;
   /** How long after a call's deadline the parent stops waiting for the runner's TIMEOUT. */
   readonly deadlineGraceMs: number;
+  /** Bytes queued in the socket past which a new request waits (see SendBudget). */
+  readonly sendHighWaterBytes: number;
+  /** Requests that may wait; one more fails OVERLOADED. */
+  readonly maxQueuedSends: number;
   readonly log: LinkLog;
 }
 
@@ -69,7 +75,9 @@ export class RunnerConnection implements PendingOwner {
   private nextId = 1;
   private closeReason: string | null = null;
   private resolveClosed!: (v: { reason: string }) => void;
-  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimer: LongTimer | null = null;
+  /** What this link may hold in memory (send-budget.ts). */
+  private readonly budget: SendBudget;
   private deadlineTimerAtMs = Number.POSITIVE_INFINITY;
 
   /** @internal Created by RunnerServer after a valid hello. */
@@ -85,6 +93,12 @@ export class RunnerConnection implements PendingOwner {
       this.resolveClosed = resolve;
     });
     this.batcher = new SendBatcher(ws);
+    this.budget = new SendBudget(
+      ws,
+      this.batcher,
+      options.sendHighWaterBytes,
+      options.maxQueuedSends,
+    );
     this.heartbeat = new Heartbeat(
       ws,
       (silentMs) => this.terminate(`no heartbeat from runner for ${silentMs} ms`),
@@ -215,6 +229,12 @@ export class RunnerConnection implements PendingOwner {
    */
   abandon(pending: Pending, error: FlameError): void {
     if (this.pending.get(pending.id) !== pending || pending.answered) return;
+    if (this.budget.withdraw(pending.id)) {
+      // Never left this process: nothing runs, the slot is free now.
+      this.pending.delete(pending.id);
+      pending.reject(error, false);
+      return;
+    }
     this.sendQuietly({ t: "cancel", id: pending.id });
     pending.reject(error, true);
   }
@@ -267,8 +287,17 @@ export class RunnerConnection implements PendingOwner {
       pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
       return false;
     }
+    if (this.budget.offer(pending.id, frame) === "full") {
+      pending.reject(
+        new FlameError(
+          "OVERLOADED",
+          `The link to runner ${this.runnerId} has ${this.ws.bufferedAmount} bytes unsent and ${this.budget.waitingCount} requests (${this.budget.heldBytes} bytes) waiting; "${pending.fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
+          { runnerId: this.runnerId },
+        ),
+      );
+      return false;
+    }
     this.pending.set(pending.id, pending);
-    this.batcher.send(frame);
     if (pending.backstopAtMs !== null) this.armDeadline(pending.backstopAtMs);
     return true;
   }
@@ -376,10 +405,12 @@ export class RunnerConnection implements PendingOwner {
 
   private armDeadline(atMs: number): void {
     if (atMs >= this.deadlineTimerAtMs) return;
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer?.clear();
     this.deadlineTimerAtMs = atMs;
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, atMs - performance.now()));
-    this.deadlineTimer.unref();
+    // Long-timeout safe: a 30-day call must not hit its backstop at once.
+    this.deadlineTimer = setLongTimeout(() => this.onDeadline(), atMs - performance.now(), {
+      unref: true,
+    });
   }
 
   /** The runner should have reported TIMEOUT by now; fail what is overdue and re-arm. */
@@ -409,8 +440,9 @@ export class RunnerConnection implements PendingOwner {
     if (this.closeReason !== null) return;
     this.closeReason = reason;
     this.heartbeat.stop();
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer?.clear();
     this.deadlineTimer = null;
+    this.budget.clear();
     const failed = [...this.pending.values()];
     this.pending.clear();
     for (const pending of failed) {

@@ -1,26 +1,46 @@
 /**
- * The parent's listener: runners dial it, say hello with their per-runner token, and become
- * RunnerConnections handed to whoever `expect`ed them. Anything other than a valid hello as
- * the first frame closes the socket; a wrong token is logged as UNAUTHORIZED and the
- * expectation keeps waiting for the right runner.
+ * The parent's listener: runners dial it and become RunnerConnections handed to whoever
+ * `expect`ed them. Authentication happens at the HTTP upgrade (upgrade-gate.ts): a request
+ * without the expected runner id and token gets 401, one with an `Origin` 403, and ws never
+ * reads a frame from it. The 101 answer carries the parent's proof that it knows the token
+ * (mutual authentication, protocol/handshake.ts). After the upgrade the runner says hello
+ * (its functions); anything else closes the socket.
  */
-import type { IncomingMessage } from "node:http";
+import { X509Certificate } from "node:crypto";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Socket } from "node:net";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { FlameError, invalidOption } from "../errors.js";
 import { type Codec, v8Codec } from "../protocol/codec.js";
 import {
   CLOSE_PROTOCOL,
-  CLOSE_UNAUTHORIZED,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_QUEUED_SENDS,
+  DEFAULT_SEND_HIGH_WATER_BYTES,
   wsMaxPayloadFor,
 } from "../protocol/defaults.js";
 import { decodeFrame } from "../protocol/frame.js";
+import { HEADER_PROOF, parentProof } from "../protocol/handshake.js";
 import { PROTOCOL_VERSION, type RunnerToParent } from "../protocol/messages.js";
-import { tokensEqual } from "../protocol/token.js";
+import { clampTimerMs } from "../protocol/timers.js";
 import { type LinkLog, silentLog } from "./log.js";
 import { RunnerConnection } from "./runner-connection.js";
+import {
+  HandshakeCap,
+  judgeUpgrade,
+  MAX_UPGRADE_HEADER_BYTES,
+  refuseSocket,
+} from "./upgrade-gate.js";
+
+/** PEM certificate and key for `wss://`; the runner pins the certificate's SHA-256. */
+export interface LinkTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
 
 export interface RunnerServerOptions {
   /** Interface to listen on. Default "127.0.0.1". */
@@ -29,14 +49,26 @@ export interface RunnerServerOptions {
   readonly port?: number;
   /** URL runners dial when it differs from ws://host:port (e.g. a Fly 6PN address). */
   readonly advertiseUrl?: string;
-  /** Largest frame sent or accepted. Default 64 MiB. */
+  /**
+   * Serve `wss://` with this certificate (PEM). The runner descriptor carries its SHA-256
+   * fingerprint and the runner refuses any other certificate, so a self-signed one is fine.
+   * Default: plain `ws://` (fine on loopback or a private network such as Fly's 6PN).
+   */
+  readonly tls?: LinkTlsOptions;
+  /** Sockets that may be connected and not yet authenticated at once. Default 64. */
+  readonly maxHandshakes?: number;
+  /** Bytes a link may queue in its socket before new requests wait. Default 32 MiB. */
+  readonly sendHighWaterBytes?: number;
+  /** Requests that may wait for the socket to drain, per link. Default 1,000. */
+  readonly maxQueuedSends?: number;
+  /** Largest frame sent or accepted. Default 16 MiB. */
   readonly maxFrameBytes?: number;
   readonly codec?: Codec;
   /** Ping period. Default 1,000 ms. */
   readonly heartbeatIntervalMs?: number;
   /** A runner silent this long (no frame, no pong) is dropped. Default 10,000 ms. */
   readonly heartbeatTimeoutMs?: number;
-  /** A socket must say hello within this. Default 10,000 ms. */
+  /** A socket must be authenticated and say hello within this. Default 10,000 ms. */
   readonly helloTimeoutMs?: number;
   /** Parent-side backstop after a call's deadline if the runner never reports TIMEOUT. Default 1,000 ms. */
   readonly deadlineGraceMs?: number;
@@ -55,20 +87,48 @@ type Hello = Extract<RunnerToParent, { t: "hello" }>;
 
 export class RunnerServer {
   readonly url: string;
+  /** SHA-256 fingerprint of the TLS certificate ("AB:CD:…"), null for plain ws://. */
+  readonly tlsCertSha256: string | null;
   private readonly expectations = new Map<string, Expectation>();
   private readonly connections = new Set<RunnerConnection>();
-  private readonly handshaking = new Set<WebSocket>();
+  /** Authenticated sockets that have not said hello yet, one per runner id at most. */
+  private readonly handshaking = new Map<string, WebSocket>();
+  /** The proof each authenticated upgrade answers with (read by ws' "headers" hook). */
+  private readonly proofs = new WeakMap<IncomingMessage, string>();
+  private readonly cap: HandshakeCap;
   private closing: Promise<void> | null = null;
 
   private constructor(
+    private readonly http: Server,
     private readonly wss: WebSocketServer,
     url: string,
+    tlsCertSha256: string | null,
     private readonly settings: Required<
-      Omit<RunnerServerOptions, "advertiseUrl" | "host" | "port">
+      Omit<RunnerServerOptions, "advertiseUrl" | "host" | "port" | "tls">
     >,
   ) {
     this.url = url;
-    wss.on("connection", (ws, req) => this.onConnection(ws, req));
+    this.tlsCertSha256 = tlsCertSha256;
+    this.cap = new HandshakeCap(
+      http,
+      settings.maxHandshakes,
+      clampTimerMs(settings.helloTimeoutMs),
+      settings.log,
+    );
+    http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
+    // A plain HTTP request (a browser, a scanner) learns nothing but "upgrade required".
+    http.on("request", (req, res) => {
+      res.writeHead(426, { connection: "close", "content-type": "text/plain" });
+      res.end("flame-ts runner port: WebSocket runners only\n");
+      req.socket.setTimeout(1_000, () => req.socket.destroy());
+    });
+    http.on("clientError", (_err, socket: Socket) => refuseSocket(socket, 400, "bad request"));
+    wss.on("headers", (headers, req) => {
+      const proof = this.proofs.get(req);
+      if (proof !== undefined) headers.push(`${HEADER_PROOF}: ${proof}`);
+    });
   }
 
   static async listen(options: RunnerServerOptions = {}): Promise<RunnerServer> {
@@ -89,16 +149,26 @@ export class RunnerServer {
         "a number of ms greater than heartbeatIntervalMs",
         heartbeatTimeoutMs,
       );
+    const maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
+    if (!Number.isInteger(maxHandshakes) || maxHandshakes < 1)
+      throw invalidOption("listen.maxHandshakes", "an integer ≥ 1", maxHandshakes);
+    const tls = options.tls;
+    const tlsCertSha256 = tls === undefined ? null : certFingerprint(tls);
+    const serverOptions = { maxHeaderSize: MAX_UPGRADE_HEADER_BYTES };
+    const http =
+      tls === undefined
+        ? createHttpServer(serverOptions)
+        : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key });
+    http.headersTimeout = clampTimerMs(options.helloTimeoutMs ?? 10_000);
     const wss = new WebSocketServer({
-      host,
-      port,
+      noServer: true,
       maxPayload: wsMaxPayloadFor(maxFrameBytes),
       perMessageDeflate: false,
       clientTracking: false,
     });
     await new Promise<void>((resolve, reject) => {
-      wss.once("listening", resolve);
-      wss.once("error", (err) =>
+      http.once("listening", resolve);
+      http.once("error", (err) =>
         reject(
           new FlameError(
             "INVALID_OPTIONS",
@@ -107,26 +177,36 @@ export class RunnerServer {
           ),
         ),
       );
+      http.listen(port, host);
     });
-    const address = wss.address();
+    const address = http.address();
     const boundPort = typeof address === "object" && address !== null ? address.port : port;
+    const scheme = tls === undefined ? "ws" : "wss";
     const url =
-      options.advertiseUrl ?? `ws://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-    return new RunnerServer(wss, url, {
+      options.advertiseUrl ?? `${scheme}://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+    return new RunnerServer(http, wss, url, tlsCertSha256, {
       maxFrameBytes,
       codec: options.codec ?? v8Codec,
       heartbeatIntervalMs,
       heartbeatTimeoutMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
       deadlineGraceMs: options.deadlineGraceMs ?? 1_000,
+      maxHandshakes,
+      sendHighWaterBytes: options.sendHighWaterBytes ?? DEFAULT_SEND_HIGH_WATER_BYTES,
+      maxQueuedSends: options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS,
       log: options.log ?? silentLog,
     });
   }
 
+  /** Sockets connected and not yet authenticated (bounded by `maxHandshakes`). */
+  get strangers(): number {
+    return this.cap.size;
+  }
+
   /**
-   * Resolves with the connection once `runnerId` says hello with `token`. Rejects when
-   * `signal` aborts (with the signal's FlameError reason, BOOT_FAILED for a timeout, else
-   * ABORTED) or the server closes.
+   * Resolves with the connection once `runnerId` authenticates with `token` and says hello.
+   * Rejects when `signal` aborts (with the signal's FlameError reason, BOOT_FAILED for a
+   * timeout, else ABORTED) or the server closes.
    */
   expect(runnerId: string, token: string, signal: AbortSignal): Promise<RunnerConnection> {
     return new Promise((resolve, reject) => {
@@ -144,6 +224,7 @@ export class RunnerServer {
       const onAbort = (): void => {
         if (this.expectations.get(runnerId)?.signal !== signal) return;
         this.expectations.delete(runnerId);
+        this.handshaking.get(runnerId)?.terminate();
         reject(abortError(runnerId, signal));
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -161,24 +242,59 @@ export class RunnerServer {
       );
     }
     this.expectations.clear();
-    for (const ws of this.handshaking) ws.terminate();
+    for (const ws of this.handshaking.values()) ws.terminate();
     this.handshaking.clear();
+    this.cap.destroyAll();
     for (const conn of this.connections) conn.terminate("parent closed the runner server");
     this.connections.clear();
-    this.closing = new Promise((resolve) => this.wss.close(() => resolve()));
+    this.closing = new Promise((resolve) => {
+      this.wss.close();
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
     return this.closing;
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    socket.on("error", () => {});
     if (this.closing !== null) {
+      socket.destroy();
+      return;
+    }
+    const verdict = judgeUpgrade(req, (id) => this.expectations.get(id)?.token);
+    if (!verdict.ok) {
+      this.settings.log("warn", "UNAUTHORIZED: runner upgrade refused", {
+        code: verdict.status === 426 ? "PROTOCOL" : "UNAUTHORIZED",
+        status: verdict.status,
+        // A stranger's header: logged, but never more than a runner id's worth of it.
+        runnerId: verdict.runnerId ?? String(req.headers["x-flame-runner"] ?? "").slice(0, 80),
+        remote,
+        why: verdict.why,
+      });
+      refuseSocket(socket, verdict.status, verdict.why);
+      if (verdict.runnerId !== undefined) this.failExpectation(verdict.runnerId, verdict.why);
+      return;
+    }
+    this.proofs.set(req, parentProof(verdict.token, verdict.runnerId, verdict.nonce));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.cap.release(socket);
+      this.onAuthenticated(ws, verdict.runnerId, remote);
+    });
+  }
+
+  /** The token was right: wait (bounded) for the hello with the runner's functions. */
+  private onAuthenticated(ws: WebSocket, runnerId: string, remote: string): void {
+    if (this.closing !== null || !this.expectations.has(runnerId)) {
       ws.terminate();
       return;
     }
-    this.handshaking.add(ws);
+    // A runner that redials (its first socket dropped mid-handshake) replaces the old socket.
+    this.handshaking.get(runnerId)?.terminate();
+    this.handshaking.set(runnerId, ws);
     const timer = setTimeout(
-      () => this.refuse(ws, CLOSE_PROTOCOL, "no hello in time", remote),
-      this.settings.helloTimeoutMs,
+      () => this.refuse(ws, runnerId, CLOSE_PROTOCOL, "no hello in time", remote),
+      clampTimerMs(this.settings.helloTimeoutMs),
     );
     timer.unref();
     ws.on("error", (err) => {
@@ -186,55 +302,54 @@ export class RunnerServer {
     });
     ws.once("close", () => {
       clearTimeout(timer);
-      this.handshaking.delete(ws);
+      if (this.handshaking.get(runnerId) === ws) this.handshaking.delete(runnerId);
     });
     ws.once("message", (data: RawData, isBinary: boolean) => {
       clearTimeout(timer);
-      this.handshaking.delete(ws);
-      this.onFirstFrame(ws, data, isBinary, remote);
+      if (this.handshaking.get(runnerId) !== ws) return;
+      this.handshaking.delete(runnerId);
+      this.onHello(ws, runnerId, data, isBinary, remote);
     });
   }
 
-  private onFirstFrame(ws: WebSocket, data: RawData, isBinary: boolean, remote: string): void {
+  private onHello(
+    ws: WebSocket,
+    runnerId: string,
+    data: RawData,
+    isBinary: boolean,
+    remote: string,
+  ): void {
     if (!isBinary || !Buffer.isBuffer(data)) {
-      this.refuse(ws, CLOSE_PROTOCOL, "first frame must be a binary hello", remote);
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, "first frame must be a binary hello", remote);
       return;
     }
     const decoded = decodeFrame(data, this.settings.codec, this.settings.maxFrameBytes);
     if (!decoded.ok) {
-      this.refuse(ws, CLOSE_PROTOCOL, `bad hello: ${decoded.message}`, remote);
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, `bad hello: ${decoded.message}`, remote);
       return;
     }
     if (decoded.msg.t !== "hello") {
-      this.refuse(ws, CLOSE_PROTOCOL, `expected hello, got ${decoded.msg.t}`, remote);
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, `expected hello, got ${decoded.msg.t}`, remote);
       return;
     }
     const hello = decoded.msg as Hello;
-    const exp = this.expectations.get(hello.runnerId);
-    if (exp === undefined || !tokensEqual(hello.token, exp.token)) {
-      this.settings.log("warn", "UNAUTHORIZED: runner hello refused", {
-        code: "UNAUTHORIZED",
-        runnerId: hello.runnerId,
-        remote,
-        why: exp === undefined ? "runner not expected" : "wrong token",
-      });
-      ws.close(CLOSE_UNAUTHORIZED, "unauthorized");
+    if (hello.runnerId !== runnerId) {
+      const why = `hello names runner ${hello.runnerId}, the upgrade authenticated ${runnerId}`;
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, why, remote);
       return;
     }
     if (hello.protocol !== PROTOCOL_VERSION) {
       const why = `runner speaks protocol ${hello.protocol}, parent speaks ${PROTOCOL_VERSION}`;
-      this.refuse(ws, CLOSE_PROTOCOL, why, remote);
-      this.expectations.delete(hello.runnerId);
-      exp.signal.removeEventListener("abort", exp.onAbort);
-      exp.reject(
-        new FlameError(
-          "BOOT_FAILED",
-          `Runner ${hello.runnerId}: ${why}. Run the same flame-ts version on both sides.`,
-        ),
-      );
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, why, remote);
+      this.failExpectation(runnerId, why);
       return;
     }
-    this.expectations.delete(hello.runnerId);
+    const exp = this.expectations.get(runnerId);
+    if (exp === undefined) {
+      ws.terminate();
+      return;
+    }
+    this.expectations.delete(runnerId);
     exp.signal.removeEventListener("abort", exp.onAbort);
     const conn = new RunnerConnection(ws, hello, {
       codec: this.settings.codec,
@@ -242,22 +357,64 @@ export class RunnerServer {
       heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.settings.heartbeatTimeoutMs,
       deadlineGraceMs: this.settings.deadlineGraceMs,
+      sendHighWaterBytes: this.settings.sendHighWaterBytes,
+      maxQueuedSends: this.settings.maxQueuedSends,
       log: this.settings.log,
     });
     this.connections.add(conn);
     void conn.closed.then(() => this.connections.delete(conn));
-    conn.sendMessage({ t: "welcome", runnerId: hello.runnerId });
+    conn.sendMessage({ t: "welcome", runnerId });
     exp.resolve(conn);
   }
 
-  private refuse(ws: WebSocket, code: number, reason: string, remote: string): void {
-    this.settings.log("warn", `runner socket refused: ${reason}`, { remote });
-    this.handshaking.delete(ws);
+  /** The runner proved its token but can never work with this parent: fail its boot now. */
+  private failExpectation(runnerId: string, why: string): void {
+    const exp = this.expectations.get(runnerId);
+    if (exp === undefined) return;
+    this.expectations.delete(runnerId);
+    exp.signal.removeEventListener("abort", exp.onAbort);
+    exp.reject(
+      new FlameError(
+        "BOOT_FAILED",
+        `Runner ${runnerId}: ${why}. Run the same flame-ts version on both sides.`,
+        { runnerId, permanent: true },
+      ),
+    );
+  }
+
+  private refuse(
+    ws: WebSocket,
+    runnerId: string,
+    code: number,
+    reason: string,
+    remote: string,
+  ): void {
+    this.settings.log("warn", `runner socket refused: ${reason}`, { remote, runnerId });
+    if (this.handshaking.get(runnerId) === ws) this.handshaking.delete(runnerId);
     // Close reasons are limited to 123 bytes.
     ws.close(code, reason.slice(0, 120));
     const killer = setTimeout(() => ws.terminate(), 1_000);
     killer.unref();
     ws.once("close", () => clearTimeout(killer));
+  }
+}
+
+/** "AB:CD:…" SHA-256 of the certificate, or INVALID_OPTIONS naming listen.tls.cert. */
+function certFingerprint(tls: LinkTlsOptions): string {
+  if (typeof tls !== "object" || tls === null) {
+    throw invalidOption("listen.tls", "an object { cert, key } of PEM strings", tls);
+  }
+  if (typeof tls.key !== "string" && !Buffer.isBuffer(tls.key)) {
+    throw invalidOption("listen.tls.key", "a PEM private key (string or Buffer)", tls.key);
+  }
+  try {
+    return new X509Certificate(tls.cert).fingerprint256;
+  } catch (cause) {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `Invalid option \`listen.tls.cert\`: expected a PEM certificate (${(cause as Error).message}).`,
+      { field: "listen.tls.cert", cause },
+    );
   }
 }
 

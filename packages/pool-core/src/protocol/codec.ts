@@ -4,7 +4,7 @@
  * Both ends must use the same codec; the codec name travels in no frame, so a mismatch shows
  * up as SERIALIZATION errors on the first call.
  */
-import { DefaultSerializer, deserialize, serialize } from "node:v8";
+import { DefaultDeserializer, DefaultSerializer, serialize } from "node:v8";
 
 export interface Codec {
   readonly name: string;
@@ -32,5 +32,34 @@ export const v8Codec: Codec = {
     serializer.writeValue(value);
     return serializer.releaseBuffer();
   },
-  decode: (bytes) => deserialize(bytes),
+  decode: (bytes) => {
+    const deserializer = new CopyingDeserializer(bytes);
+    deserializer.readHeader();
+    return deserializer.readValue();
+  },
 };
+
+type HostObjectReader = { _readHostObject(): unknown };
+
+/**
+ * v8.deserialize returns typed arrays and Buffers that are views into the bytes it was given:
+ * for a received frame, a slice of the socket's chunk, where `.buffer` exposes neighbouring
+ * frames (other calls' data) and keeps the whole chunk alive. Each view is copied out instead.
+ */
+class CopyingDeserializer extends DefaultDeserializer {
+  _readHostObject(): unknown {
+    const view = (
+      DefaultDeserializer.prototype as unknown as HostObjectReader
+    )._readHostObject.call(this) as ArrayBufferView;
+    return copyView(view);
+  }
+}
+
+function copyView(view: ArrayBufferView): ArrayBufferView {
+  const bytes = new Uint8Array(view.byteLength);
+  bytes.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  if (Buffer.isBuffer(view)) return Buffer.from(bytes.buffer, 0, bytes.byteLength);
+  if (view instanceof DataView) return new DataView(bytes.buffer);
+  const Ctor = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
+  return new Ctor(bytes.buffer);
+}

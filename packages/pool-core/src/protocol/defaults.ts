@@ -9,8 +9,23 @@ export const DEFAULT_EXECUTION: ExecutionSettings = {
   threadMemoryMb: null,
 };
 
-/** Largest frame either side sends or accepts unless configured: 64 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest frame either side sends or accepts unless configured (`maxFrameBytes`): 16 MiB.
+ * A v8-decoded frame can take many times its size in heap, so the default stays well below
+ * what a parent can afford per runner; pass large data by reference (a URL, a storage key).
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Sockets the runner port lets sit connected but unauthenticated at once (`listen.maxHandshakes`). */
+export const DEFAULT_MAX_HANDSHAKES = 64;
+
+/**
+ * Bytes a link may have queued in its socket (ws `bufferedAmount`) before a new request waits
+ * (`link.sendHighWaterBytes`): past it the peer or the network is slower than the callers.
+ */
+export const DEFAULT_SEND_HIGH_WATER_BYTES = 32 * 1024 * 1024;
+/** Requests that may wait for the send budget per link before one fails OVERLOADED (`link.maxQueuedSends`). */
+export const DEFAULT_MAX_QUEUED_SENDS = 1_000;
 
 /**
  * Each side pings every `heartbeatIntervalMs` and drops the link when nothing (pong or frame)

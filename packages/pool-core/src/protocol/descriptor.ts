@@ -82,6 +82,13 @@ function validateDescriptor(value: unknown): ParentDescriptor {
     throw invalidOption(f("maxConcurrency"), "an integer ≥ 1", d.maxConcurrency);
   }
   const execution = validateExecution(d.execution, f("execution"));
+  const tls = d.tlsCertSha256;
+  if (tls !== undefined && (typeof tls !== "string" || !SHA256_FINGERPRINT.test(tls))) {
+    throw invalidOption(f("tlsCertSha256"), 'a SHA-256 fingerprint "AB:CD:…" (32 hex pairs)', tls);
+  }
+  if (tls !== undefined && !url.startsWith("wss:")) {
+    throw invalidOption(f("tlsCertSha256"), "to be set only with a wss:// url", tls);
+  }
   return {
     url,
     token: d.token as string,
@@ -97,8 +104,12 @@ function validateDescriptor(value: unknown): ParentDescriptor {
     heartbeatTimeoutMs: d.heartbeatTimeoutMs as number,
     maxConcurrency: d.maxConcurrency as number,
     execution,
+    ...(tls === undefined ? {} : { tlsCertSha256: tls }),
   };
 }
+
+/** X509Certificate.fingerprint256's form: 32 upper-case hex pairs joined by ':'. */
+const SHA256_FINGERPRINT = /^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 function validateExecution(value: unknown, field: string): ExecutionSettings {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {

@@ -8,6 +8,7 @@
  */
 import type { WebSocket } from "ws";
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS } from "./defaults.js";
+import { clampTimerMs } from "./timers.js";
 
 export class Heartbeat {
   private lastSeenAtMs = performance.now();
@@ -30,7 +31,8 @@ export class Heartbeat {
   ) {
     ws.on("pong", this.onPong);
     ws.on("ping", this.onPong);
-    this.timer = setInterval(() => this.tick(), intervalMs);
+    // Clamped: setInterval turns anything past 2^31−1 ms into 1 ms (a ping storm).
+    this.timer = setInterval(() => this.tick(), clampTimerMs(intervalMs));
     this.timer.unref();
   }
 

@@ -6,8 +6,12 @@
  * "parent" is the ws server and "runner" the client.
  */
 
-/** 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added.
+ * 3: authentication moved to the HTTP upgrade (protocol/handshake.ts); the hello carries no
+ *    token; the parent proves it knows the token; optional wss:// with a pinned certificate.
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** An error as it travels on the wire. `code` is a FlameErrorCode. */
 export interface WireError {
@@ -58,7 +62,6 @@ export type RunnerToParent =
   | {
       readonly t: "hello";
       readonly runnerId: string;
-      readonly token: string;
       readonly protocol: number;
       readonly functions: readonly string[];
       readonly agentVersion: string;
@@ -113,10 +116,18 @@ export type AnyMessage = ParentToRunner | RunnerToParent | ProtocolErrorMessage;
 
 /** What a backend puts in the runner's FLAME_PARENT variable (base64url JSON). */
 export interface ParentDescriptor {
-  /** ws:// URL of the parent's listener as the runner must dial it. */
+  /** ws:// or wss:// URL of the parent's listener as the runner must dial it. */
   readonly url: string;
-  /** Per-runner random secret; the hello must carry it (compared in constant time). */
+  /**
+   * Per-runner random secret: the runner presents it at the upgrade (compared in constant
+   * time) and checks the parent's proof of it (protocol/handshake.ts).
+   */
   readonly token: string;
+  /**
+   * SHA-256 fingerprint ("AB:CD:…") of the parent's TLS certificate when `url` is wss://: the
+   * runner refuses any other certificate (so a self-signed one is enough). Absent for ws://.
+   */
+  readonly tlsCertSha256?: string;
   readonly runnerId: string;
   readonly pool: string;
   readonly protocol: number;

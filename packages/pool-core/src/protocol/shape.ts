@@ -32,7 +32,6 @@ const isOptTrue = (v: unknown): boolean => v === undefined || v === true;
 export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
   hello: (m) =>
     need(isStr(m.runnerId), "runnerId must be a string") ??
-    need(isStr(m.token), "token must be a string") ??
     need(Number.isInteger(m.protocol), "protocol must be an integer") ??
     need(
       Array.isArray(m.functions) && (m.functions as unknown[]).every(isStr),

@@ -12,6 +12,7 @@ import {
   waitForAbort,
   whoami,
 } from "../fixtures/functions.mjs";
+import { hasOpenssl, selfSignedCert } from "../link/tls-cert.js";
 import { codeOf, fixtureEntry, localPool, waitFor } from "./helpers.js";
 
 const onlyInParent = defineFunction("e2e.onlyInParent", () => 1);
@@ -186,5 +187,36 @@ describe("LocalBackend pool: calls", () => {
     const pool = localPool();
     const { nestedPoolMin } = await import("../fixtures/functions.mjs");
     expect(await pool.call(nestedPoolMin, null)).toBe(0);
+  });
+
+  it.skipIf(!hasOpenssl)(
+    "listen.tls: runners dial wss:// and pin the pool's certificate",
+    async () => {
+      const tls = selfSignedCert();
+      const backend = new LocalBackend({ entry: fixtureEntry });
+      const seen: string[] = [];
+      const pool = localPool({
+        listen: { tls },
+        backend: {
+          name: "local",
+          boot: (req) => {
+            seen.push(req.env.FLAME_PARENT ?? "");
+            return backend.boot(req);
+          },
+        },
+      });
+      const { echo } = await import("../fixtures/functions.mjs");
+      expect(await pool.call(echo, "over tls")).toBe("over tls");
+      const descriptor = JSON.parse(Buffer.from(seen[0] ?? "", "base64url").toString("utf8"));
+      expect(descriptor.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+      expect(descriptor.tlsCertSha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    },
+  );
+
+  it("function code on a runner cannot read FLAME_PARENT (its token); it sees FLAME_RUNNER=1", async () => {
+    const pool = localPool();
+    const { runnerEnv, whoami } = await import("../fixtures/functions.mjs");
+    expect(await pool.call(runnerEnv, null)).toEqual({ parent: null, runner: "1" });
+    expect((await pool.call(whoami, null)).insideRunner).toBe(true);
   });
 });

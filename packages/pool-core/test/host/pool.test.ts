@@ -9,7 +9,7 @@ import { defineFunction } from "../../src/functions.js";
 import { Pool } from "../../src/host/pool.js";
 import type { PoolOptions } from "../../src/options.js";
 import type { PoolEvent } from "../../src/telemetry/events.js";
-import { ControlledCalls, FakeWorld, flush, VirtualClock } from "./fakes.js";
+import { ControlledCalls, type FakeRunner, FakeWorld, flush, VirtualClock } from "./fakes.js";
 
 const echo = defineFunction("host-test.echo", (input: unknown) => input);
 
@@ -67,6 +67,11 @@ describe("options", () => {
     ["idleShutdownAfter.check", { idleShutdownAfter: { afterMs: 10, check: 3 } }],
     ["log", { log: "loud" }],
     ["listen.port", { listen: { port: 70_000 } }],
+    ["listen.tls.cert", { listen: { tls: { cert: 1, key: "k" } } }],
+    ["listen.advertiseUrl", { listen: { tls: { cert: "c", key: "k" }, advertiseUrl: "ws://x:1" } }],
+    ["listen.maxHandshakes", { listen: { maxHandshakes: 0 } }],
+    ["link.sendHighWaterBytes", { link: { sendHighWaterBytes: 10 } }],
+    ["link.maxQueuedSends", { link: { maxQueuedSends: -1 } }],
     ["name", { name: "has space" }],
     ["backend", { backend: {} }],
   ])("rejects a bad %s with INVALID_OPTIONS naming it", (field, bad) => {
@@ -86,6 +91,49 @@ describe("options", () => {
     expect(pool.snapshot().min).toBe(0);
     await pool.start();
     expect(world.runners).toHaveLength(0);
+  });
+
+  it("forces min to 0 inside a runner whose agent removed FLAME_PARENT (FLAME_RUNNER=1)", async () => {
+    const { pool } = setup({ min: 2 }, { FLAME_RUNNER: "1" });
+    expect(pool.snapshot().min).toBe(0);
+    expect(() => pool.resize({ min: 2, max: 2 })).not.toThrow();
+    expect(pool.snapshot().min).toBe(0);
+  });
+});
+
+describe("boots that fail after their runner connected", () => {
+  it("closes the link of a runner whose hello raced its boot() failure", async () => {
+    const { clock, world, pool } = setup({ max: 1, bootTimeout: 10_000 });
+    const inner = world.boot.bind(world);
+    const raced: FakeRunner[] = [];
+    world.boot = async (req) => {
+      const runner = (await inner(req)) as FakeRunner;
+      raced.push(runner);
+      // The runner says hello (bootMs) before the backend call gives up.
+      await new Promise<void>((resolve) =>
+        clock.setTimer(clock.nowMs() + world.bootMs + 50, resolve),
+      );
+      throw new Error("backend failed after the runner connected");
+    };
+    const call = outcome(pool.call(echo, 1, { timeout: 5_000 }));
+    await clock.advance(world.bootMs + 100);
+    const conn = raced[0]?.conn;
+    expect(conn).not.toBeNull();
+    let closedWith: string | null = null;
+    void conn?.closed.then(({ reason }) => {
+      closedWith = reason;
+    });
+    await flush();
+    expect(closedWith).toBe("its boot failed");
+    expect(pool.snapshot().runners).toHaveLength(0);
+    // Each retry's boot fails the same way; the caller ends with a failure, never a hang.
+    await clock.advance(20_000);
+    expect(call.current).toMatch(/TIMEOUT|BOOT_FAILED/);
+    const reasons = await Promise.all(
+      raced.flatMap((r) => (r.conn === null ? [] : [r.conn.closed.then((c) => c.reason)])),
+    );
+    expect(reasons.length).toBeGreaterThan(1);
+    expect(new Set(reasons)).toEqual(new Set(["its boot failed"]));
   });
 });
 

@@ -2,6 +2,8 @@
  * RunnerServer against a real flame-runner process (built dist/, fixture functions in
  * packages/runner-agent/test/fixtures/functions.mjs).
  */
+import { X509Certificate } from "node:crypto";
+import { createServer } from "node:https";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   AgentProcess,
@@ -11,6 +13,7 @@ import {
 import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import type { ParentDescriptor } from "../../src/protocol.js";
 import { rejection } from "./rejection.js";
+import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
 const servers: RunnerServer[] = [];
 afterEach(async () => {
@@ -79,7 +82,7 @@ describe("flame-runner against RunnerServer", () => {
     const agent = AgentProcess.start(d);
     const end = await agent.exit();
     expect(end.code).toBe(4);
-    expect(end.lastLine).toBe("flame-runner: refused by parent: unauthorized");
+    expect(end.lastLine).toBe("flame-runner: refused by parent: HTTP 401 at the upgrade");
     expect(logs.some((l) => l.fields?.code === "UNAUTHORIZED")).toBe(true);
   });
 
@@ -240,4 +243,52 @@ describe("flame-runner against RunnerServer", () => {
     expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
     await conn.closed;
   });
+
+  it.skipIf(!hasOpenssl)(
+    "wss: the runner pins the certificate from its descriptor and serves over TLS",
+    async () => {
+      const tls = selfSignedCert();
+      const { server, conn } = await start(
+        { tlsCertSha256: new X509Certificate(tls.cert).fingerprint256 },
+        { tls },
+      );
+      expect(server.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+      expect(server.tlsCertSha256).toBe(new X509Certificate(tls.cert).fingerprint256);
+      expect(await conn.call("echo", { over: "tls" }, { timeoutMs: null })).toEqual({
+        over: "tls",
+      });
+    },
+  );
+
+  it.skipIf(!hasOpenssl)(
+    "wss: a parent with another certificate never sees the token; the runner exits 4",
+    async () => {
+      const pinned = selfSignedCert();
+      const impostorCert = selfSignedCert();
+      let requests = 0;
+      const impostor = createServer(impostorCert);
+      impostor.on("request", () => requests++);
+      impostor.on("upgrade", (_req, socket) => {
+        requests++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve));
+      const address = impostor.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      try {
+        const d = descriptor(`wss://127.0.0.1:${port}`, {
+          tlsCertSha256: new X509Certificate(pinned.cert).fingerprint256,
+        });
+        const end = await AgentProcess.start(d).exit();
+        expect(end.code).toBe(4);
+        expect(end.lastLine).toMatch(
+          /^flame-runner: parent's TLS certificate .* is not the pinned /,
+        );
+        expect(requests).toBe(0);
+      } finally {
+        impostor.closeAllConnections();
+        await new Promise((resolve) => impostor.close(resolve));
+      }
+    },
+  );
 });

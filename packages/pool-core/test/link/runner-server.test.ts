@@ -2,14 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
-import {
-  CLOSE_PROTOCOL,
-  CLOSE_UNAUTHORIZED,
-  encodeFrame,
-  generateToken,
-  v8Codec,
-} from "../../src/protocol.js";
-import { FakeRunner, isT } from "./fake-runner.js";
+import { CLOSE_PROTOCOL, encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
+import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
 
 const cleanups: Array<() => unknown> = [];
@@ -37,9 +31,9 @@ async function connected(options: Parameters<typeof RunnerServer.listen>[0] = {}
   const { server, logs } = await setup(options);
   const token = generateToken();
   const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-  const runner = await FakeRunner.connect(server.url, { autoPong });
+  const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token }, { autoPong });
   cleanups.push(() => runner.close());
-  runner.hello("r1", token);
+  runner.hello("r1");
   const conn = await expecting;
   await runner.next(isT("welcome"));
   return { server, logs, runner, conn };
@@ -63,26 +57,25 @@ describe("RunnerServer handshake", () => {
     expect(runner.received[0]).toEqual({ t: "welcome", runnerId: "r1" });
   });
 
-  it("refuses a wrong token (UNAUTHORIZED logged) and keeps waiting for the right one", async () => {
+  it("refuses a wrong token at the upgrade (401, UNAUTHORIZED logged) and keeps waiting for the right one", async () => {
     const { server, logs } = await setup();
     const token = generateToken();
     const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-    const impostor = await FakeRunner.connect(server.url);
-    cleanups.push(() => impostor.close());
-    impostor.hello("r1", generateToken());
-    expect((await impostor.closed).code).toBe(CLOSE_UNAUTHORIZED);
+    expect(await upgradeStatus(server.url, runnerHeaders("r1", generateToken()))).toBe(401);
     expect(logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.runnerId === "r1")).toBe(
       true,
     );
-    const real = await FakeRunner.connect(server.url);
+    const real = await FakeRunner.connect(server.url, { runnerId: "r1", token });
     cleanups.push(() => real.close());
-    real.hello("r1", token);
+    real.hello("r1");
     expect((await expecting).runnerId).toBe("r1");
   });
 
-  it("closes a socket that sends garbage before hello", async () => {
+  it("closes an authenticated socket that sends garbage instead of a hello", async () => {
     const { server } = await setup();
-    const ws = new WebSocket(server.url);
+    const token = generateToken();
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    const ws = new WebSocket(server.url, { headers: runnerHeaders("r1", token) });
     ws.on("error", () => {});
     cleanups.push(() => ws.terminate());
     await new Promise((r) => ws.once("open", r));
@@ -93,7 +86,9 @@ describe("RunnerServer handshake", () => {
 
   it("closes a socket whose first message is not a hello", async () => {
     const { server } = await setup();
-    const runner = await FakeRunner.connect(server.url);
+    const token = generateToken();
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
     cleanups.push(() => runner.close());
     runner.send({ t: "result", id: 1, ok: true, value: 1 });
     expect((await runner.closed).code).toBe(CLOSE_PROTOCOL);

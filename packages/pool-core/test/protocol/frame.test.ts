@@ -70,7 +70,6 @@ describe("frames", () => {
     {
       t: "hello",
       runnerId: "r",
-      token: "t",
       protocol: PROTOCOL_VERSION,
       functions: ["a", "b"],
       agentVersion: "0.1.0",

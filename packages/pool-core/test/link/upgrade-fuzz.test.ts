@@ -1,0 +1,150 @@
+/**
+ * Fuzzing the runner port's door (issue 12): malformed and oversized upgrade requests and
+ * hellos only ever get a clear refusal — never a crash, never a decode before authentication.
+ */
+import { connect } from "node:net";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { RunnerServer } from "../../src/link/index.js";
+import { judgeUpgrade } from "../../src/link/upgrade-gate.js";
+import { type Codec, generateToken, v8Codec } from "../../src/protocol.js";
+import { FakeRunner, runnerHeaders } from "./fake-runner.js";
+
+const TOKEN = generateToken();
+const tokenFor = (id: string) => (id === "r1" ? TOKEN : undefined);
+
+const headerValue = fc.oneof(
+  fc.string({ maxLength: 300 }),
+  fc.constant(`Bearer ${TOKEN}`),
+  fc.constant("r1"),
+  fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }),
+  fc.constant(undefined),
+);
+const headers = fc.record(
+  {
+    origin: headerValue,
+    authorization: headerValue,
+    "x-flame-runner": headerValue,
+    "x-flame-nonce": headerValue,
+    "x-flame-protocol": headerValue,
+  },
+  { requiredKeys: [] },
+);
+
+describe("judgeUpgrade (property)", () => {
+  it("never throws, and admits only the expected runner with its exact token and no Origin", () => {
+    fc.assert(
+      fc.property(headers, fc.constantFrom("GET", "POST", "OPTIONS"), (h, method) => {
+        const verdict = judgeUpgrade(
+          { method, headers: h as Record<string, string | string[] | undefined> },
+          tokenFor,
+        );
+        if (verdict.ok) {
+          expect(h.origin).toBeUndefined();
+          expect(h.authorization).toBe(`Bearer ${TOKEN}`);
+          expect(verdict.runnerId).toBe("r1");
+          expect(method).toBe("GET");
+        } else {
+          expect([400, 401, 403, 426]).toContain(verdict.status);
+          expect(verdict.why.length).toBeGreaterThan(0);
+          if (h.origin !== undefined) expect(verdict.status).toBe(403);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe("runner port under fuzzed input", () => {
+  let server: RunnerServer;
+  const codec: Codec & { decodes: number } = {
+    ...v8Codec,
+    decodes: 0,
+    decode(bytes: Uint8Array) {
+      codec.decodes += 1;
+      return v8Codec.decode(bytes);
+    },
+  };
+  beforeAll(async () => {
+    server = await RunnerServer.listen({ codec, helloTimeoutMs: 2_000 });
+  });
+  afterAll(() => server.close());
+
+  function rawExchange(bytes: Buffer): Promise<string> {
+    const { hostname, port } = new URL(server.url);
+    return new Promise((resolve) => {
+      const socket = connect(Number(port), hostname);
+      let answer = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        answer += chunk;
+      });
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(answer));
+      socket.end(bytes);
+      socket.setTimeout(5_000, () => socket.destroy());
+    });
+  }
+
+  const requestLine = fc.oneof(
+    fc.constant("GET / HTTP/1.1"),
+    fc.constant("POST / HTTP/1.1"),
+    fc.string({ maxLength: 80 }),
+  );
+  const headerLine = fc.oneof(
+    fc.constant("Upgrade: websocket"),
+    fc.constant("Connection: Upgrade"),
+    fc.constant("Sec-WebSocket-Version: 13"),
+    fc.constant(`Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}`),
+    fc.constant("x-flame-runner: r1"),
+    fc.constant(`authorization: Bearer ${generateToken()}`),
+    fc.constant("origin: https://evil.example"),
+    fc.string({ maxLength: 200 }),
+    fc.nat({ max: 20_000 }).map((n) => `x-pad: ${"a".repeat(n)}`),
+  );
+  const request = fc
+    .tuple(requestLine, fc.array(headerLine, { maxLength: 8 }), fc.uint8Array({ maxLength: 4096 }))
+    .map(([line, lines, tail]) =>
+      Buffer.concat([
+        Buffer.from(`${line}\r\nHost: x\r\n${lines.join("\r\n")}\r\n\r\n`, "latin1"),
+        Buffer.from(tail),
+      ]),
+    );
+
+  it("malformed, oversized and unauthenticated requests get an HTTP refusal or a closed socket; nothing is decoded", async () => {
+    await fc.assert(
+      fc.asyncProperty(request, async (bytes) => {
+        const answer = await rawExchange(bytes);
+        // Either Node's parser refused it (400/431) or the gate did; never a 101.
+        if (answer.length > 0) expect(answer).toMatch(/^HTTP\/1\.1 (400|401|403|426|431) /);
+      }),
+      { numRuns: 150 },
+    );
+    expect(codec.decodes).toBe(0);
+  });
+
+  it("after all that, a real runner still authenticates; garbage hellos from it are refused cleanly", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 2048 }), async (garbage) => {
+        const token = generateToken();
+        const expecting = server.expect("r-fuzz", token, AbortSignal.timeout(10_000));
+        expecting.catch(() => {});
+        const ws = new WebSocket(server.url, { headers: runnerHeaders("r-fuzz", token) });
+        ws.on("error", () => {});
+        await new Promise((resolve) => ws.once("open", resolve));
+        const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+        ws.send(Buffer.from(garbage));
+        const code = await closed;
+        expect([4002, 1006]).toContain(code);
+        // The expectation still waits for the real runner.
+        const runner = await FakeRunner.connect(server.url, { runnerId: "r-fuzz", token });
+        runner.hello("r-fuzz");
+        const conn = await expecting;
+        conn.terminate("done");
+        runner.close();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

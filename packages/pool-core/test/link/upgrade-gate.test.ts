@@ -1,0 +1,215 @@
+/**
+ * The runner port against strangers: nothing an unauthenticated peer sends reaches the codec,
+ * browsers are refused, and sockets in handshake are capped (issue 12, "Runner link").
+ */
+import { connect } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { RunnerServer } from "../../src/link/index.js";
+import { type Codec, generateToken, proofMatches, v8Codec } from "../../src/protocol.js";
+import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** v8 codec that counts what it is asked to decode. */
+function countingCodec(): Codec & { decodes: number } {
+  const codec = {
+    ...v8Codec,
+    decodes: 0,
+    decode(bytes: Uint8Array) {
+      codec.decodes += 1;
+      return v8Codec.decode(bytes);
+    },
+  };
+  return codec;
+}
+
+async function listen(options: Parameters<typeof RunnerServer.listen>[0] = {}) {
+  const server = await RunnerServer.listen(options);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** A raw TCP client; resolves once the peer closed, with everything it answered. */
+function rawExchange(url: string, bytes: string | Buffer): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => resolve(answer));
+    socket.write(bytes);
+  });
+}
+
+describe("runner port: authentication at the upgrade", () => {
+  it("refuses a browser (any Origin header) with 403, even with the right token", async () => {
+    const server = await listen();
+    const token = generateToken();
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    const status = await upgradeStatus(server.url, {
+      ...runnerHeaders("r1", token),
+      origin: "https://evil.example",
+    });
+    expect(status).toBe(403);
+  });
+
+  it("refuses missing credentials, a wrong token and an unexpected runner with 401", async () => {
+    const server = await listen();
+    const token = generateToken();
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    expect(await upgradeStatus(server.url, {})).toBe(401);
+    expect(await upgradeStatus(server.url, runnerHeaders("r1", generateToken()))).toBe(401);
+    expect(await upgradeStatus(server.url, runnerHeaders("r2", token))).toBe(401);
+    expect(await upgradeStatus(server.url, runnerHeaders("r1", token))).toBe(101);
+  });
+
+  it("fails the boot at once (426, BOOT_FAILED) for a runner with the right token and another protocol", async () => {
+    const server = await listen();
+    const token = generateToken();
+    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+    const failed = expecting.catch((error: unknown) => error);
+    const status = await upgradeStatus(server.url, {
+      ...runnerHeaders("r1", token),
+      "x-flame-protocol": "2",
+    });
+    expect(status).toBe(426);
+    expect(await failed).toMatchObject({ code: "BOOT_FAILED", permanent: true });
+  });
+
+  it("never decodes a byte from an unauthenticated peer: a 20 MB frame is refused at the upgrade", async () => {
+    const codec = countingCodec();
+    const server = await listen({ codec });
+    const huge = Buffer.alloc(20 * 1024 * 1024, 1);
+    huge[0] = 0xf1;
+    // A ws client without credentials never gets past the upgrade, so it can't send its frame.
+    expect(await upgradeStatus(server.url, {})).toBe(401);
+    // A raw client that sends the upgrade and the frame bytes in one write gets 401 too.
+    const key = Buffer.from("0123456789abcdef").toString("base64");
+    const answer = await rawExchange(
+      server.url,
+      Buffer.concat([
+        Buffer.from(
+          `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        ),
+        huge,
+      ]),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(codec.decodes).toBe(0);
+  });
+
+  it("answers a plain HTTP request with 426 and nothing else", async () => {
+    const server = await listen();
+    const answer = await rawExchange(server.url, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 426 /);
+  });
+
+  it("caps sockets in handshake: past maxHandshakes new ones are dropped, runners still get in", async () => {
+    const server = await listen({ maxHandshakes: 4 });
+    const { hostname, port } = new URL(server.url);
+    const sockets: Array<ReturnType<typeof connect>> = [];
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    const idle = Array.from({ length: 10 }, () => {
+      const socket = connect(Number(port), hostname);
+      socket.on("error", () => {});
+      sockets.push(socket);
+      return new Promise<boolean>((resolve) => {
+        socket.once("close", () => resolve(false));
+        socket.once("connect", () => setImmediate(() => resolve(!socket.destroyed)));
+      });
+    });
+    await Promise.all(idle);
+    // Wait until the server has seen all ten: four held, six dropped.
+    const deadline = Date.now() + 10_000;
+    while (server.strangers < 4 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(server.strangers).toBe(4);
+    for (const socket of sockets) socket.destroy();
+    const token = generateToken();
+    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+    while (server.strangers > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+    cleanups.push(() => runner.close());
+    runner.hello("r1");
+    expect((await expecting).runnerId).toBe("r1");
+  });
+
+  it("proves it knows the token in the 101 answer (HMAC of the runner's nonce)", async () => {
+    const server = await listen();
+    const token = generateToken();
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+    cleanups.push(() => runner.close());
+    expect(proofMatches(token, "r1", runner.nonce, runner.proof)).toBe(true);
+    expect(proofMatches(generateToken(), "r1", runner.nonce, runner.proof)).toBe(false);
+  });
+
+  it("a second authenticated socket for the same runner replaces the first", async () => {
+    const server = await listen();
+    const token = generateToken();
+    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+    const first = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+    const second = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+    cleanups.push(
+      () => first.close(),
+      () => second.close(),
+    );
+    await first.closed;
+    second.hello("r1");
+    expect((await expecting).runnerId).toBe("r1");
+  });
+});
+
+describe("runner port over TLS", () => {
+  it.skipIf(!hasOpenssl)(
+    "an authenticated wss link outlives the handshake bound (only strangers are timed out)",
+    async () => {
+      const tls = selfSignedCert();
+      const server = await listen({ tls, helloTimeoutMs: 300 });
+      const token = generateToken();
+      const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+      const runner = await FakeRunner.connect(
+        server.url,
+        { runnerId: "r1", token },
+        { ca: tls.cert },
+      );
+      cleanups.push(() => runner.close());
+      runner.hello("r1");
+      const conn = await expecting;
+      expect(server.strangers).toBe(0);
+      // Three handshake bounds later the link still carries a call.
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const answered = conn.call("echo", "still here", { timeoutMs: null });
+      const call = await runner.next(isT("call"));
+      runner.send({ t: "result", id: call.id, ok: true, value: "still here" });
+      expect(await answered).toBe("still here");
+    },
+  );
+});
+
+describe("runner port: only what the token allows", () => {
+  it("a ws client without headers cannot even open (no frame can be sent)", async () => {
+    const server = await listen();
+    const ws = new WebSocket(server.url);
+    ws.on("error", () => {});
+    const opened = await new Promise<boolean>((resolve) => {
+      ws.once("open", () => resolve(true));
+      ws.once("unexpected-response", () => resolve(false));
+      ws.once("close", () => resolve(false));
+    });
+    ws.terminate();
+    expect(opened).toBe(false);
+  });
+});
