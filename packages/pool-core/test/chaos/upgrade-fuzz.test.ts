@@ -2,18 +2,18 @@
  * Issue 12, "Chaos soak": fuzz the upgrade and hello path. Seeded strangers knock on the
  * pool's runner port with malformed and oversized input — raw garbage, broken or oversized
  * HTTP upgrade requests, browser-like requests with an Origin, real WebSockets that send
- * random binary frames or a hello with a wrong token — while a caller keeps using the pool.
+ * random binary frames (small, or up to 4 MiB) — while a caller keeps using the pool.
  * Only two outcomes are allowed: the stranger's socket is closed by the pool, and the pool's
  * own runner keeps serving (every call answers, the same runner throughout).
  *
- * Two probes run only with SOAK_FUZZ_STRICT=1, because the upgrade path they test is being
- * rewritten (issue 12, "Runner link") and fails them at 503e886:
- * - slowHandshake: the start of an HTTP request, then silence (slowloris). The pool keeps
- *   the socket until Node's http timeout answers 408 (~90 s measured), not capped as
- *   ARCHITECTURE.md ("sockets still handshaking … are capped") asks.
+ * Two probes hold the upgrade path to the hardening of issue 12 ("Runner link"); both failed
+ * before it (main 503e886):
+ * - slowHandshake: the start of an HTTP request, then silence (slowloris). It stayed open
+ *   until Node's default http timeout answered 408 (~90 s measured); now the handshake is
+ *   capped at the hello timeout (10 s).
  * - bigFrames: unauthenticated WebSockets sending 1–5 random frames of up to 4 MiB. They
- *   reach the codec before any token check; the parent stalls past the 1.5 s heartbeat and
- *   its runner is replaced (the issue's first finding).
+ *   reached the codec before any token check; the parent stalled past the 1.5 s heartbeat
+ *   and its runner was replaced (the issue's first finding).
  */
 import { connect, type Socket } from "node:net";
 import { LocalBackend, Pool } from "@flame-ts/pool-core";
@@ -26,8 +26,11 @@ import { seedFromEnv, sleep } from "./soak.js";
 
 const seed = seedFromEnv(process.env, 1);
 const PROBES = 60;
-/** Bound on the pool closing one stranger: its hello timeout (10 s default) plus 5 s of slack. */
-const CLOSE_BOUND_MS = 15_000;
+/**
+ * Bound on the pool closing one stranger: its hello timeout (10 s default, which also caps a
+ * stalled handshake) plus 10 s of slack for timer lateness on a loaded CI machine.
+ */
+const CLOSE_BOUND_MS = 20_000;
 
 type Probe = (port: number, rng: Prng) => Promise<string>;
 
@@ -51,10 +54,6 @@ const probes: Record<string, Probe> = {
     ),
   browserOrigin: (port, rng) => websocket(port, rng, { Origin: "https://evil.example" }, 1_024),
   randomFrames: (port, rng) => websocket(port, rng, {}, 65_536),
-};
-
-/** Probes for the hardened upgrade path (see the module comment). */
-const strictProbes: Record<string, Probe> = {
   slowHandshake: (port, rng) =>
     raw(port, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: web".slice(0, rng.int(3, 38)))),
   bigFrames: (port, rng) => websocket(port, rng, {}, 4 * 1024 * 1024),
@@ -63,14 +62,6 @@ const strictProbes: Record<string, Probe> = {
 it(`strangers on the runner port are closed and the pool keeps serving (SEED=${seed})`, async () => {
   await fuzz(probes);
 }, 60_000);
-
-it.skipIf(process.env.SOAK_FUZZ_STRICT !== "1")(
-  `strangers that stall mid-handshake or send big unauthenticated frames too (SEED=${seed})`,
-  async () => {
-    await fuzz({ ...probes, ...strictProbes });
-  },
-  60_000,
-);
 
 async function fuzz(catalogue: Record<string, Probe>): Promise<void> {
   const rng = new Prng(seed);
