@@ -71,7 +71,7 @@ export function step(
       }
       break;
     case "checkout":
-      onCheckout(st, event.checkoutId, event.timeoutMs);
+      onCheckout(st, event.checkoutId, event.timeoutMs, event.retry === true);
       break;
     case "checkin":
       release(st, event.checkoutId);
@@ -166,7 +166,12 @@ function afterStep(st: Step): void {
   }
 }
 
-function onCheckout(st: Step, checkoutId: CheckoutId, timeoutMs: number | null): void {
+function onCheckout(
+  st: Step,
+  checkoutId: CheckoutId,
+  timeoutMs: number | null,
+  retry: boolean,
+): void {
   const s = st.s;
   if (s.checkouts.has(checkoutId) || s.waiters.has(checkoutId)) return;
   if (s.stopped || s.draining !== null) {
@@ -219,15 +224,19 @@ function onCheckout(st: Step, checkoutId: CheckoutId, timeoutMs: number | null):
   s.waiters.set(checkoutId, waiter);
   bootForDemand(st);
   // Cold: a runner is booting, so this caller may wait for it up to max(timeout, bootTimeout)
-  // and then run for its whole timeout (FLAME #73). Behind busy runners the plain rule holds.
-  if (s.pendingBoots.size > 0 && timeoutMs !== null) {
-    s.waiters.set(checkoutId, {
-      ...waiter,
-      cold: true,
-      deadlineMs: st.nowMs + Math.max(timeoutMs, s.config.bootTimeoutMs),
-    });
-  } else if (s.pendingBoots.size > 0) {
-    s.waiters.set(checkoutId, { ...waiter, cold: true });
+  // and then run for its whole timeout (FLAME #73). Behind busy runners the plain rule holds,
+  // and for a retry, whose timeout is only what was left of the first ask.
+  if (!retry && s.pendingBoots.size > 0) {
+    s.waiters.set(
+      checkoutId,
+      timeoutMs === null
+        ? { ...waiter, cold: true }
+        : {
+            ...waiter,
+            cold: true,
+            deadlineMs: st.nowMs + Math.max(timeoutMs, s.config.bootTimeoutMs),
+          },
+    );
   }
   const queued = s.waiters.get(checkoutId);
   if (queued?.deadlineMs != null) {

@@ -82,6 +82,12 @@ export type CoreEvent =
       readonly type: "checkout";
       readonly checkoutId: CheckoutId;
       readonly timeoutMs: number | null;
+      /**
+       * A caller asking again (its grant landed on a runner that had just gone) with what is
+       * left of its timeout: it is never cold, so the wait and the run stay within the
+       * timeout it started with.
+       */
+      readonly retry?: true;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
