@@ -78,9 +78,15 @@ export class ThreadPool implements Executor {
     const thread = this.#leastLoaded();
     thread.tasks.add(task.id);
     this.#taskThread.set(task.id, thread);
-    // The received frame's bytes may share memory with other frames: copy just the input into
-    // memory of its own and transfer that, so the thread decodes it and nothing is cloned.
-    const input = new Uint8Array(task.input);
+    // Transfer the input's memory to the thread (no clone). The codec already copied decoded
+    // bytes out of the received chunk into memory of their own; anything else is copied here.
+    const given = task.input;
+    const input =
+      given.buffer instanceof ArrayBuffer &&
+      given.byteOffset === 0 &&
+      given.byteLength === given.buffer.byteLength
+        ? (given as Uint8Array<ArrayBuffer>)
+        : new Uint8Array(given);
     const msg: ToWorker = {
       op: "run",
       id: task.id,
