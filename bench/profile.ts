@@ -4,7 +4,7 @@
  * runner-agent). Prints where the time goes and keeps the .cpuprofile files (open them in
  * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
  *
- *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0]
+ *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0] [--mode threads|inline]
  *
  * The parent is profiled through node:inspector for exactly the loaded window; the child
  * processes run with `node --cpu-prof` and write their profile when they exit.
@@ -24,11 +24,16 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "4" },
     concurrency: { type: "string", default: "128" },
     bytes: { type: "string", default: "0" },
+    mode: { type: "string", default: "threads" },
   },
 });
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
 const bytes = Number(values.bytes);
+if (values.mode !== "threads" && values.mode !== "inline") {
+  throw new Error(`--mode must be "threads" or "inline", got ${JSON.stringify(values.mode)}`);
+}
+const mode = values.mode;
 const input = bytes > 0 ? randomFillSync(new Uint8Array(bytes)) : { n: 1 };
 const dir = fileURLToPath(
   new URL(`./results/profiles/${new Date().toISOString().replace(/[:.]/g, "-")}/`, import.meta.url),
@@ -63,9 +68,16 @@ async function profiled(name: string, load: () => Promise<number>): Promise<numb
   return rate;
 }
 
-async function readProfile(name: string): Promise<CpuProfile> {
+/** `--cpu-prof` writes one file per thread (`CPU.<date>.<pid>.<threadId>.<seq>`); main thread first. */
+async function profileFiles(name: string): Promise<string[]> {
   const files = (await readdir(join(dir, name))).filter((f) => f.endsWith(".cpuprofile"));
   if (files.length === 0) throw new Error(`no .cpuprofile in ${join(dir, name)}`);
+  const threadId = (f: string): number => Number(f.split(".").at(-3));
+  return files.sort((a, b) => threadId(a) - threadId(b));
+}
+
+async function readProfile(name: string): Promise<CpuProfile> {
+  const files = await profileFiles(name);
   return JSON.parse(await readFile(join(dir, name, files[0]!), "utf8")) as CpuProfile;
 }
 
@@ -87,7 +99,7 @@ try {
 const { benchPool, fixtures } = await import("./src/flame.js");
 const pool = benchPool(
   "bench-profile",
-  { min: 1, max: 1, maxConcurrency: concurrency },
+  { min: 1, max: 1, maxConcurrency: concurrency, execution: { mode } },
   childArgs("runner"),
 );
 let flameRate: number;
@@ -110,10 +122,14 @@ const out = [
   formatSummary("raw parent", summarize(await readProfile("raw-parent"))),
   formatSummary("raw peer (whole process life)", summarize(await readProfile("raw-peer"))),
   formatSummary("flame-ts parent", summarize(await readProfile("flame-parent"))),
-  formatSummary(
-    "flame-ts runner-agent (whole process life)",
-    summarize(await readProfile("runner")),
-  ),
+  ...(await Promise.all(
+    (await profileFiles("runner")).map(async (file, i) =>
+      formatSummary(
+        `flame-ts runner-agent ${i === 0 ? "main thread" : `worker thread ${i}`} (whole life)`,
+        summarize(JSON.parse(await readFile(join(dir, "runner", file), "utf8")) as CpuProfile),
+      ),
+    ),
+  )),
   `profiles: ${dir}`,
 ];
 process.stdout.write(`${out.join("\n\n")}\n`);

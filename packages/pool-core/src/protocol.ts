@@ -40,7 +40,7 @@ export {
   type DecodedFrame,
   decodeFrame,
   encodeFrame,
-  encodeValue,
+  encodeRequestFrame,
   FRAME_HEADER_BYTES,
   FRAME_MAGIC,
   type FrameErrorCode,

@@ -10,9 +10,10 @@ import type { RawData, WebSocket } from "ws";
 import { FlameError } from "../errors.js";
 import type { Codec } from "../protocol/codec.js";
 import { CLOSE_SHUTDOWN } from "../protocol/defaults.js";
-import { decodeFrame, encodeFrame, encodeValue, MAX_CALL_ID } from "../protocol/frame.js";
+import { decodeFrame, encodeFrame, encodeRequestFrame, MAX_CALL_ID } from "../protocol/frame.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
+import type { WorkEnvelope } from "../protocol/work-frame.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
 import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 import { fromWireError } from "../protocol/wire-error.js";
@@ -135,19 +136,24 @@ export class RunnerConnection implements PendingOwner {
       reply.reject(refused);
       return null;
     }
-    let input: Uint8Array;
+    const id = this.allocateId();
+    const timeoutMs = kind === "call" ? opts.timeoutMs : null;
+    let frame: Buffer;
     try {
-      input = encodeValue(args, this.options.codec, `input of "${fn}"`);
+      // The input is encoded straight into the frame (protocol/work-frame.ts).
+      frame = encodeRequestFrame(
+        requestEnvelope(kind, id, fn, timeoutMs, opts.traceparent),
+        args,
+        this.options.codec,
+        this.options.maxFrameBytes,
+      );
     } catch (error) {
       reply.reject(error);
       return null;
     }
-    const id = this.allocateId();
-    const timeoutMs = kind === "call" ? opts.timeoutMs : null;
-    const msg = requestMessage(kind, id, fn, input, timeoutMs, opts.traceparent);
     const backstop =
       timeoutMs === null ? null : performance.now() + timeoutMs + this.options.deadlineGraceMs;
-    return this.dispatch(msg, new Pending(this, id, kind, fn, reply, backstop, opts.signal))
+    return this.dispatch(frame, new Pending(this, id, kind, fn, reply, backstop, opts.signal))
       ? id
       : null;
   }
@@ -274,15 +280,8 @@ export class RunnerConnection implements PendingOwner {
     return id;
   }
 
-  /** Encode (may fail SERIALIZATION: nothing sent), register, send. True when sent. */
-  private dispatch(msg: ParentToRunner, pending: Pending): boolean {
-    let frame: Buffer;
-    try {
-      frame = encodeFrame(msg, this.options.codec, this.options.maxFrameBytes);
-    } catch (err) {
-      pending.reject(err);
-      return false;
-    }
+  /** Register and send an encoded request. True when sent. */
+  private dispatch(frame: Buffer, pending: Pending): boolean {
     if (pending.signal?.aborted) {
       pending.reject(new FlameError("ABORTED", `Call to "${pending.fn}" was aborted.`));
       return false;
@@ -463,26 +462,12 @@ export class RunnerConnection implements PendingOwner {
 export type { Reply, WorkKind };
 
 /** The wire message for a request; `traceparent` only when there is a trace to continue. */
-function requestMessage(
+function requestEnvelope(
   kind: WorkKind,
   id: number,
   fn: string,
-  args: Uint8Array,
   timeoutMs: number | null,
   traceparent: string | undefined,
-): ParentToRunner {
-  switch (kind) {
-    case "call":
-      return traceparent === undefined
-        ? { t: "call", id, fn, args, timeoutMs }
-        : { t: "call", id, fn, args, timeoutMs, traceparent };
-    case "cast":
-      return traceparent === undefined
-        ? { t: "cast", id, fn, args }
-        : { t: "cast", id, fn, args, traceparent };
-    case "child":
-      return traceparent === undefined
-        ? { t: "child.start", id, fn, args }
-        : { t: "child.start", id, fn, args, traceparent };
-  }
+): WorkEnvelope {
+  return { t: kind === "child" ? "child.start" : kind, id, fn, timeoutMs, traceparent };
 }

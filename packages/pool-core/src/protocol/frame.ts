@@ -10,11 +10,21 @@
  * The header is readable without the codec, so a frame whose payload can't be decoded (or is
  * too large, or has the wrong shape) still yields its kind and call id: the receiver fails
  * that one call and keeps the connection.
+ *
+ * Work frames (call, cast, child.start) carry a binary envelope and the input's codec bytes
+ * instead of a codec-encoded message: see work-frame.ts.
  */
 import { FlameError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import { type AnyMessage, PROTOCOL_VERSION } from "./messages.js";
 import { SHAPE_CHECKS } from "./shape.js";
+import {
+  decodeWorkFrame,
+  encodeWorkFrame,
+  encodeWorkFrameOf,
+  type WorkEnvelope,
+  type WorkMessage,
+} from "./work-frame.js";
 
 export const FRAME_MAGIC = 0xf1;
 export const FRAME_HEADER_BYTES = 8;
@@ -68,12 +78,13 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
   if (kind === undefined) {
     throw new FlameError("PROTOCOL", `Unknown message type "${String(msg.t)}".`);
   }
-  const id = "id" in msg && typeof msg.id === "number" ? msg.id : NO_ID;
-  HEADER_SCRATCH[0] = FRAME_MAGIC;
-  HEADER_SCRATCH[1] = PROTOCOL_VERSION;
-  HEADER_SCRATCH[2] = kind;
-  HEADER_SCRATCH[3] = 0;
-  HEADER_VIEW.setUint32(4, id);
+  writeHeader(kind, "id" in msg && typeof msg.id === "number" ? msg.id : NO_ID);
+  if (isWork(msg)) {
+    // No codec pass to catch a wrong field here: check the shape before writing bytes.
+    const problem = SHAPE_CHECKS[msg.t]?.(msg as unknown as Record<string, unknown>) ?? null;
+    if (problem !== null) throw new FlameError("PROTOCOL", `Malformed ${msg.t}: ${problem}.`);
+    return withinLimit(encodeWorkFrame(HEADER_SCRATCH, msg), msg, maxFrameBytes);
+  }
   let frame: Buffer;
   try {
     if (codec.encodeAfter !== undefined) {
@@ -95,6 +106,51 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
       { cause },
     );
   }
+  return withinLimit(frame, msg, maxFrameBytes);
+}
+
+/**
+ * The frame of a call, cast or child.start whose input is still a value: the codec encodes it
+ * straight into the frame (the parent's hot path: one serializer, one buffer per call).
+ * Throws FlameError SERIALIZATION like `encodeFrame`.
+ */
+export function encodeRequestFrame(
+  work: WorkEnvelope,
+  input: unknown,
+  codec: Codec,
+  maxFrameBytes: number,
+): Buffer {
+  writeHeader(KIND_NUMBER.get(work.t) ?? 0, work.id);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeWorkFrameOf(HEADER_SCRATCH, work, input, codec);
+  } catch (cause) {
+    if (cause instanceof FlameError) throw cause;
+    throw new FlameError(
+      "SERIALIZATION",
+      `Could not encode the input of "${work.fn}" with the ${codec.name} codec: ${errorMessage(cause)}. Arguments and results must be structured-clone compatible (no functions, symbols or class instances with behaviour).`,
+      { cause },
+    );
+  }
+  const frame = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return withinLimit(frame, work, maxFrameBytes);
+}
+
+function writeHeader(kind: number, id: number): void {
+  HEADER_SCRATCH[0] = FRAME_MAGIC;
+  HEADER_SCRATCH[1] = PROTOCOL_VERSION;
+  HEADER_SCRATCH[2] = kind;
+  HEADER_SCRATCH[3] = 0;
+  HEADER_VIEW.setUint32(4, id);
+}
+
+function withinLimit(
+  frame: Buffer,
+  msg: { readonly t: string; readonly fn?: string },
+  maxFrameBytes: number,
+): Buffer {
   const total = frame.byteLength;
   if (total > maxFrameBytes) {
     throw new FlameError(
@@ -105,20 +161,8 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
   return frame;
 }
 
-/**
- * The codec's encoding of one value (a call's input), or FlameError SERIALIZATION saying
- * which value could not be encoded and what to do.
- */
-export function encodeValue(value: unknown, codec: Codec, what: string): Uint8Array {
-  try {
-    return codec.encode(value);
-  } catch (cause) {
-    throw new FlameError(
-      "SERIALIZATION",
-      `Could not encode the ${what} with the ${codec.name} codec: ${errorMessage(cause)}. Arguments and results must be structured-clone compatible (no functions, symbols or class instances with behaviour).`,
-      { cause },
-    );
-  }
+function isWork(msg: AnyMessage): msg is WorkMessage {
+  return msg.t === "call" || msg.t === "cast" || msg.t === "child.start";
 }
 
 /**
@@ -148,6 +192,13 @@ export function decodeFrame(bytes: Uint8Array, codec: Codec, maxFrameBytes?: num
       "SERIALIZATION",
       `${t} frame of ${bytes.byteLength} bytes is over the receiver's ${maxFrameBytes}-byte limit (maxFrameBytes)`,
     );
+  }
+  if (t === "call" || t === "cast" || t === "child.start") {
+    if (id === null) return fail(null, t, "PROTOCOL", `a ${t} frame must carry a call id`);
+    const work = decodeWorkFrame(t, id, bytes, FRAME_HEADER_BYTES);
+    return typeof work === "string"
+      ? fail(id, t, "PROTOCOL", `malformed ${t}: ${work}`)
+      : { ok: true, msg: work };
   }
   let msg: unknown;
   try {
@@ -197,8 +248,8 @@ function fail(
   return { ok: false, id, t, code, message };
 }
 
-function describeMessage(msg: AnyMessage): string {
-  if ("fn" in msg) return `${msg.t} of "${msg.fn}"`;
+function describeMessage(msg: { readonly t: string; readonly fn?: string }): string {
+  if (msg.fn !== undefined) return `${msg.t} of "${msg.fn}"`;
   return `${msg.t} message`;
 }
 

@@ -2,7 +2,8 @@
  * The runner protocol's messages (ARCHITECTURE.md, "Runner protocol").
  *
  * One message per binary WebSocket frame. A frame is a versioned envelope (see `frame.ts`)
- * around the codec's encoding of one of these objects. The runner dials the parent, so
+ * around the codec's encoding of one of these objects (work messages: a binary envelope, see
+ * `work-frame.ts`). The runner dials the parent, so
  * "parent" is the ws server and "runner" the client.
  */
 
@@ -10,8 +11,10 @@
  * 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added.
  * 3: authentication moved to the HTTP upgrade (protocol/handshake.ts); the hello carries no
  *    token; the parent proves it knows the token; optional wss:// with a pinned certificate.
+ * 4: work frames (call, cast, child.start) carry a binary envelope and the input's bytes
+ *    unwrapped (protocol/work-frame.ts) instead of a codec-encoded message.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** An error as it travels on the wire. `code` is a FlameErrorCode. */
 export interface WireError {

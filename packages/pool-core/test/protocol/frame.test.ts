@@ -5,6 +5,7 @@ import {
   type AnyMessage,
   decodeFrame,
   encodeFrame,
+  encodeRequestFrame,
   FRAME_HEADER_BYTES,
   PROTOCOL_VERSION,
   v8Codec,
@@ -130,36 +131,80 @@ describe("frames", () => {
   });
 
   it("keeps the id and kind when the payload cannot be decoded", () => {
+    const frame = encodeFrame({ t: "result", id: 42, ok: true, value: 1 }, v8Codec, MAX);
+    frame.fill(0xff, FRAME_HEADER_BYTES);
+    const decoded = decodeFrame(frame, v8Codec);
+    expect(decoded).toMatchObject({ ok: false, id: 42, t: "result", code: "SERIALIZATION" });
+  });
+
+  it("keeps the id and kind of a work frame cut short or with a bad deadline", () => {
     const frame = encodeFrame(
-      { t: "call", id: 42, fn: "f", args: bytes(1), timeoutMs: null },
+      { t: "call", id: 42, fn: "resize", args: bytes(1), timeoutMs: 5 },
       v8Codec,
       MAX,
     );
-    frame.fill(0xff, FRAME_HEADER_BYTES);
-    const decoded = decodeFrame(frame, v8Codec);
-    expect(decoded).toMatchObject({ ok: false, id: 42, t: "call", code: "SERIALIZATION" });
+    const cut = decodeFrame(frame.subarray(0, FRAME_HEADER_BYTES + 4), v8Codec);
+    expect(cut).toMatchObject({ ok: false, id: 42, t: "call", code: "PROTOCOL" });
+    // timeoutMs is the float64 at bytes 13..20 of the frame (work-frame.ts).
+    frame.writeDoubleBE(-1, FRAME_HEADER_BYTES + 5);
+    const negative = decodeFrame(frame, v8Codec);
+    expect(negative).toMatchObject({ ok: false, id: 42, code: "PROTOCOL" });
+    if (!negative.ok) expect(negative.message).toContain("timeoutMs");
   });
 
-  it("rejects a valid envelope around a wrong shape, naming the field", () => {
-    const bad = {
-      t: "call",
-      id: 3,
-      fn: 12,
-      args: bytes(1),
-      timeoutMs: null,
-    } as unknown as AnyMessage;
-    const decoded = decodeFrame(encodeFrame(bad, v8Codec, MAX), v8Codec);
-    expect(decoded).toMatchObject({ ok: false, id: 3, code: "PROTOCOL" });
-    if (!decoded.ok) expect(decoded.message).toContain("fn must be a string");
-    const badDeadline = {
-      t: "call",
-      id: 3,
-      fn: "f",
-      args: bytes(1),
-      timeoutMs: "soon",
-    } as unknown as AnyMessage;
-    const d2 = decodeFrame(encodeFrame(badDeadline, v8Codec, MAX), v8Codec);
-    expect(d2).toMatchObject({ ok: false, id: 3, code: "PROTOCOL" });
+  it("refuses to encode a work message with a wrong field, naming it", () => {
+    const bad = { t: "call", id: 3, fn: 12, args: bytes(1), timeoutMs: null };
+    const err = thrown(() => encodeFrame(bad as unknown as AnyMessage, v8Codec, MAX));
+    expect(err.code).toBe("PROTOCOL");
+    expect(err.message).toContain("fn must be a string");
+    const badDeadline = { t: "call", id: 3, fn: "f", args: bytes(1), timeoutMs: "soon" };
+    expect(thrown(() => encodeFrame(badDeadline as unknown as AnyMessage, v8Codec, MAX)).code).toBe(
+      "PROTOCOL",
+    );
+  });
+
+  it("writes a call's input once, straight into the frame, and reads it back as bytes of its own", () => {
+    const input = { id: "photo-1", sizes: [64, 128], when: new Date(5) };
+    const direct = encodeRequestFrame(
+      { t: "call", id: 9, fn: "thumbnail", timeoutMs: 1500, traceparent: "00-ab-cd-01" },
+      input,
+      v8Codec,
+      MAX,
+    );
+    const viaBytes = encodeFrame(
+      {
+        t: "call",
+        id: 9,
+        fn: "thumbnail",
+        args: bytes(input),
+        timeoutMs: 1500,
+        traceparent: "00-ab-cd-01",
+      },
+      v8Codec,
+      MAX,
+    );
+    expect(Buffer.compare(direct, viaBytes)).toBe(0);
+    // Two frames in one received chunk: the input must not expose its neighbour.
+    const chunk = Buffer.concat([direct, viaBytes]);
+    const decoded = decodeFrame(chunk.subarray(0, direct.byteLength), v8Codec, MAX);
+    if (!decoded.ok || decoded.msg.t !== "call") throw new Error("expected a call");
+    expect(decoded.msg.args.byteOffset).toBe(0);
+    expect(decoded.msg.args.buffer.byteLength).toBe(decoded.msg.args.byteLength);
+    expect(v8Codec.decode(decoded.msg.args)).toEqual(input);
+    expect(decoded.msg).toMatchObject({ fn: "thumbnail", timeoutMs: 1500, traceparent: "00-ab-cd-01" });
+  });
+
+  it("refuses an unencodable input with SERIALIZATION naming the function", () => {
+    const err = thrown(() =>
+      encodeRequestFrame(
+        { t: "cast", id: 1, fn: "notify", timeoutMs: null, traceparent: undefined },
+        { cb: () => 1 },
+        v8Codec,
+        MAX,
+      ),
+    );
+    expect(err.code).toBe("SERIALIZATION");
+    expect(err.message).toContain('"notify"');
   });
 
   it("rejects a header that disagrees with its payload", () => {

@@ -25,6 +25,9 @@ export class EntryLoadError extends Error {}
 interface Thread {
   readonly worker: Worker;
   readonly tasks: Set<number>;
+  /** Messages for this thread, posted together at the end of the microtask (worker-messages.ts). */
+  outbox: ToWorker[];
+  outboxBuffers: ArrayBuffer[];
   /** Set when the agent terminated it on purpose: why, and for which task. */
   terminatedFor: { readonly id: number } | null;
   gone: boolean;
@@ -37,6 +40,18 @@ export class ThreadPool implements Executor {
   readonly #threads: Thread[] = [];
   readonly #taskThread = new Map<number, Thread>();
   #closing = false;
+  #flushQueued = false;
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    for (const thread of this.#threads) {
+      if (thread.outbox.length === 0) continue;
+      const batch = thread.outbox;
+      const buffers = thread.outboxBuffers;
+      thread.outbox = [];
+      thread.outboxBuffers = [];
+      if (!thread.gone) thread.worker.postMessage(batch, buffers);
+    }
+  };
 
   private constructor(
     private readonly options: ThreadPoolOptions,
@@ -87,22 +102,35 @@ export class ThreadPool implements Executor {
       given.byteLength === given.buffer.byteLength
         ? (given as Uint8Array<ArrayBuffer>)
         : new Uint8Array(given);
-    const msg: ToWorker = {
-      op: "run",
-      id: task.id,
-      kind: task.kind,
-      fn: task.fn,
-      input,
-      deadlineMs: task.deadlineMs,
-      traceparent: task.traceparent,
-    };
-    thread.worker.postMessage(msg, [input.buffer]);
+    this.#post(
+      thread,
+      {
+        op: "run",
+        id: task.id,
+        kind: task.kind,
+        fn: task.fn,
+        input,
+        deadlineMs: task.deadlineMs,
+        traceparent: task.traceparent,
+      },
+      input.buffer,
+    );
   }
 
   abort(id: number, error: WireError): void {
     const thread = this.#taskThread.get(id);
     if (thread === undefined || thread.gone) return;
-    thread.worker.postMessage({ op: "abort", id, error } satisfies ToWorker);
+    this.#post(thread, { op: "abort", id, error }, null);
+  }
+
+  /** Queues a message for the thread; the queue leaves as one postMessage after this microtask. */
+  #post(thread: Thread, msg: ToWorker, transfer: ArrayBuffer | null): void {
+    thread.outbox.push(msg);
+    if (transfer !== null) thread.outboxBuffers.push(transfer);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
   }
 
   terminate(id: number): boolean {
@@ -137,10 +165,14 @@ export class ThreadPool implements Executor {
     this.#threads.push(thread);
     let crash: Error | null = null;
     thread.worker.on("message", (msg: FromWorker) => {
-      if (msg.op === "outcome") {
-        thread.tasks.delete(msg.id);
-        this.#taskThread.delete(msg.id);
-        this.sink.outcome(msg.id, msg.frame);
+      if (msg.op === "outcomes") {
+        const { answers } = msg;
+        for (let i = 0; i < answers.length; i += 2) {
+          const id = answers[i] as number;
+          thread.tasks.delete(id);
+          this.#taskThread.delete(id);
+          this.sink.outcome(id, answers[i + 1] as Uint8Array);
+        }
       } else if (msg.op === "loadFailed") {
         crash = new Error(msg.message);
       }
@@ -182,7 +214,14 @@ function spawnThread(options: ThreadPoolOptions): Thread {
       ? {}
       : { resourceLimits: { maxOldGenerationSizeMb: options.threadMemoryMb } }),
   });
-  return { worker, tasks: new Set(), terminatedFor: null, gone: false };
+  return {
+    worker,
+    tasks: new Set(),
+    outbox: [],
+    outboxBuffers: [],
+    terminatedFor: null,
+    gone: false,
+  };
 }
 
 /** Why a task on a thread that ended has no answer of its own. */

@@ -34,14 +34,25 @@ try {
   process.exit(1);
 }
 
-port.on("message", (msg: ToWorker) => {
-  if (msg.op === "run") run(msg.id, msg.kind, msg.fn, msg.input, msg.deadlineMs, msg.traceparent);
-  else if (msg.op === "abort") {
-    const ctx = contexts.get(msg.id);
-    const reason = new FlameError(msg.error.code as FlameErrorCode, msg.error.message);
-    if (ctx !== undefined) abortContext(ctx, reason);
+port.on("message", (batch: readonly ToWorker[]) => {
+  for (const msg of batch) {
+    if (msg.op === "run") run(msg.id, msg.kind, msg.fn, msg.input, msg.deadlineMs, msg.traceparent);
+    else if (msg.op === "abort") {
+      const ctx = contexts.get(msg.id);
+      const reason = new FlameError(msg.error.code as FlameErrorCode, msg.error.message);
+      if (ctx !== undefined) abortContext(ctx, reason);
+    }
   }
 });
+
+/** Answers of this turn of the event loop, posted together (worker-messages.ts). */
+let answers: (number | Uint8Array)[] = [];
+let answerBuffers: ArrayBuffer[] = [];
+function postAnswers(): void {
+  post({ op: "outcomes", answers }, answerBuffers);
+  answers = [];
+  answerBuffers = [];
+}
 post({ op: "ready", functions: listFunctionIds() });
 
 function run(
@@ -61,18 +72,19 @@ function run(
   };
   runToFrame(answerSettings, kind, id, fn, input, ctx, traceparent, (frame) => {
     contexts.delete(id);
-    post({ op: "outcome", id, frame }, ownedBuffer(frame));
+    // setImmediate runs once this turn's other answers (and their microtasks) are in.
+    if (answers.length === 0) setImmediate(postAnswers);
+    answers.push(id, frame);
+    // Transfer the frame's memory when it owns it whole; otherwise it is copied.
+    const buffer = frame.buffer;
+    if (
+      buffer instanceof ArrayBuffer &&
+      frame.byteOffset === 0 &&
+      frame.byteLength === buffer.byteLength
+    ) {
+      answerBuffers.push(buffer);
+    }
   });
-}
-
-/** Transfer the frame's memory when it owns it whole; otherwise it is copied. */
-function ownedBuffer(frame: Uint8Array): ArrayBuffer[] | undefined {
-  const buffer = frame.buffer;
-  return buffer instanceof ArrayBuffer &&
-    frame.byteOffset === 0 &&
-    frame.byteLength === buffer.byteLength
-    ? [buffer]
-    : undefined;
 }
 
 /**
