@@ -11,12 +11,14 @@
  * too large, or has the wrong shape) still yields its kind and call id: the receiver fails
  * that one call and keeps the connection.
  *
- * Work frames (call, cast, child.start) carry a binary envelope and the input's codec bytes
- * instead of a codec-encoded message: see work-frame.ts.
+ * Work frames (call, cast, child.start) and answer frames (result, cast.done, child.exit)
+ * carry a binary envelope and the codec's bytes of the input / value instead of a codec-encoded
+ * message: see work-frame.ts and answer-frame.ts.
  */
 import { FlameError } from "../errors.js";
 import type { Codec } from "./codec.js";
 import { type AnyMessage, PROTOCOL_VERSION } from "./messages.js";
+import { type AnswerMessage, decodeAnswerFrame, encodeAnswerFrame } from "./answer-frame.js";
 import { SHAPE_CHECKS } from "./shape.js";
 import {
   decodeWorkFrame,
@@ -87,7 +89,14 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
   }
   let frame: Buffer;
   try {
-    if (codec.encodeAfter !== undefined) {
+    if (isAnswer(msg)) {
+      const problem = SHAPE_CHECKS[msg.t]?.(msg as unknown as Record<string, unknown>) ?? null;
+      if (problem !== null) throw new FlameError("PROTOCOL", `Malformed ${msg.t}: ${problem}.`);
+      const bytes = encodeAnswerFrame(HEADER_SCRATCH, msg, codec);
+      frame = Buffer.isBuffer(bytes)
+        ? bytes
+        : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } else if (codec.encodeAfter !== undefined) {
       // One buffer, no copy of the payload (the codec copies the 8 header bytes first).
       const bytes = codec.encodeAfter(HEADER_SCRATCH, msg);
       frame = Buffer.isBuffer(bytes)
@@ -100,6 +109,7 @@ export function encodeFrame(msg: AnyMessage, codec: Codec, maxFrameBytes: number
       frame.set(payload, FRAME_HEADER_BYTES);
     }
   } catch (cause) {
+    if (cause instanceof FlameError) throw cause;
     throw new FlameError(
       "SERIALIZATION",
       `Could not encode the ${describeMessage(msg)} with the ${codec.name} codec: ${errorMessage(cause)}. Arguments and results must be structured-clone compatible (no functions, symbols or class instances with behaviour).`,
@@ -161,6 +171,10 @@ function withinLimit(
   return frame;
 }
 
+function isAnswer(msg: AnyMessage): msg is AnswerMessage {
+  return msg.t === "result" || msg.t === "cast.done" || msg.t === "child.exit";
+}
+
 function isWork(msg: AnyMessage): msg is WorkMessage {
   return msg.t === "call" || msg.t === "cast" || msg.t === "child.start";
 }
@@ -199,6 +213,20 @@ export function decodeFrame(bytes: Uint8Array, codec: Codec, maxFrameBytes?: num
     return typeof work === "string"
       ? fail(id, t, "PROTOCOL", `malformed ${t}: ${work}`)
       : { ok: true, msg: work };
+  }
+  if (t === "result" || t === "cast.done" || t === "child.exit") {
+    if (id === null) return fail(null, t, "PROTOCOL", `a ${t} frame must carry a call id`);
+    const answer = decodeAnswerFrame(t, id, bytes, FRAME_HEADER_BYTES, codec);
+    if (typeof answer === "string") return fail(id, t, "PROTOCOL", `malformed ${t}: ${answer}`);
+    if ("serialization" in answer) {
+      return fail(
+        id,
+        t,
+        "SERIALIZATION",
+        `could not decode the ${t} payload: ${answer.serialization}`,
+      );
+    }
+    return { ok: true, msg: answer };
   }
   let msg: unknown;
   try {

@@ -56,7 +56,8 @@ export function encodeWorkEnvelope(
   const prefix = Buffer.allocUnsafe(header.byteLength + ENVELOPE_BYTES + fnBytes + tpBytes);
   prefix.set(header, 0);
   let at = header.byteLength;
-  prefix[at] = (timeoutMs === null ? 0 : HAS_TIMEOUT) | (traceparent === undefined ? 0 : HAS_TRACEPARENT);
+  prefix[at] =
+    (timeoutMs === null ? 0 : HAS_TIMEOUT) | (traceparent === undefined ? 0 : HAS_TRACEPARENT);
   prefix.writeUInt16BE(fnBytes, at + 1);
   prefix.writeUInt16BE(tpBytes, at + 3);
   prefix.writeDoubleBE(timeoutMs ?? 0, at + 5);
@@ -124,9 +125,7 @@ export function decodeWorkFrame(
   const args = new Uint8Array(bytes.byteLength - argsAt);
   args.set(bytes.subarray(argsAt));
   const traceparent =
-    (flags & HAS_TRACEPARENT) === 0
-      ? undefined
-      : text.toString("utf8", fnAt + fnBytes, argsAt);
+    (flags & HAS_TRACEPARENT) === 0 ? undefined : text.toString("utf8", fnAt + fnBytes, argsAt);
   if (t === "call") {
     const timeoutMs = (flags & HAS_TIMEOUT) === 0 ? null : timeout;
     if (timeoutMs !== null && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {

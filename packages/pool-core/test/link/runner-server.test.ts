@@ -163,7 +163,7 @@ describe("RunnerConnection", () => {
     await runner.next(isT("call"));
     const [c1, c2] = runner.received.filter(isT("call"));
     const frame = encodeFrame({ t: "result", id: c1!.id, ok: true, value: "x" }, v8Codec, 1 << 20);
-    frame.fill(0xee, 8); // header intact, payload garbage
+    frame.fill(0xee, 9); // header and flags intact, value garbage
     runner.ws.send(frame);
     runner.send({ t: "result", id: c2!.id, ok: true, value: 2 });
     const err = await rejection(bad);

@@ -95,6 +95,20 @@ describe("frames", () => {
     { t: "shutdown", reason: "single_use" },
     { t: "result", id: 5, ok: false, error: { code: "TIMEOUT", name: "FlameError", message: "m" } },
     { t: "cast.done", id: 6, ok: true },
+    {
+      t: "cast.done",
+      id: 6,
+      ok: false,
+      error: { code: "ABORTED", name: "FlameError", message: "m" },
+      stillRunning: true,
+    },
+    { t: "result", id: 8, ok: true, value: undefined },
+    {
+      t: "child.exit",
+      id: 9,
+      ok: false,
+      error: { code: "X", name: "E", message: "m", stack: "s" },
+    },
     { t: "child.exit", id: 7, ok: true, value: 1n },
     { t: "error", id: null, code: "PROTOCOL", message: "bad" },
   ];
@@ -132,7 +146,7 @@ describe("frames", () => {
 
   it("keeps the id and kind when the payload cannot be decoded", () => {
     const frame = encodeFrame({ t: "result", id: 42, ok: true, value: 1 }, v8Codec, MAX);
-    frame.fill(0xff, FRAME_HEADER_BYTES);
+    frame.fill(0xff, FRAME_HEADER_BYTES + 1); // the flags byte (answer-frame.ts) stays
     const decoded = decodeFrame(frame, v8Codec);
     expect(decoded).toMatchObject({ ok: false, id: 42, t: "result", code: "SERIALIZATION" });
   });
@@ -191,7 +205,11 @@ describe("frames", () => {
     expect(decoded.msg.args.byteOffset).toBe(0);
     expect(decoded.msg.args.buffer.byteLength).toBe(decoded.msg.args.byteLength);
     expect(v8Codec.decode(decoded.msg.args)).toEqual(input);
-    expect(decoded.msg).toMatchObject({ fn: "thumbnail", timeoutMs: 1500, traceparent: "00-ab-cd-01" });
+    expect(decoded.msg).toMatchObject({
+      fn: "thumbnail",
+      timeoutMs: 1500,
+      traceparent: "00-ab-cd-01",
+    });
   });
 
   it("refuses an unencodable input with SERIALIZATION naming the function", () => {
