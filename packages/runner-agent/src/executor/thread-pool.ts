@@ -9,6 +9,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { WireError } from "@flame-ts/pool-core/protocol";
+import { readAnswerBatch, TaskBatchWriter } from "./batch.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
 import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
 
@@ -25,9 +26,8 @@ export class EntryLoadError extends Error {}
 interface Thread {
   readonly worker: Worker;
   readonly tasks: Set<number>;
-  /** Messages for this thread, posted together at the end of the microtask (worker-messages.ts). */
-  outbox: ToWorker[];
-  outboxBuffers: ArrayBuffer[];
+  /** Tasks and aborts for this thread, posted together at the end of the microtask (batch.ts). */
+  readonly outbox: TaskBatchWriter;
   /** Set when the agent terminated it on purpose: why, and for which task. */
   terminatedFor: { readonly id: number } | null;
   gone: boolean;
@@ -44,12 +44,9 @@ export class ThreadPool implements Executor {
   readonly #flush = (): void => {
     this.#flushQueued = false;
     for (const thread of this.#threads) {
-      if (thread.outbox.length === 0) continue;
-      const batch = thread.outbox;
-      const buffers = thread.outboxBuffers;
-      thread.outbox = [];
-      thread.outboxBuffers = [];
-      if (!thread.gone) thread.worker.postMessage(batch, buffers);
+      if (thread.outbox.empty) continue;
+      const { batch, transfer } = thread.outbox.take();
+      if (!thread.gone) thread.worker.postMessage(batch satisfies ToWorker, transfer);
     }
   };
 
@@ -93,40 +90,19 @@ export class ThreadPool implements Executor {
     const thread = this.#leastLoaded();
     thread.tasks.add(task.id);
     this.#taskThread.set(task.id, thread);
-    // Transfer the input's memory to the thread (no clone). The codec already copied decoded
-    // bytes out of the received chunk into memory of their own; anything else is copied here.
-    const given = task.input;
-    const input =
-      given.buffer instanceof ArrayBuffer &&
-      given.byteOffset === 0 &&
-      given.byteLength === given.buffer.byteLength
-        ? (given as Uint8Array<ArrayBuffer>)
-        : new Uint8Array(given);
-    this.#post(
-      thread,
-      {
-        op: "run",
-        id: task.id,
-        kind: task.kind,
-        fn: task.fn,
-        input,
-        deadlineMs: task.deadlineMs,
-        traceparent: task.traceparent,
-      },
-      input.buffer,
-    );
+    thread.outbox.add(task);
+    this.#flushSoon();
   }
 
   abort(id: number, error: WireError): void {
     const thread = this.#taskThread.get(id);
     if (thread === undefined || thread.gone) return;
-    this.#post(thread, { op: "abort", id, error }, null);
+    thread.outbox.abort({ id, error });
+    this.#flushSoon();
   }
 
-  /** Queues a message for the thread; the queue leaves as one postMessage after this microtask. */
-  #post(thread: Thread, msg: ToWorker, transfer: ArrayBuffer | null): void {
-    thread.outbox.push(msg);
-    if (transfer !== null) thread.outboxBuffers.push(transfer);
+  /** The outboxes leave as one postMessage per thread after this microtask. */
+  #flushSoon(): void {
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flush);
@@ -166,13 +142,11 @@ export class ThreadPool implements Executor {
     let crash: Error | null = null;
     thread.worker.on("message", (msg: FromWorker) => {
       if (msg.op === "outcomes") {
-        const { answers } = msg;
-        for (let i = 0; i < answers.length; i += 2) {
-          const id = answers[i] as number;
+        readAnswerBatch(msg, (id, frame) => {
           thread.tasks.delete(id);
           this.#taskThread.delete(id);
-          this.sink.outcome(id, answers[i + 1] as Uint8Array);
-        }
+          this.sink.outcome(id, frame);
+        });
       } else if (msg.op === "loadFailed") {
         crash = new Error(msg.message);
       }
@@ -217,8 +191,7 @@ function spawnThread(options: ThreadPoolOptions): Thread {
   return {
     worker,
     tasks: new Set(),
-    outbox: [],
-    outboxBuffers: [],
+    outbox: new TaskBatchWriter(),
     terminatedFor: null,
     gone: false,
   };

@@ -11,8 +11,8 @@ import {
   listFunctionIds,
   v8Codec,
 } from "@flame-ts/pool-core/protocol";
-import type { WorkKind } from "../lifecycle/machine.js";
 import { runToFrame } from "./answer.js";
+import { AnswerBatchWriter, readTaskBatch, type UnpackedTask } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
 import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
 
@@ -34,35 +34,24 @@ try {
   process.exit(1);
 }
 
-port.on("message", (batch: readonly ToWorker[]) => {
-  for (const msg of batch) {
-    if (msg.op === "run") run(msg.id, msg.kind, msg.fn, msg.input, msg.deadlineMs, msg.traceparent);
-    else if (msg.op === "abort") {
-      const ctx = contexts.get(msg.id);
-      const reason = new FlameError(msg.error.code as FlameErrorCode, msg.error.message);
-      if (ctx !== undefined) abortContext(ctx, reason);
-    }
+port.on("message", (batch: ToWorker) => {
+  readTaskBatch(batch, run);
+  for (const order of batch.aborts) {
+    const ctx = contexts.get(order.id);
+    const reason = new FlameError(order.error.code as FlameErrorCode, order.error.message);
+    if (ctx !== undefined) abortContext(ctx, reason);
   }
 });
 
-/** Answers of this turn of the event loop, posted together (worker-messages.ts). */
-let answers: (number | Uint8Array)[] = [];
-let answerBuffers: ArrayBuffer[] = [];
+/** Answers of this turn of the event loop, posted together (batch.ts). */
+const answers = new AnswerBatchWriter();
 function postAnswers(): void {
-  post({ op: "outcomes", answers }, answerBuffers);
-  answers = [];
-  answerBuffers = [];
+  const { batch, transfer } = answers.take();
+  port.postMessage(batch satisfies FromWorker, transfer);
 }
 post({ op: "ready", functions: listFunctionIds() });
 
-function run(
-  id: number,
-  kind: WorkKind,
-  fn: string,
-  input: Uint8Array,
-  deadlineMs: number | null,
-  traceparent: string | undefined,
-): void {
+function run({ id, kind, fn, input, deadlineMs, traceparent }: UnpackedTask): void {
   const ctx = new CallContext(deadlineMs, settings.runnerId);
   contexts.set(id, ctx);
   const answerSettings = {
@@ -73,17 +62,8 @@ function run(
   runToFrame(answerSettings, kind, id, fn, input, ctx, traceparent, (frame) => {
     contexts.delete(id);
     // setImmediate runs once this turn's other answers (and their microtasks) are in.
-    if (answers.length === 0) setImmediate(postAnswers);
-    answers.push(id, frame);
-    // Transfer the frame's memory when it owns it whole; otherwise it is copied.
-    const buffer = frame.buffer;
-    if (
-      buffer instanceof ArrayBuffer &&
-      frame.byteOffset === 0 &&
-      frame.byteLength === buffer.byteLength
-    ) {
-      answerBuffers.push(buffer);
-    }
+    if (answers.empty) setImmediate(postAnswers);
+    answers.add(id, frame);
   });
 }
 

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import {
+  AnswerBatchWriter,
+  APART_BYTES,
+  readAnswerBatch,
+  readTaskBatch,
+  TaskBatchWriter,
+  type UnpackedTask,
+} from "../../src/executor/batch.js";
+
+const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+
+describe("task batches to a worker thread", () => {
+  it("carry every field of every task, in order, and the aborts after them", () => {
+    const writer = new TaskBatchWriter();
+    expect(writer.empty).toBe(true);
+    const big = bytes(APART_BYTES + 1, 7);
+    writer.add({
+      id: 1,
+      kind: "call",
+      fn: "thumbnail",
+      input: bytes(3, 1),
+      deadlineMs: 1.5e12,
+      traceparent: undefined,
+    });
+    writer.add({
+      id: 0xfffffffe,
+      kind: "cast",
+      fn: "größe·πr²",
+      input: big,
+      deadlineMs: null,
+      traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    });
+    writer.add({
+      id: 3,
+      kind: "child",
+      fn: "f",
+      input: new Uint8Array(0),
+      deadlineMs: null,
+      traceparent: "",
+    });
+    writer.abort({ id: 1, error: { code: "TIMEOUT", name: "FlameError", message: "late" } });
+    expect(writer.empty).toBe(false);
+    const { batch, transfer } = writer.take();
+    expect(writer.empty).toBe(true);
+    // The large input travels as its own buffer, transferred, not copied into the batch.
+    expect(batch.apart).toEqual([big]);
+    expect(batch.apart[0]).toBe(big);
+    expect(transfer).toContain(big.buffer);
+    expect(batch.packed.byteLength).toBeLessThan(APART_BYTES);
+    const tasks: UnpackedTask[] = [];
+    readTaskBatch(structuredClone(batch), (t) => tasks.push(t));
+    expect(
+      tasks.map((t) => ({ ...t, input: [...t.input.subarray(0, 3)], size: t.input.byteLength })),
+    ).toEqual([
+      {
+        id: 1,
+        kind: "call",
+        fn: "thumbnail",
+        input: [1, 1, 1],
+        size: 3,
+        deadlineMs: 1.5e12,
+        traceparent: undefined,
+      },
+      {
+        id: 0xfffffffe,
+        kind: "cast",
+        fn: "größe·πr²",
+        input: [7, 7, 7],
+        size: APART_BYTES + 1,
+        deadlineMs: null,
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      },
+      { id: 3, kind: "child", fn: "f", input: [], size: 0, deadlineMs: null, traceparent: "" },
+    ]);
+    expect(batch.aborts).toEqual([
+      { id: 1, error: { code: "TIMEOUT", name: "FlameError", message: "late" } },
+    ]);
+  });
+
+  it("copies a large input that does not own its memory before transferring it", () => {
+    const chunk = bytes(APART_BYTES * 2, 9);
+    const view = chunk.subarray(1, APART_BYTES + 1);
+    const writer = new TaskBatchWriter();
+    writer.add({
+      id: 1,
+      kind: "call",
+      fn: "f",
+      input: view,
+      deadlineMs: null,
+      traceparent: undefined,
+    });
+    const { batch, transfer } = writer.take();
+    expect(transfer).not.toContain(chunk.buffer);
+    expect(batch.apart[0]?.byteLength).toBe(APART_BYTES);
+  });
+});
+
+describe("answer batches from a worker thread", () => {
+  it("carry each answer frame with its id, in order, large ones apart", () => {
+    const writer = new AnswerBatchWriter();
+    const big = bytes(APART_BYTES, 5);
+    writer.add(10, bytes(4, 1));
+    writer.add(11, big);
+    writer.add(12, bytes(0, 0));
+    const { batch, transfer } = writer.take();
+    expect(writer.empty).toBe(true);
+    expect(batch.apart[0]).toBe(big);
+    expect(transfer).toContain(big.buffer);
+    const seen: [number, number[]][] = [];
+    readAnswerBatch(structuredClone(batch), (id, frame) =>
+      seen.push([id, [...frame.subarray(0, 2)]]),
+    );
+    expect(seen).toEqual([
+      [10, [1, 1]],
+      [11, [5, 5]],
+      [12, []],
+    ]);
+  });
+});
