@@ -123,7 +123,9 @@ const out = [
   formatSummary("raw peer (whole process life)", summarize(await readProfile("raw-peer"))),
   formatSummary("flame-ts parent", summarize(await readProfile("flame-parent"))),
   ...(await Promise.all(
-    (await profileFiles("runner")).map(async (file, i) =>
+    (
+      await profileFiles("runner")
+    ).map(async (file, i) =>
       formatSummary(
         `flame-ts runner-agent ${i === 0 ? "main thread" : `worker thread ${i}`} (whole life)`,
         summarize(JSON.parse(await readFile(join(dir, "runner", file), "utf8")) as CpuProfile),

@@ -16,9 +16,9 @@
  * message: see work-frame.ts and answer-frame.ts.
  */
 import { FlameError } from "../errors.js";
+import { type AnswerMessage, decodeAnswerFrame, encodeAnswerFrame } from "./answer-frame.js";
 import type { Codec } from "./codec.js";
 import { type AnyMessage, PROTOCOL_VERSION } from "./messages.js";
-import { type AnswerMessage, decodeAnswerFrame, encodeAnswerFrame } from "./answer-frame.js";
 import { SHAPE_CHECKS } from "./shape.js";
 import {
   decodeWorkFrame,

@@ -51,6 +51,12 @@ export interface AgentState {
   drainAtMs: number | null;
   drainReason: string;
   drainBoundMs: number;
+  /**
+   * No task deadline or terminate time is earlier than this (null: none is set). Kept as a
+   * lower bound, not exact (a task that ends leaves it stale-early), so work and answers cost
+   * no scan of every task; the scan runs only once this instant passes, and tightens it.
+   */
+  taskDueAtMs: number | null;
 }
 
 export type AgentEvent =
@@ -103,6 +109,7 @@ export function initialAgentState(settings: LifecycleSettings): AgentState {
     drainAtMs: null,
     drainReason: "",
     drainBoundMs: 0,
+    taskDueAtMs: null,
   };
 }
 
@@ -163,17 +170,11 @@ export function step(
 /** When the driver must send the next `tick`; null when nothing is scheduled. */
 export function nextDeadline(state: AgentState): number | null {
   if (state.phase === "leaving") return null;
-  let next: number | null = null;
-  const consider = (at: number | null) => {
-    if (at !== null && (next === null || at < next)) next = at;
-  };
-  consider(state.idleAtMs);
-  consider(state.drainAtMs);
-  for (const task of state.tasks.values()) {
-    if (!task.answered) consider(task.deadlineMs);
-    consider(task.terminateAtMs);
-  }
-  return next;
+  return earliest(earliest(state.idleAtMs, state.drainAtMs), state.taskDueAtMs);
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null || a <= b ? a : b;
 }
 
 function onWork(st: Step, id: number, kind: WorkKind, timeoutMs: number | null): void {
@@ -195,6 +196,7 @@ function onWork(st: Step, id: number, kind: WorkKind, timeoutMs: number | null):
   if (s.settings.singleUse) s.singleUseTaken = true;
   const deadlineMs = kind === "call" && timeoutMs !== null ? st.nowMs + timeoutMs : null;
   s.tasks.set(id, { id, kind, deadlineMs, answered: false, terminateAtMs: null });
+  s.taskDueAtMs = earliest(s.taskDueAtMs, deadlineMs);
   s.idleAtMs = null;
   st.fx.push({ type: "run", id });
 }
@@ -238,6 +240,14 @@ function onShutdown(st: Step, reason: string, timeoutMs: number): void {
 function fireDeadlines(st: Step): void {
   const s = st.s;
   if (s.phase === "leaving") return;
+  if (s.taskDueAtMs !== null && s.taskDueAtMs <= st.nowMs) fireTaskDeadlines(st);
+  fireRunnerDeadlines(st);
+}
+
+/** Answers and aborts tasks past their deadline, terminates those past their grace. */
+function fireTaskDeadlines(st: Step): void {
+  const s = st.s;
+  let due: number | null = null;
   for (const task of s.tasks.values()) {
     if (!task.answered && task.deadlineMs !== null && task.deadlineMs <= st.nowMs) {
       task.answered = true;
@@ -253,7 +263,14 @@ function fireDeadlines(st: Step): void {
       task.terminateAtMs = null;
       st.fx.push({ type: "terminate", id: task.id });
     }
+    if (!task.answered) due = earliest(due, task.deadlineMs);
+    due = earliest(due, task.terminateAtMs);
   }
+  s.taskDueAtMs = due;
+}
+
+function fireRunnerDeadlines(st: Step): void {
+  const s = st.s;
   if (s.drainAtMs !== null && s.drainAtMs <= st.nowMs) {
     s.drainAtMs = null;
     for (const task of s.tasks.values()) {
@@ -285,6 +302,7 @@ function fireDeadlines(st: Step): void {
 
 function abort(st: Step, task: TaskState, code: string, message: string): void {
   task.terminateAtMs = st.nowMs + st.s.settings.terminateGraceMs;
+  st.s.taskDueAtMs = earliest(st.s.taskDueAtMs, task.terminateAtMs);
   st.fx.push({ type: "abort", id: task.id, error: { code, name: "FlameError", message } });
 }
 

@@ -46,6 +46,23 @@ function machine(settings: Partial<LifecycleSettings> = {}) {
 }
 
 describe("agent lifecycle", () => {
+  it("a deadline whose task already ended wakes the driver once and fires nothing; the next real one still fires", () => {
+    const m = machine({ terminateGraceMs: 500 });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: 100 });
+    m.send({ type: "work", id: 2, kind: "call", timeoutMs: 300 });
+    m.send({ type: "work", id: 3, kind: "call", timeoutMs: null });
+    m.send({ type: "taskEnded", id: 1 });
+    // Call 1's deadline is stale: a tick there answers nobody, and the next wake-up is call 2's.
+    expect(m.types(m.advanceTo(299))).toEqual([]);
+    expect(nextDeadline(m.state)).toBe(300);
+    expect(m.types(m.advanceTo(300))).toEqual(["answerEarly:2", "abort:2"]);
+    expect(nextDeadline(m.state)).toBe(800);
+    m.send({ type: "taskEnded", id: 2 });
+    expect(m.types(m.advanceTo(10_000))).toEqual([]);
+    // Only the call without a deadline is left: nothing is scheduled any more.
+    expect(nextDeadline(m.state)).toBeNull();
+  });
+
   it("a call past its deadline is answered TIMEOUT at once, aborted, then terminated after the grace", () => {
     const m = machine({ terminateGraceMs: 500 });
     expect(m.types(m.send({ type: "work", id: 1, kind: "call", timeoutMs: 1_000 }))).toEqual([
