@@ -3,13 +3,15 @@
  * concurrency 1, 16 and 128, against the raw ws + v8 echo between two processes, once with
  * the default worker-thread executor and once inline (issue 11).
  * Goals: threads: throughput ≥ 0.7× raw at 128, p50 ≤ 1.5× raw at 1; inline (issue 7's):
- * throughput ≥ 0.8× at 128, p50 ≤ 1.25× at 1.
+ * throughput ≥ 0.8× at 128, p50 ≤ 1.25× at 1. Beside them, the floor a thread hop puts under
+ * any thread executor's latency (thread-hop.ts).
  */
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
 import { RawEchoServer } from "../raw-echo.js";
 import { type Figure, figure, type Goal } from "../report.js";
 import type { Scale } from "../scale.js";
+import { threadHopP50Us } from "../thread-hop.js";
 
 const BENCH = "call path";
 const BASELINE = "raw ws+v8";
@@ -80,6 +82,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<Figure[]> {
             ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input)
             : null;
           const figures: Figure[] = [];
+          let rawP50AtOneUs = Number.NaN;
           for (const level of levels) {
             // Warm both sides at this level's concurrency first: the figures are the steady
             // state of a long-lived pool, not the JIT catching up with a new call pattern
@@ -89,6 +92,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<Figure[]> {
               warmup: { calls: level.calls, concurrency: level.concurrency },
               rounds: level.rounds,
             });
+            if (level.concurrency === 1) rawP50AtOneUs = median(runs.baseline.map(p50Us));
             figures.push(
               figure({
                 bench: BENCH,
@@ -107,6 +111,20 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<Figure[]> {
                 baselineName: BASELINE,
                 baseline: median(runs.baseline.map(callsPerSecond)),
                 goal: level.throughputGoal,
+              }),
+            );
+          }
+          if (mode === "threads") {
+            // What handing a call to a thread costs at best: the p50@1 goal has to fit it.
+            figures.push(
+              figure({
+                bench: BENCH,
+                measure: "thread hop floor: postMessage round trip p50, idle threads",
+                unit: "µs",
+                value: await threadHopP50Us(scale.pick(5_000, 50)),
+                baselineName: `${BASELINE} p50 @1`,
+                baseline: rawP50AtOneUs,
+                goal: null,
               }),
             );
           }

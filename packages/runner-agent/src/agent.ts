@@ -3,14 +3,13 @@
  * serve until told (or forced) to leave. Never calls process.exit: the bin does, so the agent
  * can also run in-process.
  */
-import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { type Codec, type ParentDescriptor, v8Codec } from "@flame-ts/pool-core/protocol";
 import { dialParent } from "./dial.js";
+import { entryUrl } from "./entry-url.js";
 import { usableCpus } from "./executor/cpus.js";
 import { type Executor, type ExecutorSink, SinkRelay } from "./executor/executor.js";
 import { InlineExecutor } from "./executor/inline.js";
-import { ThreadPool } from "./executor/thread-pool.js";
+import { type FirstThread, ThreadPool } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import { Session } from "./session.js";
 
@@ -21,7 +20,14 @@ export interface AgentOptions {
   readonly codec?: Codec;
   /** Diagnostic lines (never the final exit line). */
   readonly debug?: (msg: string) => void;
+  /**
+   * @internal The bin starts the first worker thread before it loads this module (see
+   * `startFirstThread`); it must have been started with this descriptor's settings and entry.
+   */
+  readonly firstThread?: FirstThread;
 }
+
+export { entryUrl };
 
 export interface RunningAgent {
   /** Settles once with how and why the agent ended. Never rejects. */
@@ -52,7 +58,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
     const sink = new SinkRelay();
     let executor: Executor;
     try {
-      executor = await startExecutor(descriptor, options.entry, sink, debug);
+      executor = await startExecutor(descriptor, options.entry, sink, debug, options.firstThread);
     } catch (err) {
       return { code: EXIT.BAD_CONFIG, reason: (err as Error)?.message ?? String(err) };
     }
@@ -79,6 +85,7 @@ async function startExecutor(
   entry: string | URL | undefined,
   sink: ExecutorSink,
   debug: (msg: string) => void,
+  firstThread: FirstThread | undefined,
 ): Promise<Executor> {
   const url = entry === undefined ? null : entryUrl(entry);
   const { execution } = descriptor;
@@ -105,12 +112,6 @@ async function startExecutor(
       debug,
     },
     sink,
+    firstThread,
   );
-}
-
-/** A URL (file:, data:, https: ...) passes through; anything else is a path relative to cwd. */
-export function entryUrl(entry: string | URL): string {
-  if (entry instanceof URL) return entry.href;
-  if (/^[a-z][a-z0-9+.-]+:/i.test(entry) && !isAbsolute(entry)) return entry;
-  return pathToFileURL(resolve(process.cwd(), entry)).href;
 }

@@ -10,7 +10,7 @@
  * are the app's own: this module installs no handler and prints nothing once the app loaded.
  * That is why Docker and Fly need neither a second image nor an `init.cmd` override.
  */
-import { entryUrl } from "./agent.js";
+import { entryUrl } from "./entry-url.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 
 /** What this process is, decided from its flags and environment. */

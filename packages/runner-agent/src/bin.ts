@@ -5,8 +5,9 @@
  */
 import { parseArgs } from "node:util";
 import { decodeParentDescriptor } from "@flame-ts/pool-core/protocol";
-import { startAgent } from "./agent.js";
 import { chooseRole, runApp } from "./app-mode.js";
+import { entryUrl } from "./entry-url.js";
+import { startFirstThread } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 
 const USAGE = `Usage: flame-runner --entry <module> [--app <module>] [--debug]
@@ -22,7 +23,7 @@ function finish(exit: AgentExit): never {
   process.exit(exit.code);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let values: {
     entry?: string | undefined;
     app?: string | undefined;
@@ -74,9 +75,22 @@ function main(): void {
   } catch (err) {
     finish({ code: EXIT.BAD_CONFIG, reason: (err as Error).message });
   }
+  // The first thread boots and loads the entry on another core while this thread loads the
+  // agent (ws, the link, the session): they are imported only after it started.
+  const firstThread =
+    descriptor.execution.mode === "threads"
+      ? startFirstThread({
+          entry: entry === undefined ? null : entryUrl(entry),
+          runnerId: descriptor.runnerId,
+          maxFrameBytes: descriptor.maxFrameBytes,
+          threadMemoryMb: descriptor.execution.threadMemoryMb,
+        })
+      : undefined;
+  const { startAgent } = await import("./agent.js");
   const agent = startAgent({
     descriptor,
     ...(entry === undefined ? {} : { entry }),
+    ...(firstThread === undefined ? {} : { firstThread }),
     ...(debugOn
       ? { debug: (msg: string) => process.stderr.write(`flame-runner[debug]: ${msg}\n`) }
       : {}),
@@ -95,4 +109,10 @@ function main(): void {
   void agent.exited.then(finish);
 }
 
-main();
+main().catch((err: unknown) => {
+  // Only the agent's own import can fail here (a broken install): say so on the final line.
+  finish({
+    code: EXIT.BAD_CONFIG,
+    reason: `could not start the agent: ${(err as Error)?.message ?? String(err)}`,
+  });
+});

@@ -10,7 +10,7 @@ import { X509Certificate } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
-import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { FlameError, invalidOption } from "../errors.js";
 import { type Codec, v8Codec } from "../protocol/codec.js";
 import {
@@ -154,6 +154,9 @@ export class RunnerServer {
       throw invalidOption("listen.maxHandshakes", "an integer ≥ 1", maxHandshakes);
     const tls = options.tls;
     const tlsCertSha256 = tls === undefined ? null : certFingerprint(tls);
+    // Loaded here, not at import: a runner's worker threads import pool-core for
+    // defineFunction and never listen, and ws was ~55 of the ~74 ms that import took.
+    const { WebSocketServer } = await import("ws");
     const serverOptions = { maxHeaderSize: MAX_UPGRADE_HEADER_BYTES };
     const http =
       tls === undefined

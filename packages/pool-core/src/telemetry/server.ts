@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type WebSocket, WebSocketServer } from "ws";
+import type { WebSocket } from "ws";
 import { FlameError } from "../errors.js";
 import { tokensEqual } from "../protocol/token.js";
 import type { PoolEvent } from "./events.js";
@@ -47,6 +47,8 @@ interface Client {
 
 export async function serveTelemetry(options: TelemetryServerOptions): Promise<TelemetryServer> {
   const o = validateTelemetryOptions(options);
+  // Loaded on first use, not at import (see RunnerServer.listen).
+  const { WebSocketServer } = await import("ws");
   const pools = new Map<string, ControllablePool>(o.pools.map((pool) => [pool.name, pool]));
   const clients = new Set<Client>();
   let pending: PoolEvent[] = [];
