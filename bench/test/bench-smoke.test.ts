@@ -22,6 +22,7 @@ const expectedFigures = [
   ["call path", "throughput @16 (threads)"],
   ["call path", "p50 latency @128 (threads)"],
   ["call path", "throughput @128 (threads)"],
+  ["call path", "thread hop floor: postMessage round trip p50, idle threads"],
   ["call path", "p50 latency @1 (inline)"],
   ["call path", "throughput @1 (inline)"],
   ["call path", "p50 latency @16 (inline)"],
