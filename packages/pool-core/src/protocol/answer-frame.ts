@@ -82,11 +82,6 @@ export function decodeAnswerFrame(
       ? { t, id, ok: true, value: payload }
       : { t: "child.exit", id, ok: true, value: payload };
   if (!isWireError(payload)) return "error must be {code, name, message}";
-  if (t === "cast.done") {
-    return stillRunning
-      ? { t, id, ok: false, error: payload, stillRunning: true }
-      : { t, id, ok: false, error: payload };
-  }
   return stillRunning
     ? { t, id, ok: false, error: payload, stillRunning: true }
     : { t, id, ok: false, error: payload };

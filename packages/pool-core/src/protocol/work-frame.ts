@@ -98,9 +98,11 @@ export function encodeWorkFrameOf(
 }
 
 /**
- * Reads a work frame's envelope (header already checked). `args` is a copy that owns its
- * memory: the received bytes are a slice of the socket's chunk, shared with other frames, and
- * the runner transfers the input to a worker thread. A string says what is malformed.
+ * Reads a work frame's envelope (header already checked). A string says what is malformed.
+ * `args` is a view into `bytes` (no copy): the runner decodes it at once (inline) or copies it
+ * into the batch for its thread, which then owns it (runner-agent/src/executor/batch.ts). The
+ * codec copies every binary value out when decoding, so no function ever sees the received
+ * chunk (and the frames around this one) through an input's `.buffer`.
  */
 export function decodeWorkFrame(
   t: WorkMessage["t"],
@@ -122,8 +124,7 @@ export function decodeWorkFrame(
   if ((flags & HAS_TRACEPARENT) === 0 && tpBytes !== 0) return "traceparent bytes without its flag";
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fn = text.toString("utf8", fnAt, fnAt + fnBytes);
-  const args = new Uint8Array(bytes.byteLength - argsAt);
-  args.set(bytes.subarray(argsAt));
+  const args = new Uint8Array(bytes.buffer, bytes.byteOffset + argsAt, bytes.byteLength - argsAt);
   const traceparent =
     (flags & HAS_TRACEPARENT) === 0 ? undefined : text.toString("utf8", fnAt + fnBytes, argsAt);
   if (t === "call") {

@@ -11,7 +11,7 @@ export interface TaskSpec {
   readonly id: number;
   readonly kind: WorkKind;
   readonly fn: string;
-  /** The codec's encoding of the input (thread mode copies small ones into its batch, see batch.ts). */
+  /** The codec's encoding of the input: a view into the received frame, copied by the executor (batch.ts) or decoded at once (inline). */
   readonly input: Uint8Array;
   /** ctx.deadlineMs: epoch ms on this runner's clock; null = none. */
   readonly deadlineMs: number | null;
