@@ -324,7 +324,12 @@ function bootFailureMessage(error: unknown, backend: string): string {
 
 /** Settles like `promise`, or rejects with the signal's reason once it aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // Nobody else awaits `promise` (e.g. a race of hello and an early exit): if it rejects
+    // later, that must not surface as an unhandled rejection.
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });

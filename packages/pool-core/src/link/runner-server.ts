@@ -7,8 +7,7 @@
  * (its functions); anything else closes the socket.
  */
 import { X509Certificate } from "node:crypto";
-import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { FlameError, invalidOption } from "../errors.js";
@@ -155,13 +154,18 @@ export class RunnerServer {
     const tls = options.tls;
     const tlsCertSha256 = tls === undefined ? null : certFingerprint(tls);
     // Loaded here, not at import: a runner's worker threads import pool-core for
-    // defineFunction and never listen, and ws was ~55 of the ~74 ms that import took.
+    // defineFunction and never listen, and ws (~55 ms) and node:http(s) were most of what
+    // that import cost (~74 ms).
     const { WebSocketServer } = await import("ws");
     const serverOptions = { maxHeaderSize: MAX_UPGRADE_HEADER_BYTES };
     const http =
       tls === undefined
-        ? createHttpServer(serverOptions)
-        : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key });
+        ? (await import("node:http")).createServer(serverOptions)
+        : (await import("node:https")).createServer({
+            ...serverOptions,
+            cert: tls.cert,
+            key: tls.key,
+          });
     http.headersTimeout = clampTimerMs(options.helloTimeoutMs ?? 10_000);
     const wss = new WebSocketServer({
       noServer: true,

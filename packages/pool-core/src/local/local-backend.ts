@@ -2,7 +2,7 @@
  * LocalBackend: each runner is a runner-agent child process on this machine. The embedded
  * default, and the backend every other one is compared against in the conformance suite.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -97,6 +97,10 @@ export class LocalBackend implements Backend {
     const agent = this.#agentPath ?? resolveAgentBin();
     const loaders = this.#inheritLoaders ? loaderFlags(process.execArgv) : [];
     const argv = [...loaders, ...this.#execArgv, agent, "--entry", this.#entry];
+    // Loaded on first boot, not at import (see RunnerServer.listen).
+    const { spawn } = await import("node:child_process");
+    // Aborted while loading (the pool stopped): start nothing.
+    if (req.signal.aborted) throw req.signal.reason;
     const child = spawn(process.execPath, argv, {
       env: { ...process.env, ...this.#env, ...req.env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -112,6 +116,11 @@ export class LocalBackend implements Backend {
     });
     // Aborting the boot (deadline, pool stop) ends the process; the host reports why.
     const onAbort = () => void runner.stop();
+    if (req.signal.aborted) {
+      // Aborted while the process was starting: its listener would never fire.
+      await runner.stop();
+      throw req.signal.reason;
+    }
     req.signal.addEventListener("abort", onAbort, { once: true });
     void runner.exited.then(() => req.signal.removeEventListener("abort", onAbort));
     return runner;

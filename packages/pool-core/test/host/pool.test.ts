@@ -137,6 +137,50 @@ describe("boots that fail after their runner connected", () => {
   });
 });
 
+describe("a pool stopped while a boot is in flight", () => {
+  it("a stop landing between the backend's answer and the hello leaves no unhandled rejection and no runner", async () => {
+    const { clock, world, pool } = setup({ min: 0, max: 1, bootTimeout: 10_000 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const inner = world.boot.bind(world);
+      let stopped: Promise<void> | null = null;
+      const stoppedRunners: string[] = [];
+      world.boot = async (req) => {
+        const runner = await inner(req);
+        return {
+          meta: runner.meta,
+          stop: () => {
+            stoppedRunners.push(req.runnerId);
+            return runner.stop();
+          },
+          // The host reads `exited` right after boot() resolved, before it waits for the
+          // hello: stopping the pool there aborts the boot at exactly that point.
+          get exited() {
+            stopped ??= pool.stop();
+            return runner.exited;
+          },
+        };
+      };
+      const call = outcome(pool.call(echo, 1, { timeout: 5_000 }));
+      await clock.advance(world.bootMs + 100);
+      for (let i = 0; i < 20 && stopped === null; i += 1) await clock.advance(100);
+      expect(stopped).not.toBeNull();
+      for (let i = 0; i < 20; i += 1) await clock.advance(1_000);
+      await stopped;
+      // Let a late rejection surface (Node reports them after the microtask queue drains).
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(unhandled).toEqual([]);
+      expect(call.current).toBe("POOL_STOPPED");
+      expect(stoppedRunners).toHaveLength(1);
+      expect(pool.snapshot().runners).toHaveLength(0);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+});
+
 describe("lifecycle", () => {
   it("start boots min runners and resolves once they said hello", async () => {
     const { pool, world, clock } = setup({ min: 2, max: 3 });
