@@ -35,6 +35,11 @@ export interface Thread {
   /** Set when the agent terminated it on purpose: why, and for which task. */
   terminatedFor: { readonly id: number } | null;
   gone: boolean;
+  /** What ended it, recorded from its start (a first thread can end before the pool adopts it). */
+  crash: Error | null;
+  exitCode: number | null;
+  /** The pool's handling of its exit; set when adopted. */
+  onExit: (() => void) | null;
 }
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
@@ -131,7 +136,6 @@ export class ThreadPool implements Executor {
 
   #adopt(thread: Thread): Thread {
     this.#threads.push(thread);
-    let crash: Error | null = null;
     thread.worker.on("message", (msg: FromWorker) => {
       if (msg.op === "outcomes") {
         readAnswerBatch(msg, (id, frame) => {
@@ -140,14 +144,12 @@ export class ThreadPool implements Executor {
           this.sink.outcome(id, frame);
         });
       } else if (msg.op === "loadFailed") {
-        crash = new Error(msg.message);
+        thread.crash = new Error(msg.message);
       }
     });
-    thread.worker.on("error", (error) => {
-      crash = error;
-    });
-    thread.worker.on("exit", (code) => {
-      thread.gone = true;
+    thread.onExit = () => {
+      const { crash } = thread;
+      const code = thread.exitCode ?? 0;
       const why =
         thread.terminatedFor !== null
           ? `terminated for task ${thread.terminatedFor.id}`
@@ -163,7 +165,9 @@ export class ThreadPool implements Executor {
         this.sink.lost(id, lostError(thread, id, crash, code, this.options.threadMemoryMb));
       }
       if (!this.#closing && this.#threads.length < this.options.threads) this.#adopt(this.#spawn());
-    });
+    };
+    // A first thread started early may have ended between its ready and now.
+    if (thread.gone) thread.onExit();
     return thread;
   }
 }
@@ -218,13 +222,26 @@ function spawnThread(options: ThreadSettings): Thread {
       ? {}
       : { resourceLimits: { maxOldGenerationSizeMb: options.threadMemoryMb } }),
   });
-  return {
+  const thread: Thread = {
     worker,
     tasks: new Set(),
     outbox: new TaskBatchWriter(),
     terminatedFor: null,
     gone: false,
+    crash: null,
+    exitCode: null,
+    onExit: null,
   };
+  // Listening from the start: an 'error' with no listener would be thrown on the main thread.
+  worker.on("error", (error) => {
+    thread.crash = error;
+  });
+  worker.on("exit", (code) => {
+    thread.gone = true;
+    thread.exitCode = code;
+    thread.onExit?.();
+  });
+  return thread;
 }
 
 /** Why a task on a thread that ended has no answer of its own. */
