@@ -2,8 +2,9 @@
  * The dashboard as a user runs it, in a real browser, against a real pool: the packed and
  * installed `flame-dashboard` bin, login, history for a late page, per-function figures with a
  * failing function, every action with its effect and its timeline event, no telemetry token in
- * anything the browser receives, and SIGTERM leaving no process and no listener. Saves the
- * README screenshot (docs/dashboard.png) and test-artifacts/dashboard*.png.
+ * anything the browser receives, and SIGTERM leaving no process and no listener. Saves
+ * test-artifacts/dashboard*.png, and the README screenshot (docs/dashboard.png) only when
+ * UPDATE_SCREENSHOT=1, so a test run leaves the tree clean.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -200,9 +201,11 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     await expect.poll(() => page.getByTestId("limit-max").textContent()).toBe("max 3");
     await expect.poll(() => timelineText(page)).toContain(`dashboard resized ${POOL}`);
 
-    // The README's screenshot: history, figures and the actions' events on one page.
-    mkdirSync(`${dashboardDir}docs`, { recursive: true });
-    await page.screenshot({ path: join(dashboardDir, "docs", "dashboard.png"), fullPage: true });
+    // The README's screenshot (history, figures and the actions' events on one page), when asked.
+    if (process.env.UPDATE_SCREENSHOT === "1") {
+      mkdirSync(`${dashboardDir}docs`, { recursive: true });
+      await page.screenshot({ path: join(dashboardDir, "docs", "dashboard.png"), fullPage: true });
+    }
 
     // A refused action says why.
     await resize.getByLabel("min").fill("5");
