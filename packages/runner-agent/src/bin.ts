@@ -4,10 +4,9 @@
  * final line `flame-runner: <reason>` on stderr and exits with a code from exit-codes.ts.
  */
 import { parseArgs } from "node:util";
-import { decodeParentDescriptor } from "@flame-ts/pool-core/protocol";
 import { chooseRole, runApp } from "./app-mode.js";
 import { entryUrl } from "./entry-url.js";
-import { startFirstThread } from "./executor/thread-pool.js";
+import { startFirstThread, type ThreadSettings } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 
 const USAGE = `Usage: flame-runner --entry <module> [--app <module>] [--debug]
@@ -69,23 +68,17 @@ async function main(): Promise<void> {
       reason: "FLAME_PARENT is not set; runners are started by a pool's backend, which sets it",
     });
   }
+  // The first thread boots and loads the entry on another core while this thread loads the
+  // rest (pool-core's protocol, ws, the link, the session): all imported only after it started.
+  const early = firstThreadSettings(rawParent, entry);
+  const firstThread = early === null ? undefined : startFirstThread(early);
+  const { decodeParentDescriptor } = await import("@flame-ts/pool-core/protocol");
   let descriptor: ReturnType<typeof decodeParentDescriptor>;
   try {
     descriptor = decodeParentDescriptor(rawParent);
   } catch (err) {
     finish({ code: EXIT.BAD_CONFIG, reason: (err as Error).message });
   }
-  // The first thread boots and loads the entry on another core while this thread loads the
-  // agent (ws, the link, the session): they are imported only after it started.
-  const firstThread =
-    descriptor.execution.mode === "threads"
-      ? startFirstThread({
-          entry: entry === undefined ? null : entryUrl(entry),
-          runnerId: descriptor.runnerId,
-          maxFrameBytes: descriptor.maxFrameBytes,
-          threadMemoryMb: descriptor.execution.threadMemoryMb,
-        })
-      : undefined;
   const { startAgent } = await import("./agent.js");
   const agent = startAgent({
     descriptor,
@@ -107,6 +100,35 @@ async function main(): Promise<void> {
     process.once(signal, () => agent.stop(`stopped by ${signal}`));
   }
   void agent.exited.then(finish);
+}
+
+/**
+ * What the first thread needs, read straight from FLAME_PARENT (base64url JSON) before
+ * pool-core is loaded; null when the runner is not in thread mode or the descriptor looks
+ * wrong (the full check right after reports what is wrong, and no thread is started early).
+ */
+function firstThreadSettings(raw: string, entry: string | undefined): ThreadSettings | null {
+  try {
+    const d = JSON.parse(Buffer.from(raw, "base64url").toString("utf8")) as Record<string, unknown>;
+    const execution = d.execution as Record<string, unknown> | undefined;
+    const memoryMb = execution?.threadMemoryMb;
+    if (
+      execution?.mode !== "threads" ||
+      typeof d.runnerId !== "string" ||
+      !Number.isInteger(d.maxFrameBytes) ||
+      !(memoryMb === null || Number.isInteger(memoryMb))
+    ) {
+      return null;
+    }
+    return {
+      entry: entry === undefined ? null : entryUrl(entry),
+      runnerId: d.runnerId,
+      maxFrameBytes: d.maxFrameBytes as number,
+      threadMemoryMb: memoryMb as number | null,
+    };
+  } catch {
+    return null;
+  }
 }
 
 main().catch((err: unknown) => {
