@@ -30,12 +30,21 @@ export interface AbortOrder {
   readonly error: WireError;
 }
 
-/** One postMessage from the main thread to a worker. Aborts are applied after the tasks. */
+/** An abort with its place in the batch: it comes after this many of the batch's tasks. */
+export interface PlacedAbort extends AbortOrder {
+  readonly afterTasks: number;
+}
+
+/**
+ * One postMessage from the main thread to a worker. Tasks and aborts keep the order they were
+ * given in (a call that follows a cancel must see that cancel applied, as it would have with
+ * one message each): `readTaskBatch` interleaves them.
+ */
 export interface TaskBatch {
   readonly op: "tasks";
   readonly packed: Uint8Array<ArrayBuffer>;
   readonly apart: readonly Uint8Array<ArrayBuffer>[];
-  readonly aborts: readonly AbortOrder[];
+  readonly aborts: readonly PlacedAbort[];
 }
 
 /** One postMessage from a worker to the main thread. */
@@ -47,7 +56,7 @@ export interface AnswerBatch {
 
 export class TaskBatchWriter {
   #tasks: TaskSpec[] = [];
-  #aborts: AbortOrder[] = [];
+  #aborts: PlacedAbort[] = [];
   #bytes = 0;
 
   get empty(): boolean {
@@ -64,7 +73,7 @@ export class TaskBatchWriter {
   }
 
   abort(order: AbortOrder): void {
-    this.#aborts.push(order);
+    this.#aborts.push({ ...order, afterTasks: this.#tasks.length });
   }
 
   /** The batch and the buffers to transfer with it; the writer starts empty again. */
@@ -118,12 +127,29 @@ export interface UnpackedTask {
   readonly traceparent: string | undefined;
 }
 
-/** Calls `run` for each task in order. Inputs are views into the batch (the thread owns it). */
-export function readTaskBatch(batch: TaskBatch, run: (task: UnpackedTask) => void): void {
+/**
+ * Calls `run` for each task and `abort` for each abort, in the order they were written.
+ * Inputs are views into the batch (the thread owns it).
+ */
+export function readTaskBatch(
+  batch: TaskBatch,
+  run: (task: UnpackedTask) => void,
+  abort: (order: AbortOrder) => void,
+): void {
   const packed = Buffer.from(batch.packed.buffer, batch.packed.byteOffset, batch.packed.byteLength);
   let apartIndex = 0;
+  let abortIndex = 0;
+  let tasksRun = 0;
+  const abortsUpTo = (count: number): void => {
+    for (let next = batch.aborts[abortIndex]; next !== undefined && next.afterTasks <= count; ) {
+      abort({ id: next.id, error: next.error });
+      abortIndex += 1;
+      next = batch.aborts[abortIndex];
+    }
+  };
   let at = 0;
   while (at < packed.byteLength) {
+    abortsUpTo(tasksRun);
     const id = packed.readUInt32BE(at);
     const kindByte = packed[at + 4] ?? 0;
     const kind = KIND_CODES[kindByte & ~HAS_TRACEPARENT] ?? "call";
@@ -148,7 +174,9 @@ export function readTaskBatch(batch: TaskBatch, run: (task: UnpackedTask) => voi
     }
     at = next;
     run({ id, kind, fn, input, deadlineMs: Number.isNaN(deadline) ? null : deadline, traceparent });
+    tasksRun += 1;
   }
+  abortsUpTo(Number.POSITIVE_INFINITY);
 }
 
 export class AnswerBatchWriter {

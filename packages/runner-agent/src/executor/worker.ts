@@ -35,12 +35,11 @@ try {
 }
 
 port.on("message", (batch: ToWorker) => {
-  readTaskBatch(batch, run);
-  for (const order of batch.aborts) {
+  readTaskBatch(batch, run, (order) => {
     const ctx = contexts.get(order.id);
     const reason = new FlameError(order.error.code as FlameErrorCode, order.error.message);
     if (ctx !== undefined) abortContext(ctx, reason);
-  }
+  });
 });
 
 /** Answers of this turn of the event loop, posted together (batch.ts). */
