@@ -10,6 +10,7 @@
  *   warm Machines of the current image, else it is destroyed; both under a lease, so a Machine
  *   another parent has just taken is left alone.
  */
+import { untilAborted } from "@flame-ts/pool-core";
 import { FlyApiError, type FlyMachinesClient } from "./client.js";
 import {
   type CreateMachineRequest,
@@ -61,7 +62,7 @@ export class WarmPool {
   ): Promise<Machine | undefined> {
     // A Machine this process is returning right now is leased by it: let that finish first,
     // so a boot right after an idle shutdown reuses that Machine instead of creating one.
-    await abortable(Promise.allSettled([...this.#pendingRetires]), signal);
+    await untilAborted(Promise.allSettled([...this.#pendingRetires]), signal);
     const idle = (await this.#sharedIdle(pool, signal)).sort(() => Math.random() - 0.5);
     for (const candidate of idle) {
       if (signal.aborted) return undefined;
@@ -200,7 +201,7 @@ export class WarmPool {
       listing = this.#idle(pool, undefined).finally(() => this.#listing.delete(pool));
       this.#listing.set(pool, listing);
     }
-    return abortable(listing, signal);
+    return untilAborted(listing, signal);
   }
 
   /** The pool's stopped warm Machines (any image). */
@@ -245,23 +246,4 @@ export class WarmPool {
       );
     }
   }
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts (the shared work goes on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

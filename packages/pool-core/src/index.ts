@@ -34,3 +34,4 @@ export type {
   RunnerSnapshot,
   SequencedSnapshot,
 } from "./telemetry/events.js";
+export { untilAborted } from "./until-aborted.js";

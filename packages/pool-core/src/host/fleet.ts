@@ -14,6 +14,7 @@ import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { generateToken } from "../protocol/token.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { type InternalSpan, startShutdownSpan } from "../telemetry/spans.js";
+import { untilAborted } from "../until-aborted.js";
 import { parentId } from "./ids.js";
 import type { LinkConnection, LinkServer } from "./link-port.js";
 
@@ -320,28 +321,4 @@ function bootFailureMessage(error: unknown, backend: string): string {
     return isFlameError(error) ? error.message : `${backend} backend: ${error.message}`;
   }
   return `${backend} backend: ${String(error)}`;
-}
-
-/** Settles like `promise`, or rejects with the signal's reason once it aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    // Nobody else awaits `promise` (e.g. a race of hello and an early exit): if it rejects
-    // later, that must not surface as an unhandled rejection.
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
