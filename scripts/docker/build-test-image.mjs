@@ -14,6 +14,7 @@
  * Bundled function modules (in the image as /app/fixtures/<file name>):
  *   packages/pool-core/src/testing/**.mjs      the backend conformance suite's functions
  *   packages/backend-docker/test/fixtures/*.mjs the Docker suite's own functions
+ *   packages/backend-k8s/test/fixtures/*.mjs    the Kubernetes suite's (its in-cluster parent app)
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -46,6 +47,7 @@ const { values } = parseArgs({
 const FIXTURE_DIRS = [
   { dir: join(repo, "packages/pool-core/src/testing"), recursive: true },
   { dir: join(repo, "packages/backend-docker/test/fixtures"), recursive: false },
+  { dir: join(repo, "packages/backend-k8s/test/fixtures"), recursive: false },
 ];
 const DEFAULT_FIXTURE = "conformance-functions.mjs";
 

@@ -14,6 +14,7 @@
  * (and optional CPU) limits: see container-limits.ts. Its exit is watched by DockerRunner.
  */
 import type { Backend, BootedRunner, BootRequest } from "@flame-ts/pool-core";
+import { currentParentIdentity } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
 import { type BootStep, bootError } from "./boot-error.js";
 import { limitsHostConfig } from "./container-limits.js";
@@ -27,7 +28,6 @@ import {
   resolveDockerBackendOptions,
 } from "./options.js";
 import { ownParentIds } from "./own-parents.js";
-import { currentParentIdentity } from "./parent-identity.js";
 import { type ReapOrphansOptions, type ReapReport, reapOrphans } from "./reaper.js";
 
 export class DockerBackend implements Backend {

@@ -1,10 +1,10 @@
 /**
  * The labels every flame-ts container carries. They let `reapOrphans` find the containers of
  * one app and decide whether the parent that booted them still lives, with nothing but the
- * Docker API. What a parent identity *is* lives in parent-identity.ts; this file only writes
+ * Docker API. What a parent identity *is* lives in pool-core's parent-identity.ts; this file only writes
  * it into labels and reads it back.
  */
-import type { ParentIdentity } from "./parent-identity.js";
+import type { ParentIdentity } from "@flame-ts/pool-core";
 
 export const LABEL = {
   /** Present on every container flame-ts starts; the reaper lists by it. */

@@ -14,15 +14,14 @@
  *     booting is never touched, whatever a callback says about its parent;
  *   - its labels name a parent, that parent did not boot runners in this process, and
  *     `isParentAlive` says false (the default proves death from /proc: same boot, same pid
- *     namespace, pid gone or reused — see parent-identity.ts). A callback that throws keeps it.
+ *     namespace, pid gone or reused — see pool-core's parent-identity.ts). A callback that throws keeps it.
  */
 
-import { invalidOption } from "@flame-ts/pool-core";
+import { invalidOption, isParentAliveOnThisHost, type ParentIdentity } from "@flame-ts/pool-core";
 import { dockerMessage, isGoneOrBusy } from "./docker-errors.js";
 import { appFilter, DEFAULT_APP, LABEL, parentFromLabels } from "./labels.js";
 import { type DockerConnection, resolveDocker, validateApp } from "./options.js";
 import { ownParentIds } from "./own-parents.js";
-import { isParentAliveOnThisHost, type ParentIdentity } from "./parent-identity.js";
 
 /** Default `olderThanMs`: far longer than a container takes to be created, started and say hello. */
 export const DEFAULT_REAP_OLDER_THAN_MS = 60_000;

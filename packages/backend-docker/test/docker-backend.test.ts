@@ -6,10 +6,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { hostname } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { isFlameError, Pool, type PoolOptions, parentId } from "@flame-ts/pool-core";
+import {
+  currentParentIdentity,
+  isFlameError,
+  judgeParent,
+  Pool,
+  type PoolOptions,
+  parentId,
+} from "@flame-ts/pool-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
-import { currentParentIdentity, judgeParent } from "../src/parent-identity.js";
 import {
   DOCKER_FIXTURE,
   ensureTestImage,

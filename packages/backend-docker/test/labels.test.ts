@@ -1,7 +1,6 @@
-import { parentId } from "@flame-ts/pool-core";
+import { currentParentIdentity, parentId } from "@flame-ts/pool-core";
 import { describe, expect, it } from "vitest";
 import { appFilter, containerName, LABEL, parentFromLabels, runnerLabels } from "../src/labels.js";
-import { currentParentIdentity } from "../src/parent-identity.js";
 
 const scope = { app: "media", poolName: "thumbs", runnerId: "thumbs-abc" };
 

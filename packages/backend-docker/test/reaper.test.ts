@@ -4,12 +4,17 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { isFlameError, Pool, parentId } from "@flame-ts/pool-core";
+import {
+  currentParentIdentity,
+  isFlameError,
+  type ParentIdentity,
+  Pool,
+  parentId,
+} from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DockerBackend, reapOrphans } from "../src/index.js";
 import { runnerLabels } from "../src/labels.js";
-import { currentParentIdentity, type ParentIdentity } from "../src/parent-identity.js";
 import {
   DOCKER_FIXTURE,
   ensureTestImage,

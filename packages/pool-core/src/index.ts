@@ -24,6 +24,14 @@ export {
   type LogLevel,
   type PoolOptions,
 } from "./options.js";
+export {
+  currentParentIdentity,
+  isParentAliveOnThisHost,
+  judgeParent,
+  type ParentIdentity,
+  type ParentVerdict,
+  type ProcSource,
+} from "./parent-identity.js";
 export type {
   ControlAction,
   PoolEvent,

@@ -23,7 +23,7 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 
-/** Who the parent is, as written in container labels. */
+/** Who the parent is, as a backend writes it on its runners (container labels, pod annotations). */
 export interface ParentIdentity {
   /** The parent's instance id (pool-core's `parentId`, one per process hosting pools). */
   readonly parentId: string;

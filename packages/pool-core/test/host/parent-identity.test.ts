@@ -21,7 +21,7 @@ import {
   isParentAliveOnThisHost,
   judgeParent,
   type ParentIdentity,
-} from "../src/parent-identity.js";
+} from "../../src/parent-identity.js";
 
 const linux = process.platform === "linux";
 
