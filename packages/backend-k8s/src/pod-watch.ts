@@ -17,7 +17,7 @@ import {
   type ObjectCache,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { apiMessage } from "./api-errors.js";
+import { apiMessage, apiStatus } from "./api-errors.js";
 
 /** `pod` is null once the pod is gone from the API. */
 export type PodListener = (pod: V1Pod | null) => void;
@@ -95,7 +95,7 @@ export class PodWatch {
     if (this.#lastError !== null) {
       const error = this.#lastError;
       void this.#informer.stop();
-      throw error;
+      throw watchRefusal(error, this.#namespace);
     }
     this.#running = true;
     this.#failures = 0;
@@ -142,4 +142,19 @@ export class PodWatch {
   #idle(): void {
     if (this.#starting === null) this.stop();
   }
+}
+
+/**
+ * A refused list keeps Kubernetes' own message (it names the verb); a refused watch comes back
+ * as a bare HTTP status from the watch request, so say which verb on what was refused.
+ */
+function watchRefusal(error: unknown, namespace: string): unknown {
+  const status = apiStatus(error);
+  if (status === null || (error as { body?: unknown }).body !== undefined) return error;
+  return Object.assign(
+    new Error(
+      `cannot watch pods in the namespace "${namespace}" (HTTP ${status} ${apiMessage(error)})`,
+    ),
+    { code: status },
+  );
 }
