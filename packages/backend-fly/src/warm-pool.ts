@@ -8,8 +8,12 @@
  *   another image (a deploy happened) are destroyed on the way; the boot then creates.
  * - retire: when a runner ends, its stopped Machine stays if the pool holds fewer than `n`
  *   warm Machines of the current image, else it is destroyed; both under a lease, so a Machine
- *   another parent has just taken is left alone.
+ *   another parent has just taken is left alone. `stop()` stops the Machine under that lease
+ *   first. The decision is made from the Machine's state read under the lease (a Machine that
+ *   did not stop is destroyed), never from a request that failed: see README, "Which Machines
+ *   a runner's end keeps".
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { untilAborted } from "@flame-ts/pool-core";
 import { FlyApiError, type FlyMachinesClient } from "./client.js";
 import {
@@ -18,12 +22,15 @@ import {
   type Lease,
   type Machine,
 } from "./machines-api.js";
+import { backoffDelayMs, DEFAULT_BACKOFF, RETRYABLE_STATUSES } from "./retry.js";
 import { retrying, type WarmOutcome, type WarmReturn } from "./runner.js";
 
 /** Seconds a boot or retire may hold a Machine's lease; released as soon as it is done. */
 const LEASE_TTL_SECONDS = 30;
 /** How long to keep retrying a refused lease release. */
 const RELEASE_RETRY_MS = 5_000;
+/** How long a retire (which has no caller's deadline) retries a rate-limited lease or read. */
+const RETIRE_RETRY_MS = 10_000;
 
 export interface WarmPoolOptions {
   readonly client: FlyMachinesClient;
@@ -128,46 +135,75 @@ export class WarmPool {
 
   async #stopAndRetire(pool: string, machine: Machine, signal: AbortSignal): Promise<WarmOutcome> {
     try {
-      return await this.#withLease(machine.id, "flame-ts stop", async (lease) => {
-        const current = await this.#client.getMachine(machine.id, { signal });
-        if (current.instance_id !== machine.instance_id) return "taken by another parent";
-        if (current.state !== "stopped") {
-          const stopped = await retrying(
-            () =>
-              this.#client.stopMachine(
-                machine.id,
-                { timeout: "5s" },
-                { signal, leaseNonce: lease.nonce },
-              ),
-            signal,
-          )
-            .then(() =>
-              this.#client.waitForState(
-                machine.id,
-                { state: "stopped", instance_id: machine.instance_id, timeout: 10 },
-                { signal },
-              ),
-            )
-            .catch(() => false);
-          if (!stopped) {
-            // A Machine that will not stop is not kept: destroy it by force (still ours: leased).
-            await this.#client.destroyMachine(machine.id, true, { leaseNonce: lease.nonce });
-            return "destroyed";
-          }
-        }
-        return this.#retire(pool, machine, lease);
-      });
+      return await this.#withLease(
+        machine.id,
+        "flame-ts stop",
+        async (lease) => {
+          const current = await this.#client.getMachine(machine.id, { signal });
+          if (current.instance_id !== machine.instance_id) return "taken by another parent";
+          if (current.state !== "stopped") await this.#stopLeased(machine, lease, signal);
+          // The decision is #retire's, from the state it reads under this lease: stopped → kept
+          // or destroyed by the warm-set rule; not stopped (it would not stop) → destroyed.
+          return this.#retire(pool, machine, lease);
+        },
+        signal,
+      );
     } catch (error) {
       return this.#outcomeOf(error);
+    }
+  }
+
+  /**
+   * Asks a Machine we hold the lease of to stop (SIGINT, SIGKILL after 5 s) and waits until it
+   * has, until Fly's wait gives up (408 after 10 s) or until `signal`. It decides nothing: a
+   * refused or failed request (a 429 above all: Fly counts arrivals, the client's pacing counts
+   * departures) is retried, never read as "this Machine will not stop".
+   */
+  async #stopLeased(machine: Machine, lease: Lease, signal: AbortSignal): Promise<void> {
+    const id = machine.id;
+    try {
+      await retrying(
+        () => this.#client.stopMachine(id, { timeout: "5s" }, { signal, leaseNonce: lease.nonce }),
+        signal,
+      );
+    } catch {
+      // Not sent or refused for good: the state read by #retire says what became of it.
+      if (signal.aborted) return;
+    }
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        // true: stopped; false (408): not stopped within 10 s. Either is Fly's answer.
+        await this.#client.waitForState(
+          id,
+          { state: "stopped", instance_id: machine.instance_id, timeout: 10 },
+          { signal },
+        );
+        return;
+      } catch (error) {
+        if (!isTransient(error)) return;
+        try {
+          const retryAfterMs = error instanceof FlyApiError ? error.retryAfterMs : undefined;
+          await sleep(
+            backoffDelayMs(attempt, DEFAULT_BACKOFF, Math.random(), retryAfterMs),
+            undefined,
+            { signal },
+          );
+        } catch {
+          return;
+        }
+      }
     }
   }
 
   /** Keep or destroy a stopped runner Machine; never throws. */
   #retire(pool: string, machine: Machine, lease: Lease | undefined): Promise<WarmOutcome> {
     const decide = async (held: Lease): Promise<WarmOutcome> => {
-      const current = await this.#client.getMachine(machine.id);
+      // From the state read here, under the lease, and nothing else (not from which of the
+      // runner's exit or stop() came first, nor from whether an earlier request went through).
+      const reads = AbortSignal.timeout(RETIRE_RETRY_MS);
+      const current = await retrying(() => this.#client.getMachine(machine.id), reads);
       if (current.instance_id !== machine.instance_id) return "taken by another parent";
-      const others = (await this.#idle(pool, undefined)).filter(
+      const others = (await retrying(() => this.#idle(pool, undefined), reads)).filter(
         (m) => m.id !== machine.id && m.config.image === this.#image,
       );
       if (
@@ -223,18 +259,35 @@ export class WarmPool {
     });
   }
 
-  /** Runs `action` holding the Machine's lease; 409 (held by someone else) rejects at once. */
+  /**
+   * Runs `action` holding the Machine's lease. 409 (held by someone else) rejects at once; 429
+   * says nothing about the Machine (only Fly's rate limit): it is retried until `signal`, or
+   * for RETIRE_RETRY_MS without one.
+   */
   async #withLease<T>(
     id: string,
     description: string,
     action: (lease: Lease) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
-    const lease = await this.#client.acquireLease(
-      id,
-      { ttl: LEASE_TTL_SECONDS, description },
-      signal ? { queueSignal: signal } : {},
-    );
+    const bound = signal ?? AbortSignal.timeout(RETIRE_RETRY_MS);
+    let lease: Lease | undefined;
+    for (let attempt = 1; lease === undefined; attempt++) {
+      try {
+        lease = await this.#client.acquireLease(
+          id,
+          { ttl: LEASE_TTL_SECONDS, description },
+          signal ? { queueSignal: signal } : {},
+        );
+      } catch (error) {
+        if (!(error instanceof FlyApiError) || error.status !== 429 || bound.aborted) throw error;
+        await sleep(
+          backoffDelayMs(attempt, DEFAULT_BACKOFF, Math.random(), error.retryAfterMs),
+          undefined,
+          { signal: bound },
+        );
+      }
+    }
     try {
       return await action(lease);
     } finally {
@@ -246,4 +299,12 @@ export class WarmPool {
       );
     }
   }
+}
+
+/** A failure worth another try: refused for now (429/409/412/422), a 5xx, or no answer at all. */
+function isTransient(error: unknown): boolean {
+  return (
+    error instanceof FlyApiError &&
+    (RETRYABLE_STATUSES.has(error.status) || error.status === 0 || error.status >= 500)
+  );
 }

@@ -34,6 +34,9 @@ afterEach(async () => {
   await parent.close();
 });
 
+/** The wait stop() sends (the runner's watcher long-polls with timeout=60). */
+const isStopWait = (url: string) => url.includes("/wait?") && url.includes("timeout=10");
+
 const creates = () =>
   emulator.requests.filter((r) => r.operation === "Machines_create" && r.status === 200);
 
@@ -84,6 +87,78 @@ describe("warm pool of stopped Machines", () => {
     expect(emulator.machine(first.id)?.state).toBe("stopped");
     await second.runner.stop(); // after the end: changes nothing
     expect(emulator.machine(first.id)?.state).toBe("stopped");
+  });
+
+  // The rule for stop(): the Machine is kept or destroyed from its state, read under its lease
+  // once the stop is done; a refused request (Fly's 429: the client paces by departures, Fly
+  // counts arrivals) is retried, never taken for an answer. Each test forces the refusal.
+  it("stop(): a rate-limited wait (429) is retried; the Machine stopped, so it is kept", async () => {
+    let armed = true;
+    const backend = backendFor(emulator, {
+      warm: { stopped: 1 },
+      fetch: (input, init) => {
+        // The stop's wait (the watcher long-polls with timeout=60): Fly refuses the first one.
+        if (armed && isStopWait(String(input))) {
+          armed = false;
+          emulator.rateLimitNext("wait", 1);
+        }
+        return fetch(input, init);
+      },
+    });
+    const first = await bootReady(backend);
+    await first.runner.stop();
+    await expect(first.runner.exited).resolves.toMatchObject({
+      reason: expect.stringContaining("kept warm"),
+    });
+    const stopWaits = emulator.requests.filter(
+      (r) => r.operation === "Machines_wait" && isStopWait(r.path),
+    );
+    expect(stopWaits[0]?.status).toBe(429);
+    expect(stopWaits.at(-1)?.status).toBe(200);
+    expect(emulator.machine(first.id)?.state).toBe("stopped");
+    expect(emulator.history(first.id)).not.toContain("destroying");
+  });
+
+  it("stop(): a rate-limited lease (429) is retried; the Machine is stopped and kept, not left running", async () => {
+    const backend = backendFor(emulator, { warm: { stopped: 1 } });
+    const first = await bootReady(backend);
+    emulator.rateLimitNext("lease", 1);
+    await first.runner.stop();
+    await expect(first.runner.exited).resolves.toMatchObject({
+      reason: expect.stringContaining("kept warm"),
+    });
+    const leases = emulator.requests.filter((r) => r.operation === "Machines_create_lease");
+    expect(leases.map((r) => r.status)).toEqual([429, 200]);
+    expect(emulator.machine(first.id)?.state).toBe("stopped");
+  });
+
+  it("stop(): a Machine that does not stop is destroyed by force (its state says so)", async () => {
+    const backend = backendFor(emulator, {
+      warm: { stopped: 1 },
+      // Fly accepts the stop but the VM hangs: the stop changes nothing and the stop's wait
+      // ends as Fly's does after its timeout (408), without the test waiting 10 s for it.
+      fetch: (input, init) => {
+        const url = String(input);
+        if (url.endsWith("/stop")) return Promise.resolve(Response.json({ ok: true }));
+        if (isStopWait(url))
+          return Promise.resolve(
+            Response.json(
+              { error: "deadline_exceeded: machine did not reach stopped" },
+              {
+                status: 408,
+              },
+            ),
+          );
+        return fetch(input, init);
+      },
+    });
+    const first = await bootReady(backend);
+    await first.runner.stop();
+    await expect(first.runner.exited).resolves.toMatchObject({
+      reason: expect.stringContaining("destroyed"),
+    });
+    expect(emulator.machine(first.id)?.state).toBe("destroyed");
+    expect(emulator.history(first.id)).not.toContain("stopped");
   });
 
   it("keeps at most n stopped Machines: the others are destroyed when their runner ends", async () => {
