@@ -1,6 +1,18 @@
 import { connection } from "next/server";
+import { LoginForm } from "../../components/LoginForm";
 
 export const metadata = { title: "Log in · flame-ts dashboard" };
+
+/** What went wrong on the last attempt (the login route redirects here with `?error=`). */
+function message(error: string | string[] | undefined, why: unknown): string | null {
+  if (error === undefined) return null;
+  if (error === "proof") {
+    return why === "missing"
+      ? "Many wrong tokens were tried in the last minute, so each login now needs a moment of work from your browser. Turn JavaScript on for this page and log in again."
+      : "That login's proof of work had expired or was already used (many wrong tokens are being tried). Log in again: your browser will redo it.";
+  }
+  return "That token is not right. It is the value of FLAME_DASHBOARD_TOKEN (or the one the server printed at start).";
+}
 
 export default async function LoginPage({
   searchParams,
@@ -9,9 +21,6 @@ export default async function LoginPage({
 }) {
   await connection();
   const params = await searchParams;
-  const failed = params.error !== undefined;
-  const throttled = params.error === "throttled";
-  const waitSeconds = typeof params.wait === "string" ? Number(params.wait) : 60;
   return (
     <main className="page login">
       <h1>
@@ -20,21 +29,7 @@ export default async function LoginPage({
         </span>{" "}
         flame-ts dashboard
       </h1>
-      <form method="post" action="/api/login" className="panel login-form">
-        <label htmlFor="token">Dashboard token</label>
-        <input id="token" name="token" type="password" autoComplete="current-password" required />
-        {throttled ? (
-          <p role="alert" className="error">
-            Too many wrong tokens: try again in {waitSeconds} s.
-          </p>
-        ) : failed ? (
-          <p role="alert" className="error">
-            That token is not right. It is the value of FLAME_DASHBOARD_TOKEN (or the one the server
-            printed at start).
-          </p>
-        ) : null}
-        <button type="submit">Log in</button>
-      </form>
+      <LoginForm error={message(params.error, params.why)} />
     </main>
   );
 }

@@ -1,10 +1,13 @@
 /**
- * Login sessions without server state: the cookie holds an issue time and an HMAC of it keyed
- * by the dashboard token (so changing the token logs everyone out). The cookie is HttpOnly and
- * SameSite=Strict; state-changing requests must also come from the page's own origin and carry
- * a CSRF token derived from the session (double protection against cross-site requests).
+ * Login sessions, kept on the server: the cookie holds only a random id, and a session is
+ * valid while this process holds it. Logout deletes it, so a copied cookie replayed later is
+ * refused; each session also records which dashboard token it was opened with, so a changed
+ * FLAME_DASHBOARD_TOKEN ends every session (and a restart ends them all: the store is memory).
+ * The cookie is HttpOnly and SameSite=Strict; state-changing requests must also come from the
+ * page's own origin and carry a CSRF token derived from the session (double protection
+ * against cross-site requests).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { dashboardToken } from "./config";
 
 export const SESSION_COOKIE = "flame_session";
@@ -29,25 +32,58 @@ export function tokenMatches(candidate: string): boolean {
   return timingSafeEqual(expected, got);
 }
 
-export function newSession(nowMs = Date.now()): string {
-  const issued = String(nowMs);
-  return `${issued}.${mac("session", issued)}`;
+/**
+ * At most this many sessions at once (only the right token opens one); past it the oldest
+ * ends, so nothing can make the store grow without bound.
+ */
+export const MAX_SESSIONS = 1_000;
+
+interface Session {
+  readonly issuedMs: number;
+  /** A hash of the dashboard token it was opened with: a new token ends it. */
+  readonly tokenHash: string;
 }
 
-/** True for a cookie this server issued (with the current token) less than SESSION_TTL_MS ago. */
+const SESSIONS = Symbol.for("flame-ts.dashboard.sessions");
+
+/** Per process, on globalThis: every route module must see the same sessions. */
+function sessions(): Map<string, Session> {
+  const store = globalThis as { [SESSIONS]?: Map<string, Session> };
+  store[SESSIONS] ??= new Map();
+  return store[SESSIONS];
+}
+
+function tokenHash(): string {
+  return createHash("sha256").update(dashboardToken()).digest("base64url");
+}
+
+/** Opens a session (after a right token) and returns the cookie's value: 32 random bytes. */
+export function newSession(nowMs = Date.now()): string {
+  const all = sessions();
+  for (const [id, session] of all) {
+    if (nowMs - session.issuedMs > SESSION_TTL_MS || all.size >= MAX_SESSIONS) all.delete(id);
+    else break; // insertion order is issue order: the rest are younger
+  }
+  const id = randomBytes(32).toString("base64url");
+  all.set(id, { issuedMs: nowMs, tokenHash: tokenHash() });
+  return id;
+}
+
+/** True for a session this process opened, not ended, younger than SESSION_TTL_MS, same token. */
 export function validSession(cookie: string | undefined, nowMs = Date.now()): boolean {
   if (cookie === undefined) return false;
-  const [issued, signature] = cookie.split(".");
-  if (issued === undefined || signature === undefined) return false;
-  const issuedMs = Number(issued);
-  if (
-    !Number.isFinite(issuedMs) ||
-    nowMs - issuedMs > SESSION_TTL_MS ||
-    issuedMs > nowMs + 60_000
-  ) {
+  const session = sessions().get(cookie);
+  if (session === undefined) return false;
+  if (nowMs - session.issuedMs > SESSION_TTL_MS || !equal(session.tokenHash, tokenHash())) {
+    sessions().delete(cookie);
     return false;
   }
-  return equal(signature, mac("session", issued));
+  return true;
+}
+
+/** Logout: the session ends here, whatever copies of its cookie exist. */
+export function endSession(cookie: string | undefined): void {
+  if (cookie !== undefined) sessions().delete(cookie);
 }
 
 export function csrfFor(session: string): string {

@@ -3,6 +3,7 @@
  * the telemetry server by the dashboard's server. Needs a session, the page's own origin and
  * the CSRF token; the telemetry server must run with `control: true`.
  */
+import { readBoundedBody, tooLarge } from "../../../lib/server/body-limit";
 import { upstreams } from "../../../lib/server/config";
 import {
   CSRF_HEADER,
@@ -21,6 +22,10 @@ export const runtime = "nodejs";
 const ACTOR = "dashboard";
 
 export async function POST(request: Request): Promise<Response> {
+  // Before any check, from anyone: an oversized body is refused, declared or streamed, and at
+  // most MAX_BODY_BYTES of it is ever read.
+  const raw = await readBoundedBody(request);
+  if (raw === "too-large") return tooLarge(true);
   const session = cookieOf(request, SESSION_COOKIE);
   if (session === undefined || !validSession(session)) {
     return Response.json(
@@ -39,7 +44,8 @@ export async function POST(request: Request): Promise<Response> {
   }
   let body: Record<string, unknown>;
   try {
-    body = (await request.json()) as Record<string, unknown>;
+    body = JSON.parse(new TextDecoder().decode(raw)) as Record<string, unknown>;
+    if (typeof body !== "object" || body === null) throw new Error("not an object");
   } catch {
     return Response.json({ ok: false, detail: "The request body must be JSON." }, { status: 400 });
   }
