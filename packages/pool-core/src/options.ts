@@ -5,6 +5,10 @@
 import type { Backend } from "./backend.js";
 import { invalidOption } from "./errors.js";
 import {
+  DEFAULT_MAX_HANDSHAKES_PER_SOURCE,
+  DEFAULT_UPGRADE_TIMEOUT_MS,
+} from "./link/upgrade-gate.js";
+import {
   DEFAULT_EXECUTION,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
@@ -152,8 +156,18 @@ export interface ListenOption {
    * Example: `{ cert: readFileSync("runner-port.crt", "utf8"), key: readFileSync("runner-port.key", "utf8") }`.
    */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
-  /** Sockets connected but not yet authenticated at once; more are dropped. Default 64. */
+  /**
+   * Sockets connected but not yet authenticated at once; when full, the oldest of them is
+   * dropped (never one that presented a valid token). Default 64.
+   */
   readonly maxHandshakes?: number;
+  /**
+   * The same bound per peer address: past it that address loses its own oldest socket, so one
+   * host cannot crowd out another's runners. Default 16.
+   */
+  readonly maxHandshakesPerSource?: number;
+  /** Milliseconds a socket has, from connecting, to present a valid token. Default 3,000. */
+  readonly upgradeTimeout?: number;
 }
 
 /** Bounds on what one runner link may hold in memory. */
@@ -194,6 +208,8 @@ export interface ResolvedOptions {
     readonly advertiseUrl?: string;
     readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
     readonly maxHandshakes: number;
+    readonly maxHandshakesPerSource: number;
+    readonly upgradeTimeoutMs: number;
   };
   readonly link: { readonly sendHighWaterBytes: number; readonly maxQueuedSends: number };
   readonly maxFrameBytes: number;
@@ -285,7 +301,7 @@ export function resolveOptions(
   if (typeof listen !== "object" || listen === null) {
     throw invalidOption(
       "listen",
-      "an object { host?, port?, advertiseUrl?, tls?, maxHandshakes? }",
+      "an object { host?, port?, advertiseUrl?, tls?, maxHandshakes?, maxHandshakesPerSource?, upgradeTimeout? }",
       listen,
     );
   }
@@ -320,6 +336,15 @@ export function resolveOptions(
     "listen.maxHandshakes",
     listen.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES,
     1,
+  );
+  const maxHandshakesPerSource = integer(
+    "listen.maxHandshakesPerSource",
+    listen.maxHandshakesPerSource ?? DEFAULT_MAX_HANDSHAKES_PER_SOURCE,
+    1,
+  );
+  const upgradeTimeoutMs = duration(
+    "listen.upgradeTimeout",
+    listen.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT_MS,
   );
   const link = o.link ?? {};
   if (typeof link !== "object" || link === null) {
@@ -360,6 +385,8 @@ export function resolveOptions(
       host,
       port,
       maxHandshakes,
+      maxHandshakesPerSource,
+      upgradeTimeoutMs,
       ...(listen.advertiseUrl === undefined ? {} : { advertiseUrl: listen.advertiseUrl }),
       ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
     },

@@ -43,6 +43,8 @@ export interface LinkListenOptions {
   readonly advertiseUrl?: string;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly maxHandshakes?: number;
+  readonly maxHandshakesPerSource?: number;
+  readonly upgradeTimeoutMs?: number;
   readonly sendHighWaterBytes?: number;
   readonly maxQueuedSends?: number;
   readonly maxFrameBytes: number;

@@ -357,6 +357,8 @@ export class Pool {
         : { advertiseUrl: this.#o.listen.advertiseUrl }),
       ...(this.#o.listen.tls === undefined ? {} : { tls: this.#o.listen.tls }),
       maxHandshakes: this.#o.listen.maxHandshakes,
+      maxHandshakesPerSource: this.#o.listen.maxHandshakesPerSource,
+      upgradeTimeoutMs: this.#o.listen.upgradeTimeoutMs,
       sendHighWaterBytes: this.#o.link.sendHighWaterBytes,
       maxQueuedSends: this.#o.link.maxQueuedSends,
       maxFrameBytes: this.#o.maxFrameBytes,

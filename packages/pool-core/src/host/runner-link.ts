@@ -9,6 +9,12 @@ export const listenRunnerServer: ListenLink = async (options): Promise<LinkServe
     ...(options.advertiseUrl === undefined ? {} : { advertiseUrl: options.advertiseUrl }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     ...(options.maxHandshakes === undefined ? {} : { maxHandshakes: options.maxHandshakes }),
+    ...(options.maxHandshakesPerSource === undefined
+      ? {}
+      : { maxHandshakesPerSource: options.maxHandshakesPerSource }),
+    ...(options.upgradeTimeoutMs === undefined
+      ? {}
+      : { upgradeTimeoutMs: options.upgradeTimeoutMs }),
     ...(options.sendHighWaterBytes === undefined
       ? {}
       : { sendHighWaterBytes: options.sendHighWaterBytes }),

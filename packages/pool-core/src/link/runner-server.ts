@@ -1,78 +1,38 @@
 /**
  * The parent's listener: runners dial it and become RunnerConnections handed to whoever
  * `expect`ed them. Authentication happens at the HTTP upgrade (upgrade-gate.ts): a request
- * without the expected runner id and token gets 401, one with an `Origin` 403, and ws never
- * reads a frame from it. The 101 answer carries the parent's proof that it knows the token
- * (mutual authentication, protocol/handshake.ts). After the upgrade the runner says hello
- * (its functions); anything else closes the socket.
+ * without the expected runner id and token, or with an `Origin`, gets the one refusal (401),
+ * and ws never reads a frame from it. The 101 answer carries the parent's proof that it knows
+ * the token (mutual authentication, protocol/handshake.ts). After the upgrade the runner says
+ * hello (its functions); anything else closes the socket. Options: server-settings.ts.
  */
-import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
-import { FlameError, invalidOption } from "../errors.js";
-import { type Codec, v8Codec } from "../protocol/codec.js";
-import {
-  CLOSE_PROTOCOL,
-  DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_HEARTBEAT_TIMEOUT_MS,
-  DEFAULT_MAX_FRAME_BYTES,
-  DEFAULT_MAX_HANDSHAKES,
-  DEFAULT_MAX_QUEUED_SENDS,
-  DEFAULT_SEND_HIGH_WATER_BYTES,
-  wsMaxPayloadFor,
-} from "../protocol/defaults.js";
+import { FlameError } from "../errors.js";
+import { CLOSE_PROTOCOL, wsMaxPayloadFor } from "../protocol/defaults.js";
 import { decodeFrame } from "../protocol/frame.js";
 import { HEADER_PROOF, parentProof } from "../protocol/handshake.js";
 import { PROTOCOL_VERSION, type RunnerToParent } from "../protocol/messages.js";
 import { clampTimerMs } from "../protocol/timers.js";
-import { type LinkLog, silentLog } from "./log.js";
+import { RefusalLog } from "./refusal-log.js";
 import { RunnerConnection } from "./runner-connection.js";
+import {
+  type LinkTlsOptions,
+  type RunnerServerOptions,
+  resolveServerSettings,
+  type ServerSettings,
+} from "./server-settings.js";
 import {
   HandshakeCap,
   judgeUpgrade,
   MAX_UPGRADE_HEADER_BYTES,
+  REFUSED_BODY,
   refuseSocket,
+  sourceOf,
 } from "./upgrade-gate.js";
 
-/** PEM certificate and key for `wss://`; the runner pins the certificate's SHA-256. */
-export interface LinkTlsOptions {
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-}
-
-export interface RunnerServerOptions {
-  /** Interface to listen on. Default "127.0.0.1". */
-  readonly host?: string;
-  /** Port; 0 picks a free one. Default 0. */
-  readonly port?: number;
-  /** URL runners dial when it differs from ws://host:port (e.g. a Fly 6PN address). */
-  readonly advertiseUrl?: string;
-  /**
-   * Serve `wss://` with this certificate (PEM). The runner descriptor carries its SHA-256
-   * fingerprint and the runner refuses any other certificate, so a self-signed one is fine.
-   * Default: plain `ws://` (fine on loopback or a private network such as Fly's 6PN).
-   */
-  readonly tls?: LinkTlsOptions;
-  /** Sockets that may be connected and not yet authenticated at once. Default 64. */
-  readonly maxHandshakes?: number;
-  /** Bytes a link may queue in its socket before new requests wait. Default 32 MiB. */
-  readonly sendHighWaterBytes?: number;
-  /** Requests that may wait for the socket to drain, per link. Default 1,000. */
-  readonly maxQueuedSends?: number;
-  /** Largest frame sent or accepted. Default 16 MiB. */
-  readonly maxFrameBytes?: number;
-  readonly codec?: Codec;
-  /** Ping period. Default 1,000 ms. */
-  readonly heartbeatIntervalMs?: number;
-  /** A runner silent this long (no frame, no pong) is dropped. Default 10,000 ms. */
-  readonly heartbeatTimeoutMs?: number;
-  /** A socket must be authenticated and say hello within this. Default 10,000 ms. */
-  readonly helloTimeoutMs?: number;
-  /** Parent-side backstop after a call's deadline if the runner never reports TIMEOUT. Default 1,000 ms. */
-  readonly deadlineGraceMs?: number;
-  readonly log?: LinkLog;
-}
+export type { LinkTlsOptions, RunnerServerOptions };
 
 interface Expectation {
   readonly token: string;
@@ -95,6 +55,7 @@ export class RunnerServer {
   /** The proof each authenticated upgrade answers with (read by ws' "headers" hook). */
   private readonly proofs = new WeakMap<IncomingMessage, string>();
   private readonly cap: HandshakeCap;
+  private readonly refusals: RefusalLog;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -102,18 +63,17 @@ export class RunnerServer {
     private readonly wss: WebSocketServer,
     url: string,
     tlsCertSha256: string | null,
-    private readonly settings: Required<
-      Omit<RunnerServerOptions, "advertiseUrl" | "host" | "port" | "tls">
-    >,
+    private readonly settings: ServerSettings,
   ) {
     this.url = url;
     this.tlsCertSha256 = tlsCertSha256;
-    this.cap = new HandshakeCap(
-      http,
-      settings.maxHandshakes,
-      clampTimerMs(settings.helloTimeoutMs),
-      settings.log,
-    );
+    this.refusals = new RefusalLog(settings.log);
+    const limits = {
+      max: settings.maxHandshakes,
+      perSource: settings.maxHandshakesPerSource,
+      timeoutMs: clampTimerMs(settings.upgradeTimeoutMs),
+    };
+    this.cap = new HandshakeCap(http, limits, (why, source) => this.refusals.record(why, source));
     http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
@@ -123,7 +83,10 @@ export class RunnerServer {
       res.end("flame-ts runner port: WebSocket runners only\n");
       req.socket.setTimeout(1_000, () => req.socket.destroy());
     });
-    http.on("clientError", (_err, socket: Socket) => refuseSocket(socket, 400, "bad request"));
+    http.on("clientError", (_err, socket: Socket) => {
+      this.cap.judged(socket);
+      refuseSocket(socket, 400, "bad request\n");
+    });
     wss.on("headers", (headers, req) => {
       const proof = this.proofs.get(req);
       if (proof !== undefined) headers.push(`${HEADER_PROOF}: ${proof}`);
@@ -131,28 +94,7 @@ export class RunnerServer {
   }
 
   static async listen(options: RunnerServerOptions = {}): Promise<RunnerServer> {
-    const host = options.host ?? "127.0.0.1";
-    const port = options.port ?? 0;
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw invalidOption("listen.port", "an integer from 0 to 65535", port);
-    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024)
-      throw invalidOption("maxFrameBytes", "an integer ≥ 1024", maxFrameBytes);
-    const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
-    if (!(heartbeatIntervalMs > 0))
-      throw invalidOption("heartbeatIntervalMs", "a positive number", heartbeatIntervalMs);
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-    if (!(heartbeatTimeoutMs > heartbeatIntervalMs))
-      throw invalidOption(
-        "heartbeatTimeoutMs",
-        "a number of ms greater than heartbeatIntervalMs",
-        heartbeatTimeoutMs,
-      );
-    const maxHandshakes = options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
-    if (!Number.isInteger(maxHandshakes) || maxHandshakes < 1)
-      throw invalidOption("listen.maxHandshakes", "an integer ≥ 1", maxHandshakes);
-    const tls = options.tls;
-    const tlsCertSha256 = tls === undefined ? null : certFingerprint(tls);
+    const { host, port, tls, tlsCertSha256, settings } = resolveServerSettings(options);
     // Loaded here, not at import: a runner's worker threads import pool-core for
     // defineFunction and never listen, and ws (~55 ms) and node:http(s) were most of what
     // that import cost (~74 ms).
@@ -166,10 +108,10 @@ export class RunnerServer {
             cert: tls.cert,
             key: tls.key,
           });
-    http.headersTimeout = clampTimerMs(options.helloTimeoutMs ?? 10_000);
+    http.headersTimeout = clampTimerMs(settings.upgradeTimeoutMs);
     const wss = new WebSocketServer({
       noServer: true,
-      maxPayload: wsMaxPayloadFor(maxFrameBytes),
+      maxPayload: wsMaxPayloadFor(settings.maxFrameBytes),
       perMessageDeflate: false,
       clientTracking: false,
     });
@@ -191,21 +133,10 @@ export class RunnerServer {
     const scheme = tls === undefined ? "ws" : "wss";
     const url =
       options.advertiseUrl ?? `${scheme}://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-    return new RunnerServer(http, wss, url, tlsCertSha256, {
-      maxFrameBytes,
-      codec: options.codec ?? v8Codec,
-      heartbeatIntervalMs,
-      heartbeatTimeoutMs,
-      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
-      deadlineGraceMs: options.deadlineGraceMs ?? 1_000,
-      maxHandshakes,
-      sendHighWaterBytes: options.sendHighWaterBytes ?? DEFAULT_SEND_HIGH_WATER_BYTES,
-      maxQueuedSends: options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS,
-      log: options.log ?? silentLog,
-    });
+    return new RunnerServer(http, wss, url, tlsCertSha256, settings);
   }
 
-  /** Sockets connected and not yet authenticated (bounded by `maxHandshakes`). */
+  /** Sockets connected and not yet authenticated (bounded by `maxHandshakes`, per source too). */
   get strangers(): number {
     return this.cap.size;
   }
@@ -252,6 +183,7 @@ export class RunnerServer {
     for (const ws of this.handshaking.values()) ws.terminate();
     this.handshaking.clear();
     this.cap.destroyAll();
+    this.refusals.close();
     for (const conn of this.connections) conn.terminate("parent closed the runner server");
     this.connections.clear();
     this.closing = new Promise((resolve) => {
@@ -271,21 +203,23 @@ export class RunnerServer {
     }
     const verdict = judgeUpgrade(req, (id) => this.expectations.get(id)?.token);
     if (!verdict.ok) {
-      this.settings.log("warn", "UNAUTHORIZED: runner upgrade refused", {
-        code: verdict.status === 426 ? "PROTOCOL" : "UNAUTHORIZED",
-        status: verdict.status,
-        // A stranger's header: logged, but never more than a runner id's worth of it.
-        runnerId: verdict.runnerId ?? String(req.headers["x-flame-runner"] ?? "").slice(0, 80),
-        remote,
-        why: verdict.why,
-      });
-      refuseSocket(socket, verdict.status, verdict.why);
-      if (verdict.runnerId !== undefined) this.failExpectation(verdict.runnerId, verdict.why);
+      this.cap.judged(socket);
+      if (verdict.status === 426) {
+        // A token holder, so its (expected) runner id may be named: one line per boot at most.
+        const { runnerId, why } = verdict;
+        this.settings.log("warn", "runner upgrade refused", { code: "PROTOCOL", runnerId, why });
+        refuseSocket(socket, 426, `${why}\n`);
+        this.failExpectation(runnerId, why);
+      } else {
+        this.refusals.record(verdict.why, sourceOf(socket));
+        refuseSocket(socket, verdict.status, REFUSED_BODY);
+      }
       return;
     }
+    // A valid token: from here on this socket is a runner, never dropped as a stranger.
+    this.cap.release(socket);
     this.proofs.set(req, parentProof(verdict.token, verdict.runnerId, verdict.nonce));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.cap.release(socket);
       this.onAuthenticated(ws, verdict.runnerId, remote);
     });
   }
@@ -403,25 +337,6 @@ export class RunnerServer {
     const killer = setTimeout(() => ws.terminate(), 1_000);
     killer.unref();
     ws.once("close", () => clearTimeout(killer));
-  }
-}
-
-/** "AB:CD:…" SHA-256 of the certificate, or INVALID_OPTIONS naming listen.tls.cert. */
-function certFingerprint(tls: LinkTlsOptions): string {
-  if (typeof tls !== "object" || tls === null) {
-    throw invalidOption("listen.tls", "an object { cert, key } of PEM strings", tls);
-  }
-  if (typeof tls.key !== "string" && !Buffer.isBuffer(tls.key)) {
-    throw invalidOption("listen.tls.key", "a PEM private key (string or Buffer)", tls.key);
-  }
-  try {
-    return new X509Certificate(tls.cert).fingerprint256;
-  } catch (cause) {
-    throw new FlameError(
-      "INVALID_OPTIONS",
-      `Invalid option \`listen.tls.cert\`: expected a PEM certificate (${(cause as Error).message}).`,
-      { field: "listen.tls.cert", cause },
-    );
   }
 }
 

@@ -10,7 +10,7 @@
  * before it (main 503e886):
  * - slowHandshake: the start of an HTTP request, then silence (slowloris). It stayed open
  *   until Node's default http timeout answered 408 (~90 s measured); now the handshake is
- *   capped at the hello timeout (10 s).
+ *   capped at the hello timeout (10 s), since issue 22 at `listen.upgradeTimeout` (3 s).
  * - bigFrames: unauthenticated WebSockets sending 1–5 random frames of up to 4 MiB. They
  *   reached the codec before any token check; the parent stalled past the 1.5 s heartbeat
  *   and its runner was replaced (the issue's first finding).
@@ -27,8 +27,9 @@ import { seedFromEnv, sleep } from "./soak.js";
 const seed = seedFromEnv(process.env, 1);
 const PROBES = 60;
 /**
- * Bound on the pool closing one stranger: its hello timeout (10 s default, which also caps a
- * stalled handshake) plus 10 s of slack for timer lateness on a loaded CI machine.
+ * Bound on the pool closing one stranger: at most its hello timeout (10 s default; a stalled
+ * handshake is capped sooner, at `listen.upgradeTimeout`) plus 10 s of slack for timer
+ * lateness on a loaded CI machine.
  */
 const CLOSE_BOUND_MS = 20_000;
 

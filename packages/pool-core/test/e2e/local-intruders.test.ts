@@ -34,7 +34,7 @@ describe("LocalBackend pool: intruders", () => {
     expect(new URL(descriptor.url).hostname).toBe("127.0.0.1");
 
     // A wrong token, no credentials at all, and a browser (even with the right token) are
-    // refused at the upgrade: no frame of theirs is ever read.
+    // refused at the upgrade, all with the same answer: no frame of theirs is ever read.
     const wrong = `${descriptor.token.slice(0, -1)}${descriptor.token.endsWith("x") ? "y" : "x"}`;
     expect(await upgradeStatus(descriptor.url, runnerHeaders(descriptor.runnerId, wrong))).toBe(
       401,
@@ -45,7 +45,7 @@ describe("LocalBackend pool: intruders", () => {
         ...runnerHeaders(descriptor.runnerId, descriptor.token),
         origin: "https://evil.example",
       }),
-    ).toBe(403);
+    ).toBe(401);
 
     expect(await call).toBe("served");
     expect(backend.requests).toHaveLength(1);

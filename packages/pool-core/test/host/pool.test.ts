@@ -70,6 +70,8 @@ describe("options", () => {
     ["listen.tls.cert", { listen: { tls: { cert: 1, key: "k" } } }],
     ["listen.advertiseUrl", { listen: { tls: { cert: "c", key: "k" }, advertiseUrl: "ws://x:1" } }],
     ["listen.maxHandshakes", { listen: { maxHandshakes: 0 } }],
+    ["listen.maxHandshakesPerSource", { listen: { maxHandshakesPerSource: 1.5 } }],
+    ["listen.upgradeTimeout", { listen: { upgradeTimeout: 0 } }],
     ["link.sendHighWaterBytes", { link: { sendHighWaterBytes: 10 } }],
     ["link.maxQueuedSends", { link: { maxQueuedSends: -1 } }],
     ["name", { name: "has space" }],

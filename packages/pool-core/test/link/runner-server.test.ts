@@ -62,9 +62,10 @@ describe("RunnerServer handshake", () => {
     const token = generateToken();
     const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
     expect(await upgradeStatus(server.url, runnerHeaders("r1", generateToken()))).toBe(401);
-    expect(logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.runnerId === "r1")).toBe(
-      true,
-    );
+    // Logged without the runner id the stranger sent (issue 22, row 9).
+    expect(
+      logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.reason === "wrong token"),
+    ).toBe(true);
     const real = await FakeRunner.connect(server.url, { runnerId: "r1", token });
     cleanups.push(() => real.close());
     real.hello("r1");

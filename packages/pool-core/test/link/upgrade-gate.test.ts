@@ -51,7 +51,7 @@ function rawExchange(url: string, bytes: string | Buffer): Promise<string> {
 }
 
 describe("runner port: authentication at the upgrade", () => {
-  it("refuses a browser (any Origin header) with 403, even with the right token", async () => {
+  it("refuses a browser (any Origin header) with the one refusal, even with the right token", async () => {
     const server = await listen();
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
@@ -59,7 +59,7 @@ describe("runner port: authentication at the upgrade", () => {
       ...runnerHeaders("r1", token),
       origin: "https://evil.example",
     });
-    expect(status).toBe(403);
+    expect(status).toBe(401);
   });
 
   it("refuses missing credentials, a wrong token and an unexpected runner with 401", async () => {
@@ -113,7 +113,7 @@ describe("runner port: authentication at the upgrade", () => {
     expect(answer).toMatch(/^HTTP\/1\.1 426 /);
   });
 
-  it("caps sockets in handshake: past maxHandshakes new ones are dropped, runners still get in", async () => {
+  it("caps sockets in handshake: past maxHandshakes the oldest are dropped, runners still get in", async () => {
     const server = await listen({ maxHandshakes: 4 });
     const { hostname, port } = new URL(server.url);
     const sockets: Array<ReturnType<typeof connect>> = [];
@@ -177,7 +177,7 @@ describe("runner port over TLS", () => {
     "an authenticated wss link outlives the handshake bound (only strangers are timed out)",
     async () => {
       const tls = selfSignedCert();
-      const server = await listen({ tls, helloTimeoutMs: 300 });
+      const server = await listen({ tls, helloTimeoutMs: 300, upgradeTimeoutMs: 300 });
       const token = generateToken();
       const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
       const runner = await FakeRunner.connect(
