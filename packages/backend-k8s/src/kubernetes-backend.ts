@@ -72,10 +72,12 @@ export class KubernetesBackend implements Backend {
     let cluster: Cluster | null = null;
     let secretName: string | null = null;
     let runner: PodRunner | null = null;
+    let releaseWatch = () => {};
     try {
       cluster = await this.#resolveCluster();
       const { core, namespace } = cluster;
       step = "watching runner pods";
+      releaseWatch = cluster.watch.hold();
       cluster.watch.onTrouble = (message) => req.log?.("warn", `KubernetesBackend: ${message}`);
       await untilAborted(cluster.watch.ensureStarted(), signal);
 
@@ -122,6 +124,7 @@ export class KubernetesBackend implements Backend {
       requireImage(body);
       const pod = await withRetries(() => core.createNamespacedPod({ namespace, body }), signal);
       runner = new PodRunner(cluster, pod, secretName, options);
+      releaseWatch();
       step = "handing the Secret to its pod";
       const podOwner = {
         apiVersion: "v1",
@@ -146,6 +149,7 @@ export class KubernetesBackend implements Backend {
       void runner.deleteSecret();
       return runner;
     } catch (error) {
+      releaseWatch();
       if (runner !== null) void runner.stop();
       else if (secretName !== null && cluster !== null) {
         const { core, namespace } = cluster;

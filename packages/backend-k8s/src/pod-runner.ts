@@ -11,9 +11,12 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { apiStatus } from "./api-errors.js";
 import type { Cluster } from "./cluster.js";
 import { type PodFacts, podFacts, podMeta } from "./pod-status.js";
+import { withRetries } from "./retry.js";
 
-/** After a forced delete, how long `stop()` waits to see the pod go before it returns anyway. */
+/** After a forced delete, how long `stop()` waits to see the pod go before it asks the API. */
 const FORCED_DELETE_CONFIRM_MS = 5_000;
+/** How long a delete is tried again while the API server answers 409/429/5xx or not at all. */
+const DELETE_RETRY_MS = 10_000;
 
 export interface PodRunnerSettings {
   readonly unschedulableTimeoutMs: number;
@@ -88,8 +91,10 @@ export class PodRunner implements BootedRunner {
     }
     // Ended, or stuck terminating past the bound (a node that stopped answering): force it.
     await this.#delete(0);
-    if (!this.#gone)
+    if (!this.#gone) {
       await this.#within(new Promise<void>((r) => this.#onGone.push(r)), FORCED_DELETE_CONFIRM_MS);
+    }
+    if (!this.#gone) await this.#confirmGone();
     this.#end({ code: null, reason: "pod force-deleted by the pool after stopTimeoutMs" });
     await this.deleteSecret();
     this.#unfollow();
@@ -109,8 +114,7 @@ export class PodRunner implements BootedRunner {
 
   #observe(pod: V1Pod | null): void {
     if (pod === null) {
-      this.#gone = true;
-      for (const resolve of this.#onGone.splice(0)) resolve();
+      this.#markGone();
       this.#failStart(
         new FlameError(
           "BOOT_FAILED",
@@ -200,22 +204,41 @@ export class PodRunner implements BootedRunner {
     this.#settleExit(exit);
   }
 
+  /** Deletes the pod, trying again while the API server is busy, for up to DELETE_RETRY_MS. */
   async #delete(gracePeriodSeconds: number): Promise<void> {
     if (this.#gone || (gracePeriodSeconds === 0 && this.#deleting)) return;
     if (gracePeriodSeconds === 0) this.#deleting = true;
     try {
-      await this.#cluster.core.deleteNamespacedPod({
+      await withRetries(
+        () =>
+          this.#cluster.core.deleteNamespacedPod({
+            name: this.name,
+            namespace: this.#cluster.namespace,
+            gracePeriodSeconds,
+          }),
+        AbortSignal.timeout(DELETE_RETRY_MS),
+      );
+    } catch (error) {
+      if (apiStatus(error) === 404) this.#markGone();
+      // Otherwise the bounded waits of stop() decide; the pod stays labelled for the reaper.
+    }
+  }
+
+  /** The watch may have missed the end (broken while the pod went): ask the API once. */
+  async #confirmGone(): Promise<void> {
+    try {
+      await this.#cluster.core.readNamespacedPod({
         name: this.name,
         namespace: this.#cluster.namespace,
-        gracePeriodSeconds,
       });
     } catch (error) {
-      if (apiStatus(error) === 404) {
-        this.#gone = true;
-        for (const resolve of this.#onGone.splice(0)) resolve();
-      }
-      // Otherwise the bounded waits of stop() decide; the pod stays owned and labelled for the reaper.
+      if (apiStatus(error) === 404) this.#markGone();
     }
+  }
+
+  #markGone(): void {
+    this.#gone = true;
+    for (const resolve of this.#onGone.splice(0)) resolve();
   }
 
   async #within(promise: Promise<unknown>, ms: number): Promise<void> {

@@ -72,9 +72,18 @@ export function podMeta(pod: V1Pod): Record<string, string> {
   };
 }
 
+/**
+ * The kubelet's own hiccups wear the same reasons as a broken spec ("failed to sync secret
+ * cache: timed out waiting for the condition" is a CreateContainerConfigError the kubelet
+ * retries, measured here while the Node authorizer had not yet linked a new pod to its
+ * Secret); they are waited out within the boot deadline.
+ */
+const TRANSIENT_MESSAGE = /failed to sync .* cache|timed out waiting for the condition/i;
+
 function permanentWaiting(container: V1ContainerStatus): PodFacts | null {
   const waiting = container.state?.waiting;
   if (!waiting?.reason || !PERMANENT_WAITING_REASONS.has(waiting.reason)) return null;
+  if (TRANSIENT_MESSAGE.test(waiting.message ?? "")) return null;
   return {
     kind: "cannotStart",
     reason: waiting.reason,

@@ -3,8 +3,11 @@
  * `@kubernetes/client-node`'s informer (a list, then a watch from its resourceVersion; a
  * watch the server ends is resumed from the last version seen, and a "410 Gone" relists).
  * What the informer leaves to its user is done here: after an error (a reset connection, an
- * API server restart) it is started again with a backoff, and each pod's followers are told
- * its latest state after every relist. Nothing here polls.
+ * API server restart) watching starts again with a backoff, and each followed pod is told its
+ * state as the fresh list has it (null if it went meanwhile). Nothing here polls.
+ *
+ * Each start uses an informer of its own and a stopped one is ignored from then on: an
+ * informer's late error for a request it already aborted would otherwise abort its successor.
  *
  * Followers subscribe by pod name. A pod's first events may arrive before `create` returns
  * its name, so `follow` hands the follower the cached object at once if there is one.
@@ -22,34 +25,49 @@ import { apiMessage, apiStatus } from "./api-errors.js";
 /** `pod` is null once the pod is gone from the API. */
 export type PodListener = (pod: V1Pod | null) => void;
 
+type PodInformer = Informer<V1Pod> & ObjectCache<V1Pod>;
+
 const RESTART_FIRST_DELAY_MS = 100;
 const RESTART_MAX_DELAY_MS = 5_000;
 
 export class PodWatch {
-  readonly #informer: Informer<V1Pod> & ObjectCache<V1Pod>;
+  readonly #kubeConfig: KubeConfig;
+  readonly #core: CoreV1Api;
   readonly #namespace: string;
+  readonly #labelSelector: string;
   readonly #listeners = new Map<string, Set<PodListener>>();
+  /** The informer in use: listing, watching, or failed and waiting for its restart. */
+  #informer: PodInformer | null = null;
   #starting: Promise<void> | null = null;
+  /** Boots between `ensureStarted` and `follow`: the watch must not stop under them. */
+  #holds = 0;
   #running = false;
-  #lastError: unknown = null;
   #failures = 0;
   #restartTimer: NodeJS.Timeout | null = null;
   /** Watch errors, for the backend's log (the boot that waits reports its own timeout). */
   onTrouble: (message: string) => void = () => {};
 
   constructor(kubeConfig: KubeConfig, core: CoreV1Api, namespace: string, labelSelector: string) {
+    this.#kubeConfig = kubeConfig;
+    this.#core = core;
     this.#namespace = namespace;
-    this.#informer = makeInformer(
-      kubeConfig,
-      `/api/v1/namespaces/${namespace}/pods`,
-      () => core.listNamespacedPod({ namespace, labelSelector }),
-      labelSelector,
-    );
-    const deliver = (pod: V1Pod) => this.#deliver(pod.metadata?.name, pod);
-    this.#informer.on("add", deliver);
-    this.#informer.on("update", deliver);
-    this.#informer.on("delete", (pod) => this.#deliver(pod.metadata?.name, null));
-    this.#informer.on("error", (error: unknown) => this.#failed(error));
+    this.#labelSelector = labelSelector;
+  }
+
+  /**
+   * Keeps the watch from stopping while a boot goes from `ensureStarted` to `follow` (its pod
+   * has no name to follow yet). Call the returned function once the pod is followed, or the
+   * boot failed.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.#stopIfIdle();
+    };
   }
 
   /**
@@ -72,34 +90,73 @@ export class PodWatch {
       this.#listeners.set(name, set);
     }
     set.add(listener);
-    const cached = this.#informer.get(name, this.#namespace);
+    const cached = this.#informer?.get(name, this.#namespace);
     if (cached !== undefined) listener(cached);
+    // Followed while stopped (or failed): watch again; the fresh list tells this pod's state.
+    if (!this.#running && this.#restartTimer === null) {
+      this.ensureStarted().catch((error: unknown) => this.#scheduleRestart(error));
+    }
+    let followed = true;
     return () => {
+      if (!followed) return;
+      followed = false;
       set.delete(listener);
-      if (set.size === 0) this.#listeners.delete(name);
-      if (this.#listeners.size === 0) this.#idle();
+      if (set.size === 0 && this.#listeners.get(name) === set) this.#listeners.delete(name);
+      this.#stopIfIdle();
     };
   }
 
-  /** Stops the watch (no pod followed). The next boot starts it again. */
+  /** Nothing followed and no boot under way: stop (an open watch keeps the process alive). */
+  #stopIfIdle(): void {
+    if (this.#listeners.size === 0 && this.#holds === 0 && this.#starting === null) this.stop();
+  }
+
+  /** Stops watching. The next boot starts again. */
   stop(): void {
     this.#running = false;
     if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
     this.#restartTimer = null;
-    void this.#informer.stop();
+    const informer = this.#informer;
+    this.#informer = null;
+    void informer?.stop();
   }
 
   async #start(): Promise<void> {
-    this.#lastError = null;
-    await this.#informer.start();
-    if (this.#lastError !== null) {
-      const error = this.#lastError;
-      void this.#informer.stop();
-      throw watchRefusal(error, this.#namespace);
+    void this.#informer?.stop();
+    const informer = this.#makeInformer();
+    this.#informer = informer;
+    let failure: unknown = null;
+    const onError = (error: unknown) => {
+      failure = error;
+    };
+    informer.on("error", onError);
+    await informer.start();
+    informer.off("error", onError);
+    if (failure !== null || this.#informer !== informer) {
+      void informer.stop();
+      if (this.#informer === informer) this.#informer = null;
+      throw watchRefusal(failure ?? new Error("stopped while starting"), this.#namespace);
     }
+    informer.on("error", (error: unknown) => this.#failed(informer, error));
     this.#running = true;
     this.#failures = 0;
-    this.#resync();
+    this.#resync(informer);
+  }
+
+  #makeInformer(): PodInformer {
+    const core = this.#core;
+    const informer = makeInformer(
+      this.#kubeConfig,
+      `/api/v1/namespaces/${this.#namespace}/pods`,
+      () =>
+        core.listNamespacedPod({ namespace: this.#namespace, labelSelector: this.#labelSelector }),
+      this.#labelSelector,
+    );
+    const current = () => this.#informer === informer;
+    informer.on("add", (pod) => current() && this.#deliver(pod.metadata?.name, pod));
+    informer.on("update", (pod) => current() && this.#deliver(pod.metadata?.name, pod));
+    informer.on("delete", (pod) => current() && this.#deliver(pod.metadata?.name, null));
+    return informer;
   }
 
   #deliver(name: string | undefined, pod: V1Pod | null): void {
@@ -110,21 +167,20 @@ export class PodWatch {
   }
 
   /** After a (re)start: what the fresh list says about every followed pod. */
-  #resync(): void {
+  #resync(informer: PodInformer): void {
     for (const name of [...this.#listeners.keys()]) {
-      this.#deliver(name, this.#informer.get(name, this.#namespace) ?? null);
+      this.#deliver(name, informer.get(name, this.#namespace) ?? null);
     }
   }
 
-  #failed(error: unknown): void {
-    this.#lastError = error;
-    if (this.#starting !== null) return; // the start under way reports it
+  #failed(informer: PodInformer, error: unknown): void {
+    if (this.#informer !== informer || !this.#running) return; // a stopped informer's late news
     this.#running = false;
     this.#scheduleRestart(error);
   }
 
   #scheduleRestart(error: unknown): void {
-    if (this.#restartTimer !== null || this.#listeners.size === 0) return;
+    if (this.#restartTimer !== null || (this.#listeners.size === 0 && this.#holds === 0)) return;
     this.#failures++;
     const delayMs = Math.min(
       RESTART_FIRST_DELAY_MS * 2 ** (this.#failures - 1),
@@ -133,14 +189,10 @@ export class PodWatch {
     this.onTrouble(`pod watch failed (${apiMessage(error)}); watching again in ${delayMs} ms`);
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null;
-      if (this.#listeners.size === 0) return;
+      if (this.#listeners.size === 0 && this.#holds === 0) return;
       this.ensureStarted().catch((again: unknown) => this.#scheduleRestart(again));
     }, delayMs);
     this.#restartTimer.unref();
-  }
-
-  #idle(): void {
-    if (this.#starting === null) this.stop();
   }
 }
 

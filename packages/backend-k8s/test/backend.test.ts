@@ -138,6 +138,15 @@ describe.skipIf(skip)("KubernetesBackend on a real cluster", () => {
     );
   }, 120_000);
 
+  it("one backend serves pool after pool: the watch its last runner stopped starts again for the next boot", async () => {
+    const shared = backend();
+    for (const round of [1, 2, 3]) {
+      const p = pool({ backend: shared, max: 1, bootTimeout: 30_000 });
+      expect(await p.call(echo, round, { timeout: 30_000 })).toBe(round);
+      await p.stop();
+    }
+  }, 150_000);
+
   it("a runner pod deleted mid-call fails the call with RUNNER_DOWN; the pool boots another and serves on", async () => {
     const p = pool({ backend: backend({ env: { FLAME_ENTRY: DOCKER_FIXTURE } }), max: 1 });
     await p.call(dockerEcho, 1);

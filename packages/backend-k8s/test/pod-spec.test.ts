@@ -184,6 +184,16 @@ describe("what a pod's status says", () => {
     ).toBe("pending");
   });
 
+  it("the kubelet's own timeout is waited out, not taken for a broken spec", () => {
+    const waiting = {
+      reason: "CreateContainerConfigError",
+      message: "failed to sync secret cache: timed out waiting for the condition",
+    };
+    expect(podFacts(pod({ phase: "Pending", containerStatuses: [runner({ waiting })] })).kind).toBe(
+      "pending",
+    );
+  });
+
   it("unschedulable is reported with the scheduler's message", () => {
     const facts = podFacts(
       pod({
