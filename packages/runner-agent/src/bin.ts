@@ -8,6 +8,7 @@ import { chooseRole, runApp } from "./app-mode.js";
 import { entryUrl } from "./entry-url.js";
 import { startFirstThread, type ThreadSettings } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
+import { scrubInitialEnviron } from "./scrub-environ.js";
 
 const USAGE = `Usage: flame-runner --entry <module> [--app <module>] [--debug]
   --entry <module>  the module that defines your functions (or FLAME_ENTRY)
@@ -53,7 +54,19 @@ async function main(): Promise<void> {
   // may read it from the environment. FLAME_RUNNER (no secret) keeps telling a Pool created
   // in here that it runs inside a runner (its min is forced to 0).
   delete process.env.FLAME_PARENT;
-  if (rawParent !== undefined && rawParent !== "") process.env.FLAME_RUNNER = "1";
+  if (rawParent !== undefined && rawParent !== "") {
+    process.env.FLAME_RUNNER = "1";
+    // process.env no longer has it, but /proc/<pid>/environ still shows the copy the kernel
+    // placed at exec: overwrite it before any thread starts or any user module loads.
+    const scrub = scrubInitialEnviron("FLAME_PARENT");
+    if (debugOn) {
+      process.stderr.write(
+        scrub.ok
+          ? `flame-runner[debug]: FLAME_PARENT overwritten in /proc/self/environ (copies: ${scrub.copies})\n`
+          : `flame-runner[debug]: FLAME_PARENT left in /proc/self/environ: ${scrub.why}\n`,
+      );
+    }
+  }
   const role = chooseRole(values.app ?? process.env.FLAME_APP, rawParent);
   if (role.kind === "app") {
     // No handlers, no final line once it loaded: the process is the app's from here on.
