@@ -12,9 +12,21 @@ export interface TelemetryServerOptions {
   readonly port?: number;
   /**
    * When set, clients must send it as `Authorization: Bearer <token>` (or `?token=`).
-   * Strongly encouraged: binding beyond loopback without one logs a warning.
+   * Strongly encouraged: binding beyond loopback without one logs a warning, and without one
+   * failure messages are withheld (`errorMessages`).
    */
   readonly token?: string;
+  /**
+   * Send the text of failures: a failed call's `errorMessage`, a boot's `error`, a runner's exit
+   * `reason` (and the `shrink` that follows it). That text is whatever a function threw, a
+   * backend answered or a runner last printed on stderr, so it can carry secrets
+   * (`password=…` in a connection error). Default: true with a `token` (every client proved
+   * it holds it), false without one: then each such text is replaced by "(withheld: …)" while
+   * codes, counts, durations and exit codes still go out, so the dashboard keeps working.
+   * `true` without a token is an explicit opt-in: every local user (and, beyond loopback,
+   * anyone who can reach the port) reads those messages.
+   */
+  readonly errorMessages?: boolean;
   /**
    * Browser origins allowed to connect (e.g. `["https://ops.example.com"]`). A request that
    * carries an `Origin` header not in this list is refused with 403 at the upgrade, so a web
@@ -58,6 +70,7 @@ export interface ValidTelemetryOptions {
   readonly host: string;
   readonly port: number;
   readonly token: string | undefined;
+  readonly errorMessages: boolean;
   readonly allowedOrigins: ReadonlySet<string>;
   readonly maxClients: number;
   readonly control: boolean;
@@ -105,6 +118,14 @@ export function validateTelemetryOptions(options: TelemetryServerOptions): Valid
   if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
     throw invalidOption("token", "a non-empty string", token);
   }
+  // Safe by default, working by default: a generated token would lock out every client that
+  // connects without one today (the dashboard started without FLAME_TELEMETRY_TOKEN, the
+  // quick start's `token: process.env.FLAME_TELEMETRY_TOKEN` with the variable unset), so
+  // without a token the server serves everything but the failures' text.
+  const errorMessages = options.errorMessages ?? token !== undefined;
+  if (typeof errorMessages !== "boolean") {
+    throw invalidOption("errorMessages", "a boolean", errorMessages);
+  }
   const allowedOrigins = options.allowedOrigins ?? [];
   if (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => !isOrigin(o))) {
     throw invalidOption(
@@ -132,6 +153,7 @@ export function validateTelemetryOptions(options: TelemetryServerOptions): Valid
     host,
     port,
     token,
+    errorMessages,
     allowedOrigins: new Set(allowedOrigins),
     maxClients: positiveInteger(options.maxClients, 64, "maxClients"),
     control,

@@ -8,6 +8,12 @@
  * client past `maxClients` is refused (503), and a missing or wrong token is refused (401).
  * A client that connects late first gets each pool's bounded history (`history.ts`).
  * Operator actions are opt-in (`control: true` with a token; `server-control.ts`).
+ *
+ * Without a token, anyone on the machine can connect, so failures go out without their text
+ * (`withhold.ts`): a failed call's message, a boot error or a runner's last stderr line can
+ * carry a secret. We withhold rather than generate a token so that the quick start (and any
+ * dashboard started without FLAME_TELEMETRY_TOKEN) keeps working: every figure, code and event
+ * is still there. `errorMessages: true` opts in explicitly; with a token they are sent.
  */
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -23,6 +29,7 @@ import {
   validateTelemetryOptions,
 } from "./server-options.js";
 import { TELEMETRY_STREAM_VERSION, type TelemetryServerMessage } from "./stream-messages.js";
+import { withholdMessages } from "./withhold.js";
 
 export type { TelemetryServerOptions } from "./server-options.js";
 
@@ -53,11 +60,13 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
   const clients = new Set<Client>();
   let pending: PoolEvent[] = [];
   let flushScheduled: NodeJS.Immediate | null = null;
+  // Decided once per server: every client of it passed the same check at the upgrade.
+  const outgoing = o.errorMessages ? (event: PoolEvent) => event : withholdMessages;
 
   if (o.token === undefined && !isLoopback(o.host)) {
     o.log(
       "warn",
-      `serveTelemetry listens on ${o.host} without a token: anyone who can reach this port reads every pool's runners, addresses and function names. Pass \`token\` (and give the dashboard FLAME_TELEMETRY_TOKEN).`,
+      `serveTelemetry listens on ${o.host} without a token: anyone who can reach this port reads every pool's runners, addresses and function names${o.errorMessages ? ", and failure messages (errorMessages: true)" : ""}. Pass \`token\` (and give the dashboard FLAME_TELEMETRY_TOKEN).`,
       { host: o.host },
     );
   }
@@ -129,7 +138,7 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
   const unsubscribes = [...pools.values()].map((pool) =>
     pool.events.subscribe((event) => {
       if (clients.size === 0) return;
-      pending.push(event);
+      pending.push(outgoing(event));
       flushScheduled ??= setImmediate(flush);
     }),
   );
@@ -208,7 +217,9 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     );
     const nowMs = Date.now();
     for (const [pool, history] of wantsHistory ? histories : []) {
-      send(client, JSON.stringify({ type: "history", pool, history: history.read(nowMs) }));
+      const read = history.read(nowMs);
+      const shown = o.errorMessages ? read : { ...read, events: read.events.map(outgoing) };
+      send(client, JSON.stringify({ type: "history", pool, history: shown }));
     }
     for (const payload of snapshotPayloads()) send(client, payload);
   });

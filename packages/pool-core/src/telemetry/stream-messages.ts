@@ -12,6 +12,10 @@
  *
  * When the server was started with `control: true` (and a token), `hello.control` is true and a
  * client may send `control` messages; each gets one `controlResult` with the same `id`.
+ *
+ * A server without a token (unless `errorMessages: true`) sends the text of failures, live and
+ * in history, as `WITHHELD_MESSAGE` (`withhold.ts`): `callFinished.errorMessage`, `growEnd` and
+ * `bootFailed` `error`, `runnerDown` and `shrink` `reason`.
  */
 import type { ControlAction, PoolEvent, SequencedSnapshot } from "./events.js";
 

@@ -22,7 +22,13 @@ describe("serveTelemetry history", () => {
   it("replays samples, notable events and per-function figures to a late client, then goes live", async () => {
     const pool = fakePool("late", { max: 4 });
     const server = track(
-      await serveTelemetry({ pools: [pool], snapshotIntervalMs: 0, samplePeriodMs: 25 }),
+      // errorMessages: the failure's text is replayed too (withheld by default without a token).
+      await serveTelemetry({
+        pools: [pool],
+        snapshotIntervalMs: 0,
+        samplePeriodMs: 25,
+        errorMessages: true,
+      }),
     );
     // The first client only watches the samples go by, so the test knows history exists.
     const early = track(new Client(server.url));
