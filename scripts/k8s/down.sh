@@ -11,7 +11,9 @@ for name in kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; 
   pidfile="$K8S_STATE/pids/$name"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  # A pid file may outlive its process (a reboot, a killed session): never kill a pid that now
+  # belongs to something else.
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
     kill "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
