@@ -125,14 +125,14 @@ export class KubernetesBackend implements Backend {
       const pod = await withRetries(() => core.createNamespacedPod({ namespace, body }), signal);
       runner = new PodRunner(cluster, pod, secretName, options);
       releaseWatch();
-      step = "handing the Secret to its pod";
+      // Handing the Secret over is off the boot's critical path: it runs while the pod starts.
       const podOwner = {
         apiVersion: "v1",
         kind: "Pod",
         name: runner.name,
         uid: pod.metadata?.uid ?? "",
       };
-      await withRetries(
+      const handOver = withRetries(
         () =>
           core.patchNamespacedSecret(
             {
@@ -143,9 +143,17 @@ export class KubernetesBackend implements Backend {
             setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
           ),
         signal,
+      ).then(
+        () => null,
+        (error: unknown) => ({ error }),
       );
       step = "waiting for the runner container to start";
       await runner.started(signal);
+      const handOverFailure = await handOver;
+      if (handOverFailure !== null) {
+        step = "handing the Secret to its pod";
+        throw handOverFailure.error;
+      }
       void runner.deleteSecret();
       return runner;
     } catch (error) {

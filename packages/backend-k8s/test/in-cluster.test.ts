@@ -141,6 +141,7 @@ describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent 
     ["create", "pods", /cannot create resource "pods"/],
     ["watch", "pods", /cannot watch pods/],
     ["create", "secrets", /cannot create resource "secrets"/],
+    ["patch", "secrets", /cannot patch resource "secrets"/],
   ])(
     "without %s on %s the boot fails at once, naming the verb",
     async (verb, resource, message) => {
