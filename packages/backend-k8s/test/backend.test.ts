@@ -1,13 +1,4 @@
-/**
- * KubernetesBackend on the test cluster, issue 20's rows: calls, casts and children on
- * runner pods; a pod deleted mid-call; failures that retrying cannot fix reported at once with
- * Kubernetes' reason (not the boot timeout); a broken watch mid-boot; CPU limits sizing the
- * runner's threads; nothing left behind.
- */
-import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type FlameError, Pool, type PoolOptions } from "@flame-ts/pool-core";
-import { conformanceEntry } from "@flame-ts/pool-core/testing";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { rendezvous, threadOf } from "../../backend-docker/test/fixtures/cpu-functions.mjs";
@@ -27,12 +18,12 @@ import {
   runTag,
   TEST_APP,
   TEST_IMAGE,
+  testBackendOptions,
   waitFor,
 } from "./k8s-env.js";
 
 const probe = await probeCluster();
 const skip = reportMissingCluster(probe, "backend-k8s");
-const CONFORMANCE = `/app/fixtures/${basename(fileURLToPath(conformanceEntry))}`;
 const DOCKER_FIXTURE = "/app/fixtures/docker-functions.mjs";
 const CPU_FIXTURE = "/app/fixtures/cpu-functions.mjs";
 
@@ -42,17 +33,7 @@ describe.skipIf(skip)("KubernetesBackend on a real cluster", () => {
   const pools: Pool[] = [];
 
   function backend(extra: Partial<KubernetesBackendOptions> = {}): KubernetesBackend {
-    return new KubernetesBackend({
-      kubeConfig,
-      namespace,
-      image: TEST_IMAGE,
-      imagePullPolicy: "Never",
-      env: { FLAME_ENTRY: CONFORMANCE },
-      app: TEST_APP,
-      podTemplate: { spec: { hostNetwork: true } },
-      stopGracePeriodSeconds: 1,
-      ...extra,
-    });
+    return new KubernetesBackend({ ...testBackendOptions(kubeConfig, namespace), ...extra });
   }
 
   function pool(options: Partial<PoolOptions> & Pick<PoolOptions, "backend">): Pool {

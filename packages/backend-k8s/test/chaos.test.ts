@@ -32,8 +32,7 @@ import {
   reportMissingCluster,
   runnerContainer,
   runTag,
-  TEST_APP,
-  TEST_IMAGE,
+  testBackendOptions,
 } from "./k8s-env.js";
 
 const probe = await probeCluster();
@@ -58,16 +57,9 @@ it.skipIf(skip)(
     const port = await freePort();
     const proxy = await FaultProxy.start(port);
     const backend = new RecordingBackend(
-      new KubernetesBackend({
-        kubeConfig,
-        namespace,
-        image: TEST_IMAGE,
-        imagePullPolicy: "Never",
-        env: { FLAME_ENTRY: "/app/fixtures/docker-functions.mjs" },
-        app: TEST_APP,
-        podTemplate: { spec: { hostNetwork: true } },
-        stopGracePeriodSeconds: 1,
-      }),
+      new KubernetesBackend(
+        testBackendOptions(kubeConfig, namespace, "/app/fixtures/docker-functions.mjs"),
+      ),
     );
     const pool = new Pool({
       name: `chaos${runTag}`,

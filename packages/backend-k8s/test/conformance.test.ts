@@ -1,15 +1,8 @@
-/**
- * The shared backend conformance suite (`@flame-ts/pool-core/testing`) against
- * KubernetesBackend on the test cluster. Runner pods use the Docker suites' test image, whose
- * functions include the suite's own; they share the host's network (no CNI here), so the
- * pool's default loopback listener is where they dial.
- */
-import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
-import { conformanceEntry, describeBackendConformance } from "@flame-ts/pool-core/testing";
+import { describeBackendConformance } from "@flame-ts/pool-core/testing";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { KubernetesBackend } from "../src/index.js";
 import {
+  CONFORMANCE_ENTRY,
   createNamespace,
   deleteNamespace,
   ensureTestImage,
@@ -17,14 +10,12 @@ import {
   probeCluster,
   reportMissingCluster,
   runnerContainer,
-  TEST_APP,
-  TEST_IMAGE,
+  testBackendOptions,
   waitFor,
 } from "./k8s-env.js";
 
 const probe = await probeCluster();
 const skip = reportMissingCluster(probe, "backend-k8s conformance");
-const entryInImage = `/app/fixtures/${basename(fileURLToPath(conformanceEntry))}`;
 
 describe.skipIf(skip)("KubernetesBackend", () => {
   const { core, docker, kubeConfig } = probe.ok ? probe : (undefined as never);
@@ -47,17 +38,7 @@ describe.skipIf(skip)("KubernetesBackend", () => {
 
   describeBackendConformance(
     "kubernetes",
-    () =>
-      new KubernetesBackend({
-        kubeConfig,
-        namespace,
-        image: TEST_IMAGE,
-        imagePullPolicy: "Never",
-        env: { FLAME_ENTRY: entryInImage },
-        app: TEST_APP,
-        podTemplate: { spec: { hostNetwork: true } },
-        stopGracePeriodSeconds: 1,
-      }),
+    () => new KubernetesBackend(testBackendOptions(kubeConfig, namespace, CONFORMANCE_ENTRY)),
     {
       killRunner: async (meta) => {
         const container = await runnerContainer(docker, meta.pod ?? "");

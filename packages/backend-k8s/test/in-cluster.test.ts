@@ -5,15 +5,13 @@
  * copy its container, are owned by it, and go with it when it is deleted.
  */
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Pool } from "@flame-ts/pool-core";
-import { conformanceEntry } from "@flame-ts/pool-core/testing";
 import { KubeConfig, loadAllYaml, type V1Pod, type V1Role } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { echo } from "../../pool-core/src/testing/conformance-functions.mjs";
 import { KubernetesBackend } from "../src/index.js";
 import {
+  CONFORMANCE_ENTRY,
   createNamespace,
   deleteNamespace,
   ensureTestImage,
@@ -24,12 +22,12 @@ import {
   runTag,
   TEST_APP,
   TEST_IMAGE,
+  testBackendOptions,
   waitFor,
 } from "./k8s-env.js";
 
 const probe = await probeCluster();
 const skip = reportMissingCluster(probe, "backend-k8s in-cluster");
-const CONFORMANCE = `/app/fixtures/${basename(fileURLToPath(conformanceEntry))}`;
 const rbacYaml = readFileSync(new URL("../deploy/rbac.yaml", import.meta.url), "utf8");
 
 describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent pod", () => {
@@ -93,16 +91,7 @@ describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent 
       max: 1,
       bootTimeout: 60_000,
       shutdownTimeout: 5_000,
-      backend: new KubernetesBackend({
-        kubeConfig: asUser,
-        namespace,
-        image: TEST_IMAGE,
-        imagePullPolicy: "Never",
-        env: { FLAME_ENTRY: CONFORMANCE },
-        app: TEST_APP,
-        podTemplate: { spec: { hostNetwork: true } },
-        stopGracePeriodSeconds: 1,
-      }),
+      backend: new KubernetesBackend(testBackendOptions(asUser, namespace)),
     });
     pools.push(p);
     return p;
@@ -177,7 +166,7 @@ describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent 
               name: "app",
               image: TEST_IMAGE,
               imagePullPolicy: "Never",
-              args: ["--entry", CONFORMANCE, "--app", "/app/fixtures/k8s-parent.mjs"],
+              args: ["--entry", CONFORMANCE_ENTRY, "--app", "/app/fixtures/k8s-parent.mjs"],
               readinessProbe: { exec: { command: ["/usr/local/bin/node", "-e", "0"] } },
               env: [
                 { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -226,7 +215,7 @@ describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent 
       expect(container?.image).toBe(TEST_IMAGE);
       expect(container?.args).toEqual([
         "--entry",
-        CONFORMANCE,
+        CONFORMANCE_ENTRY,
         "--app",
         "/app/fixtures/k8s-parent.mjs",
       ]);

@@ -7,9 +7,13 @@
  * read from FLAME_K8S_KUBECONFIG, default /tmp/flame-ts-k8s/admin.kubeconfig.
  */
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
+import { conformanceEntry } from "@flame-ts/pool-core/testing";
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod } from "@kubernetes/client-node";
 import Dockerode from "dockerode";
-import { runTag, waitFor } from "../../backend-docker/test/docker-env.js";
+import { runTag, TEST_IMAGE, waitFor } from "../../backend-docker/test/docker-env.js";
+import type { KubernetesBackendOptions } from "../src/index.js";
 
 export {
   ensureTestImage,
@@ -22,6 +26,30 @@ export const KUBECONFIG_PATH =
   process.env.FLAME_K8S_KUBECONFIG ?? "/tmp/flame-ts-k8s/admin.kubeconfig";
 /** The KubernetesBackend `app` of this run: its reaper and selectors see only this run's pods. */
 export const TEST_APP = `k8s-test-${runTag}`;
+
+/** The conformance functions as the test image holds them (build-test-image.mjs: /app/fixtures/<file>). */
+export const CONFORMANCE_ENTRY = `/app/fixtures/${basename(fileURLToPath(conformanceEntry))}`;
+
+/**
+ * What every suite's runner pods share: the local test image (no registry: never pulled), the
+ * host's network (no CNI: the pool's loopback listener is where they dial), this run's app.
+ */
+export function testBackendOptions(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  entry = CONFORMANCE_ENTRY,
+): KubernetesBackendOptions {
+  return {
+    kubeConfig,
+    namespace,
+    image: TEST_IMAGE,
+    imagePullPolicy: "Never",
+    env: { FLAME_ENTRY: entry },
+    app: TEST_APP,
+    podTemplate: { spec: { hostNetwork: true } },
+    stopGracePeriodSeconds: 1,
+  };
+}
 
 export type ClusterProbe =
   | {
