@@ -4,7 +4,6 @@
  * answer becomes a `FlyApiError` carrying the status and Fly's `error` message. Retrying is the
  * caller's choice (see retry.ts): only the caller knows its deadline.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   type CreateLeaseRequest,
   type CreateMachineRequest,
@@ -22,7 +21,6 @@ import {
   GET_MACHINE_LIMIT,
   type RateLimit,
 } from "./rate-limit.js";
-import { parseRetryAfterMs } from "./retry.js";
 
 export interface FlyMachinesClientOptions {
   /** Base URL without `/v1`, e.g. `https://api.machines.dev` or `http://_api.internal:4280`. */
@@ -37,7 +35,7 @@ export interface FlyMachinesClientOptions {
 export interface RequestOptions {
   /** Aborts the request at any point (a create cut off mid-flight may still make a Machine). */
   readonly signal?: AbortSignal;
-  /** Aborts only while the request waits for its rate-limit slot; once sent it completes. */
+  /** Aborts only while the request waits for its rate-limit turn; once sent it completes. */
   readonly queueSignal?: AbortSignal;
   /** Nonce of the lease we hold on the Machine (sent as `fly-machine-lease-nonce`). */
   readonly leaseNonce?: string;
@@ -242,13 +240,16 @@ export class FlyMachinesClient {
     options: RequestOptions,
     limit: RateLimit = DEFAULT_ACTION_LIMIT,
   ): Promise<T> {
-    if (this.#pace) {
-      const delayMs = this.#pacer.reserve(`${action}:${scope}`, limit, Date.now());
-      if (delayMs > 0) {
-        const queueSignal = anySignal(options.signal, options.queueSignal);
-        await sleep(delayMs, undefined, queueSignal ? { signal: queueSignal } : {});
-      }
-    }
+    // Paced: the request leaves when Fly's bucket must have room for it, and gives its slot
+    // back once its answer (or failure) is in (rate-limit.ts says why the answer, not the
+    // departure, bounds when Fly counted it).
+    const answered = this.#pace
+      ? await this.#pacer.acquire(
+          `${action}:${scope}`,
+          limit,
+          anySignal(options.signal, options.queueSignal),
+        )
+      : undefined;
     let response: Response;
     try {
       response = await this.#fetch(`${this.#base}${path}`, {
@@ -270,6 +271,8 @@ export class FlyMachinesClient {
         undefined,
         error,
       );
+    } finally {
+      answered?.();
     }
     const text = await response.text();
     if (!response.ok) {
@@ -282,6 +285,15 @@ export class FlyMachinesClient {
     }
     return (text === "" ? undefined : JSON.parse(text)) as T;
   }
+}
+
+/** Parses a Retry-After header (seconds or an HTTP date) into milliseconds from `nowMs`. */
+export function parseRetryAfterMs(header: string | null, nowMs: number): number | undefined {
+  if (header === null || header.trim() === "") return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const atMs = Date.parse(header);
+  return Number.isNaN(atMs) ? undefined : Math.max(0, atMs - nowMs);
 }
 
 function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal | undefined {

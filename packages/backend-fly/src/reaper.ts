@@ -12,9 +12,17 @@
  *   never reap in doubt.
  * - Warm Machines (stopped, `flame_warm`) belong to no one runner: they are kept while some
  *   parent of the app is alive (or the caller keeps a warm pool), destroyed when none is.
+ * - A request Fly did not answer about (429, 5xx, no answer) says nothing about any Machine: it
+ *   is retried with backoff for up to REAP_RETRY_MS per reap (pacing cannot rule out a 429:
+ *   another process may use the same budget), then the last failure counts as before (the
+ *   list's or a destroy's fails the reap; a parent lookup's means alive).
  */
 import { FlyApiError, type FlyMachinesClient } from "./client.js";
 import { FLAME_METADATA, type Machine } from "./machines-api.js";
+import { isUnanswered, retrying } from "./retry.js";
+
+/** How long one reap keeps retrying requests Fly did not answer (429, 5xx, no answer). */
+export const REAP_RETRY_MS = 30_000;
 
 /** Where a runner's parent ran, as recorded in the runner's metadata. */
 export interface ParentRef {
@@ -61,18 +69,17 @@ export async function reapOrphans(
   const signalOption = options.signal ? { signal: options.signal } : {};
   const own = new Set(options.ownParentIds ?? []);
   const olderThanMs = options.olderThanMs ?? 60_000;
-  const machines = (
-    await client.listMachines(
-      options.pool ? { metadata: { [FLAME_METADATA.pool]: options.pool } } : {},
-      signalOption,
-    )
-  ).filter(
+  const deadlineMs = Date.now() + REAP_RETRY_MS;
+  const retry: Retry = (action) =>
+    retrying(action, options.signal, { retryable: isUnanswered, deadlineMs });
+  const query = options.pool ? { metadata: { [FLAME_METADATA.pool]: options.pool } } : {};
+  const machines = (await retry(() => client.listMachines(query, signalOption))).filter(
     (m) =>
       m.config.metadata?.[FLAME_METADATA.parent] !== undefined &&
       m.state !== "destroyed" &&
       m.state !== "destroying",
   );
-  const liveness = new ParentLiveness(client, options);
+  const liveness = new ParentLiveness(client, options, retry);
   const isAlive = async (machine: Machine): Promise<boolean> => {
     const parentId = machine.config.metadata?.[FLAME_METADATA.parent] ?? "";
     return own.has(parentId) || liveness.isAlive(parentId, parentOf(machine));
@@ -80,11 +87,21 @@ export async function reapOrphans(
 
   const result: ReapResult = { destroyed: [], kept: [] };
   const destroy = async (machine: Machine) => {
+    let maybeDone = false; // a destroy that got no answer (5xx, none) may have been done
     try {
-      await client.destroyMachine(machine.id, true, signalOption);
+      await retry(() =>
+        client.destroyMachine(machine.id, true, signalOption).catch((error: unknown) => {
+          if (error instanceof FlyApiError && (error.status === 0 || error.status >= 500))
+            maybeDone = true;
+          throw error;
+        }),
+      );
       result.destroyed.push(machine.id);
     } catch (error) {
-      if (error instanceof FlyApiError && error.status === 404) return;
+      if (error instanceof FlyApiError && error.status === 404) {
+        if (maybeDone) result.destroyed.push(machine.id); // gone by our earlier try
+        return;
+      }
       // Leased (412) or changing (409): someone is using it right now; leave it.
       if (error instanceof FlyApiError && (error.status === 412 || error.status === 409))
         result.kept.push(machine.id);
@@ -133,15 +150,20 @@ function ageMs(machine: Machine): number {
   return Number.isNaN(createdAtMs) ? Number.POSITIVE_INFINITY : Date.now() - createdAtMs;
 }
 
+/** Runs a request again while Fly does not answer about it, within the reap's bound. */
+type Retry = <T>(action: () => Promise<T>) => Promise<T>;
+
 /** Parent liveness, asked once per parent per reap. */
 class ParentLiveness {
   readonly #client: FlyMachinesClient;
   readonly #options: ReapOptions;
+  readonly #retry: Retry;
   readonly #answers = new Map<string, Promise<boolean>>();
 
-  constructor(client: FlyMachinesClient, options: ReapOptions) {
+  constructor(client: FlyMachinesClient, options: ReapOptions, retry: Retry) {
     this.#client = client;
     this.#options = options;
+    this.#retry = retry;
   }
 
   isAlive(parentId: string, parent: ParentRef): Promise<boolean> {
@@ -164,7 +186,8 @@ class ParentLiveness {
     const client = this.#client.forApp(parent.app ?? this.#client.app);
     const signalOption = this.#options.signal ? { signal: this.#options.signal } : {};
     try {
-      const machine = await client.getMachine(parent.machineId, signalOption);
+      const machineId = parent.machineId;
+      const machine = await this.#retry(() => client.getMachine(machineId, signalOption));
       if (DEAD_STATES.has(machine.state)) return false;
       // Same Machine, another version: the parent was replaced in place (a deploy).
       return parent.instanceId === undefined || machine.instance_id === parent.instanceId;
@@ -172,7 +195,9 @@ class ParentLiveness {
       if (!(error instanceof FlyApiError && error.status === 404)) return true;
       // 404 may mean "no such Machine" or "no such app / not yours": dead only if we can read
       // the parent's app and the Machine is not in it.
-      const listed = await client.listMachines({}, signalOption).catch(() => undefined);
+      const listed = await this.#retry(() => client.listMachines({}, signalOption)).catch(
+        () => undefined,
+      );
       return listed === undefined || listed.some((m) => m.id === parent.machineId);
     }
   }

@@ -1,8 +1,13 @@
 /**
  * When and how long to retry a Machines API request. FLAME retries a create on
  * 429/412/409/422; we do the same with exponential backoff and full jitter, bounded by the
- * caller's deadline instead of a fixed count.
+ * caller's deadline instead of a fixed count. `retrying` is the one loop for callers without a
+ * loop of their own (stop, destroy, lease release, retire reads, the reaper).
  */
+import { setTimeout as sleep } from "node:timers/promises";
+import { FlyApiError } from "./client.js";
+
+export { parseRetryAfterMs } from "./client.js";
 
 /** Statuses worth another try: rate limited, conflicts/preconditions, transient capacity. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([409, 412, 422, 429]);
@@ -29,11 +34,51 @@ export function backoffDelayMs(
   return Math.max(jittered, retryAfterMs ?? 0);
 }
 
-/** Parses a Retry-After header (seconds or an HTTP date) into milliseconds from `nowMs`. */
-export function parseRetryAfterMs(header: string | null, nowMs: number): number | undefined {
-  if (header === null || header.trim() === "") return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const atMs = Date.parse(header);
-  return Number.isNaN(atMs) ? undefined : Math.max(0, atMs - nowMs);
+/** Refused for now (429/409/412/422). */
+export function isRefusedForNow(error: FlyApiError): boolean {
+  return RETRYABLE_STATUSES.has(error.status);
+}
+
+/**
+ * Fly said nothing about the request itself: rate limited (429), a 5xx, or no answer at all
+ * (the request may or may not have been done).
+ */
+export function isUnanswered(error: FlyApiError): boolean {
+  return error.status === 429 || error.status === 0 || error.status >= 500;
+}
+
+/** A failure worth another try: refused for now (429/409/412/422), a 5xx, or no answer at all. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof FlyApiError && (isRefusedForNow(error) || isUnanswered(error));
+}
+
+export interface RetryOptions {
+  /** Which Fly failures to try again. Default `isRefusedForNow` (429/409/412/422). */
+  readonly retryable?: (error: FlyApiError) => boolean;
+  /** No wait that would end after this (`Date.now()` ms): the last failure is thrown instead. */
+  readonly deadlineMs?: number;
+}
+
+/**
+ * Runs a Machines API call again on a retryable failure, with backoff, until it succeeds, fails
+ * otherwise, `signal` aborts (a wait then rejects with the signal's reason) or the next wait
+ * would pass `deadlineMs`.
+ */
+export async function retrying<T>(
+  action: () => Promise<T>,
+  signal: AbortSignal | undefined,
+  options: RetryOptions = {},
+): Promise<T> {
+  const retryable = options.retryable ?? isRefusedForNow;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (!(error instanceof FlyApiError) || !retryable(error) || signal?.aborted) throw error;
+      const delayMs = backoffDelayMs(attempt, DEFAULT_BACKOFF, Math.random(), error.retryAfterMs);
+      if (options.deadlineMs !== undefined && Date.now() + delayMs > options.deadlineMs)
+        throw error;
+      await sleep(delayMs, undefined, signal ? { signal } : {});
+    }
+  }
 }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type BootedRunner, FlameError, type RunnerExit } from "@flame-ts/pool-core";
 import { FlyApiError, type FlyMachinesClient } from "./client.js";
 import type { Machine } from "./machines-api.js";
-import { backoffDelayMs, DEFAULT_BACKOFF, RETRYABLE_STATUSES } from "./retry.js";
+import { backoffDelayMs, DEFAULT_BACKOFF, retrying } from "./retry.js";
 
 /** Seconds per `wait` long-poll; Fly's default (and our bound) is 60. */
 const WAIT_POLL_SECONDS = 60;
@@ -166,27 +166,6 @@ export class FlyRunner implements BootedRunner {
       return { code: typeof code === "number" ? code : null, reason: `machine ${id} stopped` };
     } catch {
       return { code: null, reason: `machine ${id} stopped` };
-    }
-  }
-}
-
-/** Runs a Machines API call again on 429/409/412/422 until it succeeds or `signal` aborts. */
-export async function retrying<T>(action: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await action();
-    } catch (error) {
-      if (
-        !(error instanceof FlyApiError) ||
-        !RETRYABLE_STATUSES.has(error.status) ||
-        signal.aborted
-      )
-        throw error;
-      await sleep(
-        backoffDelayMs(attempt, DEFAULT_BACKOFF, Math.random(), error.retryAfterMs),
-        undefined,
-        { signal },
-      );
     }
   }
 }

@@ -22,8 +22,8 @@ import {
   type Lease,
   type Machine,
 } from "./machines-api.js";
-import { backoffDelayMs, DEFAULT_BACKOFF, RETRYABLE_STATUSES } from "./retry.js";
-import { retrying, type WarmOutcome, type WarmReturn } from "./runner.js";
+import { backoffDelayMs, DEFAULT_BACKOFF, isTransient, retrying } from "./retry.js";
+import type { WarmOutcome, WarmReturn } from "./runner.js";
 
 /** Seconds a boot or retire may hold a Machine's lease; released as soon as it is done. */
 const LEASE_TTL_SECONDS = 30;
@@ -299,12 +299,4 @@ export class WarmPool {
       );
     }
   }
-}
-
-/** A failure worth another try: refused for now (429/409/412/422), a 5xx, or no answer at all. */
-function isTransient(error: unknown): boolean {
-  return (
-    error instanceof FlyApiError &&
-    (RETRYABLE_STATUSES.has(error.status) || error.status === 0 || error.status >= 500)
-  );
 }

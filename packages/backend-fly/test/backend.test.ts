@@ -177,6 +177,8 @@ describe("FlyBackend pacing", () => {
     await Promise.all(runners.map((runner) => runner.stop()));
   });
 
+  // No 429 by construction (rate-limit.ts): the pacer lets a create leave only when the
+  // emulator's bucket has room for it whenever the earlier ones were counted.
   it("backends for the same app share Fly's budget: two pools creating at once get no 429", async () => {
     const other = backendFor(emulator);
     const booted = await Promise.all(
@@ -231,6 +233,53 @@ describe("FlyBackend.reapOrphans", () => {
     await backend.client.destroyMachine(parentMachine.id, true);
     const reaped = await backend.reapOrphans({ olderThanMs: 0 });
     expect(reaped.destroyed).toEqual([runner.meta.machineId]);
+  });
+});
+
+describe("FlyBackend.reapOrphans when Fly does not answer", () => {
+  /** A runner whose parent Machine is destroyed: the reaper must destroy it. */
+  async function orphan() {
+    const parentMachine = await backend.client.createMachine({ config: { image: DIAL_IMAGE } });
+    const child = backendFor(emulator, { processEnv: { FLY_MACHINE_ID: parentMachine.id } });
+    const runner = await child.boot(bootRequest(parent.url, { parentId: "parent-x" }));
+    await backend.client.destroyMachine(parentMachine.id, true);
+    return runner.meta.machineId ?? "";
+  }
+
+  it("retries a rate-limited list, parent lookup and destroy (429), and still reaps", async () => {
+    const id = await orphan();
+    emulator.rateLimitNext("list", 2);
+    emulator.rateLimitNext("get", 1);
+    emulator.rateLimitNext("destroy", 1);
+    const reaped = await backend.reapOrphans({ olderThanMs: 0 });
+    expect(reaped.destroyed).toEqual([id]);
+    const statuses = (operation: string) =>
+      emulator.requests.filter((r) => r.operation === operation).map((r) => r.status);
+    expect(statuses("Machines_list")).toEqual([429, 429, 200]);
+    expect(statuses("Machines_show").slice(0, 2)).toEqual([429, 200]);
+    expect(statuses("Machines_delete").slice(-2)).toEqual([429, 200]);
+    expect(emulator.machine(id)?.state).toBe("destroyed");
+  });
+
+  it("retries a list answered 5xx or not at all, and still reaps", async () => {
+    const id = await orphan();
+    let lists = 0;
+    const reaper = backendFor(emulator, {
+      fetch: (input, init) => {
+        if (init?.method === "GET" && new URL(String(input)).pathname.endsWith("/machines")) {
+          lists++;
+          if (lists === 1)
+            return Promise.resolve(
+              Response.json({ error: "upstream unavailable" }, { status: 503 }),
+            );
+          if (lists === 2) return Promise.reject(new TypeError("fetch failed"));
+        }
+        return fetch(input, init);
+      },
+    });
+    const reaped = await reaper.reapOrphans({ olderThanMs: 0 });
+    expect(lists).toBe(3);
+    expect(reaped.destroyed).toEqual([id]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { isFlameError } from "@flame-ts/pool-core";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { machineName } from "../src/fly-backend.js";
 import { FlyBackend } from "../src/index.js";
 import { flyListenOptions } from "../src/listen.js";
@@ -143,13 +143,40 @@ describe("flyListenOptions", () => {
 });
 
 describe("pacing and backoff", () => {
-  it("allows a burst of 3 per action and key, then one per second", () => {
-    const pacer = new ActionPacer();
-    const limit = { perSecond: 1, burst: 3 };
-    expect([0, 0, 0].map(() => pacer.reserve("create:app", limit, 1_000))).toEqual([0, 0, 0]);
-    expect(pacer.reserve("create:app", limit, 1_000)).toBeGreaterThanOrEqual(1_000);
-    expect(pacer.reserve("stop:m1", limit, 1_000)).toBe(0); // another action/machine is separate
-    expect(pacer.reserve("create:app", limit, 10_000)).toBe(0); // refilled
+  it("allows a burst of 3 per action and key; past it, waits for the answers, then one per second", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      let nowMs = 0;
+      const pacer = new ActionPacer(() => nowMs);
+      const limit = { perSecond: 1, burst: 3 };
+      const burst = await Promise.all([1, 2, 3].map(() => pacer.acquire("create:app", limit)));
+      let fourth: (() => void) | undefined;
+      void pacer.acquire("create:app", limit).then((answered) => {
+        fourth = answered;
+      });
+      expect(await pacer.acquire("stop:m1", limit)).toBeTypeOf("function"); // another key
+      // Three unanswered: Fly may not have counted them yet, however long ago they left.
+      nowMs = 10_000;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(fourth).toBeUndefined();
+      // Answered at 10 s, so counted by 10 s at the latest: the fourth may arrive 1 s later.
+      for (const answered of burst) answered();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(fourth).toBeUndefined();
+      nowMs = 10_999;
+      await vi.advanceTimersByTimeAsync(999);
+      expect(fourth).toBeUndefined();
+      nowMs = 11_000;
+      await vi.advanceTimersByTimeAsync(1);
+      expect(fourth).toBeTypeOf("function");
+      // A request aborted while it waits for its turn never leaves.
+      const controller = new AbortController();
+      const fifth = pacer.acquire("create:app", limit, controller.signal);
+      controller.abort();
+      await expect(fifth).rejects.toMatchObject({ name: "AbortError" });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("backs off exponentially with jitter, capped, never below Retry-After", () => {
