@@ -28,7 +28,7 @@ const DOCKER_FIXTURE = "/app/fixtures/docker-functions.mjs";
 const CPU_FIXTURE = "/app/fixtures/cpu-functions.mjs";
 
 describe.skipIf(skip)("KubernetesBackend on a real cluster", () => {
-  const { core, docker, kubeConfig } = probe.ok ? probe : (undefined as never);
+  const { core, docker, kubeConfig } = probe.ok ? probe : ({} as never);
   let namespace = "";
   const pools: Pool[] = [];
 
@@ -134,8 +134,10 @@ describe.skipIf(skip)("KubernetesBackend on a real cluster", () => {
     const podName = p.snapshot().runners[0]?.meta.pod ?? "";
     const hanging = p.call(hang, null, { timeout: 60_000 });
     await waitFor("the call to run", () => p.snapshot().runners[0]?.inflight === 1, 10_000);
+    // Watched before the delete: the call may fail before the delete's own answer arrives.
+    const failed = expect(hanging).rejects.toMatchObject({ code: "RUNNER_DOWN" });
     await core.deleteNamespacedPod({ name: podName, namespace, gracePeriodSeconds: 0 });
-    await expect(hanging).rejects.toMatchObject({ code: "RUNNER_DOWN" });
+    await failed;
     expect(await p.call(dockerEcho, 2, { timeout: 60_000 })).toBe(2);
     expect(p.snapshot().runners[0]?.meta.pod).not.toBe(podName);
   }, 120_000);
@@ -239,6 +241,8 @@ describe.skipIf(skip)("KubernetesBackend on a real cluster", () => {
         brokenWhilePending = !before.items.some(isRunning);
         for (const link of proxy.links()) link.reset();
       });
+      // Awaited after the call; a failure here must not surface first as an unhandled rejection.
+      cut.catch(() => {});
       expect(await p.call(echo, "after the break", { timeout: 60_000 })).toBe("after the break");
       await cut;
       expect(brokenWhilePending).toBe(true);

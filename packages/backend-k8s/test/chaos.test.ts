@@ -51,7 +51,7 @@ const SLACK_MS = 3_000 + MAX_STALL_MS;
 it.skipIf(skip)(
   `Kubernetes runners survive container kills, pod deletes, link faults and parent stalls (SEED=${seed})`,
   async () => {
-    const { core, docker, kubeConfig } = probe.ok ? probe : (undefined as never);
+    const { core, docker, kubeConfig } = probe.ok ? probe : ({} as never);
     await ensureTestImage(docker);
     const namespace = await createNamespace(core, "chaos");
     const port = await freePort();

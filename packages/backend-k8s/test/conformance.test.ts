@@ -18,7 +18,7 @@ const probe = await probeCluster();
 const skip = reportMissingCluster(probe, "backend-k8s conformance");
 
 describe.skipIf(skip)("KubernetesBackend", () => {
-  const { core, docker, kubeConfig } = probe.ok ? probe : (undefined as never);
+  const { core, docker, kubeConfig } = probe.ok ? probe : ({} as never);
   let namespace = "";
 
   beforeAll(async () => {

@@ -31,7 +31,7 @@ const skip = reportMissingCluster(probe, "backend-k8s in-cluster");
 const rbacYaml = readFileSync(new URL("../deploy/rbac.yaml", import.meta.url), "utf8");
 
 describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent pod", () => {
-  const { core, rbac, docker, kubeConfig } = probe.ok ? probe : (undefined as never);
+  const { core, rbac, docker, kubeConfig } = probe.ok ? probe : ({} as never);
   let namespace = "";
   const pools: Pool[] = [];
 
@@ -199,9 +199,10 @@ describe.skipIf(skip)("KubernetesBackend with the minimal Role, and as a parent 
     );
     expect(log).toMatch(/flame-parent: ready .*"answers":4/);
 
+    // This parent's runners: the earlier tests' pods may still be on their way out.
     const runners = (
       await core.listNamespacedPod({ namespace, labelSelector: `flame-ts.dev/app=${TEST_APP}` })
-    ).items;
+    ).items.filter((pod) => pod.metadata?.ownerReferences?.[0]?.uid === parent.metadata?.uid);
     expect(runners).toHaveLength(2);
     for (const runner of runners) {
       expect(isRunning(runner)).toBe(true);

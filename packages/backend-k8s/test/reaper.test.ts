@@ -64,7 +64,7 @@ async function secretOf(
 }
 
 describe.skipIf(skip)("KubernetesBackend.reapOrphans", () => {
-  const { core, kubeConfig } = probe.ok ? probe : (undefined as never);
+  const { core, kubeConfig } = probe.ok ? probe : ({} as never);
   let namespace = "";
 
   beforeAll(async () => {
