@@ -10,8 +10,9 @@
  *   parent → runner   101 Switching Protocols
  *                     x-flame-proof: base64url(HMAC-SHA256(token, "flame-ts/3 parent" runnerId nonce))
  *
- * The parent checks the token in constant time and refuses with 401 (403 for any request
- * carrying `Origin`: browsers never dial runners) before ws reads a byte of frame data. The
+ * The parent checks the token in constant time and refuses with 401, one status and one body
+ * for every refusal (a request carrying `Origin` included: browsers never dial runners), before
+ * ws reads a byte of frame data. The
  * runner checks the proof before it sends its hello or runs anything: a parent that does not
  * know the token (an impostor on the advertised address) cannot produce it.
  */
