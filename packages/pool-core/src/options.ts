@@ -182,6 +182,13 @@ export interface LinkOption {
    * this option. Default 1,000.
    */
   readonly maxQueuedSends?: number;
+  /**
+   * How long (ms) past a call's deadline the parent waits for the runner's answer before
+   * failing the call TIMEOUT itself (a runner that hung without answering). The runner
+   * enforces the deadline first; this only bounds a runner that never answers. Default 1,000;
+   * 0 fails the call at its deadline.
+   */
+  readonly deadlineGrace?: number;
 }
 
 /** Options after defaults and validation. Infinity becomes null ("never"). */
@@ -211,7 +218,11 @@ export interface ResolvedOptions {
     readonly maxHandshakesPerSource: number;
     readonly upgradeTimeoutMs: number;
   };
-  readonly link: { readonly sendHighWaterBytes: number; readonly maxQueuedSends: number };
+  readonly link: {
+    readonly sendHighWaterBytes: number;
+    readonly maxQueuedSends: number;
+    readonly deadlineGraceMs: number;
+  };
   readonly maxFrameBytes: number;
   readonly failsafeTimeoutMs: number;
   readonly execution: ExecutionSettings;
@@ -239,6 +250,7 @@ export const DEFAULTS = {
   heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   listenHost: "127.0.0.1",
   listenPort: 0,
+  linkDeadlineGraceMs: 1_000,
 } as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -348,7 +360,11 @@ export function resolveOptions(
   );
   const link = o.link ?? {};
   if (typeof link !== "object" || link === null) {
-    throw invalidOption("link", "an object { sendHighWaterBytes?, maxQueuedSends? }", link);
+    throw invalidOption(
+      "link",
+      "an object { sendHighWaterBytes?, maxQueuedSends?, deadlineGrace? }",
+      link,
+    );
   }
   const sendHighWaterBytes = integer(
     "link.sendHighWaterBytes",
@@ -360,6 +376,14 @@ export function resolveOptions(
     link.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS,
     0,
   );
+  const deadlineGraceMs = link.deadlineGrace ?? DEFAULTS.linkDeadlineGraceMs;
+  if (
+    typeof deadlineGraceMs !== "number" ||
+    !Number.isFinite(deadlineGraceMs) ||
+    deadlineGraceMs < 0
+  ) {
+    throw invalidOption("link.deadlineGrace", "a number of milliseconds ≥ 0", deadlineGraceMs);
+  }
 
   return {
     name: o.name,
@@ -390,7 +414,7 @@ export function resolveOptions(
       ...(listen.advertiseUrl === undefined ? {} : { advertiseUrl: listen.advertiseUrl }),
       ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
     },
-    link: { sendHighWaterBytes, maxQueuedSends },
+    link: { sendHighWaterBytes, maxQueuedSends, deadlineGraceMs },
     maxFrameBytes: integer("maxFrameBytes", o.maxFrameBytes ?? DEFAULTS.maxFrameBytes, 1024),
     failsafeTimeoutMs: duration("failsafeTimeout", o.failsafeTimeout ?? DEFAULTS.failsafeTimeout),
     execution: resolveExecution(o.execution),
