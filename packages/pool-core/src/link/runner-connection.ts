@@ -355,14 +355,14 @@ export class RunnerConnection implements PendingOwner {
       case "cast.done": {
         const pending = this.pending.get(msg.id);
         if (pending === undefined) return; // a late duplicate: nothing waits for it
-        const stillRunning = !msg.ok && msg.stillRunning === true;
-        if (!stillRunning) this.pending.delete(msg.id);
+        const answeredEarly = !msg.ok && msg.answeredEarly === true;
+        if (!answeredEarly) this.pending.delete(msg.id);
         // Already answered (the caller gave up, or the backstop fired): only the end matters.
         if (msg.ok) pending.resolve(msg.t === "cast.done" ? undefined : msg.value);
         else if (msg.error !== undefined)
-          pending.reject(fromWireError(msg.error, pending.fn, this.runnerId), stillRunning);
+          pending.reject(fromWireError(msg.error, pending.fn, this.runnerId), answeredEarly);
         else pending.reject(new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`));
-        if (!stillRunning) pending.ended();
+        if (!answeredEarly) pending.ended();
         return;
       }
       case "ended": {

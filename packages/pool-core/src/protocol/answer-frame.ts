@@ -3,7 +3,7 @@
  * byte, then the codec's encoding of the value (ok) or of the wire error (not ok).
  *
  *   bytes 0..7  frame header (frame.ts)
- *   byte  8     flags: bit 0 = ok, bit 1 = stillRunning, bit 2 = a payload follows
+ *   byte  8     flags: bit 0 = ok, bit 1 = answeredEarly, bit 2 = a payload follows
  *   then        the codec's encoding of `value` (ok) or `error` (not ok), to the frame's end
  *
  * Why not a codec-encoded message like the others: wrapping the value in `{t, id, ok, value}`
@@ -16,9 +16,9 @@ import type { RunnerToParent, WireError } from "./messages.js";
 export type AnswerMessage = Extract<RunnerToParent, { t: "result" | "cast.done" | "child.exit" }>;
 
 const OK = 1;
-const STILL_RUNNING = 2;
+const ANSWERED_EARLY = 2;
 const HAS_PAYLOAD = 4;
-const KNOWN_FLAGS = OK | STILL_RUNNING | HAS_PAYLOAD;
+const KNOWN_FLAGS = OK | ANSWERED_EARLY | HAS_PAYLOAD;
 
 /** `header` then the answer's flags and payload, in one buffer. Throws what the codec throws. */
 export function encodeAnswerFrame(
@@ -32,11 +32,11 @@ export function encodeAnswerFrame(
     : msg.t === "cast.done"
       ? null
       : { value: msg.value };
-  const stillRunning = !ok && msg.stillRunning === true;
+  const answeredEarly = !ok && msg.answeredEarly === true;
   const prefix = new Uint8Array(header.byteLength + 1);
   prefix.set(header, 0);
   prefix[header.byteLength] =
-    (ok ? OK : 0) | (stillRunning ? STILL_RUNNING : 0) | (payload === null ? 0 : HAS_PAYLOAD);
+    (ok ? OK : 0) | (answeredEarly ? ANSWERED_EARLY : 0) | (payload === null ? 0 : HAS_PAYLOAD);
   if (payload === null) return prefix;
   if (codec.encodeAfter !== undefined) return codec.encodeAfter(prefix, payload.value);
   const bytes = codec.encode(payload.value);
@@ -61,8 +61,8 @@ export function decodeAnswerFrame(
   const flags = bytes[headerBytes] ?? 0;
   if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown flags ${flags}`;
   const ok = (flags & OK) !== 0;
-  const stillRunning = (flags & STILL_RUNNING) !== 0;
-  if (ok && stillRunning) return "a successful answer can't be stillRunning";
+  const answeredEarly = (flags & ANSWERED_EARLY) !== 0;
+  if (ok && answeredEarly) return "a successful answer can't be answered early";
   const hasPayload = (flags & HAS_PAYLOAD) !== 0;
   const rest = bytes.subarray(headerBytes + 1);
   if (!hasPayload) {
@@ -82,8 +82,8 @@ export function decodeAnswerFrame(
       ? { t, id, ok: true, value: payload }
       : { t: "child.exit", id, ok: true, value: payload };
   if (!isWireError(payload)) return "error must be {code, name, message}";
-  return stillRunning
-    ? { t, id, ok: false, error: payload, stillRunning: true }
+  return answeredEarly
+    ? { t, id, ok: false, error: payload, answeredEarly: true }
     : { t, id, ok: false, error: payload };
 }
 

@@ -77,8 +77,11 @@ export type RunnerToParent =
       readonly id: number;
       readonly ok: false;
       readonly error: WireError;
-      /** Answered before the work stopped (TIMEOUT, ABORTED): an `ended` follows once it has. */
-      readonly stillRunning?: true;
+      /**
+       * Answered early: the caller is answered (TIMEOUT, ABORTED) before the work stopped, and
+       * its slot stays held until the `ended` that follows once it has.
+       */
+      readonly answeredEarly?: true;
     }
   /** A cast finished; sent so the parent can release the slot and report failures to telemetry. */
   | {
@@ -86,7 +89,7 @@ export type RunnerToParent =
       readonly id: number;
       readonly ok: boolean;
       readonly error?: WireError;
-      readonly stillRunning?: true;
+      readonly answeredEarly?: true;
     }
   | { readonly t: "child.exit"; readonly id: number; readonly ok: true; readonly value: unknown }
   | {
@@ -94,10 +97,10 @@ export type RunnerToParent =
       readonly id: number;
       readonly ok: false;
       readonly error: WireError;
-      readonly stillRunning?: true;
+      readonly answeredEarly?: true;
     }
   /**
-   * Work answered early (`stillRunning`) has really stopped: its function returned after
+   * Work answered early (`answeredEarly`) has really stopped: its function returned after
    * its signal aborted, or its thread was terminated. The parent frees the slot only now.
    */
   | { readonly t: "ended"; readonly id: number }

@@ -79,6 +79,6 @@ function settled(m: Fields): string | null {
       m.ok === true || wireError(m.error),
       "error must be {code, name, message} when ok is false",
     ) ??
-    need(isOptTrue(m.stillRunning), "stillRunning must be true when present")
+    need(isOptTrue(m.answeredEarly), "answeredEarly must be true when present")
   );
 }

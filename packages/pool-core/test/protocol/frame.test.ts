@@ -100,7 +100,7 @@ describe("frames", () => {
       id: 6,
       ok: false,
       error: { code: "ABORTED", name: "FlameError", message: "m" },
-      stillRunning: true,
+      answeredEarly: true,
     },
     { t: "result", id: 8, ok: true, value: undefined },
     {

@@ -104,7 +104,7 @@ export function errorMessage(
 ): RunnerToParent {
   const t = kind === "call" ? "result" : kind === "cast" ? "cast.done" : "child.exit";
   return stillRunning
-    ? { t, id, ok: false, error, stillRunning: true }
+    ? { t, id, ok: false, error, answeredEarly: true }
     : { t, id, ok: false, error };
 }
 
