@@ -14,7 +14,7 @@
  * (and optional CPU) limits: see container-limits.ts. Its exit is watched by DockerRunner.
  */
 import type { Backend, BootedRunner, BootRequest } from "@flame-ts/pool-core";
-import { currentParentIdentity } from "@flame-ts/pool-core";
+import { currentParentIdentity, untilAborted } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
 import { type BootStep, bootError } from "./boot-error.js";
 import { limitsHostConfig } from "./container-limits.js";
@@ -89,7 +89,7 @@ export class DockerBackend implements Backend {
           ...limitsHostConfig(options.limits),
         },
       });
-      container = await raceAbort(creating, signal, (late) => forceRemove(late));
+      container = await untilAborted(creating, signal, forceRemove);
       step = "starting the container";
       const logs = await LogTail.attach(docker, container, signal);
       // Registered before start, like `docker run`: with AutoRemove the container may be gone
@@ -140,40 +140,6 @@ export class DockerBackend implements Backend {
       docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve()));
     });
   }
-}
-
-/**
- * Resolves with `work`, or rejects with the signal's reason if it aborts first; in that case
- * `onLate` receives the value if `work` still succeeds, so nothing it made is leaked.
- */
-function raceAbort<T>(
-  work: Promise<T>,
-  signal: AbortSignal,
-  onLate: (value: T) => Promise<void>,
-): Promise<T> {
-  if (signal.aborted) {
-    void work.then(onLate, () => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    let abandoned = false;
-    const onAbort = () => {
-      abandoned = true;
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        if (abandoned) void onLate(value);
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 async function forceRemove(container: Dockerode.Container): Promise<void> {

@@ -14,6 +14,7 @@ import {
   type BootRequest,
   FlameError,
   parentId as thisProcessParentId,
+  untilAborted,
 } from "@flame-ts/pool-core";
 import { FlyApiError, FlyMachinesClient } from "./client.js";
 import { type CreateMachineRequest, FLAME_METADATA, type Machine } from "./machines-api.js";
@@ -171,26 +172,10 @@ export class FlyBackend implements Backend {
    */
   #createOnce(body: CreateMachineRequest, req: BootRequest): Promise<Machine> {
     const created = this.client.createMachine(body, { queueSignal: req.signal });
-    return new Promise<Machine>((resolve, reject) => {
-      const onAbort = () => {
-        reject(bootAborted(req, undefined));
-        created.then(
-          (machine) => this.client.destroyMachine(machine.id, true).catch(() => undefined),
-          () => undefined,
-        );
-      };
-      if (req.signal.aborted) return onAbort();
-      req.signal.addEventListener("abort", onAbort, { once: true });
-      created.then(
-        (machine) => {
-          req.signal.removeEventListener("abort", onAbort);
-          resolve(machine);
-        },
-        (error: unknown) => {
-          req.signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      );
+    return untilAborted(created, req.signal, (machine) =>
+      this.client.destroyMachine(machine.id, true),
+    ).catch((error: unknown) => {
+      throw req.signal.aborted && error === req.signal.reason ? bootAborted(req, undefined) : error;
     });
   }
 }
