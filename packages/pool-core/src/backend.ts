@@ -4,7 +4,7 @@
  * the agent's hello. The boot deadline covers both the backend's own work and that hello, so
  * a backend must give up (and clean up what it started) when `signal` aborts.
  */
-import type { LogFn } from "./options.js";
+import type { LogFn } from "./options/index.js";
 
 export interface Backend {
   /** Short name for logs and telemetry, e.g. "local", "docker", "fly". */

@@ -23,7 +23,7 @@ export {
   type LogFn,
   type LogLevel,
   type PoolOptions,
-} from "./options.js";
+} from "./options/index.js";
 export {
   currentParentIdentity,
   isParentAliveOnThisHost,

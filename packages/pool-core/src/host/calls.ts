@@ -8,7 +8,7 @@
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
-import type { Clock } from "../options.js";
+import type { Clock } from "../options/index.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { startCallSpan } from "../telemetry/spans.js";
 import { Checkout, type CheckoutOwner } from "./checkout.js";

@@ -3,7 +3,7 @@
  * and `pool.snapshot()` from the core's snapshot plus what only the backend knows (meta).
  */
 import type { CoreConfig, CoreSnapshot } from "../core/index.js";
-import type { ResolvedOptions } from "../options.js";
+import type { ResolvedOptions } from "../options/index.js";
 import type { PoolSnapshot, RunnerSnapshot } from "../telemetry/events.js";
 import type { Fleet } from "./fleet.js";
 import { newRunnerIdPrefix } from "./ids.js";

@@ -7,7 +7,7 @@
 import type { Backend, BootedRunner } from "../backend.js";
 import type { CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
-import type { Clock, LogFn } from "../options.js";
+import type { Clock, LogFn } from "../options/index.js";
 import { encodeParentDescriptor } from "../protocol/descriptor.js";
 import type { ExecutionSettings } from "../protocol/messages.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";

@@ -16,7 +16,7 @@ import {
   step,
 } from "../core/index.js";
 import type { CoreConfig } from "../core/types.js";
-import type { Clock, LogFn } from "../options.js";
+import type { Clock, LogFn } from "../options/index.js";
 
 export class Mailbox {
   readonly state: PoolState;

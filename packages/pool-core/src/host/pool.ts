@@ -28,7 +28,7 @@ import {
   resolveDrainTimeout,
   resolveLimits,
   resolveOptions,
-} from "../options.js";
+} from "../options/index.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
 import { callTimeout, functionId } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";

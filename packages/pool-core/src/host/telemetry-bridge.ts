@@ -4,7 +4,7 @@
  * host decides is read back from here.
  */
 import type { CoreTelemetryEvent } from "../core/index.js";
-import type { GrowMeta, GrowResult, LogFn } from "../options.js";
+import type { GrowMeta, GrowResult, LogFn } from "../options/index.js";
 import type { ControlAction, PoolEventBody, PoolEventStream } from "../telemetry/events.js";
 
 export interface BridgeHooks {

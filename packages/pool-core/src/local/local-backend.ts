@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../backend.js";
 import { FlameError, invalidOption } from "../errors.js";
-import type { LogFn } from "../options.js";
+import type { LogFn } from "../options/index.js";
 import { trackChild } from "./child-registry.js";
 import { loaderFlags } from "./loader-flags.js";
 import { pipeRunnerOutput } from "./runner-output.js";

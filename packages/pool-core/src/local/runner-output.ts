@@ -5,7 +5,7 @@
  * goes down (at `info`), and every normal stop would otherwise print one.
  */
 import type { Readable } from "node:stream";
-import type { LogFn, LogLevel } from "../options.js";
+import type { LogFn, LogLevel } from "../options/index.js";
 
 export type RunnerStream = "stdout" | "stderr";
 

@@ -1,6 +1,6 @@
 /** `serveTelemetry(options)`: every option, its default, and its validation. */
 import { invalidOption } from "../errors.js";
-import type { LogFn } from "../options.js";
+import type { LogFn } from "../options/index.js";
 import type { ControllablePool } from "./server-control.js";
 
 export interface TelemetryServerOptions {

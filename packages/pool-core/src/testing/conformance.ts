@@ -11,7 +11,7 @@ import type { FlameFunction } from "../functions.js";
 import { newRunnerId, parentId } from "../host/ids.js";
 import { Pool } from "../host/pool.js";
 import { RunnerServer } from "../link/index.js";
-import type { PoolOptions } from "../options.js";
+import type { PoolOptions } from "../options/index.js";
 import {
   DEFAULT_EXECUTION,
   DEFAULT_HEARTBEAT_INTERVAL_MS,

@@ -12,7 +12,7 @@ import type {
   RequestOptions,
   WorkKind,
 } from "../../src/host/link-port.js";
-import type { Clock } from "../../src/options.js";
+import type { Clock } from "../../src/options/index.js";
 
 interface VirtualTimer {
   readonly atMs: number;

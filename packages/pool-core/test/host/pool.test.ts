@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FlameError, isFlameError } from "../../src/errors.js";
 import { defineFunction } from "../../src/functions.js";
 import { Pool } from "../../src/host/pool.js";
-import type { PoolOptions } from "../../src/options.js";
+import type { PoolOptions } from "../../src/options/index.js";
 import type { PoolEvent } from "../../src/telemetry/events.js";
 import { ControlledCalls, type FakeRunner, FakeWorld, flush, VirtualClock } from "./fakes.js";
 

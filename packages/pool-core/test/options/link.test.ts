@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Backend } from "../../src/backend.js";
-import { resolveOptions } from "../../src/options.js";
+import { resolveOptions } from "../../src/options/index.js";
 
 const backend: Backend = {
   name: "unused",

@@ -3,7 +3,7 @@
  * 30-day timeout used to fire (or spin) at once. Fake timers reproduce Node's overflow rule.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { realClock } from "../../src/options.js";
+import { realClock } from "../../src/options/index.js";
 import { MAX_TIMER_MS, setLongTimeout } from "../../src/protocol.js";
 
 const DAY_MS = 86_400_000;
