@@ -3,13 +3,11 @@
  * default, and the backend every other one is compared against in the conformance suite.
  */
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../backend.js";
 import { FlameError, invalidOption } from "../errors.js";
 import type { LogFn } from "../options/index.js";
+import { resolveAgentBin } from "./agent-bin.js";
 import { trackChild } from "./child-registry.js";
 import { loaderFlags } from "./loader-flags.js";
 import { pipeRunnerOutput } from "./runner-output.js";
@@ -196,31 +194,4 @@ function entryPath(entry: unknown): string {
     return entry.startsWith("file:") ? fileURLToPath(entry) : entry;
   }
   throw invalidOption("entry", "the functions module as a file URL or path", entry);
-}
-
-let agentBin: string | null = null;
-/**
- * The agent's bin as installed (its package.json `bin`), i.e. built JavaScript. Resolving the
- * `./bin` export instead would follow a bundler's "source" condition under vitest and hand
- * plain `node` a .ts file.
- */
-function resolveAgentBin(): string {
-  if (agentBin !== null) return agentBin;
-  try {
-    const require = createRequire(import.meta.url);
-    const manifestPath = require.resolve("@flame-ts/runner-agent/package.json");
-    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as {
-      bin?: Record<string, string>;
-    };
-    const bin = manifest.bin?.["flame-runner"];
-    if (bin === undefined) throw new Error("its package.json has no `flame-runner` bin");
-    agentBin = join(dirname(manifestPath), bin);
-  } catch (cause) {
-    throw new FlameError(
-      "BOOT_FAILED",
-      `LocalBackend could not find @flame-ts/runner-agent (${String(cause)}): install it next to @flame-ts/pool-core (npm install @flame-ts/runner-agent) or pass \`agentPath\`.`,
-      { cause },
-    );
-  }
-  return agentBin;
 }
