@@ -13,10 +13,17 @@
 import { rm } from "node:fs/promises";
 import { build } from "esbuild";
 
-const entries = ["index", "protocol", "telemetry", "testing"];
+// Output name → tsc's output. wire/ is a folder of its own (dependency-free, see its index).
+const entries = {
+  index: "dist/index.js",
+  protocol: "dist/protocol.js",
+  telemetry: "dist/telemetry.js",
+  testing: "dist/testing.js",
+  wire: "dist/wire/index.js",
+};
 await rm("dist/bundle", { recursive: true, force: true });
 await build({
-  entryPoints: entries.map((name) => `dist/${name}.js`),
+  entryPoints: entries,
   outdir: "dist/bundle",
   bundle: true,
   splitting: true,

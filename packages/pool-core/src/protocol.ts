@@ -1,21 +1,16 @@
 /**
- * `@flame-ts/pool-core/protocol`: the runner protocol shared by the parent and runner-agent.
- * Backends use the descriptor and token helpers; runner-agent uses all of it.
+ * `@flame-ts/pool-core/protocol`: the runner protocol's machinery, for the runner agent and
+ * for backends' tests. Exactly what those consumers import (test/wire/entry-exports.test.ts
+ * holds the list); the facts both ends agree on (version, close codes, exit codes, the
+ * descriptor's schema) are in `@flame-ts/pool-core/wire`.
  */
 
-// The runner-agent imports only this entry: errors and the runner-side span helper live here
-// too, so a runner never loads the host, the link or LocalBackend.
-export {
-  FLAME_ERROR_CODES,
-  FlameError,
-  type FlameErrorCode,
-  invalidOption,
-  isFlameError,
-} from "./errors.js";
+// The runner-agent imports only this entry and ./wire: errors and the runner-side span helper
+// live here too, so a runner never loads the host, the link or LocalBackend.
+export { FlameError, type FlameErrorCode } from "./errors.js";
 // The registry is what a runner serves; the agent reads it through this entry.
 export {
   defineFunction,
-  type FlameFunction,
   type FunctionContext,
   isPromiseLike,
   listFunctionIds,
@@ -23,29 +18,13 @@ export {
 } from "./functions.js";
 export { type Codec, v8Codec } from "./protocol/codec.js";
 export {
-  CLOSE_PROTOCOL,
-  CLOSE_SHUTDOWN,
-  CLOSE_UNAUTHORIZED,
   DEFAULT_EXECUTION,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
-  DEFAULT_MAX_FRAME_BYTES,
-  DEFAULT_MAX_HANDSHAKES,
-  DEFAULT_MAX_QUEUED_SENDS,
-  DEFAULT_SEND_HIGH_WATER_BYTES,
   wsMaxPayloadFor,
 } from "./protocol/defaults.js";
 export { decodeParentDescriptor, encodeParentDescriptor } from "./protocol/descriptor.js";
-export {
-  type DecodedFrame,
-  decodeFrame,
-  encodeFrame,
-  encodeRequestFrame,
-  FRAME_HEADER_BYTES,
-  FRAME_MAGIC,
-  type FrameErrorCode,
-  MAX_CALL_ID,
-} from "./protocol/frame.js";
+export { decodeFrame, encodeFrame } from "./protocol/frame.js";
 export {
   bearer,
   HEADER_NONCE,
@@ -58,9 +37,15 @@ export {
   proofMatches,
 } from "./protocol/handshake.js";
 export { Heartbeat } from "./protocol/heartbeat.js";
-export * from "./protocol/messages.js";
-export { SendBatcher, type SendBatcherOptions } from "./protocol/send-batcher.js";
-export { clampTimerMs, type LongTimer, MAX_TIMER_MS, setLongTimeout } from "./protocol/timers.js";
-export { generateToken, tokensEqual } from "./protocol/token.js";
-export { fromWireError, toWireError } from "./protocol/wire-error.js";
+export type { AnyMessage, RunnerToParent } from "./protocol/messages.js";
+export { SendBatcher } from "./protocol/send-batcher.js";
+export { clampTimerMs, type LongTimer, setLongTimeout } from "./protocol/timers.js";
+export { generateToken } from "./protocol/token.js";
+export { toWireError } from "./protocol/wire-error.js";
 export { remoteSpanNeeded, runWithRemoteParent } from "./telemetry/spans.js";
+// TODO(issue 21): runner-agent files still import these from here; they belong to ./wire.
+export {
+  type ParentDescriptor,
+  PROTOCOL_VERSION,
+  type WireError,
+} from "./wire/index.js";

@@ -4,6 +4,7 @@
  * final line `flame-runner: <reason>` on stderr and exits with a code from exit-codes.ts.
  */
 import { parseArgs } from "node:util";
+import { type ParentDescriptor, parseDescriptor } from "@flame-ts/pool-core/wire";
 import { chooseRole, runApp } from "./app-mode.js";
 import { entryUrl } from "./entry-url.js";
 import { startFirstThread, type ThreadSettings } from "./executor/thread-pool.js";
@@ -81,17 +82,15 @@ async function main(): Promise<void> {
       reason: "FLAME_PARENT is not set; runners are started by a pool's backend, which sets it",
     });
   }
+  // pool-core's wire module is dependency-free, so the descriptor gets the parent's own check
+  // (same rules, same words) before the rest of pool-core loads.
+  const verdict = parseDescriptor(rawParent);
+  if (!verdict.ok) finish({ code: EXIT.BAD_CONFIG, reason: verdict.violation.message });
+  const { descriptor } = verdict;
   // The first thread boots and loads the entry on another core while this thread loads the
   // rest (pool-core's protocol, ws, the link, the session): all imported only after it started.
-  const early = firstThreadSettings(rawParent, entry);
+  const early = firstThreadSettings(descriptor, entry);
   const firstThread = early === null ? undefined : startFirstThread(early);
-  const { decodeParentDescriptor } = await import("@flame-ts/pool-core/protocol");
-  let descriptor: ReturnType<typeof decodeParentDescriptor>;
-  try {
-    descriptor = decodeParentDescriptor(rawParent);
-  } catch (err) {
-    finish({ code: EXIT.BAD_CONFIG, reason: (err as Error).message });
-  }
   const { startAgent } = await import("./agent.js");
   const agent = startAgent({
     descriptor,
@@ -115,33 +114,18 @@ async function main(): Promise<void> {
   void agent.exited.then(finish);
 }
 
-/**
- * What the first thread needs, read straight from FLAME_PARENT (base64url JSON) before
- * pool-core is loaded; null when the runner is not in thread mode or the descriptor looks
- * wrong (the full check right after reports what is wrong, and no thread is started early).
- */
-function firstThreadSettings(raw: string, entry: string | undefined): ThreadSettings | null {
-  try {
-    const d = JSON.parse(Buffer.from(raw, "base64url").toString("utf8")) as Record<string, unknown>;
-    const execution = d.execution as Record<string, unknown> | undefined;
-    const memoryMb = execution?.threadMemoryMb;
-    if (
-      execution?.mode !== "threads" ||
-      typeof d.runnerId !== "string" ||
-      !Number.isInteger(d.maxFrameBytes) ||
-      !(memoryMb === null || Number.isInteger(memoryMb))
-    ) {
-      return null;
-    }
-    return {
-      entry: entry === undefined ? null : entryUrl(entry),
-      runnerId: d.runnerId,
-      maxFrameBytes: d.maxFrameBytes as number,
-      threadMemoryMb: memoryMb as number | null,
-    };
-  } catch {
-    return null;
-  }
+/** What the first thread needs; null when the runner does not run functions on threads. */
+function firstThreadSettings(
+  d: ParentDescriptor,
+  entry: string | undefined,
+): ThreadSettings | null {
+  if (d.execution.mode !== "threads") return null;
+  return {
+    entry: entry === undefined ? null : entryUrl(entry),
+    runnerId: d.runnerId,
+    maxFrameBytes: d.maxFrameBytes,
+    threadMemoryMb: d.execution.threadMemoryMb,
+  };
 }
 
 main().catch((err: unknown) => {

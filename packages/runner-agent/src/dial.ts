@@ -1,7 +1,7 @@
 /**
  * Dial the parent, authenticate at the upgrade, check the parent's proof, say hello, wait for
  * welcome; retry with backoff until the failsafe deadline. A refusal (HTTP 401/403/426 at the
- * upgrade, close code 4001/4002, a parent that can't prove it knows the token, a TLS
+ * upgrade, close code 4002, a parent that can't prove it knows the token, a TLS
  * certificate other than the pinned one) is final: retrying with the same token can't help.
  */
 import type { ClientRequest } from "node:http";
@@ -9,8 +9,6 @@ import { hostname } from "node:os";
 import type { TLSSocket } from "node:tls";
 import {
   bearer,
-  CLOSE_PROTOCOL,
-  CLOSE_UNAUTHORIZED,
   type Codec,
   clampTimerMs,
   decodeFrame,
@@ -20,11 +18,10 @@ import {
   HEADER_PROTOCOL,
   HEADER_RUNNER,
   newNonce,
-  type ParentDescriptor,
-  PROTOCOL_VERSION,
   proofMatches,
   wsMaxPayloadFor,
 } from "@flame-ts/pool-core/protocol";
+import { CLOSE_PROTOCOL, type ParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { type RawData, WebSocket } from "ws";
 import { AGENT_VERSION } from "./version.js";
 
@@ -205,7 +202,7 @@ function attempt(
     ws.on("close", (code, reasonBuf) => {
       if (welcomed) return;
       const reason = reasonBuf.toString() || `code ${code}`;
-      if (code === CLOSE_UNAUTHORIZED || code === CLOSE_PROTOCOL) {
+      if (code === CLOSE_PROTOCOL) {
         settle({ kind: "refused", reason: `refused by parent: ${reason}` });
       } else {
         settle({ kind: "unreachable", reason: `closed before welcome (${reason})` });

@@ -10,9 +10,8 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   encodeParentDescriptor,
   generateToken,
-  type ParentDescriptor,
-  PROTOCOL_VERSION,
 } from "@flame-ts/pool-core/protocol";
+import { type ParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 
 export const AGENT_BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 export const FUNCTIONS_FIXTURE = fileURLToPath(

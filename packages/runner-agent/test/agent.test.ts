@@ -5,7 +5,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type AnyMessage, CLOSE_PROTOCOL, DEFAULT_EXECUTION } from "@flame-ts/pool-core/protocol";
+import { type AnyMessage, DEFAULT_EXECUTION } from "@flame-ts/pool-core/protocol";
+import { CLOSE_PROTOCOL } from "@flame-ts/pool-core/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_VERSION } from "../src/version.js";
 import {

@@ -15,11 +15,9 @@ import { generateToken } from "../protocol/token.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { type InternalSpan, startShutdownSpan } from "../telemetry/spans.js";
 import { untilAborted } from "../until-aborted.js";
+import { RUNNER_EXIT } from "../wire/exit-codes.js";
 import { parentId } from "./ids.js";
 import type { LinkConnection, LinkServer } from "./link-port.js";
-
-/** Exit code the runner agent uses for bad config or an entry that failed to load. */
-const EXIT_BAD_CONFIG = 1;
 
 export interface FleetDeps {
   readonly pool: string;
@@ -230,7 +228,7 @@ export class Fleet {
         throw new FlameError(
           "BOOT_FAILED",
           `runner ${b.runnerId} exited before saying hello (code ${e.code}): ${e.reason}`,
-          { permanent: e.code === EXIT_BAD_CONFIG, runnerId: b.runnerId },
+          { permanent: e.code === RUNNER_EXIT.BAD_CONFIG, runnerId: b.runnerId },
         );
       });
       exitedEarly.catch(() => {});

@@ -30,6 +30,7 @@ import {
   resolveOptions,
 } from "../options/index.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
+import type { WorkKind } from "../wire/kinds.js";
 import { callTimeout, functionId } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";
 import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
@@ -181,7 +182,7 @@ export class Pool {
   }
 
   #checkout(
-    kind: "call" | "cast" | "child",
+    kind: WorkKind,
     fnId: string,
     input: unknown,
     timeoutMs: number | null,

@@ -9,9 +9,9 @@
  * stopped (it returned after its signal aborted, or its thread was terminated).
  */
 import { FlameError } from "../errors.js";
+import type { WorkKind } from "../wire/kinds.js";
 
-/** What a request runs: a call (answered), a cast (fire and forget) or a placed child. */
-export type WorkKind = "call" | "cast" | "child";
+export type { WorkKind };
 
 /** Where one request's outcome goes. */
 export interface Reply {

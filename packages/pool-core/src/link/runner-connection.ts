@@ -9,7 +9,6 @@
 import type { RawData, WebSocket } from "ws";
 import { FlameError } from "../errors.js";
 import type { Codec } from "../protocol/codec.js";
-import { CLOSE_SHUTDOWN } from "../protocol/defaults.js";
 import { decodeFrame, encodeFrame, encodeRequestFrame, MAX_CALL_ID } from "../protocol/frame.js";
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
@@ -17,6 +16,7 @@ import { SendBatcher } from "../protocol/send-batcher.js";
 import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 import { fromWireError } from "../protocol/wire-error.js";
 import type { WorkEnvelope } from "../protocol/work-frame.js";
+import { CLOSE_SHUTDOWN } from "../wire/close-codes.js";
 import type { LinkLog } from "./log.js";
 import { Pending, type PendingOwner, type Reply, type WorkKind } from "./pending.js";
 import { SendBudget } from "./send-budget.js";

@@ -10,11 +10,12 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { FlameError } from "../errors.js";
-import { CLOSE_PROTOCOL, wsMaxPayloadFor } from "../protocol/defaults.js";
+import { wsMaxPayloadFor } from "../protocol/defaults.js";
 import { decodeFrame } from "../protocol/frame.js";
 import { HEADER_PROOF, parentProof } from "../protocol/handshake.js";
 import { PROTOCOL_VERSION, type RunnerToParent } from "../protocol/messages.js";
 import { clampTimerMs } from "../protocol/timers.js";
+import { CLOSE_PROTOCOL } from "../wire/close-codes.js";
 import { RefusalLog } from "./refusal-log.js";
 import { RunnerConnection } from "./runner-connection.js";
 import {

@@ -1,6 +1,6 @@
 /** How runners execute your functions: the `execution` option. */
 import { invalidOption } from "../errors.js";
-import type { ExecutionSettings } from "../protocol/messages.js";
+import { type ExecutionSettings, LIMITS } from "../wire/index.js";
 import { graceMs, group, integer } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
@@ -28,7 +28,7 @@ export interface ExecutionOption {
    * running before its thread is terminated and replaced (FLAME's Terminator). Default 1,000.
    */
   readonly terminateGraceMs?: number;
-  /** Heap cap per worker thread in MB; a thread past it fails its calls and is replaced. Default: Node's. */
+  /** Heap cap per worker thread in whole MiB; a thread past it fails its calls and is replaced. Default: Node's. */
   readonly threadMemoryMb?: number;
 }
 
@@ -57,11 +57,8 @@ export function resolveExecution(o: ExecutionOptions): ResolvedExecution {
     e.terminateGraceMs ?? DEFAULTS.terminateGraceMs,
   );
   const memory = e.threadMemoryMb;
-  if (
-    memory !== undefined &&
-    (typeof memory !== "number" || !Number.isFinite(memory) || memory < 1)
-  ) {
-    throw invalidOption("execution.threadMemoryMb", "a number of megabytes ≥ 1", memory);
+  if (memory !== undefined && !LIMITS.threadMemoryMb.accepts(memory)) {
+    throw invalidOption("execution.threadMemoryMb", LIMITS.threadMemoryMb.expected, memory);
   }
   return { execution: { mode, threads, terminateGraceMs, threadMemoryMb: memory ?? null } };
 }

@@ -1,5 +1,6 @@
 /** Link liveness between the pool and its runners: the `heartbeat` option. */
 import { invalidOption } from "../errors.js";
+import { heartbeatTimeoutFits } from "../wire/index.js";
 import { duration, group } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
@@ -28,7 +29,7 @@ export function resolveHeartbeat(o: HeartbeatOptions): ResolvedHeartbeat {
   const h = group("heartbeat", o.heartbeat, "{ intervalMs?, timeoutMs? }");
   const intervalMs = duration("heartbeat.intervalMs", h.intervalMs ?? DEFAULTS.heartbeatIntervalMs);
   const timeoutMs = duration("heartbeat.timeoutMs", h.timeoutMs ?? DEFAULTS.heartbeatTimeoutMs);
-  if (timeoutMs <= intervalMs) {
+  if (!heartbeatTimeoutFits(intervalMs, timeoutMs)) {
     throw invalidOption(
       "heartbeat.timeoutMs",
       `more than heartbeat.intervalMs (${intervalMs})`,

@@ -1,5 +1,6 @@
 /** Bounds on one runner link: `link` (memory, the parent's deadline backstop) and `maxFrameBytes`. */
 import { DEFAULT_MAX_QUEUED_SENDS, DEFAULT_SEND_HIGH_WATER_BYTES } from "../protocol/defaults.js";
+import { MIN_FRAME_BYTES } from "../wire/index.js";
 import { graceMs, group, integer } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
@@ -66,6 +67,10 @@ export function resolveLink(o: LinkOptions): ResolvedLink {
         link.deadlineGrace ?? DEFAULTS.linkDeadlineGraceMs,
       ),
     },
-    maxFrameBytes: integer("maxFrameBytes", o.maxFrameBytes ?? DEFAULTS.maxFrameBytes, 1024),
+    maxFrameBytes: integer(
+      "maxFrameBytes",
+      o.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
+      MIN_FRAME_BYTES,
+    ),
   };
 }

@@ -46,9 +46,3 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 export function wsMaxPayloadFor(maxFrameBytes: number): number {
   return Math.min(maxFrameBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
 }
-
-/** WebSocket close codes the parent uses when it refuses a runner (the agent exits 4 on them). */
-export const CLOSE_UNAUTHORIZED = 4001;
-export const CLOSE_PROTOCOL = 4002;
-/** Close codes for an orderly end of the link. */
-export const CLOSE_SHUTDOWN = 4000;

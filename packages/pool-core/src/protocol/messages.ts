@@ -7,22 +7,12 @@
  * "parent" is the ws server and "runner" the client.
  */
 
-/**
- * 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added.
- * 3: authentication moved to the HTTP upgrade (protocol/handshake.ts); the hello carries no
- *    token; the parent proves it knows the token; optional wss:// with a pinned certificate.
- * 4: work frames (call, cast, child.start) carry a binary envelope and the input's bytes
- *    unwrapped (protocol/work-frame.ts) instead of a codec-encoded message.
- */
-export const PROTOCOL_VERSION = 4;
+import type { WireError } from "../wire/wire-error.js";
 
-/** An error as it travels on the wire. `code` is a FlameErrorCode. */
-export interface WireError {
-  readonly code: string;
-  readonly name: string;
-  readonly message: string;
-  readonly stack?: string;
-}
+// The facts both ends agree on live in wire/; these re-exports keep this module's names.
+export type { ExecutionSettings, ParentDescriptor } from "../wire/descriptor.js";
+export { PROTOCOL_VERSION } from "../wire/version.js";
+export type { WireError };
 
 export type ParentToRunner =
   | { readonly t: "welcome"; readonly runnerId: string }
@@ -119,50 +109,3 @@ export interface ProtocolErrorMessage {
 }
 
 export type AnyMessage = ParentToRunner | RunnerToParent | ProtocolErrorMessage;
-
-/** What a backend puts in the runner's FLAME_PARENT variable (base64url JSON). */
-export interface ParentDescriptor {
-  /** ws:// or wss:// URL of the parent's listener as the runner must dial it. */
-  readonly url: string;
-  /**
-   * Per-runner random secret: the runner presents it at the upgrade (compared in constant
-   * time) and checks the parent's proof of it (protocol/handshake.ts).
-   */
-  readonly token: string;
-  /**
-   * SHA-256 fingerprint ("AB:CD:…") of the parent's TLS certificate when `url` is wss://: the
-   * runner refuses any other certificate (so a self-signed one is enough). Absent for ws://.
-   */
-  readonly tlsCertSha256?: string;
-  readonly runnerId: string;
-  readonly pool: string;
-  readonly protocol: number;
-  /** The agent exits when idle this long with no calls/children; null = the parent decides. */
-  readonly idleShutdownAfterMs: number | null;
-  readonly singleUse: boolean;
-  /** Exit if the parent can't be reached within this (FLAME: 20 s). */
-  readonly failsafeTimeoutMs: number;
-  /** Bound on draining at shutdown. */
-  readonly shutdownTimeoutMs: number;
-  /** Largest frame either side accepts. */
-  readonly maxFrameBytes: number;
-  /** Both ends ping this often. */
-  readonly heartbeatIntervalMs: number;
-  /** Both ends drop a link silent this long (no frame, no pong). */
-  readonly heartbeatTimeoutMs: number;
-  /** The pool's slots per runner: the runner sizes its thread pool by it. */
-  readonly maxConcurrency: number;
-  readonly execution: ExecutionSettings;
-}
-
-/** How a runner executes functions (the pool's `execution` option, resolved). */
-export interface ExecutionSettings {
-  /** "threads": worker threads (default); "inline": on the agent's own event loop. */
-  readonly mode: "threads" | "inline";
-  /** Worker threads; null = min(maxConcurrency, CPUs the runner may use). */
-  readonly threads: number | null;
-  /** After a deadline or cancel, how long a function may keep running before its thread is terminated. */
-  readonly terminateGraceMs: number;
-  /** Heap cap per worker thread in MB (resourceLimits.maxOldGenerationSizeMb); null = Node's default. */
-  readonly threadMemoryMb: number | null;
-}

@@ -4,6 +4,7 @@
  * telemetry server and user code subscribe. A subscriber that sees a gap in `seq` re-reads
  * `snapshot()`, whose `seq` says which event it reflects.
  */
+import type { WorkKind } from "../wire/kinds.js";
 
 export interface RunnerSnapshot {
   readonly id: string;
@@ -103,7 +104,7 @@ export type PoolEventBody =
   | { readonly type: "checkoutTimeout"; readonly checkoutId: string; readonly waitedMs: number }
   | {
       readonly type: "callFinished";
-      readonly kind: "call" | "cast" | "child";
+      readonly kind: WorkKind;
       readonly fn: string;
       readonly runnerId: string | null;
       readonly durationMs: number;

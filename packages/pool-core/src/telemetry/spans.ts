@@ -6,6 +6,7 @@
  */
 import type { Attributes, Span, TimeInput, Tracer, TracerProvider } from "@opentelemetry/api";
 import { isPromiseLike } from "../functions.js";
+import type { WorkKind } from "../wire/kinds.js";
 import { ATTR, INSTRUMENTATION_SCOPE, SPAN } from "./names.js";
 import { otel, otelUnregistered } from "./otel-api.js";
 import { formatTraceparent, parseTraceparent } from "./traceparent.js";
@@ -94,11 +95,7 @@ const NOOP_SPAN: InternalSpan = { setAttribute() {}, end() {} };
  * when a call/cast/child is asked for (so the span covers waiting for a slot), passes
  * `traceparent` in the call message, and calls `end` when the caller gets its answer.
  */
-export function startCallSpan(
-  poolName: string,
-  fnId: string,
-  kind: "call" | "cast" | "child" = "call",
-): CallSpan {
+export function startCallSpan(poolName: string, fnId: string, kind: WorkKind = "call"): CallSpan {
   const bound = poolTracers.get(poolName);
   if (bound === undefined) {
     if (otelUnregistered()) return NOOP_CALL_SPAN;

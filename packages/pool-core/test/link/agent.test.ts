@@ -11,7 +11,7 @@ import {
   killAllAgents,
 } from "../../../runner-agent/test/agent-process.js";
 import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
-import type { ParentDescriptor } from "../../src/protocol.js";
+import type { ParentDescriptor } from "../../src/wire/index.js";
 import { rejection } from "./rejection.js";
 import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 

@@ -13,9 +13,9 @@ import {
   HEADER_PROTOCOL,
   HEADER_RUNNER,
   newNonce,
-  PROTOCOL_VERSION,
   v8Codec,
 } from "../../src/protocol.js";
+import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 
 /** The upgrade headers a runner sends (protocol/handshake.ts). */
 export function runnerHeaders(

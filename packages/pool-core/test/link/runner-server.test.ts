@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
-import { CLOSE_PROTOCOL, encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
+import { encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
+import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
 import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
 

@@ -1,12 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
-import {
-  decodeParentDescriptor,
-  encodeParentDescriptor,
-  generateToken,
-  type ParentDescriptor,
-  tokensEqual,
-} from "../../src/protocol.js";
+import { decodeParentDescriptor, encodeParentDescriptor } from "../../src/protocol/descriptor.js";
+import { generateToken, tokensEqual } from "../../src/protocol/token.js";
+import type { ParentDescriptor } from "../../src/wire/index.js";
 
 const valid: ParentDescriptor = {
   url: "ws://127.0.0.1:4000",

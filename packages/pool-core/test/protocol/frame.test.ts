@@ -1,15 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
+import { v8Codec } from "../../src/protocol/codec.js";
 import {
-  type AnyMessage,
   decodeFrame,
   encodeFrame,
   encodeRequestFrame,
   FRAME_HEADER_BYTES,
-  PROTOCOL_VERSION,
-  v8Codec,
-} from "../../src/protocol.js";
+} from "../../src/protocol/frame.js";
+import type { AnyMessage } from "../../src/protocol/messages.js";
+import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 
 const MAX = 1024 * 1024;
 

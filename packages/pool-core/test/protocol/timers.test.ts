@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { realClock } from "../../src/options/index.js";
-import { MAX_TIMER_MS, setLongTimeout } from "../../src/protocol.js";
+import { MAX_TIMER_MS, setLongTimeout } from "../../src/protocol/timers.js";
 
 const DAY_MS = 86_400_000;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LocalBackend, Pool } from "../../src/index.js";
-import { instrumentPool, PoolEventStream, type PoolSnapshot } from "../../src/telemetry.js";
+import { PoolEventStream, type PoolSnapshot } from "../../src/telemetry/events.js";
+import { instrumentPool } from "../../src/telemetry.js";
 import { double, fail, hold } from "./fixtures/functions.mjs";
 import { histogramPoint, otelTestScope, pointValue } from "./otel-harness.js";
 

@@ -1,11 +1,7 @@
 /** Shared by the serveTelemetry tests: a fake pool and a raw `ws` client that records messages. */
 import WebSocket from "ws";
-import {
-  type PoolEvent,
-  PoolEventStream,
-  type PoolSnapshot,
-  type TelemetryServerMessage,
-} from "../../src/telemetry.js";
+import { type PoolEvent, PoolEventStream, type PoolSnapshot } from "../../src/telemetry/events.js";
+import type { TelemetryServerMessage } from "../../src/telemetry.js";
 
 export function fakePool(name: string, snapshot: Partial<PoolSnapshot> = {}) {
   const events = new PoolEventStream({

@@ -1,8 +1,8 @@
 /** serveTelemetry's history: a client that connects late sees the recent past, bounded. */
 import { afterEach, describe, expect, it } from "vitest";
+import { PoolEventStream } from "../../src/telemetry/events.js";
+import { MAX_FAILURES } from "../../src/telemetry/history.js";
 import {
-  MAX_FAILURES,
-  PoolEventStream,
   serveTelemetry,
   type TelemetryHistory,
   type TelemetryServerMessage,

@@ -1,12 +1,12 @@
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  parseTraceparent,
   remoteSpanNeeded,
   runWithRemoteParent,
   startCallSpan,
   startShutdownSpan,
-} from "../../src/telemetry.js";
+} from "../../src/telemetry/spans.js";
+import { parseTraceparent } from "../../src/telemetry/traceparent.js";
 import { createOtelHarness, type OtelHarness } from "./otel-harness.js";
 
 describe("spans without an SDK", () => {

@@ -1,0 +1,11 @@
+/**
+ * The runner protocol's version: a parent and a runner that speak different ones refuse each
+ * other (at the upgrade and in the frame header) instead of misreading frames.
+ *
+ * 2: call inputs travel as codec-encoded bytes, deadlines as ms remaining, `ended` added.
+ * 3: authentication moved to the HTTP upgrade (protocol/handshake.ts); the hello carries no
+ *    token; the parent proves it knows the token; optional wss:// with a pinned certificate.
+ * 4: work frames (call, cast, child.start) carry a binary envelope and the input's bytes
+ *    unwrapped (protocol/work-frame.ts) instead of a codec-encoded message.
+ */
+export const PROTOCOL_VERSION = 4;
