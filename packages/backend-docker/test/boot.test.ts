@@ -9,19 +9,9 @@ import {
   PROTOCOL_VERSION,
 } from "@flame-ts/pool-core/protocol";
 import Dockerode from "dockerode";
-import { afterAll, describe, expect, it } from "vitest";
-import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
-import {
-  DOCKER_FIXTURE,
-  probeDocker,
-  RUN_LABEL,
-  reportMissingDocker,
-  runContainers,
-  runTag,
-  TEST_APP,
-  TEST_IMAGE,
-  waitFor,
-} from "./docker-env.js";
+import { describe, expect, it } from "vitest";
+import { DockerBackend, LABEL } from "../src/index.js";
+import { dockerSuite, runTag, testBackendOptions, useDockerTestRun } from "./docker-env.js";
 
 function bootRequest(
   overrides: Partial<BootRequest> = {},
@@ -72,30 +62,12 @@ describe("DockerBackend without a daemon", () => {
   });
 });
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker boot");
+const engine = await dockerSuite("backend-docker boot");
 
-describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () => {
-  const docker = probe.ok ? probe.docker : (undefined as never);
-  const options = (extra: Partial<DockerBackendOptions> = {}): DockerBackendOptions => ({
-    image: TEST_IMAGE,
-    env: { FLAME_ENTRY: DOCKER_FIXTURE },
-    labels: { [RUN_LABEL]: runTag },
-    app: TEST_APP,
-    ...extra,
-  });
-  const backend = new DockerBackend(options());
-  afterAll(async () => {
-    // A failed assertion may skip a test's own stop(): remove what this run left (only its own).
-    const left = await runContainers(docker);
-    for (const info of left) {
-      await docker
-        .getContainer(info.Id)
-        .remove({ force: true })
-        .catch(() => {});
-    }
-    expect(left.filter((c) => c.State === "running")).toEqual([]);
-  }, 30_000);
+describe.skipIf(engine.skip)("DockerBackend.boot and stop on a real Docker Engine", () => {
+  const { docker } = engine;
+  useDockerTestRun(docker);
+  const backend = new DockerBackend(testBackendOptions());
 
   const containersOf = (runnerId: string) =>
     docker.listContainers({ all: true, filters: { label: [`${LABEL.runner}=${runnerId}`] } });
@@ -120,11 +92,7 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
     expect((error as Error).message).toMatch(/deadline passed/);
     expect((error as { permanent?: boolean }).permanent).toBe(false);
     // A create the daemon finishes after the deadline is removed as soon as it lands.
-    await waitFor(
-      "no container",
-      async () => (await containersOf(req.runnerId)).length === 0,
-      15_000,
-    );
+    await expect.poll(() => containersOf(req.runnerId), { timeout: 15_000 }).toEqual([]);
   });
 
   it("gives up when the boot signal aborts, and says so", async () => {
@@ -135,11 +103,7 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
     const error = await booting;
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toMatch(/aborted \(pool stopping\)/);
-    await waitFor(
-      "no container",
-      async () => (await containersOf(req.runnerId)).length === 0,
-      15_000,
-    );
+    await expect.poll(() => containersOf(req.runnerId), { timeout: 15_000 }).toEqual([]);
   });
 
   it("reports the exit code and last log lines when the agent exits on its own", async () => {
@@ -168,7 +132,9 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
     ["more CPUs than the host has", { cpus: 4096 }, /refused/],
   ])("fails permanently (no retry can help) on %s", async (_what, extra, message) => {
     const req = bootRequest();
-    const error = await new DockerBackend(options(extra)).boot(req).catch((e: unknown) => e);
+    const error = await new DockerBackend(testBackendOptions(extra))
+      .boot(req)
+      .catch((e: unknown) => e);
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toMatch(message);
     expect((error as { permanent?: boolean }).permanent).toBe(true);
@@ -177,7 +143,9 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
 
   it("re-inspects a container whose wait stream breaks: a running one is still watched, its real exit reported", async () => {
     const faults = breakableWaits();
-    const runner = await new DockerBackend(options({ docker: faults.docker })).boot(bootRequest());
+    const runner = await new DockerBackend(testBackendOptions({ docker: faults.docker })).boot(
+      bootRequest(),
+    );
     faults.breakFirstWait();
     // Before: `exited` settled as soon as the stream broke, though the container ran on.
     const outcome = await Promise.race([
@@ -196,7 +164,9 @@ describe.skipIf(skip)("DockerBackend.boot and stop on a real Docker Engine", () 
 
   it("reports the exit code from inspect when every wait stream breaks and the container exits", async () => {
     const faults = breakableWaits({ alwaysBroken: true });
-    const backend = new DockerBackend(options({ docker: faults.docker, autoRemove: false }));
+    const backend = new DockerBackend(
+      testBackendOptions({ docker: faults.docker, autoRemove: false }),
+    );
     const req = bootRequest({ env: { FLAME_PARENT: "not-a-descriptor" } });
     const runner = await backend.boot(req);
     const exit = await runner.exited;

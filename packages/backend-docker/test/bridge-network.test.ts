@@ -10,24 +10,18 @@
 import { createServer, type Server } from "node:net";
 import { Pool } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerBackend, type DockerBackendOptions } from "../src/index.js";
 import {
-  DOCKER_FIXTURE,
-  ensureTestImage,
-  probeDocker,
+  dockerSuite,
   RUN_LABEL,
-  reportMissingDocker,
-  runContainers,
   runTag,
-  TEST_APP,
-  TEST_IMAGE,
-  waitFor,
+  testBackendOptions,
+  useDockerTestRun,
 } from "./docker-env.js";
 import { dial, whereAmI } from "./fixtures/docker-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker bridge");
+const engine = await dockerSuite("backend-docker bridge");
 const NETWORK = `flame-br-${runTag}`;
 
 type Bridge = { network: Dockerode.Network; gateway: string };
@@ -67,57 +61,44 @@ async function freePort(host: string): Promise<number> {
   return address.port;
 }
 
-describe.skipIf(skip)(
+describe.skipIf(engine.skip)(
   "DockerBackend on a user-defined bridge network with listen.advertiseUrl",
   () => {
-    const docker = probe.ok ? probe.docker : (undefined as never);
+    const { docker } = engine;
     let bridge: Bridge | { why: string } = { why: "not created yet" };
-    const pools: Pool[] = [];
     let loopbackService: Server | undefined;
+    const run = useDockerTestRun(docker, {
+      // Only the network this test created, once no container uses it.
+      afterContainersGone: async () => {
+        if ("network" in bridge) await bridge.network.remove();
+      },
+    });
 
     async function pool(
       extra: Partial<DockerBackendOptions>,
       listen?: { host: string; port: number; advertiseUrl: string },
     ) {
-      const p = new Pool({
-        name: `br${runTag}`,
-        min: 0,
-        max: 1,
-        bootTimeout: 30_000,
-        shutdownTimeout: 5_000,
-        ...(listen === undefined ? {} : { listen }),
-        backend: new DockerBackend({
-          image: TEST_IMAGE,
-          env: { FLAME_ENTRY: DOCKER_FIXTURE },
-          labels: { [RUN_LABEL]: runTag },
-          app: TEST_APP,
-          ...extra,
+      return run.track(
+        new Pool({
+          name: `br${runTag}`,
+          min: 0,
+          max: 1,
+          bootTimeout: 30_000,
+          shutdownTimeout: 5_000,
+          ...(listen === undefined ? {} : { listen }),
+          backend: new DockerBackend(testBackendOptions(extra)),
         }),
-      });
-      pools.push(p);
-      return p;
+      );
     }
 
+    // After the run's own beforeAll, which makes sure the test image is there.
     beforeAll(async () => {
-      await ensureTestImage(docker);
       bridge = await createBridge(docker);
-    }, 240_000);
+    }, 60_000);
 
-    afterEach(async () => {
-      await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
-    });
-
-    afterAll(async () => {
+    afterAll(() => {
       loopbackService?.close();
-      await waitFor(
-        "this run's containers to be removed",
-        async () => (await runContainers(docker)).length === 0,
-        20_000,
-      );
-      // Only the network this test created.
-      if ("network" in bridge) await bridge.network.remove();
-      expect(await runContainers(docker)).toEqual([]);
-    }, 30_000);
+    });
 
     it("runs calls on a runner that dials the parent at the advertised gateway address, and cannot reach the host's loopback", async (ctx) => {
       if (!("gateway" in bridge)) return ctx.skip(bridge.why);

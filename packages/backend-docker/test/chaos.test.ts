@@ -22,20 +22,15 @@ import {
 import type { Prng } from "../../pool-core/test/sim/prng.js";
 import { DockerBackend } from "../src/index.js";
 import {
-  DOCKER_FIXTURE,
+  dockerSuite,
   ensureTestImage,
-  probeDocker,
-  RUN_LABEL,
-  reportMissingDocker,
   runContainers,
   runTag,
-  TEST_APP,
-  TEST_IMAGE,
+  testBackendOptions,
 } from "./docker-env.js";
 import { echo, hang } from "./fixtures/docker-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker chaos soak");
+const engine = await dockerSuite("backend-docker chaos soak");
 const seed = seedFromEnv(process.env, 1);
 
 const LOAD_MS = 15_000;
@@ -48,21 +43,14 @@ const MAX_STALL_MS = 700;
 /** Timer lateness on a loaded CI machine plus the longest injected parent stall. */
 const SLACK_MS = 3_000 + MAX_STALL_MS;
 
-it.skipIf(skip)(
+it.skipIf(engine.skip)(
   `Docker runners survive kill, pause, link faults and parent stalls (SEED=${seed})`,
   async () => {
-    const docker = probe.ok ? probe.docker : (undefined as never);
+    const { docker } = engine;
     await ensureTestImage(docker);
     const port = await freePort();
     const proxy = await FaultProxy.start(port);
-    const backend = new RecordingBackend(
-      new DockerBackend({
-        image: TEST_IMAGE,
-        env: { FLAME_ENTRY: DOCKER_FIXTURE },
-        labels: { [RUN_LABEL]: runTag },
-        app: TEST_APP,
-      }),
-    );
+    const backend = new RecordingBackend(new DockerBackend(testBackendOptions()));
     const pool = new Pool({
       name: `chaos${runTag}`,
       min: MIN_RUNNERS,

@@ -3,68 +3,35 @@
  * capabilities, no_new_privs, and the pids, memory and CPU limits the cgroup enforces.
  */
 import { Pool } from "@flame-ts/pool-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_PIDS_LIMIT,
   DockerBackend,
   type DockerBackendOptions,
 } from "../src/index.js";
-import {
-  DOCKER_FIXTURE,
-  ensureTestImage,
-  probeDocker,
-  RUN_LABEL,
-  reportMissingDocker,
-  runContainers,
-  runTag,
-  TEST_APP,
-  TEST_IMAGE,
-  waitFor,
-} from "./docker-env.js";
+import { dockerSuite, runTag, testBackendOptions, useDockerTestRun } from "./docker-env.js";
 import { limits } from "./fixtures/docker-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker limits");
+const engine = await dockerSuite("backend-docker limits");
 const MiB = 1024 * 1024;
 
-describe.skipIf(skip)("runner containers' privileges and limits", () => {
-  const docker = probe.ok ? probe.docker : (undefined as never);
-  const pools: Pool[] = [];
+describe.skipIf(engine.skip)("runner containers' privileges and limits", () => {
+  const { docker } = engine;
+  const run = useDockerTestRun(docker);
 
   function pool(extra: Partial<DockerBackendOptions> = {}): Pool {
-    const p = new Pool({
-      name: `lim${runTag}`,
-      min: 0,
-      max: 1,
-      bootTimeout: 30_000,
-      shutdownTimeout: 5_000,
-      backend: new DockerBackend({
-        image: TEST_IMAGE,
-        env: { FLAME_ENTRY: DOCKER_FIXTURE },
-        labels: { [RUN_LABEL]: runTag },
-        app: TEST_APP,
-        ...extra,
+    return run.track(
+      new Pool({
+        name: `lim${runTag}`,
+        min: 0,
+        max: 1,
+        bootTimeout: 30_000,
+        shutdownTimeout: 5_000,
+        backend: new DockerBackend(testBackendOptions(extra)),
       }),
-    });
-    pools.push(p);
-    return p;
-  }
-
-  beforeAll(() => ensureTestImage(docker), 240_000);
-
-  afterEach(async () => {
-    await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
-  });
-
-  afterAll(async () => {
-    await waitFor(
-      "this run's containers to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      20_000,
     );
-    expect(await runContainers(docker)).toEqual([]);
-  }, 30_000);
+  }
 
   it("drops every capability, sets no-new-privileges, and limits pids and memory by default", async () => {
     const p = pool();

@@ -3,64 +3,30 @@
  * quota (`cpus`), stops an endless loop at its deadline, and survives an uncaught error.
  */
 import { Pool, type PoolOptions } from "@flame-ts/pool-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DockerBackend } from "../src/index.js";
-import {
-  ensureTestImage,
-  probeDocker,
-  RUN_LABEL,
-  reportMissingDocker,
-  runContainers,
-  runTag,
-  TEST_APP,
-  TEST_IMAGE,
-  waitFor,
-} from "./docker-env.js";
+import { dockerSuite, runTag, testBackendOptions, useDockerTestRun } from "./docker-env.js";
 import { rendezvous, spinForever, threadOf, throwLater } from "./fixtures/cpu-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker worker threads");
+const engine = await dockerSuite("backend-docker worker threads");
 const CPU_FIXTURE = "/app/fixtures/cpu-functions.mjs";
 
-describe.skipIf(skip)("DockerBackend runners on worker threads", () => {
-  const docker = probe.ok ? probe.docker : (undefined as never);
-  const pools: Pool[] = [];
+describe.skipIf(engine.skip)("DockerBackend runners on worker threads", () => {
+  const run = useDockerTestRun(engine.docker);
 
   function pool(cpus: number, options: Partial<PoolOptions> = {}): Pool {
-    const p = new Pool({
-      name: `dc${runTag}`,
-      max: 1,
-      maxConcurrency: 4,
-      bootTimeout: 30_000,
-      shutdownTimeout: 5_000,
-      backend: new DockerBackend({
-        image: TEST_IMAGE,
-        env: { FLAME_ENTRY: CPU_FIXTURE },
-        labels: { [RUN_LABEL]: runTag },
-        app: TEST_APP,
-        cpus,
+    return run.track(
+      new Pool({
+        name: `dc${runTag}`,
+        max: 1,
+        maxConcurrency: 4,
+        bootTimeout: 30_000,
+        shutdownTimeout: 5_000,
+        backend: new DockerBackend(testBackendOptions({ cpus }, CPU_FIXTURE)),
+        ...options,
       }),
-      ...options,
-    });
-    pools.push(p);
-    return p;
-  }
-
-  beforeAll(async () => {
-    await ensureTestImage(docker);
-  }, 240_000);
-
-  afterEach(async () => {
-    await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
-  });
-
-  afterAll(async () => {
-    await waitFor(
-      "this run's containers to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      20_000,
     );
-  }, 30_000);
+  }
 
   it("cpus: 2 gets 2 threads: two blocking calls run at the same time", async () => {
     const p = pool(2);
@@ -85,7 +51,7 @@ describe.skipIf(skip)("DockerBackend runners on worker threads", () => {
     await expect(p.call(spinForever, null, { timeout: 500 })).rejects.toMatchObject({
       code: "TIMEOUT",
     });
-    await waitFor("the slot to free", async () => p.snapshot().runners[0]?.inflight === 0, 10_000);
+    await expect.poll(() => p.snapshot().runners[0]?.inflight, { timeout: 10_000 }).toBe(0);
     expect((await p.call(threadOf, { ms: 1 })).pid).toBeGreaterThan(0);
     expect(p.snapshot().runners.map((r) => r.id)).toEqual([runnerId]);
   }, 60_000);

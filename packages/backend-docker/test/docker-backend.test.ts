@@ -14,78 +14,55 @@ import {
   type PoolOptions,
   parentId,
 } from "@flame-ts/pool-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DockerBackend, type DockerBackendOptions, LABEL } from "../src/index.js";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { DockerBackend, LABEL } from "../src/index.js";
 import {
   DOCKER_FIXTURE,
-  ensureTestImage,
-  probeDocker,
+  dockerSuite,
   RUN_LABEL,
-  reportMissingDocker,
   runContainers,
   runTag,
   TEST_APP,
   TEST_IMAGE,
-  waitFor,
+  testBackendOptions,
+  useDockerTestRun,
 } from "./docker-env.js";
 // The same module the runner loads (bundled into the image): ids match by construction.
 import { echo, hang, identityInContainer, whereAmI } from "./fixtures/docker-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker");
+const engine = await dockerSuite("backend-docker");
 
-function backendOptions(extra: Partial<DockerBackendOptions> = {}): DockerBackendOptions {
-  return {
-    image: TEST_IMAGE,
-    env: { FLAME_ENTRY: DOCKER_FIXTURE },
-    labels: { [RUN_LABEL]: runTag },
-    app: TEST_APP,
-    ...extra,
-  };
-}
-
-describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
-  const docker = probe.ok ? probe.docker : (undefined as never);
-  const pools: Pool[] = [];
+describe.skipIf(engine.skip)("DockerBackend on a real Docker Engine", () => {
+  const { docker } = engine;
   const children: ChildProcess[] = [];
-
-  function pool(options: Partial<PoolOptions> & { backend?: DockerBackend } = {}): Pool {
-    const p = new Pool({
-      name: `dk${runTag}`,
-      min: 0,
-      max: 2,
-      bootTimeout: 30_000,
-      shutdownTimeout: 5_000,
-      backend: new DockerBackend(backendOptions()),
-      ...options,
-    });
-    pools.push(p);
-    return p;
-  }
-
-  beforeAll(async () => {
-    await ensureTestImage(docker);
-  }, 240_000);
-
-  afterEach(async () => {
-    await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
-  });
-
+  // Registered before the run's hooks, so it runs after them (vitest runs after-hooks as a stack).
   afterAll(async () => {
-    // Every container this run created must be gone (auto-removed or reaped), not just stopped.
-    await waitFor(
-      "this run's containers to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      20_000,
-    );
+    // Other suites' and other runs' containers: reported, never touched.
     const all = await docker.listContainers({
       all: true,
       filters: { label: [`${LABEL.managed}=true`] },
     });
     console.log(`[backend-docker] flame-ts containers left after the suite: ${all.length}`);
-    expect(await runContainers(docker)).toEqual([]);
-  }, 30_000);
+  });
+  const run = useDockerTestRun(docker);
+
+  function pool(options: Partial<PoolOptions> & { backend?: DockerBackend } = {}): Pool {
+    return run.track(
+      new Pool({
+        name: `dk${runTag}`,
+        min: 0,
+        max: 2,
+        bootTimeout: 30_000,
+        shutdownTimeout: 5_000,
+        backend: new DockerBackend(testBackendOptions()),
+        ...options,
+      }),
+    );
+  }
+
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+  });
 
   it("runs a call in a labelled container and removes it when the pool stops", async () => {
     const p = pool();
@@ -112,11 +89,7 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
     expect(info?.HostConfig.NetworkMode).toBe("host");
 
     await p.stop();
-    await waitFor(
-      "the container to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      15_000,
-    );
+    await expect.poll(() => runContainers(docker), { timeout: 15_000 }).toEqual([]);
   });
 
   it("turns `docker kill` of a runner mid-call into RUNNER_DOWN, and the next call succeeds", async () => {
@@ -125,12 +98,9 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
     await p.call(echo, 1);
     const containerId = p.snapshot().runners[0]?.meta.containerId ?? "";
     const pending = p.call(hang, null, { timeout: 60_000 }).catch((e: unknown) => e);
-    await waitFor(
-      "the call to be running",
-      () => (p.snapshot().runners[0]?.inflight ?? 0) === 1,
-      10_000,
-      20,
-    );
+    await expect
+      .poll(() => p.snapshot().runners[0]?.inflight, { timeout: 10_000, interval: 20 })
+      .toBe(1);
 
     const killedAt = performance.now();
     await docker.getContainer(containerId).kill();
@@ -144,7 +114,7 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
 
   it("fails the boot with BOOT_FAILED naming a missing image, and leaves nothing behind", async () => {
     const image = `flame-ts/does-not-exist:${runTag}`;
-    const p = pool({ min: 1, backend: new DockerBackend(backendOptions({ image })) });
+    const p = pool({ min: 1, backend: new DockerBackend(testBackendOptions({ image })) });
     const error = await p.start().catch((e: unknown) => e);
     expect(isFlameError(error, "BOOT_FAILED")).toBe(true);
     expect((error as Error).message).toContain(image);
@@ -153,7 +123,7 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
 
   it("fails the boot with BOOT_FAILED carrying the exit code and log of a container that exits at start", async () => {
     const backend = new DockerBackend(
-      backendOptions({ env: { FLAME_ENTRY: "/app/fixtures/missing.mjs" } }),
+      testBackendOptions({ env: { FLAME_ENTRY: "/app/fixtures/missing.mjs" } }),
     );
     const p = pool({ min: 1, backend });
     const error = await p.start().catch((e: unknown) => e);
@@ -161,11 +131,7 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
     // runner-agent exits 1 when its entry cannot load, and says so on stderr.
     expect((error as Error).message).toMatch(/code 1\b/);
     expect((error as Error).message).toContain("missing.mjs");
-    await waitFor(
-      "the container to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      15_000,
-    );
+    await expect.poll(() => runContainers(docker), { timeout: 15_000 }).toEqual([]);
   });
 
   it("removes every container within the failsafe when the parent process is SIGKILLed", async () => {
@@ -186,11 +152,12 @@ describe.skipIf(skip)("DockerBackend on a real Docker Engine", () => {
 
     const killedAt = performance.now();
     child.kill("SIGKILL");
-    await waitFor(
-      "every container of the killed parent to be gone",
-      async () => (await runContainers(docker)).length === 0,
-      failsafeMs + 15_000,
-    );
+    await expect
+      .poll(() => runContainers(docker), {
+        timeout: failsafeMs + 15_000,
+        message: "every container of the killed parent gone",
+      })
+      .toEqual([]);
     console.log(
       `[backend-docker] parent SIGKILL → all containers gone in ${(performance.now() - killedAt).toFixed(0)} ms`,
     );

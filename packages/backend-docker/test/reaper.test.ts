@@ -12,36 +12,30 @@ import {
   parentId,
 } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { DockerBackend, reapOrphans } from "../src/index.js";
 import { runnerLabels } from "../src/labels.js";
 import {
-  DOCKER_FIXTURE,
-  ensureTestImage,
-  probeDocker,
+  dockerSuite,
   RUN_LABEL,
-  reportMissingDocker,
   runContainers,
   runTag,
   TEST_APP,
   TEST_IMAGE,
-  waitFor,
+  testBackendOptions,
+  useDockerTestRun,
 } from "./docker-env.js";
 import { echo } from "./fixtures/docker-functions.mjs";
 
-const probe = await probeDocker();
-const skip = reportMissingDocker(probe, "backend-docker reaper");
+const engine = await dockerSuite("backend-docker reaper");
 const OTHER_APP = `${TEST_APP}-other`;
 
-describe.skipIf(skip)("reapOrphans on a real Docker Engine", () => {
-  const docker = probe.ok ? probe.docker : (undefined as never);
-  const pools: Pool[] = [];
+describe.skipIf(engine.skip)("reapOrphans on a real Docker Engine", () => {
+  const { docker } = engine;
   const stopChildren: Array<() => Promise<void>> = [];
 
-  beforeAll(() => ensureTestImage(docker), 240_000);
-
+  // Registered before the run's hooks, so it runs after its pools have stopped (a stack).
   afterEach(async () => {
-    await Promise.all(pools.splice(0).map((p) => p.stop().catch(() => {})));
     await Promise.all(stopChildren.splice(0).map((stop) => stop()));
     // Only this run's containers, found by its own label.
     for (const info of await runContainers(docker)) {
@@ -52,14 +46,7 @@ describe.skipIf(skip)("reapOrphans on a real Docker Engine", () => {
     }
   });
 
-  afterAll(async () => {
-    await waitFor(
-      "this run's containers to be removed",
-      async () => (await runContainers(docker)).length === 0,
-      20_000,
-    );
-    expect(await runContainers(docker)).toEqual([]);
-  }, 30_000);
+  const run = useDockerTestRun(docker);
 
   it("reaps containers of a dead parent, keeps a live parent's, and never its own", async () => {
     const live = await parentProcess("live");
@@ -73,14 +60,9 @@ describe.skipIf(skip)("reapOrphans on a real Docker Engine", () => {
       min: 1,
       max: 1,
       bootTimeout: 30_000,
-      backend: new DockerBackend({
-        image: TEST_IMAGE,
-        env: { FLAME_ENTRY: DOCKER_FIXTURE },
-        labels: { [RUN_LABEL]: runTag },
-        app: TEST_APP,
-      }),
+      backend: new DockerBackend(testBackendOptions()),
     });
-    pools.push(p);
+    run.track(p);
     await p.start();
     const ownContainer = p.snapshot().runners[0]?.meta.containerId ?? "";
 
@@ -165,12 +147,12 @@ describe.skipIf(skip)("reapOrphans on a real Docker Engine", () => {
   async function oldEnough(containerId: string, ageMs: number): Promise<void> {
     const info = (await runContainers(docker)).find((c) => c.Id.startsWith(containerId));
     const createdSeconds = (info as Dockerode.ContainerInfo).Created;
-    await waitFor(
-      `container ${containerId} to be ${ageMs} ms old`,
-      () => Date.now() - (createdSeconds + 1) * 1000 >= ageMs,
-      5_000,
-      50,
-    );
+    await expect
+      .poll(() => Date.now() - (createdSeconds + 1) * 1000, {
+        timeout: 5_000,
+        message: `container ${containerId}'s age in ms`,
+      })
+      .toBeGreaterThanOrEqual(ageMs);
   }
 
   /** A real process on this host to stand for a parent; kill() makes it a dead one. */
