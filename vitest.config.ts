@@ -16,6 +16,13 @@ export default defineConfig({
       "examples/test/**/*.test.ts",
       "bench/test/**/*.test.ts",
     ],
+    // Type tests: *.test-d.ts are only compiled (tsc), never run; a failed expectTypeOf or an
+    // unused @ts-expect-error fails `npm test` like a failed assertion.
+    typecheck: {
+      enabled: true,
+      include: ["packages/*/test/**/*.test-d.ts", "apps/*/test/**/*.test-d.ts"],
+      tsconfig: "tsconfig.type-tests.json",
+    },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",

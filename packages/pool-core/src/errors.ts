@@ -61,6 +61,15 @@ export class FlameError extends Error {
   }
 }
 
+/** A FlameError whose `code` is known to be `C` (what `isFlameError(value, code)` proves). */
+export type FlameErrorWithCode<C extends FlameErrorCode> = FlameError & { readonly code: C };
+
+/** Whether `value` is a FlameError (with `code`, when given: then `value.code` narrows to it). */
+export function isFlameError(value: unknown): value is FlameError;
+export function isFlameError<C extends FlameErrorCode>(
+  value: unknown,
+  code: C | undefined,
+): value is FlameErrorWithCode<C>;
 export function isFlameError(value: unknown, code?: FlameErrorCode): value is FlameError {
   return value instanceof FlameError && (code === undefined || value.code === code);
 }

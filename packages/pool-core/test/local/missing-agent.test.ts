@@ -52,7 +52,9 @@ describe("LocalBackend without @flame-ts/runner-agent installed", () => {
     const backend = new LocalBackend({ entry: join(nowhere.dir, "functions.js") });
     const error = await backend
       .boot({
-        runnerId: "r1",
+        runnerId: "no-agent-1",
+        poolName: "no-agent",
+        parentId: "parent",
         env: {},
         signal: new AbortController().signal,
         deadlineMs: Number.POSITIVE_INFINITY,
