@@ -3,11 +3,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { type BootRequest, isFlameError } from "@flame-ts/pool-core";
-import {
-  DEFAULT_EXECUTION,
-  encodeParentDescriptor,
-  PROTOCOL_VERSION,
-} from "@flame-ts/pool-core/protocol";
+import { DEFAULT_EXECUTION, encodeParentDescriptor } from "@flame-ts/pool-core/protocol";
+import { PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import Dockerode from "dockerode";
 import { describe, expect, it } from "vitest";
 import { DockerBackend, LABEL } from "../src/index.js";

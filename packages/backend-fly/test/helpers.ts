@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { BootRequest } from "@flame-ts/pool-core";
-import { DEFAULT_EXECUTION, PROTOCOL_VERSION } from "@flame-ts/pool-core/protocol";
+import { DEFAULT_EXECUTION } from "@flame-ts/pool-core/protocol";
+import { PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { type WebSocket, WebSocketServer } from "ws";
 import { FlyBackend } from "../src/fly-backend.js";
 import type { FlyBackendOptions } from "../src/options.js";
