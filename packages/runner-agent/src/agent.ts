@@ -3,15 +3,15 @@
  * serve until told (or forced) to leave. Never calls process.exit: the bin does, so the agent
  * can also run in-process.
  */
-import { type Codec, type ParentDescriptor, v8Codec } from "@flame-ts/pool-core/protocol";
-import { dialParent } from "./dial.js";
+import { type Codec, v8Codec } from "@flame-ts/pool-core/protocol";
+import type { ParentDescriptor } from "@flame-ts/pool-core/wire";
 import { entryUrl } from "./entry-url.js";
 import { usableCpus } from "./executor/cpus.js";
 import { type Executor, type ExecutorSink, SinkRelay } from "./executor/executor.js";
 import { InlineExecutor } from "./executor/inline.js";
 import { type FirstThread, ThreadPool } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
-import { Session } from "./session.js";
+import { LifecycleDriver } from "./lifecycle-driver.js";
 
 export interface AgentOptions {
   readonly descriptor: ParentDescriptor;
@@ -37,8 +37,7 @@ export interface RunningAgent {
 }
 
 export function startAgent(options: AgentOptions): RunningAgent {
-  const stopController = new AbortController();
-  let session: Session | null = null;
+  let driver: LifecycleDriver | null = null;
   let stopReason: string | null = null;
   const exited = run();
   return {
@@ -46,8 +45,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
     stop(reason) {
       if (stopReason !== null) return;
       stopReason = reason;
-      stopController.abort();
-      session?.stop(reason);
+      driver?.dispatch({ type: "stop", reason });
     },
   };
 
@@ -62,20 +60,14 @@ export function startAgent(options: AgentOptions): RunningAgent {
     } catch (err) {
       return { code: EXIT.BAD_CONFIG, reason: (err as Error)?.message ?? String(err) };
     }
-    const dialed = await dialParent(descriptor, codec, executor.functions, stopController.signal);
-    if (dialed.kind !== "welcomed" || stopReason !== null) {
+    if (stopReason !== null) {
       await executor.close();
-      if (dialed.kind === "welcomed") dialed.link.ws.close(1000, "runner stopping");
-      if (stopReason !== null) return { code: EXIT.OK, reason: stopReason };
-      if (dialed.kind === "refused") return { code: EXIT.REFUSED, reason: dialed.reason };
-      if (dialed.kind === "unreachable") {
-        return { code: EXIT.PARENT_UNREACHABLE, reason: dialed.reason };
-      }
-      return { code: EXIT.OK, reason: "stopped" };
+      return { code: EXIT.OK, reason: stopReason };
     }
-    debug(`connected to ${descriptor.url} as ${descriptor.runnerId}`);
-    session = new Session(dialed.link, { descriptor, codec, executor, sink, debug });
-    return session.ended;
+    // From here the machine decides: it dials, serves, and says when and how to leave.
+    driver = new LifecycleDriver({ descriptor, codec, executor, sink, debug });
+    driver.dispatch({ type: "start" });
+    return driver.exited;
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * Dial the parent, authenticate at the upgrade, check the parent's proof, say hello, wait for
- * welcome; retry with backoff until the failsafe deadline. A refusal (HTTP 401/403/426 at the
- * upgrade, close code 4002, a parent that can't prove it knows the token, a TLS
- * certificate other than the pinned one) is final: retrying with the same token can't help.
+ * Dial the parent once: authenticate at the upgrade, check the parent's proof, say hello, wait
+ * for welcome. Retrying and the failsafe are the agent machine's (lifecycle/machine.ts); this
+ * only reports how the attempt went. A refusal (HTTP 401/403/426 at the upgrade, close code
+ * 4002, a parent that can't prove it knows the token, a TLS certificate other than the pinned
+ * one) is final: retrying with the same token can't help.
  */
 import type { ClientRequest } from "node:http";
 import { hostname } from "node:os";
@@ -10,7 +11,6 @@ import type { TLSSocket } from "node:tls";
 import {
   bearer,
   type Codec,
-  clampTimerMs,
   decodeFrame,
   encodeFrame,
   HEADER_NONCE,
@@ -37,40 +37,15 @@ export type DialResult =
   | { readonly kind: "refused"; readonly reason: string }
   | { readonly kind: "unreachable"; readonly reason: string };
 
-const BACKOFF_START_MS = 50;
-const BACKOFF_MAX_MS = 1_000;
-
-export async function dialParent(
+/**
+ * One attempt to reach the parent. It sets no timer of its own: the agent's machine owns the
+ * failsafe and the backoff between attempts, and aborts `abandoned` when it gives up.
+ */
+export function dialOnce(
   descriptor: ParentDescriptor,
   codec: Codec,
   functions: readonly string[],
-  stopped: AbortSignal,
-): Promise<DialResult> {
-  const deadline = Date.now() + descriptor.failsafeTimeoutMs;
-  let backoffMs = BACKOFF_START_MS;
-  let lastReason = "no attempt made";
-  while (!stopped.aborted) {
-    const remainingMs = deadline - Date.now();
-    if (remainingMs <= 0) break;
-    const outcome = await attempt(descriptor, codec, functions, remainingMs, stopped);
-    if (outcome.kind !== "unreachable") return outcome;
-    lastReason = outcome.reason;
-    const waitMs = Math.min(backoffMs, deadline - Date.now());
-    if (waitMs > 0) await delay(waitMs, stopped);
-    backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
-  }
-  return {
-    kind: "unreachable",
-    reason: `parent unreachable at ${descriptor.url} within ${descriptor.failsafeTimeoutMs} ms (last error: ${lastReason})`,
-  };
-}
-
-function attempt(
-  descriptor: ParentDescriptor,
-  codec: Codec,
-  functions: readonly string[],
-  boundMs: number,
-  stopped: AbortSignal,
+  abandoned: AbortSignal,
 ): Promise<DialResult> {
   return new Promise((resolve) => {
     let settled = false;
@@ -90,7 +65,6 @@ function attempt(
     const ws = new WebSocket(descriptor.url, {
       maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
       perMessageDeflate: false,
-      handshakeTimeout: clampTimerMs(Math.max(50, Math.ceil(boundMs))),
       headers: {
         [HEADER_RUNNER]: descriptor.runnerId,
         authorization: bearer(descriptor.token),
@@ -106,22 +80,21 @@ function attempt(
             finishRequest: (req: ClientRequest) => sendAfterPinCheck(req, pinned, onPinMismatch),
           }),
     });
-    const onStop = (): void => {
+    const onAbandoned = (): void => {
       ws.terminate();
-      settle({ kind: "unreachable", reason: "stopped while dialing" });
+      settle({ kind: "unreachable", reason: "abandoned while dialing" });
     };
     const settle = (result: DialResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      stopped.removeEventListener("abort", onStop);
+      abandoned.removeEventListener("abort", onAbandoned);
       resolve(result);
     };
-    stopped.addEventListener("abort", onStop, { once: true });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      settle({ kind: "unreachable", reason: "no welcome before the failsafe deadline" });
-    }, clampTimerMs(boundMs));
+    if (abandoned.aborted) {
+      onAbandoned();
+      return;
+    }
+    abandoned.addEventListener("abort", onAbandoned, { once: true });
     let proven = false;
     ws.on("upgrade", (res) => {
       // Mutual authentication: only a holder of our token can compute this proof.
@@ -240,17 +213,5 @@ function sendAfterPinCheck(
     } else {
       socket.once("secureConnect", check);
     }
-  });
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, clampTimerMs(ms));
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
   });
 }

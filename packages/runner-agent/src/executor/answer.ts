@@ -13,9 +13,8 @@ import {
   remoteSpanNeeded,
   runWithRemoteParent,
   toWireError,
-  type WireError,
 } from "@flame-ts/pool-core/protocol";
-import type { WorkKind } from "../lifecycle/machine.js";
+import type { WireError, WorkKind } from "@flame-ts/pool-core/wire";
 
 export interface AnswerSettings {
   readonly codec: Codec;
@@ -91,19 +90,22 @@ export function errorFrame(
   kind: WorkKind,
   id: number,
   error: WireError,
-  stillRunning = false,
 ): Uint8Array {
-  return encodeFrame(errorMessage(kind, id, error, stillRunning), s.codec, s.maxFrameBytes);
+  return encodeFrame(errorMessage(kind, id, error, false), s.codec, s.maxFrameBytes);
 }
 
+/**
+ * The answer message carrying `error`. `answeredEarly`: the work goes on for now (past its
+ * deadline, or the runner is leaving); its slot stays held until `ended` says it stopped.
+ */
 export function errorMessage(
   kind: WorkKind,
   id: number,
   error: WireError,
-  stillRunning: boolean,
+  answeredEarly: boolean,
 ): RunnerToParent {
   const t = kind === "call" ? "result" : kind === "cast" ? "cast.done" : "child.exit";
-  return stillRunning
+  return answeredEarly
     ? { t, id, ok: false, error, answeredEarly: true }
     : { t, id, ok: false, error };
 }

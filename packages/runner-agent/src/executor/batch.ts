@@ -14,8 +14,7 @@
  * Inputs and frames of `APART_BYTES` or more are not copied into the batch: they travel as
  * their own transferred buffer, in order, so a 16 MB input is never copied twice.
  */
-import type { WireError } from "@flame-ts/pool-core/protocol";
-import type { WorkKind } from "../lifecycle/machine.js";
+import { type WireError, WORK_KINDS, type WorkKind } from "@flame-ts/pool-core/wire";
 import type { TaskSpec } from "./executor.js";
 
 export const APART_BYTES = 64 * 1024;
@@ -23,7 +22,7 @@ const HAS_TRACEPARENT = 0x80;
 const APART_U32 = 0xffffffff;
 const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4;
 const ANSWER_FIXED_BYTES = 8;
-const KIND_CODES: readonly WorkKind[] = ["call", "cast", "child"];
+const KIND_CODES: readonly WorkKind[] = WORK_KINDS;
 
 export interface AbortOrder {
   readonly id: number;

@@ -4,8 +4,7 @@
  * decodes a function's input or encodes its result itself: it hands the input bytes over and
  * gets an encoded answer frame back, so with threads its event loop only moves bytes.
  */
-import type { WireError } from "@flame-ts/pool-core/protocol";
-import type { WorkKind } from "../lifecycle/machine.js";
+import type { WireError, WorkKind } from "@flame-ts/pool-core/wire";
 
 export interface TaskSpec {
   readonly id: number;

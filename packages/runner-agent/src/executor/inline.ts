@@ -9,8 +9,8 @@ import {
   type FlameErrorCode,
   listFunctionIds,
   v8Codec,
-  type WireError,
 } from "@flame-ts/pool-core/protocol";
+import type { WireError } from "@flame-ts/pool-core/wire";
 import { runToFrame } from "./answer.js";
 import { abortContext, CallContext } from "./context.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";

@@ -1,6 +1,7 @@
 /**
- * The agent's lifecycle machine on virtual time: deadlines, the terminate grace, drain,
- * single use, idle. No processes, no sleeps: time jumps to each `nextDeadline`.
+ * The agent's lifecycle machine on virtual time, once serving: deadlines, the terminate grace,
+ * drain, single use, idle. No processes, no sleeps: time jumps to each `nextDeadline`.
+ * (Connecting and the failsafe: agent-life.test.ts.)
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -8,19 +9,25 @@ import {
   type AgentEvent,
   initialAgentState,
   type LifecycleSettings,
-  nextDeadline,
-  step,
-} from "../../src/lifecycle/machine.js";
+} from "../../src/lifecycle/agent-state.js";
+import { nextDeadline, step } from "../../src/lifecycle/machine.js";
 
+/** A machine the parent has just welcomed, at virtual time 0. */
 function machine(settings: Partial<LifecycleSettings> = {}) {
-  const state = initialAgentState({
-    idleShutdownAfterMs: null,
-    singleUse: false,
-    terminateGraceMs: 1_000,
-    ...settings,
-  });
+  const state = initialAgentState(
+    {
+      parentUrl: "ws://parent.test",
+      failsafeTimeoutMs: 5_000,
+      idleShutdownAfterMs: null,
+      singleUse: false,
+      terminateGraceMs: 1_000,
+      ...settings,
+    },
+    0,
+  );
   let nowMs = 0;
   const send = (event: AgentEvent): AgentEffect[] => [...step(state, event, nowMs).effects];
+  for (const type of ["start", "welcomed", "caughtUp"] as const) send({ type });
   const types = (effects: AgentEffect[]) =>
     effects.map((e) => `${e.type}${"id" in e ? `:${e.id}` : ""}`);
   return {
@@ -55,7 +62,7 @@ describe("agent lifecycle", () => {
     // Call 1's deadline is stale: a tick there answers nobody, and the next wake-up is call 2's.
     expect(m.types(m.advanceTo(299))).toEqual([]);
     expect(nextDeadline(m.state)).toBe(300);
-    expect(m.types(m.advanceTo(300))).toEqual(["answerEarly:2", "abort:2"]);
+    expect(m.types(m.advanceTo(300))).toEqual(["answeredEarly:2", "abort:2"]);
     expect(nextDeadline(m.state)).toBe(800);
     m.send({ type: "taskEnded", id: 2 });
     expect(m.types(m.advanceTo(10_000))).toEqual([]);
@@ -71,7 +78,7 @@ describe("agent lifecycle", () => {
     expect(nextDeadline(m.state)).toBe(1_000);
     expect(m.types(m.advanceTo(999))).toEqual([]);
     const atDeadline = m.advanceTo(1_000);
-    expect(m.types(atDeadline)).toEqual(["answerEarly:1", "abort:1"]);
+    expect(m.types(atDeadline)).toEqual(["answeredEarly:1", "abort:1"]);
     expect(atDeadline[0]).toMatchObject({ error: { code: "TIMEOUT" } });
     expect(m.types(m.advanceTo(1_500))).toEqual(["terminate:1"]);
     // The thread is gone: the task ended, the parent gets `ended` (it already has TIMEOUT).
@@ -116,7 +123,7 @@ describe("agent lifecycle", () => {
     ]);
     expect(m.types(m.send({ type: "taskEnded", id: 1 }))).toEqual(["report:1"]);
     const bound = m.advanceTo(300);
-    expect(m.types(bound)).toEqual(["answerEarly:2", "leave"]);
+    expect(m.types(bound)).toEqual(["answeredEarly:2", "leave"]);
     expect(bound[1]).toMatchObject({
       exit: "OK",
       reason: expect.stringContaining("drain bound of 300 ms"),
@@ -149,7 +156,6 @@ describe("agent lifecycle", () => {
 
   it("idle: leaves after idleShutdownAfterMs with no task, re-armed by each task", () => {
     const m = machine({ idleShutdownAfterMs: 1_000 });
-    m.send({ type: "start" });
     m.advanceTo(900);
     m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
     expect(m.types(m.advanceTo(5_000))).toEqual([]);
@@ -168,11 +174,15 @@ describe("agent lifecycle", () => {
     ]);
   });
 
-  it("a duplicate id is refused without touching the running task", () => {
+  it("a duplicate id is reported without touching the running task", () => {
     const m = machine();
     m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
-    expect(m.send({ type: "work", id: 1, kind: "call", timeoutMs: null })).toMatchObject([
-      { type: "refuse", id: 1, error: { code: "PROTOCOL" } },
+    expect(m.send({ type: "work", id: 1, kind: "call", timeoutMs: null })).toEqual([
+      {
+        type: "duplicate",
+        id: 1,
+        message: "call id 1 is already running; ids must be unique per link",
+      },
     ]);
     expect(m.state.tasks.size).toBe(1);
   });

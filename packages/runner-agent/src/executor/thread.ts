@@ -1,0 +1,83 @@
+/**
+ * One worker thread and its life (lifecycle/thread-life.ts). Its events are listened to from
+ * the moment it starts, so a thread that crashes or exits before any pool adopts it (the bin
+ * starts the first one early) still ends exactly once with the right cause, and `gone` tells
+ * whoever adopts it later.
+ */
+import { Worker } from "node:worker_threads";
+import {
+  moveThread,
+  type ThreadEnd,
+  type ThreadLife,
+  threadExited,
+} from "../lifecycle/thread-life.js";
+import { TaskBatchWriter } from "./batch.js";
+import type { WorkerSettings } from "./worker-messages.js";
+
+/** What one thread needs to start. */
+export interface ThreadSettings extends WorkerSettings {
+  /** resourceLimits.maxOldGenerationSizeMb per thread; null = Node's default. */
+  readonly threadMemoryMb: number | null;
+}
+
+const WORKER_URL = new URL("./worker.js", import.meta.url);
+
+export class WorkerThread {
+  readonly worker: Worker;
+  /** Tasks posted to it and not answered yet: they fail with its end if it ends. */
+  readonly tasks = new Set<number>();
+  /** Tasks and aborts for this thread, posted together at the end of the microtask (batch.ts). */
+  readonly outbox = new TaskBatchWriter();
+  /** Settles once, when the thread has exited, whether or not a pool has adopted it yet. */
+  readonly gone: Promise<ThreadEnd>;
+  #life: ThreadLife = { phase: "running" };
+
+  constructor(settings: ThreadSettings) {
+    const workerData: WorkerSettings = {
+      entry: settings.entry,
+      runnerId: settings.runnerId,
+      maxFrameBytes: settings.maxFrameBytes,
+    };
+    this.worker = new Worker(WORKER_URL, {
+      workerData,
+      ...(settings.threadMemoryMb === null
+        ? {}
+        : { resourceLimits: { maxOldGenerationSizeMb: settings.threadMemoryMb } }),
+    });
+    // Listening from the start: an 'error' with no listener would be thrown on the main thread.
+    this.worker.on("error", (error) => this.crashed(error));
+    this.gone = new Promise((resolve) => {
+      this.worker.once("exit", (code) => {
+        this.#life = threadExited(this.#life, code);
+        if (this.#life.phase === "gone") resolve(this.#life.end);
+      });
+    });
+  }
+
+  get life(): ThreadLife {
+    return this.#life;
+  }
+
+  /** Only a running thread takes tasks. */
+  get takesTasks(): boolean {
+    return this.#life.phase === "running";
+  }
+
+  /** An error escaped the thread (or its entry failed to load): its exit follows. */
+  crashed(error: Error): void {
+    if (this.#life.phase === "running") {
+      this.#life = moveThread(this.#life, { phase: "crashed", error });
+    }
+  }
+
+  /**
+   * Stops it now because task `forTaskId` ignored its signal past the grace. False when it is
+   * already ending (crashed, terminating or gone): its end is already decided.
+   */
+  terminate(forTaskId: number): boolean {
+    if (this.#life.phase !== "running") return false;
+    this.#life = moveThread(this.#life, { phase: "terminating", forTaskId });
+    void this.worker.terminate();
+    return true;
+  }
+}

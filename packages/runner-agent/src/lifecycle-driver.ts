@@ -1,0 +1,145 @@
+/**
+ * The edge of the agent's machine (lifecycle/machine.ts): it feeds the machine one event at a
+ * time with `nowMs` from the monotonic clock, keeps the one real timer (armed at the machine's
+ * next deadline), and carries out the effects: dial attempts and the way out itself, the rest
+ * through the session once the parent welcomed this runner.
+ *
+ * Events raised while carrying out effects queue behind the current one (never re-entrant).
+ */
+import { type Codec, type LongTimer, setLongTimeout } from "@flame-ts/pool-core/protocol";
+import type { ParentDescriptor } from "@flame-ts/pool-core/wire";
+import { dialOnce, type WelcomedLink } from "./dial.js";
+import type { Executor, SinkRelay } from "./executor/executor.js";
+import { type AgentExit, EXIT } from "./exit-codes.js";
+import {
+  type AgentEffect,
+  type AgentEvent,
+  type AgentState,
+  initialAgentState,
+} from "./lifecycle/agent-state.js";
+import { nextDeadline, step } from "./lifecycle/machine.js";
+import { Session } from "./session.js";
+
+export interface DriverOptions {
+  readonly descriptor: ParentDescriptor;
+  readonly codec: Codec;
+  readonly executor: Executor;
+  /** Where the executor reports; the session attaches itself before taking any frame. */
+  readonly sink: SinkRelay;
+  readonly debug: (msg: string) => void;
+}
+
+export class LifecycleDriver {
+  /** Settles once, after the machine decided to leave and the way out was carried out. */
+  readonly exited: Promise<AgentExit>;
+  #resolveExited!: (exit: AgentExit) => void;
+  readonly #options: DriverOptions;
+  readonly #state: AgentState;
+  readonly #mailbox: AgentEvent[] = [];
+  #busy = false;
+  #timer: LongTimer | null = null;
+  #timerAtMs: number | null = null;
+  /** Aborted when the machine leaves: the attempt in flight, if any, is dropped. */
+  readonly #dialing = new AbortController();
+  #session: Session | null = null;
+
+  constructor(options: DriverOptions) {
+    this.#options = options;
+    const { descriptor } = options;
+    this.#state = initialAgentState(
+      {
+        parentUrl: descriptor.url,
+        failsafeTimeoutMs: descriptor.failsafeTimeoutMs,
+        idleShutdownAfterMs: descriptor.idleShutdownAfterMs,
+        singleUse: descriptor.singleUse,
+        terminateGraceMs: descriptor.execution.terminateGraceMs,
+      },
+      performance.now(),
+    );
+    this.exited = new Promise((resolve) => {
+      this.#resolveExited = resolve;
+    });
+  }
+
+  /** Feeds the machine one event; events raised while carrying out effects queue. */
+  dispatch(event: AgentEvent): void {
+    this.#mailbox.push(event);
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      for (let next = this.#mailbox.shift(); next !== undefined; next = this.#mailbox.shift()) {
+        const { effects } = step(this.#state, next, performance.now());
+        for (const effect of effects) this.#carry(effect);
+      }
+    } finally {
+      this.#busy = false;
+    }
+    this.#rearm();
+  }
+
+  #carry(effect: AgentEffect): void {
+    switch (effect.type) {
+      case "dial":
+        this.#dial();
+        return;
+      case "leave":
+        this.#leave(EXIT[effect.exit], effect.reason, effect.announce);
+        return;
+      default:
+        this.#session?.carry(effect);
+    }
+  }
+
+  #dial(): void {
+    const { descriptor, codec, executor } = this.#options;
+    void dialOnce(descriptor, codec, executor.functions, this.#dialing.signal).then((dialed) => {
+      if (dialed.kind === "welcomed") this.#welcomed(dialed.link);
+      else this.dispatch({ type: dialed.kind, reason: dialed.reason });
+    });
+  }
+
+  #welcomed(link: WelcomedLink): void {
+    if (this.#state.life.phase !== "connecting") {
+      // It decided to leave while this attempt was answering.
+      link.ws.close(1000, "runner stopping");
+      return;
+    }
+    const { descriptor, codec, executor, sink, debug } = this.#options;
+    debug(`connected to ${descriptor.url} as ${descriptor.runnerId}`);
+    this.#session = new Session(link, {
+      descriptor,
+      codec,
+      executor,
+      sink,
+      debug,
+      dispatch: (event) => this.dispatch(event),
+    });
+    this.dispatch({ type: "welcomed" });
+    this.#session.takeFrames();
+    this.dispatch({ type: "caughtUp" });
+  }
+
+  #rearm(): void {
+    const at = nextDeadline(this.#state);
+    if (at === this.#timerAtMs) return;
+    this.#timer?.clear();
+    this.#timer = null;
+    this.#timerAtMs = at;
+    if (at !== null) {
+      // Long-timeout safe: a deadline 30 days out must not tick (and spin) at once.
+      this.#timer = setLongTimeout(() => {
+        this.#timer = null;
+        this.#timerAtMs = null;
+        this.dispatch({ type: "tick" });
+      }, at - performance.now());
+    }
+  }
+
+  /** The single way out: the link first (announcing `announce` when set), then the executor. */
+  #leave(code: AgentExit["code"], reason: string, announce: string | null): void {
+    this.#dialing.abort();
+    const hungUp = this.#session?.hangUp(code === EXIT.OK, reason, announce) ?? Promise.resolve();
+    const closed = this.#options.executor.close().catch(() => {});
+    void Promise.all([hungUp, closed]).then(() => this.#resolveExited({ code, reason }));
+  }
+}

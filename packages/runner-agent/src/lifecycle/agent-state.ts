@@ -1,0 +1,174 @@
+/**
+ * What the agent's machine (machine.ts) keeps, takes and asks for: its lifecycle as one union
+ * moved only by `moveAgent`, its tasks, its events in and its effects out. No I/O, no clock:
+ * every instant here is a `nowMs` the driver passed in, on its monotonic clock.
+ */
+import type { WireError, WorkKind } from "@flame-ts/pool-core/wire";
+import { checkTransition, type TransitionTable } from "./transition.js";
+
+export interface LifecycleSettings {
+  /** Where the parent is: named when the failsafe gives up on it. */
+  readonly parentUrl: string;
+  /** Leave (exit 2) when no welcome came from the parent within this long of starting. */
+  readonly failsafeTimeoutMs: number;
+  /** Leave after this long with no task; null = the parent decides. */
+  readonly idleShutdownAfterMs: number | null;
+  readonly singleUse: boolean;
+  /** After a deadline or cancel, how long before the task's thread is terminated. */
+  readonly terminateGraceMs: number;
+}
+
+/**
+ * The agent's life, one way: connecting → serving → draining → leaving (connecting and
+ * serving may leave at once). Each phase holds the data that only exists in it.
+ *
+ * - `connecting`: dialing the parent; an attempt is in flight while `redialAtMs` is null,
+ *   otherwise the next one starts then. The failsafe: at `failsafeAtMs` with no welcome, leave.
+ * - `serving`: takes work; leaves at `idleAtMs` when set (armed while no task runs).
+ * - `draining`: the parent asked it to shut down; no new work, running work gets until
+ *   `drainAtMs`, children are stopped.
+ * - `leaving`: an exit was decided; nothing more happens.
+ */
+export type AgentLife =
+  | {
+      readonly phase: "connecting";
+      readonly failsafeAtMs: number;
+      readonly redialAtMs: number | null;
+      /** How long after the next failed attempt to dial again (doubles, up to a cap). */
+      readonly backoffMs: number;
+      readonly lastError: string;
+    }
+  | { readonly phase: "serving"; readonly idleAtMs: number | null }
+  | {
+      readonly phase: "draining";
+      readonly reason: string;
+      readonly boundMs: number;
+      readonly drainAtMs: number;
+    }
+  | { readonly phase: "leaving" };
+
+export type AgentPhase = AgentLife["phase"];
+
+export const AGENT_TRANSITIONS = {
+  // A failed attempt schedules the next one: connecting → connecting.
+  connecting: ["connecting", "serving", "leaving"],
+  // A task re-arms or clears the idle deadline: serving → serving.
+  serving: ["serving", "draining", "leaving"],
+  draining: ["leaving"],
+  leaving: [],
+} as const satisfies TransitionTable<AgentPhase>;
+
+export interface TaskState {
+  readonly id: number;
+  readonly kind: WorkKind;
+  readonly deadlineMs: number | null;
+  /**
+   * The parent has its answer (TIMEOUT or RUNNER_DOWN sent, or it cancelled) while the work
+   * goes on: its slot stays held until the work stops, which is reported as `ended`.
+   */
+  answeredEarly: boolean;
+  /** Its signal was aborted; terminate it if it still runs at this time. */
+  terminateAtMs: number | null;
+}
+
+export interface AgentState {
+  readonly settings: LifecycleSettings;
+  life: AgentLife;
+  readonly tasks: Map<number, TaskState>;
+  /** Single use: set once its one task was taken (it then takes no other, whatever the phase). */
+  singleUseTaken: boolean;
+  /**
+   * No task deadline or terminate time is earlier than this (null: none is set). Kept as a
+   * lower bound, not exact (a task that ends leaves it stale-early), so work and answers cost
+   * no scan of every task; the scan runs only once this instant passes, and tightens it.
+   */
+  taskDueAtMs: number | null;
+}
+
+/** The agent starts connecting at `nowMs`: its first dial is due at once. */
+export function initialAgentState(settings: LifecycleSettings, nowMs: number): AgentState {
+  return {
+    settings,
+    life: {
+      phase: "connecting",
+      failsafeAtMs: nowMs + settings.failsafeTimeoutMs,
+      redialAtMs: nowMs,
+      backoffMs: DIAL_BACKOFF_START_MS,
+      lastError: "no attempt made",
+    },
+    tasks: new Map(),
+    singleUseTaken: false,
+    taskDueAtMs: null,
+  };
+}
+
+export const DIAL_BACKOFF_START_MS = 50;
+export const DIAL_BACKOFF_MAX_MS = 1_000;
+
+/** The only way the agent's phase changes: throws LifecycleTransitionError on a move its table forbids. */
+export function moveAgent(state: AgentState, next: AgentLife): void {
+  checkTransition(AGENT_TRANSITIONS, "agent", state.life.phase, next.phase);
+  state.life = next;
+}
+
+export type AgentEvent =
+  /** Begin: the executor is up, dial the parent. */
+  | { readonly type: "start" }
+  /** The parent welcomed this runner: serve it. */
+  | { readonly type: "welcomed" }
+  /**
+   * The session took the frames that came with the welcome: idle counts from now (so an idle
+   * bound of 0 never beats work the parent sent right behind its welcome).
+   */
+  | { readonly type: "caughtUp" }
+  /** This attempt failed in a way another may not (no answer, connection refused, …). */
+  | { readonly type: "unreachable"; readonly reason: string }
+  /** The parent refused this runner: retrying with the same token cannot help. */
+  | { readonly type: "refused"; readonly reason: string }
+  | {
+      readonly type: "work";
+      readonly id: number;
+      readonly kind: WorkKind;
+      /** Calls only: how long it may run from now; null = no deadline. */
+      readonly timeoutMs: number | null;
+    }
+  /** The parent gave up on a call (it already answered its caller). */
+  | { readonly type: "cancel"; readonly id: number }
+  | { readonly type: "stopChild"; readonly id: number }
+  | { readonly type: "taskEnded"; readonly id: number }
+  | { readonly type: "shutdown"; readonly reason: string; readonly timeoutMs: number }
+  /** SIGTERM/SIGINT or an in-process stop. */
+  | { readonly type: "stop"; readonly reason: string }
+  | { readonly type: "linkLost"; readonly reason: string }
+  | { readonly type: "tick" };
+
+/** Names of the exit codes the machine decides (the others are decided before it starts). */
+export type ExitName = "OK" | "PARENT_UNREACHABLE" | "LINK_LOST" | "REFUSED";
+
+export type AgentEffect =
+  /** Start one attempt to reach the parent (the machine aborts it by leaving). */
+  | { readonly type: "dial" }
+  | { readonly type: "run"; readonly id: number }
+  /** Answer it with an error: it never ran. */
+  | {
+      readonly type: "refuse";
+      readonly id: number;
+      readonly kind: WorkKind;
+      readonly error: WireError;
+    }
+  /** The id is already running: report the parent's mistake unattached, keep the task. */
+  | { readonly type: "duplicate"; readonly id: number; readonly message: string }
+  /** The task is now answered early: send `error` flagged answeredEarly; `ended` follows. */
+  | { readonly type: "answeredEarly"; readonly id: number; readonly error: WireError }
+  | { readonly type: "abort"; readonly id: number; readonly error: WireError }
+  /** The grace passed: stop its work for real (terminate its thread). */
+  | { readonly type: "terminate"; readonly id: number }
+  /** The task ended: send its outcome, or `ended` when it was answered early. */
+  | { readonly type: "report"; readonly id: number; readonly how: "outcome" | "ended" }
+  /** Exit with this code, announcing `announce` to the parent first when set. */
+  | {
+      readonly type: "leave";
+      readonly exit: ExitName;
+      readonly reason: string;
+      readonly announce: string | null;
+    };

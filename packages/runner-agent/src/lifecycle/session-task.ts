@@ -1,0 +1,30 @@
+/**
+ * What the session (session.ts) keeps for one task while the machine decides its fate: one
+ * record per task, moved only by `moveSessionTask`. Pure data.
+ *
+ * - `received`: the request, kept until the machine says `run` (or refuses it, which forgets it).
+ * - `running`: handed to the executor.
+ * - `settled`: its answer frame, kept until the machine says `report` (which forgets it).
+ */
+import type { WorkKind } from "@flame-ts/pool-core/wire";
+import type { TaskSpec } from "../executor/executor.js";
+import { checkTransition, type TransitionTable } from "./transition.js";
+
+export type SessionTask =
+  | { readonly phase: "received"; readonly kind: WorkKind; readonly spec: TaskSpec }
+  | { readonly phase: "running"; readonly kind: WorkKind }
+  | { readonly phase: "settled"; readonly kind: WorkKind; readonly frame: Uint8Array };
+
+export type SessionTaskPhase = SessionTask["phase"];
+
+export const SESSION_TASK_TRANSITIONS = {
+  received: ["running"],
+  running: ["settled"],
+  settled: [],
+} as const satisfies TransitionTable<SessionTaskPhase>;
+
+/** Task `id`'s next record; throws LifecycleTransitionError on a move its table forbids. */
+export function moveSessionTask(id: number, task: SessionTask, next: SessionTask): SessionTask {
+  checkTransition(SESSION_TASK_TRANSITIONS, `task ${id}`, task.phase, next.phase);
+  return next;
+}
