@@ -6,19 +6,27 @@
  * or from counters in state; every deadline is stored in state and reported by `nextDeadline`.
  *
  * Files: types.ts (events, effects, config), state.ts (state and the runner lifecycle table),
- * reducer.ts (event handlers), limits.ts (resize and stop), policy.ts (grant, boot, min,
- * buffer, budget, drain), timers.ts (every deadline), budget.ts (runner time per window),
+ * reducer.ts (event handlers, and which deadline acts when), policy.ts (the rules, each in one
+ * place: grant, the call backstop, demand boots and the retry, min, buffer, budget, idle),
+ * runners.ts (runner and boot moves: drain, shutdown, an announced exit, kill, gone),
+ * limits.ts (resize and stop), timers.ts (every deadline as data: armed, found due, the
+ * earliest reported), step.ts (one step's effects), budget.ts (runner time per window),
  * invariants.ts (what must hold after every step).
  *
  * The host drives it like this:
- * 1. `initialState(config)`, then `step(state, { type: "start" }, now)`.
- * 2. For every event (a caller's checkout, a boot result, a runner gone, …) call `step` ONCE
+ * 1. `initialState(config)`, then `step(state, { type: "start" }, now)` (or the first
+ *    `checkout` starts it).
+ * 2. For every event (a caller's checkout, a boot result, a runner gone or leaving, …) call
+ *    `step` ONCE
  *    and carry out the returned effects in order: `grant`/`reject`/`failCheckout` settle a
- *    caller (a grant carries the run deadline), `boot` asks the backend for a runner (the
+ *    caller (a grant carries the run deadline; a `failCheckout` marked `answeredEarly` keeps
+ *    the slot until the host checks it in), `boot` asks the backend for a runner (the
  *    core minted its id and owns its deadline), `abortBoot` gives a boot up, `shutdownRunner`
  *    asks a runner to leave, `killRunner` ends one through its backend (`forgetRunner`: its exit
- *    never came, drop it), `checkIdle` runs the
- *    user's idle check, `stopped` says nothing is left, `telemetry` is published.
+ *    never came, drop it), `checkIdle` runs the user's idle check, `stopped` says nothing is
+ *    left, `telemetry` is published.
+ *    A runner's link closing is `runnerDown`, told to the core before any of its calls is
+ *    failed: the core fails them (`failCheckout`) and never grants that runner again.
  * 3. Results of effects (bootSucceeded, runnerDown, checkin, …) come back as new events,
  *    queued and processed one at a time: never call `step` from inside effect handling.
  *    After `abortBoot`, report nothing more about that boot (stop what it started).

@@ -3,18 +3,8 @@
  * (also what a drain ends in). Runners beyond a lowered max leave idle ones first; boots in
  * flight are given up on at stop; a runner already leaving is left to its deadlines.
  */
-import {
-  armIdle,
-  bootEndedInFailure,
-  bootForDemand,
-  drain,
-  emit,
-  ensureMin,
-  rejectWaiters,
-  type Step,
-  shrinkToMax,
-  telemetry,
-} from "./policy.js";
+import { armIdle, bootForDemand, ensureMin, rejectWaiters } from "./policy.js";
+import { bootEndedInFailure, drain } from "./runners.js";
 import {
   activeOrPendingCount,
   isActive,
@@ -22,6 +12,7 @@ import {
   setBootMin,
   setRunnerMin,
 } from "./state.js";
+import { emit, type Step, telemetry } from "./step.js";
 import type { CoreError } from "./types.js";
 
 export function onResize(st: Step, min: number, max: number, buffer: number): void {
@@ -47,6 +38,21 @@ export function onResize(st: Step, min: number, max: number, buffer: number): vo
   ensureMin(st);
   shrinkToMax(st);
   bootForDemand(st);
+}
+
+/** After a resize down: drain idle surplus runners now, busy ones once they are idle. */
+function shrinkToMax(st: Step): void {
+  const s = st.s;
+  let excess = activeOrPendingCount(s) - s.limits.max - s.surplusBoots.size;
+  if (excess <= 0) return;
+  const candidates = [...s.runners.values()]
+    .filter((r) => isActive(r) && !r.isMin)
+    .sort((a, b) => a.load - b.load);
+  for (const runner of candidates) {
+    if (excess <= 0) return;
+    drain(st, runner, "resize", runner.load === 0);
+    excess -= 1;
+  }
 }
 
 function demoteExtraMin(st: Step): void {

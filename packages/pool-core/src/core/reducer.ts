@@ -8,44 +8,44 @@
 import { onResize, onStop, stoppedError } from "./limits.js";
 import {
   armIdle,
-  bootEndedInFailure,
+  backstopPassed,
   bootForBuffer,
   bootForDemand,
-  compactionThreshold,
-  compactWaiterDeadlines,
-  drain,
-  emit,
-  endBoot,
   ensureMin,
+  failUnservableByBudget,
   grant,
   handWaitersTo,
+  idleChecked,
+  idleDeadlinePassed,
+  rearmBufferKept,
   rejectWaiters,
-  type Step,
+  retryBoots,
+  scheduleRetry,
+  waiterTimedOut,
+} from "./policy.js";
+import {
+  announcedLeaving,
+  bootDeadlinePassed,
+  bootEndedInFailure,
+  drain,
+  endBoot,
+  exitDeadlinePassed,
+  runnerGone,
   sendShutdown,
   setLoad,
-  telemetry,
-} from "./policy.js";
+} from "./runners.js";
 import {
   activeOrPendingCount,
   isActive,
-  moveRunner,
   type PoolState,
   type RunnerState,
   runnerCount,
   setRunnerMin,
+  type WaiterState,
 } from "./state.js";
-import {
-  dropStaleDeadlines,
-  expireWaiters,
-  fireBootDeadlines,
-  fireExitDeadlines,
-  fireIdle,
-  fireRetry,
-  rearmBufferKept,
-  runnerGone,
-  scheduleRetry,
-} from "./timers.js";
-import type { CheckoutId, CoreError, CoreEvent, Effect, RunnerId } from "./types.js";
+import { emit, type Step, telemetry } from "./step.js";
+import { armWaiterDeadline, dropStaleDeadlines, due } from "./timers.js";
+import type { CheckoutId, CoreError, CoreEvent, Effect } from "./types.js";
 
 export { nextDeadline } from "./timers.js";
 
@@ -59,19 +59,14 @@ export function step(
   nowMs: number,
 ): { state: PoolState; effects: readonly Effect[] } {
   const st: Step = { s: state, nowMs, fx: [], spentMs: null, budgetRefused: false };
-  expireWaiters(st);
-  fireBootDeadlines(st);
-  fireExitDeadlines(st);
-  if (state.draining?.untilMs != null && state.draining.untilMs <= nowMs) onStop(st);
+  fireDue(st);
   switch (event.type) {
     case "start":
-      if (!state.started && !state.stopped) {
-        state.started = true;
-        ensureMin(st);
-      }
+      start(st);
       break;
     case "checkout":
-      onCheckout(st, event.checkoutId, event.timeoutMs, event.retry === true);
+      start(st);
+      onCheckout(st, event.checkoutId, event.timeoutMs, event.unboundedRun === true);
       break;
     case "checkin":
       release(st, event.checkoutId);
@@ -83,6 +78,12 @@ export function step(
     case "convertToChild": {
       const checkout = state.checkouts.get(event.checkoutId);
       if (checkout !== undefined) checkout.childId = event.childId;
+      break;
+    }
+    case "runnerLeaving": {
+      // Announced after a runnerDown (the link closed first) or twice: nothing left to do.
+      const runner = state.runners.get(event.runnerId);
+      if (runner !== undefined) announcedLeaving(st, runner);
       break;
     }
     case "bootSucceeded":
@@ -97,9 +98,12 @@ export function step(
       if (runner !== undefined) runnerGone(st, runner, event.reason);
       break;
     }
-    case "idleChecked":
-      onIdleChecked(st, event.runnerId, event.shutdown);
+    case "idleChecked": {
+      // Gone meanwhile: the answer is stale.
+      const runner = state.runners.get(event.runnerId);
+      if (runner !== undefined) idleChecked(st, runner, event.shutdown);
       break;
+    }
     case "resize":
       onResize(st, event.min, event.max, event.buffer ?? state.limits.buffer);
       break;
@@ -123,18 +127,54 @@ export function step(
     case "tick":
       break;
   }
-  fireRetry(st);
-  fireIdle(st);
+  fireDueLate(st);
   afterStep(st);
   dropStaleDeadlines(state);
   return { state, effects: st.fx };
+}
+
+/**
+ * Deadlines due by `nowMs` act before the event (a late tick only delays them): callers'
+ * queue bounds, call backstops, boots, exits and the drain bound.
+ */
+function fireDue(st: Step): void {
+  const s = st.s;
+  for (let id = due.waiter(s, st.nowMs); id !== undefined; id = due.waiter(s, st.nowMs)) {
+    waiterTimedOut(st, id);
+  }
+  for (let id = due.backstop(s, st.nowMs); id !== undefined; id = due.backstop(s, st.nowMs)) {
+    backstopPassed(st, id);
+  }
+  for (let id = due.boot(s, st.nowMs); id !== undefined; id = due.boot(s, st.nowMs)) {
+    bootDeadlinePassed(st, id);
+  }
+  for (let id = due.exit(s, st.nowMs); id !== undefined; id = due.exit(s, st.nowMs)) {
+    exitDeadlinePassed(st, id);
+  }
+  if (due.drain(s, st.nowMs)) onStop(st);
+}
+
+/** The retry and idle deadlines act after the event, on what it left. */
+function fireDueLate(st: Step): void {
+  const s = st.s;
+  if (due.retry(s, st.nowMs)) retryBoots(st);
+  for (let id = due.idle(s, st.nowMs); id !== undefined; id = due.idle(s, st.nowMs)) {
+    idleDeadlinePassed(st, s.runners.get(id) as RunnerState);
+  }
+}
+
+/** Boots `min` runners, once (an explicit `start`, or the first caller). */
+function start(st: Step): void {
+  if (st.s.started || st.s.stopped) return;
+  st.s.started = true;
+  ensureMin(st);
 }
 
 /** What any event may have changed, checked once at the end of the step. */
 function afterStep(st: Step): void {
   const s = st.s;
   bootForBuffer(st);
-  if (s.bufferKept.size > 0) rearmBufferKept(st);
+  rearmBufferKept(st);
   // A permanent boot failure, and no other boot left that could bring a runner: the callers
   // that were waiting for a boot learn why now instead of at their timeout.
   if (s.bootsBlockedBy !== null && s.pendingBoots.size === 0 && s.waiters.size > 0) {
@@ -142,19 +182,7 @@ function afterStep(st: Step): void {
     if (s.counts.active === 0) rejectWaiters(st, failure);
     else rejectWaiters(st, failure, (cold) => cold);
   }
-  // The budget refused a boot and nothing running or booting will ever take these callers.
-  if (
-    st.budgetRefused &&
-    s.waiters.size > 0 &&
-    s.counts.active === 0 &&
-    s.pendingBoots.size === 0
-  ) {
-    const budget = s.config.budget;
-    rejectWaiters(st, {
-      code: "BUDGET_EXHAUSTED",
-      message: `Pool "${s.config.name}" spent its runner-time budget (${budget?.runnerMs} ms per ${budget?.windowMs} ms) and no running runner can take the call; raise \`budget.runnerMs\` or retry later.`,
-    });
-  }
+  failUnservableByBudget(st);
   const draining = s.draining;
   if (draining !== null) {
     const overdue = draining.untilMs !== null && draining.untilMs <= st.nowMs;
@@ -170,7 +198,7 @@ function onCheckout(
   st: Step,
   checkoutId: CheckoutId,
   timeoutMs: number | null,
-  retry: boolean,
+  unboundedRun: boolean,
 ): void {
   const s = st.s;
   if (s.checkouts.has(checkoutId) || s.waiters.has(checkoutId)) return;
@@ -190,7 +218,8 @@ function onCheckout(
   const callDeadlineMs = timeoutMs === null ? null : st.nowMs + timeoutMs;
   const free = s.free.leastLoaded();
   if (free !== undefined) {
-    grant(st, checkoutId, s.runners.get(free) as RunnerState, 0, callDeadlineMs);
+    const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
+    grant(st, checkoutId, s.runners.get(free) as RunnerState, 0, runDeadlineMs);
     return;
   }
   const maxWaiting = s.config.maxWaiting;
@@ -212,21 +241,21 @@ function onCheckout(
     ensureMin(st);
   }
   const seq = s.nextWaiterSeq++;
-  const waiter = {
+  const waiter: WaiterState = {
     id: checkoutId,
     timeoutMs,
     callDeadlineMs,
     deadlineMs: callDeadlineMs,
     cold: false,
+    unboundedRun,
     enqueuedAtMs: st.nowMs,
     seq,
   };
   s.waiters.set(checkoutId, waiter);
   bootForDemand(st);
   // Cold: a runner is booting, so this caller may wait for it up to max(timeout, bootTimeout)
-  // and then run for its whole timeout (FLAME #73). Behind busy runners the plain rule holds,
-  // and for a retry, whose timeout is only what was left of the first ask.
-  if (!retry && s.pendingBoots.size > 0) {
+  // and then run for its whole timeout (FLAME #73). Behind busy runners the plain rule holds.
+  if (s.pendingBoots.size > 0) {
     s.waiters.set(
       checkoutId,
       timeoutMs === null
@@ -238,11 +267,7 @@ function onCheckout(
           },
     );
   }
-  const queued = s.waiters.get(checkoutId);
-  if (queued?.deadlineMs != null) {
-    s.waiterDeadlines.push(queued.deadlineMs, checkoutId);
-    if (s.waiterDeadlines.size > compactionThreshold(s.waiters.size)) compactWaiterDeadlines(s);
-  }
+  armWaiterDeadline(s, s.waiters.get(checkoutId) as WaiterState);
   telemetry(st, { type: "waiting", checkoutId, waiting: s.waiters.size });
 }
 
@@ -333,14 +358,4 @@ function onBootFailed(st: Step, bootId: string, error: string, permanent: boolea
   // waiting callers are failed at the end of the step once no other boot is in flight.
   s.bootsBlockedBy = error;
   s.retryAtMs = null;
-}
-
-function onIdleChecked(st: Step, runnerId: RunnerId, shutdown: boolean): void {
-  const s = st.s;
-  const runner = s.runners.get(runnerId);
-  // Granted meanwhile (back to ready), leaving, or gone: the answer is stale.
-  if (runner === undefined || runner.life.phase !== "idleCheck") return;
-  moveRunner(s, runner, { phase: "ready" });
-  if (shutdown && runner.load === 0) drain(st, runner, "idle", true);
-  else armIdle(st, runner);
 }

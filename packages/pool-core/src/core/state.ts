@@ -64,6 +64,11 @@ export interface CheckoutState {
   readonly id: CheckoutId;
   readonly runnerId: RunnerId;
   childId: string | null;
+  /**
+   * Run deadline plus `deadlineGraceMs`: the core fails the caller TIMEOUT then if the runner
+   * has not answered. Null: no run deadline, or already answered early (the slot stays held).
+   */
+  backstopAtMs: number | null;
 }
 
 export interface WaiterState {
@@ -76,6 +81,8 @@ export interface WaiterState {
   readonly deadlineMs: number | null;
   /** Queued while a runner was booting for it: gets a full timeout to run once granted. */
   readonly cold: boolean;
+  /** A cast or a placed child: the timeout bounds only the wait (no run deadline). */
+  readonly unboundedRun: boolean;
   readonly enqueuedAtMs: number;
   /** Enqueue order, for the FIFO invariant. */
   readonly seq: number;
@@ -116,6 +123,8 @@ export interface PoolState {
   readonly bootDeadlines: MinHeap<BootId>;
   /** Kill and abandon deadlines of runners that were asked to leave. */
   readonly exitDeadlines: MinHeap<RunnerId>;
+  /** Backstops of granted checkouts (`CheckoutState.backstopAtMs`). */
+  readonly backstopDeadlines: MinHeap<CheckoutId>;
   retryAtMs: number | null;
   /** Message of the last failed boot since the last successful one (named in TIMEOUTs). */
   lastBootError: string | null;
@@ -157,6 +166,7 @@ export function initialState(config: CoreConfig): PoolState {
     idleDeadlines: new MinHeap(),
     bootDeadlines: new MinHeap(),
     exitDeadlines: new MinHeap(),
+    backstopDeadlines: new MinHeap(),
     retryAtMs: null,
     lastBootError: null,
     bootsBlockedBy: null,

@@ -1,22 +1,13 @@
 /**
- * Every pool deadline, as data: callers' queue bounds, boot deadlines, shutdown kill and
- * abandon deadlines, idle timers, the boot retry and the drain bound. Each lives in state
- * (heaps with lazy deletion, or a single field); `nextDeadline` reports the earliest, and the
- * `fire…` functions run whatever is due on any event, so a late tick only delays them.
+ * Every pool deadline, as data: callers' queue bounds, call backstops, boot deadlines,
+ * shutdown kill and abandon deadlines, idle timers (heaps with lazy deletion), the boot retry
+ * and the drain bound (single fields). This file arms them, says which one is due, reports the
+ * earliest (`nextDeadline`) and drops stale entries; it decides nothing: what a deadline does
+ * when it passes is policy.ts's and runners.ts's.
  */
-import {
-  armIdle,
-  bootEndedInFailure,
-  bootForDemand,
-  drain,
-  emit,
-  ensureMin,
-  runnerDownError,
-  type Step,
-  telemetry,
-} from "./policy.js";
-import { moveRunner, type PoolState, type RunnerState, removeRunner } from "./state.js";
-import type { BootId, CheckoutId, CoreError, RunnerId } from "./types.js";
+import type { MinHeap } from "./heap.js";
+import type { CheckoutState, PoolState, RunnerState, WaiterState } from "./state.js";
+import type { BootId, CheckoutId, RunnerId } from "./types.js";
 
 /** When the host must send the next `tick`, or null when nothing is scheduled. */
 export function nextDeadline(s: PoolState): number | null {
@@ -25,6 +16,7 @@ export function nextDeadline(s: PoolState): number | null {
     if (at !== undefined && at !== null && (next === null || at < next)) next = at;
   };
   consider(s.waiterDeadlines.peekKey());
+  consider(s.backstopDeadlines.peekKey());
   consider(s.idleDeadlines.peekKey());
   consider(s.bootDeadlines.peekKey());
   consider(s.exitDeadlines.peekKey());
@@ -32,203 +24,119 @@ export function nextDeadline(s: PoolState): number | null {
   return next;
 }
 
-export function expireWaiters(st: Step): void {
-  const s = st.s;
+/** Whether a heap entry (value, at) is still the deadline it was armed as. */
+type Live<T> = (s: PoolState, value: T, atMs: number) => boolean;
+
+const liveWaiter: Live<CheckoutId> = (s, id, at) => s.waiters.get(id)?.deadlineMs === at;
+const liveBackstop: Live<CheckoutId> = (s, id, at) => s.checkouts.get(id)?.backstopAtMs === at;
+const liveBoot: Live<BootId> = (s, id, at) => s.pendingBoots.get(id)?.deadlineMs === at;
+const liveIdle: Live<RunnerId> = (s, id, at) => {
+  const runner = s.runners.get(id);
+  return runner?.idleDeadlineMs === at && runner.life.phase === "ready";
+};
+const liveExit: Live<RunnerId> = (s, id, at) => {
+  const life = s.runners.get(id)?.life;
+  return (
+    (life?.phase === "stopping" && life.killAtMs === at) ||
+    (life?.phase === "killed" && life.abandonAtMs === at)
+  );
+};
+
+/** Pops the next live entry due at `nowMs` (skipping stale ones), or undefined. */
+function popDue<T>(s: PoolState, heap: MinHeap<T>, nowMs: number, live: Live<T>): T | undefined {
   for (;;) {
-    const at = s.waiterDeadlines.peekKey();
-    if (at === undefined || at > st.nowMs) return;
-    const checkoutId = s.waiterDeadlines.pop() as CheckoutId;
-    const waiter = s.waiters.get(checkoutId);
-    if (waiter === undefined || waiter.deadlineMs !== at) continue;
-    s.waiters.delete(checkoutId);
-    const waitedMs = st.nowMs - waiter.enqueuedAtMs;
-    const error = waiter.cold
-      ? coldTimeoutError(waitedMs, s.lastBootError)
-      : warmTimeoutError(s.config.name, waiter.timeoutMs ?? waitedMs);
-    emit(st, { type: "reject", checkoutId, error });
-    telemetry(st, { type: "timeout", checkoutId, waitedMs });
+    const at = heap.peekKey();
+    if (at === undefined || at > nowMs) return undefined;
+    const value = heap.pop() as T;
+    if (live(s, value, at)) return value;
   }
 }
 
-/** A boot that did not bring a runner up in time is given up on (and retried after the debounce). */
-export function fireBootDeadlines(st: Step): void {
-  const s = st.s;
-  for (;;) {
-    const at = s.bootDeadlines.peekKey();
-    if (at === undefined || at > st.nowMs) return;
-    const bootId = s.bootDeadlines.pop() as BootId;
-    const pending = s.pendingBoots.get(bootId);
-    if (pending === undefined || pending.deadlineMs !== at) continue;
-    const reason = `runner ${pending.runnerId} did not say hello within bootTimeout (${s.config.bootTimeoutMs} ms)`;
-    emit(st, { type: "abortBoot", bootId, runnerId: pending.runnerId, reason });
-    bootEndedInFailure(st, pending, reason, false);
-    scheduleRetry(st);
-  }
-}
-
-/** Debounced like FLAME's async_boot_debounce, so a broken backend is not hammered. */
-export function scheduleRetry(st: Step): void {
-  const s = st.s;
-  if (s.stopped || s.retryAtMs !== null) return;
-  const needMin = s.limits.min > 0 && s.counts.min < s.limits.min && s.draining === null;
-  const needDemand = s.waiters.size > 0;
-  const needBuffer = s.limits.buffer > 0 && s.draining === null;
-  if (needMin || needDemand || needBuffer) s.retryAtMs = st.nowMs + s.config.bootRetryDelayMs;
-}
+/** The next due deadline of each kind; the caller acts on it (policy), then asks again. */
+export const due = {
+  waiter: (s: PoolState, nowMs: number) => popDue(s, s.waiterDeadlines, nowMs, liveWaiter),
+  backstop: (s: PoolState, nowMs: number) => popDue(s, s.backstopDeadlines, nowMs, liveBackstop),
+  boot: (s: PoolState, nowMs: number) => popDue(s, s.bootDeadlines, nowMs, liveBoot),
+  exit: (s: PoolState, nowMs: number) => popDue(s, s.exitDeadlines, nowMs, liveExit),
+  idle: (s: PoolState, nowMs: number) => popDue(s, s.idleDeadlines, nowMs, liveIdle),
+  /** The boot retry, once: its field is cleared. */
+  retry(s: PoolState, nowMs: number): boolean {
+    if (s.retryAtMs === null || s.retryAtMs > nowMs) return false;
+    s.retryAtMs = null;
+    return true;
+  },
+  drain: (s: PoolState, nowMs: number): boolean =>
+    s.draining?.untilMs != null && s.draining.untilMs <= nowMs,
+};
 
 /**
- * Runners asked to leave: at `killAtMs` the backend is told to kill one that has not exited;
- * at `abandonAtMs` (the backend never reported the exit, e.g. a hung Docker daemon) the core
- * forgets it, so stop() and the pool's accounting never wait on a backend forever.
+ * Lazy deletion leaves stale entries behind (a runner re-armed, a waiter granted, a call
+ * checked in); they only leave when they reach the top. Under steady load that is one entry
+ * per checkin per window, so once stale entries outnumber live ones the heap is rebuilt from
+ * the live deadlines: O(n) every n pushes, O(1) amortized, memory bounded by 2× the live count.
  */
-export function fireExitDeadlines(st: Step): void {
-  const s = st.s;
-  for (;;) {
-    const at = s.exitDeadlines.peekKey();
-    if (at === undefined || at > st.nowMs) return;
-    const runnerId = s.exitDeadlines.pop() as RunnerId;
-    const runner = s.runners.get(runnerId);
-    if (runner === undefined) continue;
-    const life = runner.life;
-    if (life.phase === "stopping" && life.killAtMs === at) {
-      const abandonAtMs = st.nowMs + s.config.killGraceMs;
-      moveRunner(s, runner, { phase: "killed", reason: life.reason, abandonAtMs });
-      s.exitDeadlines.push(abandonAtMs, runner.id);
-      const reason = `did not exit within shutdownTimeout (${s.config.shutdownTimeoutMs} ms)`;
-      emit(st, { type: "killRunner", runnerId, reason });
-      telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: false });
-    } else if (life.phase === "killed" && life.abandonAtMs === at) {
-      const reason = `no exit reported within ${s.config.killGraceMs} ms of the kill; abandoned`;
-      emit(st, { type: "forgetRunner", runnerId, reason });
-      telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: true });
-      runnerGone(st, runner, reason);
+function compactionThreshold(live: number): number {
+  return 2 * live + 64;
+}
+
+export function armWaiterDeadline(s: PoolState, waiter: WaiterState): void {
+  if (waiter.deadlineMs === null) return;
+  s.waiterDeadlines.push(waiter.deadlineMs, waiter.id);
+  if (s.waiterDeadlines.size > compactionThreshold(s.waiters.size)) {
+    s.waiterDeadlines.clear();
+    for (const w of s.waiters.values()) {
+      if (w.deadlineMs !== null) s.waiterDeadlines.push(w.deadlineMs, w.id);
     }
   }
 }
 
-/** Removes a runner for good, failing what it still held. */
-export function runnerGone(st: Step, runner: RunnerState, reason: string): void {
-  const s = st.s;
-  for (const checkoutId of runner.checkouts) {
-    s.checkouts.delete(checkoutId);
-    emit(st, { type: "failCheckout", checkoutId, error: runnerDownError(runner.id, reason) });
-  }
-  runner.checkouts.clear();
-  s.free.remove(runner.id, runner.load);
-  s.free.forget(runner.id);
-  s.ledger.close(runner.id, st.nowMs);
-  const leftForIdle = runner.isMin && "reason" in runner.life && runner.life.reason === "idle";
-  removeRunner(s, runner);
-  telemetry(st, {
-    type: "shrink",
-    runnerId: runner.id,
-    count: s.runners.size + s.pendingBoots.size,
-    reason,
-  });
-  if (s.stopped) return;
-  // Back up to min when below it (FLAME #60: a crash or a finished single-use runner), also
-  // when min was raised while max was full and this exit frees the room. Only a min runner
-  // that idled out on purpose (minIdleShutdownAfterMs) is not brought back.
-  if (!leftForIdle) ensureMin(st);
-  bootForDemand(st);
-}
-
-export function fireRetry(st: Step): void {
-  const s = st.s;
-  if (s.retryAtMs === null || s.retryAtMs > st.nowMs) return;
-  s.retryAtMs = null;
-  ensureMin(st);
-  bootForDemand(st);
-}
-
-export function fireIdle(st: Step): void {
-  const s = st.s;
-  for (;;) {
-    const at = s.idleDeadlines.peekKey();
-    if (at === undefined || at > st.nowMs) return;
-    const runnerId = s.idleDeadlines.pop() as RunnerId;
-    const runner = s.runners.get(runnerId);
-    if (runner === undefined || runner.idleDeadlineMs !== at) continue;
-    runner.idleDeadlineMs = null;
-    if (runner.life.phase !== "ready" || runner.load > 0) continue;
-    // Kept ready for `buffer` (without it the idle runners would number fewer than buffer),
-    // with no timer, so a pool at rest has no deadline left; `rearmBufferKept` gives it one
-    // again once idle runners outnumber the buffer.
-    if (s.free.countAt(0) <= s.limits.buffer && s.draining === null) {
-      s.bufferKept.add(runner.id);
-      continue;
-    }
-    if (s.config.hasIdleCheck) {
-      moveRunner(s, runner, { phase: "idleCheck" });
-      emit(st, { type: "checkIdle", runnerId });
-    } else {
-      drain(st, runner, "idle", true);
+export function armBackstop(s: PoolState, checkout: CheckoutState, atMs: number | null): void {
+  checkout.backstopAtMs = atMs;
+  if (atMs === null) return;
+  s.backstopDeadlines.push(atMs, checkout.id);
+  if (s.backstopDeadlines.size > compactionThreshold(s.checkouts.size)) {
+    s.backstopDeadlines.clear();
+    for (const c of s.checkouts.values()) {
+      if (c.backstopAtMs !== null) s.backstopDeadlines.push(c.backstopAtMs, c.id);
     }
   }
+}
+
+/** `atMs` null disarms (the entry in the heap goes stale). */
+export function armIdleDeadline(s: PoolState, runner: RunnerState, atMs: number | null): void {
+  runner.idleDeadlineMs = atMs;
+  if (atMs === null) return;
+  s.idleDeadlines.push(atMs, runner.id);
+  if (s.idleDeadlines.size > compactionThreshold(s.runners.size)) {
+    s.idleDeadlines.clear();
+    for (const r of s.runners.values()) {
+      if (r.idleDeadlineMs !== null) s.idleDeadlines.push(r.idleDeadlineMs, r.id);
+    }
+  }
+}
+
+export function armBootDeadline(s: PoolState, bootId: BootId, atMs: number): void {
+  s.bootDeadlines.push(atMs, bootId);
+}
+
+/** The kill (stopping) or abandon (killed) deadline the runner's life now carries. */
+export function armExitDeadline(s: PoolState, runnerId: RunnerId, atMs: number): void {
+  s.exitDeadlines.push(atMs, runnerId);
 }
 
 /** Pops stale heap tops so `nextDeadline` never reports a deadline that will do nothing. */
 export function dropStaleDeadlines(s: PoolState): void {
-  for (;;) {
-    const at = s.waiterDeadlines.peekKey();
-    if (at === undefined) break;
-    const waiter = s.waiters.get(s.waiterDeadlines.peekValue() as CheckoutId);
-    if (waiter !== undefined && waiter.deadlineMs === at) break;
-    s.waiterDeadlines.pop();
-  }
-  for (;;) {
-    const at = s.idleDeadlines.peekKey();
-    if (at === undefined) break;
-    const runner = s.runners.get(s.idleDeadlines.peekValue() as RunnerId);
-    if (runner !== undefined && runner.idleDeadlineMs === at && runner.life.phase === "ready") {
-      break;
-    }
-    s.idleDeadlines.pop();
-  }
-  for (;;) {
-    const at = s.bootDeadlines.peekKey();
-    if (at === undefined) break;
-    const pending = s.pendingBoots.get(s.bootDeadlines.peekValue() as BootId);
-    if (pending !== undefined && pending.deadlineMs === at) break;
-    s.bootDeadlines.pop();
-  }
-  for (;;) {
-    const at = s.exitDeadlines.peekKey();
-    if (at === undefined) break;
-    const runner = s.runners.get(s.exitDeadlines.peekValue() as RunnerId);
-    const life = runner?.life;
-    if (life?.phase === "stopping" && life.killAtMs === at) break;
-    if (life?.phase === "killed" && life.abandonAtMs === at) break;
-    s.exitDeadlines.pop();
-  }
+  dropStale(s, s.waiterDeadlines, liveWaiter);
+  dropStale(s, s.backstopDeadlines, liveBackstop);
+  dropStale(s, s.idleDeadlines, liveIdle);
+  dropStale(s, s.bootDeadlines, liveBoot);
+  dropStale(s, s.exitDeadlines, liveExit);
 }
 
-function warmTimeoutError(pool: string, timeoutMs: number): CoreError {
-  return {
-    code: "TIMEOUT",
-    message: `Pool "${pool}": no runner slot freed up within the call's timeout (${timeoutMs} ms); every runner is busy and the pool is at max. Raise \`timeout\`, \`max\` or \`maxConcurrency\`.`,
-  };
-}
-
-function coldTimeoutError(waitedMs: number, lastBootError: string | null): CoreError {
-  return {
-    code: "TIMEOUT",
-    message:
-      lastBootError === null
-        ? `Timed out after waiting ${waitedMs} ms for a runner to boot; raise \`timeout\` or \`bootTimeout\`, or \`max\`.`
-        : `Timed out after waiting ${waitedMs} ms for a runner: the last boot failed: ${lastBootError}`,
-  };
-}
-
-/** Idle runners beyond `buffer` must be able to idle out: re-arm as many kept ones as needed. */
-export function rearmBufferKept(st: Step): void {
-  const s = st.s;
-  let excess = s.free.countAt(0) - s.limits.buffer;
-  for (const runnerId of s.bufferKept) {
-    if (excess <= 0) return;
-    s.bufferKept.delete(runnerId);
-    const runner = s.runners.get(runnerId);
-    if (runner !== undefined) armIdle(st, runner);
-    excess -= 1;
+function dropStale<T>(s: PoolState, heap: MinHeap<T>, live: Live<T>): void {
+  for (;;) {
+    const at = heap.peekKey();
+    if (at === undefined || live(s, heap.peekValue() as T, at)) return;
+    heap.pop();
   }
 }

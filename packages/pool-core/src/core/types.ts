@@ -64,14 +64,21 @@ export interface CoreConfig {
   readonly singleUse: boolean;
   /** Debounce before retrying a failed boot while demand is unmet (FLAME: 1 s). */
   readonly bootRetryDelayMs: number;
+  /**
+   * The backstop for a runner that never answers: a granted call still unanswered this long
+   * after its run deadline is failed TIMEOUT by the core (the runner should have answered
+   * TIMEOUT at the deadline itself). Public option `link.deadlineGrace`.
+   */
+  readonly deadlineGraceMs: number;
 }
 
 export type CheckinReason = "done" | "timeout" | "error";
-export type ShutdownReason = "idle" | "single_use" | "resize" | "stop" | "operator";
+/** Why a runner leaves; `announced`: the runner said it is leaving (nothing is sent to it). */
+export type ShutdownReason = "idle" | "single_use" | "resize" | "stop" | "operator" | "announced";
 
 /** What the host tells the core (named apart from telemetry's `PoolEvent`, which is output). */
 export type CoreEvent =
-  /** Boot `min` runners. Sent once by the host before anything else. */
+  /** Boot `min` runners. The first `checkout` starts the pool too; a repeat is a no-op. */
   | { readonly type: "start" }
   /**
    * A caller wants a slot for `timeoutMs` (queue + run; null = no bound). The core decides
@@ -83,11 +90,10 @@ export type CoreEvent =
       readonly checkoutId: CheckoutId;
       readonly timeoutMs: number | null;
       /**
-       * A caller asking again (its grant landed on a runner that had just gone) with what is
-       * left of its timeout: it is never cold, so the wait and the run stay within the
-       * timeout it started with.
+       * A cast or a placed child: `timeoutMs` bounds only the wait; the grant carries no run
+       * deadline and the core keeps no backstop for it.
        */
-      readonly retry?: true;
+      readonly unboundedRun?: true;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
@@ -100,7 +106,14 @@ export type CoreEvent =
       readonly error: string;
       readonly permanent: boolean;
     }
+  /** The runner is gone (its link closed or its process exited): its checkouts fail. */
   | { readonly type: "runnerDown"; readonly runnerId: RunnerId; readonly reason: string }
+  /**
+   * The runner announced it is leaving (single use done, failsafe, fatal error): it takes no
+   * new work; what it runs may still finish; it is killed if it has not exited by
+   * shutdownTimeout.
+   */
+  | { readonly type: "runnerLeaving"; readonly runnerId: RunnerId; readonly reason: string }
   | { readonly type: "idleChecked"; readonly runnerId: RunnerId; readonly shutdown: boolean }
   | {
       readonly type: "resize";
@@ -153,7 +166,18 @@ export type Effect =
    * checkouts failed). Drop it from the host's books; a late exit report is ignored.
    */
   | { readonly type: "forgetRunner"; readonly runnerId: RunnerId; readonly reason: string }
-  | { readonly type: "failCheckout"; readonly checkoutId: CheckoutId; readonly error: CoreError }
+  /**
+   * Fail a granted caller: its runner died (the slot is gone with it), or (`answeredEarly`) its
+   * runner did not answer by the run deadline plus `deadlineGraceMs`: the caller fails now, the
+   * runner is told to cancel, and the slot stays held until the host checks it in (the work
+   * stopped) or the runner goes down.
+   */
+  | {
+      readonly type: "failCheckout";
+      readonly checkoutId: CheckoutId;
+      readonly error: CoreError;
+      readonly answeredEarly?: true;
+    }
   | { readonly type: "checkIdle"; readonly runnerId: RunnerId }
   /** Stopped, no runner and no boot left: the host may close its server. Emitted once. */
   | { readonly type: "stopped" }

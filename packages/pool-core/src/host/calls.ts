@@ -124,7 +124,7 @@ export class Calls {
     const nowMs = this.#d.batchNowMs();
     this.#d.runnerGone(runnerId);
     const timeoutMs = c.timeoutMs === null ? null : c.timeoutMs - (nowMs - c.startedAtMs);
-    this.#d.dispatch({ type: "checkout", checkoutId: c.id, timeoutMs, retry: true }, nowMs);
+    this.#d.dispatch({ type: "checkout", checkoutId: c.id, timeoutMs }, nowMs);
   }
 
   /** The core's `reject`: the caller never got a slot (timeout, overload, budget, stop, boot). */

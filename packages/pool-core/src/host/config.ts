@@ -36,6 +36,7 @@ export function coreConfig(o: ResolvedOptions): CoreConfig {
     hasIdleCheck: o.idleCheck !== null,
     singleUse: o.singleUse,
     bootRetryDelayMs: BOOT_RETRY_DELAY_MS,
+    deadlineGraceMs: o.link.deadlineGraceMs,
   };
 }
 

@@ -83,6 +83,7 @@ export const DEFAULT_CONFIG: CoreConfig = {
   hasIdleCheck: false,
   singleUse: false,
   bootRetryDelayMs: 1_000,
+  deadlineGraceMs: 1_000,
 };
 
 function normalize(effect: Effect): ExpectedEffect | null {

@@ -22,6 +22,7 @@ function waiter(id: string, seq: number) {
     callDeadlineMs: null,
     deadlineMs: null,
     cold: false,
+    unboundedRun: false,
     enqueuedAtMs: 0,
     seq,
   };
@@ -42,7 +43,7 @@ describe("checkInvariants", () => {
 
   it("catches a checkout on a runner that is gone", () => {
     const s = healthy();
-    s.checkouts.set("ghost", { id: "ghost", runnerId: "r9", childId: null });
+    s.checkouts.set("ghost", { id: "ghost", runnerId: "r9", childId: null, backstopAtMs: null });
     expect(() => checkInvariants(s)).toThrow(/loads sum to 1 but there are 2 active checkouts/);
   });
 

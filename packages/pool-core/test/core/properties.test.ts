@@ -30,7 +30,8 @@ type Command =
         | "convertToChild"
         | "bootSucceeded"
         | "bootFailed"
-        | "runnerDown";
+        | "runnerDown"
+        | "runnerLeaving";
       readonly pick: number;
       readonly stray: boolean;
     }
@@ -59,6 +60,7 @@ const configArb: fc.Arbitrary<CoreConfig> = fc
     hasIdleCheck: fc.boolean(),
     singleUse: fc.boolean(),
     bootRetryDelayMs: fc.integer({ min: 1, max: 2_000 }),
+    deadlineGraceMs: fc.integer({ min: 0, max: 2_000 }),
     buffer: fc.integer({ min: 0, max: 2 }),
     maxWaiting: fc.option(fc.integer({ min: 0, max: 4 })),
     budget: fc.option(
@@ -92,6 +94,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 5, arbitrary: targeted("bootSucceeded") },
   { weight: 2, arbitrary: targeted("bootFailed") },
   { weight: 2, arbitrary: targeted("runnerDown") },
+  { weight: 1, arbitrary: targeted("runnerLeaving") },
   {
     weight: 1,
     arbitrary: fc
@@ -171,10 +174,13 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
       const dup = command.stray && command.pick % 2 === 0 ? `b${command.pick}` : undefined;
       return { type: "bootSucceeded", bootId: dup ?? bootId };
     }
-    case "runnerDown": {
+    case "runnerDown":
+    case "runnerLeaving": {
       const runnerId =
         (command.stray ? undefined : nth(state.runners.keys(), command.pick)) ?? stray;
-      return { type: "runnerDown", runnerId, reason: "crash" };
+      return command.kind === "runnerDown"
+        ? { type: "runnerDown", runnerId, reason: "crash" }
+        : { type: "runnerLeaving", runnerId, reason: "single_use" };
     }
   }
 }
@@ -214,8 +220,11 @@ class World {
         if (!this.waiting.delete(e.checkoutId))
           throw new Error(`reject of ${e.checkoutId}: not waiting`);
       } else if (e.type === "failCheckout") {
-        if (!this.active.delete(e.checkoutId))
-          throw new Error(`fail of ${e.checkoutId}: not active`);
+        // Answered early (the backstop): the caller fails, the slot stays held until checkin.
+        const known = e.answeredEarly
+          ? this.active.has(e.checkoutId)
+          : this.active.delete(e.checkoutId);
+        if (!known) throw new Error(`fail of ${e.checkoutId}: not active`);
       } else if (e.type === "boot" && state.config.budget !== null) {
         // The budget is never exceeded by a boot the core started.
         if (this.spentBefore >= state.config.budget.runnerMs) {

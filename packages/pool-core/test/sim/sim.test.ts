@@ -24,6 +24,8 @@ describe("pool simulator", () => {
       add("abandoned", result.stats.abandoned);
       add("abortedBoots", result.stats.abortedBoots);
       add("bufferBoots", result.stats.bufferBoots);
+      add("backstops", result.stats.backstops);
+      add("leaves", result.stats.leaves);
       if (!result.ok) failures.push(formatFailure(runSeed({ seed, trace: true })));
     }
     expect(failures.slice(0, 3).join("\n\n")).toBe("");
@@ -41,6 +43,9 @@ describe("pool simulator", () => {
       "abandoned",
       "abortedBoots",
       "bufferBoots",
+      // issue 21: runners that never answer (the core's backstop) and that announce leaving
+      "backstops",
+      "leaves",
     ]) {
       expect(totals[key] ?? 0, `${key} in ${JSON.stringify(totals)}`).toBeGreaterThan(20);
     }
@@ -90,5 +95,27 @@ describe("pool simulator", () => {
       .filter((r) => !r.ok);
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.map((r) => r.error).join("\n")).toMatch(/grant (on|to) /);
+  });
+});
+
+describe("pool simulator: the backstop (issue 21)", () => {
+  it("catches a core whose backstop never fires: a silent runner's caller is never answered", () => {
+    const noBackstop: typeof step = (state, event, nowMs) => {
+      const out = step(state, event, nowMs);
+      const effects = out.effects.filter(
+        (e: Effect) => e.type !== "failCheckout" || e.answeredEarly !== true,
+      );
+      return { state: out.state, effects };
+    };
+    const seeds = Array.from({ length: 40 }, (_, i) => i + 1);
+    const healthy = seeds.map((seed) => runSeed({ seed }));
+    const withBackstops = seeds.filter((_, i) => (healthy[i]?.stats.backstops ?? 0) > 0);
+    expect(withBackstops.length).toBeGreaterThan(0);
+    // (A silent call whose runner later crashes is still answered, RUNNER_DOWN: not every seed.)
+    const broken = withBackstops
+      .map((seed) => runSeed({ seed, step: noBackstop }))
+      .filter((r) => !r.ok);
+    expect(broken.length).toBeGreaterThan(0);
+    expect(broken.map((r) => r.error).join("\n")).toMatch(/never resolved \(granted\)/);
   });
 });

@@ -7,7 +7,8 @@
  * fault rates (which kinds of trouble happen at all, and how often). A safety phase runs
  * callers, boot failures (transient and permanent), boots that hang past bootTimeout, crashes,
  * runners that ignore their shutdown (killed) or whose backend never reports the exit
- * (abandoned), cancels, timeouts, resizes, and sometimes a drain or a stop; then a liveness
+ * (abandoned), runners that never answer a call (the core's backstop fails it), runners that
+ * announce they are leaving, cancels, timeouts, resizes, and sometimes a drain or a stop; then a liveness
  * phase turns faults off and runs until nothing is left to do. Checked after every step: the
  * core's own invariants, and that its effects make sense to the world (a caller is settled
  * once, with a code the situation allows; nothing is granted on a runner that is going away;
@@ -60,6 +61,10 @@ export interface SimResult {
     readonly abandoned: number;
     readonly abortedBoots: number;
     readonly bufferBoots: number;
+    /** Calls the core's backstop failed (a runner that never answered). */
+    readonly backstops: number;
+    /** Runners that announced they were leaving. */
+    readonly leaves: number;
   };
 }
 
@@ -78,13 +83,26 @@ interface Swarm {
   readonly hangBootP: number;
   readonly ignoreShutdownP: number;
   readonly hungBackendP: number;
+  /** A granted call with a run deadline is never answered (the core's backstop fails it). */
+  readonly silentP: number;
+  /** A runner announces it is leaving (single use, failsafe) and exits soon after. */
+  readonly leaveP: number;
   readonly idleCheckYesP: number;
   readonly meanArrivalMs: number;
   readonly meanHoldMs: number;
   readonly meanBootMs: number;
 }
 
-type CallerStatus = "new" | "waiting" | "granted" | "done" | "rejected" | "failed" | "gone";
+/** `answeredEarly`: failed by the backstop, its slot held until the work stops. */
+type CallerStatus =
+  | "new"
+  | "waiting"
+  | "granted"
+  | "answeredEarly"
+  | "done"
+  | "rejected"
+  | "failed"
+  | "gone";
 
 interface Caller {
   readonly id: string;
@@ -92,6 +110,8 @@ interface Caller {
   /** arrival + timeout: the core may not time it out before this. */
   deadlineMs: number | null;
   runnerId: string | null;
+  /** The run deadline its grant carried: the backstop may not fire before it plus the grace. */
+  runDeadlineMs: number | null;
 }
 
 interface FakeRunner {
@@ -103,11 +123,14 @@ interface FakeRunner {
   /** Its backend never reports the exit, even after a kill (the core abandons it). */
   readonly hung: boolean;
   abandoned: boolean;
+  /** It announced it is leaving: the core must not grant it anything more. */
+  leaving: boolean;
 }
 
 type Action =
   | { readonly kind: "arrive" }
   | { readonly kind: "finish"; readonly callerId: string }
+  | { readonly kind: "leave"; readonly runnerId: string }
   | { readonly kind: "cancel"; readonly callerId: string }
   | { readonly kind: "bootDone"; readonly bootId: string }
   | { readonly kind: "crash"; readonly runnerId: string }
@@ -144,6 +167,7 @@ export function chooseConfig(rng: Prng): CoreConfig {
     hasIdleCheck: rng.chance(0.3),
     singleUse: rng.chance(0.15),
     bootRetryDelayMs: rng.pick([1_000, 1_000, 10, 250]),
+    deadlineGraceMs: rng.pick([1_000, 1_000, 0, 50]),
   };
 }
 
@@ -163,6 +187,8 @@ function chooseSwarm(rng: Prng): Swarm {
     hangBootP: maybe(0.2, rng.pick([0.05, 0.3])),
     ignoreShutdownP: maybe(0.2, rng.pick([0.1, 0.5])),
     hungBackendP: maybe(0.3, 0.5),
+    silentP: maybe(0.3, rng.pick([0.05, 0.3])),
+    leaveP: maybe(0.3, rng.pick([0.05, 0.3])),
     idleCheckYesP: rng.pick([0.2, 0.5, 0.9]),
     meanArrivalMs: rng.pick([5, 50, 500]),
     meanHoldMs: rng.pick([10, 100, 2_000]),
@@ -211,6 +237,8 @@ class Simulation {
   readonly #rejects: Record<string, number> = {};
   #kills = 0;
   #abandoned = 0;
+  #backstops = 0;
+  #leaves = 0;
 
   constructor(options: SimOptions) {
     this.#seed = options.seed;
@@ -297,8 +325,10 @@ class Simulation {
         if (runner === undefined || !runner.alive)
           this.#fail(`grant on dead runner ${effect.runnerId}`);
         if (runner.shutdownRequested) this.#fail(`grant on runner ${runner.id} being shut down`);
+        if (runner.leaving) this.#fail(`grant on runner ${runner.id}, which announced leaving`);
         caller.status = "granted";
         caller.runnerId = runner.id;
+        caller.runDeadlineMs = effect.runDeadlineMs;
         this.#granted += 1;
         if (this.#rng.chance(this.#swarm.childP)) {
           this.#apply({
@@ -307,10 +337,15 @@ class Simulation {
             childId: `child-${caller.id}`,
           });
         }
-        this.#schedule(this.#delay(this.#swarm.meanHoldMs), {
-          kind: "finish",
-          callerId: caller.id,
-        });
+        const silent =
+          this.#faults && effect.runDeadlineMs !== null && this.#rng.chance(this.#swarm.silentP);
+        // A silent runner never answers: the core's backstop must fail the call.
+        if (!silent) {
+          this.#schedule(this.#delay(this.#swarm.meanHoldMs), {
+            kind: "finish",
+            callerId: caller.id,
+          });
+        }
         if (this.#faults && this.#rng.chance(this.#swarm.cancelRunningP)) {
           this.#schedule(this.#delay(this.#swarm.meanHoldMs), {
             kind: "cancel",
@@ -330,7 +365,11 @@ class Simulation {
       }
       case "failCheckout": {
         const caller = this.#caller(effect.checkoutId);
-        if (caller.status !== "granted")
+        if (effect.answeredEarly === true) {
+          this.#backstopFired(caller, effect.error.code);
+          return;
+        }
+        if (caller.status !== "granted" && caller.status !== "answeredEarly")
           this.#fail(`failCheckout of ${caller.id} in ${caller.status}`);
         const runner = this.#runners.get(caller.runnerId ?? "");
         if (runner?.alive !== false && runner?.abandoned !== true) {
@@ -375,7 +414,9 @@ class Simulation {
         const runner = this.#runners.get(effect.runnerId);
         if (runner === undefined || !runner.alive)
           this.#fail(`kill of dead runner ${effect.runnerId}`);
-        if (!runner.shutdownRequested) this.#fail(`kill of ${runner.id} before its shutdown`);
+        if (!runner.shutdownRequested && !runner.leaving) {
+          this.#fail(`kill of ${runner.id} before its shutdown`);
+        }
         this.#kills += 1;
         if (runner.hung && this.#faults) return; // the backend never reports the exit
         this.#schedule(this.#rng.int(0, 100), {
@@ -395,6 +436,7 @@ class Simulation {
         if (runner === undefined || !runner.alive)
           this.#fail(`shutdown of dead runner ${effect.runnerId}`);
         if (runner.shutdownRequested) this.#fail(`second shutdown of runner ${runner.id}`);
+        if (runner.leaving) this.#fail(`shutdown sent to ${runner.id}, which announced leaving`);
         // Stop and an operator's drain ask a busy runner to leave (it finishes its calls).
         if (effect.reason !== "stop" && effect.reason !== "operator" && this.#busy(runner.id)) {
           this.#fail(`shutdown (${effect.reason}) of busy runner ${runner.id}`);
@@ -430,6 +472,23 @@ class Simulation {
       case "telemetry":
         return;
     }
+  }
+
+  /**
+   * The backstop: only for a call granted with a run deadline, never before that deadline
+   * plus the grace. The caller is answered; the slot stays held until the work stops, which a
+   * silent runner's agent reports later (its thread terminated).
+   */
+  #backstopFired(caller: Caller, code: string): void {
+    if (caller.status !== "granted") this.#fail(`backstop of ${caller.id} in ${caller.status}`);
+    if (code !== "TIMEOUT") this.#fail(`backstop of ${caller.id} with ${code}`);
+    const due = caller.runDeadlineMs;
+    if (due === null || due + this.#config.deadlineGraceMs > this.#nowMs) {
+      this.#fail(`backstop of ${caller.id} at ${this.#nowMs}, run deadline ${due}`);
+    }
+    caller.status = "answeredEarly";
+    this.#backstops += 1;
+    this.#schedule(this.#rng.int(0, 2_000), { kind: "finish", callerId: caller.id });
   }
 
   /** A reject's code must be one the situation allows. */
@@ -494,7 +553,13 @@ class Simulation {
         const id = `c${this.#nextCaller++}`;
         const timeoutMs = this.#rng.chance(this.#swarm.deadlineP) ? this.#rng.int(0, 3_000) : null;
         const deadlineMs = timeoutMs === null ? null : this.#nowMs + timeoutMs;
-        const caller: Caller = { id, status: "waiting", deadlineMs, runnerId: null };
+        const caller: Caller = {
+          id,
+          status: "waiting",
+          deadlineMs,
+          runnerId: null,
+          runDeadlineMs: null,
+        };
         this.#callers.set(id, caller);
         if (this.#rng.chance(this.#swarm.cancelWaitingP)) {
           this.#schedule(this.#rng.int(0, 2_000), { kind: "cancel", callerId: id });
@@ -509,7 +574,8 @@ class Simulation {
       }
       case "finish": {
         const caller = this.#caller(action.callerId);
-        if (caller.status !== "granted") return; // it failed or went away first
+        // It failed or went away first. Answered early: the work stopped now.
+        if (caller.status !== "granted" && caller.status !== "answeredEarly") return;
         caller.status = "done";
         const reason = this.#rng.pick(["done", "done", "error", "timeout"] as const);
         this.#apply({ type: "checkin", checkoutId: caller.id, reason });
@@ -541,9 +607,13 @@ class Simulation {
           stubborn: this.#rng.chance(this.#swarm.ignoreShutdownP),
           hung: this.#rng.chance(this.#swarm.hungBackendP),
           abandoned: false,
+          leaving: false,
         });
         if (this.#rng.chance(this.#swarm.crashP)) {
           this.#schedule(this.#delay(this.#swarm.meanHoldMs * 3), { kind: "crash", runnerId });
+        }
+        if (this.#rng.chance(this.#swarm.leaveP)) {
+          this.#schedule(this.#delay(this.#swarm.meanHoldMs * 3), { kind: "leave", runnerId });
         }
         this.#apply({ type: "bootSucceeded", bootId: action.bootId });
         return;
@@ -557,10 +627,26 @@ class Simulation {
         this.#apply({ type: "runnerDown", runnerId: runner.id, reason: "crashed" });
         return;
       }
+      case "leave": {
+        // The agent announces, then exits (a failsafe or fatal error may leave work behind).
+        const runner = this.#runners.get(action.runnerId);
+        if (!this.#faults || runner === undefined || !runner.alive || runner.leaving) return;
+        if (runner.shutdownRequested) return; // already on its way out at the pool's request
+        runner.leaving = true;
+        this.#leaves += 1;
+        this.#apply({ type: "runnerLeaving", runnerId: runner.id, reason: "failsafe" });
+        if (runner.stubborn) return; // never exits by itself: the core must kill it
+        this.#schedule(this.#rng.int(0, 300), {
+          kind: "exit",
+          runnerId: runner.id,
+          reason: "announced",
+        });
+        return;
+      }
       case "exit": {
         const runner = this.#runners.get(action.runnerId);
         if (runner === undefined || !runner.alive) return;
-        const mayBeBusy = ["stop", "operator", "killed"].includes(action.reason);
+        const mayBeBusy = ["stop", "operator", "killed", "announced"].includes(action.reason);
         if (this.#busy(runner.id) && !mayBeBusy) {
           this.#fail(`runner ${runner.id} exits (${action.reason}) with callers on it`);
         }
@@ -607,7 +693,11 @@ class Simulation {
 
   #checkSettled(): void {
     for (const caller of this.#callers.values()) {
-      if (caller.status === "waiting" || caller.status === "granted") {
+      if (
+        caller.status === "waiting" ||
+        caller.status === "granted" ||
+        caller.status === "answeredEarly"
+      ) {
         this.#fail(`liveness: caller ${caller.id} never resolved (${caller.status})`);
       }
     }
@@ -659,7 +749,8 @@ class Simulation {
 
   #busy(runnerId: string): boolean {
     for (const caller of this.#callers.values()) {
-      if (caller.status === "granted" && caller.runnerId === runnerId) return true;
+      const holdsSlot = caller.status === "granted" || caller.status === "answeredEarly";
+      if (holdsSlot && caller.runnerId === runnerId) return true;
     }
     return false;
   }
@@ -707,6 +798,8 @@ class Simulation {
         abandoned: this.#abandoned,
         abortedBoots: this.#abortedBoots.size,
         bufferBoots: this.#config.buffer > 0 ? this.#boots.size : 0,
+        backstops: this.#backstops,
+        leaves: this.#leaves,
       },
     };
   }
@@ -737,7 +830,7 @@ function describeEffect(e: Effect): string | null {
     case "reject":
       return `reject ${e.checkoutId} ${e.error.code}`;
     case "failCheckout":
-      return `fail ${e.checkoutId} ${e.error.code}`;
+      return `fail ${e.checkoutId} ${e.error.code}${e.answeredEarly ? " (slot held)" : ""}`;
     case "boot":
       return `boot ${e.bootId}=${e.runnerId}${e.isMin ? " min" : ""}`;
     case "abortBoot":

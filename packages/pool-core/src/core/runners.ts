@@ -1,0 +1,161 @@
+/**
+ * Runner and boot moves: how a runner takes load, leaves (drain, shutdown, an announced exit),
+ * is killed or abandoned at its exit deadlines, and goes for good; how a boot ends. Every phase
+ * change goes through `moveRunner` (state.ts). When a move frees room, the rules that refill
+ * it (min, demand) are policy.ts's.
+ */
+import { bootForDemand, ensureMin, scheduleRetry } from "./policy.js";
+import {
+  capacityOf,
+  isActive,
+  moveRunner,
+  type PendingBoot,
+  type PoolState,
+  type RunnerState,
+  removeRunner,
+  runnerCount,
+} from "./state.js";
+import { emit, type Step, telemetry } from "./step.js";
+import { armExitDeadline, armIdleDeadline } from "./timers.js";
+import type { BootId, CoreError, RunnerId, ShutdownReason } from "./types.js";
+
+/** Moves a runner between load buckets; only active runners with a free slot are indexed. */
+export function setLoad(s: PoolState, runner: RunnerState, load: number): void {
+  s.free.remove(runner.id, runner.load);
+  runner.load = load;
+  if (isActive(runner) && load < capacityOf(s, runner)) s.free.add(runner.id, load);
+}
+
+/** Stops granting to `runner`; sends its shutdown now or once its last checkout ends. */
+export function drain(st: Step, runner: RunnerState, reason: ShutdownReason, now: boolean): void {
+  const s = st.s;
+  s.free.remove(runner.id, runner.load);
+  armIdleDeadline(s, runner, null);
+  if (now || runner.load === 0) sendShutdown(st, runner, reason);
+  else moveRunner(s, runner, { phase: "draining", reason });
+}
+
+/** Asks the runner to leave; it is killed at `killAtMs` if it has not exited by then. */
+export function sendShutdown(st: Step, runner: RunnerState, reason: ShutdownReason): void {
+  stopping(st, runner, reason);
+  emit(st, {
+    type: "shutdownRunner",
+    runnerId: runner.id,
+    reason,
+    timeoutMs: st.s.config.shutdownTimeoutMs,
+  });
+}
+
+/**
+ * The runner said it is leaving: no new work, nothing sent to it (it is on its way out), and
+ * the same exit bound as a runner asked to leave.
+ */
+export function announcedLeaving(st: Step, runner: RunnerState): void {
+  const phase = runner.life.phase;
+  if (phase === "stopping" || phase === "killed") return;
+  st.s.free.remove(runner.id, runner.load);
+  armIdleDeadline(st.s, runner, null);
+  stopping(st, runner, "announced");
+}
+
+function stopping(st: Step, runner: RunnerState, reason: ShutdownReason): void {
+  const killAtMs = st.nowMs + st.s.config.shutdownTimeoutMs;
+  moveRunner(st.s, runner, { phase: "stopping", reason, killAtMs });
+  armExitDeadline(st.s, runner.id, killAtMs);
+}
+
+/**
+ * A runner asked to leave passed its exit deadline: at `killAtMs` the backend is told to kill
+ * it; at `abandonAtMs` (the backend never reported the exit, e.g. a hung Docker daemon) the
+ * core forgets it, so stop() and the pool's accounting never wait on a backend forever.
+ */
+export function exitDeadlinePassed(st: Step, runnerId: RunnerId): void {
+  const s = st.s;
+  const runner = s.runners.get(runnerId) as RunnerState;
+  const life = runner.life;
+  if (life.phase === "stopping") {
+    const abandonAtMs = st.nowMs + s.config.killGraceMs;
+    moveRunner(s, runner, { phase: "killed", reason: life.reason, abandonAtMs });
+    armExitDeadline(s, runner.id, abandonAtMs);
+    const reason = `did not exit within shutdownTimeout (${s.config.shutdownTimeoutMs} ms)`;
+    emit(st, { type: "killRunner", runnerId, reason });
+    telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: false });
+  } else {
+    const reason = `no exit reported within ${s.config.killGraceMs} ms of the kill; abandoned`;
+    emit(st, { type: "forgetRunner", runnerId, reason });
+    telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: true });
+    runnerGone(st, runner, reason);
+  }
+}
+
+/** Removes a runner for good, failing what it still held. */
+export function runnerGone(st: Step, runner: RunnerState, reason: string): void {
+  const s = st.s;
+  for (const checkoutId of runner.checkouts) {
+    s.checkouts.delete(checkoutId);
+    emit(st, { type: "failCheckout", checkoutId, error: runnerDownError(runner.id, reason) });
+  }
+  runner.checkouts.clear();
+  s.free.remove(runner.id, runner.load);
+  s.free.forget(runner.id);
+  s.ledger.close(runner.id, st.nowMs);
+  const leftForIdle = runner.isMin && "reason" in runner.life && runner.life.reason === "idle";
+  removeRunner(s, runner);
+  telemetry(st, {
+    type: "shrink",
+    runnerId: runner.id,
+    count: s.runners.size + s.pendingBoots.size,
+    reason,
+  });
+  if (s.stopped) return;
+  // Back up to min when below it (FLAME #60: a crash or a finished single-use runner), also
+  // when min was raised while max was full and this exit frees the room. Only a min runner
+  // that idled out on purpose (minIdleShutdownAfterMs) is not brought back.
+  if (!leftForIdle) ensureMin(st);
+  bootForDemand(st);
+}
+
+function runnerDownError(runnerId: RunnerId, reason: string): CoreError {
+  return { code: "RUNNER_DOWN", message: `Runner ${runnerId} went down: ${reason}` };
+}
+
+/** Forgets a pending boot (it came up, failed, or was given up on). */
+export function endBoot(st: Step, pending: PendingBoot, ok: boolean): void {
+  const s = st.s;
+  s.pendingBoots.delete(pending.id);
+  s.surplusBoots.delete(pending.id);
+  if (pending.isMin) s.counts.min -= 1;
+  if (!ok) s.ledger.close(pending.runnerId, st.nowMs);
+}
+
+/** A boot ended without a runner: report it and record the error for later TIMEOUTs. */
+export function bootEndedInFailure(
+  st: Step,
+  pending: PendingBoot,
+  error: string,
+  permanent: boolean,
+): void {
+  const s = st.s;
+  endBoot(st, pending, false);
+  s.lastBootError = error;
+  telemetry(st, {
+    type: "growEnd",
+    bootId: pending.id,
+    count: runnerCount(s),
+    ok: false,
+    runnerId: pending.runnerId,
+    bootMs: st.nowMs - pending.startedAtMs,
+    error,
+    ...(permanent ? { permanent } : {}),
+  });
+}
+
+/** A boot that did not bring a runner up in time is given up on (and retried after the debounce). */
+export function bootDeadlinePassed(st: Step, bootId: BootId): void {
+  const s = st.s;
+  const pending = s.pendingBoots.get(bootId) as PendingBoot;
+  const reason = `runner ${pending.runnerId} did not say hello within bootTimeout (${s.config.bootTimeoutMs} ms)`;
+  emit(st, { type: "abortBoot", bootId, runnerId: pending.runnerId, reason });
+  bootEndedInFailure(st, pending, reason, false);
+  scheduleRetry(st);
+}
