@@ -16,10 +16,13 @@ export interface LocalBackendOptions {
   /**
    * The module that defines the functions (the same one the parent imports). A `.ts` entry
    * works when the parent itself runs TypeScript through a loader (`tsx app.ts`, `node
-   * --import tsx app.ts`): see `inheritLoaders`.
+   * --import tsx app.ts`): see `inheritLoaders`. Required.
    */
   readonly entry: URL | string;
-  /** Extra `node` flags for runners (e.g. `["--enable-source-maps"]`), after the inherited loaders. */
+  /**
+   * Extra `node` flags for runners (e.g. `["--enable-source-maps"]`), after the inherited
+   * loaders. Default `[]`.
+   */
   readonly execArgv?: readonly string[];
   /**
    * Start runners with the parent's module loader flags (`--import`, `--require`, `--loader`,
@@ -34,9 +37,12 @@ export interface LocalBackendOptions {
    * `console.log`) at `info`. Default: the pool's `log` option (silent when it is `false`).
    */
   readonly log?: LogFn;
-  /** Extra environment for runners (added to this process's environment). */
+  /** Extra environment for runners (added to this process's environment). Default `{}`. */
   readonly env?: Readonly<Record<string, string>>;
-  /** Path to the runner-agent bin; defaults to `@flame-ts/runner-agent/bin`. */
+  /**
+   * Path to the runner-agent bin. Default: the `flame-runner` bin of the installed
+   * `@flame-ts/runner-agent`; when that is not installed, boots fail BOOT_FAILED (permanent).
+   */
   readonly agentPath?: string;
   /** How long `stop()` waits after SIGTERM before SIGKILL. Default 5,000 ms. */
   readonly killAfterMs?: number;

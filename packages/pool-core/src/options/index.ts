@@ -31,7 +31,7 @@ export type { ExecutionOption } from "./execution.js";
 export type { HeartbeatOption } from "./heartbeat.js";
 export type { GrowMeta, GrowResult } from "./hooks.js";
 export type { LinkOption } from "./link.js";
-export type { ListenOption, TlsOption } from "./listen.js";
+export type { ListenOption } from "./listen.js";
 export type { LogFn, LogLevel } from "./log.js";
 export type { IdleCheckOption } from "./runner-lifetime.js";
 export { type BudgetOption, isInsideRunner, resolveLimits } from "./sizing.js";
