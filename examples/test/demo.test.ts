@@ -21,15 +21,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe("npm start demo", () => {
   let demo: ChildProcess | null = null;
   const runnerPids = new Set<number>();
@@ -71,14 +62,15 @@ describe("npm start demo", () => {
       err += chunk.toString();
     });
 
-    await waitFor(
-      "the demo to print its dashboard URL",
-      () => {
-        if (demo?.exitCode !== null) throw new Error(`the demo exited early:\n${out}\n${err}`);
-        return /Dashboard: http:\/\/127\.0\.0\.1:\d+\//.test(out);
-      },
-      90_000,
-    );
+    await expect
+      .poll(
+        () => {
+          if (demo?.exitCode !== null) throw new Error(`the demo exited early:\n${out}\n${err}`);
+          return /Dashboard: http:\/\/127\.0\.0\.1:\d+\//.test(out);
+        },
+        { timeout: 90_000, message: "the demo to print its dashboard URL" },
+      )
+      .toBe(true);
     const url = /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1]!;
     const telemetryUrl = /Telemetry: (ws:\/\/\S+)/.exec(out)?.[1];
     expect(telemetryUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
@@ -87,7 +79,9 @@ describe("npm start demo", () => {
     expect(await res.text()).toContain("flame-ts");
 
     // The bursty load grows the pool past one runner.
-    await waitFor("at least 2 runners", () => runnerPids.size >= 2, 60_000);
+    await expect
+      .poll(() => runnerPids.size >= 2, { timeout: 60_000, message: "at least 2 runners" })
+      .toBe(true);
     for (const pid of runnerPids) expect(alive(pid)).toBe(true);
 
     // What a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
@@ -100,10 +94,11 @@ describe("npm start demo", () => {
     ]);
     expect(code).toBe(0);
     expect(out).toContain("Stopped: no runner left.");
-    await waitFor(
-      "every runner to be gone",
-      () => [...runnerPids].every((pid) => !alive(pid)),
-      10_000,
-    );
+    await expect
+      .poll(() => [...runnerPids].every((pid) => !alive(pid)), {
+        timeout: 10_000,
+        message: "every runner to be gone",
+      })
+      .toBe(true);
   });
 });

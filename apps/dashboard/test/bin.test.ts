@@ -13,7 +13,6 @@ import {
   freePort,
   listening,
   processesWithEnv,
-  waitFor,
 } from "./harness.js";
 
 const bin = join(dashboardDir, "bin", "flame-dashboard.mjs");
@@ -64,20 +63,28 @@ describe("flame-dashboard bin", () => {
     });
     const npmExited = new Promise<void>((resolve) => npm.once("exit", () => resolve()));
     try {
-      await waitFor(
-        "the dashboard to answer",
-        () =>
-          fetch(`http://127.0.0.1:${port}/login`).then(
-            (res) => res.ok,
-            () => false,
-          ),
-        60_000,
-      );
+      await expect
+        .poll(
+          () =>
+            fetch(`http://127.0.0.1:${port}/login`).then(
+              (res) => res.ok,
+              () => false,
+            ),
+          { timeout: 60_000, message: "the dashboard to answer" },
+        )
+        .toBe(true);
       expect(ours().length).toBeGreaterThan(0);
       npm.kill("SIGTERM");
       await npmExited;
-      await waitFor("the dashboard's port to close", async () => !(await listening(port)), 20_000);
-      await waitFor("no dashboard process left", () => ours().length === 0, 20_000);
+      await expect
+        .poll(async () => !(await listening(port)), {
+          timeout: 20_000,
+          message: "the dashboard's port to close",
+        })
+        .toBe(true);
+      await expect
+        .poll(() => ours().length === 0, { timeout: 20_000, message: "no dashboard process left" })
+        .toBe(true);
     } finally {
       if (npm.exitCode === null && npm.signalCode === null) npm.kill("SIGKILL");
       for (const pid of ours()) process.kill(pid, "SIGKILL");

@@ -34,7 +34,6 @@ import {
   type StartedDashboard,
   startDashboard,
   terminate,
-  waitFor,
 } from "./harness.js";
 
 const hasChromium = existsSync(CHROMIUM);
@@ -163,11 +162,12 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
       .toBe(`Drain runner ${first}?`);
     await dialog.getByRole("button", { name: "Drain runner" }).click();
     await expect.poll(() => actionResult(page)).toMatch(/^Done: runner .* draining\./);
-    await waitFor(
-      `runner ${first} gone from the page`,
-      async () => (await runnerRow(page, first!).count()) === 0,
-      30_000,
-    );
+    await expect
+      .poll(async () => (await runnerRow(page, first!).count()) === 0, {
+        timeout: 30_000,
+        message: `runner ${first} gone from the page`,
+      })
+      .toBe(true);
     await expect.poll(() => timelineText(page)).toContain(`dashboard drained ${first}`);
 
     // Kill a runner (keyboard: focus the button, Enter, then confirm with Enter).
@@ -179,11 +179,12 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     await dialog.getByRole("button", { name: "Kill runner" }).focus();
     await page.keyboard.press("Enter");
     await expect.poll(() => actionResult(page)).toMatch(/^Done: runner .* killed\./);
-    await waitFor(
-      `runner ${second} gone from the page`,
-      async () => (await runnerRow(page, second!).count()) === 0,
-      30_000,
-    );
+    await expect
+      .poll(async () => (await runnerRow(page, second!).count()) === 0, {
+        timeout: 30_000,
+        message: `runner ${second} gone from the page`,
+      })
+      .toBe(true);
     await expect.poll(() => timelineText(page)).toContain(`dashboard killed ${second}`);
     expect(pool.snapshot().runners.map((r) => r.id)).not.toContain(second);
 
@@ -316,14 +317,15 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     });
     let peak = 0;
     try {
-      await waitFor(
-        "the page to show 3 runners and 15 calls",
-        async () => {
-          peak = Math.max(peak, await runnerCount());
-          return peak === 3 && (await callsShown()) >= 15;
-        },
-        90_000,
-      );
+      await expect
+        .poll(
+          async () => {
+            peak = Math.max(peak, await runnerCount());
+            return peak === 3 && (await callsShown()) >= 15;
+          },
+          { timeout: 90_000, message: "the page to show 3 runners and 15 calls" },
+        )
+        .toBe(true);
     } finally {
       loading = false;
       await Promise.all(callers);
@@ -430,19 +432,22 @@ type History = Extract<TelemetryServerMessage, { type: "history" }>["history"];
 
 /** Connects to the telemetry server (as the test, not the page) until its history passes `check`. */
 async function waitForHistory(url: string, check: (history: History) => boolean): Promise<void> {
-  await waitFor(
-    "the telemetry history",
-    () =>
-      new Promise<boolean>((resolve) => {
-        const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TELEMETRY_TOKEN}` } });
-        ws.on("error", () => resolve(false));
-        ws.on("message", (data) => {
-          const message = JSON.parse(data.toString()) as TelemetryServerMessage;
-          if (message.type !== "history") return;
-          ws.terminate();
-          resolve(check(message.history));
-        });
-      }),
-    30_000,
-  );
+  await expect
+    .poll(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const ws = new WebSocket(url, {
+            headers: { authorization: `Bearer ${TELEMETRY_TOKEN}` },
+          });
+          ws.on("error", () => resolve(false));
+          ws.on("message", (data) => {
+            const message = JSON.parse(data.toString()) as TelemetryServerMessage;
+            if (message.type !== "history") return;
+            ws.terminate();
+            resolve(check(message.history));
+          });
+        }),
+      { timeout: 30_000, message: "the telemetry history" },
+    )
+    .toBe(true);
 }

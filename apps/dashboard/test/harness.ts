@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
+import { expect } from "vitest";
 
 export const dashboardDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
@@ -110,17 +111,18 @@ export async function startDashboard(
     output += chunk.toString();
   });
   const url = `http://127.0.0.1:${port}/`;
-  await waitFor(
-    `flame-dashboard at ${url}`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`flame-dashboard exited: ${output}`);
-      return fetch(`${url}login`).then(
-        (res) => res.ok,
-        () => false,
-      );
-    },
-    60_000,
-  );
+  await expect
+    .poll(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`flame-dashboard exited: ${output}`);
+        return fetch(`${url}login`).then(
+          (res) => res.ok,
+          () => false,
+        );
+      },
+      { timeout: 60_000, message: `flame-dashboard at ${url}` },
+    )
+    .toBe(true);
   return { child, url, output: () => output };
 }
 
@@ -193,21 +195,6 @@ export async function logIn(page: Page, baseUrl: string, token: string): Promise
   await page.getByLabel("Dashboard token").fill(token);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(baseUrl);
-}
-
-/** Polls `check` until it returns true, failing with `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Pids of every live descendant of `pid` (from /proc/<pid>/stat's ppid field). */

@@ -157,7 +157,7 @@ describe("FlyBackend.boot", () => {
     emulator.failCreates(1_000, 429, "rate limit exceeded");
     const controller = new AbortController();
     const booting = backend.boot(bootRequest(parent.url, { signal: controller.signal }));
-    await waitUntil(() => emulator.requests.length >= 2);
+    await expect.poll(() => emulator.requests.length >= 2, { timeout: 10_000 }).toBe(true);
     controller.abort();
     await expect(booting).rejects.toMatchObject({ code: "BOOT_FAILED" });
     expect(emulator.machines()).toEqual([]);
@@ -282,11 +282,3 @@ describe("FlyBackend.reapOrphans when Fly does not answer", () => {
     expect(reaped.destroyed).toEqual([id]);
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

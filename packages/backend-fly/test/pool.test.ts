@@ -53,7 +53,11 @@ describe("Pool on FlyBackend + emulator (real runner-agent)", () => {
     await pool.start();
     const where = (await pool.call(whereAmI, {})) as { machineId: string };
     const pending = pool.call(sleep, { ms: 60_000 }, { timeout: 90_000 });
-    await waitUntil(() => pool?.snapshot().runners.some((r) => r.inflight === 1) ?? false);
+    await expect
+      .poll(() => pool?.snapshot().runners.some((r) => r.inflight === 1) ?? false, {
+        timeout: 20_000,
+      })
+      .toBe(true);
     const crashedAtMs = Date.now();
     emulator.crash(where.machineId);
     const error = await pending.catch((e: unknown) => e);
@@ -73,7 +77,7 @@ describe("Pool on FlyBackend + emulator (real runner-agent)", () => {
     const first = (await pool.call(whereAmI, {})) as { machineId: string; pid: number };
     expect(pool.snapshot().runners.map((r) => r.meta.boot)).toEqual(["created"]);
     // Idle shutdown: the runner exits, its Machine stays stopped (warm) instead of destroyed.
-    await waitUntil(() => pool?.snapshot().runners.length === 0);
+    await expect.poll(() => pool?.snapshot().runners.length === 0, { timeout: 20_000 }).toBe(true);
     await emulator.waitFor(first.machineId, "stopped");
     // Returned to the warm set: the retire decision ends by releasing its lease.
     await decided(first.machineId, 0);
@@ -111,22 +115,18 @@ describe("Pool on FlyBackend + emulator (real runner-agent)", () => {
 
 /** Waits until a keep-or-destroy decision on the Machine, made after request `since`, is over (it ends by releasing the Machine's lease). */
 async function decided(machineId: string, since: number): Promise<void> {
-  await waitUntil(() =>
-    emulator.requests
-      .slice(since)
-      .some(
-        (r) =>
-          r.operation === "Machines_release_lease" &&
-          r.status === 200 &&
-          r.path.includes(`/${machineId}/`),
-      ),
-  );
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await expect
+    .poll(
+      () =>
+        emulator.requests
+          .slice(since)
+          .some(
+            (r) =>
+              r.operation === "Machines_release_lease" &&
+              r.status === 200 &&
+              r.path.includes(`/${machineId}/`),
+          ),
+      { timeout: 20_000 },
+    )
+    .toBe(true);
 }

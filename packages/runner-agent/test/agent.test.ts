@@ -58,14 +58,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(cond: () => boolean, boundMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe("flame-runner exit codes", () => {
   it("exits 1 when FLAME_PARENT is missing", async () => {
     const missing = await new AgentProcess({ FLAME_PARENT: "" }).exit();
@@ -164,7 +156,9 @@ describe("flame-runner exit codes", () => {
     expect(alive(agentPid)).toBe(true);
     const killedAt = Date.now();
     parent.kill("SIGKILL");
-    await until(() => !alive(agentPid), 10_000, "the orphaned runner to exit");
+    await expect
+      .poll(() => !alive(agentPid), { timeout: 10_000, message: "the orphaned runner to exit" })
+      .toBe(true);
     console.log(
       `orphaned flame-runner exited ${Date.now() - killedAt} ms after its parent was SIGKILLed`,
     );

@@ -20,19 +20,6 @@ export function localPool(options: Partial<PoolOptions> & { entry?: URL } = {}):
   return pool;
 }
 
-/** Polls `condition` every 20 ms until true; throws after `boundMs`. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  boundMs: number,
-  what: string,
-): Promise<void> {
-  const until = Date.now() + boundMs;
-  while (!(await condition())) {
-    if (Date.now() > until) throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** The FlameError code a promise rejects with ("ok" if it resolves). */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {

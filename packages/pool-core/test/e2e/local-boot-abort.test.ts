@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
 import { LocalBackend } from "../../src/index.js";
-import { fixtureEntry, waitFor } from "./helpers.js";
+import { fixtureEntry } from "./helpers.js";
 
 /** Live child processes of this test process that run the runner agent. */
 function agentChildren(): number[] {
@@ -45,7 +45,12 @@ describe("LocalBackend boot aborted", () => {
     const booting = backend.boot(bootRequest("abort-early", controller.signal));
     controller.abort(reason);
     await expect(booting).rejects.toBe(reason);
-    await waitFor(() => agentChildren().length === 0, 5_000, "no runner process left");
+    await expect
+      .poll(() => agentChildren().length === 0, {
+        timeout: 5_000,
+        message: "no runner process left",
+      })
+      .toBe(true);
   });
 
   it("after boot() answered: the runner's process ends", async () => {
@@ -55,6 +60,11 @@ describe("LocalBackend boot aborted", () => {
     expect(agentChildren()).toHaveLength(1);
     controller.abort(new FlameError("BOOT_FAILED", "no hello in time"));
     await runner.exited;
-    await waitFor(() => agentChildren().length === 0, 5_000, "no runner process left");
+    await expect
+      .poll(() => agentChildren().length === 0, {
+        timeout: 5_000,
+        message: "no runner process left",
+      })
+      .toBe(true);
   });
 });

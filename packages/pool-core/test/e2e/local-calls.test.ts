@@ -13,7 +13,7 @@ import {
   whoami,
 } from "../fixtures/functions.mjs";
 import { hasOpenssl, selfSignedCert } from "../link/tls-cert.js";
-import { codeOf, fixtureEntry, localPool, waitFor } from "./helpers.js";
+import { codeOf, fixtureEntry, localPool } from "./helpers.js";
 
 const onlyInParent = defineFunction("e2e.onlyInParent", () => 1);
 
@@ -62,11 +62,12 @@ describe("LocalBackend pool: calls", () => {
     expect(await codeOf(pool.call(waitForAbort, { tag: "deadline" }, { timeout: 300 }))).toBe(
       "TIMEOUT",
     );
-    await waitFor(
-      async () => ((await pool.call(seenAborts, null)) as string[]).includes("deadline"),
-      10_000,
-      "the runner to see the deadline abort",
-    );
+    await expect
+      .poll(async () => ((await pool.call(seenAborts, null)) as string[]).includes("deadline"), {
+        timeout: 10_000,
+        message: "the runner to see the deadline abort",
+      })
+      .toBe(true);
   });
 
   it("timeout covers the queue: a caller behind a busy runner at max times out", async () => {
@@ -107,21 +108,32 @@ describe("LocalBackend pool: calls", () => {
     await pool.call(echo, "warm");
     const controller = new AbortController();
     const running = pool.call(waitForAbort, { tag: "caller" }, { signal: controller.signal });
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 1, 10_000, "the call to start");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 1, {
+        timeout: 10_000,
+        message: "the call to start",
+      })
+      .toBe(true);
     controller.abort();
     expect(await codeOf(running)).toBe("ABORTED");
-    await waitFor(
-      async () => ((await pool.call(seenAborts, null)) as string[]).includes("caller"),
-      10_000,
-      "the runner to see the abort",
-    );
+    await expect
+      .poll(async () => ((await pool.call(seenAborts, null)) as string[]).includes("caller"), {
+        timeout: 10_000,
+        message: "the runner to see the abort",
+      })
+      .toBe(true);
   });
 
   it("SIGKILL of a runner mid-call → RUNNER_DOWN fast; the next call succeeds", async () => {
     const pool = localPool({ max: 1 });
     const { pid } = (await pool.call(whoami, null)) as { pid: number };
     const running = codeOf(pool.call(sleep, { ms: 60_000, value: 1 }, { timeout: 60_000 }));
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 1, 10_000, "the call to start");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 1, {
+        timeout: 10_000,
+        message: "the call to start",
+      })
+      .toBe(true);
     const killedAt = performance.now();
     process.kill(pid, "SIGKILL");
     expect(await running).toBe("RUNNER_DOWN");
@@ -173,14 +185,20 @@ describe("LocalBackend pool: calls", () => {
   it("placeChild runs until stopped and holds its slot meanwhile", async () => {
     const pool = localPool({ max: 1, maxConcurrency: 2 });
     const child = await pool.placeChild(waitForAbort, { tag: "child" });
-    await waitFor(
-      () => pool.snapshot().runners[0]?.inflight === 1,
-      10_000,
-      "the child to hold a slot",
-    );
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 1, {
+        timeout: 10_000,
+        message: "the child to hold a slot",
+      })
+      .toBe(true);
     await child.stop();
     expect(await codeOf(child.result)).toMatch(/ok|ABORTED/);
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 0, 10_000, "the slot to free");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 0, {
+        timeout: 10_000,
+        message: "the slot to free",
+      })
+      .toBe(true);
   });
 
   it("a pool created inside a runner forces min to 0", async () => {

@@ -17,7 +17,7 @@ import {
   ticker,
   whereAmI,
 } from "../fixtures/cpu-functions.mjs";
-import { codeOf, localPool, waitFor } from "./helpers.js";
+import { codeOf, localPool } from "./helpers.js";
 
 const cpuEntry = new URL("../fixtures/cpu-functions.mjs", import.meta.url);
 
@@ -60,7 +60,12 @@ describe("LocalBackend pool: CPU-bound functions on worker threads", () => {
     const error = await pool.call(spinForever, { log }, { timeout: 1_000 }).catch((e) => e);
     expect(error).toMatchObject({ code: "TIMEOUT" });
     // The slot frees only once the work really stopped (its thread was terminated).
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 0, 10_000, "the slot to free");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 0, {
+        timeout: 10_000,
+        message: "the slot to free",
+      })
+      .toBe(true);
     const size = statSync(log).size;
     expect(size).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -88,7 +93,12 @@ describe("LocalBackend pool: CPU-bound functions on worker threads", () => {
     pool.events.subscribe((e) => events.push(e));
     await pool.start();
     const inFlight = pool.call(spin, { ms: 1_500 });
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 1, 5_000, "the call to start");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 1, {
+        timeout: 5_000,
+        message: "the call to start",
+      })
+      .toBe(true);
     const until = Date.now() + 4_000;
     while (Date.now() < until) {
       // A GC pause or a big synchronous decode, as the parent sees it.
@@ -112,7 +122,12 @@ describe("LocalBackend pool: CPU-bound functions on worker threads", () => {
     );
     const codes = await Promise.all(storm);
     expect(codes).toContain("TIMEOUT");
-    await waitFor(() => pool.snapshot().runners.every((r) => r.inflight === 0), 20_000, "idle");
+    await expect
+      .poll(() => pool.snapshot().runners.every((r) => r.inflight === 0), {
+        timeout: 20_000,
+        message: "idle",
+      })
+      .toBe(true);
     const seen = readFileSync(join(dir, "counts"), "utf8").trim().split("\n").map(Number);
     expect(seen.length).toBeGreaterThan(0);
     expect(Math.max(...seen)).toBeLessThanOrEqual(2);

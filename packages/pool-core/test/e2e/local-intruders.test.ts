@@ -9,7 +9,7 @@ import {
 import { decodeParentDescriptor } from "../../src/protocol.js";
 import { echo } from "../fixtures/functions.mjs";
 import { runnerHeaders, upgradeStatus } from "../link/fake-runner.js";
-import { fixtureEntry, localPool, waitFor } from "./helpers.js";
+import { fixtureEntry, localPool } from "./helpers.js";
 
 /** Runners start ≥ 1 s late, so the test can knock on the parent's door first. */
 const slowStart = "data:text/javascript,await new Promise((r) => setTimeout(r, 1000));";
@@ -29,7 +29,9 @@ describe("LocalBackend pool: intruders", () => {
     const backend = new SpyBackend();
     const pool = localPool({ backend, bootTimeout: 20_000 });
     const call = pool.call(echo, "served");
-    await waitFor(() => backend.requests.length === 1, 10_000, "the boot to start");
+    await expect
+      .poll(() => backend.requests.length === 1, { timeout: 10_000, message: "the boot to start" })
+      .toBe(true);
     const descriptor = decodeParentDescriptor(backend.requests[0]?.env.FLAME_PARENT ?? "");
     expect(new URL(descriptor.url).hostname).toBe("127.0.0.1");
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { PoolEvent } from "../../src/index.js";
 import { add, echo, sleep, whoami } from "../fixtures/functions.mjs";
-import { isAlive, localPool, waitFor } from "./helpers.js";
+import { isAlive, localPool } from "./helpers.js";
 
 function record(pool: { events: { subscribe(l: (e: PoolEvent) => void): () => void } }) {
   const events: PoolEvent[] = [];
@@ -37,7 +37,12 @@ describe("LocalBackend pool: lifecycle", () => {
 
     const killedAt = performance.now();
     parent.kill("SIGKILL");
-    await waitFor(() => pids.every((pid) => !isAlive(pid)), failsafeMs + 10_000, "runners to exit");
+    await expect
+      .poll(() => pids.every((pid) => !isAlive(pid)), {
+        timeout: failsafeMs + 10_000,
+        message: "runners to exit",
+      })
+      .toBe(true);
     const lastExitMs = performance.now() - killedAt;
     console.log(
       `[measure] parent SIGKILLed → last of ${pids.length} runners gone after ${lastExitMs.toFixed(0)} ms (failsafe ${failsafeMs} ms)`,
@@ -53,7 +58,12 @@ describe("LocalBackend pool: lifecycle", () => {
       pool.call(sleep, { ms: 300, value: 1 }),
       pool.call(sleep, { ms: 300, value: 2 }),
     ]);
-    await waitFor(() => events.some((e) => e.type === "shrink"), 15_000, "the idle runner to go");
+    await expect
+      .poll(() => events.some((e) => e.type === "shrink"), {
+        timeout: 15_000,
+        message: "the idle runner to go",
+      })
+      .toBe(true);
     const shrink = events.find((e) => e.type === "shrink");
     expect(shrink).toMatchObject({ count: 1 });
     const left = pool.snapshot().runners;
@@ -77,16 +87,28 @@ describe("LocalBackend pool: lifecycle", () => {
     });
     const events = record(pool);
     await pool.call(echo, 1);
-    await waitFor(() => asked >= 2, 15_000, "the idle check to be asked twice");
+    await expect
+      .poll(() => asked >= 2, { timeout: 15_000, message: "the idle check to be asked twice" })
+      .toBe(true);
     expect(events.some((e) => e.type === "shrink")).toBe(false);
     allow = true;
-    await waitFor(() => pool.snapshot().runners.length === 0, 15_000, "the runner to go");
+    await expect
+      .poll(() => pool.snapshot().runners.length === 0, {
+        timeout: 15_000,
+        message: "the runner to go",
+      })
+      .toBe(true);
   });
 
   it("minIdleShutdownAfter lets idle min runners go too", async () => {
     const pool = localPool({ min: 1, max: 1, idleShutdownAfter: 200, minIdleShutdownAfter: 300 });
     await pool.start();
-    await waitFor(() => pool.snapshot().runners.length === 0, 15_000, "the min runner to go");
+    await expect
+      .poll(() => pool.snapshot().runners.length === 0, {
+        timeout: 15_000,
+        message: "the min runner to go",
+      })
+      .toBe(true);
     expect(await pool.call(add, { a: 2, b: 2 })).toBe(4);
   });
 
@@ -96,11 +118,12 @@ describe("LocalBackend pool: lifecycle", () => {
     const a = (await pool.call(whoami, null)) as { pid: number };
     const b = (await pool.call(whoami, null)) as { pid: number };
     expect(a.pid).not.toBe(b.pid);
-    await waitFor(
-      () => pool.snapshot().runners.filter((r) => r.isMin && r.state === "ready").length === 1,
-      15_000,
-      "a replacement min runner",
-    );
+    await expect
+      .poll(
+        () => pool.snapshot().runners.filter((r) => r.isMin && r.state === "ready").length === 1,
+        { timeout: 15_000, message: "a replacement min runner" },
+      )
+      .toBe(true);
   });
 
   it("operator actions: drainRunner lets its call finish, killRunner fails it; both are recorded", async () => {
@@ -109,21 +132,28 @@ describe("LocalBackend pool: lifecycle", () => {
     await pool.start();
     const first = pool.snapshot().runners[0]!.id;
     const running = pool.call(sleep, { ms: 400, value: "finished" });
-    await waitFor(() => pool.snapshot().runners[0]?.inflight === 1, 5_000, "the call to start");
+    await expect
+      .poll(() => pool.snapshot().runners[0]?.inflight === 1, {
+        timeout: 5_000,
+        message: "the call to start",
+      })
+      .toBe(true);
     expect(pool.drainRunner(first, { by: "test" })).toBe(true);
     expect(await running).toBe("finished");
-    await waitFor(
-      () => pool.snapshot().runners.some((r) => r.id !== first && r.state === "ready"),
-      15_000,
-      "a replacement min runner",
-    );
+    await expect
+      .poll(() => pool.snapshot().runners.some((r) => r.id !== first && r.state === "ready"), {
+        timeout: 15_000,
+        message: "a replacement min runner",
+      })
+      .toBe(true);
     const second = pool.snapshot().runners.find((r) => r.state === "ready")!.id;
     const doomed = pool.call(sleep, { ms: 10_000, value: "never" });
-    await waitFor(
-      () => pool.snapshot().runners.some((r) => r.id === second && r.inflight === 1),
-      5_000,
-      "the second call to start",
-    );
+    await expect
+      .poll(() => pool.snapshot().runners.some((r) => r.id === second && r.inflight === 1), {
+        timeout: 5_000,
+        message: "the second call to start",
+      })
+      .toBe(true);
     expect(pool.killRunner(second, { by: "test" })).toBe(true);
     await expect(doomed).rejects.toMatchObject({ code: "RUNNER_DOWN" });
     expect(pool.killRunner("no-such-runner")).toBe(false);

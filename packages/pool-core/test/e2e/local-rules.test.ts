@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { type FlameError, isFlameError, LocalBackend, type PoolEvent } from "../../src/index.js";
 import { echo, sleep, whoami } from "../fixtures/functions.mjs";
-import { codeOf, fixtureEntry, isAlive, localPool, waitFor } from "./helpers.js";
+import { codeOf, fixtureEntry, isAlive, localPool } from "./helpers.js";
 
 function record(pool: { events: { subscribe(l: (e: PoolEvent) => void): () => void } }) {
   const events: PoolEvent[] = [];
@@ -56,9 +56,13 @@ describe("LocalBackend pool: issue 14 rules", () => {
     const pool = localPool({ max: 2, maxConcurrency: 1, buffer: 1 });
     await pool.start();
     const ready = () => pool.snapshot().runners.filter((r) => r.state === "ready");
-    await waitFor(() => ready().length === 1, 15_000, "the buffer runner");
+    await expect
+      .poll(() => ready().length === 1, { timeout: 15_000, message: "the buffer runner" })
+      .toBe(true);
     const running = pool.call(sleep, { ms: 200, value: 1 });
-    await waitFor(() => ready().length === 2, 15_000, "a second buffer runner");
+    await expect
+      .poll(() => ready().length === 2, { timeout: 15_000, message: "a second buffer runner" })
+      .toBe(true);
     expect(await running).toBe(1);
   });
 
@@ -67,7 +71,12 @@ describe("LocalBackend pool: issue 14 rules", () => {
     const events = record(pool);
     const who = await pool.call(whoami, null);
     expect(pool.killRunner(who.runnerId)).toBe(true);
-    await waitFor(() => pool.snapshot().runners.length === 0, 15_000, "the runner to go");
+    await expect
+      .poll(() => pool.snapshot().runners.length === 0, {
+        timeout: 15_000,
+        message: "the runner to go",
+      })
+      .toBe(true);
     const error = await errorOf(pool.call(echo, 1));
     expect(error.code).toBe("BUDGET_EXHAUSTED");
     expect(events.find((e) => e.type === "budgetBlocked")).toMatchObject({ budgetMs: 1 });
@@ -101,7 +110,9 @@ describe("LocalBackend pool: issue 14 rules", () => {
     process.kill(pid, "SIGSTOP"); // frozen: it can neither drain nor answer
     await pool.stop();
     expect(events.find((e) => e.type === "runnerKilled")).toMatchObject({ abandoned: false });
-    await waitFor(() => !isAlive(pid), 15_000, "the frozen runner to be gone");
+    await expect
+      .poll(() => !isAlive(pid), { timeout: 15_000, message: "the frozen runner to be gone" })
+      .toBe(true);
   });
 
   it("a boot that keeps missing bootTimeout ends in a TIMEOUT that names the boot error", async () => {

@@ -38,15 +38,6 @@ function portOf(url: string): number {
   return Number(new URL(url).port);
 }
 
-/** Polls `condition` every 10 ms; throws after `boundMs` (a bound, never the thing tested). */
-async function until(condition: () => boolean, what: string, boundMs = 10_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** An idle stranger: connects and sends nothing. Destroyed when the test ends. */
 function idleSocket(port: number, localAddress = "127.0.0.1"): Promise<Socket> {
   const socket = connect({ port, host: "127.0.0.1", localAddress });
@@ -103,7 +94,9 @@ describe("row 3: strangers cannot starve runners", () => {
     const first = await idleSocket(port);
     const held = [first];
     for (let i = 0; i < 3; i++) held.push(await idleSocket(port));
-    await until(() => server.strangers === 4, "four strangers held");
+    await expect
+      .poll(() => server.strangers === 4, { timeout: 10_000, message: "four strangers held" })
+      .toBe(true);
     const newcomer = await idleSocket(port);
     // The port dropped exactly one socket to make room: the oldest.
     await closed(first);
@@ -135,10 +128,20 @@ describe("row 3: strangers cannot starve runners", () => {
       for (let i = 0; i < 12; i++) crowd.push(await idleSocket(port, "127.0.0.1"));
       // 127.0.0.1 keeps its 4 newest; the 8 it opened before were its own to lose.
       await Promise.all(crowd.slice(0, 8).map(closed));
-      await until(() => server.strangers === 4, "the crowd down to its share");
+      await expect
+        .poll(() => server.strangers === 4, {
+          timeout: 10_000,
+          message: "the crowd down to its share",
+        })
+        .toBe(true);
       const other: Socket[] = [];
       for (let i = 0; i < 4; i++) other.push(await idleSocket(port, "127.0.0.2"));
-      await until(() => server.strangers === 8, "the other source's sockets held");
+      await expect
+        .poll(() => server.strangers === 8, {
+          timeout: 10_000,
+          message: "the other source's sockets held",
+        })
+        .toBe(true);
       // The crowd goes on: it still loses only its own sockets.
       for (let i = 0; i < 8; i++) crowd.push(await idleSocket(port, "127.0.0.1"));
       await Promise.all(crowd.slice(0, 16).map(closed));
@@ -190,7 +193,9 @@ describe("row 3: strangers cannot starve runners", () => {
     cleanups.push(() => pool.stop());
     const call = pool.call(echo, "served");
     call.catch(() => {});
-    await until(() => requests.length === 1, "the boot to start");
+    await expect
+      .poll(() => requests.length === 1, { timeout: 10_000, message: "the boot to start" })
+      .toBe(true);
     const { url } = decodeParentDescriptor(requests[0]?.env.FLAME_PARENT ?? "");
 
     const crowd = startCrowd(portOf(url), 200);

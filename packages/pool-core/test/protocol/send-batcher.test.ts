@@ -39,20 +39,12 @@ function frame(n: number): Uint8Array {
   return bytes;
 }
 
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe("SendBatcher", () => {
   it("sends the first frame of a tick at once and batches the rest, in order", async () => {
     const { client, received, writes } = await pair();
     const batcher = new SendBatcher(client, { maxFramesPerWrite: 8 });
     for (let n = 0; n < 20; n++) batcher.send(frame(n));
-    await until(() => received.length === 20);
+    await expect.poll(() => received.length === 20, { timeout: 5_000 }).toBe(true);
     expect(received).toEqual(Array.from({ length: 20 }, (_, n) => n));
     // 1 + 8 + 8 + 3: four syscalls instead of twenty, the first two before the tick ended.
     expect(writes.count).toBe(4);
@@ -70,7 +62,7 @@ describe("SendBatcher", () => {
     batcher.send(big);
     expect(writes.count).toBe(2); // ...until they pass maxBytesPerWrite
     batcher.send(frame(4));
-    await until(() => received.length === 4);
+    await expect.poll(() => received.length === 4, { timeout: 5_000 }).toBe(true);
     expect(received).toEqual([1, 2, 3, 4]);
     expect(writes.count).toBe(3);
   });
