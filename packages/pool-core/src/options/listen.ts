@@ -9,7 +9,7 @@ import { duration, group, integer } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /** A PEM certificate and its key, as strings or Buffers. */
-export interface TlsOption {
+interface TlsOption {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
 }
