@@ -35,7 +35,7 @@ export interface SessionOptions {
 }
 
 /** The effects a session carries out; the driver carries out `dial` and `leave` itself. */
-export type TaskEffect = Exclude<AgentEffect, { readonly type: "dial" | "leave" }>;
+type TaskEffect = Exclude<AgentEffect, { readonly type: "dial" | "leave" }>;
 
 export class Session implements ExecutorSink {
   readonly #link: WelcomedLink;

@@ -49,6 +49,10 @@ export type AgentLife =
 
 export type AgentPhase = AgentLife["phase"];
 
+/** Between dial attempts: doubled after each failure, from the first to the cap. */
+const DIAL_BACKOFF_START_MS = 50;
+export const DIAL_BACKOFF_MAX_MS = 1_000;
+
 export const AGENT_TRANSITIONS = {
   // A failed attempt schedules the next one: connecting → connecting.
   connecting: ["connecting", "serving", "leaving"],
@@ -101,9 +105,6 @@ export function initialAgentState(settings: LifecycleSettings, nowMs: number): A
     taskDueAtMs: null,
   };
 }
-
-export const DIAL_BACKOFF_START_MS = 50;
-export const DIAL_BACKOFF_MAX_MS = 1_000;
 
 /** The only way the agent's phase changes: throws LifecycleTransitionError on a move its table forbids. */
 export function moveAgent(state: AgentState, next: AgentLife): void {
