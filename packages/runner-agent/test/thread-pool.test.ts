@@ -13,16 +13,33 @@ import { expect, it } from "vitest";
 
 const SCRIPT = fileURLToPath(new URL("./fixtures/first-thread-exits-run.mjs", import.meta.url));
 
-it("a first thread that ends before the pool adopts it is replaced, and calls are served", async () => {
+async function runScenario(end: "exit" | "throw"): Promise<Record<string, unknown>> {
   const marker = join(mkdtempSync(join(tmpdir(), "flame-first-")), "marker");
   const { stdout } = await promisify(execFile)(process.execPath, [SCRIPT], {
-    env: { ...process.env, FIRST_THREAD_MARKER: marker },
+    env: { ...process.env, FIRST_THREAD_MARKER: marker, FIRST_THREAD_END: end },
     timeout: 30_000,
   });
-  const report = JSON.parse(stdout.trim()) as Record<string, unknown>;
+  return JSON.parse(stdout.trim()) as Record<string, unknown>;
+}
+
+const SERVED = {
+  answer: { ok: true, msg: { t: "result", id: 1, ok: true, value: "served by the replacement" } },
+};
+
+it("a first thread that exits before the pool adopts it is replaced, and calls are served", async () => {
+  const report = await runScenario("exit");
   expect(report.functions).toContain("echo");
   expect(report.exitCode).toBe(7);
-  expect(report).toMatchObject({
-    answer: { ok: true, msg: { t: "result", id: 1, ok: true, value: "served by the replacement" } },
-  });
+  expect(report).toMatchObject(SERVED);
+  // Its end was recorded before the adoption and reported once, with its cause.
+  expect(report.debug).toEqual(["worker thread exited with code 7; starting a replacement"]);
+});
+
+it("a first thread that crashes before the pool adopts it is replaced, its cause kept", async () => {
+  const report = await runScenario("throw");
+  expect(report.exitCode).toBe(1);
+  expect(report).toMatchObject(SERVED);
+  expect(report.debug).toEqual([
+    "worker thread crashed: first thread crashed on purpose; starting a replacement",
+  ]);
 });
