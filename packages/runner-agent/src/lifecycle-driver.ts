@@ -135,7 +135,10 @@ export class LifecycleDriver {
     }
   }
 
-  /** The single way out: the link first (announcing `announce` when set), then the executor. */
+  /**
+   * The single way out: any dial attempt is dropped, the link hung up (`announce` sent first
+   * when set) while the executor stops its work; `exited` settles once both are done.
+   */
   #leave(code: AgentExit["code"], reason: string, announce: string | null): void {
     this.#dialing.abort();
     const hungUp = this.#session?.hangUp(code === EXIT.OK, reason, announce) ?? Promise.resolve();
