@@ -44,6 +44,18 @@ export interface TelemetryServer {
 }
 
 const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024;
+/**
+ * Events that only move counters (slots in use, calls served, callers waiting): the periodic
+ * snapshot keeps those live, so a busy pool's call rate does not multiply snapshots. Every
+ * other event (boots, exits, shrink, drain, resize, control, and any added later) is followed
+ * by a fresh snapshot of its pool.
+ */
+const CALL_LEVEL: ReadonlySet<PoolEvent["type"]> = new Set<PoolEvent["type"]>([
+  "callFinished",
+  "checkoutWaited",
+  "checkoutTimeout",
+  "overloaded",
+]);
 
 interface Client {
   readonly ws: WebSocket;
@@ -80,10 +92,12 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
       client.ws.terminate();
     }
   };
+  const sendAll = (payload: string) => {
+    for (const client of clients) send(client, payload);
+  };
   const broadcast = (message: TelemetryServerMessage) => {
     if (clients.size === 0) return;
-    const payload = JSON.stringify(message);
-    for (const client of clients) send(client, payload);
+    sendAll(JSON.stringify(message));
   };
 
   const flush = () => {
@@ -93,6 +107,10 @@ export async function serveTelemetry(options: TelemetryServerOptions): Promise<T
     const events = pending;
     pending = [];
     broadcast({ type: "events", events });
+    // The pool's own account of what those events did (a runner booting, leaving, draining),
+    // so a client shows it from the pool instead of re-deriving it from events.
+    const reshaped = new Set(events.filter((e) => !CALL_LEVEL.has(e.type)).map((e) => e.pool));
+    for (const pool of reshaped) for (const payload of snapshotPayloads(pool)) sendAll(payload);
   };
 
   /** One JSON encoding per pool, shared by every client it goes to. */

@@ -7,8 +7,10 @@
  * Per pool, event `seq` values increase by exactly 1; a client that sees a gap (or any doubt)
  * sends `{ "type": "resync" }` and gets fresh snapshots (rate-limited per client). Events whose
  * seq is ≤ the snapshot's seq are already reflected in it (history events always are).
- * Snapshots are also re-sent every `snapshotIntervalMs` so gauges that change without an event
- * (slots in use) stay live.
+ * After a batch with an event that changes the pool's shape (a boot, an exit, a shrink, a drain,
+ * a resize, an operator action), the pool's fresh snapshot follows the batch: a client shows the
+ * pool's own account and never rebuilds it from events. Snapshots are also re-sent every
+ * `snapshotIntervalMs` so gauges that change with calls (slots in use, calls served) stay live.
  *
  * When the server was started with `control: true` (and a token), `hello.control` is true and a
  * client may send `control` messages; each gets one `controlResult` with the same `id`.
@@ -102,5 +104,3 @@ export type TelemetryClientMessage =
       /** Who asks (recorded in the pool's `control` event). Default "telemetry client". */
       readonly by?: string;
     } & TelemetryControlRequest);
-
-export type { ControlAction };
