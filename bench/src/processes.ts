@@ -52,13 +52,3 @@ export async function residentBytes(pid: number): Promise<number | null> {
     return null;
   }
 }
-
-/** True while `pid` exists (signal 0 checks without touching it). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -30,7 +30,7 @@ export function figure(input: Omit<Figure, "ratio" | "met">): Figure {
   return { ...input, ratio, met: input.goal ? goalMet(input.goal, input.value, ratio) : null };
 }
 
-export function goalMet(goal: Goal, value: number, ratio: number): boolean {
+function goalMet(goal: Goal, value: number, ratio: number): boolean {
   const subject = goal.on === "ratio" ? ratio : value;
   if (!Number.isFinite(subject)) return false;
   return goal.op === "<=" ? subject <= goal.target : subject >= goal.target;

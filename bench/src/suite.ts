@@ -17,7 +17,7 @@ export interface Bench {
   run(scale: Scale): Promise<Figure[]>;
 }
 
-export const benches: readonly Bench[] = [
+const benches: readonly Bench[] = [
   { name: "call-path", run: callPathBench },
   { name: "piscina", run: piscinaBench },
   { name: "cpu-bound", run: cpuBoundBench },

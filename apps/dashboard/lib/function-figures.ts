@@ -6,9 +6,9 @@
 import type { FunctionFigures } from "@flame-ts/pool-core/telemetry";
 
 /** Recent durations kept per function (the same bound as the server's history). */
-export const RECENT_CALLS = 256;
+const RECENT_CALLS = 256;
 /** Failures listed under "Last failures". */
-export const MAX_FAILURES_SHOWN = 20;
+const MAX_FAILURES_SHOWN = 20;
 
 export interface FunctionStats {
   readonly fn: string;

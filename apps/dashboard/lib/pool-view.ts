@@ -1,12 +1,16 @@
 /**
- * What the dashboard knows about one pool, built from the telemetry stream: the history the
- * server replays on connect, the latest snapshot (kept current between snapshots by applying
- * events), the server's per-second samples for the charts, a bounded event timeline, and
- * per-function figures. Pure functions over plain data: no React, no socket.
+ * What the dashboard knows about one pool, built from the telemetry stream only: the history
+ * the server replays on connect, the latest snapshot, the server's per-second samples for the
+ * charts, a bounded event timeline, and per-function figures. Pure functions over plain data:
+ * no React, no socket.
+ *
+ * The pool's state shown (runners, limits, boots, draining) is always the pool's own latest
+ * snapshot, never rebuilt here from events: the server sends a fresh snapshot after every batch
+ * that changes a pool's shape. Events say what happened (the timeline, the figures) as the pool
+ * reported it: an exit is a crash or an operator's kill because the pool says so.
  */
 import type {
   PoolEvent,
-  RunnerSnapshot,
   SequencedSnapshot,
   TelemetryHistory,
   TelemetrySample,
@@ -21,7 +25,7 @@ import {
 
 /** 15 minutes of 1 s samples: the widest chart window. */
 export const MAX_SAMPLES = 900;
-export const MAX_TIMELINE = 200;
+const MAX_TIMELINE = 200;
 
 export interface Samples {
   /** Seconds since the epoch (uPlot's x unit). */
@@ -42,6 +46,8 @@ export type TimelineKind =
   | "shrink"
   | "bootFailed"
   | "crash"
+  | "killed"
+  | "down"
   | "resize"
   | "timeout"
   | "control"
@@ -97,8 +103,6 @@ export interface PoolView {
   /** Callers refused OVERLOADED, and boots refused by the budget, seen so far. */
   overloaded: number;
   budgetBlocked: number;
-  /** Runners an operator killed: their `runnerDown` is not a crash. */
-  readonly killed: Set<string>;
 }
 
 function emptySamples(): Samples {
@@ -130,7 +134,6 @@ export function createPoolView(snapshot: SequencedSnapshot): PoolView {
     failures: [],
     overloaded: 0,
     budgetBlocked: 0,
-    killed: new Set(),
   };
 }
 
@@ -145,7 +148,6 @@ export function applyHistory(view: PoolView, history: TelemetryHistory): void {
   view.failures = [];
   view.overloaded = 0;
   view.budgetBlocked = 0;
-  view.killed.clear();
   view.functions = functionsFromHistory(history.functions);
   view.totalCalls = 0;
   view.failedCalls = 0;
@@ -156,7 +158,7 @@ export function applyHistory(view: PoolView, history: TelemetryHistory): void {
   for (const event of history.events as readonly ViewEvent[]) record(view, event, false);
 }
 
-/** A fresh snapshot replaces what events built up (the server restarted if seq went back). */
+/** The pool's state as it reports it (the server restarted if seq went back). */
 export function applySnapshot(view: PoolView, snapshot: SequencedSnapshot): void {
   view.snapshot = snapshot;
   view.lastSeq = snapshot.seq;
@@ -182,8 +184,9 @@ export function applySample(view: PoolView, sample: TelemetrySample): void {
 }
 
 /**
- * Applies one live event. Returns "gap" when events were missed: the caller asks for a
- * snapshot. Events already reflected by the snapshot (seq ≤ lastSeq) are ignored.
+ * Records one live event (timeline, figures); the pool's state changes only with the snapshot
+ * that follows. Returns "gap" when events were missed: the caller asks for a snapshot. Events
+ * already reflected by the snapshot (seq ≤ lastSeq) are ignored.
  */
 export function applyEvent(view: PoolView, event: ViewEvent): "ok" | "stale" | "gap" {
   if (event.seq <= view.lastSeq) return "stale";
@@ -194,7 +197,6 @@ export function applyEvent(view: PoolView, event: ViewEvent): "ok" | "stale" | "
     view.awaitingSnapshot = true;
   }
   record(view, event, true);
-  if (!gap && !view.awaitingSnapshot) patchSnapshot(view, event);
   return gap ? "gap" : "ok";
 }
 
@@ -223,25 +225,9 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
         `boot failed after ${formatMs(event.bootMs)}: ${event.error}`,
       );
       return;
-    case "runnerDown": {
-      if (view.killed.delete(event.runnerId)) {
-        pushTimeline(view, event, "shrink", `runner ${event.runnerId} stopped: ${event.reason}`);
-        return;
-      }
-      // A runner the pool did not ask to leave crashed; without `expected`, judge by exit code.
-      const crashed =
-        event.expected === false ||
-        (event.expected === undefined && event.exitCode !== null && event.exitCode !== 0);
-      if (crashed) {
-        pushTimeline(
-          view,
-          event,
-          "crash",
-          `runner ${event.runnerId} crashed (exit ${event.exitCode}): ${event.reason}`,
-        );
-      }
+    case "runnerDown":
+      recordExit(view, event);
       return;
-    }
     case "shrink":
       pushTimeline(
         view,
@@ -262,7 +248,6 @@ function record(view: PoolView, event: ViewEvent, live: boolean): void {
       );
       return;
     case "control": {
-      if (event.ok && event.action === "killRunner") view.killed.add(event.target);
       const who = event.by ?? "an operator";
       const what = CONTROL_VERBS[event.action] ?? event.action;
       const text = event.ok
@@ -308,65 +293,24 @@ const CONTROL_INFINITIVES: Record<string, string> = {
   resize: "resize",
 };
 
-/** Keeps the runner list live between periodic snapshots. */
-function patchSnapshot(view: PoolView, event: ViewEvent): void {
-  const s = view.snapshot;
-  switch (event.type) {
-    case "runnerUp": {
-      const runner: RunnerSnapshot = {
-        id: event.runnerId,
-        state: "ready",
-        inflight: 0,
-        isMin: event.isMin,
-        bootedAtMs: event.timeMs,
-        callsServed: 0,
-        meta: event.meta,
-      };
-      // The booting placeholder for this runner (if the snapshot had one) becomes ready.
-      const runners = s.runners.filter((r) => r.id !== event.runnerId);
-      view.snapshot = {
-        ...s,
-        seq: event.seq,
-        pendingBoots: Math.max(0, s.pendingBoots - 1),
-        runners: [...runners, runner],
-      };
-      return;
-    }
-    case "runnerDown":
-      view.snapshot = {
-        ...s,
-        seq: event.seq,
-        runners: s.runners.filter((r) => r.id !== event.runnerId),
-      };
-      return;
-    case "resize":
-      view.snapshot = { ...s, seq: event.seq, min: event.min, max: event.max };
-      return;
-    case "control":
-      view.snapshot = {
-        ...s,
-        seq: event.seq,
-        runners:
-          event.ok && event.action === "drainRunner"
-            ? s.runners.map((r) => (r.id === event.target ? { ...r, state: "draining" } : r))
-            : s.runners,
-      };
-      return;
-    case "callFinished":
-      view.snapshot = {
-        ...s,
-        seq: event.seq,
-        runners:
-          event.runnerId === null
-            ? s.runners
-            : s.runners.map((r) =>
-                r.id === event.runnerId ? { ...r, callsServed: r.callsServed + 1 } : r,
-              ),
-      };
-      return;
-    default:
-      view.snapshot = { ...s, seq: event.seq };
-      return;
+/**
+ * An exit as the pool reported it: an operator's kill, a crash, or (the pool asked it to leave)
+ * nothing beyond the shrink or stop already shown. A pool that does not say (`expected` absent)
+ * gets a plain "down" entry: the view does not guess a crash from an exit code.
+ */
+function recordExit(view: PoolView, event: Extract<ViewEvent, { type: "runnerDown" }>): void {
+  const exit = `exit ${event.exitCode}`;
+  if (event.cause === "operator") {
+    pushTimeline(view, event, "killed", `runner ${event.runnerId} killed by an operator (${exit})`);
+  } else if (event.expected === false) {
+    pushTimeline(
+      view,
+      event,
+      "crash",
+      `runner ${event.runnerId} crashed (${exit}): ${event.reason}`,
+    );
+  } else if (event.expected === undefined) {
+    pushTimeline(view, event, "down", `runner ${event.runnerId} down (${exit}): ${event.reason}`);
   }
 }
 

@@ -98,7 +98,7 @@ export interface ResolvedDockerBackendOptions {
 const PULL_POLICIES: readonly PullPolicy[] = ["never", "missing", "always"];
 const NAME_PREFIX = /^([a-zA-Z0-9][a-zA-Z0-9_.-]*)?$/;
 const ENV_NAME = /^[^=\0]+$/;
-export const RESERVED_LABEL_PREFIX = "flame-ts.";
+const RESERVED_LABEL_PREFIX = "flame-ts.";
 
 export function resolveDockerBackendOptions(
   options: DockerBackendOptions,

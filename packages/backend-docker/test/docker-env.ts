@@ -20,8 +20,7 @@ import type { DockerBackendOptions } from "../src/index.js";
 
 export const TEST_IMAGE = process.env.FLAME_DOCKER_TEST_IMAGE ?? "flame-ts/runner-test:local";
 /** The node-only base the test image is built on (build-test-image.mjs `--base-tag`). */
-export const TEST_BASE_IMAGE =
-  process.env.FLAME_DOCKER_TEST_BASE_IMAGE ?? "flame-ts/node-base:local";
+const TEST_BASE_IMAGE = process.env.FLAME_DOCKER_TEST_BASE_IMAGE ?? "flame-ts/node-base:local";
 /** Where scripts/docker/build-test-image.mjs puts this package's fixture module in the image. */
 export const DOCKER_FIXTURE = "/app/fixtures/docker-functions.mjs";
 export const RUN_LABEL = "flame-ts-test.run";
@@ -31,7 +30,7 @@ export const runTag = randomBytes(4).toString("hex");
  * sees this run's containers, never another suite's or another engineer's on a shared daemon.
  */
 export const TEST_APP = `test-${runTag}`;
-export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 export interface DockerSuite {
   /** True when no daemon answers (one line was printed); under CI=true that threw instead. */

@@ -22,7 +22,7 @@ import { FLAME_METADATA, type Machine } from "./machines-api.js";
 import { isUnanswered, retrying } from "./retry.js";
 
 /** How long one reap keeps retrying requests Fly did not answer (429, 5xx, no answer). */
-export const REAP_RETRY_MS = 30_000;
+const REAP_RETRY_MS = 30_000;
 
 /** Where a runner's parent ran, as recorded in the runner's metadata. */
 export interface ParentRef {

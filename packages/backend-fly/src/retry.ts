@@ -35,7 +35,7 @@ export function backoffDelayMs(
 }
 
 /** Refused for now (429/409/412/422). */
-export function isRefusedForNow(error: FlyApiError): boolean {
+function isRefusedForNow(error: FlyApiError): boolean {
   return RETRYABLE_STATUSES.has(error.status);
 }
 

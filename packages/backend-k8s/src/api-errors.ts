@@ -23,14 +23,6 @@ export function apiMessage(error: unknown): string {
   return text.split("\n")[0] ?? text;
 }
 
-/** Kubernetes' machine-readable reason (Status.reason), e.g. "Forbidden", "Invalid". */
-export function apiReason(error: unknown): string | null {
-  const body = (error as { body?: unknown } | null)?.body;
-  const status = typeof body === "string" ? parseJson(body) : body;
-  const reason = (status as { reason?: unknown } | null)?.reason;
-  return typeof reason === "string" ? reason : null;
-}
-
 /**
  * Worth another try inside the boot deadline: a conflict (409), throttling (429), the API
  * server's own trouble (5xx) or no answer at all. Everything else (400, 401, 403, 404, 422)

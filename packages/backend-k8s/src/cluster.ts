@@ -24,7 +24,7 @@ export interface Cluster {
   readonly watch: PodWatch;
 }
 
-export function loadKubeConfig(given: KubeConfig | string | null): KubeConfig {
+function loadKubeConfig(given: KubeConfig | string | null): KubeConfig {
   if (given !== null && typeof given !== "string") return given;
   const kubeConfig = new KubeConfig();
   try {

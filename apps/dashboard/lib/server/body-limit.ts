@@ -6,10 +6,10 @@
  */
 
 /** The dashboard's forms and actions are a few hundred bytes; 8 KiB leaves ample room. */
-export const MAX_BODY_BYTES = 8 * 1024;
+const MAX_BODY_BYTES = 8 * 1024;
 
 /** True when the request declares (Content-Length) a body over the limit: refuse it unread. */
-export function declaredTooLarge(request: Request, limit = MAX_BODY_BYTES): boolean {
+function declaredTooLarge(request: Request, limit = MAX_BODY_BYTES): boolean {
   const declared = request.headers.get("content-length");
   if (declared === null) return false;
   const bytes = Number(declared);

@@ -22,7 +22,7 @@ export const WINDOW_MS = 60_000;
 export const BASE_BITS = 18;
 export const MAX_BITS = 21;
 /** A challenge must be solved and used within this time, once. */
-export const CHALLENGE_TTL_MS = 120_000;
+const CHALLENGE_TTL_MS = 120_000;
 /** Enough to reach MAX_BITS; older failures are forgotten early rather than stored without end. */
 const KEPT_FAILURES = FREE_FAILURES * 2 ** (MAX_BITS - BASE_BITS + 1);
 /** Used challenges remembered (until they expire) so none is used twice. */

@@ -36,7 +36,7 @@ export function tokenMatches(candidate: string): boolean {
  * At most this many sessions at once (only the right token opens one); past it the oldest
  * ends, so nothing can make the store grow without bound.
  */
-export const MAX_SESSIONS = 1_000;
+const MAX_SESSIONS = 1_000;
 
 interface Session {
   readonly issuedMs: number;

@@ -30,7 +30,7 @@ export function nodeScriptImage(script: string | URL, ...args: string[]): ImageS
   return { entrypoint: [process.execPath], cmd: [filePath(script), ...args] };
 }
 
-export function filePath(path: string | URL): string {
+function filePath(path: string | URL): string {
   return path instanceof URL ? fileURLToPath(path) : path;
 }
 

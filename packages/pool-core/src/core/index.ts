@@ -41,6 +41,5 @@ export {
   initialState,
   type PoolState,
   RUNNER_TRANSITIONS,
-  type RunnerLife,
 } from "./state.js";
 export * from "./types.js";

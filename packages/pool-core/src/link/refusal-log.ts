@@ -10,7 +10,7 @@ import type { LinkLog } from "./log.js";
 import type { RefusalReason } from "./upgrade-gate.js";
 
 /** At most one summary line per this window (and one line at its start). */
-export const REFUSAL_LOG_WINDOW_MS = 60_000;
+const REFUSAL_LOG_WINDOW_MS = 60_000;
 /** Distinct sources remembered per window; beyond it they are counted, not named. */
 const MAX_SOURCES = 1_000;
 

@@ -28,7 +28,7 @@ import {
   type WorkMessage,
 } from "./work-frame.js";
 
-export const FRAME_MAGIC = 0xf1;
+const FRAME_MAGIC = 0xf1;
 export const FRAME_HEADER_BYTES = 8;
 const NO_ID = 0xffffffff;
 /** Largest call id; ids wrap to 1 after it (0xFFFFFFFF means "no id"). */

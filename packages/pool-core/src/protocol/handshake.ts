@@ -24,9 +24,9 @@ export const HEADER_PROTOCOL = "x-flame-protocol";
 export const HEADER_PROOF = "x-flame-proof";
 
 /** Bytes of randomness in a runner's nonce. */
-export const NONCE_BYTES = 16;
+const NONCE_BYTES = 16;
 /** Longest runner id or nonce accepted in a header: ids are `<pool>-<n>-<hex>`, far shorter. */
-export const MAX_HANDSHAKE_FIELD_CHARS = 256;
+const MAX_HANDSHAKE_FIELD_CHARS = 256;
 
 export function newNonce(): string {
   return randomBytes(NONCE_BYTES).toString("base64url");

@@ -10,7 +10,7 @@
 import type { WireError } from "../wire/wire-error.js";
 
 // The facts both ends agree on live in wire/; these re-exports keep this module's names.
-export type { ExecutionSettings, ParentDescriptor } from "../wire/descriptor.js";
+export type { ExecutionSettings } from "../wire/descriptor.js";
 export { PROTOCOL_VERSION } from "../wire/version.js";
 export type { WireError };
 

@@ -25,8 +25,8 @@ export interface SendBatcherOptions {
   readonly maxBytesPerWrite?: number;
 }
 
-export const DEFAULT_MAX_FRAMES_PER_WRITE = 8;
-export const DEFAULT_MAX_BYTES_PER_WRITE = 64 * 1024;
+const DEFAULT_MAX_FRAMES_PER_WRITE = 8;
+const DEFAULT_MAX_BYTES_PER_WRITE = 64 * 1024;
 
 export class SendBatcher {
   private readonly socket: Socket | undefined;

@@ -39,7 +39,7 @@ const ENVELOPE_BYTES = 13;
 const MAX_STRING_BYTES = 0xffff;
 
 /** The work envelope's bytes after the 8-byte frame header (everything but the input). */
-export function encodeWorkEnvelope(
+function encodeWorkEnvelope(
   header: Uint8Array,
   fn: string,
   timeoutMs: number | null,

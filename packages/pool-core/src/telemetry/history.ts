@@ -20,10 +20,10 @@ export interface HistoryLimits {
 /** Failed calls kept for "last failures", on top of `maxEvents`. */
 export const MAX_FAILURES = 50;
 /** Functions tracked per pool; calls to others are counted under `OTHER_FUNCTIONS`. */
-export const MAX_FUNCTIONS = 200;
-export const OTHER_FUNCTIONS = "(other functions)";
+const MAX_FUNCTIONS = 200;
+const OTHER_FUNCTIONS = "(other functions)";
 /** Recent durations kept per function for its p50/p95. */
-export const RECENT_DURATIONS = 256;
+const RECENT_DURATIONS = 256;
 
 interface FunctionCounters {
   calls: number;
@@ -164,7 +164,7 @@ function push(ring: PoolEvent[], event: PoolEvent, max: number): void {
 }
 
 /** Nearest-rank percentile of sorted values; null when there are none. */
-export function percentile(sorted: readonly number[], q: number): number | null {
+function percentile(sorted: readonly number[], q: number): number | null {
   if (sorted.length === 0) return null;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[rank] ?? null;

@@ -54,7 +54,7 @@ export function bindPoolTracer(poolName: string, tracer: Tracer): () => void {
   };
 }
 
-export function tracerFor(poolName: string): Tracer {
+function tracerFor(poolName: string): Tracer {
   return poolTracers.get(poolName) ?? globalTracer().tracer;
 }
 

@@ -19,7 +19,7 @@
  * in history, as `WITHHELD_MESSAGE` (`withhold.ts`): `callFinished.errorMessage`, `growEnd` and
  * `bootFailed` `error`, `runnerDown` and `shrink` `reason`.
  */
-import type { ControlAction, PoolEvent, SequencedSnapshot } from "./events.js";
+import type { PoolEvent, SequencedSnapshot } from "./events.js";
 
 export const TELEMETRY_STREAM_VERSION = 2;
 

@@ -10,7 +10,7 @@
 import type { PoolEvent } from "./events.js";
 
 /** Stands in for each withheld text, so a reader knows why it is not there. */
-export const WITHHELD_MESSAGE = "(withheld: see serveTelemetry's token and errorMessages)";
+const WITHHELD_MESSAGE = "(withheld: see serveTelemetry's token and errorMessages)";
 
 /** The event without its failure text; the same object when it carries none. */
 export function withholdMessages(event: PoolEvent): PoolEvent {

@@ -15,8 +15,6 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 
-export type LinkFault = "delay" | "blackhole" | "reset";
-
 /** One proxied connection: runner side (`downstream`) ↔ parent side (`upstream`). */
 export class ProxiedLink {
   readonly id: number;

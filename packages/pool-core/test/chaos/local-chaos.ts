@@ -33,7 +33,7 @@ const TERMINATE_GRACE_MS = 500;
  * itself (frozen, link held or blackholed), the parent's backstop answers for it this long
  * after the deadline (the runner link's `deadlineGraceMs`, 1,000 ms, not a pool option).
  */
-export const PARENT_BACKSTOP_MS = 1_000;
+const PARENT_BACKSTOP_MS = 1_000;
 /** The longest parent stall injected; kept under the heartbeat timeout, as the contract sizes it. */
 const MAX_STALL_MS = 700;
 /**

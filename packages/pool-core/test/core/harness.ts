@@ -66,7 +66,7 @@ export const kill = (runnerId: string): ExpectedEffect => ({ type: "killRunner",
 export const forget = (runnerId: string): ExpectedEffect => ({ type: "forgetRunner", runnerId });
 export const stopped = (): ExpectedEffect => ({ type: "stopped" });
 
-export const DEFAULT_CONFIG: CoreConfig = {
+const DEFAULT_CONFIG: CoreConfig = {
   name: "test",
   runnerIdPrefix: "r",
   buffer: 0,

@@ -145,7 +145,7 @@ class SimFailure extends Error {}
 /** Bound on liveness-phase steps: a healthy pool settles in far fewer. */
 const LIVENESS_STEP_LIMIT = 200_000;
 
-export function chooseConfig(rng: Prng): CoreConfig {
+function chooseConfig(rng: Prng): CoreConfig {
   const min = rng.pick([0, 0, 0, 1, 1, 2, 3]);
   const max = Math.max(1, min + rng.int(0, 4));
   return {

@@ -54,7 +54,7 @@ export function usableCpus(read: ReadFile = readOrNull, seen = availableParallel
 }
 
 /** cgroup v2 `cpu.max`: "max 100000" (unlimited) or "<quota> <period>". */
-export function parseCpuMax(content: string | null): number | null {
+function parseCpuMax(content: string | null): number | null {
   if (content === null) return null;
   const [quota, period] = content.trim().split(/\s+/);
   if (quota === undefined || quota === "max") return null;
@@ -62,7 +62,7 @@ export function parseCpuMax(content: string | null): number | null {
 }
 
 /** cgroup v1: quota -1 means unlimited. */
-export function parseCfs(quota: string | null, period: string | null): number | null {
+function parseCfs(quota: string | null, period: string | null): number | null {
   if (quota === null || period === null) return null;
   return ratio(Number(quota.trim()), Number(period.trim()));
 }

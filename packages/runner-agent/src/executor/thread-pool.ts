@@ -22,7 +22,7 @@ export interface ThreadPoolOptions extends ThreadSettings {
 }
 
 /** Thrown by `ThreadPool.start` when the entry module does not load: the runner can't serve. */
-export class EntryLoadError extends Error {}
+class EntryLoadError extends Error {}
 
 export class ThreadPool implements Executor {
   readonly functions: readonly string[];
