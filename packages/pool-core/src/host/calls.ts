@@ -1,10 +1,11 @@
 /**
  * One call's life, from `pool.call` (or cast, or placeChild) to its outcome: a `Checkout`
  * record asks the core for a slot, is granted (with the run deadline the core chose) or
- * rejected, runs on its runner through the link, and settles its caller once. The slot goes
- * back to the core (`checkin`) in `#release` once the work really stopped on the runner
- * (which can be after the caller was answered); `callFinished` and the call span end here.
- * Deadlines are the core's: no timer in this file.
+ * rejected, runs on its runner through the link, and settles its caller once (`#answer`). The
+ * slot goes back to the core (`checkin`) once the work really stopped on the runner, which can
+ * be after the caller was answered (`answeredEarly`: an abort, the runner's own TIMEOUT, or the
+ * core's backstop). When a runner goes down the core fails its callers (`failCheckout`); the
+ * link passes no verdict. Deadlines are the core's: no timer in this file.
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
@@ -30,9 +31,8 @@ export interface CallsDeps {
   readonly dispatch: (event: CoreEvent, nowMs?: number) => void;
   /** The clock reading of the batch in progress (grants happen inside one). */
   readonly batchNowMs: () => number;
+  /** The link of a runner that is up; undefined once its close or exit was reported. */
   readonly connection: (runnerId: string) => LinkConnection | undefined;
-  /** The link of `runnerId` turned out closed before its exit was reported: report it now. */
-  readonly runnerGone: (runnerId: string) => void;
   readonly emit: (body: PoolEventBody) => void;
 }
 
@@ -41,9 +41,10 @@ export class Calls {
   readonly #checkouts = new Map<string, Checkout>();
   #nextId = 0;
   readonly #owner: CheckoutOwner = {
-    settle: (c, ok, valueOrError, stillRunning) => this.#settle(c, ok, valueOrError, stillRunning),
-    released: (c) => this.#released(c),
-    abortWaiting: (c) => this.#abortWaiting(c),
+    settle: (c, ok, valueOrError, answeredEarly) =>
+      this.#settle(c, ok, valueOrError, answeredEarly),
+    ended: (c) => this.#ended(c),
+    aborted: (c) => this.#aborted(c),
   };
 
   constructor(deps: CallsDeps) {
@@ -79,52 +80,36 @@ export class Calls {
       onError,
     );
     if (signal?.aborted) {
-      this.#failWaiting(c, abortedError());
+      this.#failWaiting(c, abortedWaiting());
       return;
     }
     this.#checkouts.set(c.id, c);
     signal?.addEventListener("abort", c, { once: true });
-    this.#d.dispatch({ type: "checkout", checkoutId: c.id, timeoutMs }, nowMs);
+    this.#d.dispatch(
+      kind === "call"
+        ? { type: "checkout", checkoutId: c.id, timeoutMs }
+        : { type: "checkout", checkoutId: c.id, timeoutMs, unboundedRun: true },
+      nowMs,
+    );
   }
 
-  /** The core's `grant`: start the work on its runner with the run deadline it chose. */
+  /**
+   * The core's `grant`: start the work on its runner with the run deadline it chose. A runner
+   * whose link just closed has its `runnerDown` queued behind this batch: nothing is sent, and
+   * the core fails the caller (`failCheckout`) when it hears of it.
+   */
   grant(checkoutId: string, runnerId: string, runDeadlineMs: number | null): void {
     const c = this.#checkouts.get(checkoutId);
     // Caller already gone: its queued `callerGone` releases the slot.
     if (c === undefined || c.phase !== "waiting") return;
-    const conn = this.#d.connection(runnerId);
-    if (conn === undefined) {
-      this.#requeue(c, runnerId);
-      return;
-    }
     c.phase = "granted";
-    c.signal?.removeEventListener("abort", c);
+    // A call's signal still cancels it on the runner; a child's stops it (see #startChild).
+    if (c.kind !== "call") c.signal?.removeEventListener("abort", c);
     c.runnerId = runnerId;
     c.grantedAtMs = this.#d.batchNowMs();
     c.span.setRunner(runnerId);
-    c.sending = true;
-    this.#startWork(c, conn, runDeadlineMs);
-    c.sending = false;
-    if (c.refusedAsGone) {
-      c.refusedAsGone = false;
-      this.#requeue(c, runnerId);
-    }
-  }
-
-  /**
-   * The grant landed on a runner whose link closed before its exit reached the core (a known
-   * race: the link fails its calls first, then reports the close). Nothing was sent, so the
-   * caller does not fail: the runner is reported gone (the core then drops this checkout with
-   * it, see `failGranted`) and the caller asks again with what is left of its timeout.
-   */
-  #requeue(c: Checkout, runnerId: string): void {
-    c.phase = "waiting";
-    c.runnerId = null;
-    c.signal?.addEventListener("abort", c, { once: true });
-    const nowMs = this.#d.batchNowMs();
-    this.#d.runnerGone(runnerId);
-    const timeoutMs = c.timeoutMs === null ? null : c.timeoutMs - (nowMs - c.startedAtMs);
-    this.#d.dispatch({ type: "checkout", checkoutId: c.id, timeoutMs }, nowMs);
+    const conn = this.#d.connection(runnerId);
+    if (conn !== undefined) this.#startWork(c, conn, runDeadlineMs);
   }
 
   /** The core's `reject`: the caller never got a slot (timeout, overload, budget, stop, boot). */
@@ -133,15 +118,22 @@ export class Calls {
     if (c !== undefined) this.#failWaiting(c, coreError(error));
   }
 
-  /** The core's `failCheckout`: the runner died; the core already took the slot back. */
-  failGranted(checkoutId: string, error: CoreError): void {
+  /**
+   * The core's `failCheckout`: the runner died (the core took the slot back), or
+   * (`answeredEarly`) the runner did not answer by the deadline plus the grace: the caller
+   * fails now, the runner is told to cancel, and the slot is checked in once the work stopped.
+   */
+  failGranted(checkoutId: string, error: CoreError, answeredEarly: boolean): void {
     const c = this.#checkouts.get(checkoutId);
-    // Unknown, or requeued after a refused grant: it waits for a slot again.
-    if (c === undefined || c.phase === "waiting") return;
+    if (c === undefined) return;
+    if (answeredEarly) {
+      if (c.phase === "granted") this.#giveUp(c, coreError(error));
+      return;
+    }
     this.#checkouts.delete(c.id);
     // Answered early and still running when its runner died: the caller already has its answer.
-    if (c.phase === "answered") c.phase = "done";
-    else this.#settle(c, false, coreError(error), false);
+    if (c.phase === "answeredEarly") c.phase = "done";
+    else if (c.phase === "granted") this.#answer(c, coreError(error), undefined, "coreTookIt");
   }
 
   /** Sends the granted work to its runner; the outcome comes back through `#settle`. */
@@ -152,11 +144,11 @@ export class Calls {
         // The wire carries what is left, never an instant: the runner's clock is not ours.
         const timeoutMs =
           deadlineMs === null ? null : Math.max(0, deadlineMs - this.#d.batchNowMs());
-        conn.request("call", c.fnId, c.input, { timeoutMs, signal: c.signal, traceparent }, c);
+        c.requestId = conn.request("call", c.fnId, c.input, { timeoutMs, traceparent }, c);
         return;
       }
       case "cast":
-        conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
+        c.requestId = conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
         return;
       case "child":
         this.#startChild(c, conn);
@@ -192,32 +184,52 @@ export class Calls {
     } satisfies PlacedChild<unknown>);
   }
 
-  /**
-   * The one place granted work ends for its caller: ends the span, reports `callFinished`,
-   * settles the caller, and gives the slot back — now, or (`stillRunning`: a call answered
-   * TIMEOUT or ABORTED while its function still runs) once the runner reports it stopped, so
-   * a runner never runs more than maxConcurrency functions.
-   */
-  #settle(c: Checkout, ok: boolean, valueOrError: unknown, stillRunning: boolean): void {
-    if (c.phase === "waiting") {
-      this.#failWaiting(c, asFlameError(valueOrError));
+  /** The link's answer (or refusal) for granted work. */
+  #settle(c: Checkout, ok: boolean, valueOrError: unknown, answeredEarly: boolean): void {
+    if (c.phase === "answeredEarly") {
+      // The caller was answered already; a final answer says the work stopped.
+      if (!answeredEarly) this.#ended(c);
       return;
     }
     if (c.phase !== "granted") return;
-    if (c.sending && !ok && isFlameError(valueOrError, "RUNNER_DOWN")) {
-      c.refusedAsGone = true; // refused before sending: `grant` asks for another slot
-      return;
-    }
     const error = ok ? null : asFlameError(valueOrError);
-    const errorCode = error?.code;
+    this.#answer(c, error, valueOrError, answeredEarly ? "hold" : "release");
+  }
+
+  /**
+   * The caller gave up on its running call, or the core's backstop did: the runner is told to
+   * cancel. Work that never left this process frees its slot now; otherwise the slot is held
+   * until the runner says the work stopped.
+   */
+  #giveUp(c: Checkout, error: FlameError): void {
+    const conn = c.runnerId === null ? undefined : this.#d.connection(c.runnerId);
+    const cancelled =
+      conn === undefined || c.requestId === null ? "unknown" : conn.cancel(c.requestId);
+    this.#answer(c, error, undefined, cancelled === "withdrawn" ? "release" : "hold");
+  }
+
+  /**
+   * The one place granted work ends for its caller: ends the span, reports `callFinished`,
+   * settles the caller, and gives the slot back — now (`release`), once the runner reports
+   * the work stopped (`hold`: answered early, so a runner never runs more than maxConcurrency
+   * functions), or never (`coreTookIt`: its runner is gone).
+   */
+  #answer(
+    c: Checkout,
+    error: FlameError | null,
+    value: unknown,
+    slot: "release" | "hold" | "coreTookIt",
+  ): void {
     const nowMs = this.#d.clock.nowMs();
+    const errorCode = error?.code;
+    c.signal?.removeEventListener("abort", c);
     c.checkinReason =
       errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error";
-    if (stillRunning && this.#checkouts.has(c.id)) {
-      c.phase = "answered";
+    if (slot === "hold") {
+      c.phase = "answeredEarly";
     } else {
       c.phase = "done";
-      this.#release(c, nowMs);
+      if (slot === "release") this.#release(c, nowMs);
     }
     c.span.end(error === null, errorCode);
     this.#d.emit({
@@ -231,13 +243,13 @@ export class Calls {
         ? {}
         : { errorCode: error.code, errorMessage: error.message.slice(0, 300) }),
     });
-    if (error === null) c.onValue(valueOrError);
+    if (error === null) c.onValue(value);
     else c.onError(error);
   }
 
   /** Work answered early (TIMEOUT, ABORTED) has really stopped: its slot is free. */
-  #released(c: Checkout): void {
-    if (c.phase !== "answered") return;
+  #ended(c: Checkout): void {
+    if (c.phase !== "answeredEarly") return;
     c.phase = "done";
     this.#release(c, this.#d.clock.nowMs());
   }
@@ -268,18 +280,23 @@ export class Calls {
     c.onError(error);
   }
 
-  #abortWaiting(c: Checkout): void {
+  #aborted(c: Checkout): void {
+    const signal = c.signal as AbortSignal;
+    if (c.phase === "granted" && c.kind === "call") {
+      this.#giveUp(c, abortedError(c.fnId, signal));
+      return;
+    }
     if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) return;
-    this.#failWaiting(c, abortedError());
+    this.#failWaiting(c, abortedWaiting());
     this.#d.dispatch({ type: "callerGone", checkoutId: c.id });
   }
 }
 
 const ignore = (): void => {};
 
-/** Casts and children have no deadline and no signal on the wire. */
+/** Casts and children have no deadline on the wire. */
 function withoutDeadline(traceparent: string | undefined): RequestOptions {
-  return { timeoutMs: null, signal: undefined, traceparent };
+  return { timeoutMs: null, traceparent };
 }
 
 function asFlameError(error: unknown): FlameError {
@@ -294,6 +311,12 @@ function coreError(error: CoreError): FlameError {
   });
 }
 
-function abortedError(): FlameError {
+function abortedWaiting(): FlameError {
   return new FlameError("ABORTED", "The call was aborted by its signal.");
+}
+
+function abortedError(fnId: string, signal: AbortSignal): FlameError {
+  return new FlameError("ABORTED", `Call to "${fnId}" was aborted by its signal.`, {
+    cause: signal.reason,
+  });
 }

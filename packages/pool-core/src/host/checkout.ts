@@ -12,27 +12,31 @@ import type { Reply, WorkKind } from "./link-port.js";
 /** The pool's side, one object per pool. */
 export interface CheckoutOwner {
   /**
-   * The runner answered (ok) or failed, or the core failed the checkout (runner down). With
-   * `stillRunning` the caller is answered but the slot stays taken until `released`.
+   * The runner answered (ok) or failed. With `answeredEarly` the caller is answered but the
+   * slot stays taken until `ended`.
    */
-  settle(c: Checkout, ok: boolean, valueOrError: unknown, stillRunning: boolean): void;
+  settle(c: Checkout, ok: boolean, valueOrError: unknown, answeredEarly: boolean): void;
   /** Work answered early has stopped on the runner. */
-  released(c: Checkout): void;
-  /** The caller's signal aborted while the checkout was still waiting for a slot. */
-  abortWaiting(c: Checkout): void;
+  ended(c: Checkout): void;
+  /** The caller's signal aborted (while waiting for a slot, or while its call runs). */
+  aborted(c: Checkout): void;
 }
 
+/**
+ * - `waiting`: asked the core for a slot.
+ * - `granted`: its work runs on `runnerId`.
+ * - `answeredEarly`: the caller has its outcome (TIMEOUT, ABORTED), the slot stays held until
+ *   the work stops on the runner.
+ * - `done`: over; the slot went back to the core (or the core took it back).
+ */
+export type CheckoutPhase = "waiting" | "granted" | "answeredEarly" | "done";
+
 export class Checkout implements Reply {
-  /** "answered": the caller has its outcome, the runner still holds the slot until it stops. */
-  phase: "waiting" | "granted" | "answered" | "done" = "waiting";
+  phase: CheckoutPhase = "waiting";
   runnerId: string | null = null;
   grantedAtMs = 0;
-  /** A placed child's request id on its runner, to stop it. */
+  /** The request's id on its runner (to cancel a call, to stop a child). */
   requestId: number | null = null;
-  /** True while `request` runs: a refusal then means the work was never sent. */
-  sending = false;
-  /** The link refused the work because its runner is already gone: ask for another slot. */
-  refusedAsGone = false;
   /** How the checkout ends for the core, fixed when the caller is answered. */
   checkinReason: "done" | "timeout" | "error" = "done";
 
@@ -56,16 +60,16 @@ export class Checkout implements Reply {
     this.owner.settle(this, true, value, false);
   }
 
-  reject(error: unknown, stillRunning = false): void {
-    this.owner.settle(this, false, error, stillRunning);
+  reject(error: unknown, answeredEarly: boolean): void {
+    this.owner.settle(this, false, error, answeredEarly);
   }
 
-  released(): void {
-    this.owner.released(this);
+  ended(): void {
+    this.owner.ended(this);
   }
 
-  /** AbortSignal listener while waiting. */
+  /** AbortSignal listener. */
   handleEvent(): void {
-    this.owner.abortWaiting(this);
+    this.owner.aborted(this);
   }
 }

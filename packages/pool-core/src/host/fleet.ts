@@ -1,8 +1,10 @@
 /**
  * Runners and boots: carries out the core's `boot`, `abortBoot`, `shutdownRunner` and
  * `killRunner` effects with the backend and the runner link, and reports what happened
- * (`bootSucceeded`, `bootFailed`, `runnerDown`) back to the core. It decides nothing: the boot
- * deadline, the kill deadline and when to give up on a runner are the core's.
+ * (`bootSucceeded`, `bootFailed`, `runnerDown`, `runnerLeaving`) back to the core. It decides
+ * nothing: the boot deadline, the kill deadline and when to give up on a runner are the core's.
+ * A link's close is reported the moment the link reports it, before anything else can reach
+ * the core, so the core fails that runner's calls and never grants it again.
  */
 import type { Backend, BootedRunner } from "../backend.js";
 import type { CoreEvent } from "../core/index.js";
@@ -63,8 +65,8 @@ interface RunnerEntry {
   down: boolean;
   /** Open from the pool's shutdown request until the runner is gone (`flame.shutdown`). */
   shutdownSpan: InternalSpan | null;
-  /** Killed through the backend (shutdownTimeout passed, or an operator). */
-  killed: boolean;
+  /** Killed through the backend: by the pool (shutdownTimeout passed) or by an operator. */
+  killedBy: "pool" | "operator" | null;
 }
 
 export class Fleet {
@@ -164,22 +166,14 @@ export class Fleet {
   }
 
   /** Ends a runner through its backend; its exit comes back as `runnerDown`. */
-  kill(runnerId: string, reason: string): boolean {
+  kill(runnerId: string, reason: string, by: "pool" | "operator"): boolean {
     const entry = this.#runners.get(runnerId);
     if (entry === undefined || entry.down) return false;
-    entry.killed = true;
+    entry.killedBy = by;
     this.#d.log("warn", `killing runner ${runnerId}: ${reason}`);
     entry.conn.terminate(reason);
     void entry.booted.stop().catch(() => {});
     return true;
-  }
-
-  /** Its link was found closed before the close was reported (see Calls' requeue). */
-  linkLost(runnerId: string): void {
-    const entry = this.#runners.get(runnerId);
-    if (entry === undefined || entry.down) return;
-    this.#gone(entry, "link closed", null, true);
-    void entry.booted.stop().catch(() => {});
   }
 
   /** The core forgot a runner whose exit was never reported (a hung backend). */
@@ -268,6 +262,11 @@ export class Fleet {
     }
   }
 
+  /**
+   * The runner said hello: it joins the fleet and the core hears `bootSucceeded`. A link that
+   * closed in between (the hello reached us just before the close) is a failed boot instead:
+   * the core never learns of a runner that is already gone.
+   */
   #addRunner(b: BootEntry, conn: LinkConnection, booted: BootedRunner): void {
     const entry: RunnerEntry = {
       id: b.runnerId,
@@ -276,17 +275,33 @@ export class Fleet {
       meta: { ...booted.meta },
       down: false,
       shutdownSpan: null,
-      killed: false,
+      killedBy: null,
     };
+    let known = false;
+    let closedFirst: string | null = null;
+    let leavingFirst: string | null = null;
+    conn.attach({
+      closed: (reason) => {
+        if (!known) closedFirst = reason;
+        else this.#linkClosed(entry, reason);
+      },
+      leaving: (reason) => {
+        if (!known) leavingFirst = reason;
+        else this.#d.dispatch({ type: "runnerLeaving", runnerId: entry.id, reason });
+      },
+    });
+    if (closedFirst !== null) {
+      throw new FlameError(
+        "BOOT_FAILED",
+        `runner ${b.runnerId}'s link closed right after its hello: ${closedFirst}`,
+        { runnerId: b.runnerId },
+      );
+    }
+    known = true;
     this.#runners.set(entry.id, entry);
     void booted.exited.then((exit) => {
       this.#gone(entry, `runner exited (code ${exit.code}): ${exit.reason}`, exit.code, true);
       this.#runners.delete(entry.id);
-    });
-    void conn.closed.then(({ reason }) => {
-      this.#gone(entry, `link closed: ${reason}`, null, true);
-      // An agent exits when its link drops; make sure of it.
-      void booted.stop().catch(() => {});
     });
     this.#d.emit({
       type: "runnerUp",
@@ -296,20 +311,38 @@ export class Fleet {
       bootMs: this.#d.clock.nowMs() - b.startedAtMs,
     });
     this.#d.dispatch({ type: "bootSucceeded", bootId: b.bootId });
+    if (leavingFirst !== null) {
+      this.#d.dispatch({ type: "runnerLeaving", runnerId: entry.id, reason: leavingFirst });
+    }
+  }
+
+  #linkClosed(entry: RunnerEntry, reason: string): void {
+    this.#gone(entry, `link closed: ${reason}`, null, true);
+    // An agent exits when its link drops; make sure of it.
+    void entry.booted.stop().catch(() => {});
   }
 
   #gone(entry: RunnerEntry, reason: string, exitCode: number | null, report: boolean): void {
     if (entry.down) return;
     entry.down = true;
     this.#d.log("info", `runner ${entry.id} down: ${reason}`);
-    const expected = entry.shutdownSpan !== null;
+    const byOperator = entry.killedBy === "operator";
+    // Asked to leave by the pool, or killed by an operator: not a crash.
+    const expected = entry.shutdownSpan !== null || byOperator;
     entry.shutdownSpan?.end(
-      entry.killed
+      entry.killedBy === "pool"
         ? { ok: false, errorCode: "TIMEOUT", message: "killed after shutdownTimeout" }
         : { ok: true },
     );
     entry.shutdownSpan = null;
-    this.#d.emit({ type: "runnerDown", runnerId: entry.id, reason, exitCode, expected });
+    this.#d.emit({
+      type: "runnerDown",
+      runnerId: entry.id,
+      reason,
+      exitCode,
+      expected,
+      ...(byOperator ? { cause: "operator" as const } : {}),
+    });
     if (report) this.#d.dispatch({ type: "runnerDown", runnerId: entry.id, reason });
   }
 }

@@ -3,9 +3,9 @@
  * RunnerConnection satisfy it structurally). Kept as an interface so the host's unit tests
  * run on virtual time against an in-memory link.
  */
-import type { Reply, RequestOptions, WorkKind } from "../link/index.js";
+import type { Cancelled, LinkEvents, Reply, RequestOptions, WorkKind } from "../link/index.js";
 
-export type { Reply, RequestOptions, WorkKind };
+export type { Cancelled, LinkEvents, Reply, RequestOptions, WorkKind };
 
 export interface LinkServer {
   /** What runners dial. */
@@ -19,9 +19,12 @@ export interface LinkServer {
 
 export interface LinkConnection {
   readonly runnerId: string;
+  /** Where the link's close and the runner's leaving announcement go (replayed if earlier). */
+  attach(events: LinkEvents): void;
   /**
-   * Sends a call, cast or child request; its outcome goes to `reply` exactly once (a refusal
-   * synchronously). Returns the request id, or null when nothing was sent.
+   * Sends a call, cast or child request; its outcome goes to `reply` (a refusal
+   * synchronously). Returns the request id, or null when nothing was sent. On a closed link
+   * nothing is sent and nothing answered: the close was reported, the core fails the caller.
    */
   request(
     kind: WorkKind,
@@ -30,10 +33,12 @@ export interface LinkConnection {
     opts: RequestOptions,
     reply: Reply,
   ): number | null;
+  /** The caller gave up on a request (its signal, the core's backstop): see `Cancelled`. */
+  cancel(requestId: number): Cancelled;
   /** Aborts a placed child's ctx.signal on the runner. */
   stopChild(requestId: number): void;
   shutdown(reason: string, timeoutMs: number): void;
-  readonly closed: Promise<{ reason: string }>;
+  /** Drops the link now; its close is reported through `attach`'s `closed`. */
   terminate(reason: string): void;
 }
 

@@ -9,17 +9,20 @@
  */
 import {
   type CoreEvent,
+  type CoreSnapshot,
   type Effect,
   initialState,
   nextDeadline,
   type PoolState,
+  snapshot,
   step,
 } from "../core/index.js";
 import type { CoreConfig } from "../core/types.js";
 import type { Clock, LogFn } from "../options/index.js";
 
 export class Mailbox {
-  readonly state: PoolState;
+  /** Opaque: the host reads it only through `snapshot()` and the effects. */
+  readonly #state: PoolState;
   readonly #clock: Clock;
   readonly #carry: (effect: Effect) => void;
   readonly #log: LogFn;
@@ -32,7 +35,7 @@ export class Mailbox {
   #closed = false;
 
   constructor(config: CoreConfig, clock: Clock, carry: (effect: Effect) => void, log: LogFn) {
-    this.state = initialState(config);
+    this.#state = initialState(config);
     this.#clock = clock;
     this.#carry = carry;
     this.#log = log;
@@ -40,6 +43,11 @@ export class Mailbox {
 
   get batchNowMs(): number {
     return this.#batchNowMs;
+  }
+
+  /** The core as plain data, now. O(runners): not for the call path. */
+  snapshot(): CoreSnapshot {
+    return snapshot(this.#state, this.#clock.nowMs());
   }
 
   /**
@@ -55,7 +63,7 @@ export class Mailbox {
     this.#batchNowMs = batchNowMs;
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-        const { effects } = step(this.state, next, batchNowMs);
+        const { effects } = step(this.#state, next, batchNowMs);
         for (const effect of effects) {
           try {
             this.#carry(effect);
@@ -79,7 +87,7 @@ export class Mailbox {
   }
 
   #rearm(): void {
-    const at = this.#closed ? null : nextDeadline(this.state);
+    const at = this.#closed ? null : nextDeadline(this.#state);
     if (at === this.#timerAtMs) return;
     if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
     this.#timer = null;

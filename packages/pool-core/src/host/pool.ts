@@ -16,8 +16,7 @@
  * Time: one monotonic clock (`Clock.nowMs`, performance.now-based by default) inside; budgets
  * are milliseconds at the edges; backends get their wall-clock deadline converted in fleet.ts.
  */
-import type { Effect } from "../core/index.js";
-import { snapshot as coreSnapshot } from "../core/index.js";
+import type { CoreSnapshot, Effect } from "../core/index.js";
 import { FlameError } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
 import {
@@ -37,7 +36,7 @@ import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
 import { Fleet } from "./fleet.js";
 import type { LinkServer, ListenLink } from "./link-port.js";
 import { Mailbox } from "./mailbox.js";
-import { listenRunnerServer } from "./runner-link.js";
+import { linkListenOptions, listenRunnerServer } from "./runner-link.js";
 import { type ActionOptions, TelemetryBridge } from "./telemetry-bridge.js";
 
 export type { PlacedChild } from "./calls.js";
@@ -68,9 +67,6 @@ export class Pool {
   readonly #calls: Calls;
 
   #server: Promise<LinkServer> | null = null;
-  #coreStarted = false;
-  #startPromise: Promise<void> | null = null;
-  #stopRequested = false;
   readonly #stopped: Promise<void>;
   #markStopped: () => void = () => {};
 
@@ -119,7 +115,6 @@ export class Pool {
       dispatch,
       batchNowMs: () => this.#mailbox.batchNowMs,
       connection: (runnerId) => this.#fleet.connection(runnerId),
-      runnerGone: (runnerId) => this.#fleet.linkLost(runnerId),
       emit,
     });
     this.#stopped = new Promise((resolve) => {
@@ -132,16 +127,19 @@ export class Pool {
     return this.#stream;
   }
 
-  /** Starts listening for runners and boots `min` of them; rejects BOOT_FAILED if one can't boot. */
-  start(): Promise<void> {
-    if (this.#stopRequested) return Promise.reject(stoppedError(this.name));
-    this.#startPromise ??= this.#start();
-    return this.#startPromise;
-  }
-
-  async #start(): Promise<void> {
+  /**
+   * Starts listening for runners and boots `min` of them; resolves once the min boots in
+   * flight are up, rejects BOOT_FAILED if one can't boot. The first call starts the pool too.
+   */
+  async start(): Promise<void> {
+    if (this.#closing()) throw stoppedError(this.name);
     await this.#serverReady();
-    const outcomes = this.#ensureCoreStarted();
+    this.#mailbox.dispatch({ type: "start" });
+    // Buffer boots do not hold start(), only min ones (the core's own, from its snapshot).
+    const outcomes = this.#mailbox
+      .snapshot()
+      .boots.filter((boot) => boot.isMin)
+      .map((boot) => this.#fleet.bootOutcome(boot.bootId) ?? Promise.resolve(null));
     const failures = (await Promise.all(outcomes)).filter((e): e is string => e !== null);
     if (failures.length > 0) {
       throw new FlameError(
@@ -190,7 +188,6 @@ export class Pool {
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
-    if (!this.#stopRequested) this.#ensureCoreStarted();
     this.#calls.checkout(kind, fnId, input, timeoutMs, signal, onValue, onError);
   }
 
@@ -200,7 +197,7 @@ export class Pool {
    */
   resize(limits: { min: number; max: number; buffer?: number }, action: ActionOptions = {}): void {
     const { min, max, buffer } = resolveLimits(limits, this.#insideRunner);
-    if (this.#stopRequested) throw stoppedError(this.name);
+    if (this.#closing()) throw stoppedError(this.name);
     if (action.by !== undefined) {
       const detail = `min ${min}, max ${max}${buffer === undefined ? "" : `, buffer ${buffer}`}`;
       this.#bridge.control("resize", this.name, action, true, detail);
@@ -216,9 +213,11 @@ export class Pool {
    * one. Returns false (and records why) when no ready runner has that id.
    */
   drainRunner(runnerId: string, action: ActionOptions = {}): boolean {
-    const runner = this.#coreRunner(runnerId);
-    if (this.#stopRequested || runner === undefined || runner.state !== "ready") {
-      const why = this.#stopRequested
+    const core = this.#mailbox.snapshot();
+    const closing = core.draining || core.stopped;
+    const runner = core.runners.find((r) => r.id === runnerId);
+    if (closing || runner === undefined || runner.state !== "ready") {
+      const why = closing
         ? "the pool is stopped"
         : runner === undefined
           ? "no such runner"
@@ -242,14 +241,14 @@ export class Pool {
       this.#bridge.control("killRunner", runnerId, action, false, "no such runner");
       return false;
     }
-    const inflight = this.#coreRunner(runnerId)?.inflight ?? 0;
+    const inflight = this.#mailbox.snapshot().runners.find((r) => r.id === runnerId)?.inflight ?? 0;
     this.#bridge.control("killRunner", runnerId, action, true, `${inflight} call(s) failed`);
-    this.#fleet.kill(runnerId, "killed by an operator");
+    this.#fleet.kill(runnerId, "killed by an operator", "operator");
     return true;
   }
 
   snapshot(): PoolSnapshot {
-    return poolSnapshot(coreSnapshot(this.#mailbox.state, this.#clock.nowMs()), this.#fleet);
+    return poolSnapshot(this.#mailbox.snapshot(), this.#fleet);
   }
 
   /**
@@ -259,10 +258,8 @@ export class Pool {
    */
   drain(options: { timeout?: number } = {}): Promise<void> {
     const timeoutMs = resolveDrainTimeout(options.timeout, this.#o.timeoutMs);
-    if (!this.#stopRequested) {
-      this.#stopRequested = true;
-      this.#mailbox.dispatch({ type: "drain", timeoutMs });
-    }
+    // A drain after a drain or a stop changes nothing (the core's rule).
+    this.#mailbox.dispatch({ type: "drain", timeoutMs });
     return this.#stopped;
   }
 
@@ -273,7 +270,6 @@ export class Pool {
    * `runnerKilled` events), so it never hangs.
    */
   stop(): Promise<void> {
-    this.#stopRequested = true;
     this.#mailbox.dispatch({ type: "stop" });
     return this.#stopped;
   }
@@ -291,7 +287,7 @@ export class Pool {
         this.#calls.reject(effect.checkoutId, effect.error);
         return;
       case "failCheckout":
-        this.#calls.failGranted(effect.checkoutId, effect.error);
+        this.#calls.failGranted(effect.checkoutId, effect.error, effect.answeredEarly === true);
         return;
       case "boot":
         this.#fleet.boot(effect.bootId, effect.runnerId, effect.isMin, effect.deadlineMs);
@@ -303,7 +299,7 @@ export class Pool {
         this.#fleet.shutdown(effect.runnerId, effect.reason, effect.timeoutMs);
         return;
       case "killRunner":
-        this.#fleet.kill(effect.runnerId, effect.reason);
+        this.#fleet.kill(effect.runnerId, effect.reason, "pool");
         return;
       case "checkIdle":
         void this.#checkIdle(effect.runnerId);
@@ -321,7 +317,6 @@ export class Pool {
   }
 
   async #finishStop(): Promise<void> {
-    this.#stopRequested = true;
     this.#mailbox.close();
     // Aborted boots unwind (and stop what their backend started) before the listener closes.
     await this.#fleet.bootsSettled();
@@ -333,41 +328,15 @@ export class Pool {
     this.#markStopped();
   }
 
-  /** Dispatches `start` once; returns the outcomes of the min boots it caused. */
-  #ensureCoreStarted(): Array<Promise<string | null>> {
-    if (this.#coreStarted) return [];
-    this.#coreStarted = true;
-    void this.#serverReady().catch(() => {});
-    const before = new Set(this.#mailbox.state.pendingBoots.keys());
-    this.#mailbox.dispatch({ type: "start" });
-    const outcomes: Array<Promise<string | null>> = [];
-    for (const boot of this.#mailbox.state.pendingBoots.values()) {
-      if (!boot.isMin || before.has(boot.id)) continue; // buffer boots do not hold start()
-      const outcome = this.#fleet.bootOutcome(boot.id);
-      if (outcome !== undefined) outcomes.push(outcome);
-    }
-    return outcomes;
+  #serverReady(): Promise<LinkServer> {
+    this.#server ??= this.#listen(linkListenOptions(this.#o));
+    return this.#server;
   }
 
-  #serverReady(): Promise<LinkServer> {
-    this.#server ??= this.#listen({
-      host: this.#o.listen.host,
-      port: this.#o.listen.port,
-      ...(this.#o.listen.advertiseUrl === undefined
-        ? {}
-        : { advertiseUrl: this.#o.listen.advertiseUrl }),
-      ...(this.#o.listen.tls === undefined ? {} : { tls: this.#o.listen.tls }),
-      maxHandshakes: this.#o.listen.maxHandshakes,
-      maxHandshakesPerSource: this.#o.listen.maxHandshakesPerSource,
-      upgradeTimeoutMs: this.#o.listen.upgradeTimeoutMs,
-      sendHighWaterBytes: this.#o.link.sendHighWaterBytes,
-      maxQueuedSends: this.#o.link.maxQueuedSends,
-      maxFrameBytes: this.#o.maxFrameBytes,
-      heartbeatIntervalMs: this.#o.heartbeat.intervalMs,
-      heartbeatTimeoutMs: this.#o.heartbeat.timeoutMs,
-      log: this.#o.log,
-    });
-    return this.#server;
+  /** Drain or stop asked (the core's own state, not a flag kept here). */
+  #closing(): boolean {
+    const core: CoreSnapshot = this.#mailbox.snapshot();
+    return core.draining || core.stopped;
   }
 
   async #checkIdle(runnerId: string): Promise<void> {
@@ -384,14 +353,6 @@ export class Pool {
       }
     }
     this.#mailbox.dispatch({ type: "idleChecked", runnerId, shutdown });
-  }
-
-  #coreRunner(runnerId: string): { state: "ready" | "draining"; inflight: number } | undefined {
-    const runner = this.#mailbox.state.runners.get(runnerId);
-    if (runner === undefined) return undefined;
-    const phase = runner.life.phase;
-    const taking = phase === "ready" || phase === "idleCheck";
-    return { state: taking ? "ready" : "draining", inflight: runner.load };
   }
 }
 

@@ -1,5 +1,25 @@
 import { RunnerServer } from "../link/index.js";
-import type { LinkServer, ListenLink } from "./link-port.js";
+import type { ResolvedOptions } from "../options/index.js";
+import type { LinkListenOptions, LinkServer, ListenLink } from "./link-port.js";
+
+/** What the pool's listener is opened with, from the pool's options. */
+export function linkListenOptions(o: ResolvedOptions): LinkListenOptions {
+  return {
+    host: o.listen.host,
+    port: o.listen.port,
+    ...(o.listen.advertiseUrl === undefined ? {} : { advertiseUrl: o.listen.advertiseUrl }),
+    ...(o.listen.tls === undefined ? {} : { tls: o.listen.tls }),
+    maxHandshakes: o.listen.maxHandshakes,
+    maxHandshakesPerSource: o.listen.maxHandshakesPerSource,
+    upgradeTimeoutMs: o.listen.upgradeTimeoutMs,
+    sendHighWaterBytes: o.link.sendHighWaterBytes,
+    maxQueuedSends: o.link.maxQueuedSends,
+    maxFrameBytes: o.maxFrameBytes,
+    heartbeatIntervalMs: o.heartbeat.intervalMs,
+    heartbeatTimeoutMs: o.heartbeat.timeoutMs,
+    log: o.log,
+  };
+}
 
 /** The real runner link: a WebSocket server runners dial (src/link/). */
 export const listenRunnerServer: ListenLink = async (options): Promise<LinkServer> =>

@@ -1,13 +1,11 @@
 /** The parent side of the runner link (internal to pool-core; the host drives it). */
 export type { LinkLog, LinkLogLevel } from "./log.js";
 export {
-  type CallOptions,
-  type PlacedChildHandle,
+  type Cancelled,
+  type LinkEvents,
   type Reply,
   type RequestOptions,
   RunnerConnection,
-  type RunnerConnectionOptions,
-  type RunnerInfo,
   type WorkKind,
 } from "./runner-connection.js";
 export { RunnerServer, type RunnerServerOptions } from "./runner-server.js";

@@ -1,14 +1,20 @@
 /**
- * One request sent to a runner and not yet over. It is its own abort listener (`handleEvent`)
- * and hands the outcome to a `Reply` the caller owns (the host's checkout), so a request
- * allocates no promise and no closure of its own.
+ * The requests sent on one link and not yet over, and how the runner's frames end them. Each
+ * outcome goes to a `Reply` the caller owns (the host's checkout), so a request allocates no
+ * promise and no closure of its own.
  *
- * A request has two ends that usually coincide: the caller's answer, and the moment the work
- * really stopped on the runner (when the slot may be reused). A call that times out or is
- * cancelled is answered at once, but its slot stays taken until the runner says the function
+ * A request has two ends that usually coincide: its answer, and the moment the work really
+ * stopped on the runner (when the slot may be reused). A call the runner answered early
+ * (TIMEOUT, ABORTED: `answeredEarly`) stays here until the runner's `ended` says its function
  * stopped (it returned after its signal aborted, or its thread was terminated).
+ *
+ * The link passes no verdict of its own: when it closes, what is still here is dropped without
+ * a word, and the host's core fails those callers (RUNNER_DOWN), once.
  */
 import { FlameError } from "../errors.js";
+import type { AnswerMessage } from "../protocol/answer-frame.js";
+import { MAX_CALL_ID } from "../protocol/frame.js";
+import { fromWireError } from "../protocol/wire-error.js";
 import type { WorkKind } from "../wire/kinds.js";
 
 export type { WorkKind };
@@ -17,68 +23,90 @@ export type { WorkKind };
 export interface Reply {
   /** The answer; the work has ended. */
   resolve(value: unknown): void;
-  /** The answer. With `stillRunning`, the work goes on for now and `released()` follows. */
-  reject(error: unknown, stillRunning?: boolean): void;
-  /** Work answered with `stillRunning` has stopped: its slot is free. Called at most once. */
-  released(): void;
+  /**
+   * A failure. `answeredEarly`: the runner answered before the work stopped; `ended()`
+   * follows once it has. Otherwise the work has ended.
+   */
+  reject(error: unknown, answeredEarly: boolean): void;
+  /** Work answered early has stopped on the runner: its slot is free. */
+  ended(): void;
 }
 
-export interface PendingOwner {
-  /** The caller gave up: answer it now, tell the runner to cancel, keep the slot until it stops. */
-  abandon(pending: Pending, error: FlameError): void;
+interface Pending {
+  readonly id: number;
+  readonly kind: WorkKind;
+  readonly fn: string;
+  readonly reply: Reply;
+  answeredEarly: boolean;
 }
 
-export class Pending {
-  /** The caller has its answer; the entry stays until the work ended. */
-  answered = false;
-  #releaseOwed = false;
+export class PendingRequests {
+  readonly #byId = new Map<number, Pending>();
+  #nextId = 1;
 
-  constructor(
-    readonly owner: PendingOwner,
-    readonly id: number,
-    readonly kind: WorkKind,
-    readonly fn: string,
-    private readonly reply: Reply,
-    /** Parent-side backstop (performance.now() ms: deadline + grace); null = none. */
-    readonly backstopAtMs: number | null,
-    readonly signal: AbortSignal | undefined,
-  ) {
-    signal?.addEventListener("abort", this, { once: true });
+  constructor(private readonly runnerId: string) {}
+
+  get size(): number {
+    return this.#byId.size;
   }
 
-  /** AbortSignal listener. */
-  handleEvent(): void {
-    if (this.answered) return;
-    this.owner.abandon(
-      this,
-      new FlameError("ABORTED", `Call to "${this.fn}" was aborted by its signal.`, {
-        cause: this.signal?.reason,
-      }),
-    );
+  /** Registers a request under a fresh id (ids wrap at the frame's limit). */
+  add(kind: WorkKind, fn: string, reply: Reply): number {
+    const id = this.#nextId;
+    this.#nextId = id >= MAX_CALL_ID ? 1 : id + 1;
+    this.#byId.set(id, { id, kind, fn, reply, answeredEarly: false });
+    return id;
   }
 
-  resolve(value: unknown): void {
-    if (this.#answer()) this.reply.resolve(value);
+  kindOf(id: number): WorkKind | undefined {
+    return this.#byId.get(id)?.kind;
   }
 
-  /** Answers with an error; `stillRunning` keeps the slot until `ended()`. */
-  reject(error: unknown, stillRunning = false): void {
-    if (!this.#answer()) return;
-    this.#releaseOwed = stillRunning;
-    this.reply.reject(error, stillRunning);
+  /** Forgets a request that never left this process: nothing ran, nothing will answer. */
+  forget(id: number): void {
+    this.#byId.delete(id);
   }
 
-  /** The work stopped (a final answer arrived, or `ended`, or the link is gone). */
-  ended(): void {
-    if (!this.#releaseOwed) return;
-    this.#releaseOwed = false;
-    this.reply.released();
+  /** `result`, `cast.done` or `child.exit`. A late duplicate finds nothing and is dropped. */
+  answer(msg: AnswerMessage): void {
+    const pending = this.#byId.get(msg.id);
+    if (pending === undefined) return;
+    const answeredEarly = !msg.ok && msg.answeredEarly === true;
+    if (!answeredEarly) this.#byId.delete(msg.id);
+    if (msg.ok) {
+      pending.reply.resolve(msg.t === "cast.done" ? undefined : msg.value);
+      return;
+    }
+    pending.answeredEarly = answeredEarly;
+    const error =
+      msg.error === undefined
+        ? new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`)
+        : fromWireError(msg.error, pending.fn, this.runnerId);
+    pending.reply.reject(error, answeredEarly);
   }
 
-  #answer(): boolean {
-    if (this.answered) return false;
-    this.answered = true;
-    this.signal?.removeEventListener("abort", this);
-    return true;
+  /** The runner's `ended`: work answered early has stopped. */
+  ended(id: number): void {
+    const pending = this.#byId.get(id);
+    if (pending === undefined) return;
+    this.#byId.delete(id);
+    pending.reply.ended();
+  }
+
+  /**
+   * The runner is done with request `id` but its answer is unusable (a frame that did not
+   * decode, a protocol error it reported): the request fails with `describe(fn)`'s error.
+   */
+  unusable(id: number, describe: (fn: string) => FlameError): void {
+    const pending = this.#byId.get(id);
+    if (pending === undefined) return;
+    this.#byId.delete(id);
+    if (pending.answeredEarly) pending.reply.ended();
+    else pending.reply.reject(describe(pending.fn), false);
+  }
+
+  /** The link closed: nothing more will come; the host's core fails these callers. */
+  dropAll(): void {
+    this.#byId.clear();
   }
 }

@@ -298,7 +298,6 @@ export class RunnerServer {
       maxFrameBytes: this.settings.maxFrameBytes,
       heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.settings.heartbeatTimeoutMs,
-      deadlineGraceMs: this.settings.deadlineGraceMs,
       sendHighWaterBytes: this.settings.sendHighWaterBytes,
       maxQueuedSends: this.settings.maxQueuedSends,
       log: this.settings.log,

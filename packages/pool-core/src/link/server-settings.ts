@@ -57,8 +57,6 @@ export interface RunnerServerOptions {
   readonly heartbeatTimeoutMs?: number;
   /** An authenticated socket must say hello within this. Default 10,000 ms. */
   readonly helloTimeoutMs?: number;
-  /** Parent-side backstop after a call's deadline if the runner never reports TIMEOUT. Default 1,000 ms. */
-  readonly deadlineGraceMs?: number;
   readonly log?: LinkLog;
 }
 
@@ -116,7 +114,6 @@ export function resolveServerSettings(options: RunnerServerOptions): ResolvedSer
       heartbeatIntervalMs,
       heartbeatTimeoutMs,
       helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
-      deadlineGraceMs: options.deadlineGraceMs ?? 1_000,
       maxHandshakes,
       maxHandshakesPerSource: perSource,
       upgradeTimeoutMs,

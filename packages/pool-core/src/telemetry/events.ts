@@ -84,10 +84,13 @@ export type PoolEventBody =
       readonly reason: string;
       readonly exitCode: number | null;
       /**
-       * True when the pool had asked this runner to leave (idle, stop, resize, single use);
-       * false when it died on its own (a crash). Absent when the host does not know.
+       * True when the pool had asked this runner to leave (idle, stop, resize, single use) or an
+       * operator killed it; false when it died on its own (a crash). Absent when the host does
+       * not know.
        */
       readonly expected?: boolean;
+      /** "operator": killed through `killRunner` (the dashboard's control or the pool API). */
+      readonly cause?: "operator";
     }
   | {
       readonly type: "shrink";

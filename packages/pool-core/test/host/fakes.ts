@@ -5,7 +5,9 @@
 import type { Backend, BootedRunner, BootRequest, RunnerExit } from "../../src/backend.js";
 import { FlameError } from "../../src/errors.js";
 import type {
+  Cancelled,
   LinkConnection,
+  LinkEvents,
   LinkServer,
   ListenLink,
   Reply,
@@ -69,13 +71,19 @@ export type CallHandler = (
 export class FakeConnection implements LinkConnection {
   readonly runnerId: string;
   inflight = 0;
+  /** Resolves with the close reason (what the host hears through `attach`). */
   readonly closed: Promise<{ reason: string }>;
   shutdownReason: string | null = null;
-  /** The link is closed but nobody has seen its `closed` promise yet. */
-  refuseAsGone = false;
+  /** Requests the host cancelled (its caller's signal, or the core's backstop). */
+  readonly cancelled: number[] = [];
+  /** Every request the host made, sent or not. */
+  requests = 0;
   #close: (value: { reason: string }) => void = () => {};
+  #closeReason: string | null = null;
+  #events: LinkEvents | null = null;
   readonly #handler: () => CallHandler;
-  readonly #children = new Map<number, AbortController>();
+  /** Per request: aborts what the handler runs (a cancel, or a placed child's stop). */
+  readonly #running = new Map<number, AbortController>();
   #nextRequestId = 0;
 
   constructor(runnerId: string, handler: () => CallHandler) {
@@ -85,6 +93,10 @@ export class FakeConnection implements LinkConnection {
       this.#close = resolve;
     });
   }
+  attach(events: LinkEvents): void {
+    this.#events = events;
+    if (this.#closeReason !== null) events.closed(this.#closeReason);
+  }
   request(
     kind: WorkKind,
     fn: string,
@@ -92,50 +104,58 @@ export class FakeConnection implements LinkConnection {
     opts: RequestOptions,
     reply: Reply,
   ): number | null {
-    if (this.refuseAsGone) {
-      // As the real link does once closed, before its `closed` promise is seen.
-      reply.reject(new FlameError("RUNNER_DOWN", `Runner ${this.runnerId} is gone; not sent.`));
-      return null;
-    }
+    this.requests += 1;
+    if (this.#closeReason !== null) return null; // as the real link: the close was reported
     const id = ++this.#nextRequestId;
-    let signal = opts.signal;
-    if (kind === "child") {
-      const controller = new AbortController();
-      this.#children.set(id, controller);
-      signal = controller.signal;
-    }
+    const controller = new AbortController();
+    this.#running.set(id, controller);
     this.inflight += 1;
     const handler = this.#handler();
     const callOpts = {
       timeoutMs: kind === "call" ? opts.timeoutMs : null,
-      ...(signal === undefined ? {} : { signal }),
+      signal: controller.signal,
     };
     new Promise((resolve) => resolve(handler(fn, args, callOpts))).then(
       (value) => {
-        this.#ended(id);
-        reply.resolve(value);
+        if (this.#ended(id)) reply.resolve(value);
       },
       (error: unknown) => {
-        this.#ended(id);
-        reply.reject(error);
+        if (this.#ended(id)) reply.reject(error, false);
       },
     );
     return id;
   }
-  stopChild(requestId: number): void {
-    this.#children.get(requestId)?.abort();
+  cancel(requestId: number): Cancelled {
+    const controller = this.#running.get(requestId);
+    if (controller === undefined || this.#closeReason !== null) return "unknown";
+    this.cancelled.push(requestId);
+    controller.abort();
+    return "cancelled";
   }
-  #ended(id: number): void {
+  stopChild(requestId: number): void {
+    this.#running.get(requestId)?.abort();
+  }
+  /** False once the link closed: a closed link answers nothing. */
+  #ended(id: number): boolean {
+    if (!this.#running.delete(id)) return false;
     this.inflight -= 1;
-    this.#children.delete(id);
+    return this.#closeReason === null;
   }
   shutdown(reason: string): void {
     this.shutdownReason = reason;
   }
+  /** The runner announces it is leaving (as the agent's `shutdown {reason}`). */
+  announceLeaving(reason: string): void {
+    this.#events?.leaving(reason);
+  }
   /** The socket is wedged: closing it from our side is never confirmed. */
   wedged = false;
   terminate(reason: string): void {
-    if (this.wedged) return;
+    if (this.wedged || this.#closeReason !== null) return;
+    this.#closeReason = reason;
+    this.#running.clear();
+    this.inflight = 0;
+    this.#events?.closed(reason);
     this.#close({ reason });
   }
 }
@@ -164,10 +184,10 @@ export class FakeRunner implements BootedRunner {
     this.crash("stopped");
     await this.exited;
   }
-  /** The runner dies: its process exits and its link drops. */
+  /** The runner dies: its process exits, then the OS closes its socket and its link drops. */
   crash(reason = "crashed", code: number | null = 1): void {
     this.#exit({ code, reason });
-    this.conn?.terminate(reason);
+    void this.exited.then(() => this.conn?.terminate(reason));
   }
 }
 
