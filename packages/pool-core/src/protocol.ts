@@ -43,5 +43,3 @@ export { clampTimerMs, type LongTimer, setLongTimeout } from "./protocol/timers.
 export { generateToken } from "./protocol/token.js";
 export { toWireError } from "./protocol/wire-error.js";
 export { remoteSpanNeeded, runWithRemoteParent } from "./telemetry/spans.js";
-// TODO(issue 21): runner-agent files still import these from here; they belong to ./wire.
-export type { ParentDescriptor, WireError } from "./wire/index.js";
