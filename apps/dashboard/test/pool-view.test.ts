@@ -59,10 +59,10 @@ const runner = (id: string): RunnerSnapshot => ({
 });
 
 describe("pool view", () => {
-  it("applies events after the snapshot, ignores stale ones, and flags a gap", () => {
+  it("records events after the snapshot, ignores stale ones, and flags a gap", () => {
     const view = createPoolView(snapshot(5));
     expect(applyEvent(view, event(4, { type: "resize", min: 1, max: 9 }))).toBe("stale");
-    expect(view.snapshot.max).toBe(4);
+    expect(view.timeline).toEqual([]);
     expect(
       applyEvent(
         view,
@@ -75,6 +75,10 @@ describe("pool view", () => {
         }),
       ),
     ).toBe("ok");
+    expect(view.timeline[0]).toMatchObject({ kind: "up", seq: 6 });
+    // The runner list is the pool's: it changes with the snapshot that follows the event.
+    expect(view.snapshot).toEqual(snapshot(5));
+    applySnapshot(view, snapshot(6, { runners: [runner("r1")] }));
     expect(view.snapshot.runners.map((r) => r.id)).toEqual(["r1"]);
     expect(
       applyEvent(
@@ -96,7 +100,59 @@ describe("pool view", () => {
     expect(view.awaitingSnapshot).toBe(false);
     expect(view.snapshot.runners).toEqual([]);
     expect(applyEvent(view, event(10, { type: "resize", min: 1, max: 6 }))).toBe("ok");
-    expect(view.snapshot).toMatchObject({ min: 1, max: 6 });
+    expect(view.timeline[0]).toMatchObject({ kind: "resize", seq: 10 });
+  });
+
+  it("a stream with growStart, shrink and drain keeps the view equal to the latest snapshot plus events", () => {
+    const booting: RunnerSnapshot = { ...runner("b"), state: "booting", bootedAtMs: null };
+    // What serveTelemetry sends: each batch that changes the pool, then the pool's snapshot.
+    const stream: Array<[PoolEvent[], SequencedSnapshot]> = [
+      [
+        [event(1, { type: "growStart", bootId: "g1", runnerId: "b", count: 2, isMin: false })],
+        snapshot(1, { pendingBoots: 1, runners: [runner("a"), booting] }),
+      ],
+      [
+        [event(2, { type: "runnerUp", runnerId: "b", isMin: false, meta: {}, bootMs: 900 })],
+        snapshot(2, { runners: [runner("a"), { ...runner("b"), bootedAtMs: 2_000 }] }),
+      ],
+      [
+        [
+          event(3, { type: "shrink", runnerId: "a", count: 1, reason: "idle" }),
+          event(4, {
+            type: "runnerDown",
+            runnerId: "a",
+            reason: "idle",
+            exitCode: 0,
+            expected: true,
+          }),
+        ],
+        snapshot(4, { runners: [{ ...runner("b"), bootedAtMs: 2_000 }] }),
+      ],
+      [
+        [event(5, { type: "drain", timeoutMs: 30_000 })],
+        snapshot(5, {
+          draining: true,
+          runners: [{ ...runner("b"), state: "draining", bootedAtMs: 2_000 }],
+        } as Partial<SequencedSnapshot>),
+      ],
+    ];
+    const view = createPoolView(snapshot(0, { runners: [runner("a")] }));
+    let latest = view.snapshot;
+    for (const [events, next] of stream) {
+      for (const e of events) expect(applyEvent(view, e)).toBe("ok");
+      // Between a batch and its snapshot the view still shows the pool's last word, unpatched.
+      expect(view.snapshot).toEqual(latest);
+      applySnapshot(view, next);
+      expect(view.snapshot).toEqual(next);
+      latest = next;
+    }
+    expect(view.awaitingSnapshot).toBe(false);
+    // The events are all in the timeline, as the pool reported them: the idle exit is no crash.
+    expect(view.timeline.map((t) => [t.seq, t.kind])).toEqual([
+      [3, "shrink"],
+      [2, "up"],
+      [1, "grow"],
+    ]);
   });
 
   it("charts the server's samples: calls/s from the period, percentiles, boots, bounded", () => {
@@ -162,7 +218,8 @@ describe("pool view", () => {
     );
     expect(view.totalCalls).toBe(11);
     expect(view.failedCalls).toBe(2);
-    expect(view.snapshot.runners.find((r) => r.id === "a")?.callsServed).toBe(10);
+    // A runner's own count is the pool's, in its next snapshot: not counted twice here.
+    expect(view.snapshot.runners.find((r) => r.id === "a")?.callsServed).toBe(0);
     expect(functionRows(view.functions)).toEqual([
       { fn: "f", calls: 10, failed: 1, errors: [["TIMEOUT", 1]], p50Ms: 5, p95Ms: 100 },
       { fn: "g", calls: 1, failed: 1, errors: [["OVERLOADED", 1]], p50Ms: 1, p95Ms: 1 },
@@ -286,10 +343,9 @@ describe("pool view", () => {
     expect(functionRows(view.functions)[0]?.errors).toEqual([["BUDGET_EXHAUSTED", 1]]);
   });
 
-  it("does not call a runner an operator killed a crash", () => {
-    const view = createPoolView(snapshot(0, { runners: [runner("a"), runner("b")] }));
-    applyEvent(
-      view,
+  it("shows an operator's kill as the pool reports it, a crash as a crash, and guesses nothing", () => {
+    const view = createPoolView(snapshot(0, { runners: [runner("a"), runner("b"), runner("c")] }));
+    const stream: PoolEvent[] = [
       event(1, {
         type: "control",
         action: "killRunner",
@@ -298,19 +354,14 @@ describe("pool view", () => {
         ok: true,
         detail: "0 call(s) failed",
       }),
-    );
-    applyEvent(
-      view,
       event(2, {
         type: "runnerDown",
         runnerId: "a",
-        reason: "killed by an operator",
-        exitCode: null,
-        expected: false,
+        reason: "killed through killRunner",
+        exitCode: 137,
+        expected: true,
+        cause: "operator",
       }),
-    );
-    applyEvent(
-      view,
       event(3, {
         type: "runnerDown",
         runnerId: "b",
@@ -318,29 +369,21 @@ describe("pool view", () => {
         exitCode: 1,
         expected: false,
       }),
-    );
+      // A pool that does not say whether it asked: no crash guessed from the exit code.
+      event(4, { type: "runnerDown", runnerId: "c", reason: "exit 1", exitCode: 1 }),
+    ];
+    for (const e of stream) applyEvent(view, e);
     expect(view.timeline.map((t) => [t.kind, t.text])).toEqual([
+      ["down", "runner c down (exit 1): exit 1"],
       ["crash", "runner b crashed (exit 1): exit 1"],
-      ["shrink", "runner a stopped: killed by an operator"],
+      ["killed", "runner a killed by an operator (exit 137)"],
       ["control", "dashboard killed a: 0 call(s) failed"],
     ]);
-    expect(view.snapshot.runners.map((r) => r.id)).toEqual([]);
-  });
 
-  it("marks a runner draining as soon as a drain is recorded", () => {
-    const view = createPoolView(snapshot(0, { runners: [runner("a")] }));
-    applyEvent(
-      view,
-      event(1, {
-        type: "control",
-        action: "drainRunner",
-        target: "a",
-        by: "dashboard",
-        ok: true,
-        detail: "0 call(s) to finish",
-      }),
-    );
-    expect(view.snapshot.runners[0]?.state).toBe("draining");
+    // A client that came after the control event (history trimmed) still sees a kill.
+    const late = createPoolView(snapshot(1));
+    applyEvent(late, stream[1] as PoolEvent);
+    expect(late.timeline.map((t) => t.kind)).toEqual(["killed"]);
   });
 
   it("computes nearest-rank percentiles", () => {
