@@ -66,13 +66,13 @@ export class RunnerConnection {
   /** Resolves once the link is gone (the server uses it to forget the connection). */
   readonly closed: Promise<{ reason: string }>;
 
-  readonly #ws: WebSocket;
+  private readonly ws: WebSocket;
   readonly #options: RunnerConnectionOptions;
   readonly #pending: PendingRequests;
   readonly #heartbeat: Heartbeat;
   readonly #batcher: SendBatcher;
   /** What this link may hold in memory (send-budget.ts). */
-  readonly #budget: SendBudget;
+  private readonly budget: SendBudget;
   #closeReason: string | null = null;
   #leavingReason: string | null = null;
   #events: LinkEvents | null = null;
@@ -80,7 +80,7 @@ export class RunnerConnection {
 
   /** @internal Created by RunnerServer after a valid hello. */
   constructor(ws: WebSocket, hello: HelloMessage, options: RunnerConnectionOptions) {
-    this.#ws = ws;
+    this.ws = ws;
     this.#options = options;
     this.runnerId = hello.runnerId;
     this.functions = new Set(hello.functions);
@@ -89,7 +89,7 @@ export class RunnerConnection {
       this.#resolveClosed = resolve;
     });
     this.#batcher = new SendBatcher(ws);
-    this.#budget = new SendBudget(
+    this.budget = new SendBudget(
       ws,
       this.#batcher,
       options.sendHighWaterBytes,
@@ -158,7 +158,7 @@ export class RunnerConnection {
       reply.reject(error, false);
       return null;
     }
-    if (this.#budget.offer(id, frame) === "full") {
+    if (this.budget.offer(id, frame) === "full") {
       this.#pending.forget(id);
       reply.reject(this.#overloaded(fn), false);
       return null;
@@ -169,7 +169,7 @@ export class RunnerConnection {
   /** The caller gave up on request `id` (its signal, or the core's backstop). */
   cancel(id: number): Cancelled {
     if (this.#closeReason !== null || this.#pending.kindOf(id) === undefined) return "unknown";
-    if (this.#budget.withdraw(id)) {
+    if (this.budget.withdraw(id)) {
       this.#pending.forget(id);
       return "withdrawn";
     }
@@ -190,7 +190,7 @@ export class RunnerConnection {
   /** Drop the link now; the close is reported like any other. */
   terminate(reason: string): void {
     if (this.#closeReason !== null) return;
-    this.#ws.terminate();
+    this.ws.terminate();
     this.#finish(reason);
   }
 
@@ -202,7 +202,7 @@ export class RunnerConnection {
   #overloaded(fn: string): FlameError {
     return new FlameError(
       "OVERLOADED",
-      `The link to runner ${this.runnerId} has ${this.#ws.bufferedAmount} bytes unsent and ${this.#budget.waitingCount} requests (${this.#budget.heldBytes} bytes) waiting; "${fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
+      `The link to runner ${this.runnerId} has ${this.ws.bufferedAmount} bytes unsent and ${this.budget.waitingCount} requests (${this.budget.heldBytes} bytes) waiting; "${fn}" was not sent. The runner or the network is slower than the callers: send less data per call, add runners, or raise link.sendHighWaterBytes / link.maxQueuedSends.`,
       { runnerId: this.runnerId },
     );
   }
@@ -299,9 +299,9 @@ export class RunnerConnection {
     if (this.#closeReason !== null) return;
     this.#closeReason = reason;
     this.#heartbeat.stop();
-    this.#budget.clear();
+    this.budget.clear();
     this.#pending.dropAll();
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(CLOSE_SHUTDOWN, "parent closed link");
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(CLOSE_SHUTDOWN, "parent closed link");
     this.#events?.closed(reason);
     this.#resolveClosed({ reason });
   }

@@ -302,6 +302,13 @@ export class RunnerServer {
       maxQueuedSends: this.settings.maxQueuedSends,
       log: this.settings.log,
     });
+    this.settings.log("debug", "runner said hello", {
+      runnerId,
+      agentVersion: hello.agentVersion,
+      pid: hello.pid,
+      host: hello.host,
+      remote,
+    });
     this.connections.add(conn);
     void conn.closed.then(() => this.connections.delete(conn));
     conn.sendMessage({ t: "welcome", runnerId });

@@ -13,6 +13,7 @@ import {
 import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import type { ParentDescriptor } from "../../src/wire/index.js";
 import { rejection } from "./rejection.js";
+import { call, cast, linkEvents, startChild } from "./requests.js";
 import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
 const servers: RunnerServer[] = [];
@@ -47,14 +48,18 @@ async function start(
 
 describe("flame-runner against RunnerServer", () => {
   it("says hello with its functions, pid and version, then serves calls with full fidelity", async () => {
-    const { conn, agent } = await start();
+    const { conn, agent, logs } = await start();
     expect(conn.functions.has("echo")).toBe(true);
     expect(conn.functions.has("waitForAbort")).toBe(true);
-    expect(conn.info.pid).toBe(agent.child.pid);
-    expect(conn.info.agentVersion).toBe("0.1.0");
+    const hello = logs.find((l) => l.msg === "runner said hello")?.fields;
+    expect(hello).toMatchObject({
+      runnerId: conn.runnerId,
+      pid: agent.child.pid,
+      agentVersion: "0.1.0",
+    });
     const value = { at: new Date(5), m: new Map([["k", new Set([1n])]]), b: new Uint8Array([9]) };
-    expect(await conn.call("echo", value, { timeoutMs: null })).toEqual(value);
-    const ctx = (await conn.call("context", null, { timeoutMs: 60_000 })) as {
+    expect(await call(conn, "echo", value, { timeoutMs: null })).toEqual(value);
+    const ctx = (await call(conn, "context", null, { timeoutMs: 60_000 })) as {
       runnerId: string;
       deadlineMs: number;
     };
@@ -65,7 +70,7 @@ describe("flame-runner against RunnerServer", () => {
   it("keeps 200 concurrent calls apart", async () => {
     const { conn } = await start();
     const inputs = Array.from({ length: 200 }, (_, i) => ({ a: i, b: i * 1000 }));
-    const results = await Promise.all(inputs.map((x) => conn.call("add", x, { timeoutMs: null })));
+    const results = await Promise.all(inputs.map((x) => call(conn, "add", x, { timeoutMs: null })));
     expect(results).toEqual(inputs.map((x) => x.a + x.b));
     expect(conn.inflight).toBe(0);
   });
@@ -88,26 +93,26 @@ describe("flame-runner against RunnerServer", () => {
 
   it("turns a remote throw into REMOTE_ERROR with the remote name, message and stack", async () => {
     const { conn } = await start();
-    const err = await rejection(conn.call("fail", { message: "bad pixel" }, { timeoutMs: null }));
+    const err = await rejection(call(conn, "fail", { message: "bad pixel" }, { timeoutMs: null }));
     expect(err.code).toBe("REMOTE_ERROR");
     expect(err.remote?.name).toBe("TypeError");
     expect(err.remote?.message).toBe("bad pixel");
     expect(err.remote?.stack).toContain("functions.mjs");
-    expect(await conn.call("echo", "still serving", { timeoutMs: null })).toBe("still serving");
+    expect(await call(conn, "echo", "still serving", { timeoutMs: null })).toBe("still serving");
   });
 
   it("refuses an unknown function without sending it", async () => {
     const { conn } = await start();
-    const err = await rejection(conn.call("not-defined", 1, { timeoutMs: null }));
+    const err = await rejection(call(conn, "not-defined", 1, { timeoutMs: null }));
     expect(err.code).toBe("UNKNOWN_FUNCTION");
     expect(conn.inflight).toBe(0);
   });
 
   it("fails a call at its deadline with TIMEOUT, and the function saw its signal abort", async () => {
     const { conn } = await start();
-    const err = await rejection(conn.call("waitForAbort", { tag: "t1" }, { timeoutMs: 300 }));
+    const err = await rejection(call(conn, "waitForAbort", { tag: "t1" }, { timeoutMs: 300 }));
     expect(err.code).toBe("TIMEOUT");
-    expect(await conn.call("abortSeen", { tag: "t1" }, { timeoutMs: null })).toMatchObject({
+    expect(await call(conn, "abortSeen", { tag: "t1" }, { timeoutMs: null })).toMatchObject({
       code: "TIMEOUT",
     });
   });
@@ -115,13 +120,13 @@ describe("flame-runner against RunnerServer", () => {
   it("hands a function that reads ctx.signal only after its deadline an already-aborted signal", async () => {
     const { conn } = await start();
     const err = await rejection(
-      conn.call("readSignalLate", { tag: "late", waitMs: 400 }, { timeoutMs: 100 }),
+      call(conn, "readSignalLate", { tag: "late", waitMs: 400 }, { timeoutMs: 100 }),
     );
     expect(err.code).toBe("TIMEOUT");
     // The runner keeps the call until the function returns, then records what it saw.
     let seen: unknown = null;
     for (let i = 0; i < 50 && seen === null; i++) {
-      seen = await conn.call("abortSeen", { tag: "late" }, { timeoutMs: null });
+      seen = await call(conn, "abortSeen", { tag: "late" }, { timeoutMs: null });
       if (seen === null) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seen).toEqual({ aborted: true, code: "TIMEOUT" });
@@ -130,16 +135,17 @@ describe("flame-runner against RunnerServer", () => {
   it("cancels a running call when the caller's signal aborts: ABORTED, and the function sees it", async () => {
     const { conn } = await start();
     const ac = new AbortController();
-    const running = conn.call(
+    const running = call(
+      conn,
       "waitForAbort",
       { tag: "c1" },
       { timeoutMs: null, signal: ac.signal },
     );
     // A round trip after the call was sent proves the runner has started it.
-    await conn.call("echo", 0, { timeoutMs: null });
+    await call(conn, "echo", 0, { timeoutMs: null });
     ac.abort();
     expect((await rejection(running)).code).toBe("ABORTED");
-    expect(await conn.call("abortSeen", { tag: "c1" }, { timeoutMs: null })).toMatchObject({
+    expect(await call(conn, "abortSeen", { tag: "c1" }, { timeoutMs: null })).toMatchObject({
       code: "ABORTED",
     });
   });
@@ -147,31 +153,31 @@ describe("flame-runner against RunnerServer", () => {
   it("answers an oversize frame with SERIALIZATION for that call only", async () => {
     // The runner accepts 4 KiB frames; the parent sends more.
     const { conn } = await start({ maxFrameBytes: 4096 });
-    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { timeoutMs: null }));
+    const err = await rejection(call(conn, "echo", new Uint8Array(10_000), { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
     expect(err.message).toContain("4096");
     // A result too large for the runner's limit fails that call only, too.
-    const big = await rejection(conn.call("bytes", { length: 10_000 }, { timeoutMs: null }));
+    const big = await rejection(call(conn, "bytes", { length: 10_000 }, { timeoutMs: null }));
     expect(big.code).toBe("SERIALIZATION");
     // And an unencodable result.
-    expect((await rejection(conn.call("unencodable", null, { timeoutMs: null }))).code).toBe(
+    expect((await rejection(call(conn, "unencodable", null, { timeoutMs: null }))).code).toBe(
       "SERIALIZATION",
     );
-    expect(await conn.call("echo", "ok", { timeoutMs: null })).toBe("ok");
+    expect(await call(conn, "echo", "ok", { timeoutMs: null })).toBe("ok");
   });
 
   it("runs casts to cast.done", async () => {
     const { conn } = await start();
-    await expect(conn.cast("echo", 1)).resolves.toBeUndefined();
-    expect((await rejection(conn.cast("fail", { message: "cast failed" }))).code).toBe(
+    await expect(cast(conn, "echo", 1)).resolves.toBeUndefined();
+    expect((await rejection(cast(conn, "fail", { message: "cast failed" }))).code).toBe(
       "REMOTE_ERROR",
     );
   });
 
   it("starts, stops and reports placed children; the runner keeps serving", async () => {
     const { conn } = await start();
-    const child = conn.startChild("ticker", {});
-    expect(await conn.call("echo", "alongside", { timeoutMs: null })).toBe("alongside");
+    const child = startChild(conn, "ticker", {});
+    expect(await call(conn, "echo", "alongside", { timeoutMs: null })).toBe("alongside");
     expect(conn.inflight).toBe(1);
     child.stop();
     expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
@@ -180,11 +186,11 @@ describe("flame-runner against RunnerServer", () => {
 
   it("drains in-flight calls on shutdown, refuses new ones, then exits 0", async () => {
     const { conn, agent } = await start();
-    const inFlight = conn.call("slow", { ms: 300, value: "finished" }, { timeoutMs: null });
-    const child = conn.startChild("ticker", {});
-    await conn.call("echo", 0, { timeoutMs: null }); // both have reached the runner
+    const inFlight = call(conn, "slow", { ms: 300, value: "finished" }, { timeoutMs: null });
+    const child = startChild(conn, "ticker", {});
+    await call(conn, "echo", 0, { timeoutMs: null }); // both have reached the runner
     conn.shutdown("pool stopping", 10_000);
-    const late = rejection(conn.call("echo", "late", { timeoutMs: null }));
+    const late = rejection(call(conn, "echo", "late", { timeoutMs: null }));
     expect(await inFlight).toBe("finished");
     expect(await child.result).toEqual({ stopped: true, code: "ABORTED" });
     expect((await late).code).toBe("RUNNER_DOWN");
@@ -196,10 +202,13 @@ describe("flame-runner against RunnerServer", () => {
 
   it("bounds the drain by the shutdown timeout", async () => {
     const { conn, agent } = await start();
-    const stuck = conn.call("hold", { key: "never" }, { timeoutMs: null });
-    await conn.call("echo", 0, { timeoutMs: null });
+    const events = linkEvents(conn);
+    void call(conn, "hold", { key: "never" }, { timeoutMs: null }).catch(() => {});
+    await call(conn, "echo", 0, { timeoutMs: null });
     conn.shutdown("stop now", 200);
-    expect((await rejection(stuck)).code).toBe("RUNNER_DOWN");
+    // The link reports its close; failing the call still on it is the core's (RUNNER_DOWN).
+    expect(await events.closed).toBeTruthy();
+    expect(conn.inflight).toBe(0);
     const end = await agent.exit();
     expect(end.code).toBe(0);
     expect(end.lastLine).toContain("drain bound of 200 ms reached");
@@ -207,9 +216,9 @@ describe("flame-runner against RunnerServer", () => {
 
   it("single use: announces single_use and exits 0 after its one call", async () => {
     const { conn, agent } = await start({ singleUse: true });
-    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
-    expect(await conn.call("echo", "once", { timeoutMs: null })).toBe("once");
-    expect(await announced).toBe("single_use");
+    const { leaving } = linkEvents(conn);
+    expect(await call(conn, "echo", "once", { timeoutMs: null })).toBe("once");
+    expect(await leaving).toBe("single_use");
     const end = await agent.exit();
     expect(end.code).toBe(0);
     expect(end.lastLine).toBe("flame-runner: single use: its one task ended");
@@ -217,31 +226,34 @@ describe("flame-runner against RunnerServer", () => {
 
   it("exits 0 after idleShutdownAfterMs with no work, announcing idle", async () => {
     const { conn, agent } = await start({ idleShutdownAfterMs: 300 });
-    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
-    expect(await announced).toBe("idle");
+    const { leaving } = linkEvents(conn);
+    expect(await leaving).toBe("idle");
     const end = await agent.exit();
     expect(end.code).toBe(0);
     expect(end.lastLine).toBe("flame-runner: idle for 300 ms");
   });
 
-  it("exits 3 when the parent closes the link, failing nothing silently", async () => {
+  it("exits 3 when the parent closes the link; the link reports its close", async () => {
     const { server, conn, agent } = await start();
-    const pending = conn.call("hold", { key: "k" }, { timeoutMs: null });
-    await conn.call("echo", 0, { timeoutMs: null });
+    const events = linkEvents(conn);
+    void call(conn, "hold", { key: "k" }, { timeoutMs: null }).catch(() => {});
+    await call(conn, "echo", 0, { timeoutMs: null });
     await server.close();
-    expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
+    expect(await events.closed).toBe("parent closed the runner server");
+    expect(conn.inflight).toBe(0);
     const end = await agent.exit();
     expect(end.code).toBe(3);
     expect(end.lastLine).toMatch(/^flame-runner: parent link lost/);
   });
 
-  it("sees the runner die: SIGKILL mid-call → RUNNER_DOWN", async () => {
+  it("sees the runner die: SIGKILL mid-call → the link reports its close", async () => {
     const { conn, agent } = await start();
-    const pending = conn.call("hold", { key: "k" }, { timeoutMs: null });
-    await conn.call("echo", 0, { timeoutMs: null });
+    const events = linkEvents(conn);
+    void call(conn, "hold", { key: "k" }, { timeoutMs: null }).catch(() => {});
+    await call(conn, "echo", 0, { timeoutMs: null });
     agent.child.kill("SIGKILL");
-    expect((await rejection(pending)).code).toBe("RUNNER_DOWN");
-    await conn.closed;
+    expect((await events.closed).length).toBeGreaterThan(0);
+    expect(conn.inflight).toBe(0);
   });
 
   it.skipIf(!hasOpenssl)(
@@ -254,7 +266,7 @@ describe("flame-runner against RunnerServer", () => {
       );
       expect(server.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
       expect(server.tlsCertSha256).toBe(new X509Certificate(tls.cert).fingerprint256);
-      expect(await conn.call("echo", { over: "tls" }, { timeoutMs: null })).toEqual({
+      expect(await call(conn, "echo", { over: "tls" }, { timeoutMs: null })).toEqual({
         over: "tls",
       });
     },

@@ -6,6 +6,7 @@ import { encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
 import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
+import { call, cast, linkEvents, startChild } from "./requests.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -50,11 +51,12 @@ describe("RunnerServer handshake", () => {
   });
 
   it("hands over the connection on a valid hello and says welcome", async () => {
-    const { conn, runner } = await connected();
+    const { conn, runner, logs } = await connected();
     expect(conn).toBeInstanceOf(RunnerConnection);
     expect(conn.runnerId).toBe("r1");
     expect([...conn.functions]).toEqual(["echo", "slow"]);
-    expect(conn.info).toEqual({ agentVersion: "fake", pid: 1, host: "fake" });
+    const hello = logs.find((l) => l.msg === "runner said hello")?.fields;
+    expect(hello).toMatchObject({ runnerId: "r1", agentVersion: "fake", pid: 1, host: "fake" });
     expect(runner.received[0]).toEqual({ t: "welcome", runnerId: "r1" });
   });
 
@@ -116,9 +118,9 @@ describe("RunnerServer handshake", () => {
 
 describe("RunnerConnection", () => {
   it("matches results to calls by id, out of order", async () => {
-    const { conn, runner } = await connected();
-    const a = conn.call("echo", "a", { timeoutMs: null });
-    const b = conn.call("echo", "b", { timeoutMs: null });
+    const { conn, runner, logs } = await connected();
+    const a = call(conn, "echo", "a", { timeoutMs: null });
+    const b = call(conn, "echo", "b", { timeoutMs: null });
     const [ca, cb] = [await runner.next(isT("call")), runner.received.filter(isT("call"))[1]!];
     expect(conn.inflight).toBe(2);
     runner.send({ t: "result", id: cb.id, ok: true, value: "B" });
@@ -129,10 +131,10 @@ describe("RunnerConnection", () => {
 
   it("refuses a function the runner did not report, without sending anything", async () => {
     const { conn, runner } = await connected();
-    const err = await rejection(conn.call("thumbnail", 1, { timeoutMs: null }));
+    const err = await rejection(call(conn, "thumbnail", 1, { timeoutMs: null }));
     expect(err.code).toBe("UNKNOWN_FUNCTION");
     expect(err.message).toContain('"thumbnail"');
-    const marker = conn.call("echo", 1, { timeoutMs: null }); // a call that is sent
+    const marker = call(conn, "echo", 1, { timeoutMs: null }); // a call that is sent
     const sent = await runner.next(isT("call"));
     runner.send({ t: "result", id: sent.id, ok: true, value: 1 });
     await marker;
@@ -142,9 +144,9 @@ describe("RunnerConnection", () => {
 
   it("refuses an unencodable argument with SERIALIZATION before sending", async () => {
     const { conn, runner } = await connected();
-    const err = await rejection(conn.call("echo", { f: () => 1 }, { timeoutMs: null }));
+    const err = await rejection(call(conn, "echo", { f: () => 1 }, { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
-    const ok = conn.call("echo", "fine", { timeoutMs: null });
+    const ok = call(conn, "echo", "fine", { timeoutMs: null });
     const sent = await runner.next(isT("call"));
     expect(v8Codec.decode(sent.args)).toBe("fine");
     runner.send({ t: "result", id: sent.id, ok: true, value: "fine" });
@@ -153,15 +155,15 @@ describe("RunnerConnection", () => {
 
   it("refuses an oversize argument with SERIALIZATION before sending", async () => {
     const { conn } = await connected({ maxFrameBytes: 4096 });
-    const err = await rejection(conn.call("echo", new Uint8Array(10_000), { timeoutMs: null }));
+    const err = await rejection(call(conn, "echo", new Uint8Array(10_000), { timeoutMs: null }));
     expect(err.code).toBe("SERIALIZATION");
     expect(err.message).toContain("4096-byte frame limit");
   });
 
   it("fails only the call whose result frame is malformed; the others complete", async () => {
     const { conn, runner } = await connected();
-    const bad = conn.call("echo", 1, { timeoutMs: null });
-    const good = conn.call("echo", 2, { timeoutMs: null });
+    const bad = call(conn, "echo", 1, { timeoutMs: null });
+    const good = call(conn, "echo", 2, { timeoutMs: null });
     await runner.next(isT("call"));
     const [c1, c2] = runner.received.filter(isT("call"));
     const frame = encodeFrame({ t: "result", id: c1!.id, ok: true, value: "x" }, v8Codec, 1 << 20);
@@ -175,7 +177,7 @@ describe("RunnerConnection", () => {
 
   it("maps a runner-reported error to a FlameError with the remote details", async () => {
     const { conn, runner } = await connected();
-    const p = conn.call("echo", 1, { timeoutMs: null });
+    const p = call(conn, "echo", 1, { timeoutMs: null });
     const c = await runner.next(isT("call"));
     runner.send({
       t: "result",
@@ -201,7 +203,7 @@ describe("RunnerConnection", () => {
   it("aborts a call when its signal fires and tells the runner to cancel", async () => {
     const { conn, runner } = await connected();
     const ac = new AbortController();
-    const p = conn.call("slow", 1, { timeoutMs: null, signal: ac.signal });
+    const p = call(conn, "slow", 1, { timeoutMs: null, signal: ac.signal });
     const c = await runner.next(isT("call"));
     ac.abort();
     expect((await rejection(p)).code).toBe("ABORTED");
@@ -212,44 +214,75 @@ describe("RunnerConnection", () => {
     await vi.waitFor(() => expect(conn.inflight).toBe(0));
   });
 
-  it("times out a call the runner never answers, deadline plus grace", async () => {
-    const { conn, runner } = await connected({ deadlineGraceMs: 50 });
-    const p = conn.call("slow", 1, { timeoutMs: 100 });
-    const other = conn.call("echo", 2, { timeoutMs: null });
-    const err = await rejection(p);
-    expect(err.code).toBe("TIMEOUT");
-    const c = runner.received.filter(isT("call")).find((m) => m.fn === "echo")!;
-    runner.send({ t: "result", id: c.id, ok: true, value: 2 });
-    expect(await other).toBe(2);
+  it("cancels a sent request by telling the runner; an id it does not hold is unknown", async () => {
+    const { conn, runner } = await connected();
+    const id = conn.request(
+      "call",
+      "echo",
+      1,
+      { timeoutMs: null, traceparent: undefined },
+      { resolve: () => {}, reject: () => {}, ended: () => {} },
+    );
+    expect(id).not.toBeNull();
+    // Sent already (the socket was empty): the runner is told to cancel, an answer follows.
+    expect(conn.cancel(id as number)).toBe("cancelled");
+    expect((await runner.next(isT("cancel"))).id).toBe(id);
+    expect(conn.cancel(12_345)).toBe("unknown");
   });
 
-  it("fails every pending call with RUNNER_DOWN when the link drops", async () => {
+  it("reports its close once and answers nothing pending: failing those calls is the core's", async () => {
     const { conn, runner } = await connected();
-    const p = conn.call("slow", 1, { timeoutMs: null });
-    const child = conn.startChild("slow", 1);
+    const answered: string[] = [];
+    const reply = {
+      resolve: () => answered.push("resolve"),
+      reject: () => answered.push("reject"),
+      ended: () => answered.push("ended"),
+    };
+    const closes: string[] = [];
+    conn.attach({ closed: (reason) => closes.push(reason), leaving: () => {} });
+    conn.request("call", "slow", 1, { timeoutMs: null, traceparent: undefined }, reply);
+    conn.request("child", "slow", 1, { timeoutMs: null, traceparent: undefined }, reply);
     await runner.next(isT("child.start"));
     runner.close();
-    expect((await rejection(p)).code).toBe("RUNNER_DOWN");
-    expect((await rejection(child.result)).code).toBe("RUNNER_DOWN");
-    expect((await conn.closed).reason.length).toBeGreaterThan(0);
-    expect((await rejection(conn.call("echo", 1, { timeoutMs: null }))).code).toBe("RUNNER_DOWN");
+    await conn.closed;
+    expect(closes).toHaveLength(1);
+    expect(conn.inflight).toBe(0);
+    // A request on the closed link is not sent and not answered either.
+    const late = conn.request(
+      "call",
+      "echo",
+      1,
+      { timeoutMs: null, traceparent: undefined },
+      reply,
+    );
+    expect(late).toBeNull();
+    expect(answered).toEqual([]);
+  });
+
+  it("reports a close that happened before anyone attached, at once", async () => {
+    const { conn, runner } = await connected();
+    runner.close();
+    await conn.closed;
+    const closes: string[] = [];
+    conn.attach({ closed: (reason) => closes.push(reason), leaving: () => {} });
+    expect(closes).toHaveLength(1);
   });
 
   it("sees a silent runner (no pongs) as gone within the heartbeat bound", async () => {
     const { conn } = await connected({ heartbeatIntervalMs: 100 }, false);
-    const p = conn.call("slow", 1, { timeoutMs: null });
-    const { reason } = await conn.closed;
-    expect(reason).toMatch(/no heartbeat/);
-    expect((await rejection(p)).code).toBe("RUNNER_DOWN");
+    const { closed } = linkEvents(conn);
+    void call(conn, "slow", 1, { timeoutMs: null }).catch(() => {});
+    expect(await closed).toMatch(/no heartbeat/);
+    expect(conn.inflight).toBe(0);
   });
 
   it("runs casts and placed children to their reported end", async () => {
     const { conn, runner } = await connected();
-    const cast = conn.cast("echo", 1);
+    const casting = cast(conn, "echo", 1);
     const c = await runner.next(isT("cast"));
     runner.send({ t: "cast.done", id: c.id, ok: true });
-    await expect(cast).resolves.toBeUndefined();
-    const child = conn.startChild("slow", 1);
+    await expect(casting).resolves.toBeUndefined();
+    const child = startChild(conn, "slow", 1);
     const s = await runner.next(isT("child.start"));
     child.stop();
     expect((await runner.next(isT("child.stop"))).id).toBe(s.id);
@@ -257,11 +290,11 @@ describe("RunnerConnection", () => {
     expect(await child.result).toBe("stopped");
   });
 
-  it("reports the runner's shutdown announcement and asks runners to shut down", async () => {
+  it("reports the runner's leaving announcement and asks runners to shut down", async () => {
     const { conn, runner } = await connected();
-    const announced = new Promise<string>((r) => conn.onRunnerShutdown(r));
+    const { leaving } = linkEvents(conn);
     runner.send({ t: "shutdown", reason: "idle" });
-    expect(await announced).toBe("idle");
+    expect(await leaving).toBe("idle");
     conn.shutdown("pool stopping", 1234);
     expect(await runner.next(isT("shutdown"))).toEqual({
       t: "shutdown",

@@ -9,6 +9,7 @@ import { FlameError } from "../../src/errors.js";
 import { RunnerServer } from "../../src/link/index.js";
 import { generateToken } from "../../src/protocol.js";
 import { FakeRunner, isT } from "./fake-runner.js";
+import { call } from "./requests.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -46,7 +47,7 @@ describe("per-link send budget", () => {
       budget: { heldBytes: number };
     };
     for (let i = 0; i < 2_000 && overloaded === null; i++) {
-      const result = conn.call("echo", payload, { timeoutMs: null });
+      const result = call(conn, "echo", payload, { timeoutMs: null });
       outcomes.push(result);
       result.catch((error: unknown) => {
         if (error instanceof FlameError && error.code === "OVERLOADED") overloaded = error;
@@ -99,16 +100,17 @@ describe("per-link send budget", () => {
     let last: { controller: AbortController; outcome: Promise<unknown> } | null = null;
     for (let i = 0; i < 2_000 && serverSide.budget.waitingCount === 0; i++) {
       const controller = new AbortController();
-      const outcome = conn
-        .call("echo", payload, { timeoutMs: null, signal: controller.signal })
-        .catch((e: unknown) => e);
+      const outcome = call(conn, "echo", payload, {
+        timeoutMs: null,
+        signal: controller.signal,
+      }).catch((e: unknown) => e);
       last = { controller, outcome };
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(serverSide.budget.waitingCount).toBe(1);
     const inflightBefore = conn.inflight;
     // The queue (1) is full: the next fails OVERLOADED at once, naming maxQueuedSends too.
-    const refused = await conn.call("echo", payload, { timeoutMs: null }).catch((e: unknown) => e);
+    const refused = await call(conn, "echo", payload, { timeoutMs: null }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: "OVERLOADED" });
     expect((refused as Error).message).toMatch(/link\.maxQueuedSends/);
     expect(conn.inflight).toBe(inflightBefore);

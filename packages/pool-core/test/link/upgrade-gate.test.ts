@@ -8,6 +8,7 @@ import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
 import { type Codec, generateToken, proofMatches, v8Codec } from "../../src/protocol.js";
 import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import { call } from "./requests.js";
 import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
 const cleanups: Array<() => unknown> = [];
@@ -191,9 +192,9 @@ describe("runner port over TLS", () => {
       expect(server.strangers).toBe(0);
       // Three handshake bounds later the link still carries a call.
       await new Promise((resolve) => setTimeout(resolve, 900));
-      const answered = conn.call("echo", "still here", { timeoutMs: null });
-      const call = await runner.next(isT("call"));
-      runner.send({ t: "result", id: call.id, ok: true, value: "still here" });
+      const answered = call(conn, "echo", "still here", { timeoutMs: null });
+      const sent = await runner.next(isT("call"));
+      runner.send({ t: "result", id: sent.id, ok: true, value: "still here" });
       expect(await answered).toBe("still here");
     },
   );
