@@ -297,33 +297,3 @@ describe("boot failures surfaced", () => {
     expect(call.current).toBeUndefined(); // running on the second runner
   });
 });
-
-describe("a runner's link closes mid-call (issue 21)", () => {
-  it("the core hears it first: the caller fails RUNNER_DOWN once, from the core, and that runner is never granted again", async () => {
-    const { pool, world, clock, events } = setup({ max: 2, maxConcurrency: 2 });
-    const calls = new ControlledCalls();
-    world.handler = calls.handler;
-    const doomed = pool.call(echo, "first").catch((e: unknown) => e);
-    await clock.advance(100);
-    const conn = world.runners[0]?.conn;
-    if (conn === null || conn === undefined) throw new Error("no runner");
-    expect(conn.requests).toBe(1);
-    // The socket closes (the process is still there: no exit reported), and in the same tick
-    // another caller arrives while the dead runner still shows a free slot to anyone late.
-    conn.terminate("socket closed");
-    const next = pool.call(echo, "second");
-    expect(conn.requests).toBe(1); // nothing granted on the dead runner
-    const error = await doomed;
-    expect(isFlameError(error, "RUNNER_DOWN")).toBe(true);
-    // The core's failCheckout, not the link's verdict.
-    expect((error as Error).message).toMatch(/went down: link closed: socket closed/);
-    const finished = events.filter(
-      (e) => e.type === "callFinished" && e.runnerId === conn.runnerId,
-    );
-    expect(finished).toHaveLength(1);
-    await clock.advance(100);
-    expect(world.runners).toHaveLength(2);
-    calls.pending.at(-1)?.resolve("second");
-    expect(await next).toBe("second");
-  });
-});
