@@ -19,7 +19,6 @@ import { CLOSE_PROTOCOL } from "../wire/close-codes.js";
 import { RefusalLog } from "./refusal-log.js";
 import { RunnerConnection } from "./runner-connection.js";
 import {
-  type LinkTlsOptions,
   type RunnerServerOptions,
   resolveServerSettings,
   type ServerSettings,
@@ -33,7 +32,7 @@ import {
   sourceOf,
 } from "./upgrade-gate.js";
 
-export type { LinkTlsOptions, RunnerServerOptions };
+export type { RunnerServerOptions };
 
 interface Expectation {
   readonly token: string;

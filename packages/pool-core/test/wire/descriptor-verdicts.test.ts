@@ -94,7 +94,7 @@ function parentVerdict(
 /** The agent's verdict: its exit code and final line (`flame-runner: <reason>`). */
 function agentVerdict(encoded: string): Promise<{ code: number | null; finalLine: string }> {
   return new Promise((resolve) => {
-    const env = { ...process.env, FLAME_PARENT: encoded };
+    const env: NodeJS.ProcessEnv = { ...process.env, FLAME_PARENT: encoded };
     delete env.FLAME_APP;
     execFile(
       process.execPath,
