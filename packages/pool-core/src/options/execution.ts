@@ -1,7 +1,7 @@
 /** How runners execute your functions: the `execution` option. */
 import { invalidOption } from "../errors.js";
-import { type ExecutionSettings, LIMITS } from "../wire/index.js";
-import { graceMs, group, integer } from "./checks.js";
+import { type ExecutionSettings, LIMITS, type Limit } from "../wire/index.js";
+import { group } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /**
@@ -47,18 +47,23 @@ export function resolveExecution(o: ExecutionOptions): ResolvedExecution {
     o.execution,
     "{ mode?, threads?, terminateGraceMs?, threadMemoryMb? }",
   );
-  const mode = e.mode ?? "threads";
-  if (mode !== "threads" && mode !== "inline") {
-    throw invalidOption("execution.mode", '"threads" or "inline"', mode);
-  }
-  const threads = e.threads === undefined ? null : integer("execution.threads", e.threads, 1);
-  const terminateGraceMs = graceMs(
+  // The runner descriptor checks the same fields with the same limits (wire/limits.ts).
+  const mode = within("execution.mode", LIMITS.executionMode, e.mode ?? "threads");
+  const threads =
+    e.threads === undefined ? null : within("execution.threads", LIMITS.threads, e.threads);
+  const terminateGraceMs = within(
     "execution.terminateGraceMs",
+    LIMITS.terminateGraceMs,
     e.terminateGraceMs ?? DEFAULTS.terminateGraceMs,
   );
-  const memory = e.threadMemoryMb;
-  if (memory !== undefined && !LIMITS.threadMemoryMb.accepts(memory)) {
-    throw invalidOption("execution.threadMemoryMb", LIMITS.threadMemoryMb.expected, memory);
-  }
-  return { execution: { mode, threads, terminateGraceMs, threadMemoryMb: memory ?? null } };
+  const threadMemoryMb =
+    e.threadMemoryMb === undefined
+      ? null
+      : within("execution.threadMemoryMb", LIMITS.threadMemoryMb, e.threadMemoryMb);
+  return { execution: { mode, threads, terminateGraceMs, threadMemoryMb } };
+}
+
+function within<T>(field: string, limit: Limit, value: T): T {
+  if (!limit.accepts(value)) throw invalidOption(field, limit.expected, value);
+  return value;
 }
