@@ -3,8 +3,7 @@
  * operations a lease guards, the per-action limits themselves, and body/query helpers.
  */
 import type { IncomingMessage } from "node:http";
-import type { MachineState } from "../../src/machines-api.js";
-import type { EmulatedMachine } from "./machine.js";
+import type { EmulatedMachine, MachineState } from "./machine.js";
 
 /** Description operation → the action Fly rate-limits it as (1 req/s per action per Machine). */
 export const ACTIONS: Record<string, string> = {

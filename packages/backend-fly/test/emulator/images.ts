@@ -6,7 +6,7 @@
  * `init`): `exec` replaces both, `entrypoint` replaces ENTRYPOINT, `cmd` replaces CMD.
  */
 import { fileURLToPath } from "node:url";
-import type { InitConfig } from "../../src/machines-api.js";
+import type { MachineInit } from "./fly-types.js";
 
 export interface ImageSpec {
   /** The image's ENTRYPOINT (may be empty: CMD is then the whole command). */
@@ -39,7 +39,7 @@ function filePath(path: string | URL): string {
  * otherwise `init.entrypoint` (else the image's) followed by `init.cmd` (else the image's).
  * An empty result is a Machine that cannot start.
  */
-export function machineArgv(image: ImageSpec, init: InitConfig | undefined): string[] {
+export function machineArgv(image: ImageSpec, init: MachineInit | undefined): string[] {
   if (init?.exec && init.exec.length > 0) return [...init.exec];
   return [...(init?.entrypoint ?? image.entrypoint), ...(init?.cmd ?? image.cmd)];
 }

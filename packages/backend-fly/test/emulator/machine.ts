@@ -14,8 +14,53 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Machine, MachineState } from "../../src/machines-api.js";
+import type * as Fly from "./fly-types.js";
 import { type ImageSpec, machineArgv } from "./images.js";
+
+/**
+ * Fly's documented Machine states (https://fly.io/docs/machines/machine-states/); the
+ * description types `Machine.state` as a plain string.
+ */
+export type MachineState =
+  | "created"
+  | "started"
+  | "stopped"
+  | "suspended"
+  | "failed"
+  | "creating"
+  | "starting"
+  | "stopping"
+  | "restarting"
+  | "suspending"
+  | "destroying"
+  | "launch_failed"
+  | "updating"
+  | "replacing"
+  | "destroyed"
+  | "replaced"
+  | "migrated";
+
+/** A config the emulator accepted: the description's, with the image it checked is there. */
+export type AcceptedConfig = Fly.MachineConfig & { image: string };
+
+/**
+ * A Machine as the emulator keeps and answers it: the description's `Machine` (fly-types.ts,
+ * generated from fly-openapi.json) with the fields the emulator always sets.
+ */
+export type EmulatedRecord = Omit<Fly.Machine, "state" | "config" | "events"> &
+  Required<
+    Pick<
+      Fly.Machine,
+      "id" | "name" | "region" | "instance_id" | "private_ip" | "created_at" | "updated_at"
+    >
+  > & { state: MachineState; config: AcceptedConfig; events: EmulatedEvent[] };
+
+/** `MachineEvent.request` is an open object in the description; Fly's docs show an exit's. */
+export type EmulatedEvent = Omit<Fly.MachineEvent, "request"> & {
+  request?: {
+    exit_event?: { exit_code?: number; oom_killed?: boolean; requested_stop?: boolean };
+  };
+};
 
 /** Emulated latencies, in milliseconds. */
 export interface EmulatedLatencyMs {
@@ -57,7 +102,7 @@ export interface MachineRuntime {
 }
 
 export class EmulatedMachine {
-  readonly machine: Machine;
+  readonly machine: EmulatedRecord;
   readonly app: string;
   readonly stderrTail: string[] = [];
   readonly stateWaiters = new Set<() => void>();
@@ -69,7 +114,7 @@ export class EmulatedMachine {
   #pending: NodeJS.Timeout | undefined;
   readonly #runtime: MachineRuntime;
 
-  constructor(machine: Machine, image: ImageSpec, runtime: MachineRuntime) {
+  constructor(machine: EmulatedRecord, image: ImageSpec, runtime: MachineRuntime) {
     this.machine = machine;
     this.app = runtime.app;
     this.#image = image;
@@ -167,7 +212,7 @@ export class EmulatedMachine {
   }
 
   /** Replaces the config (a new version) of a stopped/created Machine. */
-  update(config: Machine["config"], image: ImageSpec): void {
+  update(config: AcceptedConfig, image: ImageSpec): void {
     this.#image = image;
     this.machine.config = structuredClone(config);
     this.machine.instance_id = newInstanceId();

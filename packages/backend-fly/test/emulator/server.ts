@@ -9,22 +9,19 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type {
-  CreateMachineRequest,
-  Machine,
-  MachineState,
-  StopMachineRequest,
-  UpdateMachineRequest,
-} from "../../src/machines-api.js";
-import { ACTIONS, LEASED, leaseBody, parseSeconds, RateLimits, reached, readBody } from "./http.js";
+import type * as Fly from "./fly-types.js";
+import { ACTIONS, LEASED, RateLimits, reached, readBody } from "./http.js";
 import type { ImageSpec } from "./images.js";
 import {
   type EmulatedLatencyMs,
   EmulatedMachine,
+  type EmulatedRecord,
   FLY_PUBLISHED_LATENCY_MS,
+  type MachineState,
   newInstanceId,
 } from "./machine.js";
-import { FlyApiDescription, LEASE_NONCE_HEADER, type MatchedOperation } from "./openapi.js";
+import { acceptConfig, onMachine, type Reply, type RequestCtx } from "./machine-routes.js";
+import { FlyApiDescription, LEASE_NONCE_HEADER } from "./openapi.js";
 
 export {
   type EmulatedLatencyMs,
@@ -62,17 +59,6 @@ export interface RequestRecord {
   readonly body: unknown;
   /** The described operation it matched (undefined: none, answered 404). */
   readonly operation: string | undefined;
-}
-
-type Reply = (status: number, answer: unknown, headers?: Record<string, string>) => undefined;
-interface Ctx {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly op: MatchedOperation;
-  readonly app: string;
-  readonly body: unknown;
-  readonly query: URLSearchParams;
-  readonly reply: Reply;
 }
 
 const description = new FlyApiDescription();
@@ -143,13 +129,13 @@ export class FlyEmulator {
   // ---- inspection -----------------------------------------------------------------------
 
   /** Every Machine ever created (destroyed ones too), of one app or of all. */
-  machines(app?: string): Machine[] {
+  machines(app?: string): EmulatedRecord[] {
     return [...this.#machines.values()]
       .filter((entry) => app === undefined || entry.app === app)
       .map((entry) => structuredClone(entry.machine));
   }
 
-  machine(id: string): Machine | undefined {
+  machine(id: string): EmulatedRecord | undefined {
     const entry = this.#machines.get(id);
     return entry ? structuredClone(entry.machine) : undefined;
   }
@@ -238,7 +224,7 @@ export class FlyEmulator {
     const action = ACTIONS[op.id] ?? op.id;
     if (this.#limits.limited(action, op.params.machine_id ?? app))
       return reply(429, { error: "rate limit exceeded" }, { "retry-after": "1" });
-    const ctx: Ctx = { req, res, op, app, body, query: url.searchParams, reply };
+    const ctx: RequestCtx = { req, res, op, app, body, query: url.searchParams, reply };
     if (op.id === "Machines_list") return reply(200, this.#list(app, url.searchParams));
     if (op.id === "Machines_create") return this.#create(ctx);
 
@@ -253,66 +239,8 @@ export class FlyEmulator {
       return reply(412, {
         error: `failed_precondition: machine ${entry.machine.id} is leased by ${held.owner}; send its nonce in ${LEASE_NONCE_HEADER}`,
       });
-    return this.#onMachine(ctx, entry, typeof nonce === "string" ? nonce : undefined);
-  }
-
-  #onMachine(ctx: Ctx, entry: EmulatedMachine, nonce: string | undefined): undefined {
-    const { reply, body, query } = ctx;
-    switch (ctx.op.id) {
-      case "Machines_show":
-        return reply(200, entry.machine);
-      case "Machines_wait":
-        return this.#wait(ctx, entry);
-      case "Machines_start": {
-        const refused = entry.start();
-        return refused ? reply(412, { error: refused }) : reply(200, { ok: true });
-      }
-      case "Machines_suspend": {
-        const refused = entry.suspend();
-        return refused ? reply(412, { error: refused }) : reply(200, { ok: true });
-      }
-      case "Machines_stop": {
-        const request = (body ?? {}) as StopMachineRequest;
-        entry.stop((request.signal ?? "SIGINT") as NodeJS.Signals, parseSeconds(request.timeout));
-        return reply(200, { ok: true });
-      }
-      case "Machines_update":
-        return this.#update(ctx, entry);
-      case "Machines_delete": {
-        const force = query.get("force") === "true";
-        const idle = ["stopped", "suspended", "created"].includes(entry.state);
-        if (!idle && !force)
-          return reply(412, {
-            error: `failed_precondition: unable to destroy machine, not currently stopped or suspended (state ${entry.state})`,
-          });
-        // Like flyd, answer once the VM is really gone.
-        void entry.destroy().then(() => reply(200, { ok: true }));
-        return;
-      }
-      case "Machines_create_lease": {
-        const held = entry.leaseHeld();
-        if (held && nonce !== held.nonce)
-          return reply(409, { error: `lease currently held by ${held.owner}` });
-        const request = body as { ttl?: number; description?: string };
-        const ttlSeconds = request.ttl ?? 30;
-        entry.lease = {
-          nonce: held?.nonce ?? randomBytes(8).toString("hex"),
-          owner: "emulator-token",
-          description: request.description ?? "",
-          expiresAtMs: Date.now() + ttlSeconds * 1000,
-        };
-        return reply(200, leaseBody(entry));
-      }
-      case "Machines_show_lease":
-        return entry.leaseHeld()
-          ? reply(200, leaseBody(entry))
-          : reply(404, { error: "no active lease" });
-      case "Machines_release_lease":
-        entry.lease = undefined;
-        return reply(200, { ok: true });
-      default:
-        return reply(404, { error: "404 page not found" });
-    }
+    const leaseNonce = typeof nonce === "string" ? nonce : undefined;
+    return onMachine(ctx, entry, leaseNonce, this.options.images);
   }
 
   #tokenMayUse(authorization: string | undefined, app: string): boolean {
@@ -322,7 +250,7 @@ export class FlyEmulator {
     return this.options.scopedTokens?.[token]?.includes(app) ?? false;
   }
 
-  #list(app: string, params: URLSearchParams): Machine[] {
+  #list(app: string, params: URLSearchParams): EmulatedRecord[] {
     const includeDeleted = params.get("include_deleted") === "true";
     const region = params.get("region");
     const metadata = [...params].filter(([key]) => key.startsWith("metadata."));
@@ -334,21 +262,10 @@ export class FlyEmulator {
       .filter((m) => metadata.every(([key, value]) => m.config.metadata?.[key.slice(9)] === value));
   }
 
-  /** Checks Fly does beyond the schema (documented in prose), shared by create and update. */
-  #configProblem(config: Machine["config"] | undefined): string | undefined {
-    if (!config?.image) return "config.image is required";
-    const memory = config.guest?.memory_mb;
-    if (memory !== undefined && memory % 256 !== 0)
-      return "config.guest.memory_mb must be a multiple of 256";
-    if (!this.options.images[config.image])
-      return `failed to resolve image ${config.image}: not found`;
-    return undefined;
-  }
-
-  #create({ app, body, reply }: Ctx): undefined {
-    const request = body as CreateMachineRequest;
-    const problem = this.#configProblem(request.config);
-    if (problem) return reply(400, { error: problem });
+  #create({ app, body, reply }: RequestCtx): undefined {
+    const request = body as Fly.CreateMachineRequest;
+    const config = acceptConfig(request.config, this.options.images);
+    if (typeof config === "string") return reply(400, { error: config });
     const fault = this.#createFaults.shift();
     if (fault) return reply(fault.status, { error: fault.message });
     if (this.#capacityMessage) return reply(409, { error: this.#capacityMessage });
@@ -359,19 +276,19 @@ export class FlyEmulator {
       return reply(409, { error: `already_exists: a machine named ${request.name} exists` });
     const id = randomBytes(7).toString("hex");
     const nowIso = new Date().toISOString();
-    const machine: Machine = {
+    const machine: EmulatedRecord = {
       id,
       name: request.name ?? `emulated-${id.slice(0, 6)}`,
       state: "created",
       region: request.region ?? this.options.region ?? "local",
       instance_id: newInstanceId(),
       private_ip: "::1",
-      config: structuredClone(request.config),
+      config: structuredClone(config),
       created_at: nowIso,
       updated_at: nowIso,
       events: [{ type: "launch", status: "created", source: "user", timestamp: Date.now() }],
     };
-    const image = this.options.images[request.config.image] as ImageSpec;
+    const image = this.options.images[config.image] as ImageSpec;
     const entry = new EmulatedMachine(machine, image, {
       app,
       latency: this.latencyMs,
@@ -381,52 +298,6 @@ export class FlyEmulator {
     this.#machines.set(id, entry);
     if (request.skip_launch !== true) entry.launchAfterCreate();
     return reply(200, machine);
-  }
-
-  #update({ body, reply }: Ctx, entry: EmulatedMachine): undefined {
-    const request = body as UpdateMachineRequest;
-    const problem = this.#configProblem(request.config);
-    if (problem) return reply(400, { error: problem });
-    if (request.current_version && request.current_version !== entry.machine.instance_id)
-      return reply(412, { error: "failed_precondition: current_version is not the machine's" });
-    if (entry.state !== "stopped" && entry.state !== "created")
-      return reply(412, {
-        error: `failed_precondition: the emulator updates only stopped machines (state ${entry.state}); stop it first`,
-      });
-    entry.update(request.config, this.options.images[request.config.image] as ImageSpec);
-    if (request.skip_launch !== true) entry.start();
-    return reply(200, entry.machine);
-  }
-
-  #wait({ reply, query, res }: Ctx, entry: EmulatedMachine): undefined {
-    const state = query.get("state") ?? "started";
-    const instanceId = query.get("instance_id");
-    if (state === "stopped" && instanceId === null)
-      return reply(400, { error: "instance_id is required when waiting for stopped" });
-    if (instanceId !== null && instanceId !== entry.machine.instance_id)
-      return reply(400, { error: `instance_id ${instanceId} is not this machine's version` });
-    const timeoutSeconds = Number(query.get("timeout") ?? 60);
-    if (timeoutSeconds <= 0 || timeoutSeconds > 60)
-      return reply(400, { error: "timeout must be an integer between 1 and 60 seconds" });
-    const forget = () => {
-      clearTimeout(timer);
-      entry.stateWaiters.delete(check);
-    };
-    const finish = (status: number, answer: unknown) => {
-      forget();
-      res.off("close", forget);
-      reply(status, answer);
-    };
-    const check = () => {
-      if (reached(entry.state, state)) finish(200, { ok: true });
-    };
-    const timer = setTimeout(
-      () => finish(408, { error: `deadline_exceeded: machine did not reach ${state}` }),
-      timeoutSeconds * 1000,
-    );
-    res.on("close", forget);
-    entry.stateWaiters.add(check);
-    check();
   }
 
   /** Sends an answer after checking it against the description (a misfit becomes a 500). */
