@@ -2,6 +2,8 @@
  * Every failure a user of flame-ts can see is a `FlameError` with one of these codes.
  * The codes are part of the public contract (ARCHITECTURE.md, "Public API").
  */
+import { invalidOptionMessage } from "./wire/violation.js";
+
 export const FLAME_ERROR_CODES = [
   "TIMEOUT",
   "RUNNER_DOWN",
@@ -74,19 +76,10 @@ export function isFlameError(value: unknown, code?: FlameErrorCode): value is Fl
   return value instanceof FlameError && (code === undefined || value.code === code);
 }
 
-/** Shorthand for the option-validation error: names the field and says what is expected. */
+/**
+ * Shorthand for the option-validation error: names the field and says what is expected, in
+ * the words the runner agent uses for a bad FLAME_PARENT too (wire/violation.ts).
+ */
 export function invalidOption(field: string, expected: string, got: unknown): FlameError {
-  return new FlameError(
-    "INVALID_OPTIONS",
-    `Invalid option \`${field}\`: expected ${expected}, got ${describe(got)}.`,
-    { field },
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean" || value == null)
-    return String(value);
-  if (typeof value === "function") return "a function";
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+  return new FlameError("INVALID_OPTIONS", invalidOptionMessage(field, expected, got), { field });
 }
