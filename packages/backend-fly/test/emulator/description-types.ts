@@ -29,7 +29,7 @@ interface Description {
   readonly supplements: Readonly<Record<string, { readonly schema?: Schema }>>;
 }
 
-export const DESCRIPTION_URL = new URL("./fly-openapi.json", import.meta.url);
+const DESCRIPTION_URL = new URL("./fly-openapi.json", import.meta.url);
 export const TYPES_URL = new URL("./fly-types.ts", import.meta.url);
 
 /** `api.MachineConfig` → `MachineConfig`, `main.statusCode` → `StatusCode`. */
