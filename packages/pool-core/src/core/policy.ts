@@ -290,10 +290,16 @@ export function idleDeadlinePassed(st: Step, runner: RunnerState): void {
   }
 }
 
-/** The user's idle check answered; a grant meanwhile (back to ready) made the answer stale. */
+/**
+ * The user's idle check answered; a grant meanwhile (back to ready) made the answer stale, and
+ * so did a promotion to min meanwhile when min runners never idle out (it would leave for good:
+ * a min runner gone idle is not replaced).
+ */
 export function idleChecked(st: Step, runner: RunnerState, shutdown: boolean): void {
+  const s = st.s;
   if (runner.life.phase !== "idleCheck") return;
-  moveRunner(st.s, runner, { phase: "ready" });
-  if (shutdown && runner.load === 0) drain(st, runner, "idle", true);
+  moveRunner(s, runner, { phase: "ready" });
+  const idlesOut = !runner.isMin || s.config.minIdleShutdownAfterMs !== null;
+  if (shutdown && runner.load === 0 && idlesOut) drain(st, runner, "idle", true);
   else armIdle(st, runner);
 }

@@ -393,6 +393,19 @@ describe("callers that go away", () => {
 });
 
 describe("idle shutdown", () => {
+  it("a runner promoted to min while its idle check runs stays, whatever the check answers (sim seed 12190)", () => {
+    const h = scenario({ min: 1, max: 2, idleShutdownAfterMs: 1_000, hasIdleCheck: true });
+    h.start().expect(boot("b1", true)).bootSucceeds("b1", "r1");
+    h.checkout("c1").checkout("c2").expect(grant("c1", "r1"), boot("b2"));
+    h.bootSucceeds("b2", "r2").expect(grant("c2", "r2"));
+    h.checkin("c2").advanceTo(1_000).expect(checkIdle("r2"));
+    // The min runner dies: the idle one is promoted to min instead of a boot.
+    h.runnerDown("r1").expect(failCheckout("c1", "RUNNER_DOWN"));
+    // Min runners never idle out here, and one that left for idle would not be replaced.
+    h.idleChecked("r2", true).expectNothing();
+    expect(h.snapshot().runners).toMatchObject([{ id: "r2", isMin: true, state: "ready" }]);
+  });
+
   it("shuts down an idle non-min runner after idleShutdownAfterMs", () => {
     const h = scenario({ min: 1, max: 2, idleShutdownAfterMs: 10_000 }).start();
     h.expect(boot("b1", true)).bootSucceeds("b1", "r1");
