@@ -186,6 +186,9 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
       })
       .toBe(true);
     await expect.poll(() => timelineText(page)).toContain(`dashboard killed ${second}`);
+    // The pool reports the kill as an operator's, and the page shows it so: never a crash.
+    await expect.poll(() => timelineText(page)).toContain(`runner ${second} killed by an operator`);
+    expect(await timelineText(page)).not.toContain("crashed");
     expect(pool.snapshot().runners.map((r) => r.id)).not.toContain(second);
 
     // Resize: the limits change in the pool and on the page.
