@@ -325,7 +325,9 @@ export class Fleet {
   #gone(entry: RunnerEntry, reason: string, exitCode: number | null, report: boolean): void {
     if (entry.down) return;
     entry.down = true;
-    this.#d.log("info", `runner ${entry.id} down: ${reason}`);
+    this.#d.log("info", `runner ${entry.id} down: ${reason}`, {
+      requestsInFlight: entry.conn.inflight,
+    });
     const byOperator = entry.killedBy === "operator";
     // Asked to leave by the pool, or killed by an operator: not a crash.
     const expected = entry.shutdownSpan !== null || byOperator;

@@ -21,6 +21,8 @@ export interface LinkConnection {
   readonly runnerId: string;
   /** Where the link's close and the runner's leaving announcement go (replayed if earlier). */
   attach(events: LinkEvents): void;
+  /** Requests whose work has not ended on the runner. */
+  readonly inflight: number;
   /**
    * Sends a call, cast or child request; its outcome goes to `reply` (a refusal
    * synchronously). Returns the request id, or null when nothing was sent. On a closed link

@@ -300,9 +300,10 @@ export class RunnerConnection {
     this.#closeReason = reason;
     this.#heartbeat.stop();
     this.budget.clear();
-    this.#pending.dropAll();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(CLOSE_SHUTDOWN, "parent closed link");
+    // Reported while `inflight` still says what was lost with the link (the host logs it).
     this.#events?.closed(reason);
+    this.#pending.dropAll();
     this.#resolveClosed({ reason });
   }
 }
