@@ -118,7 +118,7 @@ describe("RunnerServer handshake", () => {
 
 describe("RunnerConnection", () => {
   it("matches results to calls by id, out of order", async () => {
-    const { conn, runner, logs } = await connected();
+    const { conn, runner } = await connected();
     const a = call(conn, "echo", "a", { timeoutMs: null });
     const b = call(conn, "echo", "b", { timeoutMs: null });
     const [ca, cb] = [await runner.next(isT("call")), runner.received.filter(isT("call"))[1]!];
