@@ -379,11 +379,7 @@ describe("an app outside the repo, from tarballs", () => {
       expect(run.counts).toEqual([2, 3, 1]);
       // flame-runner is the container's PID 1, as the app is when the image runs as the app.
       expect(run.runner).toMatchObject({ pid: 1, uid: 1000, cwd: "/app" });
-      const deadline = Date.now() + 30_000;
-      while ((await labelled("containers")) > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      expect(await labelled("containers")).toBe(0);
+      await expect.poll(() => labelled("containers"), { timeout: 30_000, interval: 200 }).toBe(0);
     }, 180_000);
   });
 });

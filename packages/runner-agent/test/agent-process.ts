@@ -12,6 +12,7 @@ import {
   generateToken,
 } from "@flame-ts/pool-core/protocol";
 import { type ParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
+import { expect, vi } from "vitest";
 
 export const AGENT_BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 export const FUNCTIONS_FIXTURE = fileURLToPath(
@@ -79,11 +80,10 @@ export class AgentProcess {
 
   /** Waits until stderr contains `text` (e.g. a --debug line), failing after `boundMs`. */
   async stderrContains(text: string, boundMs = 10_000): Promise<void> {
-    const deadline = Date.now() + boundMs;
-    while (!this.stderr.includes(text)) {
-      if (Date.now() > deadline) throw new Error(`stderr never said "${text}": ${this.stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await vi.waitFor(() => expect(this.stderr).toContain(text), {
+      timeout: boundMs,
+      interval: 20,
+    });
   }
 
   /** Waits for the exit, failing the test if it does not come within the bound. */
