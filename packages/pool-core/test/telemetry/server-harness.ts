@@ -1,4 +1,5 @@
 /** Shared by the serveTelemetry tests: a fake pool and a raw `ws` client that records messages. */
+import { vi } from "vitest";
 import WebSocket from "ws";
 import { type PoolEvent, PoolEventStream, type PoolSnapshot } from "../../src/telemetry/events.js";
 import type { TelemetryServerMessage } from "../../src/telemetry.js";
@@ -30,13 +31,11 @@ export class Client {
   readonly messages: TelemetryServerMessage[] = [];
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
-  #waiters: Array<() => void> = [];
 
   constructor(url: string, options?: WebSocket.ClientOptions) {
     this.ws = new WebSocket(url, options);
     this.ws.on("message", (data) => {
       this.messages.push(JSON.parse(data.toString()) as TelemetryServerMessage);
-      for (const wake of this.#waiters) wake();
     });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", () => resolve());
@@ -49,19 +48,12 @@ export class Client {
   }
 
   async until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 200));
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      this.#waiters = [];
-    }
+    await vi.waitFor(
+      () => {
+        if (!check()) throw new Error(`timed out waiting for ${what}`);
+      },
+      { timeout: timeoutMs, interval: 10 },
+    );
   }
 
   close(): void {
