@@ -202,6 +202,8 @@ export class FakeWorld implements Backend {
   /** What the next failing boots throw (default: a transient "no capacity"). */
   failWith: Error = new Error("no capacity");
   hangNext = 0;
+  /** The next runners' links close right after their hello, before the pool takes them in. */
+  closeAfterHelloNext = 0;
   /** The next boots start a runner that exits with this before saying hello. */
   exitBeforeHello: { code: number; reason: string } | null = null;
   /** New runners' backends hang on stop (see FakeRunner.frozen). */
@@ -256,6 +258,10 @@ export class FakeWorld implements Backend {
       const conn = new FakeConnection(req.runnerId, () => this.handler);
       runner.conn = conn;
       expectation.resolve(conn);
+      if (this.closeAfterHelloNext > 0) {
+        this.closeAfterHelloNext -= 1;
+        conn.terminate("reset right after hello");
+      }
     });
     return runner;
   }

@@ -86,6 +86,25 @@ describe("a runner's link closes mid-call", () => {
   });
 });
 
+describe("a link that closes between the hello and the pool taking the runner in", () => {
+  it("is a failed boot, retried: the core never learns of a runner that is already gone", async () => {
+    const { pool, world, clock, events, calls } = setup({ max: 1 });
+    world.closeAfterHelloNext = 1;
+    const call = outcome(pool.call(echo, "x"));
+    await clock.advance(100);
+    const failed = events.find((e) => e.type === "growEnd" && !e.ok);
+    expect(failed).toMatchObject({
+      error: expect.stringMatching(/link closed right after its hello/),
+    });
+    expect(events.filter((e) => e.type === "runnerUp")).toHaveLength(0);
+    await clock.advance(1_100); // the retry debounce, then the second boot's hello
+    expect(world.runners).toHaveLength(2);
+    calls.pending[0]?.resolve("x");
+    await clock.advance(0);
+    expect(call.current).toBe("x");
+  });
+});
+
 describe("a runner that never answers", () => {
   it("the core's backstop fails the call TIMEOUT at its deadline plus link.deadlineGrace, on the pool's clock, and cancels it on the runner", async () => {
     const { pool, world, clock } = setup({ max: 1, timeout: 1_000, link: { deadlineGrace: 300 } });
