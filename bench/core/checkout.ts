@@ -44,6 +44,7 @@ function readyPool(runners: number, idleAfterMs: number): { state: PoolState; no
     bootTimeoutMs: 30_000,
     shutdownTimeoutMs: 30_000,
     killGraceMs: 10_000,
+    deadlineGraceMs: 1_000,
     min: runners,
     max: runners,
     maxConcurrency: 4,
