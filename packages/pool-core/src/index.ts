@@ -32,6 +32,7 @@ export {
   type ParentVerdict,
   type ProcSource,
 } from "./parent-identity.js";
+export { type RunnerInfo, runnerInfo } from "./runner-info.js";
 export type {
   ControlAction,
   PoolEvent,

@@ -14,6 +14,7 @@ import { encodeParentDescriptor } from "../protocol/descriptor.js";
 import type { ExecutionSettings } from "../protocol/messages.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { generateToken } from "../protocol/token.js";
+import { runnerInfoEnv } from "../runner-info.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { type InternalSpan, startShutdownSpan } from "../telemetry/spans.js";
 import { untilAborted } from "../until-aborted.js";
@@ -202,6 +203,13 @@ export class Fleet {
           idleShutdownAfterMs: null,
           ...this.#d.descriptor,
           ...(server.tlsCertSha256 == null ? {} : { tlsCertSha256: server.tlsCertSha256 }),
+        }),
+        ...runnerInfoEnv({
+          pool: this.#d.pool,
+          runnerId: b.runnerId,
+          backend: this.#d.backend.name,
+          parentId,
+          parentUrl: server.url,
         }),
       };
       hello = server.expect(b.runnerId, token, signal);
