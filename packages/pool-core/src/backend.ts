@@ -10,6 +10,15 @@ export interface Backend {
   /** Short name for logs and telemetry, e.g. "local", "docker", "fly". */
   readonly name: string;
   boot(req: BootRequest): Promise<BootedRunner>;
+  /**
+   * The address the pool's runner port must be bound to for this backend's runners to reach
+   * it, asked once before the pool first listens, and only when the pool's `listen.host` was
+   * not given. `null` keeps the default (127.0.0.1). DockerBackend, on the bridge network it
+   * creates, answers with that bridge's gateway: its runners reach the port, and a runner
+   * reaches nothing on the host's loopback. A rejection fails that boot (with the rejection's
+   * message, permanent if it is a permanent FlameError); the next boot asks again.
+   */
+  listenHost?(): Promise<string | null>;
 }
 
 export interface BootRequest {

@@ -36,7 +36,8 @@ import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
 import { Fleet } from "./fleet.js";
 import type { LinkServer, ListenLink } from "./link-port.js";
 import { Mailbox } from "./mailbox.js";
-import { linkListenOptions, listenRunnerServer } from "./runner-link.js";
+import { listenRunnerServer } from "./runner-link.js";
+import { openRunnerPort } from "./runner-port.js";
 import { type ActionOptions, TelemetryBridge } from "./telemetry-bridge.js";
 
 export type { PlacedChild } from "./calls.js";
@@ -60,6 +61,8 @@ export class Pool {
   readonly #clock: Clock;
   readonly #listen: ListenLink;
   readonly #insideRunner: boolean;
+  /** `listen.host` given: the backend is not asked where to listen (runner-port.ts). */
+  readonly #listenHostGiven: boolean;
   readonly #stream: PoolEventStream;
   readonly #bridge: TelemetryBridge;
   readonly #mailbox: Mailbox;
@@ -75,6 +78,7 @@ export class Pool {
     const o = resolveOptions(options, env);
     this.#o = o;
     this.#insideRunner = isInsideRunner(env);
+    this.#listenHostGiven = options.listen?.host !== undefined;
     this.name = o.name;
     this.#clock = o.clock;
     this.#listen = internals.listen ?? listenRunnerServer;
@@ -329,7 +333,15 @@ export class Pool {
   }
 
   #serverReady(): Promise<LinkServer> {
-    this.#server ??= this.#listen(linkListenOptions(this.#o));
+    if (this.#server === null) {
+      const opening = openRunnerPort(this.#o, this.#listenHostGiven, this.#listen);
+      this.#server = opening;
+      // A port that could not open (the backend's network could not be made) is tried again
+      // at the next boot rather than failing every boot after it.
+      opening.catch(() => {
+        if (this.#server === opening) this.#server = null;
+      });
+    }
     return this.#server;
   }
 
