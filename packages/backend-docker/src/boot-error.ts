@@ -15,6 +15,7 @@ import {
 } from "./docker-errors.js";
 
 export type BootStep =
+  | "preparing the network"
   | "checking the image"
   | "pulling the image"
   | "creating the container"

@@ -3,6 +3,7 @@
  * untrusted input (thumbnails of user uploads…), so it starts with nothing it does not need:
  *   - no Linux capabilities (`CapDrop: ["ALL"]`, a few given back only through `capAdd`);
  *   - `no-new-privileges`, so a setuid binary in the image cannot raise them again;
+ *   - a non-root user (65534, nobody) unless told otherwise, whatever the image's `USER`;
  *   - a pids limit (fork bombs), a memory limit with no extra swap, an optional CPU quota.
  * The network mode is the other half of the story; see the README's security section.
  */
@@ -10,6 +11,8 @@ import { invalidOption } from "@flame-ts/pool-core";
 
 export const DEFAULT_MEMORY_MB = 1024;
 export const DEFAULT_PIDS_LIMIT = 512;
+/** nobody:nogroup: a uid that owns nothing in the image and holds no privilege. */
+export const DEFAULT_USER = "65534:65534";
 /** Docker refuses less than 6 MiB. */
 const MIN_MEMORY_MB = 6;
 /** node itself holds about a dozen threads (main, libuv pool, V8 platform workers). */
@@ -31,7 +34,7 @@ export interface ContainerLimitOptions {
   readonly cpus?: number | null;
   readonly pidsLimit?: number | null;
   readonly capAdd?: readonly string[];
-  readonly user?: string;
+  readonly user?: string | null;
 }
 
 export function resolveContainerLimits(options: ContainerLimitOptions): ContainerLimits {
@@ -76,9 +79,13 @@ export function resolveContainerLimits(options: ContainerLimitOptions): Containe
       );
     }
   });
-  const user = options.user ?? null;
+  const user = options.user === undefined ? DEFAULT_USER : options.user;
   if (user !== null && (typeof user !== "string" || !USER.test(user))) {
-    throw invalidOption("user", 'a user or uid, optionally with ":group", e.g. "1000:1000"', user);
+    throw invalidOption(
+      "user",
+      'a user or uid, optionally with ":group", e.g. "1000:1000", or null for the image\'s own USER',
+      user,
+    );
   }
   return {
     user,

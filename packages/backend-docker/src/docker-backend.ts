@@ -1,8 +1,10 @@
 /**
  * DockerBackend: each runner is one container of `image`, started with FLAME_PARENT in its
- * environment; the runner-agent inside dials the pool's listener (host networking by
- * default). `boot()` resolves once the container has started; the pool's host then waits for
- * the agent's hello within the same boot deadline.
+ * environment; the runner-agent inside dials the pool's listener. By default the container
+ * sits on the backend's own internal bridge network (network.ts) and the pool listens on that
+ * bridge's gateway (`listenHost`), so a runner reaches its parent and not the host's loopback.
+ * `boot()` resolves once the container has started; the pool's host then waits for the
+ * agent's hello within the same boot deadline.
  *
  * Lifecycle of a container:
  *   create (labelled, named `${namePrefix}${runnerId}`) → attach logs → wait → start → … → exit
@@ -22,6 +24,7 @@ import { isNoSuchImage } from "./docker-errors.js";
 import { DockerRunner } from "./docker-runner.js";
 import { containerName, runnerLabels } from "./labels.js";
 import { LogTail } from "./log-tail.js";
+import { isNetworkNotFound } from "./network.js";
 import {
   type DockerBackendOptions,
   type ResolvedDockerBackendOptions,
@@ -47,6 +50,16 @@ export class DockerBackend implements Backend {
     return this.#options.image;
   }
 
+  /**
+   * Where the pool's runner port binds (asked by the pool when its `listen.host` is not
+   * given): the gateway of the backend's own network, created if needed; `null` (the pool's
+   * 127.0.0.1) with `network: "host"` or a network the user named.
+   */
+  async listenHost(): Promise<string | null> {
+    const { managed } = this.#options;
+    return managed === null ? null : (await managed.ensure()).gateway;
+  }
+
   async boot(req: BootRequest): Promise<BootedRunner> {
     const options = this.#options;
     const { docker } = options;
@@ -61,58 +74,83 @@ export class DockerBackend implements Backend {
     let container: Dockerode.Container | undefined;
     try {
       signal.throwIfAborted();
+      if (options.managed !== null) {
+        step = "preparing the network";
+        await untilAborted(options.managed.ensure(), signal);
+      }
       if (options.pull === "always" || (options.pull === "missing" && !(await this.#hasImage()))) {
         step = "pulling the image";
         await this.#pull(signal);
       }
-      step = "creating the container";
-      const env = { ...options.env, ...req.env };
-      // No abortSignal on the request: a create aborted mid-flight may still complete inside
-      // the daemon, and its container would be missed. Race it instead and, if the boot gives
-      // up first, remove whatever the create produces.
-      const creating = docker.createContainer({
-        name,
-        Image: options.image,
-        ...(options.limits.user === null ? {} : { User: options.limits.user }),
-        Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-        Labels: {
-          ...options.labels,
-          ...runnerLabels(currentParentIdentity(req.parentId), {
-            app: options.app,
-            poolName: req.poolName,
-            runnerId: req.runnerId,
-          }),
-        },
-        HostConfig: {
-          NetworkMode: options.network,
-          AutoRemove: options.autoRemove,
-          ...limitsHostConfig(options.limits),
-        },
-      });
-      container = await untilAborted(creating, signal, forceRemove);
-      step = "starting the container";
-      const logs = await LogTail.attach(docker, container, signal);
-      // Registered before start, like `docker run`: with AutoRemove the container may be gone
-      // by the time a later wait would ask. "removed" still reports the exit code.
-      const waited = container.wait({ condition: options.autoRemove ? "removed" : "next-exit" });
-      // A stream that breaks during start is handled by DockerRunner, not reported as unhandled.
-      waited.catch(() => {});
-      try {
-        await container.start({ abortSignal: signal });
-      } catch (error) {
-        logs.close();
-        throw error;
+      const config = this.#containerConfig(req, name);
+      // Twice at most: once more when the backend's own network was removed while idle
+      // (`docker network prune`, the reaper); it is made again on the same subnet, so the
+      // address the pool's runner port is bound to stays right.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          step = "creating the container";
+          // No abortSignal on the request: a create aborted mid-flight may still complete
+          // inside the daemon, and its container would be missed. Race it instead and, if the
+          // boot gives up first, remove whatever the create produces.
+          container = await untilAborted(docker.createContainer(config), signal, forceRemove);
+          step = "starting the container";
+          const logs = await LogTail.attach(docker, container, signal);
+          // Registered before start, like `docker run`: with AutoRemove the container may be
+          // gone by the time a later wait would ask. "removed" still reports the exit code.
+          const waited = container.wait({
+            condition: options.autoRemove ? "removed" : "next-exit",
+          });
+          // A stream that breaks during start is handled by DockerRunner, not reported as unhandled.
+          waited.catch(() => {});
+          try {
+            await container.start({ abortSignal: signal });
+          } catch (error) {
+            logs.close();
+            throw error;
+          }
+          return new DockerRunner(
+            container,
+            { name, image: options.image, autoRemove: options.autoRemove },
+            waited,
+            logs,
+          );
+        } catch (error) {
+          // Docker 20.10 accepts a missing network at create and refuses it at start.
+          if (attempt > 1 || options.managed === null || !isNetworkNotFound(error)) throw error;
+          if (container !== undefined) await forceRemove(container);
+          container = undefined;
+          step = "preparing the network";
+          await untilAborted(options.managed.recreate(), signal);
+        }
       }
-      return new DockerRunner(
-        container,
-        { name, image: options.image, autoRemove: options.autoRemove },
-        waited,
-        logs,
-      );
     } catch (error) {
       if (container !== undefined) await forceRemove(container);
       throw bootError(error, { req, signal, step, image: options.image, docker });
     }
+  }
+
+  #containerConfig(req: BootRequest, name: string): Dockerode.ContainerCreateOptions {
+    const options = this.#options;
+    const env = { ...options.env, ...req.env };
+    return {
+      name,
+      Image: options.image,
+      ...(options.limits.user === null ? {} : { User: options.limits.user }),
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      Labels: {
+        ...options.labels,
+        ...runnerLabels(currentParentIdentity(req.parentId), {
+          app: options.app,
+          poolName: req.poolName,
+          runnerId: req.runnerId,
+        }),
+      },
+      HostConfig: {
+        NetworkMode: options.network,
+        AutoRemove: options.autoRemove,
+        ...limitsHostConfig(options.limits),
+      },
+    };
   }
 
   /**

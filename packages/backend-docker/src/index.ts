@@ -1,5 +1,5 @@
 export { isParentAliveOnThisHost, type ParentIdentity } from "@flame-ts/pool-core";
-export { DEFAULT_MEMORY_MB, DEFAULT_PIDS_LIMIT } from "./container-limits.js";
+export { DEFAULT_MEMORY_MB, DEFAULT_PIDS_LIMIT, DEFAULT_USER } from "./container-limits.js";
 export { DockerBackend } from "./docker-backend.js";
 export { DEFAULT_APP, LABEL } from "./labels.js";
 export type { DockerBackendOptions, DockerConnection, PullPolicy } from "./options.js";

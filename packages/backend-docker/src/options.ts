@@ -7,6 +7,7 @@ import { invalidOption } from "@flame-ts/pool-core";
 import Dockerode from "dockerode";
 import { type ContainerLimits, resolveContainerLimits } from "./container-limits.js";
 import { DEFAULT_APP } from "./labels.js";
+import { ManagedNetwork } from "./network.js";
 
 /** How to reach the Docker Engine. */
 export type DockerConnection =
@@ -24,12 +25,14 @@ export interface DockerBackendOptions {
   /** Docker Engine to use. Default: `new Dockerode()` (DOCKER_HOST, else /var/run/docker.sock). */
   readonly docker?: DockerConnection;
   /**
-   * Container network mode. Default "host": the runner dials the parent's listener on the
-   * host's loopback, so the pool's default `listen` (127.0.0.1) just works — but the runner
-   * can then reach every service on the host's loopback too. With a user-defined bridge
-   * network (`docker network create flame-runners`), set the pool's `listen.host` to the
-   * bridge's gateway address and `listen.advertiseUrl` to `ws://<gateway>:<port>` (README,
-   * "Bridge networking"); the runner then reaches the parent and nothing on the host's loopback.
+   * Container network. Default: `flame-ts-<app>`, an internal bridge network the backend
+   * creates on first use (labelled, reused by every parent of the app) and whose gateway the
+   * pool's runner port binds to (unless the pool's `listen.host` is given): runners reach
+   * their parent and nothing on the host's loopback (README, "Networking").
+   * `"host"` shares the host's network stack: the runner can then reach every service on the
+   * host's loopback (databases, the telemetry server, other pools' runner ports) — the unsafe
+   * choice, for trusted functions only. Any other value is a Docker network mode or a network
+   * you made; then set the pool's `listen` yourself (README, "Your own network").
    */
   readonly network?: string;
   /**
@@ -54,10 +57,10 @@ export interface DockerBackendOptions {
   readonly capAdd?: readonly string[];
   /**
    * User (and group) the runner runs as, e.g. "1000:1000" or "node" (Docker `--user`).
-   * Default: the image's own `USER` (root when the image sets none — still without
-   * capabilities; a non-root user is safer).
+   * Default "65534:65534" (nobody:nogroup): not root, whatever the image says, and owner of
+   * none of the image's files. `null`: the image's own `USER` (root when it sets none).
    */
-  readonly user?: string;
+  readonly user?: string | null;
   /**
    * The app scope, written as the `flame-ts.app` label: `reapOrphans({ app })` only ever
    * considers containers of its own app, so two apps sharing a daemon never reap each other's
@@ -85,7 +88,9 @@ export interface DockerBackendOptions {
 export interface ResolvedDockerBackendOptions {
   readonly image: string;
   readonly docker: Dockerode;
+  /** Docker's NetworkMode; `managed` is set when it is the backend's own network. */
   readonly network: string;
+  readonly managed: ManagedNetwork | null;
   readonly limits: ContainerLimits;
   readonly app: string;
   readonly env: Readonly<Record<string, string>>;
@@ -110,9 +115,13 @@ export function resolveDockerBackendOptions(
   if (typeof image !== "string" || image.trim() === "") {
     throw invalidOption("image", 'a non-empty image reference, e.g. "flame-ts/runner:1"', image);
   }
-  const network = options.network ?? "host";
-  if (typeof network !== "string" || network === "") {
-    throw invalidOption("network", 'a Docker network mode such as "host"', network);
+  const { network } = options;
+  if (network !== undefined && (typeof network !== "string" || network === "")) {
+    throw invalidOption(
+      "network",
+      'a Docker network name or mode such as "host", or unset for the backend\'s own network',
+      network,
+    );
   }
   const env = stringRecord("env", options.env ?? {});
   for (const key of Object.keys(env)) {
@@ -138,12 +147,16 @@ export function resolveDockerBackendOptions(
   const autoRemove = options.autoRemove ?? true;
   if (typeof autoRemove !== "boolean") throw invalidOption("autoRemove", "a boolean", autoRemove);
 
+  const docker = resolveDocker(options.docker);
+  const app = validateApp(options.app ?? DEFAULT_APP);
+  const managed = network === undefined ? new ManagedNetwork(docker, app, labels) : null;
   return {
     image,
-    docker: resolveDocker(options.docker),
-    network,
+    docker,
+    network: managed?.name ?? network ?? "",
+    managed,
     limits: resolveContainerLimits(options),
-    app: validateApp(options.app ?? DEFAULT_APP),
+    app,
     env,
     labels,
     namePrefix,

@@ -15,9 +15,14 @@
  *   - its labels name a parent, that parent did not boot runners in this process, and
  *     `isParentAlive` says false (the default proves death from /proc: same boot, same pid
  *     namespace, pid gone or reused — see pool-core's parent-identity.ts). A callback that throws keeps it.
+ *
+ * Then the app's network (DockerBackend's default `flame-ts-<app>`, network.ts) is removed if
+ * it is at least `olderThanMs` old and no container uses it (the daemon refuses otherwise).
+ * A live parent of the app loses nothing: its next boot creates it again on the same subnet.
  */
 
 import { invalidOption, isParentAliveOnThisHost, type ParentIdentity } from "@flame-ts/pool-core";
+import type Dockerode from "dockerode";
 import { dockerMessage, isGoneOrBusy } from "./docker-errors.js";
 import { appFilter, DEFAULT_APP, LABEL, parentFromLabels } from "./labels.js";
 import { type DockerConnection, resolveDocker, validateApp } from "./options.js";
@@ -61,6 +66,8 @@ export interface ReapReport {
   readonly kept: number;
   /** Containers that could not be removed, with the daemon's reason. */
   readonly failed: ReadonlyArray<ReapedContainer & { readonly error: string }>;
+  /** Names of the app's networks removed (unused, old enough); one in use is kept silently. */
+  readonly removedNetworks: readonly string[];
 }
 
 export async function reapOrphans(options: ReapOrphansOptions = {}): Promise<ReapReport> {
@@ -114,7 +121,31 @@ export async function reapOrphans(options: ReapOrphansOptions = {}): Promise<Rea
       else failed.push({ ...entry, error: dockerMessage(error) });
     }
   }
-  return { removed, kept, failed };
+  const removedNetworks = await reapNetworks(docker, app, nowMs, olderThanMs);
+  return { removed, kept, failed, removedNetworks };
+}
+
+/** The app's networks that no container uses; "in use" and "already gone" both keep quiet. */
+async function reapNetworks(
+  docker: Dockerode,
+  app: string,
+  nowMs: number,
+  olderThanMs: number,
+): Promise<string[]> {
+  const networks = await docker.listNetworks({ filters: { label: appFilter(app) } });
+  const removed: string[] = [];
+  for (const info of networks) {
+    const createdMs = Date.parse(info.Created ?? "");
+    // An unreadable date keeps it, like a container whose age is unknown.
+    if (!(nowMs - createdMs >= olderThanMs) || info.Labels?.[LABEL.app] !== app) continue;
+    try {
+      await docker.getNetwork(info.Id).remove();
+      removed.push(info.Name);
+    } catch {
+      // 403 "has active endpoints": a runner uses it. 404: someone else removed it.
+    }
+  }
+  return removed;
 }
 
 /** Only an explicit `false` is death; a throw, a rejection or any other value keeps it. */

@@ -17,6 +17,7 @@ import type { Pool } from "@flame-ts/pool-core";
 import Dockerode from "dockerode";
 import { afterAll, afterEach, beforeAll, expect, vi } from "vitest";
 import type { DockerBackendOptions } from "../src/index.js";
+import { managedNetworkName } from "../src/network.js";
 
 export const TEST_IMAGE = process.env.FLAME_DOCKER_TEST_IMAGE ?? "flame-ts/runner-test:local";
 /** The node-only base the test image is built on (build-test-image.mjs `--base-tag`). */
@@ -111,6 +112,11 @@ export function useDockerTestRun(
         .catch(() => {});
     }
     await options.afterContainersGone?.();
+    // The backend's own network for this run's app scope (network.ts), once no container uses it.
+    await docker
+      .getNetwork(managedNetworkName(TEST_APP))
+      .remove()
+      .catch(() => {});
     expect(left.map((info) => `${info.Names.join(",")} (${info.State})`)).toEqual([]);
   }, 30_000);
   return {
