@@ -23,6 +23,7 @@ export {
   type LogFn,
   type LogLevel,
   type PoolOptions,
+  type RetryOption,
 } from "./options/index.js";
 export {
   currentParentIdentity,

@@ -3,6 +3,7 @@
  * (also what a drain ends in). Runners beyond a lowered max leave idle ones first; boots in
  * flight are given up on at stop; a runner already leaving is left to its deadlines.
  */
+import { rejectCallRetries } from "./admission.js";
 import { armIdle, bootForDemand, ensureMin, rejectWaiters } from "./policy.js";
 import { bootEndedInFailure, drain } from "./runners.js";
 import {
@@ -77,6 +78,7 @@ export function onStop(st: Step): void {
   s.draining = null;
   s.retryAtMs = null;
   rejectWaiters(st, stoppedError(s));
+  rejectCallRetries(st, stoppedError(s));
   for (const pending of [...s.pendingBoots.values()]) {
     const reason = "the pool stopped";
     emit(st, { type: "abortBoot", bootId: pending.id, runnerId: pending.runnerId, reason });

@@ -6,6 +6,8 @@
  */
 import { drain, setLoad } from "./runners.js";
 import {
+  type CallRetry,
+  type CheckoutState,
   capacityOf,
   isActive,
   moveRunner,
@@ -27,9 +29,16 @@ export function grant(
   runner: RunnerState,
   waitedMs: number,
   runDeadlineMs: number | null,
+  retry: CallRetry | null,
 ): void {
   const s = st.s;
-  const checkout = { id: checkoutId, runnerId: runner.id, childId: null, backstopAtMs: null };
+  const checkout: CheckoutState = {
+    id: checkoutId,
+    runnerId: runner.id,
+    childId: null,
+    backstopAtMs: null,
+    retry,
+  };
   s.checkouts.set(checkoutId, checkout);
   // The runner answers TIMEOUT at the deadline; one that never answers is failed here.
   armBackstop(
@@ -55,14 +64,19 @@ export function handWaitersTo(st: Step, runner: RunnerState): void {
   for (const waiter of s.waiters.values()) {
     if (!isActive(runner) || runner.load >= capacityOf(s, runner)) return;
     s.waiters.delete(waiter.id);
-    grant(st, waiter.id, runner, st.nowMs - waiter.enqueuedAtMs, runDeadlineOf(st, waiter));
+    const waitedMs = st.nowMs - waiter.enqueuedAtMs;
+    grant(st, waiter.id, runner, waitedMs, runDeadlineOf(st, waiter), waiter.retry);
   }
 }
 
-/** A cold caller waited for a boot: it gets its whole timeout to run (FLAME #73). */
+/**
+ * A cold caller waited for a boot: it gets its whole timeout to run (FLAME #73). A retried call
+ * keeps its original deadline.
+ */
 function runDeadlineOf(st: Step, waiter: WaiterState): number | null {
   if (waiter.timeoutMs === null || waiter.unboundedRun) return null;
-  return waiter.cold ? st.nowMs + waiter.timeoutMs : waiter.callDeadlineMs;
+  const retried = waiter.retry !== null && waiter.retry.attempt > 0;
+  return waiter.cold && !retried ? st.nowMs + waiter.timeoutMs : waiter.callDeadlineMs;
 }
 
 /** A caller's queue bound passed: TIMEOUT, naming the last boot error if it waited for one. */
@@ -93,6 +107,8 @@ export function backstopPassed(st: Step, checkoutId: CheckoutId): void {
   const checkout = s.checkouts.get(checkoutId);
   if (checkout === undefined) return;
   checkout.backstopAtMs = null;
+  // Its caller is answered now: a runner loss later must not run the call again.
+  checkout.retry = null;
   emit(st, {
     type: "failCheckout",
     checkoutId,

@@ -5,7 +5,8 @@
  * and the one `stopped` report.
  */
 
-import { onResize, onStop, stoppedError } from "./limits.js";
+import { callRetryDue, onCheckout } from "./admission.js";
+import { onResize, onStop } from "./limits.js";
 import {
   armIdle,
   backstopPassed,
@@ -13,7 +14,6 @@ import {
   bootForDemand,
   ensureMin,
   failUnservableByBudget,
-  grant,
   handWaitersTo,
   idleChecked,
   idleDeadlinePassed,
@@ -41,10 +41,9 @@ import {
   type RunnerState,
   runnerCount,
   setRunnerMin,
-  type WaiterState,
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
-import { armWaiterDeadline, dropStaleDeadlines, due } from "./timers.js";
+import { dropStaleDeadlines, due } from "./timers.js";
 import type { CheckoutId, CoreError, CoreEvent, Effect } from "./types.js";
 
 export { nextDeadline } from "./timers.js";
@@ -66,18 +65,28 @@ export function step(
       break;
     case "checkout":
       start(st);
-      onCheckout(st, event.checkoutId, event.timeoutMs, event.unboundedRun === true);
+      onCheckout(st, event.checkoutId, event.timeoutMs, event.unboundedRun === true, event.retry);
       break;
     case "checkin":
       release(st, event.checkoutId);
       break;
     case "callerGone":
       // Known race: a cancel after the grant is a checkin; after a timeout, a no-op.
-      if (!state.waiters.delete(event.checkoutId)) release(st, event.checkoutId);
+      if (state.waiters.delete(event.checkoutId)) break;
+      if (state.callRetries.delete(event.checkoutId)) break;
+      release(st, event.checkoutId);
       break;
+    case "answered": {
+      const checkout = state.checkouts.get(event.checkoutId);
+      if (checkout !== undefined) checkout.retry = null;
+      break;
+    }
     case "convertToChild": {
       const checkout = state.checkouts.get(event.checkoutId);
-      if (checkout !== undefined) checkout.childId = event.childId;
+      if (checkout === undefined) break;
+      checkout.childId = event.childId;
+      // A child has no caller waiting on its run: never retried.
+      checkout.retry = null;
       break;
     }
     case "runnerLeaving": {
@@ -154,9 +163,16 @@ function fireDue(st: Step): void {
   if (due.drain(s, st.nowMs)) onStop(st);
 }
 
-/** The retry and idle deadlines act after the event, on what it left. */
+/**
+ * The retry and idle deadlines act after the event, on what it left. A call's retry comes
+ * after the event too: a backoff of 0 re-queues it in the step that lost its runner, once that
+ * runner is gone (so it is never granted to it again).
+ */
 function fireDueLate(st: Step): void {
   const s = st.s;
+  for (let id = due.callRetry(s, st.nowMs); id !== undefined; id = due.callRetry(s, st.nowMs)) {
+    callRetryDue(st, id);
+  }
   if (due.retry(s, st.nowMs)) retryBoots(st);
   for (let id = due.idle(s, st.nowMs); id !== undefined; id = due.idle(s, st.nowMs)) {
     idleDeadlinePassed(st, s.runners.get(id) as RunnerState);
@@ -186,89 +202,13 @@ function afterStep(st: Step): void {
   const draining = s.draining;
   if (draining !== null) {
     const overdue = draining.untilMs !== null && draining.untilMs <= st.nowMs;
-    if (overdue || (s.waiters.size === 0 && s.checkouts.size === 0)) onStop(st);
+    const idle = s.waiters.size === 0 && s.checkouts.size === 0 && s.callRetries.size === 0;
+    if (overdue || idle) onStop(st);
   }
   if (s.stopped && !s.stoppedReported && s.runners.size === 0 && s.pendingBoots.size === 0) {
     s.stoppedReported = true;
     emit(st, { type: "stopped" });
   }
-}
-
-function onCheckout(
-  st: Step,
-  checkoutId: CheckoutId,
-  timeoutMs: number | null,
-  unboundedRun: boolean,
-): void {
-  const s = st.s;
-  if (s.checkouts.has(checkoutId) || s.waiters.has(checkoutId)) return;
-  if (s.stopped || s.draining !== null) {
-    emit(st, { type: "reject", checkoutId, error: stoppedError(s) });
-    return;
-  }
-  if (timeoutMs !== null && timeoutMs <= 0) {
-    emit(st, {
-      type: "reject",
-      checkoutId,
-      error: { code: "TIMEOUT", message: "The call's timeout had already passed." },
-    });
-    telemetry(st, { type: "timeout", checkoutId, waitedMs: 0 });
-    return;
-  }
-  const callDeadlineMs = timeoutMs === null ? null : st.nowMs + timeoutMs;
-  const free = s.free.leastLoaded();
-  if (free !== undefined) {
-    const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
-    grant(st, checkoutId, s.runners.get(free) as RunnerState, 0, runDeadlineMs);
-    return;
-  }
-  const maxWaiting = s.config.maxWaiting;
-  if (maxWaiting !== null && s.waiters.size >= maxWaiting) {
-    emit(st, {
-      type: "reject",
-      checkoutId,
-      error: {
-        code: "OVERLOADED",
-        message: `Pool "${s.config.name}" already has ${s.waiters.size} callers waiting (maxWaiting ${maxWaiting}); retry later, or raise \`max\`, \`maxConcurrency\` or \`maxWaiting\`.`,
-      },
-    });
-    telemetry(st, { type: "overloaded", waiting: s.waiters.size, maxWaiting });
-    return;
-  }
-  // A new caller is new demand: a boot blocked by a permanent failure may be tried again.
-  if (s.bootsBlockedBy !== null) {
-    s.bootsBlockedBy = null;
-    ensureMin(st);
-  }
-  const seq = s.nextWaiterSeq++;
-  const waiter: WaiterState = {
-    id: checkoutId,
-    timeoutMs,
-    callDeadlineMs,
-    deadlineMs: callDeadlineMs,
-    cold: false,
-    unboundedRun,
-    enqueuedAtMs: st.nowMs,
-    seq,
-  };
-  s.waiters.set(checkoutId, waiter);
-  bootForDemand(st);
-  // Cold: a runner is booting, so this caller may wait for it up to max(timeout, bootTimeout)
-  // and then run for its whole timeout (FLAME #73). Behind busy runners the plain rule holds.
-  if (s.pendingBoots.size > 0) {
-    s.waiters.set(
-      checkoutId,
-      timeoutMs === null
-        ? { ...waiter, cold: true }
-        : {
-            ...waiter,
-            cold: true,
-            deadlineMs: st.nowMs + Math.max(timeoutMs, s.config.bootTimeoutMs),
-          },
-    );
-  }
-  armWaiterDeadline(s, s.waiters.get(checkoutId) as WaiterState);
-  telemetry(st, { type: "waiting", checkoutId, waiting: s.waiters.size });
 }
 
 /** A checkout ends (checkin, or its caller went away after the grant). */

@@ -4,8 +4,10 @@
  * change goes through `moveRunner` (state.ts). When a move frees room, the rules that refill
  * it (min, demand) are policy.ts's.
  */
+import { retryAfterRunnerLoss } from "./admission.js";
 import { bootForDemand, ensureMin, scheduleRetry } from "./policy.js";
 import {
+  type CheckoutState,
   capacityOf,
   isActive,
   moveRunner,
@@ -92,8 +94,12 @@ export function exitDeadlinePassed(st: Step, runnerId: RunnerId): void {
 export function runnerGone(st: Step, runner: RunnerState, reason: string): void {
   const s = st.s;
   for (const checkoutId of runner.checkouts) {
+    const checkout = s.checkouts.get(checkoutId) as CheckoutState;
     s.checkouts.delete(checkoutId);
-    emit(st, { type: "failCheckout", checkoutId, error: runnerDownError(runner.id, reason) });
+    const error = runnerDownError(runner.id, reason);
+    if (!retryAfterRunnerLoss(st, checkout, error)) {
+      emit(st, { type: "failCheckout", checkoutId, error });
+    }
   }
   runner.checkouts.clear();
   s.free.remove(runner.id, runner.load);

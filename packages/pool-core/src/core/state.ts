@@ -5,6 +5,7 @@ import type {
   BootId,
   CheckoutId,
   CoreConfig,
+  RetryPolicy,
   RunnerId,
   RunnerPhase,
   ShutdownReason,
@@ -69,6 +70,26 @@ export interface CheckoutState {
    * has not answered. Null: no run deadline, or already answered early (the slot stays held).
    */
   backstopAtMs: number | null;
+  /** A call that may be retried if its runner dies; null once its caller was answered. */
+  retry: CallRetry | null;
+}
+
+/** A retryable call's policy and progress, carried from waiter to checkout and back. */
+export interface CallRetry {
+  readonly policy: RetryPolicy;
+  /** Retries so far (0 on the first attempt). */
+  readonly attempt: number;
+  /** The caller's own timeout, relative (for messages and a cold first attempt). */
+  readonly timeoutMs: number | null;
+  /** The original call deadline every attempt stays within (null: no bound). */
+  readonly callDeadlineMs: number | null;
+}
+
+/** A call between its runner's death and its re-queueing (`retryCheckout`'s backoff). */
+export interface PendingRetry {
+  readonly id: CheckoutId;
+  readonly atMs: number;
+  readonly retry: CallRetry;
 }
 
 export interface WaiterState {
@@ -84,6 +105,8 @@ export interface WaiterState {
   /** A cast or a placed child: the timeout bounds only the wait (no run deadline). */
   readonly unboundedRun: boolean;
   readonly enqueuedAtMs: number;
+  /** A call that may be retried if its runner dies (null: not retried). */
+  readonly retry: CallRetry | null;
   /** Enqueue order, for the FIFO invariant. */
   readonly seq: number;
 }
@@ -119,6 +142,9 @@ export interface PoolState {
   /** FIFO: a Map iterates in insertion order. */
   readonly waiters: Map<CheckoutId, WaiterState>;
   readonly waiterDeadlines: MinHeap<CheckoutId>;
+  /** Calls whose runner died, waiting out their retry backoff before queueing again. */
+  readonly callRetries: Map<CheckoutId, PendingRetry>;
+  readonly callRetryDeadlines: MinHeap<CheckoutId>;
   readonly idleDeadlines: MinHeap<RunnerId>;
   readonly bootDeadlines: MinHeap<BootId>;
   /** Kill and abandon deadlines of runners that were asked to leave. */
@@ -163,6 +189,8 @@ export function initialState(config: CoreConfig): PoolState {
     checkouts: new Map(),
     waiters: new Map(),
     waiterDeadlines: new MinHeap(),
+    callRetries: new Map(),
+    callRetryDeadlines: new MinHeap(),
     idleDeadlines: new MinHeap(),
     bootDeadlines: new MinHeap(),
     exitDeadlines: new MinHeap(),

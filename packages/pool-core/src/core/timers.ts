@@ -1,5 +1,5 @@
 /**
- * Every pool deadline, as data: callers' queue bounds, call backstops, boot deadlines,
+ * Every pool deadline, as data: callers' queue bounds, call retry backoffs, call backstops, boot deadlines,
  * shutdown kill and abandon deadlines, idle timers (heaps with lazy deletion), the boot retry
  * and the drain bound (single fields). This file arms them, says which one is due, reports the
  * earliest (`nextDeadline`) and drops stale entries; it decides nothing: what a deadline does
@@ -16,6 +16,7 @@ export function nextDeadline(s: PoolState): number | null {
     if (at !== undefined && at !== null && (next === null || at < next)) next = at;
   };
   consider(s.waiterDeadlines.peekKey());
+  consider(s.callRetryDeadlines.peekKey());
   consider(s.backstopDeadlines.peekKey());
   consider(s.idleDeadlines.peekKey());
   consider(s.bootDeadlines.peekKey());
@@ -28,6 +29,7 @@ export function nextDeadline(s: PoolState): number | null {
 type Live<T> = (s: PoolState, value: T, atMs: number) => boolean;
 
 const liveWaiter: Live<CheckoutId> = (s, id, at) => s.waiters.get(id)?.deadlineMs === at;
+const liveCallRetry: Live<CheckoutId> = (s, id, at) => s.callRetries.get(id)?.atMs === at;
 const liveBackstop: Live<CheckoutId> = (s, id, at) => s.checkouts.get(id)?.backstopAtMs === at;
 const liveBoot: Live<BootId> = (s, id, at) => s.pendingBoots.get(id)?.deadlineMs === at;
 const liveIdle: Live<RunnerId> = (s, id, at) => {
@@ -55,6 +57,7 @@ function popDue<T>(s: PoolState, heap: MinHeap<T>, nowMs: number, live: Live<T>)
 /** The next due deadline of each kind; the caller acts on it (policy), then asks again. */
 export const due = {
   waiter: (s: PoolState, nowMs: number) => popDue(s, s.waiterDeadlines, nowMs, liveWaiter),
+  callRetry: (s: PoolState, nowMs: number) => popDue(s, s.callRetryDeadlines, nowMs, liveCallRetry),
   backstop: (s: PoolState, nowMs: number) => popDue(s, s.backstopDeadlines, nowMs, liveBackstop),
   boot: (s: PoolState, nowMs: number) => popDue(s, s.bootDeadlines, nowMs, liveBoot),
   exit: (s: PoolState, nowMs: number) => popDue(s, s.exitDeadlines, nowMs, liveExit),
@@ -87,6 +90,15 @@ export function armWaiterDeadline(s: PoolState, waiter: WaiterState): void {
     for (const w of s.waiters.values()) {
       if (w.deadlineMs !== null) s.waiterDeadlines.push(w.deadlineMs, w.id);
     }
+  }
+}
+
+/** A call's retry backoff; entries go stale when it is withdrawn (callerGone, stop). */
+export function armCallRetry(s: PoolState, id: CheckoutId, atMs: number): void {
+  s.callRetryDeadlines.push(atMs, id);
+  if (s.callRetryDeadlines.size > compactionThreshold(s.callRetries.size)) {
+    s.callRetryDeadlines.clear();
+    for (const r of s.callRetries.values()) s.callRetryDeadlines.push(r.atMs, r.id);
   }
 }
 
@@ -127,6 +139,7 @@ export function armExitDeadline(s: PoolState, runnerId: RunnerId, atMs: number):
 /** Pops stale heap tops so `nextDeadline` never reports a deadline that will do nothing. */
 export function dropStaleDeadlines(s: PoolState): void {
   dropStale(s, s.waiterDeadlines, liveWaiter);
+  dropStale(s, s.callRetryDeadlines, liveCallRetry);
   dropStale(s, s.backstopDeadlines, liveBackstop);
   dropStale(s, s.idleDeadlines, liveIdle);
   dropStale(s, s.bootDeadlines, liveBoot);

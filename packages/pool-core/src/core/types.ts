@@ -72,6 +72,16 @@ export interface CoreConfig {
   readonly deadlineGraceMs: number;
 }
 
+/**
+ * Opt-in retries of a call whose runner died (RUNNER_DOWN), never of one whose function threw
+ * or whose runner answered: up to `runnerDown` more attempts, each `backoffMs` after the loss,
+ * all within the call's original deadline.
+ */
+export interface RetryPolicy {
+  readonly runnerDown: number;
+  readonly backoffMs: number;
+}
+
 export type CheckinReason = "done" | "timeout" | "error";
 /** Why a runner leaves; `announced`: the runner said it is leaving (nothing is sent to it). */
 export type ShutdownReason = "idle" | "single_use" | "resize" | "stop" | "operator" | "announced";
@@ -94,10 +104,17 @@ export type CoreEvent =
        * deadline and the core keeps no backstop for it.
        */
       readonly unboundedRun?: true;
+      /** Calls only (ignored with `unboundedRun`): retry when its runner dies. */
+      readonly retry?: RetryPolicy;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
   | { readonly type: "callerGone"; readonly checkoutId: CheckoutId }
+  /**
+   * The caller of a granted call has its outcome (an abort, the runner's own TIMEOUT) while the
+   * slot stays held until `checkin`: a runner loss now is not retried (the runner answered).
+   */
+  | { readonly type: "answered"; readonly checkoutId: CheckoutId }
   | { readonly type: "bootSucceeded"; readonly bootId: BootId }
   /** `permanent`: retrying cannot help (entry or image missing, bad config). */
   | {
@@ -177,6 +194,20 @@ export type Effect =
       readonly checkoutId: CheckoutId;
       readonly error: CoreError;
       readonly answeredEarly?: true;
+    }
+  /**
+   * The runner of a granted call died and the call's retry policy allows another attempt: the
+   * caller is not failed; its slot is gone with the runner, and the core queues it again (as a
+   * waiter, behind those already queued, within its original deadline) at `retryAtMs`. The host
+   * treats the checkout as waiting again; `callerGone` withdraws it.
+   */
+  | {
+      readonly type: "retryCheckout";
+      readonly checkoutId: CheckoutId;
+      /** 1 for the first retry. */
+      readonly attempt: number;
+      readonly error: CoreError;
+      readonly retryAtMs: number;
     }
   | { readonly type: "checkIdle"; readonly runnerId: RunnerId }
   /** Stopped, no runner and no boot left: the host may close its server. Emitted once. */

@@ -7,7 +7,7 @@
  * core's backstop). When a runner goes down the core fails its callers (`failCheckout`); the
  * link passes no verdict. Deadlines are the core's: no timer in this file.
  */
-import type { CoreError, CoreEvent } from "../core/index.js";
+import type { CoreError, CoreEvent, RetryPolicy } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
 import type { Clock } from "../options/index.js";
 import type { PoolEventBody } from "../telemetry/events.js";
@@ -61,11 +61,14 @@ export class Calls {
     fnId: string,
     input: unknown,
     timeoutMs: number | null,
+    retry: RetryPolicy | null,
     signal: AbortSignal | undefined,
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
     const nowMs = this.#d.clock.nowMs();
+    // Only a call is retried: a cast or a child has no caller waiting on its run.
+    const retryable = retry !== null && kind === "call";
     const c = new Checkout(
       this.#owner,
       String(++this.#nextId),
@@ -73,6 +76,7 @@ export class Calls {
       fnId,
       input,
       timeoutMs,
+      retryable,
       signal,
       startCallSpan(this.#d.pool, fnId, kind),
       nowMs,
@@ -86,9 +90,11 @@ export class Calls {
     this.#checkouts.set(c.id, c);
     signal?.addEventListener("abort", c, { once: true });
     this.#d.dispatch(
-      kind === "call"
-        ? { type: "checkout", checkoutId: c.id, timeoutMs }
-        : { type: "checkout", checkoutId: c.id, timeoutMs, unboundedRun: true },
+      kind !== "call"
+        ? { type: "checkout", checkoutId: c.id, timeoutMs, unboundedRun: true }
+        : retryable
+          ? { type: "checkout", checkoutId: c.id, timeoutMs, retry }
+          : { type: "checkout", checkoutId: c.id, timeoutMs },
       nowMs,
     );
   }
@@ -136,6 +142,37 @@ export class Calls {
     else if (c.phase === "granted") this.#answer(c, coreError(error), undefined, "coreTookIt");
   }
 
+  /**
+   * The core's `retryCheckout`: the call's runner died and its `retry` option runs it again.
+   * The caller keeps waiting (its signal still cancels it); the core queues it again after the
+   * backoff and grants it like any waiter. A caller answered meanwhile (the core had not heard
+   * yet) is withdrawn instead: its runner did answer, so it never runs twice.
+   */
+  retry(checkoutId: string, attempt: number, error: CoreError, retryAtMs: number): void {
+    const c = this.#checkouts.get(checkoutId);
+    if (c === undefined) return;
+    if (c.phase !== "granted") {
+      if (c.phase === "answeredEarly") c.phase = "done";
+      this.#checkouts.delete(c.id);
+      this.#d.dispatch({ type: "callerGone", checkoutId });
+      return;
+    }
+    const lost = c.runnerId;
+    c.phase = "waiting";
+    c.attempt = attempt;
+    c.runnerId = null;
+    c.requestId = null;
+    this.#d.emit({
+      type: "callRetry",
+      checkoutId,
+      fn: c.fnId,
+      runnerId: lost,
+      attempt,
+      reason: error.message.slice(0, 300),
+      backoffMs: Math.max(0, retryAtMs - this.#d.batchNowMs()),
+    });
+  }
+
   /** Sends the granted work to its runner; the outcome comes back through `#settle`. */
   #startWork(c: Checkout, conn: LinkConnection, deadlineMs: number | null): void {
     const traceparent = c.span.traceparent;
@@ -144,7 +181,8 @@ export class Calls {
         // The wire carries what is left, never an instant: the runner's clock is not ours.
         const timeoutMs =
           deadlineMs === null ? null : Math.max(0, deadlineMs - this.#d.batchNowMs());
-        c.requestId = conn.request("call", c.fnId, c.input, { timeoutMs, traceparent }, c);
+        const reply = c.replyFor();
+        c.requestId = conn.request("call", c.fnId, c.input, { timeoutMs, traceparent }, reply);
         return;
       }
       case "cast":
@@ -227,6 +265,9 @@ export class Calls {
       errorCode === undefined ? "done" : errorCode === "TIMEOUT" ? "timeout" : "error";
     if (slot === "hold") {
       c.phase = "answeredEarly";
+      // The caller has its outcome from this runner: losing the runner now is no reason to run
+      // the call again.
+      if (c.retryable) this.#d.dispatch({ type: "answered", checkoutId: c.id });
     } else {
       c.phase = "done";
       if (slot === "release") this.#release(c, nowMs);

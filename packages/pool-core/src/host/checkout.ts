@@ -39,6 +39,8 @@ export class Checkout implements Reply {
   requestId: number | null = null;
   /** How the checkout ends for the core, fixed when the caller is answered. */
   checkinReason: "done" | "timeout" | "error" = "done";
+  /** Retries after a runner loss so far; a lost runner's late answer is for an old attempt. */
+  attempt = 0;
 
   constructor(
     private readonly owner: CheckoutOwner,
@@ -48,6 +50,8 @@ export class Checkout implements Reply {
     readonly input: unknown,
     /** The caller's timeout (queue + run), null = none. */
     readonly timeoutMs: number | null,
+    /** Whether the core may retry it after a runner loss (its `retry` option). */
+    readonly retryable: boolean,
     readonly signal: AbortSignal | undefined,
     readonly span: CallSpan,
     readonly startedAtMs: number,
@@ -56,20 +60,50 @@ export class Checkout implements Reply {
     public onError: (error: FlameError) => void,
   ) {}
 
+  /** The link's reply for the first attempt (a retry sends `AttemptReply`). */
   resolve(value: unknown): void {
-    this.owner.settle(this, true, value, false);
+    if (this.attempt === 0) this.owner.settle(this, true, value, false);
   }
 
   reject(error: unknown, answeredEarly: boolean): void {
-    this.owner.settle(this, false, error, answeredEarly);
+    if (this.attempt === 0) this.owner.settle(this, false, error, answeredEarly);
   }
 
   ended(): void {
-    this.owner.ended(this);
+    if (this.attempt === 0) this.owner.ended(this);
+  }
+
+  /** Where the link answers attempt `attempt` (the first one is the checkout itself). */
+  replyFor(): Reply {
+    return this.attempt === 0 ? this : new AttemptReply(this.owner, this, this.attempt);
   }
 
   /** AbortSignal listener. */
   handleEvent(): void {
     this.owner.aborted(this);
+  }
+}
+
+/**
+ * The reply of a retried attempt: answers only while that attempt is the checkout's current
+ * one, so a lost runner's last frames (read after its exit was reported) never settle a retry.
+ */
+class AttemptReply implements Reply {
+  constructor(
+    private readonly owner: CheckoutOwner,
+    private readonly c: Checkout,
+    private readonly attempt: number,
+  ) {}
+
+  resolve(value: unknown): void {
+    if (this.c.attempt === this.attempt) this.owner.settle(this.c, true, value, false);
+  }
+
+  reject(error: unknown, answeredEarly: boolean): void {
+    if (this.c.attempt === this.attempt) this.owner.settle(this.c, false, error, answeredEarly);
+  }
+
+  ended(): void {
+    if (this.c.attempt === this.attempt) this.owner.ended(this.c);
   }
 }

@@ -24,9 +24,11 @@ import {
   isInsideRunner,
   type PoolOptions,
   type ResolvedOptions,
+  type RetryOption,
   resolveDrainTimeout,
   resolveLimits,
   resolveOptions,
+  retryPolicy,
 } from "../options/index.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
 import type { WorkKind } from "../wire/kinds.js";
@@ -47,6 +49,11 @@ export interface CallOptions {
   /** Milliseconds for waiting plus running; defaults to the pool's `timeout`. Infinity = none. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Retries after a runner loss for this call (`call` only), instead of the pool's `retry`;
+   * `{ runnerDown: 0 }` turns them off. See the pool option.
+   */
+  readonly retry?: RetryOption;
 }
 
 /** Internal seams for tests: an in-memory link and a fake environment. */
@@ -158,7 +165,18 @@ export class Pool {
     return new Promise<O>((resolve, reject) => {
       const fnId = functionId(fn);
       const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
-      this.#checkout("call", fnId, input, timeoutMs, options.signal, resolve as Settle, reject);
+      const retry =
+        options.retry === undefined ? this.#o.retry : retryPolicy("retry", options.retry);
+      this.#calls.checkout(
+        "call",
+        fnId,
+        input,
+        timeoutMs,
+        retry,
+        options.signal,
+        resolve as Settle,
+        reject,
+      );
     });
   }
 
@@ -192,7 +210,7 @@ export class Pool {
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
-    this.#calls.checkout(kind, fnId, input, timeoutMs, signal, onValue, onError);
+    this.#calls.checkout(kind, fnId, input, timeoutMs, null, signal, onValue, onError);
   }
 
   /**
@@ -289,6 +307,9 @@ export class Pool {
         return;
       case "reject":
         this.#calls.reject(effect.checkoutId, effect.error);
+        return;
+      case "retryCheckout":
+        this.#calls.retry(effect.checkoutId, effect.attempt, effect.error, effect.retryAtMs);
         return;
       case "failCheckout":
         this.#calls.failGranted(effect.checkoutId, effect.error, effect.answeredEarly === true);

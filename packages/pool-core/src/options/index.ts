@@ -12,6 +12,7 @@ import { type IdentityOptions, type ResolvedIdentity, resolveIdentity } from "./
 import { type LinkOptions, type ResolvedLink, resolveLink } from "./link.js";
 import { type ListenOptions, type ResolvedListen, resolveListen } from "./listen.js";
 import { type LogOptions, type ResolvedLog, resolveLog } from "./log.js";
+import { type ResolvedRetry, type RetryOptions, resolveRetry } from "./retry.js";
 import {
   type ResolvedRunnerLifetime,
   type RunnerLifetimeOptions,
@@ -33,6 +34,7 @@ export type { GrowMeta, GrowResult } from "./hooks.js";
 export type { LinkOption } from "./link.js";
 export type { ListenOption } from "./listen.js";
 export type { LogFn, LogLevel } from "./log.js";
+export { type RetryOption, retryPolicy } from "./retry.js";
 export type { IdleCheckOption } from "./runner-lifetime.js";
 export { type BudgetOption, isInsideRunner, resolveLimits } from "./sizing.js";
 export { resolveDrainTimeout } from "./timing.js";
@@ -49,7 +51,8 @@ export interface PoolOptions
     ExecutionOptions,
     HeartbeatOptions,
     ClockOptions,
-    HookOptions {}
+    HookOptions,
+    RetryOptions {}
 
 /** Options after defaults and validation. Infinity becomes null ("never"). */
 export interface ResolvedOptions
@@ -63,7 +66,8 @@ export interface ResolvedOptions
     ResolvedExecution,
     ResolvedHeartbeat,
     ResolvedClock,
-    ResolvedHooks {}
+    ResolvedHooks,
+    ResolvedRetry {}
 
 /** `env` decides whether this process is itself a runner (see isInsideRunner): then min is 0. */
 export function resolveOptions(
@@ -86,5 +90,6 @@ export function resolveOptions(
     ...resolveHeartbeat(options),
     ...resolveClock(options),
     ...resolveHooks(options),
+    ...resolveRetry(options),
   };
 }

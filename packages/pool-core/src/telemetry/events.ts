@@ -116,6 +116,19 @@ export type PoolEventBody =
       /** The error's message for a failed call, cut to 300 characters. */
       readonly errorMessage?: string;
     }
+  /**
+   * A call's runner died mid-call and its `retry` option runs it again (attempt 1 = the first
+   * retry) after `backoffMs`, within its original timeout; `runnerId` is the runner lost.
+   */
+  | {
+      readonly type: "callRetry";
+      readonly checkoutId: string;
+      readonly fn: string;
+      readonly runnerId: string | null;
+      readonly attempt: number;
+      readonly reason: string;
+      readonly backoffMs: number;
+    }
   | {
       readonly type: "resize";
       readonly min: number;

@@ -29,6 +29,7 @@ export type ExpectedEffect =
   | { readonly type: "boot"; readonly bootId: string; readonly isMin: boolean }
   | { readonly type: "shutdownRunner"; readonly runnerId: string; readonly reason: ShutdownReason }
   | { readonly type: "failCheckout"; readonly checkoutId: string; readonly code: CoreError["code"] }
+  | { readonly type: "retryCheckout"; readonly checkoutId: string; readonly attempt: number }
   | { readonly type: "checkIdle"; readonly runnerId: string }
   | { readonly type: "abortBoot"; readonly bootId: string }
   | { readonly type: "killRunner"; readonly runnerId: string }
@@ -54,6 +55,11 @@ export const failCheckout = (checkoutId: string, code: CoreError["code"]): Expec
   type: "failCheckout",
   checkoutId,
   code,
+});
+export const retryCheckout = (checkoutId: string, attempt: number): ExpectedEffect => ({
+  type: "retryCheckout",
+  checkoutId,
+  attempt,
 });
 export const shutdown = (runnerId: string, reason: ShutdownReason): ExpectedEffect => ({
   type: "shutdownRunner",
@@ -91,6 +97,8 @@ function normalize(effect: Effect): ExpectedEffect | null {
     case "reject":
     case "failCheckout":
       return { type: effect.type, checkoutId: effect.checkoutId, code: effect.error.code };
+    case "retryCheckout":
+      return { type: effect.type, checkoutId: effect.checkoutId, attempt: effect.attempt };
     case "telemetry":
       return null;
     case "grant":

@@ -24,6 +24,7 @@ function waiter(id: string, seq: number) {
     cold: false,
     unboundedRun: false,
     enqueuedAtMs: 0,
+    retry: null,
     seq,
   };
 }
@@ -43,7 +44,13 @@ describe("checkInvariants", () => {
 
   it("catches a checkout on a runner that is gone", () => {
     const s = healthy();
-    s.checkouts.set("ghost", { id: "ghost", runnerId: "r9", childId: null, backstopAtMs: null });
+    s.checkouts.set("ghost", {
+      id: "ghost",
+      runnerId: "r9",
+      childId: null,
+      backstopAtMs: null,
+      retry: null,
+    });
     expect(() => checkInvariants(s)).toThrow(/loads sum to 1 but there are 2 active checkouts/);
   });
 

@@ -46,6 +46,7 @@ describe("defaults", () => {
       onGrowStart: null,
       onGrowEnd: null,
       onShrink: null,
+      retry: null,
     });
     expect(clock).toBe(realClock);
     expect(typeof log).toBe("function");

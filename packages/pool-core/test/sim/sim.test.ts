@@ -26,6 +26,7 @@ describe("pool simulator", () => {
       add("bufferBoots", result.stats.bufferBoots);
       add("backstops", result.stats.backstops);
       add("leaves", result.stats.leaves);
+      add("retries", result.stats.retries);
       if (!result.ok) failures.push(formatFailure(runSeed({ seed, trace: true })));
     }
     expect(failures.slice(0, 3).join("\n\n")).toBe("");
@@ -46,6 +47,8 @@ describe("pool simulator", () => {
       // issue 21: runners that never answer (the core's backstop) and that announce leaving
       "backstops",
       "leaves",
+      // issue 24: calls re-queued after their runner died
+      "retries",
     ]) {
       expect(totals[key] ?? 0, `${key} in ${JSON.stringify(totals)}`).toBeGreaterThan(20);
     }
@@ -117,5 +120,36 @@ describe("pool simulator: the backstop (issue 21)", () => {
       .filter((r) => !r.ok);
     expect(broken.length).toBeGreaterThan(0);
     expect(broken.map((r) => r.error).join("\n")).toMatch(/never resolved \(granted\)/);
+  });
+});
+
+describe("pool simulator: retries on runner loss (issue 24)", () => {
+  it("catches a core that fails a call its retry policy should have re-queued", () => {
+    const neverRetries: typeof step = (state, event, nowMs) => {
+      const out = step(state, event, nowMs);
+      const effects = out.effects.map(
+        (e: Effect): Effect =>
+          e.type === "retryCheckout"
+            ? { type: "failCheckout", checkoutId: e.checkoutId, error: e.error }
+            : e,
+      );
+      return { state: out.state, effects };
+    };
+    const seeds = Array.from({ length: 60 }, (_, i) => i + 1);
+    const withRetries = seeds.filter((seed) => runSeed({ seed }).stats.retries > 0);
+    expect(withRetries.length).toBeGreaterThan(0);
+    const broken = withRetries
+      .map((seed) => runSeed({ seed, step: neverRetries }))
+      .filter((r) => !r.ok);
+    expect(broken.map((r) => r.error).join("\n")).toMatch(/failed with a retry left/);
+  });
+
+  it("catches a core that retries a call whose runner answered", () => {
+    const ignoresAnswered: typeof step = (state, event, nowMs) =>
+      step(state, event.type === "answered" ? { type: "tick" } : event, nowMs);
+    const broken = Array.from({ length: 200 }, (_, i) => i + 1)
+      .map((seed) => runSeed({ seed, step: ignoresAnswered }))
+      .filter((r) => !r.ok);
+    expect(broken.map((r) => r.error).join("\n")).toMatch(/retry of c\d+ \(answeredEarly/);
   });
 });

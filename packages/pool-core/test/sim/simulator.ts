@@ -26,6 +26,7 @@ import {
   initialState,
   nextDeadline,
   type PoolState,
+  type RetryPolicy,
   snapshot,
   step,
 } from "../../src/core/index.js";
@@ -65,6 +66,8 @@ export interface SimResult {
     readonly backstops: number;
     /** Runners that announced they were leaving. */
     readonly leaves: number;
+    /** Calls the core re-queued after their runner died (issue 24's `retry`). */
+    readonly retries: number;
   };
 }
 
@@ -88,6 +91,10 @@ interface Swarm {
   /** A runner announces it is leaving (single use, failsafe) and exits soon after. */
   readonly leaveP: number;
   readonly idleCheckYesP: number;
+  /** A caller has a retry policy (issue 24): re-queued when its runner dies. */
+  readonly retryP: number;
+  /** A granted retrying call is answered early by its runner (ABORTED): never retried after. */
+  readonly answeredP: number;
   readonly meanArrivalMs: number;
   readonly meanHoldMs: number;
   readonly meanBootMs: number;
@@ -112,6 +119,11 @@ interface Caller {
   runnerId: string | null;
   /** The run deadline its grant carried: the backstop may not fire before it plus the grace. */
   runDeadlineMs: number | null;
+  readonly retry: RetryPolicy | null;
+  /** Retries the core made so far. */
+  retries: number;
+  /** Converted to a placed child at its grant (never retried). */
+  child: boolean;
 }
 
 interface FakeRunner {
@@ -132,6 +144,7 @@ type Action =
   | { readonly kind: "finish"; readonly callerId: string }
   | { readonly kind: "leave"; readonly runnerId: string }
   | { readonly kind: "cancel"; readonly callerId: string }
+  | { readonly kind: "answer"; readonly callerId: string }
   | { readonly kind: "bootDone"; readonly bootId: string }
   | { readonly kind: "crash"; readonly runnerId: string }
   | { readonly kind: "exit"; readonly runnerId: string; readonly reason: string }
@@ -190,6 +203,8 @@ function chooseSwarm(rng: Prng): Swarm {
     silentP: maybe(0.3, rng.pick([0.05, 0.3])),
     leaveP: maybe(0.3, rng.pick([0.05, 0.3])),
     idleCheckYesP: rng.pick([0.2, 0.5, 0.9]),
+    retryP: maybe(0.5, rng.pick([0.3, 0.9])),
+    answeredP: maybe(0.3, 0.2),
     meanArrivalMs: rng.pick([5, 50, 500]),
     meanHoldMs: rng.pick([10, 100, 2_000]),
     meanBootMs: rng.pick([1, 100, 1_000]),
@@ -239,6 +254,7 @@ class Simulation {
   #abandoned = 0;
   #backstops = 0;
   #leaves = 0;
+  #retries = 0;
 
   constructor(options: SimOptions) {
     this.#seed = options.seed;
@@ -326,11 +342,19 @@ class Simulation {
           this.#fail(`grant on dead runner ${effect.runnerId}`);
         if (runner.shutdownRequested) this.#fail(`grant on runner ${runner.id} being shut down`);
         if (runner.leaving) this.#fail(`grant on runner ${runner.id}, which announced leaving`);
+        // A retry never extends a call: every attempt ends by the caller's first deadline.
+        const until = effect.runDeadlineMs;
+        if (caller.retries > 0 && caller.deadlineMs !== null) {
+          if (until === null || until > caller.deadlineMs) {
+            this.#fail(`retried ${caller.id} granted until ${until}, past ${caller.deadlineMs}`);
+          }
+        }
         caller.status = "granted";
         caller.runnerId = runner.id;
         caller.runDeadlineMs = effect.runDeadlineMs;
         this.#granted += 1;
         if (this.#rng.chance(this.#swarm.childP)) {
+          caller.child = true;
           this.#apply({
             type: "convertToChild",
             checkoutId: caller.id,
@@ -345,6 +369,12 @@ class Simulation {
             kind: "finish",
             callerId: caller.id,
           });
+          if (caller.retry !== null && this.#rng.chance(this.#swarm.answeredP)) {
+            this.#schedule(this.#delay(this.#swarm.meanHoldMs), {
+              kind: "answer",
+              callerId: caller.id,
+            });
+          }
         }
         if (this.#faults && this.#rng.chance(this.#swarm.cancelRunningP)) {
           this.#schedule(this.#delay(this.#swarm.meanHoldMs), {
@@ -375,7 +405,28 @@ class Simulation {
         if (runner?.alive !== false && runner?.abandoned !== true) {
           this.#fail(`failCheckout of ${caller.id}: its runner is up`);
         }
+        if (!this.#state.stopped && this.#retryAllowed(caller)) {
+          this.#fail(`${caller.id} failed with a retry left`);
+        }
         caller.status = "failed";
+        return;
+      }
+      case "retryCheckout": {
+        const caller = this.#caller(effect.checkoutId);
+        if (!this.#retryAllowed(caller)) {
+          this.#fail(`retry of ${caller.id} (${caller.status}, ${caller.retries} retries)`);
+        }
+        const runner = this.#runners.get(caller.runnerId ?? "");
+        if (runner?.alive !== false && runner?.abandoned !== true) {
+          this.#fail(`retry of ${caller.id}: its runner is up`);
+        }
+        if (effect.attempt !== caller.retries + 1) {
+          this.#fail(`retry of ${caller.id} numbered ${effect.attempt} after ${caller.retries}`);
+        }
+        caller.status = "waiting";
+        caller.runnerId = null;
+        caller.retries += 1;
+        this.#retries += 1;
         return;
       }
       case "boot": {
@@ -480,6 +531,8 @@ class Simulation {
    * silent runner's agent reports later (its thread terminated).
    */
   #backstopFired(caller: Caller, code: string): void {
+    // Answered by its runner already (the host ignores the backstop's late verdict).
+    if (caller.status === "answeredEarly" && caller.retry !== null) return;
     if (caller.status !== "granted") this.#fail(`backstop of ${caller.id} in ${caller.status}`);
     if (code !== "TIMEOUT") this.#fail(`backstop of ${caller.id} with ${code}`);
     const due = caller.runDeadlineMs;
@@ -489,6 +542,17 @@ class Simulation {
     caller.status = "answeredEarly";
     this.#backstops += 1;
     this.#schedule(this.#rng.int(0, 2_000), { kind: "finish", callerId: caller.id });
+  }
+
+  /**
+   * Whether the core may retry this caller now that its runner died: a call (not a child) with
+   * retries left whose caller was not answered, and whose backoff ends before its deadline.
+   */
+  #retryAllowed(caller: Caller): boolean {
+    const retry = caller.retry;
+    if (retry === null || caller.child || caller.status !== "granted") return false;
+    if (caller.retries >= retry.runnerDown) return false;
+    return caller.deadlineMs === null || this.#nowMs + retry.backoffMs < caller.deadlineMs;
   }
 
   /** A reject's code must be one the situation allows. */
@@ -553,12 +617,18 @@ class Simulation {
         const id = `c${this.#nextCaller++}`;
         const timeoutMs = this.#rng.chance(this.#swarm.deadlineP) ? this.#rng.int(0, 3_000) : null;
         const deadlineMs = timeoutMs === null ? null : this.#nowMs + timeoutMs;
+        const retry: RetryPolicy | null = this.#rng.chance(this.#swarm.retryP)
+          ? { runnerDown: this.#rng.int(1, 3), backoffMs: this.#rng.pick([0, 10, 500]) }
+          : null;
         const caller: Caller = {
           id,
           status: "waiting",
           deadlineMs,
           runnerId: null,
           runDeadlineMs: null,
+          retry,
+          retries: 0,
+          child: false,
         };
         this.#callers.set(id, caller);
         if (this.#rng.chance(this.#swarm.cancelWaitingP)) {
@@ -569,7 +639,20 @@ class Simulation {
           this.#schedule(0, { kind: "stop" });
         if (this.#faults && this.#rng.chance(this.#swarm.drainP))
           this.#schedule(0, { kind: "drain" });
-        this.#apply({ type: "checkout", checkoutId: id, timeoutMs });
+        this.#apply(
+          retry === null
+            ? { type: "checkout", checkoutId: id, timeoutMs }
+            : { type: "checkout", checkoutId: id, timeoutMs, retry },
+        );
+        return;
+      }
+      case "answer": {
+        // Its runner answered early (ABORTED, TIMEOUT) and still runs it: the slot stays held
+        // until the scheduled finish, and a runner loss now must not run it again.
+        const caller = this.#caller(action.callerId);
+        if (caller.status !== "granted" || caller.child) return;
+        caller.status = "answeredEarly";
+        this.#apply({ type: "answered", checkoutId: caller.id });
         return;
       }
       case "finish": {
@@ -800,6 +883,7 @@ class Simulation {
         bufferBoots: this.#config.buffer > 0 ? this.#boots.size : 0,
         backstops: this.#backstops,
         leaves: this.#leaves,
+        retries: this.#retries,
       },
     };
   }
@@ -845,6 +929,8 @@ function describeEffect(e: Effect): string | null {
       return `shutdown ${e.runnerId} ${e.reason}`;
     case "checkIdle":
       return `checkIdle ${e.runnerId}`;
+    case "retryCheckout":
+      return `retry ${e.checkoutId} #${e.attempt} at ${e.retryAtMs}`;
     case "telemetry":
       return null;
   }
