@@ -16,6 +16,11 @@ export {
   listFunctionIds,
   lookupFunction,
 } from "./functions.js";
+export {
+  type ChallengeOutcome,
+  type ChallengeRequest,
+  challengeParent,
+} from "./protocol/challenge-client.js";
 export { type Codec, v8Codec } from "./protocol/codec.js";
 export {
   DEFAULT_EXECUTION,
@@ -26,15 +31,16 @@ export {
 export { decodeParentDescriptor, encodeParentDescriptor } from "./protocol/descriptor.js";
 export { decodeFrame, encodeFrame } from "./protocol/frame.js";
 export {
-  bearer,
+  type ChallengeNonces,
+  HEADER_CHALLENGE,
   HEADER_NONCE,
   HEADER_PROOF,
   HEADER_PROTOCOL,
   HEADER_RUNNER,
   newNonce,
   parentProof,
-  parseBearer,
-  proofMatches,
+  proofEquals,
+  runnerProof,
 } from "./protocol/handshake.js";
 export { Heartbeat } from "./protocol/heartbeat.js";
 export type { AnyMessage, RunnerToParent } from "./protocol/messages.js";

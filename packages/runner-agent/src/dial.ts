@@ -1,24 +1,18 @@
 /**
- * Dial the parent once: authenticate at the upgrade, check the parent's proof, say hello, wait
- * for welcome. Retrying and the failsafe are the agent machine's (lifecycle/machine.ts); this
- * only reports how the attempt went. A refusal (HTTP 401/403/426 at the upgrade, close code
- * 4002, a parent that can't prove it knows the token, a TLS certificate other than the pinned
- * one) is final: retrying with the same token can't help.
+ * Dial the parent once: the challenge–response both ways (the parent proves it holds this
+ * runner's token before the runner proves anything, challengeParent in pool-core), then the
+ * upgrade on the same connection, say hello, wait for welcome. Retrying and the failsafe are
+ * the agent machine's (lifecycle/machine.ts); this only reports how the attempt went. A refusal
+ * (HTTP 401/403/426, close code 4002, a parent that can't prove it holds the token, a TLS
+ * certificate other than the pinned one) is final: retrying with the same token can't help.
  */
-import type { ClientRequest } from "node:http";
+import type { Socket } from "node:net";
 import { hostname } from "node:os";
-import type { TLSSocket } from "node:tls";
 import {
-  bearer,
   type Codec,
+  challengeParent,
   decodeFrame,
   encodeFrame,
-  HEADER_NONCE,
-  HEADER_PROOF,
-  HEADER_PROTOCOL,
-  HEADER_RUNNER,
-  newNonce,
-  proofMatches,
   wsMaxPayloadFor,
 } from "@flame-ts/pool-core/protocol";
 import { CLOSE_PROTOCOL, type ParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
@@ -41,44 +35,42 @@ export type DialResult =
  * One attempt to reach the parent. It sets no timer of its own: the agent's machine owns the
  * failsafe and the backoff between attempts, and aborts `abandoned` when it gives up.
  */
-export function dialOnce(
+export async function dialOnce(
   descriptor: ParentDescriptor,
   codec: Codec,
   functions: readonly string[],
   abandoned: AbortSignal,
+): Promise<DialResult> {
+  const challenged = await challengeParent({
+    url: descriptor.url,
+    runnerId: descriptor.runnerId,
+    token: descriptor.token,
+    tlsCertSha256: descriptor.tlsCertSha256,
+    signal: abandoned,
+  });
+  if (challenged.kind !== "proved") return challenged;
+  return upgradeAndHello(descriptor, codec, functions, abandoned, challenged);
+}
+
+/** The upgrade on the proved connection, carrying the runner's proof; then hello and welcome. */
+function upgradeAndHello(
+  descriptor: ParentDescriptor,
+  codec: Codec,
+  functions: readonly string[],
+  abandoned: AbortSignal,
+  proved: { readonly socket: Socket; readonly headers: Readonly<Record<string, string>> },
 ): Promise<DialResult> {
   return new Promise((resolve) => {
     let settled = false;
     let welcomed = false;
     const buffered: Array<[RawData, boolean]> = [];
     let sink: ((data: RawData, isBinary: boolean) => void) | null = null;
-    const nonce = newNonce();
-    const pinned = descriptor.tlsCertSha256;
-    // Called from the TLS handshake, after `ws` and `settle` exist.
-    const onPinMismatch = (got: string): void => {
-      ws.terminate();
-      settle({
-        kind: "refused",
-        reason: `parent's TLS certificate ${got} is not the pinned ${pinned}`,
-      });
-    };
     const ws = new WebSocket(descriptor.url, {
       maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
       perMessageDeflate: false,
-      headers: {
-        [HEADER_RUNNER]: descriptor.runnerId,
-        authorization: bearer(descriptor.token),
-        [HEADER_NONCE]: nonce,
-        [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
-      },
-      // A pinned certificate replaces CA checks (it may be self-signed): the request, and so
-      // the token, is written only once the TLS handshake showed exactly that certificate.
-      ...(pinned === undefined
-        ? {}
-        : {
-            rejectUnauthorized: false,
-            finishRequest: (req: ClientRequest) => sendAfterPinCheck(req, pinned, onPinMismatch),
-          }),
+      headers: { ...proved.headers },
+      // The connection the challenge was answered on: the parent accepts the proof only there.
+      createConnection: () => proved.socket,
     });
     const onAbandoned = (): void => {
       ws.terminate();
@@ -95,16 +87,6 @@ export function dialOnce(
       return;
     }
     abandoned.addEventListener("abort", onAbandoned, { once: true });
-    let proven = false;
-    ws.on("upgrade", (res) => {
-      // Mutual authentication: only a holder of our token can compute this proof.
-      proven = proofMatches(
-        descriptor.token,
-        descriptor.runnerId,
-        nonce,
-        headerOf(res.headers[HEADER_PROOF]),
-      );
-    });
     ws.on("unexpected-response", (_req, res) => {
       const status = res.statusCode ?? 0;
       res.resume();
@@ -119,14 +101,6 @@ export function dialOnce(
       if (!welcomed) settle({ kind: "unreachable", reason: err.message });
     });
     ws.on("open", () => {
-      if (!proven) {
-        ws.terminate();
-        settle({
-          kind: "refused",
-          reason: `the parent at ${descriptor.url} could not prove it knows this runner's token; not serving it`,
-        });
-        return;
-      }
       try {
         ws.send(
           encodeFrame(
@@ -181,37 +155,5 @@ export function dialOnce(
         settle({ kind: "unreachable", reason: `closed before welcome (${reason})` });
       }
     });
-  });
-}
-
-function headerOf(value: string | string[] | undefined): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-/**
- * ws' `finishRequest`: write the upgrade request (which carries the token) only after the TLS
- * handshake presented the pinned certificate; otherwise destroy it unsent.
- */
-function sendAfterPinCheck(
-  req: ClientRequest,
-  pinned: string,
-  mismatch: (got: string) => void,
-): void {
-  req.once("socket", (raw) => {
-    const socket = raw as TLSSocket;
-    const check = (): void => {
-      const got = socket.getPeerCertificate()?.fingerprint256 ?? "(none)";
-      if (got === pinned) {
-        req.end();
-        return;
-      }
-      req.destroy();
-      mismatch(got);
-    };
-    if (socket.encrypted && !socket.connecting && socket.getPeerCertificate()?.fingerprint256) {
-      check();
-    } else {
-      socket.once("secureConnect", check);
-    }
   });
 }

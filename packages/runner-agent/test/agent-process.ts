@@ -27,13 +27,17 @@ export interface AgentEnd {
   readonly lastLine: string;
 }
 
+/**
+ * A runner's descriptor for a parent at `to`: a URL (a fresh token nobody holds) or a parent
+ * that holds the runner's token (a FakeParent).
+ */
 export function descriptor(
-  url: string,
+  to: string | { readonly url: string; readonly token: string },
   overrides: Partial<ParentDescriptor> = {},
 ): ParentDescriptor {
   return {
-    url,
-    token: generateToken(),
+    url: typeof to === "string" ? to : to.url,
+    token: typeof to === "string" ? generateToken() : to.token,
     runnerId: `test-${Math.random().toString(16).slice(2, 10)}`,
     pool: "test",
     protocol: PROTOCOL_VERSION,

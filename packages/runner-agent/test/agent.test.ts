@@ -1,12 +1,13 @@
 /** flame-runner on its own: exit codes, the failsafe, and what it does with bad frames. */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AnyMessage, DEFAULT_EXECUTION } from "@flame-ts/pool-core/protocol";
-import { CLOSE_PROTOCOL } from "@flame-ts/pool-core/wire";
+import { CLOSE_PROTOCOL, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_VERSION } from "../src/version.js";
 import {
@@ -113,14 +114,14 @@ describe("flame-runner exit codes", () => {
     const parent = await fakeParent({
       onHello: (ws) => ws.close(CLOSE_PROTOCOL, "runner speaks protocol 9"),
     });
-    const end = await AgentProcess.start(descriptor(parent.url)).exit();
+    const end = await AgentProcess.start(descriptor(parent)).exit();
     expect(end.code).toBe(4);
     expect(end.lastLine).toBe("flame-runner: refused by parent: runner speaks protocol 9");
   });
 
   it("exits 3 when the parent stops answering heartbeats", async () => {
     const parent = await fakeParent({ autoPong: false });
-    const agent = AgentProcess.start(descriptor(parent.url));
+    const agent = AgentProcess.start(descriptor(parent));
     await parent.connected;
     const end = await agent.exit();
     expect(end.code).toBe(3);
@@ -167,7 +168,7 @@ describe("flame-runner exit codes", () => {
 
   it("exits 0 on SIGTERM, telling the parent it is leaving", async () => {
     const parent = await fakeParent();
-    const agent = AgentProcess.start(descriptor(parent.url));
+    const agent = AgentProcess.start(descriptor(parent));
     await parent.connected;
     agent.child.kill("SIGTERM");
     expect((await parent.next(isT("shutdown"))).reason).toBe("terminated");
@@ -180,7 +181,7 @@ describe("flame-runner exit codes", () => {
 describe("flame-runner crashing", () => {
   it("on threads, an unhandled rejection ends only its thread: the runner keeps serving", async () => {
     const parent = await fakeParent();
-    const agent = AgentProcess.start(descriptor(parent.url, { maxConcurrency: 1 }), [
+    const agent = AgentProcess.start(descriptor(parent, { maxConcurrency: 1 }), [
       "--entry",
       FUNCTIONS_FIXTURE,
       "--debug",
@@ -202,7 +203,7 @@ describe("flame-runner crashing", () => {
   it("inline: exits 5 with the final line when function code leaves an unhandled rejection", async () => {
     const parent = await fakeParent();
     const agent = AgentProcess.start(
-      descriptor(parent.url, { execution: { ...DEFAULT_EXECUTION, mode: "inline" } }),
+      descriptor(parent, { execution: { ...DEFAULT_EXECUTION, mode: "inline" } }),
     );
     const ws = await parent.connected;
     ws.send(frame({ t: "call", id: 1, fn: "crashLater", args: input(null), timeoutMs: null }));
@@ -218,7 +219,7 @@ describe("flame-runner crashing", () => {
 describe("flame-runner with malformed frames", () => {
   it("answers a malformed frame with an error for that id only; other calls complete", async () => {
     const parent = await fakeParent();
-    AgentProcess.start(descriptor(parent.url));
+    AgentProcess.start(descriptor(parent));
     const ws = await parent.connected;
     const garbage = frame({ t: "call", id: 7, fn: "echo", args: input("x"), timeoutMs: null });
     garbage.fill(0xee, 8); // header intact: kind call, id 7; the envelope is garbage
@@ -272,7 +273,7 @@ describe("flame-runner with malformed frames", () => {
 
   it("fails a call that arrives already past its deadline with TIMEOUT", async () => {
     const parent = await fakeParent();
-    AgentProcess.start(descriptor(parent.url));
+    AgentProcess.start(descriptor(parent));
     const ws = await parent.connected;
     ws.send(frame({ t: "call", id: 1, fn: "echo", args: input(1), timeoutMs: 0 }));
     const result = await parent.next(isT("result"));
@@ -290,20 +291,27 @@ describe("package", () => {
 });
 
 describe("flame-runner authentication", () => {
-  it("presents its runner id and token in the upgrade headers, never in a frame", async () => {
+  it("never sends its token: its id and a fresh nonce first, its proof only after the parent's", async () => {
     const parent = await fakeParent();
-    const d = descriptor(parent.url);
+    const d = descriptor(parent);
     AgentProcess.start(d);
     await parent.connected;
-    const headers = parent.upgrades[0]?.headers ?? {};
-    expect(headers["x-flame-runner"]).toBe(d.runnerId);
-    expect(headers.authorization).toBe(`Bearer ${d.token}`);
-    expect(headers["x-flame-nonce"]).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    expect(headers.origin).toBeUndefined();
+    const [challenge, upgrade] = parent.requests;
+    expect(challenge?.upgrade).toBe(false);
+    expect(challenge?.headers["x-flame-runner"]).toBe(d.runnerId);
+    expect(challenge?.headers["x-flame-nonce"]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(challenge?.headers["x-flame-proof"]).toBeUndefined();
+    expect(upgrade?.upgrade).toBe(true);
+    expect(upgrade?.headers["x-flame-proof"]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const seen of [challenge, upgrade]) {
+      expect(seen?.headers.authorization).toBeUndefined();
+      expect(seen?.headers.origin).toBeUndefined();
+    }
+    expect(Buffer.concat(parent.bytesSeen).toString("latin1")).not.toContain(d.token);
   });
 
   for (const proof of ["omit", "forge"] as const) {
-    it(`exits 4 without saying hello when the parent cannot prove it knows the token (${proof})`, async () => {
+    it(`exits 4 without proving itself or saying hello when the parent cannot prove it holds the token (${proof})`, async () => {
       let hellos = 0;
       const parent = await fakeParent({
         proof,
@@ -311,19 +319,38 @@ describe("flame-runner authentication", () => {
           hellos++;
         },
       });
-      const end = await AgentProcess.start(descriptor(parent.url)).exit();
+      const d = descriptor(parent);
+      const end = await AgentProcess.start(d).exit();
       expect(end.code).toBe(4);
       expect(end.lastLine).toMatch(
-        /^flame-runner: the parent at ws:\/\/127\.0\.0\.1:\d+ could not prove it knows this runner's token/,
+        /^flame-runner: the parent at ws:\/\/127\.0\.0\.1:\d+ did not prove it holds this runner's token/,
       );
       expect(hellos).toBe(0);
+      expect(parent.requests.map((r) => r.upgrade)).toEqual([false]);
+      expect(Buffer.concat(parent.bytesSeen).toString("latin1")).not.toContain(d.token);
     });
   }
+
+  it("exits 4 naming both versions when the parent speaks another protocol", async () => {
+    const other = createHttpServer((_req, res) => {
+      res.writeHead(426, { "x-flame-protocol": "9", connection: "close" });
+      res.end("flame-ts runner port: protocol 9 only\n");
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise((r) => other.close(r)));
+    const address = other.address();
+    const port = typeof address === "object" && address !== null ? address.port : 0;
+    const end = await AgentProcess.start(descriptor(`ws://127.0.0.1:${port}`)).exit();
+    expect(end.code).toBe(4);
+    expect(end.lastLine).toBe(
+      `flame-runner: the parent at ws://127.0.0.1:${port} speaks flame-ts protocol 9, this runner ${PROTOCOL_VERSION}: run the same flame-ts version on both sides`,
+    );
+  });
 
   for (const mode of ["threads", "inline"] as const) {
     it(`removes FLAME_PARENT from the environment function code sees; FLAME_RUNNER=1 instead (${mode})`, async () => {
       const parent = await fakeParent();
-      AgentProcess.start(descriptor(parent.url, { execution: { ...DEFAULT_EXECUTION, mode } }));
+      AgentProcess.start(descriptor(parent, { execution: { ...DEFAULT_EXECUTION, mode } }));
       const ws = await parent.connected;
       ws.send(frame({ t: "call", id: 1, fn: "runnerEnv", args: input(null), timeoutMs: null }));
       expect(await parent.next(isT("result"))).toMatchObject({

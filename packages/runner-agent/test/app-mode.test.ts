@@ -97,7 +97,7 @@ describe("flame-runner --app", () => {
   it("with FLAME_PARENT serves as a runner and never loads the app", async () => {
     const parent = await FakeParent.listen();
     cleanups.push(() => parent.close());
-    const agent = AgentProcess.start(descriptor(parent.url), [
+    const agent = AgentProcess.start(descriptor(parent), [
       "--entry",
       FUNCTIONS_FIXTURE,
       "--app",

@@ -1,50 +1,92 @@
-/** A hand-driven parent: a raw ws server that welcomes one runner and records what it sends. */
+/**
+ * A hand-driven parent: a raw HTTP + ws server that answers one runner's challenge (protocol/
+ * handshake.ts in pool-core), welcomes it and records what it sends, byte for byte.
+ */
 
-import type { IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Socket } from "node:net";
 import {
   type AnyMessage,
+  type ChallengeNonces,
   decodeFrame,
   encodeFrame,
+  generateToken,
+  HEADER_CHALLENGE,
   HEADER_NONCE,
   HEADER_PROOF,
+  HEADER_PROTOCOL,
   HEADER_RUNNER,
+  newNonce,
   parentProof,
-  parseBearer,
+  proofEquals,
+  runnerProof,
   v8Codec,
 } from "@flame-ts/pool-core/protocol";
+import { PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { type WebSocket, WebSocketServer } from "ws";
 
 /**
- * How the fake parent answers the upgrade: "prove" (the real parent's proof, computed from
- * the token the runner presented), "omit" (no proof) or "forge" (a proof under another key).
+ * How the fake parent answers the challenge: "prove" (the real parent's proof, under the token
+ * it holds), "omit" (no proof) or "forge" (a proof under another key: an impostor).
  */
 export type ProofMode = "prove" | "omit" | "forge";
 
-/** What the runner presented in its upgrade request. */
-export interface SeenUpgrade {
+/** One HTTP request the runner sent (the challenge, then the upgrade). */
+export interface SeenRequest {
+  readonly upgrade: boolean;
   readonly headers: IncomingMessage["headers"];
 }
 
 export class FakeParent {
+  /** The runner's token as this parent knows it: start runners with `descriptor(parent)`. */
+  readonly token = generateToken();
   readonly received: AnyMessage[] = [];
-  readonly upgrades: SeenUpgrade[] = [];
+  readonly requests: SeenRequest[] = [];
+  /** Every byte any runner wrote to this parent, before and after the upgrade. */
+  readonly bytesSeen: Buffer[] = [];
   readonly connected: Promise<WebSocket>;
   private waiters: Array<() => void> = [];
+  private readonly challenges = new WeakMap<Socket, ChallengeNonces>();
 
   private constructor(
+    private readonly http: Server,
     private readonly wss: WebSocketServer,
     readonly url: string,
     onHello: (ws: WebSocket, hello: AnyMessage) => void,
     proof: ProofMode,
   ) {
-    wss.on("headers", (headers, req) => {
-      this.upgrades.push({ headers: req.headers });
-      const token = parseBearer(req.headers.authorization) ?? "";
-      const runnerId = String(req.headers[HEADER_RUNNER] ?? "");
-      const nonce = String(req.headers[HEADER_NONCE] ?? "");
-      if (proof === "omit") return;
-      const key = proof === "prove" ? token : `${token}-not-it`;
-      headers.push(`${HEADER_PROOF}: ${parentProof(key, runnerId, nonce)}`);
+    http.on("connection", (socket: Socket) => {
+      socket.on("data", (chunk: Buffer) => this.bytesSeen.push(chunk));
+    });
+    http.on("request", (req, res) => {
+      this.requests.push({ upgrade: false, headers: req.headers });
+      const nonces: ChallengeNonces = {
+        runnerId: String(req.headers[HEADER_RUNNER] ?? ""),
+        runnerNonce: String(req.headers[HEADER_NONCE] ?? ""),
+        parentNonce: newNonce(),
+      };
+      this.challenges.set(req.socket, nonces);
+      const key = proof === "prove" ? this.token : generateToken();
+      res.writeHead(200, {
+        [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
+        [HEADER_CHALLENGE]: nonces.parentNonce,
+        ...(proof === "omit" ? {} : { [HEADER_PROOF]: parentProof(key, nonces) }),
+        "content-length": "0",
+      });
+      res.end();
+    });
+    http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.requests.push({ upgrade: true, headers: req.headers });
+      const nonces = this.challenges.get(socket);
+      const got = req.headers[HEADER_PROOF];
+      if (
+        nonces === undefined ||
+        !proofEquals(runnerProof(this.token, nonces), typeof got === "string" ? got : undefined)
+      ) {
+        socket.end("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
     });
     this.connected = new Promise((resolve) => {
       wss.on("connection", (ws) => {
@@ -72,20 +114,17 @@ export class FakeParent {
       proof?: ProofMode;
     } = {},
   ): Promise<FakeParent> {
-    const wss = new WebSocketServer({
-      host: "127.0.0.1",
-      port: 0,
-      autoPong: options.autoPong ?? true,
-    });
-    await new Promise((r) => wss.once("listening", r));
-    const address = wss.address();
+    const http = createServer();
+    const wss = new WebSocketServer({ noServer: true, autoPong: options.autoPong ?? true });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const address = http.address();
     const port = typeof address === "object" && address !== null ? address.port : 0;
     const onHello =
       options.onHello ??
       ((ws: WebSocket, hello: AnyMessage) => {
         if (hello.t === "hello") ws.send(frame({ t: "welcome", runnerId: hello.runnerId }));
       });
-    return new FakeParent(wss, `ws://127.0.0.1:${port}`, onHello, options.proof ?? "prove");
+    return new FakeParent(http, wss, `ws://127.0.0.1:${port}`, onHello, options.proof ?? "prove");
   }
 
   async next<T extends AnyMessage>(pred: (m: AnyMessage) => m is T, boundMs = 10_000): Promise<T> {
@@ -106,7 +145,9 @@ export class FakeParent {
 
   close(): Promise<void> {
     for (const ws of this.wss.clients) ws.terminate();
-    return new Promise((r) => this.wss.close(() => r()));
+    this.wss.close();
+    this.http.closeAllConnections();
+    return new Promise((r) => this.http.close(() => r()));
   }
 }
 

@@ -1,18 +1,20 @@
 /**
  * The parent's listener: runners dial it and become RunnerConnections handed to whoever
- * `expect`ed them. Authentication happens at the HTTP upgrade (upgrade-gate.ts): a request
- * without the expected runner id and token, or with an `Origin`, gets the one refusal (401),
- * and ws never reads a frame from it. The 101 answer carries the parent's proof that it knows
- * the token (mutual authentication, protocol/handshake.ts). After the upgrade the runner says
- * hello (its functions); anything else closes the socket. Options: server-settings.ts.
+ * `expect`ed them. Authentication is a challenge–response both ways before the upgrade
+ * (protocol/handshake.ts, upgrade-gate.ts): a plain request gets the parent's challenge and its
+ * proof; an upgrade that does not answer the challenge of its own connection with the expected
+ * runner's proof, or carries an `Origin`, gets the one refusal (401), and ws never reads a
+ * frame from it. After the upgrade the runner says hello (its functions); anything else closes
+ * the socket. Options: server-settings.ts.
  */
-import type { IncomingMessage, Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { FlameError } from "../errors.js";
 import { wsMaxPayloadFor } from "../protocol/defaults.js";
 import { decodeFrame } from "../protocol/frame.js";
-import { HEADER_PROOF, parentProof } from "../protocol/handshake.js";
+import { type ChallengeNonces, HEADER_NONCE, HEADER_RUNNER } from "../protocol/handshake.js";
 import { PROTOCOL_VERSION, type RunnerToParent } from "../protocol/messages.js";
 import { clampTimerMs } from "../protocol/timers.js";
 import { CLOSE_PROTOCOL } from "../wire/close-codes.js";
@@ -24,10 +26,14 @@ import {
   type ServerSettings,
 } from "./server-settings.js";
 import {
+  answerAndClose,
+  answerChallenge,
   HandshakeCap,
   judgeUpgrade,
   MAX_UPGRADE_HEADER_BYTES,
-  REFUSED_BODY,
+  REFUSED_STATUS,
+  type RefusalReason,
+  refusalBody,
   refuseSocket,
   sourceOf,
 } from "./upgrade-gate.js";
@@ -52,8 +58,13 @@ export class RunnerServer {
   private readonly connections = new Set<RunnerConnection>();
   /** Authenticated sockets that have not said hello yet, one per runner id at most. */
   private readonly handshaking = new Map<string, WebSocket>();
-  /** The proof each authenticated upgrade answers with (read by ws' "headers" hook). */
-  private readonly proofs = new WeakMap<IncomingMessage, string>();
+  /**
+   * The challenge answered on each connection, until its one upgrade attempt spends it
+   * ("spent": a connection gets one challenge, so a stranger cannot make it a proof oracle).
+   */
+  private readonly challenges = new WeakMap<Socket, ChallengeNonces | "spent">();
+  /** Key of the decoy proofs answered for runner ids nobody expects (upgrade-gate.ts). */
+  private readonly decoyKey = randomBytes(32);
   private readonly cap: HandshakeCap;
   private readonly refusals: RefusalLog;
   private closing: Promise<void> | null = null;
@@ -77,19 +88,10 @@ export class RunnerServer {
     http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
-    // A plain HTTP request (a browser, a scanner) learns nothing but "upgrade required".
-    http.on("request", (req, res) => {
-      res.writeHead(426, { connection: "close", "content-type": "text/plain" });
-      res.end("flame-ts runner port: WebSocket runners only\n");
-      req.socket.setTimeout(1_000, () => req.socket.destroy());
-    });
+    http.on("request", (req, res) => this.onChallenge(req, res));
     http.on("clientError", (_err, socket: Socket) => {
       this.cap.judged(socket);
       refuseSocket(socket, 400, "bad request\n");
-    });
-    wss.on("headers", (headers, req) => {
-      const proof = this.proofs.get(req);
-      if (proof !== undefined) headers.push(`${HEADER_PROOF}: ${proof}`);
     });
   }
 
@@ -194,6 +196,41 @@ export class RunnerServer {
     return this.closing;
   }
 
+  /**
+   * Request 1: answer the runner's nonce with the parent's nonce and proof, and keep the pair
+   * on this connection for its upgrade. The socket stays a stranger (capped and timed) until
+   * that upgrade is judged.
+   */
+  private onChallenge(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    if (this.closing !== null) {
+      socket.destroy();
+      return;
+    }
+    const h = req.headers;
+    if (h[HEADER_RUNNER] === undefined && h[HEADER_NONCE] === undefined) {
+      // A plain HTTP request (a browser, a scanner) learns nothing but "upgrade required".
+      answerAndClose(res, 426, "flame-ts runner port: WebSocket runners only\n");
+      return;
+    }
+    const verdict = this.challenges.has(socket)
+      ? ({ ok: false, status: REFUSED_STATUS, why: "second challenge on one connection" } as const)
+      : answerChallenge(req, (id) => this.expectations.get(id)?.token, this.decoyKey);
+    if (!verdict.ok) {
+      this.refuseStranger(socket, verdict.why);
+      answerAndClose(res, verdict.status, refusalBody(verdict.status));
+      return;
+    }
+    this.challenges.set(socket, verdict.nonces);
+    res.writeHead(200, { ...verdict.headers, "content-length": "0" });
+    res.end();
+  }
+
+  private refuseStranger(socket: Socket, why: RefusalReason): void {
+    this.cap.judged(socket);
+    this.refusals.record(why, sourceOf(socket));
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     socket.on("error", () => {});
@@ -201,24 +238,22 @@ export class RunnerServer {
       socket.destroy();
       return;
     }
-    const verdict = judgeUpgrade(req, (id) => this.expectations.get(id)?.token);
+    const challenge = this.challenges.get(socket);
+    // One attempt per challenge: whatever the verdict, this connection's challenge is spent.
+    this.challenges.set(socket, "spent");
+    const verdict = judgeUpgrade(
+      req,
+      challenge === "spent" ? undefined : challenge,
+      (id) => this.expectations.get(id)?.token,
+      this.decoyKey,
+    );
     if (!verdict.ok) {
-      this.cap.judged(socket);
-      if (verdict.status === 426) {
-        // A token holder, so its (expected) runner id may be named: one line per boot at most.
-        const { runnerId, why } = verdict;
-        this.settings.log("warn", "runner upgrade refused", { code: "PROTOCOL", runnerId, why });
-        refuseSocket(socket, 426, `${why}\n`);
-        this.failExpectation(runnerId, why);
-      } else {
-        this.refusals.record(verdict.why, sourceOf(socket));
-        refuseSocket(socket, verdict.status, REFUSED_BODY);
-      }
+      this.refuseStranger(socket, verdict.why);
+      refuseSocket(socket, verdict.status, refusalBody(verdict.status));
       return;
     }
-    // A valid token: from here on this socket is a runner, never dropped as a stranger.
+    // The runner proved itself: from here on this socket is a runner, never dropped as a stranger.
     this.cap.release(socket);
-    this.proofs.set(req, parentProof(verdict.token, verdict.runnerId, verdict.nonce));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.onAuthenticated(ws, verdict.runnerId, remote);
     });
@@ -299,6 +334,8 @@ export class RunnerServer {
       heartbeatTimeoutMs: this.settings.heartbeatTimeoutMs,
       sendHighWaterBytes: this.settings.sendHighWaterBytes,
       maxQueuedSends: this.settings.maxQueuedSends,
+      answerBudgetBytes: this.settings.answerBudgetBytes,
+      slices: this.settings.slices,
       log: this.settings.log,
     });
     this.settings.log("debug", "runner said hello", {

@@ -7,5 +7,7 @@
  *    token; the parent proves it knows the token; optional wss:// with a pinned certificate.
  * 4: work frames (call, cast, child.start) carry a binary envelope and the input's bytes
  *    unwrapped (protocol/work-frame.ts) instead of a codec-encoded message.
+ * 5: the token never travels: a challenge–response both ways on the connection before the
+ *    upgrade (protocol/handshake.ts), so nothing a listener sees can be replayed.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;

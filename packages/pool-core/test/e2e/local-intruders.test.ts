@@ -8,7 +8,7 @@ import {
 } from "../../src/index.js";
 import { decodeParentDescriptor } from "../../src/protocol.js";
 import { echo } from "../fixtures/functions.mjs";
-import { runnerHeaders, upgradeStatus } from "../link/fake-runner.js";
+import { handshake, RawConnection, upgradeRequest } from "../link/fake-runner.js";
 import { fixtureEntry, localPool } from "./helpers.js";
 
 /** Runners start ≥ 1 s late, so the test can knock on the parent's door first. */
@@ -38,16 +38,17 @@ describe("LocalBackend pool: intruders", () => {
     // A wrong token, no credentials at all, and a browser (even with the right token) are
     // refused at the upgrade, all with the same answer: no frame of theirs is ever read.
     const wrong = `${descriptor.token.slice(0, -1)}${descriptor.token.endsWith("x") ? "y" : "x"}`;
-    expect(await upgradeStatus(descriptor.url, runnerHeaders(descriptor.runnerId, wrong))).toBe(
-      401,
+    const { runnerId } = descriptor;
+    expect((await handshake(descriptor.url, { runnerId, token: wrong })).status).toBe(401);
+    const bare = await RawConnection.open(descriptor.url);
+    expect((await bare.exchange(upgradeRequest({}))).status).toBe(401);
+    bare.close();
+    const browser = await handshake(
+      descriptor.url,
+      { runnerId, token: descriptor.token },
+      { headers: { origin: "https://evil.example" } },
     );
-    expect(await upgradeStatus(descriptor.url, {})).toBe(401);
-    expect(
-      await upgradeStatus(descriptor.url, {
-        ...runnerHeaders(descriptor.runnerId, descriptor.token),
-        origin: "https://evil.example",
-      }),
-    ).toBe(401);
+    expect(browser.status).toBe(401);
 
     expect(await call).toBe("served");
     expect(backend.requests).toHaveLength(1);

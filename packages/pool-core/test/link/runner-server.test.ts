@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { WebSocket } from "ws";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import { encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
-import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import { FakeRunner, handshake, isT } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
 import { call, cast, linkEvents, startChild } from "./requests.js";
 
@@ -64,10 +63,11 @@ describe("RunnerServer handshake", () => {
     const { server, logs } = await setup();
     const token = generateToken();
     const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-    expect(await upgradeStatus(server.url, runnerHeaders("r1", generateToken()))).toBe(401);
+    const wrong = await handshake(server.url, { runnerId: "r1", token: generateToken() });
+    expect(wrong.status).toBe(401);
     // Logged without the runner id the stranger sent (issue 22, row 9).
     expect(
-      logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.reason === "wrong token"),
+      logs.some((l) => l.fields?.code === "UNAUTHORIZED" && l.fields.reason === "wrong proof"),
     ).toBe(true);
     const real = await FakeRunner.connect(server.url, { runnerId: "r1", token });
     cleanups.push(() => real.close());
@@ -79,10 +79,8 @@ describe("RunnerServer handshake", () => {
     const { server } = await setup();
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
-    const ws = new WebSocket(server.url, { headers: runnerHeaders("r1", token) });
-    ws.on("error", () => {});
+    const { ws } = await FakeRunner.connect(server.url, { runnerId: "r1", token });
     cleanups.push(() => ws.terminate());
-    await new Promise((r) => ws.once("open", r));
     const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
     ws.send(Buffer.from("GET / HTTP/1.1 garbage"));
     expect(await closed).toBe(CLOSE_PROTOCOL);

@@ -14,10 +14,17 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { type BootedRunner, type BootRequest, LocalBackend, Pool } from "../../src/index.js";
 import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
 import { RefusalLog } from "../../src/link/refusal-log.js";
-import { bearer, decodeParentDescriptor, generateToken } from "../../src/protocol.js";
+import { decodeParentDescriptor, generateToken, newNonce } from "../../src/protocol.js";
 import { fixtureEntry } from "../e2e/helpers.js";
 import { echo } from "../fixtures/functions.mjs";
-import { FakeRunner, runnerHeaders } from "./fake-runner.js";
+import {
+  challengeRequest,
+  FakeRunner,
+  handshake,
+  proofHeaders,
+  RawConnection,
+  upgradeRequest,
+} from "./fake-runner.js";
 
 const CROWD = fileURLToPath(new URL("./fixtures/stranger-crowd.mjs", import.meta.url));
 
@@ -71,17 +78,9 @@ function exchange(port: number, request: string): Promise<string> {
   });
 }
 
-function upgradeRequest(headers: Record<string, string>, method = "GET"): string {
-  const lines = [
-    `${method} / HTTP/1.1`,
-    "Host: 127.0.0.1",
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Version: 13",
-    `Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
-  return `${lines.join("\r\n")}\r\n\r\n`;
+/** Upgrade headers with a proof for a challenge this connection never got (a replay, say). */
+function unchallenged(runnerId: string, token: string): Record<string, string> {
+  return proofHeaders(token, { runnerId, runnerNonce: newNonce(), parentNonce: newNonce() });
 }
 
 /** Linux routes all of 127.0.0.0/8 to loopback: a second local source address for free. */
@@ -262,26 +261,62 @@ describe("row 8: refusals say nothing", () => {
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
     const port = portOf(server.url);
-    const attempts: Record<string, string> = {
-      "booting id, wrong token": upgradeRequest(runnerHeaders("r1", generateToken())),
-      "unknown id, a token": upgradeRequest(runnerHeaders("r2", generateToken())),
-      "unknown id, a booting runner's token": upgradeRequest(runnerHeaders("r2", token)),
-      "no credentials": upgradeRequest({}),
-      "malformed bearer": upgradeRequest({ ...runnerHeaders("r1", token), authorization: "x" }),
-      "browser origin, right token": upgradeRequest({
-        ...runnerHeaders("r1", token),
-        origin: "https://evil.example",
-      }),
-      "not a GET, right token": upgradeRequest(runnerHeaders("r1", token), "POST"),
+    const attempts: Record<string, () => Promise<string>> = {
+      "booting id, wrong token": async () =>
+        (await handshake(server.url, { runnerId: "r1", token: generateToken() })).raw,
+      "unknown id, a token": async () =>
+        (await handshake(server.url, { runnerId: "r2", token: generateToken() })).raw,
+      "unknown id, a booting runner's token": async () =>
+        (await handshake(server.url, { runnerId: "r2", token })).raw,
+      "no credentials": () => exchange(port, upgradeRequest({})),
+      "right token, no challenge on this connection": () =>
+        exchange(port, upgradeRequest(unchallenged("r1", token))),
+      "malformed proof": async () =>
+        (
+          await handshake(
+            server.url,
+            { runnerId: "r1", token },
+            { headers: { "x-flame-proof": "not/a proof" } },
+          )
+        ).raw,
+      "browser origin, right token": async () =>
+        (
+          await handshake(
+            server.url,
+            { runnerId: "r1", token },
+            { headers: { origin: "https://evil.example" } },
+          )
+        ).raw,
+      "not a GET, right token": async () =>
+        (await handshake(server.url, { runnerId: "r1", token }, { method: "POST" })).raw,
     };
     const answers: Record<string, string> = {};
-    for (const [what, request] of Object.entries(attempts)) {
-      answers[what] = await exchange(port, request);
-    }
+    for (const [what, attempt] of Object.entries(attempts)) answers[what] = await attempt();
     const first = answers["booting id, wrong token"] ?? "";
     expect(first).toMatch(/^HTTP\/1\.1 401 /);
     for (const answer of Object.values(answers)) expect(answer).toBe(first);
-    expect(first).not.toMatch(/r1|r2|token|expected|origin/i);
+    expect(first).not.toMatch(/r1|r2|token|expected|origin|proof|challenge/i);
+  });
+
+  it("answers the challenge alike for a booting runner id and an unknown one", async () => {
+    const server = await listen();
+    void server.expect("r1", generateToken(), AbortSignal.timeout(10_000)).catch(() => {});
+    const shapes: string[] = [];
+    for (const runnerId of ["r1", "r2"]) {
+      const conn = await RawConnection.open(server.url);
+      cleanups.push(() => conn.close());
+      const answer = await conn.exchange(challengeRequest(runnerId));
+      expect(answer.status).toBe(200);
+      // Names and lengths of every header but the date: nothing tells the two apart.
+      shapes.push(
+        Object.entries(answer.headers)
+          .filter(([name]) => name !== "date")
+          .map(([name, value]) => `${name}:${value.length}`)
+          .join(","),
+      );
+    }
+    expect(shapes[0]).toContain("x-flame-proof:43");
+    expect(shapes[1]).toBe(shapes[0]);
   });
 });
 
@@ -294,11 +329,11 @@ describe("row 9: refused upgrades are summarised in the log", () => {
     const port = portOf(server.url);
     const marker = "stranger-chose-this";
     const requests = [
-      (i: number) => upgradeRequest(runnerHeaders(`${marker}-${i}`, generateToken())),
-      (i: number) => upgradeRequest({ ...runnerHeaders("r1", token), origin: `${marker}-${i}` }),
-      () => upgradeRequest({ ...runnerHeaders("r1", token), authorization: marker }),
+      (i: number) => upgradeRequest(unchallenged(`${marker}-${i}`, generateToken())),
+      (i: number) => upgradeRequest({ ...unchallenged("r1", token), origin: `${marker}-${i}` }),
+      () => upgradeRequest({ ...unchallenged("r1", token), "x-flame-proof": marker }),
       (i: number) =>
-        upgradeRequest({ "x-flame-runner": "r1", authorization: bearer(`${marker}${i}`) }),
+        upgradeRequest({ "x-flame-runner": "r1", authorization: `Bearer ${marker}${i}` }),
     ];
     // 600 refusals, 10 at a time (within the per-source share, so none is dropped unanswered).
     for (let batch = 0; batch < 60; batch++) {
@@ -329,7 +364,7 @@ describe("RefusalLog", () => {
     cleanups.push(() => vi.useRealTimers());
     const logs: Logged[] = [];
     const log = new RefusalLog((level, msg, fields) => logs.push({ level, msg, fields }), 1_000);
-    log.record("wrong token", "10.0.0.1");
+    log.record("wrong proof", "10.0.0.1");
     expect(logs).toHaveLength(1);
     for (let i = 0; i < 5; i++) log.record("unexpected runner", i < 3 ? "10.0.0.2" : "10.0.0.3");
     expect(logs).toHaveLength(1);

@@ -2,22 +2,42 @@
  * Fuzzing the runner port's door (issue 12): malformed and oversized upgrade requests and
  * hellos only ever get a clear refusal — never a crash, never a decode before authentication.
  */
+import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
-import { judgeUpgrade } from "../../src/link/upgrade-gate.js";
-import { type Codec, generateToken, v8Codec } from "../../src/protocol.js";
-import { FakeRunner, runnerHeaders } from "./fake-runner.js";
+import { answerChallenge, judgeUpgrade } from "../../src/link/upgrade-gate.js";
+import {
+  type ChallengeNonces,
+  type Codec,
+  generateToken,
+  newNonce,
+  parentProof,
+  proofEquals,
+  runnerProof,
+  v8Codec,
+} from "../../src/protocol.js";
+import { FakeRunner } from "./fake-runner.js";
 
 const TOKEN = generateToken();
 const tokenFor = (id: string) => (id === "r1" ? TOKEN : undefined);
+const DECOY = randomBytes(32);
+const CHALLENGE: ChallengeNonces = {
+  runnerId: "r1",
+  runnerNonce: newNonce(),
+  parentNonce: newNonce(),
+};
+const RIGHT_PROOF = runnerProof(TOKEN, CHALLENGE);
 
 const headerValue = fc.oneof(
   fc.string({ maxLength: 300 }),
   fc.constant(`Bearer ${TOKEN}`),
   fc.constant("r1"),
+  fc.constant("5"),
+  fc.constant(RIGHT_PROOF),
+  fc.constant(runnerProof(generateToken(), CHALLENGE)),
+  fc.constant(parentProof(TOKEN, CHALLENGE)),
   fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }),
   fc.constant(undefined),
 );
@@ -27,31 +47,60 @@ const headers = fc.record(
     authorization: headerValue,
     "x-flame-runner": headerValue,
     "x-flame-nonce": headerValue,
+    "x-flame-proof": headerValue,
     "x-flame-protocol": headerValue,
   },
   { requiredKeys: [] },
 );
+const method = fc.constantFrom("GET", "POST", "OPTIONS");
 
-describe("judgeUpgrade (property)", () => {
-  it("never throws, and admits only the expected runner with its exact token and no Origin", () => {
+describe("the gate's verdicts (property)", () => {
+  it("judgeUpgrade never throws, and admits only the runner's proof for its own connection's challenge", () => {
     fc.assert(
-      fc.property(headers, fc.constantFrom("GET", "POST", "OPTIONS"), (h, method) => {
+      fc.property(headers, method, fc.boolean(), (h, m, challenged) => {
         const verdict = judgeUpgrade(
-          { method, headers: h as Record<string, string | string[] | undefined> },
+          { method: m, headers: h as Record<string, string | string[] | undefined> },
+          challenged ? CHALLENGE : undefined,
           tokenFor,
+          DECOY,
         );
         if (verdict.ok) {
+          expect(challenged).toBe(true);
           expect(h.origin).toBeUndefined();
-          expect(h.authorization).toBe(`Bearer ${TOKEN}`);
+          expect(h["x-flame-proof"]).toBe(RIGHT_PROOF);
+          expect(h["x-flame-protocol"]).toBe("5");
           expect(verdict.runnerId).toBe("r1");
-          expect(method).toBe("GET");
+          expect(m).toBe("GET");
         } else {
-          // One answer for strangers; 426 only for a holder of the token (issue 22, row 8).
+          // One answer for strangers; 426 (naming only the parent's version) for another one.
           expect([401, 426]).toContain(verdict.status);
           expect(verdict.why.length).toBeGreaterThan(0);
-          if (verdict.status === 426) expect(h.authorization).toBe(`Bearer ${TOKEN}`);
           if (h.origin !== undefined) expect(verdict.status).toBe(401);
         }
+      }),
+      { numRuns: 4_000 },
+    );
+  });
+
+  it("answerChallenge never throws; its proof is the token's only for an expected runner id", () => {
+    fc.assert(
+      fc.property(headers, method, (h, m) => {
+        const verdict = answerChallenge(
+          { method: m, headers: h as Record<string, string | string[] | undefined> },
+          tokenFor,
+          DECOY,
+        );
+        if (!verdict.ok) {
+          expect([401, 426]).toContain(verdict.status);
+          return;
+        }
+        expect(h.origin).toBeUndefined();
+        expect(m).toBe("GET");
+        const holdsToken = proofEquals(
+          parentProof(TOKEN, verdict.nonces),
+          verdict.headers["x-flame-proof"],
+        );
+        expect(holdsToken).toBe(verdict.nonces.runnerId === "r1");
       }),
       { numRuns: 2_000 },
     );
@@ -100,7 +149,8 @@ describe("runner port under fuzzed input", () => {
     fc.constant("Sec-WebSocket-Version: 13"),
     fc.constant(`Sec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}`),
     fc.constant("x-flame-runner: r1"),
-    fc.constant(`authorization: Bearer ${generateToken()}`),
+    fc.constant(`x-flame-proof: ${RIGHT_PROOF}`),
+    fc.constant("x-flame-protocol: 5"),
     fc.constant("origin: https://evil.example"),
     fc.string({ maxLength: 200 }),
     fc.nat({ max: 20_000 }).map((n) => `x-pad: ${"a".repeat(n)}`),
@@ -132,9 +182,7 @@ describe("runner port under fuzzed input", () => {
         const token = generateToken();
         const expecting = server.expect("r-fuzz", token, AbortSignal.timeout(10_000));
         expecting.catch(() => {});
-        const ws = new WebSocket(server.url, { headers: runnerHeaders("r-fuzz", token) });
-        ws.on("error", () => {});
-        await new Promise((resolve) => ws.once("open", resolve));
+        const { ws } = await FakeRunner.connect(server.url, { runnerId: "r-fuzz", token });
         const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
         ws.send(Buffer.from(garbage));
         const code = await closed;

@@ -6,8 +6,24 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
-import { type Codec, generateToken, proofMatches, v8Codec } from "../../src/protocol.js";
-import { FakeRunner, isT, runnerHeaders, upgradeStatus } from "./fake-runner.js";
+import {
+  type Codec,
+  generateToken,
+  newNonce,
+  parentProof,
+  proofEquals,
+  v8Codec,
+} from "../../src/protocol.js";
+import {
+  challengeRequest,
+  FakeRunner,
+  handshake,
+  isT,
+  noncesOf,
+  proofHeaders,
+  RawConnection,
+  upgradeRequest,
+} from "./fake-runner.js";
 import { call } from "./requests.js";
 import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
@@ -56,34 +72,64 @@ describe("runner port: authentication at the upgrade", () => {
     const server = await listen();
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
-    const status = await upgradeStatus(server.url, {
-      ...runnerHeaders("r1", token),
-      origin: "https://evil.example",
-    });
-    expect(status).toBe(401);
+    const upgrade = await handshake(
+      server.url,
+      { runnerId: "r1", token },
+      { headers: { origin: "https://evil.example" } },
+    );
+    expect(upgrade.status).toBe(401);
+    const conn = await RawConnection.open(server.url);
+    cleanups.push(() => conn.close());
+    const challenge = await conn.exchange(
+      challengeRequest("r1", newNonce(), { origin: "https://evil.example" }),
+    );
+    expect(challenge.status).toBe(401);
   });
 
   it("refuses missing credentials, a wrong token and an unexpected runner with 401", async () => {
     const server = await listen();
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
-    expect(await upgradeStatus(server.url, {})).toBe(401);
-    expect(await upgradeStatus(server.url, runnerHeaders("r1", generateToken()))).toBe(401);
-    expect(await upgradeStatus(server.url, runnerHeaders("r2", token))).toBe(401);
-    expect(await upgradeStatus(server.url, runnerHeaders("r1", token))).toBe(101);
+    const conn = await RawConnection.open(server.url);
+    cleanups.push(() => conn.close());
+    expect((await conn.exchange(upgradeRequest({}))).status).toBe(401);
+    const wrong = await handshake(server.url, { runnerId: "r1", token: generateToken() });
+    expect(wrong.status).toBe(401);
+    expect((await handshake(server.url, { runnerId: "r2", token })).status).toBe(401);
+    expect((await handshake(server.url, { runnerId: "r1", token })).status).toBe(101);
   });
 
-  it("fails the boot at once (426, BOOT_FAILED) for a runner with the right token and another protocol", async () => {
+  it("answers another protocol version with 426 naming only its own, alike for a stranger and a token holder", async () => {
     const server = await listen();
     const token = generateToken();
-    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-    const failed = expecting.catch((error: unknown) => error);
-    const status = await upgradeStatus(server.url, {
-      ...runnerHeaders("r1", token),
-      "x-flame-protocol": "2",
-    });
-    expect(status).toBe(426);
-    expect(await failed).toMatchObject({ code: "BOOT_FAILED", permanent: true });
+    void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
+    const answers = [];
+    for (const runnerId of ["r1", "nobody"]) {
+      const conn = await RawConnection.open(server.url);
+      cleanups.push(() => conn.close());
+      answers.push(
+        await conn.exchange(challengeRequest(runnerId, newNonce(), { "x-flame-protocol": "4" })),
+      );
+    }
+    // A protocol-4 runner (bearer token in its upgrade, no challenge) gets the same.
+    const old = await RawConnection.open(server.url);
+    cleanups.push(() => old.close());
+    answers.push(
+      await old.exchange(
+        upgradeRequest({
+          "x-flame-runner": "r1",
+          authorization: `Bearer ${token}`,
+          "x-flame-protocol": "4",
+        }),
+      ),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(426);
+      expect(answer.headers["x-flame-protocol"]).toBe("5");
+      expect(answer.raw.slice(answer.raw.indexOf("\r\n\r\n"))).toBe(
+        "\r\n\r\nflame-ts runner port: protocol 5 only\n",
+      );
+    }
   });
 
   it("never decodes a byte from an unauthenticated peer: a 20 MB frame is refused at the upgrade", async () => {
@@ -92,7 +138,9 @@ describe("runner port: authentication at the upgrade", () => {
     const huge = Buffer.alloc(20 * 1024 * 1024, 1);
     huge[0] = 0xf1;
     // A ws client without credentials never gets past the upgrade, so it can't send its frame.
-    expect(await upgradeStatus(server.url, {})).toBe(401);
+    const bare = await RawConnection.open(server.url);
+    cleanups.push(() => bare.close());
+    expect((await bare.exchange(upgradeRequest({}))).status).toBe(401);
     // A raw client that sends the upgrade and the frame bytes in one write gets 401 too.
     const key = Buffer.from("0123456789abcdef").toString("base64");
     const answer = await rawExchange(
@@ -147,14 +195,23 @@ describe("runner port: authentication at the upgrade", () => {
     expect((await expecting).runnerId).toBe("r1");
   });
 
-  it("proves it knows the token in the 101 answer (HMAC of the runner's nonce)", async () => {
+  it("proves it holds the token in its answer to the challenge (HMAC of both nonces)", async () => {
     const server = await listen();
     const token = generateToken();
     void server.expect("r1", token, AbortSignal.timeout(10_000)).catch(() => {});
-    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
-    cleanups.push(() => runner.close());
-    expect(proofMatches(token, "r1", runner.nonce, runner.proof)).toBe(true);
-    expect(proofMatches(generateToken(), "r1", runner.nonce, runner.proof)).toBe(false);
+    const conn = await RawConnection.open(server.url);
+    cleanups.push(() => conn.close());
+    const nonce = newNonce();
+    const answer = await conn.exchange(challengeRequest("r1", nonce));
+    expect(answer.status).toBe(200);
+    const nonces = noncesOf(answer, "r1", nonce);
+    expect(nonces.parentNonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(proofEquals(parentProof(token, nonces), answer.headers["x-flame-proof"])).toBe(true);
+    expect(proofEquals(parentProof(generateToken(), nonces), answer.headers["x-flame-proof"])).toBe(
+      false,
+    );
+    // The runner's proof on the same connection opens it.
+    expect((await conn.exchange(upgradeRequest(proofHeaders(token, nonces)))).status).toBe(101);
   });
 
   it("a second authenticated socket for the same runner replaces the first", async () => {
@@ -184,7 +241,7 @@ describe("runner port over TLS", () => {
       const runner = await FakeRunner.connect(
         server.url,
         { runnerId: "r1", token },
-        { ca: tls.cert },
+        { tlsCertSha256: server.tlsCertSha256 ?? "" },
       );
       cleanups.push(() => runner.close());
       runner.hello("r1");
