@@ -118,17 +118,17 @@ describe("row 6: no replayable secret before the peer proves itself (ws://)", ()
     const impostor = await startImpostor("answer", server.url);
     const runner = await bootRunner(impostor.url, "r-imp", token);
 
+    const { captured, replayed } = await impostor.outcome;
+    expect(captured).toContain("x-flame-runner: r-imp");
+    expect(captured).not.toContain(token);
+    // The runner sent its challenge only: nothing the real parent upgrades.
+    expect(replayed).not.toContain("101");
+    expect(captured).not.toMatch(/upgrade: *websocket/i);
     const exit = await runner.exited;
     expect(exit.code).toBe(4);
     expect(exit.reason).toMatch(
       /the parent at ws:\/\/127\.0\.0\.1:\d+ did not prove it holds this runner's token/,
     );
-    const { captured, replayed } = await impostor.outcome;
-    expect(captured).toContain("x-flame-runner: r-imp");
-    expect(captured).not.toContain(token);
-    // The runner sent its challenge only: nothing the real parent upgrades.
-    expect(captured).not.toMatch(/upgrade: *websocket/i);
-    expect(replayed).not.toContain("101");
     expect(admitted).toBe(false);
   });
 
@@ -143,12 +143,12 @@ describe("row 6: no replayable secret before the peer proves itself (ws://)", ()
     await bootRunner(impostor.url, "r-tap", token);
 
     const { captured, replayed } = await impostor.outcome;
-    // The tap saw the whole handshake: the challenge and the upgrade with the runner's proof.
-    expect(captured).toMatch(/upgrade: *websocket/i);
-    expect(captured).toContain("x-flame-proof: ");
     expect(captured).not.toContain(token);
     // Replayed on a fresh connection: a fresh challenge, and the old proof is refused.
     expect(replayed).toEqual(["200", "401"]);
+    // The tap saw the whole handshake: the challenge and the upgrade with the runner's proof.
+    expect(captured).toMatch(/upgrade: *websocket/i);
+    expect(captured).toContain("x-flame-proof: ");
     expect(logs.find((l) => l.fields?.code === "UNAUTHORIZED")?.fields?.reason).toBe("wrong proof");
     // The runner redials (through the tap, now relaying whole) and is the one admitted.
     const conn = await expecting;
