@@ -18,6 +18,7 @@
  */
 import { execFileSync } from "node:child_process";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -82,7 +83,10 @@ function copyNodeRuntime(rootfs) {
     const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
     if (match?.[1]) place(realpathSync(match[1]), join(rootfs, match[1]));
   }
-  mkdirSync(join(rootfs, "tmp"), { recursive: true, mode: 0o1777 });
+  // World-writable and sticky like any /tmp: runners run as uid 65534 by default. chmod, not
+  // mkdir's mode, which the umask would narrow to 0755.
+  mkdirSync(join(rootfs, "tmp"), { recursive: true });
+  chmodSync(join(rootfs, "tmp"), 0o1777);
 }
 
 function place(from, to) {

@@ -50,7 +50,10 @@ it.skipIf(engine.skip)(
     await ensureTestImage(docker);
     const port = await freePort();
     const proxy = await FaultProxy.start(port);
-    const backend = new RecordingBackend(new DockerBackend(testBackendOptions()));
+    // Host networking: the fault proxy between runners and parent listens on the host's loopback.
+    const backend = new RecordingBackend(
+      new DockerBackend(testBackendOptions({ network: "host" })),
+    );
     const pool = new Pool({
       name: `chaos${runTag}`,
       min: MIN_RUNNERS,

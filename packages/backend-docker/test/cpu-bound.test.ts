@@ -30,7 +30,8 @@ describe.skipIf(engine.skip)("DockerBackend runners on worker threads", () => {
 
   it("cpus: 2 gets 2 threads: two blocking calls run at the same time", async () => {
     const p = pool(2);
-    const dir = `/rendezvous-${runTag}`;
+    // Under /tmp: the runner is uid 65534, which may not write to /.
+    const dir = `/tmp/rendezvous-${runTag}`;
     const peers = ["a", "b"];
     const [a, b] = await Promise.all(
       peers.map((name) => p.call(rendezvous, { dir, name, peers, boundMs: 20_000 })),

@@ -1,5 +1,5 @@
 /**
- * DockerBackend against a real Docker Engine (host networking, the FROM-scratch test image).
+ * DockerBackend against a real Docker Engine (its default network, the FROM-scratch test image).
  * Skipped with one line when no daemon answers; under CI=true a missing daemon fails.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -86,7 +86,8 @@ describe.skipIf(engine.skip)("DockerBackend on a real Docker Engine", () => {
       [LABEL.parent]: parentId,
       [LABEL.parentPid]: String(process.pid),
     });
-    expect(info?.HostConfig.NetworkMode).toBe("host");
+    // The backend's own network by default (safe-defaults.test.ts).
+    expect(info?.HostConfig.NetworkMode).toBe(`flame-ts-${TEST_APP}`);
 
     await p.stop();
     await expect.poll(() => runContainers(docker), { timeout: 15_000 }).toEqual([]);
@@ -166,7 +167,7 @@ describe.skipIf(engine.skip)("DockerBackend on a real Docker Engine", () => {
   it("never judges dead a parent living in a host-network container's own pid namespace", async () => {
     // The runner stands for such a parent: it shares this host's name (host networking) but
     // is pid 1 of its own pid namespace, so "pid 1 on this host" says nothing about it.
-    const p = pool();
+    const p = pool({ backend: new DockerBackend(testBackendOptions({ network: "host" })) });
     const inContainer = await p.call(identityInContainer, null, { timeout: 30_000 });
     const here = currentParentIdentity("here");
     expect(inContainer.host).toBe(hostname());

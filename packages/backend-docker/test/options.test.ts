@@ -76,6 +76,26 @@ describe("DockerBackend options", () => {
     expect(new DockerBackend({ image: "x" }).name).toBe("docker");
     // null lifts a limit.
     expect(fieldOf({ image: "x", memoryMb: null, cpus: null, pidsLimit: null })).toBeUndefined();
+    // null: the image's own USER.
+    expect(fieldOf({ image: "x", user: null })).toBeUndefined();
+  });
+
+  it('asks the pool to listen on its own network\'s gateway, and nowhere special with network: "host" or a network the user named', async () => {
+    // No daemon needed: neither answer touches Docker.
+    const offline = { socketPath: "/tmp/nowhere.sock" };
+    await expect(
+      new DockerBackend({ image: "x", network: "host", docker: offline }).listenHost(),
+    ).resolves.toBeNull();
+    await expect(
+      new DockerBackend({ image: "x", network: "my-bridge", docker: offline }).listenHost(),
+    ).resolves.toBeNull();
+    // The default network needs the daemon: an unreachable one is a (retried) boot failure.
+    await expect(
+      new DockerBackend({ image: "x", docker: offline }).listenHost(),
+    ).rejects.toMatchObject({
+      code: "BOOT_FAILED",
+      message: expect.stringMatching(/unreachable at \/tmp\/nowhere\.sock.*"flame-ts-default"/),
+    });
   });
 
   it("says which field is wrong and what it expects", () => {

@@ -63,6 +63,9 @@ class RecordingBackend implements Backend {
     this.booted.push(runner);
     return runner;
   }
+  listenHost(): Promise<string | null> {
+    return this.#inner.listenHost?.() ?? Promise.resolve(null);
+  }
 }
 
 /** Resolves true once `promise` settles, false if `ms` passes first. */
@@ -194,7 +197,8 @@ export function describeBackendConformance(
       async () => {
         const backend = await makeBackend();
         const server = await RunnerServer.listen({
-          host: options.poolOptions?.listen?.host ?? "127.0.0.1",
+          // Where the pool itself would listen (Backend.listenHost, e.g. Docker's bridge gateway).
+          host: options.poolOptions?.listen?.host ?? (await backend.listenHost?.()) ?? "127.0.0.1",
           port: 0,
           ...(options.poolOptions?.listen?.advertiseUrl === undefined
             ? {}
