@@ -12,6 +12,12 @@ import { emit, type Step, telemetry } from "./step.js";
 import { armCallRetry, armWaiterDeadline } from "./timers.js";
 import type { CheckoutId, CoreError, RetryPolicy } from "./types.js";
 
+/** What a caller asks for, new or retried (see WaiterState). */
+type Work = Pick<
+  WaiterState,
+  "timeoutMs" | "callDeadlineMs" | "unboundedRun" | "retry" | "unlinked"
+>;
+
 /** A new caller wants a slot. */
 export function onCheckout(
   st: Step,
@@ -19,6 +25,7 @@ export function onCheckout(
   timeoutMs: number | null,
   unboundedRun: boolean,
   policy: RetryPolicy | undefined,
+  unlinked: boolean,
 ): void {
   const s = st.s;
   if (s.checkouts.has(checkoutId) || s.waiters.has(checkoutId) || s.callRetries.has(checkoutId)) {
@@ -43,7 +50,7 @@ export function onCheckout(
     policy === undefined || policy.runnerDown <= 0 || unboundedRun
       ? null
       : { policy, attempt: 0, timeoutMs, callDeadlineMs };
-  admit(st, checkoutId, timeoutMs, callDeadlineMs, unboundedRun, retry);
+  admit(st, checkoutId, { timeoutMs, callDeadlineMs, unboundedRun, retry, unlinked });
 }
 
 /**
@@ -59,7 +66,12 @@ export function retryAfterRunnerLoss(st: Step, checkout: CheckoutState, error: C
   const atMs = st.nowMs + retry.policy.backoffMs;
   if (retry.callDeadlineMs !== null && atMs >= retry.callDeadlineMs) return false;
   const next: CallRetry = { ...retry, attempt: retry.attempt + 1 };
-  s.callRetries.set(checkout.id, { id: checkout.id, atMs, retry: next });
+  s.callRetries.set(checkout.id, {
+    id: checkout.id,
+    atMs,
+    retry: next,
+    unlinked: checkout.unlinked,
+  });
   armCallRetry(s, checkout.id, atMs);
   emit(st, {
     type: "retryCheckout",
@@ -77,8 +89,9 @@ export function callRetryDue(st: Step, checkoutId: CheckoutId): void {
   const pending = s.callRetries.get(checkoutId);
   if (pending === undefined) return;
   s.callRetries.delete(checkoutId);
-  const { retry } = pending;
-  admit(st, checkoutId, retry.timeoutMs, retry.callDeadlineMs, false, retry);
+  const { retry, unlinked } = pending;
+  const { timeoutMs, callDeadlineMs } = retry;
+  admit(st, checkoutId, { timeoutMs, callDeadlineMs, unboundedRun: false, retry, unlinked });
 }
 
 /** Rejects every call waiting out a retry backoff (the pool stops). */
@@ -88,19 +101,14 @@ export function rejectCallRetries(st: Step, error: CoreError): void {
 }
 
 /** Grants now if a runner has a free slot; otherwise queues (or refuses: maxWaiting). */
-function admit(
-  st: Step,
-  checkoutId: CheckoutId,
-  timeoutMs: number | null,
-  callDeadlineMs: number | null,
-  unboundedRun: boolean,
-  retry: CallRetry | null,
-): void {
+function admit(st: Step, checkoutId: CheckoutId, work: Work): void {
   const s = st.s;
+  const { timeoutMs, callDeadlineMs, unboundedRun, retry, unlinked } = work;
   const free = s.free.leastLoaded();
   if (free !== undefined) {
     const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
-    grant(st, checkoutId, s.runners.get(free) as RunnerState, 0, runDeadlineMs, retry);
+    const runner = s.runners.get(free) as RunnerState;
+    grant(st, checkoutId, runner, 0, runDeadlineMs, retry, unlinked);
     return;
   }
   const maxWaiting = s.config.maxWaiting;
@@ -131,6 +139,7 @@ function admit(
     unboundedRun,
     enqueuedAtMs: st.nowMs,
     retry,
+    unlinked,
     seq,
   };
   s.waiters.set(checkoutId, waiter);

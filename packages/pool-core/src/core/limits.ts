@@ -5,7 +5,7 @@
  */
 import { rejectCallRetries } from "./admission.js";
 import { armIdle, bootForDemand, ensureMin, rejectWaiters } from "./policy.js";
-import { bootEndedInFailure, drain } from "./runners.js";
+import { bootEndedInFailure, drain, waitForUnlinked } from "./runners.js";
 import {
   activeOrPendingCount,
   isActive,
@@ -86,7 +86,7 @@ export function onStop(st: Step): void {
   }
   for (const runner of s.runners.values()) {
     if (runner.life.phase === "stopping" || runner.life.phase === "killed") continue;
-    drain(st, runner, "stop", true);
+    if (!waitForUnlinked(st, runner)) drain(st, runner, "stop", true);
   }
 }
 

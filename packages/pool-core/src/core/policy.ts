@@ -30,6 +30,7 @@ export function grant(
   waitedMs: number,
   runDeadlineMs: number | null,
   retry: CallRetry | null,
+  unlinked: boolean,
 ): void {
   const s = st.s;
   const checkout: CheckoutState = {
@@ -38,6 +39,7 @@ export function grant(
     childId: null,
     backstopAtMs: null,
     retry,
+    unlinked,
   };
   s.checkouts.set(checkoutId, checkout);
   // The runner answers TIMEOUT at the deadline; one that never answers is failed here.
@@ -65,7 +67,8 @@ export function handWaitersTo(st: Step, runner: RunnerState): void {
     if (!isActive(runner) || runner.load >= capacityOf(s, runner)) return;
     s.waiters.delete(waiter.id);
     const waitedMs = st.nowMs - waiter.enqueuedAtMs;
-    grant(st, waiter.id, runner, waitedMs, runDeadlineOf(st, waiter), waiter.retry);
+    const runDeadlineMs = runDeadlineOf(st, waiter);
+    grant(st, waiter.id, runner, waitedMs, runDeadlineMs, waiter.retry, waiter.unlinked);
   }
 }
 

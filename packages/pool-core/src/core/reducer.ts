@@ -65,7 +65,14 @@ export function step(
       break;
     case "checkout":
       start(st);
-      onCheckout(st, event.checkoutId, event.timeoutMs, event.unboundedRun === true, event.retry);
+      onCheckout(
+        st,
+        event.checkoutId,
+        event.timeoutMs,
+        event.unboundedRun === true,
+        event.retry,
+        event.unlinked === true,
+      );
       break;
     case "checkin":
       release(st, event.checkoutId);

@@ -34,7 +34,7 @@ export function drain(st: Step, runner: RunnerState, reason: ShutdownReason, now
   s.free.remove(runner.id, runner.load);
   armIdleDeadline(s, runner, null);
   if (now || runner.load === 0) sendShutdown(st, runner, reason);
-  else moveRunner(s, runner, { phase: "draining", reason });
+  else moveRunner(s, runner, { phase: "draining", reason, shutdownAtMs: null });
 }
 
 /** Asks the runner to leave; it is killed at `killAtMs` if it has not exited by then. */
@@ -75,6 +75,11 @@ export function exitDeadlinePassed(st: Step, runnerId: RunnerId): void {
   const s = st.s;
   const runner = s.runners.get(runnerId) as RunnerState;
   const life = runner.life;
+  if (life.phase === "draining") {
+    // Unlinked work kept it past the stop for as long as it may: it is asked to leave now.
+    sendShutdown(st, runner, life.reason);
+    return;
+  }
   if (life.phase === "stopping") {
     const abandonAtMs = st.nowMs + s.config.killGraceMs;
     moveRunner(s, runner, { phase: "killed", reason: life.reason, abandonAtMs });
@@ -88,6 +93,29 @@ export function exitDeadlinePassed(st: Step, runnerId: RunnerId): void {
     telemetry(st, { type: "runnerKilled", runnerId, reason, abandoned: true });
     runnerGone(st, runner, reason);
   }
+}
+
+/**
+ * At stop, a runner running unlinked work (`link: false`) takes no new work and is asked to
+ * leave once its work ends, or after `shutdownTimeoutMs` at the latest (FLAME: unlinked work
+ * is not killed with its caller). Returns false when it runs none (it leaves as usual).
+ */
+export function waitForUnlinked(st: Step, runner: RunnerState): boolean {
+  const s = st.s;
+  let unlinked = 0;
+  for (const id of runner.checkouts) if (s.checkouts.get(id)?.unlinked === true) unlinked += 1;
+  if (unlinked === 0) return false;
+  const timeoutMs = s.config.shutdownTimeoutMs;
+  const shutdownAtMs = st.nowMs + timeoutMs;
+  s.free.remove(runner.id, runner.load);
+  armIdleDeadline(s, runner, null);
+  const life = { phase: "draining", reason: "stop", shutdownAtMs } as const;
+  // Already draining (an operator, a resize): same phase, now with the stop's bound.
+  if (runner.life.phase === "draining") runner.life = life;
+  else moveRunner(s, runner, life);
+  armExitDeadline(s, runner.id, shutdownAtMs);
+  telemetry(st, { type: "unlinkedWait", runnerId: runner.id, unlinked, timeoutMs });
+  return true;
 }
 
 /** Removes a runner for good, failing what it still held. */

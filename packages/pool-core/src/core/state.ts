@@ -37,7 +37,12 @@ export const RUNNER_TRANSITIONS = {
 export type RunnerLife =
   | { readonly phase: "ready" }
   | { readonly phase: "idleCheck" }
-  | { readonly phase: "draining"; readonly reason: ShutdownReason }
+  /** `shutdownAtMs`: sent its shutdown then even if work remains (unlinked work at stop). */
+  | {
+      readonly phase: "draining";
+      readonly reason: ShutdownReason;
+      readonly shutdownAtMs: number | null;
+    }
   | { readonly phase: "stopping"; readonly reason: ShutdownReason; readonly killAtMs: number }
   | { readonly phase: "killed"; readonly reason: ShutdownReason; readonly abandonAtMs: number };
 
@@ -72,6 +77,8 @@ export interface CheckoutState {
   backstopAtMs: number | null;
   /** A call that may be retried if its runner dies; null once its caller was answered. */
   retry: CallRetry | null;
+  /** `link: false`: its runner waits for it at stop (up to shutdownTimeoutMs). */
+  readonly unlinked: boolean;
 }
 
 /** A retryable call's policy and progress, carried from waiter to checkout and back. */
@@ -90,6 +97,7 @@ export interface PendingRetry {
   readonly id: CheckoutId;
   readonly atMs: number;
   readonly retry: CallRetry;
+  readonly unlinked: boolean;
 }
 
 export interface WaiterState {
@@ -107,6 +115,8 @@ export interface WaiterState {
   readonly enqueuedAtMs: number;
   /** A call that may be retried if its runner dies (null: not retried). */
   readonly retry: CallRetry | null;
+  /** `link: false` (see CheckoutState). */
+  readonly unlinked: boolean;
   /** Enqueue order, for the FIFO invariant. */
   readonly seq: number;
 }

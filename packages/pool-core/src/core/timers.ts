@@ -39,6 +39,7 @@ const liveIdle: Live<RunnerId> = (s, id, at) => {
 const liveExit: Live<RunnerId> = (s, id, at) => {
   const life = s.runners.get(id)?.life;
   return (
+    (life?.phase === "draining" && life.shutdownAtMs === at) ||
     (life?.phase === "stopping" && life.killAtMs === at) ||
     (life?.phase === "killed" && life.abandonAtMs === at)
   );
@@ -131,7 +132,7 @@ export function armBootDeadline(s: PoolState, bootId: BootId, atMs: number): voi
   s.bootDeadlines.push(atMs, bootId);
 }
 
-/** The kill (stopping) or abandon (killed) deadline the runner's life now carries. */
+/** The shutdown (draining at stop), kill (stopping) or abandon (killed) deadline of a runner. */
 export function armExitDeadline(s: PoolState, runnerId: RunnerId, atMs: number): void {
   s.exitDeadlines.push(atMs, runnerId);
 }

@@ -106,6 +106,11 @@ export type CoreEvent =
       readonly unboundedRun?: true;
       /** Calls only (ignored with `unboundedRun`): retry when its runner dies. */
       readonly retry?: RetryPolicy;
+      /**
+       * FLAME's `link: false`: the work outlives its caller; at stop its runner waits for it up
+       * to `shutdownTimeoutMs` before it is asked to leave.
+       */
+      readonly unlinked?: true;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
@@ -257,7 +262,17 @@ export type CoreTelemetryEvent =
       readonly reason: string;
       readonly abandoned: boolean;
     }
-  | { readonly type: "drain"; readonly timeoutMs: number | null };
+  | { readonly type: "drain"; readonly timeoutMs: number | null }
+  /**
+   * The pool stopped while this runner runs unlinked work (`link: false`): it takes no new work
+   * and is asked to leave once that work ends, or at the latest after `timeoutMs`.
+   */
+  | {
+      readonly type: "unlinkedWait";
+      readonly runnerId: RunnerId;
+      readonly unlinked: number;
+      readonly timeoutMs: number;
+    };
 
 /** A runner's lifecycle phase (see `RUNNER_TRANSITIONS` in state.ts). */
 export type RunnerPhase = "ready" | "idleCheck" | "draining" | "stopping" | "killed";

@@ -1,6 +1,9 @@
 /** Validation of what a caller passes to `call`, `cast` and `placeChild`. */
+
+import type { RetryPolicy } from "../core/index.js";
 import { FlameError } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
+import { type ResolvedOptions, type RetryOption, retryPolicy } from "../options/index.js";
 
 export function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {
   const id = (fn as { id?: unknown } | null)?.id;
@@ -22,6 +25,68 @@ export function callTimeout(value: number | undefined, fallback: number | null):
       "INVALID_OPTIONS",
       `Invalid option \`timeout\`: expected a positive number of milliseconds or Infinity, got ${String(value)}.`,
       { field: "timeout" },
+    );
+  }
+  return value;
+}
+
+/** What `call` and `placeChild` take (`cast` takes only `link`). */
+export interface CallOptions {
+  /** Milliseconds for waiting plus running; defaults to the pool's `timeout`. Infinity = none. */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+  /**
+   * Retries after a runner loss for this call (`call` only; a child is never retried), instead
+   * of the pool's `retry`; `{ runnerDown: 0 }` turns them off. See the pool option.
+   */
+  readonly retry?: RetryOption;
+  /**
+   * FLAME's `link`. Default `true`: the caller's signal cancels the work. `false`: the work
+   * outlives its caller — `signal` then only answers the caller (ABORTED) while the work goes
+   * on, holding its slot until it ends or its own deadline passes; its result is dropped (still
+   * counted in telemetry); `drain()` and `stop()` wait for it up to `shutdownTimeout`.
+   */
+  readonly link?: boolean;
+}
+
+/** One piece of work as the host carries it: validated options with the pool's defaults. */
+export interface WorkSettings {
+  readonly fnId: string;
+  readonly timeoutMs: number | null;
+  readonly signal: AbortSignal | undefined;
+  readonly retry: RetryPolicy | null;
+  readonly linked: boolean;
+}
+
+type PoolDefaults = Pick<ResolvedOptions, "timeoutMs" | "bootTimeoutMs" | "retry">;
+
+export function workSettings(fnId: string, options: CallOptions, o: PoolDefaults): WorkSettings {
+  return {
+    fnId,
+    timeoutMs: callTimeout(options.timeout, o.timeoutMs),
+    signal: options.signal,
+    retry: options.retry === undefined ? o.retry : retryPolicy("retry", options.retry),
+    linked: linkOption(options.link),
+  };
+}
+
+/** A cast waits up to bootTimeout for a slot and runs with no deadline, no caller, no retry. */
+export function castSettings(
+  fnId: string,
+  options: Pick<CallOptions, "link">,
+  o: PoolDefaults,
+): WorkSettings {
+  const linked = linkOption(options.link);
+  return { fnId, timeoutMs: o.bootTimeoutMs, signal: undefined, retry: null, linked };
+}
+
+function linkOption(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== "boolean") {
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `Invalid option \`link\`: expected true or false, got ${String(value)}.`,
+      { field: "link" },
     );
   }
   return value;

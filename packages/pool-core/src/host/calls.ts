@@ -7,11 +7,12 @@
  * core's backstop). When a runner goes down the core fails its callers (`failCheckout`); the
  * link passes no verdict. Deadlines are the core's: no timer in this file.
  */
-import type { CoreError, CoreEvent, RetryPolicy } from "../core/index.js";
+import type { CoreError, CoreEvent } from "../core/index.js";
 import { FlameError, isFlameError } from "../errors.js";
 import type { Clock } from "../options/index.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { startCallSpan } from "../telemetry/spans.js";
+import type { WorkSettings } from "./arguments.js";
 import { Checkout, type CheckoutOwner } from "./checkout.js";
 import type { LinkConnection, RequestOptions, WorkKind } from "./link-port.js";
 
@@ -58,43 +59,32 @@ export class Calls {
    */
   checkout(
     kind: WorkKind,
-    fnId: string,
     input: unknown,
-    timeoutMs: number | null,
-    retry: RetryPolicy | null,
-    signal: AbortSignal | undefined,
+    work: WorkSettings,
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
     const nowMs = this.#d.clock.nowMs();
-    // Only a call is retried: a cast or a child has no caller waiting on its run.
-    const retryable = retry !== null && kind === "call";
-    const c = new Checkout(
-      this.#owner,
-      String(++this.#nextId),
-      kind,
-      fnId,
-      input,
-      timeoutMs,
-      retryable,
-      signal,
-      startCallSpan(this.#d.pool, fnId, kind),
-      nowMs,
-      onValue,
-      onError,
-    );
-    if (signal?.aborted) {
+    const span = startCallSpan(this.#d.pool, work.fnId, kind);
+    const id = String(++this.#nextId);
+    const c = new Checkout(this.#owner, id, kind, work, input, span, nowMs, onValue, onError);
+    // A caller gone before it asked hands nothing over, linked or not.
+    if (c.signal?.aborted) {
       this.#failWaiting(c, abortedWaiting());
       return;
     }
     this.#checkouts.set(c.id, c);
-    signal?.addEventListener("abort", c, { once: true });
+    c.signal?.addEventListener("abort", c, { once: true });
+    const timeoutMs = c.timeoutMs;
     this.#d.dispatch(
-      kind !== "call"
-        ? { type: "checkout", checkoutId: c.id, timeoutMs, unboundedRun: true }
-        : retryable
-          ? { type: "checkout", checkoutId: c.id, timeoutMs, retry }
-          : { type: "checkout", checkoutId: c.id, timeoutMs },
+      {
+        type: "checkout",
+        checkoutId: c.id,
+        timeoutMs,
+        ...(kind === "call" ? {} : { unboundedRun: true as const }),
+        ...(c.retryable && work.retry !== null ? { retry: work.retry } : {}),
+        ...(c.linked ? {} : { unlinked: true as const }),
+      },
       nowMs,
     );
   }
@@ -208,10 +198,12 @@ export class Calls {
       if (c.requestId !== null && c.phase === "granted") conn.stopChild(c.requestId);
     };
     const signal = c.signal;
-    if (signal !== undefined) {
+    if (signal !== undefined && c.linked) {
       signal.addEventListener("abort", stopChild, { once: true });
       void settled.then(() => signal.removeEventListener("abort", stopChild));
     }
+    // Unlinked and its caller gave up while it waited: the child runs on, nobody holds it.
+    if (c.detached) return;
     placed({
       runnerId: conn.runnerId,
       result,
@@ -284,6 +276,8 @@ export class Calls {
         ? {}
         : { errorCode: error.code, errorMessage: error.message.slice(0, 300) }),
     });
+    // Unlinked work whose caller is gone: the outcome is dropped (counted above).
+    if (c.detached) return;
     if (error === null) c.onValue(value);
     else c.onError(error);
   }
@@ -318,11 +312,15 @@ export class Calls {
       errorCode: error.code,
       errorMessage: error.message.slice(0, 300),
     });
-    c.onError(error);
+    if (!c.detached) c.onError(error);
   }
 
   #aborted(c: Checkout): void {
     const signal = c.signal as AbortSignal;
+    if (!c.linked) {
+      this.#detach(c, signal);
+      return;
+    }
     if (c.phase === "granted" && c.kind === "call") {
       this.#giveUp(c, abortedError(c.fnId, signal));
       return;
@@ -330,6 +328,19 @@ export class Calls {
     if (c.phase !== "waiting" || !this.#checkouts.has(c.id)) return;
     this.#failWaiting(c, abortedWaiting());
     this.#d.dispatch({ type: "callerGone", checkoutId: c.id });
+  }
+
+  /**
+   * `link: false`: the caller gave up, the work does not. The caller is answered ABORTED now;
+   * the work keeps its place in the queue or its slot on the runner until it ends (or its own
+   * deadline passes), and its outcome is dropped.
+   */
+  #detach(c: Checkout, signal: AbortSignal): void {
+    if (c.detached || c.phase === "done" || c.phase === "answeredEarly") return;
+    // A placed child's caller already has its handle: the child just keeps running.
+    if (c.kind === "child" && c.phase === "granted") return;
+    c.detached = true;
+    c.onError(c.phase === "waiting" ? abortedWaiting() : abortedError(c.fnId, signal));
   }
 }
 

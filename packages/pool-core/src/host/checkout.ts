@@ -7,6 +7,7 @@
  */
 import type { FlameError } from "../errors.js";
 import type { CallSpan } from "../telemetry/spans.js";
+import type { WorkSettings } from "./arguments.js";
 import type { Reply, WorkKind } from "./link-port.js";
 
 /** The pool's side, one object per pool. */
@@ -41,24 +42,39 @@ export class Checkout implements Reply {
   checkinReason: "done" | "timeout" | "error" = "done";
   /** Retries after a runner loss so far; a lost runner's late answer is for an old attempt. */
   attempt = 0;
+  /**
+   * `link: false` and its caller gave up: the caller has its answer (ABORTED); the work goes
+   * on and its outcome is dropped (still reported as `callFinished`).
+   */
+  detached = false;
+  readonly fnId: string;
+  /** The caller's timeout (queue + run), null = none. */
+  readonly timeoutMs: number | null;
+  readonly signal: AbortSignal | undefined;
+  /** Whether the core may retry it after a runner loss (a call with a `retry` option). */
+  readonly retryable: boolean;
+  /** FLAME's `link` (default true): whether the caller's signal stops the work. */
+  readonly linked: boolean;
 
   constructor(
     private readonly owner: CheckoutOwner,
     readonly id: string,
     readonly kind: WorkKind,
-    readonly fnId: string,
+    work: WorkSettings,
     readonly input: unknown,
-    /** The caller's timeout (queue + run), null = none. */
-    readonly timeoutMs: number | null,
-    /** Whether the core may retry it after a runner loss (its `retry` option). */
-    readonly retryable: boolean,
-    readonly signal: AbortSignal | undefined,
     readonly span: CallSpan,
     readonly startedAtMs: number,
     /** Where the outcome goes (a placed child swaps these for its `result` at grant). */
     public onValue: (value: unknown) => void,
     public onError: (error: FlameError) => void,
-  ) {}
+  ) {
+    this.fnId = work.fnId;
+    this.timeoutMs = work.timeoutMs;
+    this.signal = work.signal;
+    // Only a call is retried: a cast or a child has no caller waiting on its run.
+    this.retryable = work.retry !== null && kind === "call";
+    this.linked = work.linked;
+  }
 
   /** The link's reply for the first attempt (a retry sends `AttemptReply`). */
   resolve(value: unknown): void {

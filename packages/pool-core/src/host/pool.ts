@@ -24,15 +24,12 @@ import {
   isInsideRunner,
   type PoolOptions,
   type ResolvedOptions,
-  type RetryOption,
   resolveDrainTimeout,
   resolveLimits,
   resolveOptions,
-  retryPolicy,
 } from "../options/index.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
-import type { WorkKind } from "../wire/kinds.js";
-import { callTimeout, functionId } from "./arguments.js";
+import { type CallOptions, castSettings, functionId, workSettings } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";
 import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
 import { Fleet } from "./fleet.js";
@@ -42,19 +39,9 @@ import { listenRunnerServer } from "./runner-link.js";
 import { openRunnerPort } from "./runner-port.js";
 import { type ActionOptions, TelemetryBridge } from "./telemetry-bridge.js";
 
+export type { CallOptions } from "./arguments.js";
 export type { PlacedChild } from "./calls.js";
 export type { ActionOptions } from "./telemetry-bridge.js";
-
-export interface CallOptions {
-  /** Milliseconds for waiting plus running; defaults to the pool's `timeout`. Infinity = none. */
-  readonly timeout?: number;
-  readonly signal?: AbortSignal;
-  /**
-   * Retries after a runner loss for this call (`call` only), instead of the pool's `retry`;
-   * `{ runnerDown: 0 }` turns them off. See the pool option.
-   */
-  readonly retry?: RetryOption;
-}
 
 /** Internal seams for tests: an in-memory link and a fake environment. */
 export interface PoolInternals {
@@ -163,28 +150,16 @@ export class Pool {
   /** Runs `fn(input)` on a runner and returns its result. See README "Timeouts". */
   call<I, O>(fn: FlameFunction<I, O>, input: I, options: CallOptions = {}): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      const fnId = functionId(fn);
-      const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
-      const retry =
-        options.retry === undefined ? this.#o.retry : retryPolicy("retry", options.retry);
-      this.#calls.checkout(
-        "call",
-        fnId,
-        input,
-        timeoutMs,
-        retry,
-        options.signal,
-        resolve as Settle,
-        reject,
-      );
+      const work = workSettings(functionId(fn), options, this.#o);
+      this.#calls.checkout("call", input, work, resolve as Settle, reject);
     });
   }
 
   /** Fire and forget: waits up to bootTimeout for a slot; failures go to telemetry and the log. */
-  cast<I, O>(fn: FlameFunction<I, O>, input: I): void {
-    const fnId = functionId(fn);
-    this.#checkout("cast", fnId, input, this.#o.bootTimeoutMs, undefined, ignore, (error) =>
-      this.#o.log("warn", `cast of "${fnId}" failed`, { error: String(error) }),
+  cast<I, O>(fn: FlameFunction<I, O>, input: I, options: Pick<CallOptions, "link"> = {}): void {
+    const work = castSettings(functionId(fn), options, this.#o);
+    this.#calls.checkout("cast", input, work, ignore, (error) =>
+      this.#o.log("warn", `cast of "${work.fnId}" failed`, { error: String(error) }),
     );
   }
 
@@ -195,22 +170,9 @@ export class Pool {
     options: CallOptions = {},
   ): Promise<PlacedChild<O>> {
     return new Promise<PlacedChild<O>>((resolve, reject) => {
-      const fnId = functionId(fn);
-      const timeoutMs = callTimeout(options.timeout, this.#o.timeoutMs);
-      this.#checkout("child", fnId, input, timeoutMs, options.signal, resolve as Settle, reject);
+      const work = workSettings(functionId(fn), options, this.#o);
+      this.#calls.checkout("child", input, work, resolve as Settle, reject);
     });
-  }
-
-  #checkout(
-    kind: WorkKind,
-    fnId: string,
-    input: unknown,
-    timeoutMs: number | null,
-    signal: AbortSignal | undefined,
-    onValue: Settle,
-    onError: (error: FlameError) => void,
-  ): void {
-    this.#calls.checkout(kind, fnId, input, timeoutMs, null, signal, onValue, onError);
   }
 
   /**

@@ -110,6 +110,13 @@ export class TelemetryBridge {
         );
         this.emit(event);
         return;
+      case "unlinkedWait":
+        this.#hooks.log(
+          "info",
+          `pool stopping: runner ${event.runnerId} finishes ${event.unlinked} unlinked call(s) first (up to ${event.timeoutMs} ms)`,
+        );
+        this.emit(event);
+        return;
       case "resize":
       case "drain":
         this.emit(event);

@@ -149,6 +149,16 @@ export type PoolEventBody =
       readonly reason: string;
       readonly abandoned: boolean;
     }
+  /**
+   * The pool is stopping and this runner runs unlinked work (`link: false`): it is asked to
+   * leave once that work ends, or after `timeoutMs` (the pool's shutdownTimeout) at the latest.
+   */
+  | {
+      readonly type: "unlinkedWait";
+      readonly runnerId: string;
+      readonly unlinked: number;
+      readonly timeoutMs: number;
+    }
   /** `drain({ timeout })` began: new calls are refused, the rest finish, then the pool stops. */
   | { readonly type: "drain"; readonly timeoutMs: number | null }
   /**

@@ -25,6 +25,7 @@ function waiter(id: string, seq: number) {
     unboundedRun: false,
     enqueuedAtMs: 0,
     retry: null,
+    unlinked: false,
     seq,
   };
 }
@@ -50,6 +51,7 @@ describe("checkInvariants", () => {
       childId: null,
       backstopAtMs: null,
       retry: null,
+      unlinked: false,
     });
     expect(() => checkInvariants(s)).toThrow(/loads sum to 1 but there are 2 active checkouts/);
   });

@@ -69,15 +69,16 @@ describe("retry: { runnerDown } on LocalBackend", () => {
     const path = marker();
     const abort = new AbortController();
     const call = pool.call(countAndHang, { marker: path }, { signal: abort.signal });
-    await vi.waitFor(() => expect(runs(path)).toBe(1));
+    await vi.waitFor(() => expect(runs(path)).toBe(1), { timeout: 15_000, interval: 50 });
     abort.abort();
     expect(await codeOf(call)).toBe("ABORTED");
     const runnerId = pool.snapshot().runners[0]?.id as string;
     expect(pool.killRunner(runnerId)).toBe(true);
     // The core decides in the step that removes the runner (its `shrink`): a retry would be
     // reported before that event.
-    await vi.waitFor(() =>
-      expect(events.some((e) => e.type === "shrink" && e.runnerId === runnerId)).toBe(true),
+    await vi.waitFor(
+      () => expect(events.some((e) => e.type === "shrink" && e.runnerId === runnerId)).toBe(true),
+      { timeout: 15_000, interval: 50 },
     );
     expect(events.some((e) => e.type === "callRetry")).toBe(false);
     expect(runs(path)).toBe(1);

@@ -95,6 +95,8 @@ interface Swarm {
   readonly retryP: number;
   /** A granted retrying call is answered early by its runner (ABORTED): never retried after. */
   readonly answeredP: number;
+  /** A caller's work is unlinked (`link: false`). */
+  readonly unlinkedP: number;
   readonly meanArrivalMs: number;
   readonly meanHoldMs: number;
   readonly meanBootMs: number;
@@ -124,6 +126,8 @@ interface Caller {
   retries: number;
   /** Converted to a placed child at its grant (never retried). */
   child: boolean;
+  /** `link: false`: its caller going away does not stop it; stop waits for it. */
+  readonly unlinked: boolean;
 }
 
 interface FakeRunner {
@@ -205,6 +209,7 @@ function chooseSwarm(rng: Prng): Swarm {
     idleCheckYesP: rng.pick([0.2, 0.5, 0.9]),
     retryP: maybe(0.5, rng.pick([0.3, 0.9])),
     answeredP: maybe(0.3, 0.2),
+    unlinkedP: maybe(0.4, rng.pick([0.2, 0.8])),
     meanArrivalMs: rng.pick([5, 50, 500]),
     meanHoldMs: rng.pick([10, 100, 2_000]),
     meanBootMs: rng.pick([1, 100, 1_000]),
@@ -255,6 +260,7 @@ class Simulation {
   #backstops = 0;
   #leaves = 0;
   #retries = 0;
+  readonly #unlinkedWaitAt = new Map<string, number>();
 
   constructor(options: SimOptions) {
     this.#seed = options.seed;
@@ -492,6 +498,7 @@ class Simulation {
         if (effect.reason !== "stop" && effect.reason !== "operator" && this.#busy(runner.id)) {
           this.#fail(`shutdown (${effect.reason}) of busy runner ${runner.id}`);
         }
+        if (effect.reason === "stop") this.#checkUnlinkedWaited(runner.id);
         runner.shutdownRequested = true;
         if (runner.stubborn && this.#faults) return; // exits only when killed
         // The real host drains in-flight calls first (shutdownTimeout); callers still on it
@@ -521,7 +528,35 @@ class Simulation {
         return;
       }
       case "telemetry":
+        if (effect.event.type === "unlinkedWait") {
+          const held = this.#unlinkedOn(effect.event.runnerId);
+          if (effect.event.unlinked !== held) {
+            this.#fail(`unlinkedWait of ${effect.event.unlinked} on a runner running ${held}`);
+          }
+          this.#unlinkedWaitAt.set(effect.event.runnerId, this.#nowMs);
+        }
         return;
+    }
+  }
+
+  /** Unlinked work on a runner (its callers may be gone; the slot is held until it ends). */
+  #unlinkedOn(runnerId: string): number {
+    let n = 0;
+    for (const c of this.#callers.values()) {
+      const holds = c.status === "granted" || c.status === "answeredEarly";
+      if (holds && c.unlinked && c.runnerId === runnerId) n += 1;
+    }
+    return n;
+  }
+
+  /** At stop, a runner running unlinked work is asked to leave only after shutdownTimeout. */
+  #checkUnlinkedWaited(runnerId: string): void {
+    if (this.#unlinkedOn(runnerId) === 0) return;
+    const since = this.#unlinkedWaitAt.get(runnerId);
+    if (since === undefined || this.#nowMs < since + this.#config.shutdownTimeoutMs) {
+      this.#fail(
+        `shut down ${runnerId} at stop while it runs unlinked work (waited since ${since})`,
+      );
     }
   }
 
@@ -629,6 +664,7 @@ class Simulation {
           retry,
           retries: 0,
           child: false,
+          unlinked: this.#rng.chance(this.#swarm.unlinkedP),
         };
         this.#callers.set(id, caller);
         if (this.#rng.chance(this.#swarm.cancelWaitingP)) {
@@ -639,11 +675,13 @@ class Simulation {
           this.#schedule(0, { kind: "stop" });
         if (this.#faults && this.#rng.chance(this.#swarm.drainP))
           this.#schedule(0, { kind: "drain" });
-        this.#apply(
-          retry === null
-            ? { type: "checkout", checkoutId: id, timeoutMs }
-            : { type: "checkout", checkoutId: id, timeoutMs, retry },
-        );
+        this.#apply({
+          type: "checkout",
+          checkoutId: id,
+          timeoutMs,
+          ...(retry === null ? {} : { retry }),
+          ...(caller.unlinked ? { unlinked: true as const } : {}),
+        });
         return;
       }
       case "answer": {
@@ -667,6 +705,8 @@ class Simulation {
       case "cancel": {
         const caller = this.#caller(action.callerId);
         if (caller.status !== "waiting" && caller.status !== "granted") return;
+        // Unlinked: the host answers the caller and keeps the work (nothing reaches the core).
+        if (caller.unlinked) return;
         caller.status = "gone";
         this.#apply({ type: "callerGone", checkoutId: caller.id });
         return;
