@@ -17,7 +17,7 @@ export function functionId(fn: FlameFunction<unknown, unknown> | unknown): strin
   return id;
 }
 
-export function callTimeout(value: number | undefined, fallback: number | null): number | null {
+function callTimeout(value: number | undefined, fallback: number | null): number | null {
   if (value === undefined) return fallback;
   if (value === Number.POSITIVE_INFINITY) return null;
   if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
