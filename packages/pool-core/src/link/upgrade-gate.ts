@@ -105,6 +105,11 @@ export function answerChallenge(
 ): ChallengeVerdict {
   const bad = precheck(req);
   if (bad !== null) return bad;
+  const { "content-length": length, "transfer-encoding": encoding } = req.headers;
+  // A challenge has no body: refused (and closed) rather than read by Node on a stranger's behalf.
+  if ((length !== undefined && length !== "0") || encoding !== undefined) {
+    return refused("missing or malformed credentials");
+  }
   const runnerId = handshakeField(req.headers[HEADER_RUNNER]);
   const runnerNonce = handshakeField(req.headers[HEADER_NONCE]);
   if (runnerId === null || runnerNonce === null) return refused("missing or malformed credentials");

@@ -156,6 +156,17 @@ describe("runner port: authentication at the upgrade", () => {
     expect(codec.decodes).toBe(0);
   });
 
+  it("refuses a challenge that comes with a body, and closes its connection", async () => {
+    const server = await listen();
+    void server.expect("r1", generateToken(), AbortSignal.timeout(10_000)).catch(() => {});
+    const request = challengeRequest("r1", newNonce(), { "content-length": "1000000" });
+    const answer = await rawExchange(
+      server.url,
+      Buffer.concat([Buffer.from(request), Buffer.alloc(4096)]),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
   it("answers a plain HTTP request with 426 and nothing else", async () => {
     const server = await listen();
     const answer = await rawExchange(server.url, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
