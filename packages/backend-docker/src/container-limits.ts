@@ -26,8 +26,15 @@ export interface ContainerLimits {
   readonly nanoCpus: number | null;
   readonly pidsLimit: number | null;
   readonly capAdd: readonly string[];
-  readonly user: string | null;
+  /**
+   * The user to run as; `null`: the image's own. `"image-unless-root"`: the default, decided
+   * per image by `userFor` (the image's `USER` when it names a non-root user, else 65534).
+   */
+  readonly user: string | null | typeof IMAGE_USER_UNLESS_ROOT;
 }
+
+/** `user` left unset: the image's non-root `USER`, else DEFAULT_USER (see `userFor`). */
+export const IMAGE_USER_UNLESS_ROOT = Symbol("image user unless root");
 
 export interface ContainerLimitOptions {
   readonly memoryMb?: number | null;
@@ -79,8 +86,12 @@ export function resolveContainerLimits(options: ContainerLimitOptions): Containe
       );
     }
   });
-  const user = options.user === undefined ? DEFAULT_USER : options.user;
-  if (user !== null && (typeof user !== "string" || !USER.test(user))) {
+  const user = options.user === undefined ? IMAGE_USER_UNLESS_ROOT : options.user;
+  if (
+    user !== null &&
+    user !== IMAGE_USER_UNLESS_ROOT &&
+    (typeof user !== "string" || !USER.test(user))
+  ) {
     throw invalidOption(
       "user",
       'a user or uid, optionally with ":group", e.g. "1000:1000", or null for the image\'s own USER',
@@ -95,6 +106,18 @@ export function resolveContainerLimits(options: ContainerLimitOptions): Containe
     pidsLimit,
     capAdd: [...capAdd],
   };
+}
+
+/**
+ * The container's `User` (undefined: leave the image's). With the default, an image whose
+ * `USER` is unset or root runs as DEFAULT_USER; a non-root `USER` (an image built for it, its
+ * files owned by it, like packages/runner-agent/Dockerfile's 1000) is kept.
+ */
+export function userFor(limits: ContainerLimits, imageUser: string): string | undefined {
+  if (limits.user === null) return undefined;
+  if (limits.user !== IMAGE_USER_UNLESS_ROOT) return limits.user;
+  const name = imageUser.split(":")[0] ?? "";
+  return name === "" || name === "0" || name === "root" ? DEFAULT_USER : undefined;
 }
 
 /** The HostConfig fields that enforce `limits` (`user` goes on the container config itself). */

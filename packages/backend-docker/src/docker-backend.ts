@@ -19,7 +19,7 @@ import type { Backend, BootedRunner, BootRequest } from "@flame-ts/pool-core";
 import { currentParentIdentity, untilAborted } from "@flame-ts/pool-core";
 import type Dockerode from "dockerode";
 import { type BootStep, bootError } from "./boot-error.js";
-import { limitsHostConfig } from "./container-limits.js";
+import { IMAGE_USER_UNLESS_ROOT, limitsHostConfig, userFor } from "./container-limits.js";
 import { isNoSuchImage } from "./docker-errors.js";
 import { DockerRunner } from "./docker-runner.js";
 import { containerName, runnerLabels } from "./labels.js";
@@ -36,6 +36,8 @@ import { type ReapOrphansOptions, type ReapReport, reapOrphans } from "./reaper.
 export class DockerBackend implements Backend {
   readonly name = "docker";
   readonly #options: ResolvedDockerBackendOptions;
+  /** The image's `USER`, read on the first boot that needs it (#containerUser). */
+  #imageUser: Promise<string> | null = null;
 
   constructor(options: DockerBackendOptions) {
     this.#options = resolveDockerBackendOptions(options);
@@ -82,7 +84,9 @@ export class DockerBackend implements Backend {
         step = "pulling the image";
         await this.#pull(signal);
       }
-      const config = this.#containerConfig(req, name);
+      step = "checking the image";
+      const user = await untilAborted(this.#containerUser(), signal);
+      const config = this.#containerConfig(req, name, user);
       // Twice at most: once more when the backend's own network was removed while idle
       // (`docker network prune`, the reaper); it is made again on the same subnet, so the
       // address the pool's runner port is bound to stays right.
@@ -129,13 +133,41 @@ export class DockerBackend implements Backend {
     }
   }
 
-  #containerConfig(req: BootRequest, name: string): Dockerode.ContainerCreateOptions {
+  /** `User` for the container (userFor); the image's `USER` is read once, when it matters. */
+  #containerUser(): Promise<string | undefined> {
+    const { limits, docker, image } = this.#options;
+    if (limits.user !== IMAGE_USER_UNLESS_ROOT) return Promise.resolve(userFor(limits, ""));
+    if (this.#imageUser === null) {
+      const reading = docker
+        .getImage(image)
+        .inspect()
+        .then(
+          (info) => info.Config?.User ?? "",
+          (error: unknown) => {
+            // A missing image fails the create with the proper message; root is assumed.
+            if (isNoSuchImage(error)) return "";
+            throw error;
+          },
+        );
+      this.#imageUser = reading;
+      reading.catch(() => {
+        if (this.#imageUser === reading) this.#imageUser = null;
+      });
+    }
+    return this.#imageUser.then((imageUser) => userFor(limits, imageUser));
+  }
+
+  #containerConfig(
+    req: BootRequest,
+    name: string,
+    user: string | undefined,
+  ): Dockerode.ContainerCreateOptions {
     const options = this.#options;
     const env = { ...options.env, ...req.env };
     return {
       name,
       Image: options.image,
-      ...(options.limits.user === null ? {} : { User: options.limits.user }),
+      ...(user === undefined ? {} : { User: user }),
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       Labels: {
         ...options.labels,

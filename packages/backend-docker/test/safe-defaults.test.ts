@@ -5,6 +5,7 @@
  * runner reaches neither a service on the host's 127.0.0.1, nor the telemetry server, nor an
  * abstract unix socket of the host; with `network: "host"` (the unsafe choice) it does.
  */
+import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { Pool } from "@flame-ts/pool-core";
 import { serveTelemetry, type TelemetryServer } from "@flame-ts/pool-core/telemetry";
@@ -97,6 +98,27 @@ describe.skipIf(engine.skip)("DockerBackend defaults: safe and working", () => {
     expect((await safe.call(limits, null)).uid).toBe(65534);
     const containerId = safe.snapshot().runners[0]?.meta.containerId ?? "";
     expect((await docker.getContainer(containerId).inspect()).Config.User).toBe("65534:65534");
+  });
+
+  it("an image whose USER is not root keeps its user", async () => {
+    // The test image with a USER line (packages/runner-agent/Dockerfile sets one too).
+    const image = `flame-ts/runner-test-user:${runTag}`;
+    const build = spawnSync("docker", ["build", "-q", "-t", image, "-"], {
+      input: `FROM ${TEST_IMAGE}\nLABEL ${RUN_LABEL}=${runTag}\nUSER 1000:1000\n`,
+      env: { ...process.env, DOCKER_BUILDKIT: "0" },
+      encoding: "utf8",
+    });
+    expect(build.stderr).not.toMatch(/error/i);
+    try {
+      const own = pool({ image });
+      expect((await own.call(limits, null)).uid).toBe(1000);
+      await own.stop();
+    } finally {
+      await docker
+        .getImage(image)
+        .remove()
+        .catch(() => {});
+    }
   });
 
   it('network: "host" (the unsafe choice) still works, and there the runner does reach the host\'s loopback', async () => {
