@@ -2,8 +2,10 @@
 # Installs (if missing) and starts the Docker Engine the Docker suites need, then builds the
 # local test image. Idempotent: safe to run twice; a daemon that already answers is kept.
 #
-# The daemon runs with no bridge and no iptables: containers use host networking only, and
-# nothing is ever pulled (the test image is built FROM scratch by scripts/docker/).
+# The daemon runs with no default bridge and no iptables: DockerBackend's runners sit on the
+# bridge network the backend creates (flame-ts-<app>), which needs neither, and talk only to
+# the host's address on it; nothing is ever pulled (the test image is built FROM scratch by
+# scripts/docker/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

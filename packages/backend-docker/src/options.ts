@@ -52,13 +52,16 @@ export interface DockerBackendOptions {
   readonly pidsLimit?: number | null;
   /**
    * Linux capabilities given back to the container, e.g. ["NET_BIND_SERVICE"]. Every
-   * capability is dropped otherwise (`CapDrop: ["ALL"]`). Default [] (none).
+   * capability is dropped otherwise (`CapDrop: ["ALL"]`). Default [] (none). They are
+   * effective for a root user only (`user: null` on an image without `USER`, or "0"); a
+   * non-root runner starts without any.
    */
   readonly capAdd?: readonly string[];
   /**
    * User (and group) the runner runs as, e.g. "1000:1000" or "node" (Docker `--user`).
-   * Default "65534:65534" (nobody:nogroup): not root, whatever the image says, and owner of
-   * none of the image's files. `null`: the image's own `USER` (root when it sets none).
+   * Default: never root. The image's `USER` when it names a non-root user (an image built
+   * for it, like runner-agent's Dockerfile: 1000), else "65534:65534" (nobody:nogroup, owner
+   * of none of the image's files). `null`: the image's own `USER`, root included.
    */
   readonly user?: string | null;
   /**
