@@ -16,7 +16,10 @@ interface TlsOption {
 
 /** The runner port (README "Security"). */
 export interface ListenOption {
-  /** Interface to listen on. Default "127.0.0.1" (loopback: only this host's runners). */
+  /**
+   * Interface to listen on. Default: where the backend asks (`Backend.listenHost`, e.g.
+   * DockerBackend's bridge gateway), else "127.0.0.1" (loopback: only this host's runners).
+   */
   readonly host?: string;
   /** Port; 0 picks a free one. Default 0. */
   readonly port?: number;
