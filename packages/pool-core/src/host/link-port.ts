@@ -54,6 +54,7 @@ export interface LinkListenOptions {
   readonly upgradeTimeoutMs?: number;
   readonly sendHighWaterBytes?: number;
   readonly maxQueuedSends?: number;
+  readonly answerBudgetBytes?: number;
   readonly maxFrameBytes: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;

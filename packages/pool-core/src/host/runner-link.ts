@@ -14,6 +14,7 @@ export function linkListenOptions(o: ResolvedOptions): LinkListenOptions {
     upgradeTimeoutMs: o.listen.upgradeTimeoutMs,
     sendHighWaterBytes: o.link.sendHighWaterBytes,
     maxQueuedSends: o.link.maxQueuedSends,
+    answerBudgetBytes: o.link.answerBudgetBytes,
     maxFrameBytes: o.maxFrameBytes,
     heartbeatIntervalMs: o.heartbeat.intervalMs,
     heartbeatTimeoutMs: o.heartbeat.timeoutMs,
@@ -39,6 +40,9 @@ export const listenRunnerServer: ListenLink = async (options): Promise<LinkServe
       ? {}
       : { sendHighWaterBytes: options.sendHighWaterBytes }),
     ...(options.maxQueuedSends === undefined ? {} : { maxQueuedSends: options.maxQueuedSends }),
+    ...(options.answerBudgetBytes === undefined
+      ? {}
+      : { answerBudgetBytes: options.answerBudgetBytes }),
     maxFrameBytes: options.maxFrameBytes,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,

@@ -38,7 +38,18 @@ interface Pending {
   readonly fn: string;
   readonly reply: Reply;
   answeredEarly: boolean;
+  /** Its answer arrived and is being decoded (in slices): a second one is a duplicate. */
+  decoding: boolean;
+  /** The runner's `ended` came while the answer was being decoded: applied after it. */
+  endedWhileDecoding: boolean;
 }
+
+/** The answer frame each kind of request is owed. */
+const ANSWER_OF: Readonly<Record<WorkKind, AnswerMessage["t"]>> = {
+  call: "result",
+  cast: "cast.done",
+  child: "child.exit",
+};
 
 export class PendingRequests {
   readonly #byId = new Map<number, Pending>();
@@ -54,8 +65,37 @@ export class PendingRequests {
   add(kind: WorkKind, fn: string, reply: Reply): number {
     const id = this.#nextId;
     this.#nextId = id >= MAX_CALL_ID ? 1 : id + 1;
-    this.#byId.set(id, { id, kind, fn, reply, answeredEarly: false });
+    this.#byId.set(id, {
+      id,
+      kind,
+      fn,
+      reply,
+      answeredEarly: false,
+      decoding: false,
+      endedWhileDecoding: false,
+    });
     return id;
+  }
+
+  /**
+   * The function a `t` answer for `id` would answer, when one is owed: the request is here,
+   * of the kind that answer ends, and has had no answer yet. Otherwise undefined: the answer
+   * is unsolicited or a duplicate, and its payload is not worth decoding.
+   */
+  awaiting(id: number, t: AnswerMessage["t"]): string | undefined {
+    const pending = this.#byId.get(id);
+    if (pending === undefined || pending.answeredEarly || pending.decoding) return undefined;
+    return ANSWER_OF[pending.kind] === t ? pending.fn : undefined;
+  }
+
+  /** Request `id`'s answer arrived and is being decoded: no second answer is owed. */
+  decoding(id: number): void {
+    const pending = this.#byId.get(id);
+    if (pending !== undefined) pending.decoding = true;
+  }
+
+  isDecoding(id: number): boolean {
+    return this.#byId.get(id)?.decoding === true;
   }
 
   kindOf(id: number): WorkKind | undefined {
@@ -71,7 +111,8 @@ export class PendingRequests {
   answer(msg: AnswerMessage): void {
     const pending = this.#byId.get(msg.id);
     if (pending === undefined) return;
-    const answeredEarly = !msg.ok && msg.answeredEarly === true;
+    pending.decoding = false;
+    const answeredEarly = !msg.ok && msg.answeredEarly === true && !pending.endedWhileDecoding;
     if (!answeredEarly) this.#byId.delete(msg.id);
     if (msg.ok) {
       pending.reply.resolve(msg.t === "cast.done" ? undefined : msg.value);
@@ -83,12 +124,18 @@ export class PendingRequests {
         ? new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`)
         : fromWireError(msg.error, pending.fn, this.runnerId);
     pending.reply.reject(error, answeredEarly);
+    // The work stopped while its early answer was being decoded: the slot is free now.
+    if (!msg.ok && msg.answeredEarly === true && pending.endedWhileDecoding) pending.reply.ended();
   }
 
   /** The runner's `ended`: work answered early has stopped. */
   ended(id: number): void {
     const pending = this.#byId.get(id);
     if (pending === undefined) return;
+    if (pending.decoding) {
+      pending.endedWhileDecoding = true;
+      return;
+    }
     this.#byId.delete(id);
     pending.reply.ended();
   }

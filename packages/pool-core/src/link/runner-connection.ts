@@ -6,7 +6,9 @@
  * and passes no verdict on a call: the host's core owns both (its backstop for a runner that
  * never answers; RUNNER_DOWN for the calls of a link that closed).
  *
- * Hot path: one pending entry per request, frames corked per tick (SendBatcher).
+ * Hot path: one pending entry per request, frames corked per tick (SendBatcher). A runner is
+ * not trusted with the parent's memory or time: answers are judged from their header before
+ * any decoding, and large ones decoded in slices (answer-intake.ts).
  */
 import type { RawData, WebSocket } from "ws";
 import { FlameError } from "../errors.js";
@@ -16,7 +18,9 @@ import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
 import type { WorkEnvelope } from "../protocol/work-frame.js";
-import { CLOSE_SHUTDOWN } from "../wire/close-codes.js";
+import { CLOSE_PROTOCOL, CLOSE_SHUTDOWN } from "../wire/close-codes.js";
+import { AnswerIntake } from "./answer-intake.js";
+import type { SliceQueue } from "./decode-slices.js";
 import type { LinkLog } from "./log.js";
 import { PendingRequests, type Reply, type WorkKind } from "./pending.js";
 import { SendBudget } from "./send-budget.js";
@@ -30,6 +34,10 @@ export interface RunnerConnectionOptions {
   readonly sendHighWaterBytes: number;
   /** Requests that may wait; one more fails OVERLOADED. */
   readonly maxQueuedSends: number;
+  /** Bytes of answers the link may hold received and not yet decoded (answer-intake.ts). */
+  readonly answerBudgetBytes: number;
+  /** Where large answers are decoded, shared by the listener's links. */
+  readonly slices: SliceQueue;
   readonly log: LinkLog;
 }
 
@@ -73,6 +81,7 @@ export class RunnerConnection {
   readonly #batcher: SendBatcher;
   /** What this link may hold in memory (send-budget.ts). */
   private readonly budget: SendBudget;
+  readonly #answers: AnswerIntake;
   #closeReason: string | null = null;
   #leavingReason: string | null = null;
   #events: LinkEvents | null = null;
@@ -95,6 +104,16 @@ export class RunnerConnection {
       options.sendHighWaterBytes,
       options.maxQueuedSends,
     );
+    this.#answers = new AnswerIntake({
+      runnerId: hello.runnerId,
+      pending: this.#pending,
+      codec: options.codec,
+      maxFrameBytes: options.maxFrameBytes,
+      answerBudgetBytes: options.answerBudgetBytes,
+      slices: options.slices,
+      log: options.log,
+      violation: (reason) => this.#violation(reason),
+    });
     this.#heartbeat = new Heartbeat(
       ws,
       (silentMs) => this.terminate(`no heartbeat from runner for ${silentMs} ms`),
@@ -117,6 +136,11 @@ export class RunnerConnection {
     this.#events = events;
     if (this.#leavingReason !== null) events.leaving(this.#leavingReason);
     if (this.#closeReason !== null) events.closed(this.#closeReason);
+  }
+
+  /** Bytes of the runner's answers received and still being decoded. */
+  get heldAnswerBytes(): number {
+    return this.#answers.heldBytes;
   }
 
   /** Requests whose work has not ended on the runner (calls, casts, children). */
@@ -221,6 +245,7 @@ export class RunnerConnection {
   }
 
   #onFrame(data: RawData, isBinary: boolean): void {
+    if (this.#closeReason !== null) return;
     this.#heartbeat.sawTraffic();
     if (!isBinary || !Buffer.isBuffer(data)) {
       this.#options.log("warn", "runner sent a non-binary frame; ignored", {
@@ -228,6 +253,8 @@ export class RunnerConnection {
       });
       return;
     }
+    // Judged from the header first: nothing is decoded that the parent has no use for.
+    if (this.#answers.took(data)) return;
     const decoded = decodeFrame(data, this.#options.codec, this.#options.maxFrameBytes);
     if (decoded.ok) {
       this.#handle(decoded.msg);
@@ -264,6 +291,8 @@ export class RunnerConnection {
         this.#pending.ended(msg.id);
         return;
       case "error":
+        // About an answer being decoded: that answer, once read, says how the call ended.
+        if (msg.id !== null && this.#pending.isDecoding(msg.id)) return;
         this.#options.log("warn", "runner reported a protocol error", {
           runnerId: this.runnerId,
           id: msg.id,
@@ -295,11 +324,25 @@ export class RunnerConnection {
     }
   }
 
+  /** The runner broke the protocol: its link ends (the agent exits REFUSED on this code). */
+  #violation(reason: string): void {
+    if (this.#closeReason !== null) return;
+    this.#options.log("warn", "runner link ended: protocol violation", {
+      runnerId: this.runnerId,
+      reason,
+    });
+    if (this.ws.readyState === this.ws.OPEN) {
+      this.ws.close(CLOSE_PROTOCOL, "protocol violation");
+    }
+    this.#finish(reason);
+  }
+
   #finish(reason: string): void {
     if (this.#closeReason !== null) return;
     this.#closeReason = reason;
     this.#heartbeat.stop();
     this.budget.clear();
+    this.#answers.close();
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(CLOSE_SHUTDOWN, "parent closed link");
     // Reported while `inflight` still says what was lost with the link (the host logs it).
     this.#events?.closed(reason);

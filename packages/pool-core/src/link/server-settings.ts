@@ -6,6 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { FlameError, invalidOption } from "../errors.js";
 import { type Codec, v8Codec } from "../protocol/codec.js";
 import {
+  DEFAULT_ANSWER_BUDGET_BYTES,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
@@ -13,6 +14,7 @@ import {
   DEFAULT_MAX_QUEUED_SENDS,
   DEFAULT_SEND_HIGH_WATER_BYTES,
 } from "../protocol/defaults.js";
+import { SliceQueue } from "./decode-slices.js";
 import { type LinkLog, silentLog } from "./log.js";
 import { DEFAULT_MAX_HANDSHAKES_PER_SOURCE, DEFAULT_UPGRADE_TIMEOUT_MS } from "./upgrade-gate.js";
 
@@ -48,6 +50,14 @@ export interface RunnerServerOptions {
   readonly sendHighWaterBytes?: number;
   /** Requests that may wait for the socket to drain, per link. Default 1,000. */
   readonly maxQueuedSends?: number;
+  /**
+   * Bytes of answers one link may hold received and not yet decoded; an answer that would
+   * pass it fails its call OVERLOADED. Default the larger of 64 MiB and `maxFrameBytes`; at
+   * least `maxFrameBytes`.
+   */
+  readonly answerBudgetBytes?: number;
+  /** @internal Where large answers are decoded; tests pass one they drive. Default: one per server. */
+  readonly slices?: SliceQueue;
   /** Largest frame sent or accepted. Default 16 MiB. */
   readonly maxFrameBytes?: number;
   readonly codec?: Codec;
@@ -101,6 +111,13 @@ export function resolveServerSettings(options: RunnerServerOptions): ResolvedSer
   const upgradeTimeoutMs = options.upgradeTimeoutMs ?? DEFAULT_UPGRADE_TIMEOUT_MS;
   if (!(upgradeTimeoutMs > 0))
     throw invalidOption("listen.upgradeTimeout", "a positive number of ms", upgradeTimeoutMs);
+  const answerBudgetBytes = options.answerBudgetBytes ?? defaultAnswerBudgetBytes(maxFrameBytes);
+  if (!Number.isSafeInteger(answerBudgetBytes) || answerBudgetBytes < maxFrameBytes)
+    throw invalidOption(
+      "link.answerBudgetBytes",
+      `an integer ≥ maxFrameBytes (${maxFrameBytes}): a smaller budget would refuse every answer near that size`,
+      answerBudgetBytes,
+    );
   const tls = options.tls;
   const tlsCertSha256 = tls === undefined ? null : certFingerprint(tls);
   return {
@@ -119,9 +136,16 @@ export function resolveServerSettings(options: RunnerServerOptions): ResolvedSer
       upgradeTimeoutMs,
       sendHighWaterBytes: options.sendHighWaterBytes ?? DEFAULT_SEND_HIGH_WATER_BYTES,
       maxQueuedSends: options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS,
+      answerBudgetBytes,
+      slices: options.slices ?? new SliceQueue(),
       log: options.log ?? silentLog,
     },
   };
+}
+
+/** The answer budget when none is given: room for a few large answers at once. */
+function defaultAnswerBudgetBytes(maxFrameBytes: number): number {
+  return Math.max(DEFAULT_ANSWER_BUDGET_BYTES, maxFrameBytes);
 }
 
 /** "AB:CD:…" SHA-256 of the certificate, or INVALID_OPTIONS naming listen.tls.cert. */

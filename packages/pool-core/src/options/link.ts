@@ -1,5 +1,9 @@
 /** Bounds on one runner link: `link` (memory, the parent's deadline backstop) and `maxFrameBytes`. */
-import { DEFAULT_MAX_QUEUED_SENDS, DEFAULT_SEND_HIGH_WATER_BYTES } from "../protocol/defaults.js";
+import {
+  DEFAULT_ANSWER_BUDGET_BYTES,
+  DEFAULT_MAX_QUEUED_SENDS,
+  DEFAULT_SEND_HIGH_WATER_BYTES,
+} from "../protocol/defaults.js";
 import { MIN_FRAME_BYTES } from "../wire/index.js";
 import { graceMs, group, integer } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
@@ -23,12 +27,20 @@ export interface LinkOption {
    * 0 fails the call at its deadline.
    */
   readonly deadlineGrace?: number;
+  /**
+   * Bytes of a runner's answers the parent holds received and not yet decoded, per link
+   * (large answers are decoded in slices, between the parent's other work). An answer that
+   * would pass it fails its call OVERLOADED, naming this option; the link goes on. Default
+   * the larger of 64 MiB and `maxFrameBytes`; at least `maxFrameBytes`.
+   */
+  readonly answerBudgetBytes?: number;
 }
 
 export interface LinkOptions {
   /**
    * Per-link bounds; see LinkOption. Default
-   * `{ sendHighWaterBytes: 32 MiB, maxQueuedSends: 1_000, deadlineGrace: 1_000 }`.
+   * `{ sendHighWaterBytes: 32 MiB, maxQueuedSends: 1_000, deadlineGrace: 1_000,
+   * answerBudgetBytes: 64 MiB }`.
    */
   readonly link?: LinkOption;
   /**
@@ -44,12 +56,22 @@ export interface ResolvedLink {
     readonly sendHighWaterBytes: number;
     readonly maxQueuedSends: number;
     readonly deadlineGraceMs: number;
+    readonly answerBudgetBytes: number;
   };
   readonly maxFrameBytes: number;
 }
 
 export function resolveLink(o: LinkOptions): ResolvedLink {
-  const link = group("link", o.link, "{ sendHighWaterBytes?, maxQueuedSends?, deadlineGrace? }");
+  const link = group(
+    "link",
+    o.link,
+    "{ sendHighWaterBytes?, maxQueuedSends?, deadlineGrace?, answerBudgetBytes? }",
+  );
+  const maxFrameBytes = integer(
+    "maxFrameBytes",
+    o.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
+    MIN_FRAME_BYTES,
+  );
   return {
     link: {
       sendHighWaterBytes: integer(
@@ -66,11 +88,13 @@ export function resolveLink(o: LinkOptions): ResolvedLink {
         "link.deadlineGrace",
         link.deadlineGrace ?? DEFAULTS.linkDeadlineGraceMs,
       ),
+      // Below maxFrameBytes, an answer near that size could never be taken in.
+      answerBudgetBytes: integer(
+        "link.answerBudgetBytes",
+        link.answerBudgetBytes ?? Math.max(DEFAULT_ANSWER_BUDGET_BYTES, maxFrameBytes),
+        maxFrameBytes,
+      ),
     },
-    maxFrameBytes: integer(
-      "maxFrameBytes",
-      o.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
-      MIN_FRAME_BYTES,
-    ),
+    maxFrameBytes,
   };
 }

@@ -57,6 +57,34 @@ export function decodeAnswerFrame(
   headerBytes: number,
   codec: Codec,
 ): AnswerMessage | string | { readonly serialization: string } {
+  const layout = readAnswerLayout(t, id, bytes, headerBytes);
+  if (typeof layout === "string" || "t" in layout) return layout;
+  let payload: unknown;
+  try {
+    payload = codec.decode(layout.payload);
+  } catch (cause) {
+    return { serialization: (cause as Error)?.message ?? String(cause) };
+  }
+  return answerWithPayload(t, id, layout, payload);
+}
+
+/** An answer's flags, and the bytes of its value or error still to decode. */
+export interface AnswerLayout {
+  readonly ok: boolean;
+  readonly answeredEarly: boolean;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * The flags byte and where the payload lies, without decoding it: the whole answer when it
+ * carries no payload, what is wrong with the layout as a string, or the layout to decode.
+ */
+export function readAnswerLayout(
+  t: AnswerMessage["t"],
+  id: number,
+  bytes: Uint8Array,
+  headerBytes: number,
+): AnswerMessage | AnswerLayout | string {
   if (bytes.byteLength < headerBytes + 1) return "the flags byte is missing";
   const flags = bytes[headerBytes] ?? 0;
   if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown flags ${flags}`;
@@ -71,18 +99,22 @@ export function decodeAnswerFrame(
     return `a ${ok ? "successful" : "failed"} ${t} must carry a ${ok ? "value" : "error"}`;
   }
   if (ok && t === "cast.done") return "a successful cast.done carries no value";
-  let payload: unknown;
-  try {
-    payload = codec.decode(rest);
-  } catch (cause) {
-    return { serialization: (cause as Error)?.message ?? String(cause) };
-  }
-  if (ok)
+  return { ok, answeredEarly, payload: rest };
+}
+
+/** The answer once its payload is decoded, or what is wrong with it. */
+export function answerWithPayload(
+  t: AnswerMessage["t"],
+  id: number,
+  layout: AnswerLayout,
+  payload: unknown,
+): AnswerMessage | string {
+  if (layout.ok)
     return t === "result"
       ? { t, id, ok: true, value: payload }
       : { t: "child.exit", id, ok: true, value: payload };
   if (!isWireError(payload)) return "error must be {code, name, message}";
-  return answeredEarly
+  return layout.answeredEarly
     ? { t, id, ok: false, error: payload, answeredEarly: true }
     : { t, id, ok: false, error: payload };
 }

@@ -5,6 +5,9 @@
  * up as SERIALIZATION errors on the first call.
  */
 import { DefaultDeserializer, DefaultSerializer, serialize } from "node:v8";
+import { type SlicedDecode, startV8Decode } from "./v8-slices.js";
+
+export type { SlicedDecode };
 
 export interface Codec {
   readonly name: string;
@@ -19,6 +22,13 @@ export interface Codec {
   encodeAfter?(prefix: Uint8Array, value: unknown): Uint8Array;
   /** Throws on bytes it can't read. */
   decode(bytes: Uint8Array): unknown;
+  /**
+   * Optional: the same decode, a bounded slice of work at a time, so the parent can decode a
+   * large answer between its other work instead of stalling its event loop. Without it, a
+   * large answer is decoded in one go. Must produce what `decode` produces; throws (at the
+   * start or in a step) on bytes it can't read.
+   */
+  decodeInSlices?(bytes: Uint8Array): SlicedDecode;
 }
 
 export const v8Codec: Codec = {
@@ -37,6 +47,7 @@ export const v8Codec: Codec = {
     deserializer.readHeader();
     return deserializer.readValue();
   },
+  decodeInSlices: startV8Decode,
 };
 
 type HostObjectReader = { _readHostObject(): unknown };

@@ -26,6 +26,11 @@ export const DEFAULT_MAX_HANDSHAKES = 64;
 export const DEFAULT_SEND_HIGH_WATER_BYTES = 32 * 1024 * 1024;
 /** Requests that may wait for the send budget per link before one fails OVERLOADED (`link.maxQueuedSends`). */
 export const DEFAULT_MAX_QUEUED_SENDS = 1_000;
+/**
+ * Bytes of answers one link may hold received and not yet decoded (`link.answerBudgetBytes`;
+ * never below maxFrameBytes): room for a few large answers decoding at once.
+ */
+export const DEFAULT_ANSWER_BUDGET_BYTES = 64 * 1024 * 1024;
 
 /**
  * Each side pings every `heartbeatIntervalMs` and drops the link when nothing (pong or frame)

@@ -259,6 +259,29 @@ export function decodeFrame(bytes: Uint8Array, codec: Codec, maxFrameBytes?: num
   return { ok: true, msg: msg as AnyMessage };
 }
 
+/** What the 8-byte header says, read without the codec. */
+export type FrameHeader =
+  | { readonly ok: true; readonly t: Kind; readonly id: number | null }
+  | { readonly ok: false; readonly message: string };
+
+/**
+ * Reads only the header: lets a receiver decide from the kind, the call id and the frame's
+ * length whether the payload is worth decoding at all (the parent drops an answer nobody waits
+ * for undecoded). `decodeFrame` makes the same checks again.
+ */
+export function readFrameHeader(bytes: Uint8Array): FrameHeader {
+  if (bytes.byteLength < FRAME_HEADER_BYTES || bytes[0] !== FRAME_MAGIC) {
+    return { ok: false, message: "not a flame-ts frame (bad magic byte or too short)" };
+  }
+  if (bytes[1] !== PROTOCOL_VERSION) {
+    return { ok: false, message: `frame is protocol version ${bytes[1]}` };
+  }
+  const t = KINDS[(bytes[2] ?? 0) - 1];
+  if (t === undefined) return { ok: false, message: `unknown message kind ${bytes[2]}` };
+  const id = readId(bytes);
+  return { ok: true, t, id: id === NO_ID ? null : id };
+}
+
 /** Reads only the header's call id, e.g. to answer a frame that is too large to decode. */
 function readId(bytes: Uint8Array): number {
   return (

@@ -39,7 +39,12 @@ describe("defaults", () => {
         maxHandshakesPerSource: 16,
         upgradeTimeoutMs: 3_000,
       },
-      link: { sendHighWaterBytes: 32 * MiB, maxQueuedSends: 1_000, deadlineGraceMs: 1_000 },
+      link: {
+        sendHighWaterBytes: 32 * MiB,
+        maxQueuedSends: 1_000,
+        deadlineGraceMs: 1_000,
+        answerBudgetBytes: 64 * MiB,
+      },
       maxFrameBytes: 16 * MiB,
       execution: { mode: "threads", threads: null, terminateGraceMs: 1_000, threadMemoryMb: null },
       heartbeat: { intervalMs: 1_000, timeoutMs: 10_000 },

@@ -41,6 +41,30 @@ describe("link.deadlineGrace", () => {
       sendHighWaterBytes: 32 * 1024 * 1024,
       maxQueuedSends: 1_000,
       deadlineGraceMs: 5,
+      answerBudgetBytes: 64 * 1024 * 1024,
     });
+  });
+});
+
+describe("link.answerBudgetBytes", () => {
+  const resolve = (link: unknown, maxFrameBytes?: number) =>
+    resolveOptions({ name: "t", max: 1, backend, link, maxFrameBytes } as never, {}).link;
+
+  it("defaults to 64 MiB, or maxFrameBytes when that is larger", () => {
+    expect(resolve(undefined).answerBudgetBytes).toBe(64 * 1024 * 1024);
+    expect(resolve({}, 100 * 1024 * 1024).answerBudgetBytes).toBe(100 * 1024 * 1024);
+    expect(resolve({ answerBudgetBytes: 16 * 1024 * 1024 }).answerBudgetBytes).toBe(
+      16 * 1024 * 1024,
+    );
+  });
+
+  it.each([
+    ["below maxFrameBytes", 1024 * 1024],
+    ["a fraction", 64 * 1024 * 1024 + 0.5],
+    ["a string", "64MiB"],
+  ])("rejects %s with INVALID_OPTIONS naming link.answerBudgetBytes", (_label, bad) => {
+    expect(() => resolve({ answerBudgetBytes: bad })).toThrow(
+      expect.objectContaining({ code: "INVALID_OPTIONS", field: "link.answerBudgetBytes" }),
+    );
   });
 });

@@ -1,0 +1,229 @@
+/**
+ * A runner is not trusted with the parent's memory or time (issue 22, rows 1 and 2): answers
+ * are judged from their frame header before any decoding, a runner that keeps sending answers
+ * nobody waits for loses its link, large answers are decoded in slices, and a per-link budget
+ * bounds the bytes held undecoded. Decoding is observed through a counting codec and a slice
+ * queue the test drives by hand: nothing here depends on timing.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { FlameError } from "../../src/errors.js";
+import { SliceQueue } from "../../src/link/decode-slices.js";
+import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
+import {
+  type AnyMessage,
+  type Codec,
+  encodeFrame,
+  generateToken,
+  v8Codec,
+} from "../../src/protocol.js";
+import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
+import { FakeRunner, isT } from "./fake-runner.js";
+import { rejection } from "./rejection.js";
+import { call, linkEvents } from "./requests.js";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** v8Codec, counting every decode it is asked for (whole or in slices). */
+function countingCodec(): Codec & { decodes: number } {
+  const codec = {
+    name: "v8",
+    decodes: 0,
+    encode: v8Codec.encode,
+    decode(bytes: Uint8Array): unknown {
+      codec.decodes++;
+      return v8Codec.decode(bytes);
+    },
+    decodeInSlices(bytes: Uint8Array) {
+      codec.decodes++;
+      return v8Codec.decodeInSlices?.(bytes) ?? { step: () => true, value: v8Codec.decode(bytes) };
+    },
+  };
+  return codec;
+}
+
+/** Slices run only when the test says so. */
+function manualSlices(): { queue: SliceQueue; runAll(): number } {
+  const due: Array<() => void> = [];
+  const queue = new SliceQueue((fn) => due.push(fn));
+  return {
+    queue,
+    runAll() {
+      let ran = 0;
+      for (let fn = due.shift(); fn !== undefined; fn = due.shift()) {
+        fn();
+        ran++;
+      }
+      return ran;
+    },
+  };
+}
+
+interface Logged {
+  level: LinkLogLevel;
+  msg: string;
+  fields: Record<string, unknown> | undefined;
+}
+
+async function connected(options: Parameters<typeof RunnerServer.listen>[0] = {}) {
+  const logs: Logged[] = [];
+  const server = await RunnerServer.listen({
+    maxFrameBytes: 32 * 1024 * 1024,
+    ...options,
+    log: (level, msg, fields) => logs.push({ level, msg, fields }),
+  });
+  cleanups.push(() => server.close());
+  const token = generateToken();
+  const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+  const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+  cleanups.push(() => runner.close());
+  runner.hello("r1");
+  const conn = await expecting;
+  await runner.next(isT("welcome"));
+  return { server, logs, runner, conn };
+}
+
+/** ~6 MB: two million empty objects, what row 1's attacker sent. */
+const manyObjects = (): unknown[] => Array.from({ length: 2_000_000 }, () => ({}));
+
+function frameOf(msg: AnyMessage): Buffer {
+  return encodeFrame(msg, v8Codec, 64 * 1024 * 1024);
+}
+
+/** The same frame for another call id (bytes 4..7 of the header). */
+function withId(frame: Buffer, id: number): Buffer {
+  const copy = Buffer.from(frame);
+  copy.writeUInt32BE(id, 4);
+  return copy;
+}
+
+describe("a runner's answers, judged before decoding", () => {
+  it("drops three unsolicited 6 MB answers undecoded and ends the link as a protocol violation", async () => {
+    const codec = countingCodec();
+    const { runner, conn, logs } = await connected({ codec });
+    const events = linkEvents(conn);
+    const pending = call(conn, "slow", null).catch((e: unknown) => e);
+    await runner.next(isT("call"));
+    const decodesBefore = codec.decodes;
+    const frame = frameOf({ t: "result", id: 1000, ok: true, value: manyObjects() });
+    expect(frame.byteLength).toBeGreaterThan(6_000_000);
+    for (const id of [1000, 1001, 1002]) runner.ws.send(withId(frame, id));
+
+    const reason = await events.closed;
+    expect(reason).toMatch(/protocol violation: runner r1 sent 3 frames the parent had no use for/);
+    expect(reason).toMatch(/result for call id 1002/);
+    expect((await runner.closed).code).toBe(CLOSE_PROTOCOL);
+    expect(codec.decodes).toBe(decodesBefore);
+    const dropped = logs.filter((l) => l.msg.includes("dropped undecoded"));
+    expect(dropped.map((l) => l.fields?.allowanceLeft)).toEqual([1, 0]);
+    // The link answers nothing itself: the core fails the call (RUNNER_DOWN) on the close.
+    expect(conn.inflight).toBe(0);
+    void pending;
+  });
+
+  it("treats a second answer to one call as a duplicate: dropped undecoded, counted", async () => {
+    const codec = countingCodec();
+    const { runner, conn, logs } = await connected({ codec });
+    const events = linkEvents(conn);
+    const answered = call(conn, "echo", "x");
+    const sent = await runner.next(isT("call"));
+    const frame = frameOf({ t: "result", id: sent.id, ok: true, value: "first" });
+    runner.ws.send(frame);
+    expect(await answered).toBe("first");
+    const decodesAfterAnswer = codec.decodes;
+    runner.ws.send(frame);
+    runner.ws.send(frame);
+    // A cast.done for a call is the wrong kind of answer: also nobody's.
+    const second = call(conn, "echo", "y").catch((e: unknown) => e);
+    const sent2 = await runner.next(
+      (m): m is Extract<AnyMessage, { t: "call" }> => m.t === "call" && m.id !== sent.id,
+    );
+    runner.ws.send(frameOf({ t: "cast.done", id: sent2.id, ok: true }));
+    expect(await events.closed).toMatch(/protocol violation.*cast\.done for call id/);
+    expect(codec.decodes).toBe(decodesAfterAnswer);
+    expect(logs.filter((l) => l.msg.includes("dropped undecoded"))).toHaveLength(2);
+    void second;
+  });
+
+  it("delivers a legitimate large answer intact, decoded in many slices between other work", async () => {
+    const slices = manualSlices();
+    const { runner, conn } = await connected({ slices: slices.queue });
+    const answer = call(conn, "echo", null);
+    const sent = await runner.next(isT("call"));
+    const value = {
+      rows: Array.from({ length: 100_000 }, (_, i) => ({
+        i,
+        name: `row ${i}`,
+        tags: ["a", i % 7],
+      })),
+      blob: new Uint8Array(1024 * 1024).fill(7),
+      when: new Date(5),
+      index: new Map([["k", new Set([1n])]]),
+    };
+    runner.ws.send(frameOf({ t: "result", id: sent.id, ok: true, value }));
+    await expect.poll(() => conn.heldAnswerBytes, { timeout: 10_000 }).toBeGreaterThan(2_000_000);
+    let settled = false;
+    void answer.then(() => {
+      settled = true;
+    });
+    let turns = 0;
+    while (!settled) {
+      turns += slices.runAll();
+      await new Promise((resolve) => setImmediate(resolve));
+      if (turns > 100_000) throw new Error("the decode never finished");
+    }
+    expect(turns).toBeGreaterThan(20);
+    expect(await answer).toEqual(value);
+    expect(conn.heldAnswerBytes).toBe(0);
+  });
+
+  it("refuses an answer past link.answerBudgetBytes with OVERLOADED naming the option; the link lives on", async () => {
+    const slices = manualSlices();
+    const MiB = 1024 * 1024;
+    const { runner, conn } = await connected({
+      slices: slices.queue,
+      maxFrameBytes: 4 * MiB,
+      answerBudgetBytes: 4 * MiB,
+    });
+    const first = call(conn, "echo", 1);
+    const second = call(conn, "echo", 2);
+    const ids = [(await runner.next(isT("call"))).id];
+    await runner.next(
+      (m): m is Extract<AnyMessage, { t: "call" }> => m.t === "call" && m.id !== ids[0],
+    );
+    const calls = runner.received.filter(isT("call"));
+    const big = (): unknown[] => Array.from({ length: 300_000 }, (_, i) => ({ i }));
+    runner.ws.send(frameOf({ t: "result", id: calls[0]?.id ?? 0, ok: true, value: big() }));
+    await expect.poll(() => conn.heldAnswerBytes, { timeout: 10_000 }).toBeGreaterThan(2 * MiB);
+    runner.ws.send(frameOf({ t: "result", id: calls[1]?.id ?? 0, ok: true, value: big() }));
+    const refused = (await rejection(second)) as FlameError;
+    expect(refused.code).toBe("OVERLOADED");
+    expect(refused.message).toMatch(/link\.answerBudgetBytes is 4194304/);
+    expect(refused.message).toMatch(/refused undecoded/);
+    let firstSettled = false;
+    void first.then(() => {
+      firstSettled = true;
+    });
+    while (!firstSettled) {
+      slices.runAll();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(((await first) as unknown[]).length).toBe(300_000);
+    // The refusal was not a violation: the link still serves calls.
+    const third = call(conn, "echo", 3);
+    const sent3 = await runner.next(
+      (m): m is Extract<AnyMessage, { t: "call" }> =>
+        m.t === "call" && !calls.some((c) => c.id === m.id),
+    );
+    runner.send({ t: "result", id: sent3.id, ok: true, value: "still here" });
+    expect(await third).toBe("still here");
+  });
+
+  it("rejects a budget below maxFrameBytes with INVALID_OPTIONS naming link.answerBudgetBytes", async () => {
+    await expect(
+      RunnerServer.listen({ maxFrameBytes: 2 * 1024 * 1024, answerBudgetBytes: 1024 * 1024 }),
+    ).rejects.toMatchObject({ code: "INVALID_OPTIONS", field: "link.answerBudgetBytes" });
+  });
+});
