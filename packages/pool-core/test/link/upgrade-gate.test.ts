@@ -225,6 +225,17 @@ describe("runner port: authentication at the upgrade", () => {
     expect((await conn.exchange(upgradeRequest(proofHeaders(token, nonces)))).status).toBe(101);
   });
 
+  it("a runner reaches a parent on an IPv6 address (the URL's brackets are not part of the host)", async () => {
+    const server = await listen({ host: "::1" });
+    expect(server.url).toMatch(/^ws:\/\/\[::1\]:\d+$/);
+    const token = generateToken();
+    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
+    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
+    cleanups.push(() => runner.close());
+    runner.hello("r1");
+    expect((await expecting).runnerId).toBe("r1");
+  });
+
   it("a second authenticated socket for the same runner replaces the first", async () => {
     const server = await listen();
     const token = generateToken();
