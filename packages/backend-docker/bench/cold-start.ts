@@ -1,6 +1,8 @@
 /**
  * Cold start on Docker: `pool.call` on an empty pool (boot a container, agent hello, run the
- * call, result) against a bare `docker run --rm` of the same image, measured in the same run.
+ * call, result) against a bare `docker run --rm` of the same image on the same network,
+ * measured in the same run: on the backend's default network (`flame-ts-default`, a network
+ * namespace and a veth per container) and on `network: "host"`.
  *
  *   node --conditions=source --import tsx packages/backend-docker/bench/cold-start.ts [runs]
  *
@@ -18,19 +20,23 @@ import { echo } from "../test/fixtures/docker-functions.mjs";
 const runs = Number(process.argv[2] ?? 10);
 const run = promisify(execFile);
 
-async function bareDockerRunMs(): Promise<number> {
+/** The backend's default network for the default app (network.ts). */
+const DEFAULT_NETWORK = "flame-ts-default";
+type Network = typeof DEFAULT_NETWORK | "host";
+
+async function bareDockerRunMs(network: Network): Promise<number> {
   const started = performance.now();
   // The same image and entrypoint; with no FLAME_PARENT the agent starts, says why, exits 1.
-  await run("docker", ["run", "--rm", "--network", "host", TEST_IMAGE]).catch(() => {});
+  await run("docker", ["run", "--rm", "--network", network, TEST_IMAGE]).catch(() => {});
   return performance.now() - started;
 }
 
 /** The same container run through the Engine API (no CLI process): create, start, wait removed. */
-async function bareApiRunMs(docker: Dockerode): Promise<number> {
+async function bareApiRunMs(docker: Dockerode, network: Network): Promise<number> {
   const started = performance.now();
   const container = await docker.createContainer({
     Image: TEST_IMAGE,
-    HostConfig: { NetworkMode: "host", AutoRemove: true },
+    HostConfig: { NetworkMode: network, AutoRemove: true },
   });
   const removed = container.wait({ condition: "removed" });
   await container.start();
@@ -38,12 +44,17 @@ async function bareApiRunMs(docker: Dockerode): Promise<number> {
   return performance.now() - started;
 }
 
-async function coldCallMs(index: number): Promise<number> {
+async function coldCallMs(index: number, network: Network): Promise<number> {
   const pool = new Pool({
     name: `bench${index}`,
     min: 0,
     max: 1,
-    backend: new DockerBackend({ image: TEST_IMAGE, env: { FLAME_ENTRY: DOCKER_FIXTURE } }),
+    backend: new DockerBackend({
+      image: TEST_IMAGE,
+      env: { FLAME_ENTRY: DOCKER_FIXTURE },
+      // Unset: the backend's own network (DEFAULT_NETWORK), made by the warm-up if missing.
+      ...(network === "host" ? { network } : {}),
+    }),
   });
   await pool.start();
   try {
@@ -61,30 +72,31 @@ function stats(samples: number[]) {
   return { medianMs: Math.round(at(0.5)), p90Ms: Math.round(at(0.9)), minMs: Math.round(at(0)) };
 }
 
-// One warm-up of each so neither pays first-use costs (page cache, daemon caches).
+// One warm-up of each so neither pays first-use costs (page cache, daemon caches); the first
+// cold call also creates the default network the bare runs then use.
 const docker = new Dockerode();
-await bareDockerRunMs();
-await bareApiRunMs(docker);
-await coldCallMs(-1);
-const bare: number[] = [];
-const bareApi: number[] = [];
-const cold: number[] = [];
-for (let i = 0; i < runs; i++) {
-  bare.push(await bareDockerRunMs());
-  bareApi.push(await bareApiRunMs(docker));
-  cold.push(await coldCallMs(i));
-}
-const bareStats = stats(bare);
-const bareApiStats = stats(bareApi);
-const coldStats = stats(cold);
-console.log(
-  JSON.stringify({
-    bench: "docker-cold-start",
-    runs,
+const results: Record<string, unknown> = { bench: "docker-cold-start", runs };
+for (const network of [DEFAULT_NETWORK, "host"] as const) {
+  await coldCallMs(-1, network);
+  await bareDockerRunMs(network);
+  await bareApiRunMs(docker, network);
+  const bare: number[] = [];
+  const bareApi: number[] = [];
+  const cold: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    bare.push(await bareDockerRunMs(network));
+    bareApi.push(await bareApiRunMs(docker, network));
+    cold.push(await coldCallMs(i, network));
+  }
+  const bareStats = stats(bare);
+  const bareApiStats = stats(bareApi);
+  const coldStats = stats(cold);
+  results[network === "host" ? "host" : "defaultNetwork"] = {
     bareDockerRun: bareStats,
     bareApiRun: bareApiStats,
     coldCall: coldStats,
     ratioVsDockerRun: Number((coldStats.medianMs / bareStats.medianMs).toFixed(2)),
     ratioVsApiRun: Number((coldStats.medianMs / bareApiStats.medianMs).toFixed(2)),
-  }),
-);
+  };
+}
+console.log(JSON.stringify(results));
