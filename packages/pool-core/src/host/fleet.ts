@@ -230,7 +230,12 @@ export class Fleet {
         throw new FlameError(
           "BOOT_FAILED",
           `runner ${b.runnerId} exited before saying hello (code ${e.code}): ${e.reason}`,
-          { permanent: e.code === RUNNER_EXIT.BAD_CONFIG, runnerId: b.runnerId },
+          // Refused (another protocol version, a parent that did not prove itself, a TLS
+          // certificate other than the pinned one): the next runner would be refused the same.
+          {
+            permanent: e.code === RUNNER_EXIT.BAD_CONFIG || e.code === RUNNER_EXIT.REFUSED,
+            runnerId: b.runnerId,
+          },
         );
       });
       exitedEarly.catch(() => {});
