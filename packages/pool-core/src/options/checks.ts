@@ -3,6 +3,16 @@
  * saying what it expected, so a user sees which option to fix and how.
  */
 import { invalidOption } from "../errors.js";
+import type { Limit } from "../wire/index.js";
+
+/**
+ * A value the runner descriptor carries too: checked with wire's rule for it (wire/limits.ts),
+ * so an option the pool accepts is never a descriptor a runner refuses.
+ */
+export function within<T>(field: string, limit: Limit, value: T): T {
+  if (!limit.accepts(value)) throw invalidOption(field, limit.expected, value);
+  return value;
+}
 
 export function integer(field: string, value: unknown, least: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < least) {

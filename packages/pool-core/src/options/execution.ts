@@ -1,7 +1,6 @@
 /** How runners execute your functions: the `execution` option. */
-import { invalidOption } from "../errors.js";
-import { type ExecutionSettings, LIMITS, type Limit } from "../wire/index.js";
-import { group } from "./checks.js";
+import { type ExecutionSettings, LIMITS } from "../wire/index.js";
+import { group, within } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /**
@@ -61,9 +60,4 @@ export function resolveExecution(o: ExecutionOptions): ResolvedExecution {
       ? null
       : within("execution.threadMemoryMb", LIMITS.threadMemoryMb, e.threadMemoryMb);
   return { execution: { mode, threads, terminateGraceMs, threadMemoryMb } };
-}
-
-function within<T>(field: string, limit: Limit, value: T): T {
-  if (!limit.accepts(value)) throw invalidOption(field, limit.expected, value);
-  return value;
 }

@@ -1,7 +1,7 @@
 /** Link liveness between the pool and its runners: the `heartbeat` option. */
 import { invalidOption } from "../errors.js";
-import { heartbeatTimeoutFits } from "../wire/index.js";
-import { duration, group } from "./checks.js";
+import { heartbeatTimeoutFits, LIMITS } from "../wire/index.js";
+import { group, within } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /**
@@ -27,8 +27,16 @@ export interface ResolvedHeartbeat {
 
 export function resolveHeartbeat(o: HeartbeatOptions): ResolvedHeartbeat {
   const h = group("heartbeat", o.heartbeat, "{ intervalMs?, timeoutMs? }");
-  const intervalMs = duration("heartbeat.intervalMs", h.intervalMs ?? DEFAULTS.heartbeatIntervalMs);
-  const timeoutMs = duration("heartbeat.timeoutMs", h.timeoutMs ?? DEFAULTS.heartbeatTimeoutMs);
+  const intervalMs = within(
+    "heartbeat.intervalMs",
+    LIMITS.heartbeatIntervalMs,
+    h.intervalMs ?? DEFAULTS.heartbeatIntervalMs,
+  );
+  const timeoutMs = within(
+    "heartbeat.timeoutMs",
+    LIMITS.heartbeatTimeoutMs,
+    h.timeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
+  );
   if (!heartbeatTimeoutFits(intervalMs, timeoutMs)) {
     throw invalidOption(
       "heartbeat.timeoutMs",

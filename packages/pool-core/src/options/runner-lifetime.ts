@@ -3,7 +3,8 @@
  * `failsafeTimeout`. The runner's agent enforces them; they travel in its FLAME_PARENT.
  */
 import { invalidOption } from "../errors.js";
-import { boolean, duration, durationOrNever } from "./checks.js";
+import { LIMITS } from "../wire/index.js";
+import { boolean, durationOrNever, within } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 export interface IdleCheckOption {
@@ -57,7 +58,11 @@ export function resolveRunnerLifetime(o: RunnerLifetimeOptions): ResolvedRunnerL
       o.minIdleShutdownAfter ?? DEFAULTS.minIdleShutdownAfter,
     ),
     singleUse: boolean("singleUse", o.singleUse ?? false),
-    failsafeTimeoutMs: duration("failsafeTimeout", o.failsafeTimeout ?? DEFAULTS.failsafeTimeout),
+    failsafeTimeoutMs: within(
+      "failsafeTimeout",
+      LIMITS.failsafeTimeoutMs,
+      o.failsafeTimeout ?? DEFAULTS.failsafeTimeout,
+    ),
   };
 }
 

@@ -3,7 +3,8 @@
  * `budget`, and `pool.resize(limits)`, which moves the same bounds at runtime.
  */
 import { invalidOption } from "../errors.js";
-import { countOrNever, duration, integer } from "./checks.js";
+import { LIMITS } from "../wire/index.js";
+import { countOrNever, duration, integer, within } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /** Runner time the pool may spend per rolling window (see `PoolOptions.budget`). */
@@ -79,7 +80,11 @@ export function resolveSizing(o: SizingOptions, insideRunner: boolean): Resolved
   const max = integer("max", o.max, 1);
   const min = insideRunner ? 0 : integer("min", o.min ?? DEFAULTS.min, 0);
   if (min > max) throw invalidOption("min", `at most max (${max})`, min);
-  const maxConcurrency = integer("maxConcurrency", o.maxConcurrency ?? DEFAULTS.maxConcurrency, 1);
+  const maxConcurrency = within(
+    "maxConcurrency",
+    LIMITS.maxConcurrency,
+    o.maxConcurrency ?? DEFAULTS.maxConcurrency,
+  );
   const maxWaiting = countOrNever("maxWaiting", o.maxWaiting ?? DEFAULTS.maxWaiting);
   const buffer = integer("buffer", o.buffer ?? DEFAULTS.buffer, 0);
   if (buffer > max) throw invalidOption("buffer", `at most max (${max})`, buffer);
