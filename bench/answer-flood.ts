@@ -128,14 +128,24 @@ async function measure(tree: string, scenario: Scenario): Promise<void> {
   globalThis.gc?.();
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
+  // A 5 ms ticker stands in for other runners' frames and timers: its worst gap is theirs.
+  let lastTickMs = performance.now();
+  let worstGapMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    worstGapMs = Math.max(worstGapMs, now - lastTickMs);
+    lastTickMs = now;
+  }, 5);
   const started = performance.now();
   child.send({ scenario });
   const outcome = await Promise.race([answered, closed]);
   const tookMs = performance.now() - started;
+  clearInterval(ticker);
+  worstGapMs = Math.max(worstGapMs, performance.now() - lastTickMs);
   delay.disable();
   const mb = ((scenario === "large" ? sizes.largeBytes : 3 * sizes.floodBytes) / 1e6).toFixed(1);
   console.log(
-    `[measure] answers ${label(tree)} ${scenario} (${mb} MB): event-loop delay max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms; over in ${tookMs.toFixed(0)} ms (${outcome})`,
+    `[measure] answers ${label(tree)} ${scenario} (${mb} MB): event-loop delay max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms; worst 5 ms-ticker gap ${worstGapMs.toFixed(0)} ms; over in ${tookMs.toFixed(0)} ms (${outcome})`,
   );
   child.kill();
   await server.close();

@@ -5,7 +5,7 @@
  * work (I/O, timers, other runners' frames); a big answer takes longer to arrive instead.
  *
  * One slice is `SLICE_BUDGET` units of the codec's work (protocol/v8-slices.ts: one unit per
- * value, plus one per KiB copied): about 1–3 ms on the dev box for the densest values, small
+ * value, plus one per KiB copied): about 1–5 ms on the loaded dev box for the densest values, small
  * objects (see bench/answer-flood.ts).
  */
 import type { SlicedDecode } from "../protocol/codec.js";
