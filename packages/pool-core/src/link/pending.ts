@@ -123,9 +123,9 @@ export class PendingRequests {
       msg.error === undefined
         ? new FlameError("REMOTE_ERROR", `"${pending.fn}" failed.`)
         : fromWireError(msg.error, pending.fn, this.runnerId);
+    // An early answer whose `ended` came while it was being decoded is an answer whose work
+    // has ended: one reject, not a reject and an `ended`.
     pending.reply.reject(error, answeredEarly);
-    // The work stopped while its early answer was being decoded: the slot is free now.
-    if (!msg.ok && msg.answeredEarly === true && pending.endedWhileDecoding) pending.reply.ended();
   }
 
   /** The runner's `ended`: work answered early has stopped. */

@@ -221,6 +221,49 @@ describe("a runner's answers, judged before decoding", () => {
     expect(await third).toBe("still here");
   });
 
+  it("an early answer still being decoded, then the runner's `ended`: one failure whose work has ended", async () => {
+    const slices = manualSlices();
+    const { runner, conn } = await connected({ slices: slices.queue });
+    const heard: string[] = [];
+    const id = conn.request(
+      "call",
+      "slow",
+      null,
+      { timeoutMs: null, traceparent: undefined },
+      {
+        resolve: () => heard.push("resolve"),
+        reject: (e, early) => heard.push(`reject ${(e as FlameError).code} early=${early}`),
+        ended: () => heard.push("ended"),
+      },
+    );
+    if (id === null) throw new Error("the call was not sent");
+    const probe = call(conn, "echo", "probe");
+    const probeId = (
+      await runner.next(
+        (m): m is Extract<AnyMessage, { t: "call" }> => m.t === "call" && m.id !== id,
+      )
+    ).id;
+    const error = {
+      code: "TIMEOUT",
+      name: "FlameError",
+      message: "too slow",
+      stack: "x".repeat(100_000),
+    };
+    runner.send({ t: "result", id, ok: false, error, answeredEarly: true });
+    // Both about the call whose answer is being read: that answer says how it ended.
+    runner.send({ t: "error", id, code: "PROTOCOL", message: "not for a call being read" });
+    runner.send({ t: "ended", id });
+    // Frames are handled in order: once the probe is answered, all three above were seen.
+    runner.send({ t: "result", id: probeId, ok: true, value: "seen" });
+    expect(await probe).toBe("seen");
+    expect(heard).toEqual([]);
+    expect(conn.heldAnswerBytes).toBeGreaterThan(100_000);
+    slices.runAll();
+    // The work ended before its answer was read: one failure, with the slot free at once.
+    expect(heard).toEqual(["reject TIMEOUT early=false"]);
+    expect(conn.inflight).toBe(0);
+  });
+
   it("rejects a budget below maxFrameBytes with INVALID_OPTIONS naming link.answerBudgetBytes", async () => {
     await expect(
       RunnerServer.listen({ maxFrameBytes: 2 * 1024 * 1024, answerBudgetBytes: 1024 * 1024 }),
