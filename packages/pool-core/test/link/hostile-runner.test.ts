@@ -147,6 +147,23 @@ describe("a runner's answers, judged before decoding", () => {
     void second;
   });
 
+  it("drops undecoded what runners never send and control frames over 64 KiB; three end the link", async () => {
+    const codec = countingCodec();
+    const { runner, conn } = await connected({ codec });
+    const events = linkEvents(conn);
+    let leaving: string | null = null;
+    void events.leaving.then((reason) => {
+      leaving = reason;
+    });
+    const decodesBefore = codec.decodes;
+    runner.send({ t: "shutdown", reason: "x".repeat(100_000) });
+    runner.hello("r1");
+    runner.send({ t: "welcome", runnerId: "r1" });
+    expect(await events.closed).toMatch(/protocol violation.*the last: a "welcome" frame/);
+    expect(codec.decodes).toBe(decodesBefore);
+    expect(leaving).toBeNull();
+  });
+
   it("delivers a legitimate large answer intact, decoded in many slices between other work", async () => {
     const slices = manualSlices();
     const { runner, conn } = await connected({ slices: slices.queue });
