@@ -15,6 +15,14 @@ export interface FunctionContext {
   readonly deadlineMs: number | null;
   /** The runner executing the call. */
   readonly runnerId: string;
+  /**
+   * The same string on every attempt of one call: the caller's `idempotencyKey` option, or one
+   * the pool made for the call (retries on), or one unique to the call (retries off). Use it
+   * to make a side effect happen once when a runner lost mid-call makes the call run again.
+   */
+  readonly idempotencyKey: string;
+  /** 1 for the first attempt; 2, 3, … when `retry` runs the call again after a runner loss. */
+  readonly attempt: number;
 }
 
 export interface FlameFunction<I, O> {

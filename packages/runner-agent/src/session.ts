@@ -215,6 +215,8 @@ export class Session implements ExecutorSink {
             // ctx.deadlineMs is an instant on this runner's own clock.
             deadlineMs: timeoutMs === null ? null : Date.now() + timeoutMs,
             traceparent: msg.traceparent,
+            idempotencyKey: msg.idempotencyKey,
+            attempt: msg.attempt,
           };
           this.#tasks.set(msg.id, { phase: "received", kind, spec });
         }

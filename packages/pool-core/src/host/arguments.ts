@@ -1,9 +1,10 @@
 /** Validation of what a caller passes to `call`, `cast` and `placeChild`. */
 
 import type { RetryPolicy } from "../core/index.js";
-import { FlameError } from "../errors.js";
+import { FlameError, invalidOption } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
 import { type ResolvedOptions, type RetryOption, retryPolicy } from "../options/index.js";
+import { LIMITS } from "../wire/index.js";
 
 export function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {
   const id = (fn as { id?: unknown } | null)?.id;
@@ -47,6 +48,12 @@ export interface CallOptions {
    * counted in telemetry); `drain()` and `stop()` wait for it up to `shutdownTimeout`.
    */
   readonly link?: boolean;
+  /**
+   * The call's idempotency key, seen by the function as `ctx.idempotencyKey` on every attempt
+   * (a non-empty string of at most 255 UTF-8 bytes). Default: a random UUID the pool makes once
+   * per call when retries are on; with retries off and no key, the runner makes a unique one.
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** One piece of work as the host carries it: validated options with the pool's defaults. */
@@ -56,6 +63,8 @@ export interface WorkSettings {
   readonly signal: AbortSignal | undefined;
   readonly retry: RetryPolicy | null;
   readonly linked: boolean;
+  /** The caller's key; undefined: the pool makes one if the call may be retried. */
+  readonly idempotencyKey: string | undefined;
 }
 
 type PoolDefaults = Pick<ResolvedOptions, "timeoutMs" | "bootTimeoutMs" | "retry">;
@@ -67,6 +76,7 @@ export function workSettings(fnId: string, options: CallOptions, o: PoolDefaults
     signal: options.signal,
     retry: options.retry === undefined ? o.retry : retryPolicy("retry", options.retry),
     linked: linkOption(options.link),
+    idempotencyKey: keyOption(options.idempotencyKey),
   };
 }
 
@@ -77,7 +87,16 @@ export function castSettings(
   o: PoolDefaults,
 ): WorkSettings {
   const linked = linkOption(options.link);
-  return { fnId, timeoutMs: o.bootTimeoutMs, signal: undefined, retry: null, linked };
+  const timeoutMs = o.bootTimeoutMs;
+  return { fnId, timeoutMs, signal: undefined, retry: null, linked, idempotencyKey: undefined };
+}
+
+function keyOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (!LIMITS.idempotencyKey.accepts(value)) {
+    throw invalidOption("idempotencyKey", LIMITS.idempotencyKey.expected, value);
+  }
+  return value as string;
 }
 
 function linkOption(value: unknown): boolean {

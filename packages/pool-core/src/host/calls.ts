@@ -172,11 +172,17 @@ export class Calls {
         const timeoutMs =
           deadlineMs === null ? null : Math.max(0, deadlineMs - this.#d.batchNowMs());
         const reply = c.replyFor();
-        c.requestId = conn.request("call", c.fnId, c.input, { timeoutMs, traceparent }, reply);
+        const opts = {
+          timeoutMs,
+          traceparent,
+          idempotencyKey: c.idempotencyKey,
+          attempt: c.attempt + 1,
+        };
+        c.requestId = conn.request("call", c.fnId, c.input, opts, reply);
         return;
       }
       case "cast":
-        c.requestId = conn.request("cast", c.fnId, c.input, withoutDeadline(traceparent), c);
+        c.requestId = conn.request("cast", c.fnId, c.input, withoutDeadline(c), c);
         return;
       case "child":
         this.#startChild(c, conn);
@@ -193,7 +199,7 @@ export class Calls {
       c.onError = reject;
     });
     const settled = result.then(ignore, ignore);
-    c.requestId = conn.request("child", c.fnId, c.input, withoutDeadline(c.span.traceparent), c);
+    c.requestId = conn.request("child", c.fnId, c.input, withoutDeadline(c), c);
     const stopChild = (): void => {
       if (c.requestId !== null && c.phase === "granted") conn.stopChild(c.requestId);
     };
@@ -346,9 +352,9 @@ export class Calls {
 
 const ignore = (): void => {};
 
-/** Casts and children have no deadline on the wire. */
-function withoutDeadline(traceparent: string | undefined): RequestOptions {
-  return { timeoutMs: null, traceparent };
+/** Casts and children have no deadline on the wire, and are never retried (one attempt). */
+function withoutDeadline(c: Checkout): RequestOptions {
+  return { timeoutMs: null, traceparent: c.span.traceparent, idempotencyKey: c.idempotencyKey };
 }
 
 function asFlameError(error: unknown): FlameError {

@@ -5,6 +5,7 @@
  * It is the link's `Reply` and the caller's abort listener itself, so a call costs one promise
  * (the caller's) and no closures: the host settles everything in one place (`CheckoutOwner`).
  */
+import { randomUUID } from "node:crypto";
 import type { FlameError } from "../errors.js";
 import type { CallSpan } from "../telemetry/spans.js";
 import type { WorkSettings } from "./arguments.js";
@@ -55,6 +56,12 @@ export class Checkout implements Reply {
   readonly retryable: boolean;
   /** FLAME's `link` (default true): whether the caller's signal stops the work. */
   readonly linked: boolean;
+  /**
+   * ctx.idempotencyKey on every attempt: the caller's, or one made here once per call that may
+   * be retried. Otherwise none travels (no string per call on the hot path) and the runner
+   * makes a unique one: with no retry there is no second attempt to match.
+   */
+  readonly idempotencyKey: string | undefined;
 
   constructor(
     private readonly owner: CheckoutOwner,
@@ -74,6 +81,7 @@ export class Checkout implements Reply {
     // Only a call is retried: a cast or a child has no caller waiting on its run.
     this.retryable = work.retry !== null && kind === "call";
     this.linked = work.linked;
+    this.idempotencyKey = work.idempotencyKey ?? (this.retryable ? randomUUID() : undefined);
   }
 
   /** The link's reply for the first attempt (a retry sends `AttemptReply`). */

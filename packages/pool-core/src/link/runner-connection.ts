@@ -57,6 +57,10 @@ export interface RequestOptions {
   /** Ms the call may run from now (calls only; ignored for casts and children). null = none. */
   readonly timeoutMs: number | null;
   readonly traceparent: string | undefined;
+  /** ctx.idempotencyKey; absent: none sent, the runner makes one (no retries to match). */
+  readonly idempotencyKey?: string | undefined;
+  /** ctx.attempt: 1 (the default) for the first attempt, 2 for the first retry, … */
+  readonly attempt?: number;
 }
 
 /**
@@ -172,7 +176,7 @@ export class RunnerConnection {
       // The input is encoded straight into the frame (protocol/work-frame.ts).
       const timeoutMs = kind === "call" ? opts.timeoutMs : null;
       frame = encodeRequestFrame(
-        requestEnvelope(kind, id, fn, timeoutMs, opts.traceparent),
+        requestEnvelope(kind, id, fn, timeoutMs, opts),
         args,
         this.#options.codec,
         this.#options.maxFrameBytes,
@@ -367,7 +371,8 @@ function requestEnvelope(
   id: number,
   fn: string,
   timeoutMs: number | null,
-  traceparent: string | undefined,
+  { traceparent, idempotencyKey, attempt }: RequestOptions,
 ): WorkEnvelope {
-  return { t: kind === "child" ? "child.start" : kind, id, fn, timeoutMs, traceparent };
+  const t = kind === "child" ? "child.start" : kind;
+  return { t, id, fn, timeoutMs, traceparent, idempotencyKey, attempt: attempt ?? 1 };
 }

@@ -29,6 +29,10 @@ export type ParentToRunner =
       readonly args: Uint8Array;
       readonly timeoutMs: number | null;
       readonly traceparent?: string;
+      /** The call's key, the same on every attempt; absent: the runner makes one. */
+      readonly idempotencyKey?: string;
+      /** 1 (absent) for the first attempt, 2 for the first retry after a runner loss, … */
+      readonly attempt?: number;
     }
   | {
       readonly t: "cast";
@@ -36,6 +40,8 @@ export type ParentToRunner =
       readonly fn: string;
       readonly args: Uint8Array;
       readonly traceparent?: string;
+      readonly idempotencyKey?: string;
+      readonly attempt?: number;
     }
   | { readonly t: "cancel"; readonly id: number }
   /** Start a placed child: a long-lived call whose end is reported with `child.exit`. */
@@ -45,6 +51,8 @@ export type ParentToRunner =
       readonly fn: string;
       readonly args: Uint8Array;
       readonly traceparent?: string;
+      readonly idempotencyKey?: string;
+      readonly attempt?: number;
     }
   /** Ask a placed child to stop: its ctx.signal aborts; it still reports `child.exit`. */
   | { readonly t: "child.stop"; readonly id: number }

@@ -7,7 +7,10 @@
  *   bytes 9..10   fn length in UTF-8 bytes, uint16 big-endian
  *   bytes 11..12  traceparent length in bytes, uint16 big-endian (0 when absent)
  *   bytes 13..20  timeoutMs, float64 big-endian (0 when absent)
- *   then          fn (UTF-8), traceparent (UTF-8), then the input bytes to the frame's end
+ *   byte  21      attempt, uint8 (1 = the first; a retry after a runner loss counts up)
+ *   byte  22      idempotency key length in UTF-8 bytes, uint8 (0 = none: the runner makes one)
+ *   then          fn (UTF-8), traceparent (UTF-8), key (UTF-8), then the input bytes to the
+ *                 frame's end
  *
  * Why not the codec for the envelope too, like every other message: the input is already
  * bytes (the parent encodes it once, at call time), and wrapping bytes in a v8 document costs
@@ -30,30 +33,48 @@ export interface WorkEnvelope {
   /** Calls only; ignored for casts and children. */
   readonly timeoutMs: number | null;
   readonly traceparent: string | undefined;
+  /** The call's key, the same on every attempt; absent: the runner makes one (no retry). */
+  readonly idempotencyKey?: string | undefined;
+  /** 1 (the default) for the first attempt, 2 for the first retry, … */
+  readonly attempt?: number | undefined;
 }
 
 const HAS_TIMEOUT = 1;
 const HAS_TRACEPARENT = 2;
-const ENVELOPE_BYTES = 13;
+const ENVELOPE_BYTES = 15;
 /** fn and traceparent lengths travel as uint16. */
 const MAX_STRING_BYTES = 0xffff;
+/** The key's length and the attempt travel as uint8 (LIMITS.idempotencyKey; ≤ 101 attempts). */
+const MAX_KEY_BYTES = 0xff;
+const MAX_ATTEMPT = 0xff;
 
 /** The work envelope's bytes after the 8-byte frame header (everything but the input). */
 function encodeWorkEnvelope(
   header: Uint8Array,
   fn: string,
   timeoutMs: number | null,
-  traceparent: string | undefined,
+  work: Pick<WorkEnvelope, "traceparent" | "idempotencyKey" | "attempt">,
 ): Buffer {
+  const { traceparent, idempotencyKey, attempt = 1 } = work;
   const fnBytes = Buffer.byteLength(fn);
   const tpBytes = traceparent === undefined ? 0 : Buffer.byteLength(traceparent);
+  const keyBytes = idempotencyKey === undefined ? 0 : Buffer.byteLength(idempotencyKey);
   if (fnBytes > MAX_STRING_BYTES || tpBytes > MAX_STRING_BYTES) {
     throw new FlameError(
       "PROTOCOL",
       `A function id or traceparent of over ${MAX_STRING_BYTES} bytes can't be sent; use a shorter function id.`,
     );
   }
-  const prefix = Buffer.allocUnsafe(header.byteLength + ENVELOPE_BYTES + fnBytes + tpBytes);
+  // The pool's options keep both in range (LIMITS.idempotencyKey, retry.runnerDown ≤ 100).
+  if (keyBytes > MAX_KEY_BYTES || !(attempt >= 1 && attempt <= MAX_ATTEMPT)) {
+    throw new FlameError(
+      "PROTOCOL",
+      `An idempotency key of over ${MAX_KEY_BYTES} bytes or an attempt outside 1..${MAX_ATTEMPT} can't be sent; use a shorter key.`,
+    );
+  }
+  const prefix = Buffer.allocUnsafe(
+    header.byteLength + ENVELOPE_BYTES + fnBytes + tpBytes + keyBytes,
+  );
   prefix.set(header, 0);
   let at = header.byteLength;
   prefix[at] =
@@ -61,16 +82,23 @@ function encodeWorkEnvelope(
   prefix.writeUInt16BE(fnBytes, at + 1);
   prefix.writeUInt16BE(tpBytes, at + 3);
   prefix.writeDoubleBE(timeoutMs ?? 0, at + 5);
+  prefix[at + 13] = attempt;
+  prefix[at + 14] = keyBytes;
   at += ENVELOPE_BYTES;
   at += prefix.write(fn, at, "utf8");
-  if (traceparent !== undefined) prefix.write(traceparent, at, "utf8");
+  if (traceparent !== undefined) at += prefix.write(traceparent, at, "utf8");
+  if (idempotencyKey !== undefined) prefix.write(idempotencyKey, at, "utf8");
   return prefix;
 }
 
 /** A whole work frame whose input is already encoded (`args` bytes are copied in). */
 export function encodeWorkFrame(header: Uint8Array, msg: WorkMessage): Buffer {
   const timeoutMs = msg.t === "call" ? msg.timeoutMs : null;
-  const prefix = encodeWorkEnvelope(header, msg.fn, timeoutMs, msg.traceparent);
+  const prefix = encodeWorkEnvelope(header, msg.fn, timeoutMs, {
+    traceparent: msg.traceparent,
+    idempotencyKey: msg.idempotencyKey,
+    attempt: msg.attempt,
+  });
   const frame = Buffer.allocUnsafe(prefix.byteLength + msg.args.byteLength);
   frame.set(prefix, 0);
   frame.set(msg.args, prefix.byteLength);
@@ -88,7 +116,7 @@ export function encodeWorkFrameOf(
   codec: Codec,
 ): Uint8Array {
   const timeoutMs = work.t === "call" ? work.timeoutMs : null;
-  const prefix = encodeWorkEnvelope(header, work.fn, timeoutMs, work.traceparent);
+  const prefix = encodeWorkEnvelope(header, work.fn, timeoutMs, work);
   if (codec.encodeAfter !== undefined) return codec.encodeAfter(prefix, input);
   const bytes = codec.encode(input);
   const frame = Buffer.allocUnsafe(prefix.byteLength + bytes.byteLength);
@@ -118,24 +146,34 @@ export function decodeWorkFrame(
   const fnBytes = view.getUint16(start + 1);
   const tpBytes = view.getUint16(start + 3);
   const timeout = view.getFloat64(start + 5);
+  const attempt = view.getUint8(start + 13);
+  const keyBytes = view.getUint8(start + 14);
+  if (attempt === 0) return "attempt 0 (attempts count from 1)";
   const fnAt = start + ENVELOPE_BYTES;
-  const argsAt = fnAt + fnBytes + tpBytes;
-  if (argsAt > bytes.byteLength) return "fn and traceparent run past the frame's end";
+  const keyAt = fnAt + fnBytes + tpBytes;
+  const argsAt = keyAt + keyBytes;
+  if (argsAt > bytes.byteLength) return "fn, traceparent and key run past the frame's end";
   if ((flags & HAS_TRACEPARENT) === 0 && tpBytes !== 0) return "traceparent bytes without its flag";
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fn = text.toString("utf8", fnAt, fnAt + fnBytes);
   const args = new Uint8Array(bytes.buffer, bytes.byteOffset + argsAt, bytes.byteLength - argsAt);
-  const traceparent =
-    (flags & HAS_TRACEPARENT) === 0 ? undefined : text.toString("utf8", fnAt + fnBytes, argsAt);
+  let msg: Mutable<WorkMessage>;
   if (t === "call") {
     const timeoutMs = (flags & HAS_TIMEOUT) === 0 ? null : timeout;
     if (timeoutMs !== null && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
       return "timeoutMs must be a non-negative number or null";
     }
-    return traceparent === undefined
-      ? { t, id, fn, args, timeoutMs }
-      : { t, id, fn, args, timeoutMs, traceparent };
+    msg = { t, id, fn, args, timeoutMs };
+  } else {
+    if ((flags & HAS_TIMEOUT) !== 0) return `a ${t} carries no timeoutMs`;
+    msg = { t, id, fn, args };
   }
-  if ((flags & HAS_TIMEOUT) !== 0) return `a ${t} carries no timeoutMs`;
-  return traceparent === undefined ? { t, id, fn, args } : { t, id, fn, args, traceparent };
+  if ((flags & HAS_TRACEPARENT) !== 0)
+    msg.traceparent = text.toString("utf8", fnAt + fnBytes, keyAt);
+  // Left out when they say nothing (no key, a first attempt), as the parent's message does.
+  if (keyBytes !== 0) msg.idempotencyKey = text.toString("utf8", keyAt, argsAt);
+  if (attempt !== 1) msg.attempt = attempt;
+  return msg;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

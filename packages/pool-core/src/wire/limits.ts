@@ -42,6 +42,11 @@ export const LIMITS = {
     accepts: (v) => v === "threads" || v === "inline",
   },
   threads: integerAtLeast(1),
+  /** A call's idempotency key: its length travels as one byte of the work frame. */
+  idempotencyKey: {
+    expected: "a non-empty string of at most 255 UTF-8 bytes",
+    accepts: (v) => typeof v === "string" && v.length > 0 && Buffer.byteLength(v) <= 255,
+  },
   terminateGraceMs: nonNegativeMs,
   /**
    * Whole MiB: it becomes a worker's `resourceLimits.maxOldGenerationSizeMb`, which takes MiB,

@@ -9,5 +9,7 @@
  *    unwrapped (protocol/work-frame.ts) instead of a codec-encoded message.
  * 5: the token never travels: a challenge–response both ways on the connection before the
  *    upgrade (protocol/handshake.ts), so nothing a listener sees can be replayed.
+ * 6: work frames carry the attempt number and the call's idempotency key (ctx.attempt,
+ *    ctx.idempotencyKey: the same key on every retry of one call).
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;

@@ -8,7 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { PoolEvent } from "../../src/index.js";
-import { countAndHang, countAndThrow, loseRunnerOnce } from "./fixtures/flame-semantics.mjs";
+import {
+  countAndHang,
+  countAndThrow,
+  loseRunnerOnce,
+  loseRunnerOnceKeyed,
+  ownKey,
+} from "./fixtures/flame-semantics.mjs";
 import { codeOf, localPool } from "./helpers.js";
 
 const entry = new URL("./fixtures/flame-semantics.mjs", import.meta.url);
@@ -82,5 +88,60 @@ describe("retry: { runnerDown } on LocalBackend", () => {
     );
     expect(events.some((e) => e.type === "callRetry")).toBe(false);
     expect(runs(path)).toBe(1);
+  });
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe.each(["threads", "inline"] as const)("ctx.idempotencyKey and ctx.attempt (%s)", (mode) => {
+  const execution = { mode };
+
+  it("a runner killed mid-call: the retry sees the first attempt's key, and attempt 2", async () => {
+    const pool = localPool({ entry, execution, retry: { runnerDown: 1, backoffMs: 0 } });
+    const [first, retry] = await pool.call(loseRunnerOnceKeyed, { marker: marker() });
+    expect(first?.attempt).toBe(1);
+    expect(first?.key).toMatch(UUID);
+    expect(retry).toEqual({ runnerId: expect.any(String), key: first?.key, attempt: 2 });
+    expect(retry?.runnerId).not.toBe(first?.runnerId);
+    // One key per call, not per pool: the next call's differs.
+    const [next] = await pool.call(loseRunnerOnceKeyed, { marker: marker() });
+    expect(next?.key).toMatch(UUID);
+    expect(next?.key).not.toBe(first?.key);
+  });
+
+  it("a caller's own key arrives as given, on every attempt", async () => {
+    const pool = localPool({ entry, execution, retry: { runnerDown: 1, backoffMs: 0 } });
+    const idempotencyKey = "order-42·paiement";
+    const lines = await pool.call(loseRunnerOnceKeyed, { marker: marker() }, { idempotencyKey });
+    expect(lines.map((l) => [l.key, l.attempt])).toEqual([
+      [idempotencyKey, 1],
+      [idempotencyKey, 2],
+    ]);
+  });
+
+  it("without retries: the caller's key as given, else one unique to the call, attempt 1", async () => {
+    const pool = localPool({ entry, execution, max: 1 });
+    expect(await pool.call(ownKey, null, { idempotencyKey: "mine" })).toEqual({
+      key: "mine",
+      attempt: 1,
+    });
+    const a = await pool.call(ownKey, null);
+    const b = await pool.call(ownKey, null);
+    expect(a.attempt).toBe(1);
+    expect(a.key).toMatch(/\S/);
+    expect(b.key).not.toBe(a.key);
+  });
+});
+
+describe("the idempotencyKey option", () => {
+  it.each([
+    ["an empty string", ""],
+    ["a number", 42],
+    ["over 255 UTF-8 bytes", "é".repeat(128)],
+  ])("refuses %s with INVALID_OPTIONS naming the field", async (_what, idempotencyKey) => {
+    const pool = localPool({ entry });
+    const call = pool.call(ownKey, null, { idempotencyKey: idempotencyKey as string });
+    await expect(call).rejects.toMatchObject({ code: "INVALID_OPTIONS", field: "idempotencyKey" });
+    expect(pool.snapshot().runners).toEqual([]);
   });
 });

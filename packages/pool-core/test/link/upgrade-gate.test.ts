@@ -6,6 +6,7 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
+import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 import {
   type Codec,
   generateToken,
@@ -125,9 +126,9 @@ describe("runner port: authentication at the upgrade", () => {
     );
     for (const answer of answers) {
       expect(answer.status).toBe(426);
-      expect(answer.headers["x-flame-protocol"]).toBe("5");
+      expect(answer.headers["x-flame-protocol"]).toBe(String(PROTOCOL_VERSION));
       expect(answer.raw.slice(answer.raw.indexOf("\r\n\r\n"))).toBe(
-        "\r\n\r\nflame-ts runner port: protocol 5 only\n",
+        `\r\n\r\nflame-ts runner port: protocol ${PROTOCOL_VERSION} only\n`,
       );
     }
   });

@@ -8,7 +8,8 @@ describe("function registry", () => {
     expect(fn.id).toBe("registry-test.double");
     expect(lookupFunction("registry-test.double")).toBe(fn);
     expect(listFunctionIds()).toContain("registry-test.double");
-    const ctx = { signal: new AbortController().signal, deadlineMs: null, runnerId: "r" };
+    const signal = new AbortController().signal;
+    const ctx = { signal, deadlineMs: null, runnerId: "r", idempotencyKey: "k", attempt: 1 };
     expect(await lookupFunction("registry-test.double")?.impl(21, ctx)).toBe(42);
     expect(lookupFunction("registry-test.missing")).toBeUndefined();
   });

@@ -33,6 +33,8 @@ describe("defineFunction", () => {
       expectTypeOf(ctx.signal).toEqualTypeOf<AbortSignal>();
       expectTypeOf(ctx.deadlineMs).toEqualTypeOf<number | null>();
       expectTypeOf(ctx.runnerId).toEqualTypeOf<string>();
+      expectTypeOf(ctx.idempotencyKey).toEqualTypeOf<string>();
+      expectTypeOf(ctx.attempt).toEqualTypeOf<number>();
       // @ts-expect-error the context has no such member
       ctx.retry;
     });
@@ -64,10 +66,13 @@ describe("pool.call", () => {
     pool.call(double);
   });
 
-  it("takes timeout and signal, nothing else", () => {
+  it("takes its call options (timeout, signal, retry, idempotencyKey), nothing else", () => {
     pool.call(double, 1, { timeout: 5_000, signal: AbortSignal.timeout(1) });
     // @ts-expect-error timeout is a number of ms
     pool.call(double, 1, { timeout: "5s" });
+    pool.call(double, 1, { idempotencyKey: "order-42", retry: { runnerDown: 1 } });
+    // @ts-expect-error the idempotency key is a string
+    pool.call(double, 1, { idempotencyKey: 42 });
     // @ts-expect-error unknown call option
     pool.call(double, 1, { retries: 3 });
   });

@@ -7,8 +7,8 @@
  * the layout is five fixed fields and two strings: a general serializer is what we measured.
  *
  * A task:   u32 id · u8 kind (bit 7: has a traceparent) · f64 deadlineMs (NaN = none) · u16 fn
- *           bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent apart) · fn ·
- *           traceparent · input
+ *           bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent apart) · u8
+ *           attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key · input
  * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · frame
  *
  * Inputs and frames of `APART_BYTES` or more are not copied into the batch: they travel as
@@ -20,7 +20,7 @@ import type { TaskSpec } from "./executor.js";
 export const APART_BYTES = 64 * 1024;
 const HAS_TRACEPARENT = 0x80;
 const APART_U32 = 0xffffffff;
-const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4;
+const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4 + 1 + 1;
 const ANSWER_FIXED_BYTES = 8;
 const KIND_CODES: readonly WorkKind[] = WORK_KINDS;
 
@@ -68,6 +68,7 @@ export class TaskBatchWriter {
       TASK_FIXED_BYTES +
       Buffer.byteLength(task.fn) +
       (task.traceparent === undefined ? 0 : Buffer.byteLength(task.traceparent)) +
+      (task.idempotencyKey === undefined ? 0 : Buffer.byteLength(task.idempotencyKey)) +
       (task.input.byteLength >= APART_BYTES ? 0 : task.input.byteLength);
   }
 
@@ -93,6 +94,12 @@ export class TaskBatchWriter {
         task.traceparent === undefined ? 0 : packed.write(task.traceparent, next, "utf8");
       packed.writeUInt16BE(tpBytes, at + 15);
       next += tpBytes;
+      // Both fit a byte: the wire carries them as one (pool-core's protocol/work-frame.ts).
+      packed[at + 21] = task.attempt ?? 1;
+      const key = task.idempotencyKey;
+      const keyBytes = key === undefined ? 0 : packed.write(key, next, "utf8");
+      packed[at + 22] = keyBytes;
+      next += keyBytes;
       const input = task.input;
       if (input.byteLength >= APART_BYTES) {
         packed.writeUInt32BE(APART_U32, at + 17);
@@ -124,6 +131,9 @@ export interface UnpackedTask {
   readonly input: Uint8Array;
   readonly deadlineMs: number | null;
   readonly traceparent: string | undefined;
+  /** undefined: the parent sent none (the context makes one when asked). */
+  readonly idempotencyKey: string | undefined;
+  readonly attempt: number;
 }
 
 /**
@@ -156,6 +166,8 @@ export function readTaskBatch(
     const fnBytes = packed.readUInt16BE(at + 13);
     const tpBytes = packed.readUInt16BE(at + 15);
     const inputBytes = packed.readUInt32BE(at + 17);
+    const attempt = packed[at + 21] ?? 1;
+    const keyBytes = packed[at + 22] ?? 0;
     let next = at + TASK_FIXED_BYTES;
     const fn = packed.toString("utf8", next, next + fnBytes);
     next += fnBytes;
@@ -163,6 +175,11 @@ export function readTaskBatch(
     if ((kindByte & HAS_TRACEPARENT) !== 0) {
       traceparent = packed.toString("utf8", next, next + tpBytes);
       next += tpBytes;
+    }
+    let idempotencyKey: string | undefined;
+    if (keyBytes !== 0) {
+      idempotencyKey = packed.toString("utf8", next, next + keyBytes);
+      next += keyBytes;
     }
     let input: Uint8Array;
     if (inputBytes === APART_U32) {
@@ -172,7 +189,8 @@ export function readTaskBatch(
       next += inputBytes;
     }
     at = next;
-    run({ id, kind, fn, input, deadlineMs: Number.isNaN(deadline) ? null : deadline, traceparent });
+    const deadlineMs = Number.isNaN(deadline) ? null : deadline;
+    run({ id, kind, fn, input, deadlineMs, traceparent, idempotencyKey, attempt });
     tasksRun += 1;
   }
   abortsUpTo(Number.POSITIVE_INFINITY);

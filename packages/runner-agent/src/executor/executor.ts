@@ -15,6 +15,10 @@ export interface TaskSpec {
   /** ctx.deadlineMs: epoch ms on this runner's clock; null = none. */
   readonly deadlineMs: number | null;
   readonly traceparent: string | undefined;
+  /** ctx.idempotencyKey as the parent sent it; absent: none sent, the context makes one. */
+  readonly idempotencyKey?: string | undefined;
+  /** ctx.attempt: 1 (the default) for the first attempt, 2 for the first retry, … */
+  readonly attempt?: number | undefined;
 }
 
 export interface ExecutorSink {

@@ -39,7 +39,7 @@ export class InlineExecutor implements Executor {
   }
 
   run(task: TaskSpec): void {
-    const ctx = new CallContext(task.deadlineMs, this.options.runnerId);
+    const ctx = new CallContext(task, this.options.runnerId);
     this.#contexts.set(task.id, ctx);
     const settings = {
       codec: v8Codec,

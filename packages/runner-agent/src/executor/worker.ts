@@ -50,8 +50,9 @@ function postAnswers(): void {
 }
 post({ op: "ready", functions: listFunctionIds() });
 
-function run({ id, kind, fn, input, deadlineMs, traceparent }: UnpackedTask): void {
-  const ctx = new CallContext(deadlineMs, settings.runnerId);
+function run(task: UnpackedTask): void {
+  const { id, kind, fn, input, traceparent } = task;
+  const ctx = new CallContext(task, settings.runnerId);
   contexts.set(id, ctx);
   const answerSettings = {
     codec: v8Codec,

@@ -64,6 +64,8 @@ describe("task batches to a worker thread", () => {
         size: 3,
         deadlineMs: 1.5e12,
         traceparent: undefined,
+        idempotencyKey: undefined,
+        attempt: 1,
       },
       {
         id: 0xfffffffe,
@@ -73,8 +75,73 @@ describe("task batches to a worker thread", () => {
         size: APART_BYTES + 1,
         deadlineMs: null,
         traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        idempotencyKey: undefined,
+        attempt: 1,
       },
-      { id: 3, kind: "child", fn: "f", input: [], size: 0, deadlineMs: null, traceparent: "" },
+      {
+        id: 3,
+        kind: "child",
+        fn: "f",
+        input: [],
+        size: 0,
+        deadlineMs: null,
+        traceparent: "",
+        idempotencyKey: undefined,
+        attempt: 1,
+      },
+    ]);
+  });
+
+  it("carry a call's attempt and idempotency key between its traceparent and its input", () => {
+    const writer = new TaskBatchWriter();
+    const key = "3f1c9a52-0d7e-4c1b-9a55-2b6f0e0c1d2e";
+    writer.add({
+      id: 5,
+      kind: "call",
+      fn: "charge",
+      input: bytes(2, 9),
+      deadlineMs: null,
+      traceparent: "tp",
+      idempotencyKey: key,
+      attempt: 2,
+    });
+    writer.add({
+      id: 6,
+      kind: "call",
+      fn: "f",
+      input: bytes(1, 4),
+      deadlineMs: null,
+      traceparent: undefined,
+      idempotencyKey: "ключ·🔑",
+      attempt: 101,
+    });
+    const tasks: UnpackedTask[] = [];
+    readTaskBatch(
+      structuredClone(writer.take().batch),
+      (t) => tasks.push(t),
+      () => {},
+    );
+    expect(tasks.map((t) => ({ ...t, input: [...t.input] }))).toStrictEqual([
+      {
+        id: 5,
+        kind: "call",
+        fn: "charge",
+        input: [9, 9],
+        deadlineMs: null,
+        traceparent: "tp",
+        idempotencyKey: key,
+        attempt: 2,
+      },
+      {
+        id: 6,
+        kind: "call",
+        fn: "f",
+        input: [4],
+        deadlineMs: null,
+        traceparent: undefined,
+        idempotencyKey: "ключ·🔑",
+        attempt: 101,
+      },
     ]);
   });
 
