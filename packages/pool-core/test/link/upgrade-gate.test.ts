@@ -6,7 +6,6 @@ import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
-import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 import {
   type Codec,
   generateToken,
@@ -15,6 +14,7 @@ import {
   proofEquals,
   v8Codec,
 } from "../../src/protocol.js";
+import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 import {
   challengeRequest,
   FakeRunner,
