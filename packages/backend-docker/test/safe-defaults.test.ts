@@ -28,6 +28,14 @@ const engine = await dockerSuite("backend-docker safe defaults");
 const NETWORK = managedNetworkName(TEST_APP);
 /** An abstract unix socket ("\0" first): it lives in this test's network namespace only. */
 const ABSTRACT_SOCKET = `\0flame-ts-test-${runTag}`;
+/**
+ * The same name as Node 20 binds and dials it: padded with NULs to all 108 bytes of
+ * `sun_path` (libuv before 1.46), where Node 22+ uses the name's exact length. The runner in
+ * the test image runs the Node that built it, which may not be this process's Node (CI runs
+ * this suite on 20 and 24 with one image), so the test listens on both forms; on Node 20 they
+ * are one name.
+ */
+const ABSTRACT_SOCKET_PADDED = ABSTRACT_SOCKET.padEnd(108, "\0");
 
 async function listening(server: Server, where: number | string, host?: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
@@ -42,16 +50,22 @@ describe.skipIf(engine.skip)("DockerBackend defaults: safe and working", () => {
   const run = useDockerTestRun(docker);
   const loopbackService = createServer((socket) => socket.end());
   const abstractService = createServer((socket) => socket.end());
+  const abstractServicePadded = createServer((socket) => socket.end());
   let loopbackPort = 0;
 
   beforeAll(async () => {
     await listening(loopbackService, 0, "127.0.0.1");
     loopbackPort = (loopbackService.address() as { port: number }).port;
     await listening(abstractService, ABSTRACT_SOCKET);
+    await listening(abstractServicePadded, ABSTRACT_SOCKET_PADDED).catch((error: unknown) => {
+      // Node 20: the padded form is the name already bound above.
+      if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    });
   });
   afterAll(() => {
     loopbackService.close();
     abstractService.close();
+    abstractServicePadded.close();
   });
 
   function pool(extra: Partial<DockerBackendOptions> = {}): Pool {
