@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defaultServerConditions, defineConfig } from "vite";
 
 // One vitest run covers every workspace. The "source" export condition makes workspace
@@ -26,5 +27,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Vitest's default is one worker fewer than the CPUs: one file at a time on a 2-core
+    // machine. Most files here wait on processes, containers and pods rather than compute, so
+    // one per CPU halves the wall time; each file's runners, containers, namespaces and ports
+    // are its own (run tags, free ports), so files do not see each other.
+    maxWorkers: Math.max(2, availableParallelism()),
   },
 });
