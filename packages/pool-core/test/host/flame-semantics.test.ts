@@ -3,43 +3,14 @@
  * core's, on the pool's clock) and unlinked work (the caller's abort answers the caller, never
  * the work).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isFlameError } from "../../src/errors.js";
 import { defineFunction } from "../../src/functions.js";
-import { Pool } from "../../src/host/pool.js";
-import type { PoolOptions } from "../../src/options/index.js";
-import type { PoolEvent } from "../../src/telemetry/events.js";
-import { ControlledCalls, FakeWorld, VirtualClock } from "./fakes.js";
+import { useVirtualPools } from "./virtual-pool.js";
 
 const work = defineFunction("host-flame-semantics.work", (input: unknown) => input);
 
-let pools: Array<{ pool: Pool; clock: VirtualClock }> = [];
-afterEach(async () => {
-  for (const { pool, clock } of pools) {
-    let done = false;
-    void pool.stop().finally(() => {
-      done = true;
-    });
-    for (let i = 0; i < 100 && !done; i += 1) await clock.advance(1_000);
-    expect(done).toBe(true);
-  }
-  pools = [];
-});
-
-function setup(options: Partial<PoolOptions> = {}) {
-  const clock = new VirtualClock();
-  const world = new FakeWorld(clock);
-  const pool = new Pool(
-    { name: "t", max: 2, backend: world, clock, shutdownTimeout: 1_000, ...options },
-    { listen: world.listen, env: {} },
-  );
-  pools.push({ pool, clock });
-  const events: PoolEvent[] = [];
-  pool.events.subscribe((e) => events.push(e));
-  const calls = new ControlledCalls();
-  world.handler = calls.handler;
-  return { clock, world, pool, events, calls };
-}
+const setup = useVirtualPools();
 
 function outcome(promise: Promise<unknown>): { current: unknown } {
   const box: { current: unknown } = { current: undefined };

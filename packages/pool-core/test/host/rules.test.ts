@@ -3,43 +3,17 @@
  * sleeps): what a user sees for maxWaiting, buffer, budget, drain, a bounded stop, and boot
  * failures surfaced.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FlameError, isFlameError } from "../../src/errors.js";
 import { defineFunction } from "../../src/functions.js";
 import { Pool } from "../../src/host/pool.js";
 import type { PoolOptions } from "../../src/options/index.js";
-import type { PoolEvent } from "../../src/telemetry/events.js";
-import { ControlledCalls, FakeWorld, flush, VirtualClock } from "./fakes.js";
+import { FakeWorld, flush, VirtualClock } from "./fakes.js";
+import { useVirtualPools } from "./virtual-pool.js";
 
 const echo = defineFunction("host-rules.echo", (input: unknown) => input);
 
-let pools: Array<{ pool: Pool; clock: VirtualClock }> = [];
-afterEach(async () => {
-  for (const { pool, clock } of pools) {
-    let done = false;
-    void pool.stop().finally(() => {
-      done = true;
-    });
-    for (let i = 0; i < 100 && !done; i += 1) await clock.advance(1_000);
-    expect(done).toBe(true);
-  }
-  pools = [];
-});
-
-function setup(options: Partial<PoolOptions> = {}) {
-  const clock = new VirtualClock();
-  const world = new FakeWorld(clock);
-  const pool = new Pool(
-    { name: "t", max: 2, backend: world, clock, shutdownTimeout: 1_000, ...options },
-    { listen: world.listen, env: {} },
-  );
-  pools.push({ pool, clock });
-  const events: PoolEvent[] = [];
-  pool.events.subscribe((e) => events.push(e));
-  const calls = new ControlledCalls();
-  world.handler = calls.handler;
-  return { clock, world, pool, events, calls };
-}
+const setup = useVirtualPools();
 
 function outcome<T>(promise: Promise<T>): { current: T | string | undefined; error?: FlameError } {
   const box: { current: T | string | undefined; error?: FlameError } = { current: undefined };
