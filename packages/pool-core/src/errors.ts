@@ -18,6 +18,7 @@ export const FLAME_ERROR_CODES = [
   "PROTOCOL",
   "OVERLOADED",
   "BUDGET_EXHAUSTED",
+  "RESOURCE_GONE",
 ] as const;
 
 export type FlameErrorCode = (typeof FLAME_ERROR_CODES)[number];

@@ -6,6 +6,7 @@
  * pool-core in one process (e.g. the app's and the runner-agent's) see the same functions.
  */
 import { FlameError } from "./errors.js";
+import type { Dispose, Tracked } from "./tracked/types.js";
 
 /** What a function receives besides its input. */
 export interface FunctionContext {
@@ -23,6 +24,20 @@ export interface FunctionContext {
   readonly idempotencyKey: string;
   /** 1 for the first attempt; 2, 3, … when `retry` runs the call again after a runner loss. */
   readonly attempt: number;
+  /**
+   * Keeps `value` on this runner (in this thread) and returns its reference, for the call's
+   * result to carry: the caller receives a `Tracked<T>` handle in its place. `dispose` runs
+   * here when the caller releases the handle (or it is garbage-collected, or the parent goes,
+   * or the pool stops), or at once if the result does not carry the reference, or if the
+   * function throws. Calls only (not casts or placed children).
+   */
+  track<T>(value: T, dispose?: Dispose<T>): Tracked<T>;
+  /**
+   * The live value a handle refers to, in a call pinned to it (`{ on: handle }`). Throws
+   * FlameError RESOURCE_GONE when this runner (thread) does not hold it: released, or not
+   * pinned here.
+   */
+  get<T>(handle: Tracked<T>): T;
 }
 
 export interface FlameFunction<I, O> {

@@ -34,6 +34,7 @@ export {
   type ProcSource,
 } from "./parent-identity.js";
 export { type RunnerInfo, runnerInfo } from "./runner-info.js";
+export type { Dispose, Tracked } from "./tracked/types.js";
 export type {
   ControlAction,
   PoolEvent,

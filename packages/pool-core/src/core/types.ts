@@ -19,7 +19,9 @@ export type CoreErrorCode =
   | "POOL_STOPPED"
   | "ABORTED"
   | "OVERLOADED"
-  | "BUDGET_EXHAUSTED";
+  | "BUDGET_EXHAUSTED"
+  /** A pinned call's tracked resources are gone: released, or their runner left. */
+  | "RESOURCE_GONE";
 
 /** An error as data: the host turns it into a `FlameError` with the same code. */
 export interface CoreError {
@@ -111,9 +113,21 @@ export type CoreEvent =
        * to `shutdownTimeoutMs` before it is asked to leave.
        */
       readonly unlinked?: true;
+      /**
+       * Pinned: run in the slot of the checkout `on`, which holds tracked resources
+       * (`convertToTracked`): on its runner, one pinned call at a time, FIFO, taking no slot
+       * of its own. Rejected RESOURCE_GONE when that holder is gone or being released.
+       */
+      readonly on?: CheckoutId;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
+  /**
+   * A granted call answered with tracked resources: its checkout becomes their holder. It
+   * keeps its slot (so its runner is never idle) until its `checkin` (every resource
+   * released), and calls pinned to it run in that slot.
+   */
+  | { readonly type: "convertToTracked"; readonly checkoutId: CheckoutId }
   | { readonly type: "callerGone"; readonly checkoutId: CheckoutId }
   /**
    * The caller of a granted call has its outcome (an abort, the runner's own TIMEOUT) while the
@@ -304,5 +318,9 @@ export interface CoreSnapshot {
     readonly isMin: boolean;
     readonly bootedAtMs: number;
     readonly callsServed: number;
+    /** Slots held by tracked resources (holders) on this runner. */
+    readonly tracked: number;
+    /** Calls pinned to those resources: running (at most one per holder) plus queued. */
+    readonly pinned: number;
   }>;
 }

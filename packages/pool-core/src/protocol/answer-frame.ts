@@ -3,7 +3,8 @@
  * byte, then the codec's encoding of the value (ok) or of the wire error (not ok).
  *
  *   bytes 0..7  frame header (frame.ts)
- *   byte  8     flags: bit 0 = ok, bit 1 = answeredEarly, bit 2 = a payload follows
+ *   byte  8     flags: bit 0 = ok, bit 1 = answeredEarly, bit 2 = a payload follows,
+ *               bit 3 = tracked (an ok `result` whose value holds tracked references)
  *   then        the codec's encoding of `value` (ok) or `error` (not ok), to the frame's end
  *
  * Why not a codec-encoded message like the others: wrapping the value in `{t, id, ok, value}`
@@ -18,7 +19,8 @@ export type AnswerMessage = Extract<RunnerToParent, { t: "result" | "cast.done" 
 const OK = 1;
 const ANSWERED_EARLY = 2;
 const HAS_PAYLOAD = 4;
-const KNOWN_FLAGS = OK | ANSWERED_EARLY | HAS_PAYLOAD;
+const TRACKED = 8;
+const KNOWN_FLAGS = OK | ANSWERED_EARLY | HAS_PAYLOAD | TRACKED;
 
 /** `header` then the answer's flags and payload, in one buffer. Throws what the codec throws. */
 export function encodeAnswerFrame(
@@ -33,10 +35,14 @@ export function encodeAnswerFrame(
       ? null
       : { value: msg.value };
   const answeredEarly = !ok && msg.answeredEarly === true;
+  const tracked = ok && msg.t === "result" && msg.tracked === true;
   const prefix = new Uint8Array(header.byteLength + 1);
   prefix.set(header, 0);
   prefix[header.byteLength] =
-    (ok ? OK : 0) | (answeredEarly ? ANSWERED_EARLY : 0) | (payload === null ? 0 : HAS_PAYLOAD);
+    (ok ? OK : 0) |
+    (answeredEarly ? ANSWERED_EARLY : 0) |
+    (payload === null ? 0 : HAS_PAYLOAD) |
+    (tracked ? TRACKED : 0);
   if (payload === null) return prefix;
   if (codec.encodeAfter !== undefined) return codec.encodeAfter(prefix, payload.value);
   const bytes = codec.encode(payload.value);
@@ -72,6 +78,8 @@ export function decodeAnswerFrame(
 export interface AnswerLayout {
   readonly ok: boolean;
   readonly answeredEarly: boolean;
+  /** An ok `result` whose value holds tracked references. */
+  readonly tracked: boolean;
   readonly payload: Uint8Array;
 }
 
@@ -91,6 +99,8 @@ export function readAnswerLayout(
   const ok = (flags & OK) !== 0;
   const answeredEarly = (flags & ANSWERED_EARLY) !== 0;
   if (ok && answeredEarly) return "a successful answer can't be answered early";
+  const tracked = (flags & TRACKED) !== 0;
+  if (tracked && !(ok && t === "result")) return "only a successful result can hold tracked values";
   const hasPayload = (flags & HAS_PAYLOAD) !== 0;
   const rest = bytes.subarray(headerBytes + 1);
   if (!hasPayload) {
@@ -99,7 +109,7 @@ export function readAnswerLayout(
     return `a ${ok ? "successful" : "failed"} ${t} must carry a ${ok ? "value" : "error"}`;
   }
   if (ok && t === "cast.done") return "a successful cast.done carries no value";
-  return { ok, answeredEarly, payload: rest };
+  return { ok, answeredEarly, tracked, payload: rest };
 }
 
 /** The answer once its payload is decoded, or what is wrong with it. */
@@ -109,10 +119,12 @@ export function answerWithPayload(
   layout: AnswerLayout,
   payload: unknown,
 ): AnswerMessage | string {
-  if (layout.ok)
-    return t === "result"
-      ? { t, id, ok: true, value: payload }
-      : { t: "child.exit", id, ok: true, value: payload };
+  if (layout.ok) {
+    if (t !== "result") return { t: "child.exit", id, ok: true, value: payload };
+    return layout.tracked
+      ? { t, id, ok: true, value: payload, tracked: true }
+      : { t, id, ok: true, value: payload };
+  }
   if (!isWireError(payload)) return "error must be {code, name, message}";
   return layout.answeredEarly
     ? { t, id, ok: false, error: payload, answeredEarly: true }

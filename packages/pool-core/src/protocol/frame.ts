@@ -53,6 +53,8 @@ const KINDS = [
   "child.exit",
   "error",
   "ended",
+  "release",
+  "released",
 ] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_NUMBER = new Map<string, number>(KINDS.map((k, i) => [k, i + 1]));

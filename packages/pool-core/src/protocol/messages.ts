@@ -33,6 +33,11 @@ export type ParentToRunner =
       readonly idempotencyKey?: string;
       /** 1 (absent) for the first attempt, 2 for the first retry after a runner loss, … */
       readonly attempt?: number;
+      /**
+       * Pinned: run where the tracked resources of call `on` (its id on this link) live, in
+       * their thread; absent: anywhere.
+       */
+      readonly on?: number;
     }
   | {
       readonly t: "cast";
@@ -57,7 +62,12 @@ export type ParentToRunner =
   /** Ask a placed child to stop: its ctx.signal aborts; it still reports `child.exit`. */
   | { readonly t: "child.stop"; readonly id: number }
   /** Drain (let running calls finish for up to timeoutMs), then exit. */
-  | { readonly t: "shutdown"; readonly reason: string; readonly timeoutMs: number };
+  | { readonly t: "shutdown"; readonly reason: string; readonly timeoutMs: number }
+  /**
+   * The parent let go of tracked resource `index` of call `id`: run its dispose (after the
+   * pinned calls already sent to it), then answer `released`.
+   */
+  | { readonly t: "release"; readonly id: number; readonly index: number };
 
 export type RunnerToParent =
   | {
@@ -69,7 +79,17 @@ export type RunnerToParent =
       readonly pid: number;
       readonly host: string;
     }
-  | { readonly t: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
+  | {
+      readonly t: "result";
+      readonly id: number;
+      readonly ok: true;
+      readonly value: unknown;
+      /**
+       * The value holds tracked references (`ctx.track`): the runner keeps those resources
+       * and the call's slot stays held until the parent has released every one.
+       */
+      readonly tracked?: true;
+    }
   | {
       readonly t: "result";
       readonly id: number;
@@ -103,7 +123,18 @@ export type RunnerToParent =
    */
   | { readonly t: "ended"; readonly id: number }
   /** The runner is leaving (single use done, failsafe, fatal error); calls already sent still finish. */
-  | { readonly t: "shutdown"; readonly reason: string };
+  | { readonly t: "shutdown"; readonly reason: string }
+  /**
+   * Tracked resource `index` of call `id` no longer exists on the runner: released by the
+   * parent (its dispose ran; `error` when dispose threw), or lost with its thread (`lost`).
+   */
+  | {
+      readonly t: "released";
+      readonly id: number;
+      readonly index: number;
+      readonly error?: WireError;
+      readonly lost?: true;
+    };
 
 /**
  * Either side may report a frame it could not use. `id` names the call it belonged to when

@@ -62,6 +62,14 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
   "child.exit": settled,
   "cast.done": settled,
   ended: (m) => need(isId(m.id), "id must be a non-negative integer"),
+  release: (m) =>
+    need(isId(m.id), "id must be a non-negative integer") ??
+    need(isId(m.index), "index must be a non-negative integer"),
+  released: (m) =>
+    need(isId(m.id), "id must be a non-negative integer") ??
+    need(isId(m.index), "index must be a non-negative integer") ??
+    need(m.error === undefined || wireError(m.error), "error must be {code, name, message}") ??
+    need(isOptTrue(m.lost), "lost must be true when present"),
   error: (m) =>
     need(m.id === null || isId(m.id), "id must be a non-negative integer or null") ??
     need(
@@ -79,6 +87,7 @@ function settled(m: Fields): string | null {
       m.ok === true || wireError(m.error),
       "error must be {code, name, message} when ok is false",
     ) ??
-    need(isOptTrue(m.answeredEarly), "answeredEarly must be true when present")
+    need(isOptTrue(m.answeredEarly), "answeredEarly must be true when present") ??
+    need(isOptTrue(m.tracked), "tracked must be true when present")
   );
 }

@@ -3,14 +3,15 @@
  * binary envelope, then the codec's encoding of the input, unwrapped.
  *
  *   bytes 0..7    frame header (frame.ts)
- *   byte  8       flags: bit 0 = timeoutMs present, bit 1 = traceparent present
+ *   byte  8       flags: bit 0 = timeoutMs present, bit 1 = traceparent present,
+ *                 bit 2 = pinned (calls only: `on` follows the key)
  *   bytes 9..10   fn length in UTF-8 bytes, uint16 big-endian
  *   bytes 11..12  traceparent length in bytes, uint16 big-endian (0 when absent)
  *   bytes 13..20  timeoutMs, float64 big-endian (0 when absent)
  *   byte  21      attempt, uint8 (1 = the first; a retry after a runner loss counts up)
  *   byte  22      idempotency key length in UTF-8 bytes, uint8 (0 = none: the runner makes one)
- *   then          fn (UTF-8), traceparent (UTF-8), key (UTF-8), then the input bytes to the
- *                 frame's end
+ *   then          fn (UTF-8), traceparent (UTF-8), key (UTF-8), `on` (uint32 big-endian, when
+ *                 pinned), then the input bytes to the frame's end
  *
  * Why not the codec for the envelope too, like every other message: the input is already
  * bytes (the parent encodes it once, at call time), and wrapping bytes in a v8 document costs
@@ -37,11 +38,15 @@ export interface WorkEnvelope {
   readonly idempotencyKey?: string | undefined;
   /** 1 (the default) for the first attempt, 2 for the first retry, … */
   readonly attempt?: number | undefined;
+  /** Calls only: pinned to the tracked resources of call `on` (its id on this link). */
+  readonly on?: number | undefined;
 }
 
 const HAS_TIMEOUT = 1;
 const HAS_TRACEPARENT = 2;
+const PINNED = 4;
 const ENVELOPE_BYTES = 15;
+const ON_BYTES = 4;
 /** fn and traceparent lengths travel as uint16. */
 const MAX_STRING_BYTES = 0xffff;
 /** The key's length and the attempt travel as uint8 (LIMITS.idempotencyKey; ≤ 101 attempts). */
@@ -53,9 +58,9 @@ function encodeWorkEnvelope(
   header: Uint8Array,
   fn: string,
   timeoutMs: number | null,
-  work: Pick<WorkEnvelope, "traceparent" | "idempotencyKey" | "attempt">,
+  work: Pick<WorkEnvelope, "traceparent" | "idempotencyKey" | "attempt" | "on">,
 ): Buffer {
-  const { traceparent, idempotencyKey, attempt = 1 } = work;
+  const { traceparent, idempotencyKey, attempt = 1, on } = work;
   const fnBytes = Buffer.byteLength(fn);
   const tpBytes = traceparent === undefined ? 0 : Buffer.byteLength(traceparent);
   const keyBytes = idempotencyKey === undefined ? 0 : Buffer.byteLength(idempotencyKey);
@@ -72,13 +77,16 @@ function encodeWorkEnvelope(
       `An idempotency key of over ${MAX_KEY_BYTES} bytes or an attempt outside 1..${MAX_ATTEMPT} can't be sent; use a shorter key.`,
     );
   }
+  const pinned = on !== undefined;
   const prefix = Buffer.allocUnsafe(
-    header.byteLength + ENVELOPE_BYTES + fnBytes + tpBytes + keyBytes,
+    header.byteLength + ENVELOPE_BYTES + fnBytes + tpBytes + keyBytes + (pinned ? ON_BYTES : 0),
   );
   prefix.set(header, 0);
   let at = header.byteLength;
   prefix[at] =
-    (timeoutMs === null ? 0 : HAS_TIMEOUT) | (traceparent === undefined ? 0 : HAS_TRACEPARENT);
+    (timeoutMs === null ? 0 : HAS_TIMEOUT) |
+    (traceparent === undefined ? 0 : HAS_TRACEPARENT) |
+    (pinned ? PINNED : 0);
   prefix.writeUInt16BE(fnBytes, at + 1);
   prefix.writeUInt16BE(tpBytes, at + 3);
   prefix.writeDoubleBE(timeoutMs ?? 0, at + 5);
@@ -87,7 +95,8 @@ function encodeWorkEnvelope(
   at += ENVELOPE_BYTES;
   at += prefix.write(fn, at, "utf8");
   if (traceparent !== undefined) at += prefix.write(traceparent, at, "utf8");
-  if (idempotencyKey !== undefined) prefix.write(idempotencyKey, at, "utf8");
+  if (idempotencyKey !== undefined) at += prefix.write(idempotencyKey, at, "utf8");
+  if (pinned) prefix.writeUInt32BE(on, at);
   return prefix;
 }
 
@@ -98,6 +107,7 @@ export function encodeWorkFrame(header: Uint8Array, msg: WorkMessage): Buffer {
     traceparent: msg.traceparent,
     idempotencyKey: msg.idempotencyKey,
     attempt: msg.attempt,
+    on: msg.t === "call" ? msg.on : undefined,
   });
   const frame = Buffer.allocUnsafe(prefix.byteLength + msg.args.byteLength);
   frame.set(prefix, 0);
@@ -142,7 +152,9 @@ export function decodeWorkFrame(
   if (bytes.byteLength < start + ENVELOPE_BYTES) return "the envelope is cut short";
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const flags = view.getUint8(start);
-  if ((flags & ~(HAS_TIMEOUT | HAS_TRACEPARENT)) !== 0) return `unknown flags ${flags}`;
+  if ((flags & ~(HAS_TIMEOUT | HAS_TRACEPARENT | PINNED)) !== 0) return `unknown flags ${flags}`;
+  const pinned = (flags & PINNED) !== 0;
+  if (pinned && t !== "call") return `a ${t} can't be pinned`;
   const fnBytes = view.getUint16(start + 1);
   const tpBytes = view.getUint16(start + 3);
   const timeout = view.getFloat64(start + 5);
@@ -151,8 +163,9 @@ export function decodeWorkFrame(
   if (attempt === 0) return "attempt 0 (attempts count from 1)";
   const fnAt = start + ENVELOPE_BYTES;
   const keyAt = fnAt + fnBytes + tpBytes;
-  const argsAt = keyAt + keyBytes;
-  if (argsAt > bytes.byteLength) return "fn, traceparent and key run past the frame's end";
+  const onAt = keyAt + keyBytes;
+  const argsAt = onAt + (pinned ? ON_BYTES : 0);
+  if (argsAt > bytes.byteLength) return "fn, traceparent, key and on run past the frame's end";
   if ((flags & HAS_TRACEPARENT) === 0 && tpBytes !== 0) return "traceparent bytes without its flag";
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fn = text.toString("utf8", fnAt, fnAt + fnBytes);
@@ -171,8 +184,9 @@ export function decodeWorkFrame(
   if ((flags & HAS_TRACEPARENT) !== 0)
     msg.traceparent = text.toString("utf8", fnAt + fnBytes, keyAt);
   // Left out when they say nothing (no key, a first attempt), as the parent's message does.
-  if (keyBytes !== 0) msg.idempotencyKey = text.toString("utf8", keyAt, argsAt);
+  if (keyBytes !== 0) msg.idempotencyKey = text.toString("utf8", keyAt, onAt);
   if (attempt !== 1) msg.attempt = attempt;
+  if (pinned) (msg as Mutable<Extract<WorkMessage, { t: "call" }>>).on = view.getUint32(onAt);
   return msg;
 }
 

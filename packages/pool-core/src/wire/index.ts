@@ -24,6 +24,13 @@ export {
   type WorkKind,
 } from "./kinds.js";
 export { heartbeatTimeoutFits, LIMITS, type Limit, MIN_FRAME_BYTES } from "./limits.js";
+export {
+  formatTrackedRef,
+  parseTrackedRef,
+  TRACKED_KEY,
+  type TrackedRef,
+  trackedRefOf,
+} from "./tracked.js";
 export { PROTOCOL_VERSION } from "./version.js";
 export { invalidOptionMessage, type Violation } from "./violation.js";
 export type { WireError } from "./wire-error.js";

@@ -16,6 +16,7 @@ export const PARENT_MESSAGE_KINDS = [
   "child.start",
   "child.stop",
   "shutdown",
+  "release",
 ] as const;
 export type ParentMessageKind = (typeof PARENT_MESSAGE_KINDS)[number];
 
@@ -27,6 +28,7 @@ export const RUNNER_MESSAGE_KINDS = [
   "child.exit",
   "ended",
   "shutdown",
+  "released",
 ] as const;
 export type RunnerMessageKind = (typeof RUNNER_MESSAGE_KINDS)[number];
 

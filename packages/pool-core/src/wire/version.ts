@@ -11,5 +11,8 @@
  *    upgrade (protocol/handshake.ts), so nothing a listener sees can be replayed.
  * 6: work frames carry the attempt number and the call's idempotency key (ctx.attempt,
  *    ctx.idempotencyKey: the same key on every retry of one call).
+ * 7: tracked resources: a result may hold values the runner keeps (answer flag `tracked`),
+ *    calls may be pinned to the call that holds them (work flag + `on`), and the parent
+ *    releases each one (`release`, answered by `released`).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
