@@ -39,10 +39,15 @@ const SLICED_DECODE_MIN_BYTES = 64 * 1024;
 
 /**
  * What a runner may send besides answers, and the largest such frame: a runner's control
- * messages (`ended`, `error`, `shutdown`) are a few hundred bytes, so a bigger one is not
+ * messages (`ended`, `error`, `shutdown`, `released`) are a few hundred bytes, so a bigger one is not
  * decoded (a runner could otherwise make the parent decode 16 MB of anything).
  */
-const RUNNER_CONTROL_KINDS: ReadonlySet<string> = new Set(["ended", "error", "shutdown"]);
+const RUNNER_CONTROL_KINDS: ReadonlySet<string> = new Set([
+  "ended",
+  "error",
+  "shutdown",
+  "released",
+]);
 const MAX_CONTROL_FRAME_BYTES = 64 * 1024;
 
 function isAnswerKind(t: string): t is AnswerMessage["t"] {

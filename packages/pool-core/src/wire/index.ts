@@ -27,6 +27,7 @@ export { heartbeatTimeoutFits, LIMITS, type Limit, MIN_FRAME_BYTES } from "./lim
 export {
   formatTrackedRef,
   parseTrackedRef,
+  replaceTrackedRefs,
   TRACKED_KEY,
   type TrackedRef,
   trackedRefOf,

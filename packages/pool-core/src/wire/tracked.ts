@@ -50,3 +50,45 @@ export function trackedRefOf(value: unknown): string | undefined {
 function isWireInt(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 0xfffffffe;
 }
+
+/**
+ * Visits every tracked reference in `value` (plain objects, arrays, Maps and Sets, at any
+ * depth, each object once even in a cycle) and puts what `replace` returns in its place. The
+ * value is changed in place; the return is what stands for `value` itself. A reference is not
+ * looked into. Written by hand: it must see exactly what a codec carries (own enumerable
+ * properties, Map entries, Set members) and nothing else (not typed arrays, not Dates).
+ */
+export function replaceTrackedRefs(
+  value: unknown,
+  replace: (ref: string, reference: object) => unknown,
+): unknown {
+  const seen = new Set<object>();
+  const visit = (v: unknown): unknown => {
+    if (typeof v !== "object" || v === null) return v;
+    const ref = trackedRefOf(v);
+    if (ref !== undefined) return replace(ref, v);
+    if (seen.has(v)) return v;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
+    } else if (v instanceof Map) {
+      for (const [key, inner] of v) v.set(key, visit(inner));
+    } else if (v instanceof Set) {
+      const members = [...v];
+      v.clear();
+      for (const member of members) v.add(visit(member));
+    } else if (isPlainRecord(v)) {
+      const record = v as Record<string, unknown>;
+      for (const key of Object.keys(record)) record[key] = visit(record[key]);
+    }
+    return v;
+  };
+  return visit(value);
+}
+
+/** An object a codec carries as a record of its own properties (not a Date, buffer, error…). */
+function isPlainRecord(v: object): boolean {
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date) return false;
+  if (v instanceof RegExp || v instanceof Error) return false;
+  return true;
+}

@@ -15,6 +15,7 @@ import type { AnyMessage } from "../../src/protocol/messages.js";
 import {
   formatTrackedRef,
   parseTrackedRef,
+  replaceTrackedRefs,
   TRACKED_KEY,
   trackedRefOf,
 } from "../../src/wire/index.js";
@@ -65,7 +66,9 @@ describe("pinned calls", () => {
     );
     const cut = decodeFrame(call.subarray(0, call.byteLength - 2), v8Codec, MAX);
     expect(cut).toMatchObject({ ok: false, id: 3, code: "PROTOCOL" });
-    const cast = Buffer.from(encodeFrame({ t: "cast", id: 3, fn: "f", args: bytes(1) }, v8Codec, MAX));
+    const cast = Buffer.from(
+      encodeFrame({ t: "cast", id: 3, fn: "f", args: bytes(1) }, v8Codec, MAX),
+    );
     cast[FRAME_HEADER_BYTES] = (cast[FRAME_HEADER_BYTES] ?? 0) | 4;
     const refused = decodeFrame(cast, v8Codec, MAX);
     expect(refused).toMatchObject({ ok: false, code: "PROTOCOL" });
@@ -143,5 +146,39 @@ describe("tracked references", () => {
     expect(trackedRefOf({ [TRACKED_KEY]: 1 })).toBeUndefined();
     expect(trackedRefOf("r/1/0")).toBeUndefined();
     expect(trackedRefOf(null)).toBeUndefined();
+  });
+});
+
+describe("replaceTrackedRefs", () => {
+  const ref = (n: number): object => ({ [TRACKED_KEY]: `r/1/${n}` });
+
+  it("finds references at any depth in objects, arrays, Maps and Sets, and replaces them", () => {
+    const inSet = ref(3);
+    const value = {
+      a: ref(0),
+      list: [1, { deep: ref(1) }],
+      map: new Map([["m", ref(2)]]),
+      set: new Set([inSet]),
+    };
+    const seen: string[] = [];
+    const out = replaceTrackedRefs(value, (r) => {
+      seen.push(r);
+      return `handle ${r}`;
+    }) as typeof value;
+    expect(seen.sort()).toEqual(["r/1/0", "r/1/1", "r/1/2", "r/1/3"]);
+    expect(out.a).toBe("handle r/1/0");
+    expect(out.list[1]).toEqual({ deep: "handle r/1/1" });
+    expect(out.map.get("m")).toBe("handle r/1/2");
+    expect([...out.set]).toEqual(["handle r/1/3"]);
+  });
+
+  it("replaces a reference that is the whole value, survives a cycle, and leaves bytes alone", () => {
+    expect(replaceTrackedRefs(ref(0), () => "h")).toBe("h");
+    const cyclic: Record<string, unknown> = { r: ref(1), bytes: new Uint8Array([1, 2]) };
+    cyclic.self = cyclic;
+    const seen: string[] = [];
+    replaceTrackedRefs(cyclic, (r) => seen.push(r));
+    expect(seen).toEqual(["r/1/1"]);
+    expect(cyclic.bytes).toEqual(new Uint8Array([1, 2]));
   });
 });
