@@ -15,3 +15,27 @@ export const hold = defineFunction(
   (_input, ctx) =>
     new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve("released"))),
 );
+
+/**
+ * Tracked resources: two live values kept on the runner by one call (so in one thread), each
+ * counting its uses; their dispose is logged where a call pinned to either can read it.
+ */
+const disposed = [];
+
+export const openPair = defineFunction("conformance.openPair", (input, ctx) => {
+  const open = (name) => ctx.track({ name, uses: 0 }, (value) => void disposed.push(value.name));
+  return { a: open(`${input.name}.a`), b: open(`${input.name}.b`) };
+});
+
+/** Pinned: one more use of the live value (the same object every time, not a copy). */
+export const use = defineFunction("conformance.use", (input, ctx) => {
+  const value = ctx.get(input.handle);
+  value.uses += 1;
+  return { name: value.name, uses: value.uses, runnerId: ctx.runnerId };
+});
+
+/** Pinned: the names of the values disposed so far in the thread that holds `handle`. */
+export const disposedNames = defineFunction("conformance.disposedNames", (input, ctx) => {
+  ctx.get(input.handle);
+  return [...disposed];
+});

@@ -7,7 +7,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Backend, BootedRunner, BootRequest } from "../backend.js";
 import { FlameError, isFlameError } from "../errors.js";
-import type { FlameFunction } from "../functions.js";
 import { newRunnerId, parentId } from "../host/ids.js";
 import { Pool } from "../host/pool.js";
 import { RunnerServer } from "../link/index.js";
@@ -43,11 +42,7 @@ export interface ConformanceOptions {
   readonly failsafeTimeoutMs?: number;
 }
 
-interface Fixtures {
-  readonly echo: FlameFunction<unknown, unknown>;
-  readonly runnerInfo: FlameFunction<unknown, { runnerId: string; pid: number }>;
-  readonly hold: FlameFunction<unknown, string>;
-}
+type Fixtures = typeof import("./conformance-functions.mjs");
 
 /** Records every runner a backend started, to prove none is left behind. */
 class RecordingBackend implements Backend {
@@ -149,6 +144,56 @@ export function describeBackendConformance(
         );
         await options.killRunner(meta);
         expect(await settled).toBe("RUNNER_DOWN");
+        expect(await pool.call(echo, "after")).toBe("after");
+      },
+      testTimeout,
+    );
+
+    it(
+      "a tracked resource stays on its runner: pinned calls reach the live value; release disposes it there",
+      async () => {
+        const { openPair, use, disposedNames } = await fixtures();
+        const { pool } = await makePool({ max: 2, idleShutdownAfter: 500 });
+        const { a, b } = await pool.call(openPair, { name: "model" });
+        expect(a.runnerId).toBe(b.runnerId);
+        expect(await pool.call(use, { handle: a }, { on: a })).toMatchObject({ uses: 1 });
+        // The same object on the same runner, not a copy: the count goes on.
+        expect(await pool.call(use, { handle: a }, { on: a })).toEqual({
+          name: "model.a",
+          uses: 2,
+          runnerId: a.runnerId,
+        });
+        // Held past its idle timeout: the runner that holds them is still there.
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const holder = pool.snapshot().runners.find((r) => r.id === a.runnerId);
+        expect(holder).toMatchObject({ tracked: 1 });
+        await a.release();
+        expect(a.released).toBe(true);
+        expect(await pool.call(disposedNames, { handle: b }, { on: b })).toEqual(["model.a"]);
+        const gone = await pool.call(use, { handle: a }, { on: a }).catch((e: unknown) => e);
+        expect(isFlameError(gone, "RESOURCE_GONE")).toBe(true);
+        await b.release();
+        // Nothing holds it now: it idles out like any runner.
+        await expect
+          .poll(() => pool.snapshot().runners.some((r) => r.id === a.runnerId), {
+            timeout: bootTimeout,
+          })
+          .toBe(false);
+      },
+      testTimeout,
+    );
+
+    it(
+      "a runner killed while it holds a resource: calls pinned to it fail RESOURCE_GONE, never elsewhere",
+      async () => {
+        const { openPair, use, echo } = await fixtures();
+        const { pool } = await makePool({ max: 2 });
+        const { a } = await pool.call(openPair, { name: "doomed" });
+        const meta = pool.snapshot().runners.find((r) => r.id === a.runnerId)?.meta ?? {};
+        await options.killRunner(meta);
+        await expect.poll(() => a.released, { timeout: bootTimeout }).toBe(true);
+        const gone = await pool.call(use, { handle: a }, { on: a }).catch((e: unknown) => e);
+        expect(isFlameError(gone, "RESOURCE_GONE")).toBe(true);
         expect(await pool.call(echo, "after")).toBe("after");
       },
       testTimeout,
