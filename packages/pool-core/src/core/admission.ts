@@ -10,6 +10,7 @@ import { bootForDemand, ensureMin, grant } from "./policy.js";
 import type { CallRetry, CheckoutState, RunnerState, WaiterState } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armCallRetry, armWaiterDeadline } from "./timers.js";
+import { pinnedCheckout } from "./tracked.js";
 import type { CheckoutId, CoreError, RetryPolicy } from "./types.js";
 
 /** What a caller asks for, new or retried (see WaiterState). */
@@ -18,7 +19,10 @@ type Work = Pick<
   "timeoutMs" | "callDeadlineMs" | "unboundedRun" | "retry" | "unlinked"
 >;
 
-/** A new caller wants a slot. */
+/**
+ * A new caller wants a slot, or (`on`) to run pinned to a holder of tracked resources
+ * (tracked.ts): refused alike when the pool takes no calls or the timeout already passed.
+ */
 export function onCheckout(
   st: Step,
   checkoutId: CheckoutId,
@@ -26,9 +30,15 @@ export function onCheckout(
   unboundedRun: boolean,
   policy: RetryPolicy | undefined,
   unlinked: boolean,
+  on: CheckoutId | undefined,
 ): void {
   const s = st.s;
-  if (s.checkouts.has(checkoutId) || s.waiters.has(checkoutId) || s.callRetries.has(checkoutId)) {
+  if (
+    s.checkouts.has(checkoutId) ||
+    s.waiters.has(checkoutId) ||
+    s.callRetries.has(checkoutId) ||
+    s.pinned.has(checkoutId)
+  ) {
     return;
   }
   if (s.stopped || s.draining !== null) {
@@ -42,6 +52,12 @@ export function onCheckout(
       error: { code: "TIMEOUT", message: "The call's timeout had already passed." },
     });
     telemetry(st, { type: "timeout", checkoutId, waitedMs: 0 });
+    return;
+  }
+  // Pinned calls are never retried (the host refuses `retry` with `on`; ignored here) and
+  // never unlinked (refused too): their resources' loss is their failure.
+  if (on !== undefined) {
+    pinnedCheckout(st, checkoutId, on, timeoutMs, unboundedRun);
     return;
   }
   const callDeadlineMs = timeoutMs === null ? null : st.nowMs + timeoutMs;

@@ -9,7 +9,8 @@
  * reducer.ts (event handlers, and which deadline acts when), policy.ts (the rules, each in one
  * place: grant, the call backstop, demand boots and the retry, min, buffer, budget, idle),
  * runners.ts (runner and boot moves: drain, shutdown, an announced exit, kill, gone),
- * limits.ts (resize and stop), timers.ts (every deadline as data: armed, found due, the
+ * limits.ts (resize and stop), tracked.ts (holders of tracked resources and the calls pinned
+ * to them: `convertToTracked`, `checkout` with `on`), timers.ts (every deadline as data: armed, found due, the
  * earliest reported), step.ts (one step's effects), budget.ts (runner time per window),
  * invariants.ts (what must hold after every step).
  *
@@ -27,6 +28,11 @@
  *    left, `telemetry` is published.
  *    A runner's link closing is `runnerDown`, told to the core before any of its calls is
  *    failed: the core fails them (`failCheckout`) and never grants that runner again.
+ *    A call answered with tracked values is `convertToTracked` (it keeps its slot until its
+ *    `checkin`, sent once every handle is released); a call pinned to it is a `checkout` with
+ *    `on`, settled by the same `grant`/`reject`/`failCheckout` and ended by `checkin` or
+ *    `callerGone` under its own id (never `retry`, never `answered`: pinned calls are not
+ *    retried).
  * 3. Results of effects (bootSucceeded, runnerDown, checkin, …) come back as new events,
  *    queued and processed one at a time: never call `step` from inside effect handling.
  *    After `abortBoot`, report nothing more about that boot (stop what it started).

@@ -87,6 +87,69 @@ export function checkInvariants(s: PoolState): void {
   if (s.stopped && s.waiters.size > 0) fail("a stopped pool still has waiters");
   if (s.stopped && s.pendingBoots.size > 0) fail("a stopped pool still has boots in flight");
   if (s.stopped && active > 0) fail("a stopped pool still has runners taking work");
+  checkTracked(s);
+}
+
+/** Holders of tracked resources and the calls pinned to them (tracked.ts). */
+function checkTracked(s: PoolState): void {
+  let pinnedSeen = 0;
+  for (const holder of s.holders.values()) {
+    const checkout = s.checkouts.get(holder.id);
+    if (checkout === undefined) fail(`holder ${holder.id} holds no slot`);
+    if (checkout.runnerId !== holder.runnerId) {
+      fail(`holder ${holder.id} is on ${holder.runnerId} but its slot on ${checkout.runnerId}`);
+    }
+    if (checkout.childId !== null || checkout.retry !== null || checkout.unlinked) {
+      fail(`holder ${holder.id} is also a child, retryable or unlinked`);
+    }
+    if (checkout.backstopAtMs !== null) fail(`holder ${holder.id} has a backstop`);
+    if (holder.running !== null) {
+      pinnedSeen += 1;
+      const running = s.pinned.get(holder.running);
+      if (running?.running !== true || running.holderId !== holder.id) {
+        fail(`holder ${holder.id} runs ${holder.running}, which is not its running pinned call`);
+      }
+    } else {
+      if (holder.releasing) fail(`holder ${holder.id} is being released with nothing running`);
+      if (holder.queue.size > 0) {
+        fail(`${holder.queue.size} calls queue on holder ${holder.id}, which runs none`);
+      }
+    }
+    if (holder.queue.size > 0 && holder.releasing) {
+      fail(`calls still queue on holder ${holder.id}, which is being released`);
+    }
+    const phase = s.runners.get(holder.runnerId)?.life.phase;
+    if (holder.queue.size > 0 && (phase === "stopping" || phase === "killed")) {
+      fail(`calls still queue on holder ${holder.id}, whose runner is leaving`);
+    }
+    let lastSeq = 0;
+    for (const id of holder.queue) {
+      pinnedSeen += 1;
+      const queued = s.pinned.get(id);
+      if (queued === undefined || queued.running || queued.holderId !== holder.id) {
+        fail(`${id} queues on holder ${holder.id} but is not its queued pinned call`);
+      }
+      if (queued.seq <= lastSeq) fail(`pinned call ${id} is out of FIFO order`);
+      lastSeq = queued.seq;
+      if (queued.deadlineAtMs !== queued.callDeadlineMs) {
+        fail(`queued pinned call ${id} has deadline ${queued.deadlineAtMs}, not its call's`);
+      }
+    }
+  }
+  for (const pinned of s.pinned.values()) {
+    const holder = s.holders.get(pinned.holderId);
+    if (holder === undefined) fail(`pinned call ${pinned.id} has no holder ${pinned.holderId}`);
+    if (pinned.runnerId !== holder.runnerId) {
+      fail(`pinned call ${pinned.id} is on ${pinned.runnerId}, its holder on ${holder.runnerId}`);
+    }
+    if (s.checkouts.has(pinned.id) || s.waiters.has(pinned.id) || s.callRetries.has(pinned.id)) {
+      fail(`pinned call ${pinned.id} also holds a slot, waits or awaits a retry`);
+    }
+    if (s.stopped && !pinned.running) fail(`pinned call ${pinned.id} queues after stop`);
+  }
+  if (pinnedSeen !== s.pinned.size) {
+    fail(`holders account for ${pinnedSeen} pinned calls, the pool has ${s.pinned.size}`);
+  }
 }
 
 function fail(message: string): never {

@@ -14,6 +14,7 @@ import {
   setRunnerMin,
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
+import { rejectPinnedQueued } from "./tracked.js";
 import type { CoreError } from "./types.js";
 
 export function onResize(st: Step, min: number, max: number, buffer: number): void {
@@ -79,11 +80,14 @@ export function onStop(st: Step): void {
   s.retryAtMs = null;
   rejectWaiters(st, stoppedError(s));
   rejectCallRetries(st, stoppedError(s));
+  rejectPinnedQueued(st, stoppedError(s));
   for (const pending of [...s.pendingBoots.values()]) {
     const reason = "the pool stopped";
     emit(st, { type: "abortBoot", bootId: pending.id, runnerId: pending.runnerId, reason });
     bootEndedInFailure(st, pending, reason, false);
   }
+  // Holders of tracked resources do not make the stop wait (unlike unlinked work): a handle
+  // may live forever, and the runner disposes its resources before it exits.
   for (const runner of s.runners.values()) {
     if (runner.life.phase === "stopping" || runner.life.phase === "killed") continue;
     if (!waitForUnlinked(st, runner)) drain(st, runner, "stop", true);

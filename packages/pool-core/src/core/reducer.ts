@@ -44,6 +44,7 @@ import {
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { dropStaleDeadlines, due } from "./timers.js";
+import { convertToTracked, pinnedDeadlinePassed, trackedRelease } from "./tracked.js";
 import type { CheckoutId, CoreError, CoreEvent, Effect } from "./types.js";
 
 export { nextDeadline } from "./timers.js";
@@ -72,30 +73,35 @@ export function step(
         event.unboundedRun === true,
         event.retry,
         event.unlinked === true,
+        event.on,
       );
       break;
     case "checkin":
-      release(st, event.checkoutId);
+      checkin(st, event.checkoutId);
       break;
     case "callerGone":
       // Known race: a cancel after the grant is a checkin; after a timeout, a no-op.
       if (state.waiters.delete(event.checkoutId)) break;
       if (state.callRetries.delete(event.checkoutId)) break;
-      release(st, event.checkoutId);
+      checkin(st, event.checkoutId);
       break;
     case "answered": {
+      // A pinned call is never retried, so nothing to clear (it is not in `checkouts`).
       const checkout = state.checkouts.get(event.checkoutId);
       if (checkout !== undefined) checkout.retry = null;
       break;
     }
     case "convertToChild": {
       const checkout = state.checkouts.get(event.checkoutId);
-      if (checkout === undefined) break;
+      if (checkout === undefined || state.holders.has(event.checkoutId)) break;
       checkout.childId = event.childId;
       // A child has no caller waiting on its run: never retried.
       checkout.retry = null;
       break;
     }
+    case "convertToTracked":
+      convertToTracked(st, event.checkoutId);
+      break;
     case "runnerLeaving": {
       // Announced after a runnerDown (the link closed first) or twice: nothing left to do.
       const runner = state.runners.get(event.runnerId);
@@ -151,7 +157,8 @@ export function step(
 
 /**
  * Deadlines due by `nowMs` act before the event (a late tick only delays them): callers'
- * queue bounds, call backstops, boots, exits and the drain bound.
+ * queue bounds, call backstops, pinned calls' bounds and backstops, boots, exits and the
+ * drain bound.
  */
 function fireDue(st: Step): void {
   const s = st.s;
@@ -160,6 +167,9 @@ function fireDue(st: Step): void {
   }
   for (let id = due.backstop(s, st.nowMs); id !== undefined; id = due.backstop(s, st.nowMs)) {
     backstopPassed(st, id);
+  }
+  for (let id = due.pinned(s, st.nowMs); id !== undefined; id = due.pinned(s, st.nowMs)) {
+    pinnedDeadlinePassed(st, id);
   }
   for (let id = due.boot(s, st.nowMs); id !== undefined; id = due.boot(s, st.nowMs)) {
     bootDeadlinePassed(st, id);
@@ -209,13 +219,28 @@ function afterStep(st: Step): void {
   const draining = s.draining;
   if (draining !== null) {
     const overdue = draining.untilMs !== null && draining.untilMs <= st.nowMs;
-    const idle = s.waiters.size === 0 && s.checkouts.size === 0 && s.callRetries.size === 0;
+    // A drain waits for calls (pinned ones too, running or queued), not for tracked
+    // resources: a handle may live forever, so holders do not keep the drain from ending.
+    const idle =
+      s.waiters.size === 0 &&
+      s.checkouts.size === s.holders.size &&
+      s.pinned.size === 0 &&
+      s.callRetries.size === 0;
     if (overdue || idle) onStop(st);
   }
   if (s.stopped && !s.stoppedReported && s.runners.size === 0 && s.pendingBoots.size === 0) {
     s.stoppedReported = true;
     emit(st, { type: "stopped" });
   }
+}
+
+/**
+ * A checkin, or a caller gone after its grant: pinned calls and holders first (tracked.ts),
+ * which say whose slot, if any, is freed now.
+ */
+function checkin(st: Step, checkoutId: CheckoutId): void {
+  const freed = trackedRelease(st, checkoutId);
+  if (freed !== null) release(st, freed);
 }
 
 /** A checkout ends (checkin, or its caller went away after the grant). */

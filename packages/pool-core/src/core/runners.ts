@@ -19,6 +19,7 @@ import {
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armExitDeadline, armIdleDeadline } from "./timers.js";
+import { failPinnedOf, rejectPinnedQueuedOn } from "./tracked.js";
 import type { BootId, CoreError, RunnerId, ShutdownReason } from "./types.js";
 
 /** Moves a runner between load buckets; only active runners with a free slot are indexed. */
@@ -64,6 +65,7 @@ function stopping(st: Step, runner: RunnerState, reason: ShutdownReason): void {
   const killAtMs = st.nowMs + st.s.config.shutdownTimeoutMs;
   moveRunner(st.s, runner, { phase: "stopping", reason, killAtMs });
   armExitDeadline(st.s, runner.id, killAtMs);
+  rejectPinnedQueuedOn(st, runner);
 }
 
 /**
@@ -124,6 +126,7 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
   for (const checkoutId of runner.checkouts) {
     const checkout = s.checkouts.get(checkoutId) as CheckoutState;
     s.checkouts.delete(checkoutId);
+    if (s.holders.size > 0) failPinnedOf(st, checkoutId, runner.id, reason);
     const error = runnerDownError(runner.id, reason);
     if (!retryAfterRunnerLoss(st, checkout, error)) {
       emit(st, { type: "failCheckout", checkoutId, error });

@@ -1,9 +1,11 @@
 import type { PoolState } from "./state.js";
+import { trackedCounts } from "./tracked.js";
 import type { CoreSnapshot } from "./types.js";
 
 /** Plain data for `pool.snapshot()`; `nowMs` prices the budget window. O(n): not on a hot path. */
 export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
   const budget = s.config.budget;
+  const tracked = trackedCounts(s);
   return {
     name: s.config.name,
     min: s.limits.min,
@@ -37,6 +39,8 @@ export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
       isMin: r.isMin,
       bootedAtMs: r.bootedAtMs,
       callsServed: r.callsServed,
+      tracked: tracked.get(r.id)?.tracked ?? 0,
+      pinned: tracked.get(r.id)?.pinned ?? 0,
     })),
   };
 }

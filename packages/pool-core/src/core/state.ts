@@ -77,8 +77,48 @@ export interface CheckoutState {
   backstopAtMs: number | null;
   /** A call that may be retried if its runner dies; null once its caller was answered. */
   retry: CallRetry | null;
-  /** `link: false`: its runner waits for it at stop (up to shutdownTimeoutMs). */
-  readonly unlinked: boolean;
+  /**
+   * `link: false`: its runner waits for it at stop (up to shutdownTimeoutMs). Cleared when it
+   * becomes a holder of tracked resources (a handle may live forever: stop does not wait).
+   */
+  unlinked: boolean;
+}
+
+/**
+ * A checkout that holds tracked resources (`convertToTracked`): its slot stays held until its
+ * checkin, and the calls pinned to it run one at a time, FIFO, in that slot (tracked.ts).
+ */
+export interface HolderState {
+  readonly id: CheckoutId;
+  readonly runnerId: RunnerId;
+  /** The pinned call running now (at most one), or null. */
+  running: CheckoutId | null;
+  /** Pinned calls waiting for `running` to end, oldest first (a Set keeps insertion order). */
+  readonly queue: Set<CheckoutId>;
+  /** Checked in while a pinned call ran: its slot is freed when that call ends. */
+  releasing: boolean;
+}
+
+/** A call pinned to a holder (`checkout` with `on`): it takes no slot of its own. */
+export interface PinnedState {
+  readonly id: CheckoutId;
+  readonly holderId: CheckoutId;
+  readonly runnerId: RunnerId;
+  running: boolean;
+  /** The caller's own timeout (relative), for messages. */
+  readonly timeoutMs: number | null;
+  /** Arrival + timeout: the queue bound, and the run deadline of a call granted from the queue. */
+  readonly callDeadlineMs: number | null;
+  /** No run deadline in its grant (`unboundedRun`). */
+  readonly unboundedRun: boolean;
+  /**
+   * Its one live deadline: the queue bound while queued, the backstop (run deadline plus
+   * `deadlineGraceMs`) while running; null when none is left (or the backstop already fired).
+   */
+  deadlineAtMs: number | null;
+  readonly enqueuedAtMs: number;
+  /** Arrival order, for the per-holder FIFO invariant. */
+  readonly seq: number;
 }
 
 /** A retryable call's policy and progress, carried from waiter to checkout and back. */
@@ -143,6 +183,7 @@ export interface PoolState {
   stoppedReported: boolean;
   nextBootNumber: number;
   nextWaiterSeq: number;
+  nextPinnedSeq: number;
   readonly runners: Map<RunnerId, RunnerState>;
   readonly free: LoadIndex;
   readonly pendingBoots: Map<BootId, PendingBoot>;
@@ -161,6 +202,12 @@ export interface PoolState {
   readonly exitDeadlines: MinHeap<RunnerId>;
   /** Backstops of granted checkouts (`CheckoutState.backstopAtMs`). */
   readonly backstopDeadlines: MinHeap<CheckoutId>;
+  /** Holders of tracked resources, by checkout id (each is also in `checkouts`, with its slot). */
+  readonly holders: Map<CheckoutId, HolderState>;
+  /** Pinned calls, running and queued; never in `checkouts` (they hold no slot). */
+  readonly pinned: Map<CheckoutId, PinnedState>;
+  /** Queue bounds and backstops of pinned calls (`PinnedState.deadlineAtMs`). */
+  readonly pinnedDeadlines: MinHeap<CheckoutId>;
   retryAtMs: number | null;
   /** Message of the last failed boot since the last successful one (named in TIMEOUTs). */
   lastBootError: string | null;
@@ -192,6 +239,7 @@ export function initialState(config: CoreConfig): PoolState {
     stoppedReported: false,
     nextBootNumber: 1,
     nextWaiterSeq: 1,
+    nextPinnedSeq: 1,
     runners: new Map(),
     free: new LoadIndex(),
     pendingBoots: new Map(),
@@ -205,6 +253,9 @@ export function initialState(config: CoreConfig): PoolState {
     bootDeadlines: new MinHeap(),
     exitDeadlines: new MinHeap(),
     backstopDeadlines: new MinHeap(),
+    holders: new Map(),
+    pinned: new Map(),
+    pinnedDeadlines: new MinHeap(),
     retryAtMs: null,
     lastBootError: null,
     bootsBlockedBy: null,

@@ -1,12 +1,13 @@
 /**
- * Every pool deadline, as data: callers' queue bounds, call retry backoffs, call backstops, boot deadlines,
+ * Every pool deadline, as data: callers' queue bounds, call retry backoffs, call backstops,
+ * pinned calls' queue bounds and backstops, boot deadlines,
  * shutdown kill and abandon deadlines, idle timers (heaps with lazy deletion), the boot retry
  * and the drain bound (single fields). This file arms them, says which one is due, reports the
  * earliest (`nextDeadline`) and drops stale entries; it decides nothing: what a deadline does
  * when it passes is policy.ts's and runners.ts's.
  */
 import type { MinHeap } from "./heap.js";
-import type { CheckoutState, PoolState, RunnerState, WaiterState } from "./state.js";
+import type { CheckoutState, PinnedState, PoolState, RunnerState, WaiterState } from "./state.js";
 import type { BootId, CheckoutId, RunnerId } from "./types.js";
 
 /** When the host must send the next `tick`, or null when nothing is scheduled. */
@@ -18,6 +19,7 @@ export function nextDeadline(s: PoolState): number | null {
   consider(s.waiterDeadlines.peekKey());
   consider(s.callRetryDeadlines.peekKey());
   consider(s.backstopDeadlines.peekKey());
+  consider(s.pinnedDeadlines.peekKey());
   consider(s.idleDeadlines.peekKey());
   consider(s.bootDeadlines.peekKey());
   consider(s.exitDeadlines.peekKey());
@@ -31,6 +33,7 @@ type Live<T> = (s: PoolState, value: T, atMs: number) => boolean;
 const liveWaiter: Live<CheckoutId> = (s, id, at) => s.waiters.get(id)?.deadlineMs === at;
 const liveCallRetry: Live<CheckoutId> = (s, id, at) => s.callRetries.get(id)?.atMs === at;
 const liveBackstop: Live<CheckoutId> = (s, id, at) => s.checkouts.get(id)?.backstopAtMs === at;
+const livePinned: Live<CheckoutId> = (s, id, at) => s.pinned.get(id)?.deadlineAtMs === at;
 const liveBoot: Live<BootId> = (s, id, at) => s.pendingBoots.get(id)?.deadlineMs === at;
 const liveIdle: Live<RunnerId> = (s, id, at) => {
   const runner = s.runners.get(id);
@@ -60,6 +63,7 @@ export const due = {
   waiter: (s: PoolState, nowMs: number) => popDue(s, s.waiterDeadlines, nowMs, liveWaiter),
   callRetry: (s: PoolState, nowMs: number) => popDue(s, s.callRetryDeadlines, nowMs, liveCallRetry),
   backstop: (s: PoolState, nowMs: number) => popDue(s, s.backstopDeadlines, nowMs, liveBackstop),
+  pinned: (s: PoolState, nowMs: number) => popDue(s, s.pinnedDeadlines, nowMs, livePinned),
   boot: (s: PoolState, nowMs: number) => popDue(s, s.bootDeadlines, nowMs, liveBoot),
   exit: (s: PoolState, nowMs: number) => popDue(s, s.exitDeadlines, nowMs, liveExit),
   idle: (s: PoolState, nowMs: number) => popDue(s, s.idleDeadlines, nowMs, liveIdle),
@@ -115,6 +119,19 @@ export function armBackstop(s: PoolState, checkout: CheckoutState, atMs: number 
   }
 }
 
+/** A pinned call's queue bound or backstop; `atMs` null disarms (the entry goes stale). */
+export function armPinnedDeadline(s: PoolState, pinned: PinnedState, atMs: number | null): void {
+  pinned.deadlineAtMs = atMs;
+  if (atMs === null) return;
+  s.pinnedDeadlines.push(atMs, pinned.id);
+  if (s.pinnedDeadlines.size > compactionThreshold(s.pinned.size)) {
+    s.pinnedDeadlines.clear();
+    for (const p of s.pinned.values()) {
+      if (p.deadlineAtMs !== null) s.pinnedDeadlines.push(p.deadlineAtMs, p.id);
+    }
+  }
+}
+
 /** `atMs` null disarms (the entry in the heap goes stale). */
 export function armIdleDeadline(s: PoolState, runner: RunnerState, atMs: number | null): void {
   runner.idleDeadlineMs = atMs;
@@ -142,6 +159,7 @@ export function dropStaleDeadlines(s: PoolState): void {
   dropStale(s, s.waiterDeadlines, liveWaiter);
   dropStale(s, s.callRetryDeadlines, liveCallRetry);
   dropStale(s, s.backstopDeadlines, liveBackstop);
+  dropStale(s, s.pinnedDeadlines, livePinned);
   dropStale(s, s.idleDeadlines, liveIdle);
   dropStale(s, s.bootDeadlines, liveBoot);
   dropStale(s, s.exitDeadlines, liveExit);

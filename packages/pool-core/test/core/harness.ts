@@ -171,6 +171,14 @@ export class Scenario {
   convertToChild(checkoutId: string, childId: string): this {
     return this.send({ type: "convertToChild", checkoutId, childId });
   }
+  /** A granted call answered with tracked values: it becomes their holder. */
+  convertToTracked(checkoutId: string): this {
+    return this.send({ type: "convertToTracked", checkoutId });
+  }
+  /** A call pinned to holder `on` (`pool.call(fn, input, { on: handle })`). */
+  pinned(checkoutId: string, on: string, timeoutMs: number | null = null): this {
+    return this.send({ type: "checkout", checkoutId, timeoutMs, on });
+  }
   /** `runnerId` is the id the scenario expects the core to have minted for this boot. */
   bootSucceeds(bootId: string, runnerId: string): this {
     const minted = this.state.pendingBoots.get(bootId)?.runnerId;
