@@ -155,8 +155,11 @@ export class AnswerIntake {
     this.#cancels.add(cancel);
   }
 
-  /** A frame dropped undecoded (`what` it was); past the allowance, the link ends. */
-  private drop(what: string): void {
+  /**
+   * A frame dropped undecoded (`what` it was); past the allowance, the link ends. Public: the
+   * link counts here too a control frame about nothing it holds (a `released` nobody awaits).
+   */
+  drop(what: string): void {
     this.#dropped++;
     if (this.#dropped > DROPPED_FRAME_ALLOWANCE) {
       this.o.violation(
