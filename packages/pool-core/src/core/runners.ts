@@ -47,6 +47,7 @@ export function sendShutdown(st: Step, runner: RunnerState, reason: ShutdownReas
     reason,
     timeoutMs: st.s.config.shutdownTimeoutMs,
   });
+  rejectPinnedQueuedOn(st, runner);
 }
 
 /**
@@ -59,13 +60,13 @@ export function announcedLeaving(st: Step, runner: RunnerState): void {
   st.s.free.remove(runner.id, runner.load);
   armIdleDeadline(st.s, runner, null);
   stopping(st, runner, "announced");
+  rejectPinnedQueuedOn(st, runner);
 }
 
 function stopping(st: Step, runner: RunnerState, reason: ShutdownReason): void {
   const killAtMs = st.nowMs + st.s.config.shutdownTimeoutMs;
   moveRunner(st.s, runner, { phase: "stopping", reason, killAtMs });
   armExitDeadline(st.s, runner.id, killAtMs);
-  rejectPinnedQueuedOn(st, runner);
 }
 
 /**

@@ -23,11 +23,20 @@ type Command =
   | { readonly kind: "advance"; readonly ms: number }
   | { readonly kind: "tick" }
   | { readonly kind: "checkout"; readonly timeoutMs: number | null }
+  /** A call pinned to the `pick`-th holder of tracked resources (issue 24). */
+  | {
+      readonly kind: "pinned";
+      readonly pick: number;
+      readonly stray: boolean;
+      readonly timeoutMs: number | null;
+    }
   | {
       readonly kind:
         | "checkin"
         | "callerGone"
         | "convertToChild"
+        | "convertToTracked"
+        | "checkinHolder"
         | "bootSucceeded"
         | "bootFailed"
         | "runnerDown"
@@ -91,6 +100,18 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 5, arbitrary: targeted("checkin") },
   { weight: 2, arbitrary: targeted("callerGone") },
   { weight: 1, arbitrary: targeted("convertToChild") },
+  { weight: 3, arbitrary: targeted("convertToTracked") },
+  { weight: 1, arbitrary: targeted("checkinHolder") },
+  {
+    weight: 5,
+    arbitrary: fc
+      .record({
+        pick: fc.nat({ max: 20 }),
+        stray: fc.nat({ max: 9 }).map((n) => n === 0),
+        timeoutMs: fc.option(fc.integer({ min: 0, max: 3_000 })),
+      })
+      .map((c): Command => ({ kind: "pinned", ...c })),
+  },
   { weight: 5, arbitrary: targeted("bootSucceeded") },
   { weight: 2, arbitrary: targeted("bootFailed") },
   { weight: 2, arbitrary: targeted("runnerDown") },
@@ -140,6 +161,11 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
       return { type: "tick" };
     case "checkout":
       return { type: "checkout", checkoutId: `c${fresh()}`, timeoutMs: command.timeoutMs };
+    case "pinned": {
+      const holder = command.stray ? undefined : nth(state.holders.keys(), command.pick);
+      const on = holder ?? nth(state.checkouts.keys(), command.pick) ?? `stray${command.pick}`;
+      return { type: "checkout", checkoutId: `p${fresh()}`, timeoutMs: command.timeoutMs, on };
+    }
     case "resize":
       return { type: "resize", min: command.min, max: command.max, buffer: command.buffer };
     case "idleChecked": {
@@ -153,14 +179,24 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
   switch (command.kind) {
     case "checkin":
     case "callerGone":
-    case "convertToChild": {
+    case "convertToChild":
+    case "convertToTracked":
+    case "checkinHolder": {
+      const running = [...state.pinned.values()].filter((p) => p.running).map((p) => p.id);
       const pool =
         command.kind === "callerGone"
-          ? [...state.waiters.keys(), ...state.checkouts.keys()]
-          : state.checkouts.keys();
+          ? [...state.waiters.keys(), ...state.checkouts.keys(), ...state.pinned.keys()]
+          : command.kind === "checkin"
+            ? [...state.checkouts.keys(), ...running]
+            : command.kind === "checkinHolder"
+              ? state.holders.keys()
+              : state.checkouts.keys();
       const checkoutId = (command.stray ? undefined : nth(pool, command.pick)) ?? stray;
-      if (command.kind === "checkin") return { type: "checkin", checkoutId, reason: "done" };
+      if (command.kind === "checkin" || command.kind === "checkinHolder") {
+        return { type: "checkin", checkoutId, reason: "done" };
+      }
       if (command.kind === "callerGone") return { type: "callerGone", checkoutId };
+      if (command.kind === "convertToTracked") return { type: "convertToTracked", checkoutId };
       return { type: "convertToChild", checkoutId, childId: `child-${checkoutId}` };
     }
     case "bootSucceeded":
@@ -191,15 +227,53 @@ class World {
   static readonly seen = new Map<string, number>();
   readonly active = new Set<string>();
   readonly waiting = new Set<string>();
+  /** Issue 24, modelled apart from the core: pinned call → its holder, holders, children. */
+  readonly pinnedOn = new Map<string, string>();
+  readonly holders = new Set<string>();
+  readonly children = new Set<string>();
+  /** Holders checked in while a pinned call of theirs ran: their slot ends with that call. */
+  readonly releasing = new Set<string>();
+  readonly runnerOf = new Map<string, string>();
   spentBefore = 0;
 
-  observe(state: PoolState, event: CoreEvent, nowMs: number): void {
-    if (event.type === "checkout" && !this.active.has(event.checkoutId)) {
-      this.waiting.add(event.checkoutId);
+  /** The pinned call of `holder` that runs now, if any. */
+  runningOn(holder: string): string | undefined {
+    for (const id of this.active) if (this.pinnedOn.get(id) === holder) return id;
+    return undefined;
+  }
+
+  /** A checkin or callerGone as the world sees it: a slot ends, maybe later (a holder). */
+  end(id: string): void {
+    this.waiting.delete(id);
+    if (!this.active.has(id)) return;
+    if (this.holders.has(id) && this.runningOn(id) !== undefined) {
+      this.releasing.add(id);
+      return;
     }
-    if (event.type === "checkin" || event.type === "callerGone") {
-      this.active.delete(event.checkoutId);
-      this.waiting.delete(event.checkoutId);
+    this.gone(id);
+    const holder = this.pinnedOn.get(id);
+    if (holder !== undefined && this.releasing.has(holder)) this.gone(holder);
+  }
+
+  gone(id: string): void {
+    this.active.delete(id);
+    this.holders.delete(id);
+    this.releasing.delete(id);
+  }
+
+  observe(state: PoolState, event: CoreEvent, nowMs: number): void {
+    const id = "checkoutId" in event ? event.checkoutId : "";
+    const plainActive = this.active.has(id) && !this.pinnedOn.has(id);
+    if (event.type === "checkout" && !this.active.has(id) && !this.waiting.has(id)) {
+      this.waiting.add(id);
+      if (event.on !== undefined) this.pinnedOn.set(id, event.on);
+    }
+    if (event.type === "checkin" || event.type === "callerGone") this.end(id);
+    if (event.type === "convertToChild" && plainActive && !this.holders.has(id)) {
+      this.children.add(id);
+    }
+    if (event.type === "convertToTracked" && plainActive && !this.children.has(id)) {
+      this.holders.add(id);
     }
     this.spentBefore = state.ledger.spentMs(nowMs);
     const { effects } = step(state, event, nowMs);
@@ -212,19 +286,23 @@ class World {
           ? `${e.type}:${"error" in e ? e.error.code : e.reason}`
           : e.type;
       World.seen.set(kind, (World.seen.get(kind) ?? 0) + 1);
+      const holder = "checkoutId" in e ? this.pinnedOn.get(e.checkoutId) : undefined;
+      if (holder !== undefined)
+        World.seen.set(`${e.type}:pinned`, (World.seen.get(`${e.type}:pinned`) ?? 0) + 1);
       if (e.type === "grant") {
         if (!this.waiting.delete(e.checkoutId))
           throw new Error(`grant of ${e.checkoutId}: not waiting`);
+        if (holder !== undefined) this.checkPinnedGrant(e.checkoutId, holder, e.runnerId);
         this.active.add(e.checkoutId);
+        this.runnerOf.set(e.checkoutId, e.runnerId);
       } else if (e.type === "reject") {
         if (!this.waiting.delete(e.checkoutId))
           throw new Error(`reject of ${e.checkoutId}: not waiting`);
       } else if (e.type === "failCheckout") {
         // Answered early (the backstop): the caller fails, the slot stays held until checkin.
-        const known = e.answeredEarly
-          ? this.active.has(e.checkoutId)
-          : this.active.delete(e.checkoutId);
+        const known = this.active.has(e.checkoutId);
         if (!known) throw new Error(`fail of ${e.checkoutId}: not active`);
+        if (!e.answeredEarly) this.gone(e.checkoutId);
       } else if (e.type === "boot" && state.config.budget !== null) {
         // The budget is never exceeded by a boot the core started.
         if (this.spentBefore >= state.config.budget.runnerMs) {
@@ -236,9 +314,29 @@ class World {
           throw new Error(`busy ${e.runnerId} shut down`);
       }
     }
-    if (this.active.size !== state.checkouts.size) {
+    if (event.type === "checkout" && event.on !== undefined && this.waiting.has(id)) {
+      World.seen.set("pinned:queued", (World.seen.get("pinned:queued") ?? 0) + 1);
+    }
+    let runningPinned = 0;
+    for (const p of state.pinned.values()) if (p.running) runningPinned += 1;
+    if (this.active.size !== state.checkouts.size + runningPinned) {
       throw new Error(
-        `world sees ${this.active.size} active checkouts, core ${state.checkouts.size}`,
+        `world sees ${this.active.size} active checkouts, core ${state.checkouts.size} + ${runningPinned} pinned`,
+      );
+    }
+  }
+
+  /** A pinned call runs on its holder's runner, alone on that holder, while the holder lives. */
+  checkPinnedGrant(id: string, holder: string, runnerId: string): void {
+    if (!this.holders.has(holder) || this.releasing.has(holder)) {
+      throw new Error(`pinned ${id} granted on ${holder}, which holds nothing (or is released)`);
+    }
+    const other = this.runningOn(holder);
+    if (other !== undefined)
+      throw new Error(`pinned ${id} granted while ${other} runs on ${holder}`);
+    if (this.runnerOf.get(holder) !== runnerId) {
+      throw new Error(
+        `pinned ${id} granted on ${runnerId}, its holder is on ${this.runnerOf.get(holder)}`,
       );
     }
   }
@@ -335,6 +433,12 @@ describe("core properties", () => {
       "reject:BOOT_FAILED",
       "abortBoot",
       "killRunner",
+      // issue 24: pinned calls run, queue, time out and lose their resources
+      "grant:pinned",
+      "reject:pinned",
+      "failCheckout:pinned",
+      "reject:RESOURCE_GONE",
+      "pinned:queued",
     ]) {
       expect(seen[kind] ?? 0, `${kind} in ${JSON.stringify(seen)}`).toBeGreaterThan(20);
     }

@@ -172,7 +172,7 @@ describe("a pinned checkout", () => {
     const h = holderOnR1();
     h.pinned("p1", "h").pinned("p2", "h").expect(grant("p1", "r1"));
     h.send({ type: "drainRunner", runnerId: "r1" });
-    h.expect(reject("p2", "RESOURCE_GONE"), shutdown("r1", "operator"));
+    h.expect(shutdown("r1", "operator"), reject("p2", "RESOURCE_GONE"));
     expect(h.errorOf("p2")?.message).toMatch(/their runner r1 is leaving \(operator\)/);
     h.pinned("p3", "h").expect(reject("p3", "RESOURCE_GONE"));
     h.checkin("p1").expectNothing();
