@@ -10,7 +10,14 @@
  *   link's;
  * - an answer that would take the bytes this link holds undecoded past `answerBudgetBytes`
  *   is refused: its call fails OVERLOADED, naming the option;
- * - a large answer is decoded in slices (decode-slices.ts), between the parent's other work.
+ * - a large answer is decoded in slices (decode-slices.ts), between the parent's other work;
+ * - a large answer arrives in parts (protocol/answer-parts.ts), each judged from its header and
+ *   copied, in its own event-loop turn, into one buffer allocated at the first part. The first
+ *   part is judged as the whole answer would be (nobody waiting: dropped and counted; over
+ *   maxFrameBytes or the budget: refused, and the rest of its parts skipped uncounted). A
+ *   runner sends one answer's parts back to back, so a part of another call while one is
+ *   being assembled ends the link as a protocol violation; a part out of order or past its
+ *   declared total fails its call (PROTOCOL).
  */
 import { FlameError } from "../errors.js";
 import {
@@ -18,6 +25,7 @@ import {
   answerWithPayload,
   readAnswerLayout,
 } from "../protocol/answer-frame.js";
+import { readAnswerPart } from "../protocol/answer-parts.js";
 import type { Codec } from "../protocol/codec.js";
 import { FRAME_HEADER_BYTES, readFrameHeader } from "../protocol/frame.js";
 import type { DecodeOutcome, SliceQueue } from "./decode-slices.js";
@@ -67,9 +75,19 @@ export interface AnswerIntakeOptions {
   readonly violation: (reason: string) => void;
 }
 
+/** The answer whose parts are arriving: `bytes` is null when they are being skipped (refused). */
+interface Assembly {
+  readonly id: number;
+  readonly t: AnswerMessage["t"];
+  readonly totalBytes: number;
+  readonly bytes: Buffer | null;
+  filled: number;
+}
+
 export class AnswerIntake {
   #dropped = 0;
   #heldBytes = 0;
+  #assembly: Assembly | null = null;
   readonly #cancels = new Set<() => void>();
 
   constructor(private readonly o: AnswerIntakeOptions) {}
@@ -88,7 +106,10 @@ export class AnswerIntake {
     const header = readFrameHeader(frame);
     if (!header.ok) return false;
     const { t, id } = header;
-    if (isAnswerKind(t)) {
+    if (t === "answer.part") {
+      if (id === null) this.drop("an answer part without a call id");
+      else this.#takePart(id, frame);
+    } else if (isAnswerKind(t)) {
       if (id === null) return false;
       this.#take(t, id, frame);
     } else if (!RUNNER_CONTROL_KINDS.has(t)) {
@@ -115,6 +136,11 @@ export class AnswerIntake {
       this.#refuse(id, fn, frame.byteLength);
       return;
     }
+    this.#accept(t, id, frame);
+  }
+
+  /** An answer frame someone waits for, within the limits: decoded now or in slices. */
+  #accept(t: AnswerMessage["t"], id: number, frame: Uint8Array): void {
     const layout = readAnswerLayout(t, id, frame, FRAME_HEADER_BYTES);
     if (typeof layout === "string") {
       this.#unusable(id, t, "PROTOCOL", `malformed ${t}: ${layout}`);
@@ -155,9 +181,83 @@ export class AnswerIntake {
     this.#cancels.add(cancel);
   }
 
+  /** One part of a large answer (protocol/answer-parts.ts). */
+  #takePart(id: number, frame: Uint8Array): void {
+    const open = this.#assembly;
+    if (open !== null && open.id !== id) {
+      this.o.violation(
+        `protocol violation: runner ${this.o.runnerId} sent a part of its answer to call id ${id} while its answer to call id ${open.id} was arriving part by part; the link is ended`,
+      );
+      return;
+    }
+    const part = readAnswerPart(id, frame);
+    if (open === null) {
+      if (typeof part === "string") this.drop(`${part}, for call id ${id}`);
+      else if (part.offset !== 0) this.drop(`a part of an answer to call id ${id} never begun`);
+      else this.#beginParts(id, part.totalBytes, part.bytes);
+      return;
+    }
+    let problem: string | null = null;
+    if (typeof part === "string") problem = part;
+    else if (part.totalBytes !== open.totalBytes || part.offset !== open.filled) {
+      problem = `an answer part for bytes ${part.offset}.. of ${part.totalBytes} where bytes ${open.filled}.. of ${open.totalBytes} were due`;
+    }
+    if (typeof part === "string" || problem !== null) {
+      this.#endParts(open);
+      if (open.bytes !== null)
+        this.#unusable(id, open.t, "PROTOCOL", `malformed ${open.t}: ${problem}`);
+      return;
+    }
+    this.#fill(open, part.bytes);
+  }
+
+  /** The first part: judged as the whole answer would be, from its header and declared size. */
+  #beginParts(id: number, totalBytes: number, first: Uint8Array): void {
+    const header = readFrameHeader(first);
+    if (!header.ok || !isAnswerKind(header.t) || header.id !== id) {
+      this.drop(`an answer part for call id ${id} that does not begin with an answer to it`);
+      return;
+    }
+    const t = header.t;
+    const fn = this.o.pending.awaiting(id, t);
+    if (fn === undefined) {
+      this.drop(`a ${t} (in parts) for call id ${id}, which nothing waits for`);
+      return;
+    }
+    let bytes: Buffer | null = null;
+    if (totalBytes > this.o.maxFrameBytes) {
+      const why = `${t} frame of ${totalBytes} bytes (in parts) is over the receiver's ${this.o.maxFrameBytes}-byte limit (maxFrameBytes)`;
+      this.#unusable(id, t, "SERIALIZATION", why);
+    } else if (this.#heldBytes + totalBytes > this.o.answerBudgetBytes) {
+      this.#refuse(id, fn, totalBytes);
+    } else {
+      // Allocated once; its pages are touched part by part, never all in one turn.
+      bytes = Buffer.allocUnsafe(totalBytes);
+      this.#heldBytes += totalBytes;
+      this.o.pending.decoding(id);
+    }
+    const assembly: Assembly = { id, t, totalBytes, bytes, filled: 0 };
+    this.#assembly = assembly;
+    this.#fill(assembly, first);
+  }
+
+  #fill(open: Assembly, bytes: Uint8Array): void {
+    open.bytes?.set(bytes, open.filled);
+    open.filled += bytes.byteLength;
+    if (open.filled < open.totalBytes) return;
+    this.#endParts(open);
+    if (open.bytes !== null) this.#accept(open.t, open.id, open.bytes);
+  }
+
+  /** The assembly is over (complete, failed or skipped): its bytes are no longer held here. */
+  #endParts(open: Assembly): void {
+    this.#assembly = null;
+    if (open.bytes !== null) this.#heldBytes -= open.totalBytes;
+  }
+
   /**
    * A frame dropped undecoded (`what` it was); past the allowance, the link ends. Public: the
-   * link counts here too a control frame about nothing it holds (a `released` nobody awaits).
+   * link counts a control frame about nothing it holds (a `released` nobody waits for) here too.
    */
   drop(what: string): void {
     this.#dropped++;
@@ -176,6 +276,7 @@ export class AnswerIntake {
 
   /** The link is gone: decodes in progress stop, their bytes are let go. */
   close(): void {
+    this.#assembly = null;
     for (const cancel of this.#cancels) cancel();
     this.#cancels.clear();
     this.#heldBytes = 0;

@@ -55,9 +55,12 @@ const KINDS = [
   "ended",
   "release",
   "released",
+  "answer.part",
 ] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_NUMBER = new Map<string, number>(KINDS.map((k, i) => [k, i + 1]));
+/** The header's kind byte of one part of a large answer (answer-parts.ts). */
+export const ANSWER_PART_KIND_NUMBER = KINDS.indexOf("answer.part") + 1;
 
 export type FrameErrorCode = "PROTOCOL" | "SERIALIZATION";
 

@@ -12,17 +12,25 @@
  * busy (0.95–1.02×). Every 2 frames cost too many syscalls (0.73–0.93×); 16 brought the
  * turn-taking back at 16 callers (0.64–0.80×).
  *
+ * An answer frame over `answerPartBytes` leaves as several `answer.part` messages
+ * (answer-parts.ts), sent one after the other in this one call, so nothing else on the link
+ * comes between them and the receiver never assembles the whole frame as one ws message. Only
+ * a runner sends answers, so on the parent's side this never splits anything.
+ *
  * ws does not expose its socket publicly; it is read from the `_socket` field that ws has
  * kept since v1. If a future ws drops it, sends still work, just unbatched.
  */
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
+import { ANSWER_PART_BYTES, splitAnswerFrame } from "./answer-parts.js";
 
 export interface SendBatcherOptions {
   /** Flush once this many frames are corked. */
   readonly maxFramesPerWrite?: number;
   /** Flush once this many bytes are corked (large payloads leave at once). */
   readonly maxBytesPerWrite?: number;
+  /** Answer frames over this many bytes leave in parts of this size. Default 1 MiB. */
+  readonly answerPartBytes?: number;
 }
 
 const DEFAULT_MAX_FRAMES_PER_WRITE = 8;
@@ -32,6 +40,7 @@ export class SendBatcher {
   private readonly socket: Socket | undefined;
   private readonly maxFrames: number;
   private readonly maxBytes: number;
+  private readonly partBytes: number;
   private corked = false;
   private frames = 0;
   private bytes = 0;
@@ -52,10 +61,19 @@ export class SendBatcher {
         : undefined;
     this.maxFrames = options.maxFramesPerWrite ?? DEFAULT_MAX_FRAMES_PER_WRITE;
     this.maxBytes = options.maxBytesPerWrite ?? DEFAULT_MAX_BYTES_PER_WRITE;
+    this.partBytes = options.answerPartBytes ?? ANSWER_PART_BYTES;
   }
 
   send(frame: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    if (frame.byteLength <= this.partBytes) {
+      this.sendOne(frame);
+      return;
+    }
+    for (const part of splitAnswerFrame(frame, this.partBytes)) this.sendOne(part);
+  }
+
+  private sendOne(frame: Uint8Array): void {
     const socket = this.socket;
     if (socket === undefined) {
       this.ws.send(frame);

@@ -13,6 +13,7 @@
  *    ctx.idempotencyKey: the same key on every retry of one call).
  * 7: tracked resources: a result may hold values the runner keeps (answer flag `tracked`),
  *    calls may be pinned to the call that holds them (work flag + `on`), and the parent
- *    releases each one (`release`, answered by `released`).
+ *    releases each one (`release`, answered by `released`). An answer frame over 1 MiB leaves
+ *    the runner as `answer.part` frames (protocol/answer-parts.ts).
  */
 export const PROTOCOL_VERSION = 7;

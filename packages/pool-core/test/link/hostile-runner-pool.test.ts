@@ -13,6 +13,7 @@ import {
   Pool,
   type PoolEvent,
 } from "../../src/index.js";
+import { splitAnswerFrame } from "../../src/protocol/answer-parts.js";
 import { decodeParentDescriptor, encodeFrame, v8Codec } from "../../src/protocol.js";
 import { echo } from "../fixtures/functions.mjs";
 import { FakeRunner, isT } from "./fake-runner.js";
@@ -67,6 +68,34 @@ describe("a runner that floods its parent with unsolicited answers", () => {
       expect((down as { reason: string }).reason).toMatch(
         /link closed: protocol violation: runner .* sent 3 frames the parent had no use for/,
       );
+    } finally {
+      await pool.stop();
+    }
+  });
+});
+
+describe("a runner whose link closes while its answer arrives in parts", () => {
+  it("fails its caller RUNNER_DOWN, as any closed link's", async () => {
+    const backend = new CraftedBackend();
+    const pool = new Pool({ name: "parts", min: 0, max: 1, backend, retry: { runnerDown: 0 } });
+    await pool.start();
+    try {
+      const outcome = pool.call(echo, "half an answer").catch((e: unknown) => e);
+      await expect.poll(() => backend.runners.length, { timeout: 10_000 }).toBe(1);
+      const runner = backend.runners[0] as FakeRunner;
+      const sent = await runner.next(isT("call"));
+      const answer = encodeFrame(
+        { t: "result", id: sent.id, ok: true, value: new Uint8Array(3 * 1024 * 1024) },
+        v8Codec,
+        64 * 1024 * 1024,
+      );
+      const parts = splitAnswerFrame(answer, 1024 * 1024);
+      expect(parts.length).toBeGreaterThan(2);
+      for (const part of parts.slice(0, 2)) runner.ws.send(part);
+      runner.close();
+      const error = await outcome;
+      expect(error).toBeInstanceOf(FlameError);
+      expect((error as FlameError).code).toBe("RUNNER_DOWN");
     } finally {
       await pool.stop();
     }

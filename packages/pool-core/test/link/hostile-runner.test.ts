@@ -7,17 +7,17 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { FlameError } from "../../src/errors.js";
-import { SliceQueue } from "../../src/link/decode-slices.js";
-import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
-import {
-  type AnyMessage,
-  type Codec,
-  encodeFrame,
-  generateToken,
-  v8Codec,
-} from "../../src/protocol.js";
+import { RunnerServer } from "../../src/link/index.js";
+import type { AnyMessage } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
-import { FakeRunner, isT } from "./fake-runner.js";
+import { isT } from "./fake-runner.js";
+import {
+  countingCodec,
+  frameOf,
+  manualSlices,
+  connected as setup,
+  withId,
+} from "./hostile-runner-setup.js";
 import { rejection } from "./rejection.js";
 import { call, linkEvents } from "./requests.js";
 
@@ -26,78 +26,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** v8Codec, counting every decode it is asked for (whole or in slices). */
-function countingCodec(): Codec & { decodes: number } {
-  const codec = {
-    name: "v8",
-    decodes: 0,
-    encode: v8Codec.encode,
-    decode(bytes: Uint8Array): unknown {
-      codec.decodes++;
-      return v8Codec.decode(bytes);
-    },
-    decodeInSlices(bytes: Uint8Array) {
-      codec.decodes++;
-      return v8Codec.decodeInSlices?.(bytes) ?? { step: () => true, value: v8Codec.decode(bytes) };
-    },
-  };
-  return codec;
-}
-
-/** Slices run only when the test says so. */
-function manualSlices(): { queue: SliceQueue; runAll(): number } {
-  const due: Array<() => void> = [];
-  const queue = new SliceQueue((fn) => due.push(fn));
-  return {
-    queue,
-    runAll() {
-      let ran = 0;
-      for (let fn = due.shift(); fn !== undefined; fn = due.shift()) {
-        fn();
-        ran++;
-      }
-      return ran;
-    },
-  };
-}
-
-interface Logged {
-  level: LinkLogLevel;
-  msg: string;
-  fields: Record<string, unknown> | undefined;
-}
-
-async function connected(options: Parameters<typeof RunnerServer.listen>[0] = {}) {
-  const logs: Logged[] = [];
-  const server = await RunnerServer.listen({
-    maxFrameBytes: 32 * 1024 * 1024,
-    ...options,
-    log: (level, msg, fields) => logs.push({ level, msg, fields }),
-  });
-  cleanups.push(() => server.close());
-  const token = generateToken();
-  const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-  const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
-  cleanups.push(() => runner.close());
-  runner.hello("r1");
-  const conn = await expecting;
-  await runner.next(isT("welcome"));
-  return { server, logs, runner, conn };
-}
+const connected = (options: Parameters<typeof RunnerServer.listen>[0] = {}) =>
+  setup(cleanups, options);
 
 /** ~6 MB: two million empty objects, what row 1's attacker sent. */
 const manyObjects = (): unknown[] => Array.from({ length: 2_000_000 }, () => ({}));
-
-function frameOf(msg: AnyMessage): Buffer {
-  return encodeFrame(msg, v8Codec, 64 * 1024 * 1024);
-}
-
-/** The same frame for another call id (bytes 4..7 of the header). */
-function withId(frame: Buffer, id: number): Buffer {
-  const copy = Buffer.from(frame);
-  copy.writeUInt32BE(id, 4);
-  return copy;
-}
 
 describe("a runner's answers, judged before decoding", () => {
   it("drops three unsolicited 6 MB answers undecoded and ends the link as a protocol violation", async () => {

@@ -2,7 +2,8 @@ import { once } from "node:events";
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { SendBatcher } from "../../src/protocol.js";
+import { readFrameHeader } from "../../src/protocol/frame.js";
+import { encodeFrame, SendBatcher, v8Codec } from "../../src/protocol.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -20,7 +21,11 @@ async function pair() {
   await once(client, "open");
   const [peer] = await accepted;
   const received: number[] = [];
-  peer.on("message", (data: Buffer) => received.push(data.readUInt32BE(0)));
+  const messages: Buffer[] = [];
+  peer.on("message", (data: Buffer) => {
+    received.push(data.readUInt32BE(0));
+    messages.push(data);
+  });
   const socket = (client as unknown as { _socket: Socket & Record<string, unknown> })._socket;
   const writes = { count: 0 };
   for (const method of ["_writev", "_write"] as const) {
@@ -30,7 +35,7 @@ async function pair() {
       return original.apply(socket, args);
     };
   }
-  return { client, received, writes };
+  return { client, received, messages, writes };
 }
 
 function frame(n: number): Uint8Array {
@@ -72,5 +77,27 @@ describe("SendBatcher", () => {
     const batcher = new SendBatcher(client);
     client.close();
     expect(() => batcher.send(frame(1))).not.toThrow();
+  });
+
+  it("sends an answer over answerPartBytes as answer.part messages, in order; other frames whole", async () => {
+    const { client, messages } = await pair();
+    const batcher = new SendBatcher(client, { answerPartBytes: 1024 });
+    const value = Uint8Array.from({ length: 2500 }, (_, i) => i % 251);
+    const answer = encodeFrame({ t: "result", id: 7, ok: true, value }, v8Codec, 1 << 20);
+    const other = encodeFrame({ t: "shutdown", reason: "x".repeat(2000) }, v8Codec, 1 << 20);
+    batcher.send(answer);
+    batcher.send(other);
+    await expect.poll(() => messages.length, { timeout: 5_000 }).toBe(4);
+    const parts = messages.slice(0, 3);
+    expect(parts.map((m) => readFrameHeader(m))).toEqual(
+      parts.map(() => ({ ok: true, t: "answer.part", id: 7 })),
+    );
+    expect(parts.map((m) => [m.readUInt32BE(8), m.readUInt32BE(12)])).toEqual([
+      [answer.byteLength, 0],
+      [answer.byteLength, 1024],
+      [answer.byteLength, 2048],
+    ]);
+    expect(Buffer.concat(parts.map((m) => m.subarray(16)))).toEqual(answer);
+    expect(messages[3]).toEqual(other);
   });
 });
