@@ -4,6 +4,7 @@ import type { RetryPolicy } from "../core/index.js";
 import { FlameError, invalidOption } from "../errors.js";
 import type { FlameFunction } from "../functions.js";
 import { type ResolvedOptions, type RetryOption, retryPolicy } from "../options/index.js";
+import type { Tracked } from "../tracked/types.js";
 import { LIMITS } from "../wire/index.js";
 
 export function functionId(fn: FlameFunction<unknown, unknown> | unknown): string {
@@ -54,6 +55,14 @@ export interface CallOptions {
    * per call when retries are on; with retries off and no key, the runner makes a unique one.
    */
   readonly idempotencyKey?: string;
+  /**
+   * Pinned (`call` only): run on the runner that holds this handle's resource, in the thread
+   * that holds it, one pinned call at a time per holder (FIFO), in the holder's slot; the
+   * function reaches the live value with `ctx.get(handle)`. Fails RESOURCE_GONE (never
+   * rerouted) once the handle is released or its runner is gone. Not with `retry` or
+   * `link: false`. Default: none (any runner).
+   */
+  readonly on?: Tracked<unknown>;
 }
 
 /** One piece of work as the host carries it: validated options with the pool's defaults. */
@@ -65,18 +74,36 @@ export interface WorkSettings {
   readonly linked: boolean;
   /** The caller's key; undefined: the pool makes one if the call may be retried. */
   readonly idempotencyKey: string | undefined;
+  /** The handle a call is pinned to (validated against the pool's book by the host). */
+  readonly on: unknown;
 }
 
 type PoolDefaults = Pick<ResolvedOptions, "timeoutMs" | "bootTimeoutMs" | "retry">;
 
 export function workSettings(fnId: string, options: CallOptions, o: PoolDefaults): WorkSettings {
+  const linked = linkOption(options.link);
+  const pinned = options.on !== undefined;
+  if (pinned && (options.retry !== undefined || !linked)) {
+    const other = options.retry !== undefined ? "`retry`" : "`link: false`";
+    throw new FlameError(
+      "INVALID_OPTIONS",
+      `Invalid option \`on\`: a pinned call can't take ${other} (it runs only where its resource lives, and fails RESOURCE_GONE when that is gone); drop one of the two.`,
+      { field: "on" },
+    );
+  }
   return {
     fnId,
     timeoutMs: callTimeout(options.timeout, o.timeoutMs),
     signal: options.signal,
-    retry: options.retry === undefined ? o.retry : retryPolicy("retry", options.retry),
-    linked: linkOption(options.link),
+    // A pinned call is never retried elsewhere: the pool's `retry` does not apply to it.
+    retry: pinned
+      ? null
+      : options.retry === undefined
+        ? o.retry
+        : retryPolicy("retry", options.retry),
+    linked,
     idempotencyKey: keyOption(options.idempotencyKey),
+    on: options.on,
   };
 }
 
@@ -88,7 +115,8 @@ export function castSettings(
 ): WorkSettings {
   const linked = linkOption(options.link);
   const timeoutMs = o.bootTimeoutMs;
-  return { fnId, timeoutMs, signal: undefined, retry: null, linked, idempotencyKey: undefined };
+  const none = undefined;
+  return { fnId, timeoutMs, signal: none, retry: null, linked, idempotencyKey: none, on: none };
 }
 
 function keyOption(value: unknown): string | undefined {

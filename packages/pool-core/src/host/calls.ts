@@ -8,23 +8,29 @@
  * link passes no verdict. Deadlines are the core's: no timer in this file.
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
-import { FlameError, isFlameError } from "../errors.js";
-import type { Clock } from "../options/index.js";
+import type { FlameError } from "../errors.js";
+import type { Clock, LogFn } from "../options/index.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { startCallSpan } from "../telemetry/spans.js";
+import type { Pin, TrackedBook } from "../tracked/book.js";
 import type { WorkSettings } from "./arguments.js";
 import { Checkout, type CheckoutOwner } from "./checkout.js";
-import type { LinkConnection, RequestOptions, WorkKind } from "./link-port.js";
+import type { LinkConnection, WorkKind } from "./link-port.js";
+import {
+  abortedError,
+  abortedWaiting,
+  asFlameError,
+  coreError,
+  pinOption,
+  resourceGone,
+} from "./outcomes.js";
+import { startChild, withoutDeadline } from "./placed-child.js";
+
+export type { PlacedChild } from "./placed-child.js";
+
+const ignore = (): void => {};
 
 export type Settle = (value: unknown) => void;
-
-export interface PlacedChild<O> {
-  readonly runnerId: string;
-  /** Settles when the child ends (its value, REMOTE_ERROR, or RUNNER_DOWN). */
-  readonly result: Promise<O>;
-  /** Aborts the child's ctx.signal and resolves once it has ended. */
-  stop(): Promise<void>;
-}
 
 export interface CallsDeps {
   readonly pool: string;
@@ -35,6 +41,9 @@ export interface CallsDeps {
   /** The link of a runner that is up; undefined once its close or exit was reported. */
   readonly connection: (runnerId: string) => LinkConnection | undefined;
   readonly emit: (body: PoolEventBody) => void;
+  readonly log: LogFn;
+  /** The pool's tracked resources: holders made here, pinned calls resolved there. */
+  readonly tracked: TrackedBook;
 }
 
 export class Calls {
@@ -42,9 +51,9 @@ export class Calls {
   readonly #checkouts = new Map<string, Checkout>();
   #nextId = 0;
   readonly #owner: CheckoutOwner = {
-    settle: (c, ok, valueOrError, answeredEarly) =>
-      this.#settle(c, ok, valueOrError, answeredEarly),
-    ended: (c) => this.#ended(c),
+    settle: (c, ok, valueOrError, answeredEarly, tracked) =>
+      this.#settle(c, ok, valueOrError, answeredEarly, tracked),
+    ended: (c) => c.phase === "answeredEarly" && this.#ended(c),
     aborted: (c) => this.#aborted(c),
   };
 
@@ -64,6 +73,7 @@ export class Calls {
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
+    const pin: Pin | "gone" | null = pinOption(kind, work.on, this.#d.tracked);
     const nowMs = this.#d.clock.nowMs();
     const span = startCallSpan(this.#d.pool, work.fnId, kind);
     const id = String(++this.#nextId);
@@ -73,6 +83,12 @@ export class Calls {
       this.#failWaiting(c, abortedWaiting());
       return;
     }
+    // Released (or lost) already: the handle says so without asking the core.
+    if (pin === "gone") {
+      this.#failWaiting(c, resourceGone(c.fnId));
+      return;
+    }
+    c.pinGroup = pin?.group;
     this.#checkouts.set(c.id, c);
     c.signal?.addEventListener("abort", c, { once: true });
     const timeoutMs = c.timeoutMs;
@@ -84,9 +100,16 @@ export class Calls {
         ...(kind === "call" ? {} : { unboundedRun: true as const }),
         ...(c.retryable && work.retry !== null ? { retry: work.retry } : {}),
         ...(c.linked ? {} : { unlinked: true as const }),
+        ...(pin === null ? {} : { on: pin.holderCheckoutId }),
       },
       nowMs,
     );
+  }
+
+  /** The book: every resource of holder `checkoutId` is gone, so its slot goes back. */
+  holderDone(checkoutId: string): void {
+    const c = this.#checkouts.get(checkoutId);
+    if (c?.phase === "holding") this.#ended(c);
   }
 
   /**
@@ -126,6 +149,13 @@ export class Calls {
       if (c.phase === "granted") this.#giveUp(c, coreError(error));
       return;
     }
+    if (c.phase === "holding") {
+      // A holder's runner is gone: so are its resources; the caller was answered long ago.
+      this.#checkouts.delete(c.id);
+      c.phase = "done";
+      this.#d.tracked.holderLost(c.id);
+      return;
+    }
     this.#checkouts.delete(c.id);
     // Answered early and still running when its runner died: the caller already has its answer.
     if (c.phase === "answeredEarly") c.phase = "done";
@@ -140,7 +170,7 @@ export class Calls {
    */
   retry(checkoutId: string, attempt: number, error: CoreError, retryAtMs: number): void {
     const c = this.#checkouts.get(checkoutId);
-    if (c === undefined) return;
+    if (c === undefined || c.phase === "holding") return;
     if (c.phase !== "granted") {
       if (c.phase === "answeredEarly") c.phase = "done";
       this.#checkouts.delete(c.id);
@@ -177,6 +207,7 @@ export class Calls {
           traceparent,
           idempotencyKey: c.idempotencyKey,
           attempt: c.attempt + 1,
+          on: c.pinGroup,
         };
         c.requestId = conn.request("call", c.fnId, c.input, opts, reply);
         return;
@@ -185,51 +216,64 @@ export class Calls {
         c.requestId = conn.request("cast", c.fnId, c.input, withoutDeadline(c), c);
         return;
       case "child":
-        this.#startChild(c, conn);
+        this.#d.dispatch({ type: "convertToChild", checkoutId: c.id, childId: c.id });
+        startChild(c, conn);
         return;
     }
   }
 
-  /** A child resolves `placeChild` at once with a handle; its outcome settles `result`. */
-  #startChild(c: Checkout, conn: LinkConnection): void {
-    this.#d.dispatch({ type: "convertToChild", checkoutId: c.id, childId: c.id });
-    const placed = c.onValue;
-    const result = new Promise<unknown>((resolve, reject) => {
-      c.onValue = resolve;
-      c.onError = reject;
-    });
-    const settled = result.then(ignore, ignore);
-    c.requestId = conn.request("child", c.fnId, c.input, withoutDeadline(c), c);
-    const stopChild = (): void => {
-      if (c.requestId !== null && c.phase === "granted") conn.stopChild(c.requestId);
-    };
-    const signal = c.signal;
-    if (signal !== undefined && c.linked) {
-      signal.addEventListener("abort", stopChild, { once: true });
-      void settled.then(() => signal.removeEventListener("abort", stopChild));
-    }
-    // Unlinked and its caller gave up while it waited: the child runs on, nobody holds it.
-    if (c.detached) return;
-    placed({
-      runnerId: conn.runnerId,
-      result,
-      stop: async () => {
-        stopChild();
-        await settled;
-      },
-    } satisfies PlacedChild<unknown>);
-  }
-
   /** The link's answer (or refusal) for granted work. */
-  #settle(c: Checkout, ok: boolean, valueOrError: unknown, answeredEarly: boolean): void {
+  #settle(
+    c: Checkout,
+    ok: boolean,
+    valueOrError: unknown,
+    answeredEarly: boolean,
+    tracked: boolean,
+  ): void {
     if (c.phase === "answeredEarly") {
-      // The caller was answered already; a final answer says the work stopped.
-      if (!answeredEarly) this.#ended(c);
+      // The caller was answered already; a final answer says the work stopped. Resources it
+      // carries reach nobody: released at once, the slot held until they are disposed.
+      if (answeredEarly) return;
+      if (ok && tracked) this.#hold(c, valueOrError, false);
+      if (c.phase === "answeredEarly") this.#ended(c);
       return;
     }
     if (c.phase !== "granted") return;
+    if (ok && tracked) {
+      const held = this.#hold(c, valueOrError, !c.detached);
+      if (held !== null) {
+        // A pinned call took no slot of its own to keep (#hold released its values).
+        this.#answer(c, null, held.value, c.pinGroup === undefined ? "keep" : "release");
+        return;
+      }
+    }
     const error = ok ? null : asFlameError(valueOrError);
     this.#answer(c, error, valueOrError, answeredEarly ? "hold" : "release");
+  }
+
+  /**
+   * A call answered with tracked resources: handles in place of its references, and the
+   * checkout becomes their holder (the core's `convertToTracked`: its slot stays held). `keep`
+   * false (nobody will get the handles) releases them at once. A pinned call takes no slot of
+   * its own, so what it tracked is released at once too (its caller gets released handles).
+   * Null when the value carries none of this call's references: nothing is held.
+   */
+  #hold(c: Checkout, value: unknown, keep: boolean): { value: unknown } | null {
+    const { runnerId, requestId } = c;
+    if (runnerId === null || requestId === null) return null;
+    const call = { checkoutId: c.id, runnerId, group: requestId, fn: c.fnId };
+    const pinned = c.pinGroup !== undefined;
+    const held = this.#d.tracked.adopt(call, value, keep && !pinned);
+    if (held === null) {
+      this.#d.log("warn", `"${c.fnId}" answered tracked but carried none`, { runnerId });
+      return null;
+    }
+    if (!pinned) {
+      c.phase = "holding";
+      this.#d.dispatch({ type: "convertToTracked", checkoutId: c.id });
+    }
+    if (!keep || pinned) this.#d.tracked.releaseAll(c.id);
+    return held;
   }
 
   /**
@@ -248,13 +292,14 @@ export class Calls {
    * The one place granted work ends for its caller: ends the span, reports `callFinished`,
    * settles the caller, and gives the slot back — now (`release`), once the runner reports
    * the work stopped (`hold`: answered early, so a runner never runs more than maxConcurrency
-   * functions), or never (`coreTookIt`: its runner is gone).
+   * functions), once its tracked resources are released (`keep`: a holder), or never
+   * (`coreTookIt`: its runner is gone).
    */
   #answer(
     c: Checkout,
     error: FlameError | null,
     value: unknown,
-    slot: "release" | "hold" | "coreTookIt",
+    slot: "release" | "hold" | "keep" | "coreTookIt",
   ): void {
     const nowMs = this.#d.clock.nowMs();
     const errorCode = error?.code;
@@ -266,7 +311,7 @@ export class Calls {
       // The caller has its outcome from this runner: losing the runner now is no reason to run
       // the call again.
       if (c.retryable) this.#d.dispatch({ type: "answered", checkoutId: c.id });
-    } else {
+    } else if (slot !== "keep") {
       c.phase = "done";
       if (slot === "release") this.#release(c, nowMs);
     }
@@ -286,11 +331,14 @@ export class Calls {
     if (c.detached) return;
     if (error === null) c.onValue(value);
     else c.onError(error);
+    // A holder stays recorded while its handles live: it must not keep the caller's settled
+    // promise (and so the handles) reachable, or no handle could ever be garbage-collected.
+    if (slot === "keep") c.onValue = c.onError = ignore;
   }
 
-  /** Work answered early (TIMEOUT, ABORTED) has really stopped: its slot is free. */
+  /** Work answered early (TIMEOUT, ABORTED) has really stopped, or a holder let go: slot free. */
   #ended(c: Checkout): void {
-    if (c.phase !== "answeredEarly") return;
+    if (c.phase !== "answeredEarly" && c.phase !== "holding") return;
     c.phase = "done";
     this.#release(c, this.#d.clock.nowMs());
   }
@@ -348,33 +396,4 @@ export class Calls {
     c.detached = true;
     c.onError(c.phase === "waiting" ? abortedWaiting() : abortedError(c.fnId, signal));
   }
-}
-
-const ignore = (): void => {};
-
-/** Casts and children have no deadline on the wire, and are never retried (one attempt). */
-function withoutDeadline(c: Checkout): RequestOptions {
-  return { timeoutMs: null, traceparent: c.span.traceparent, idempotencyKey: c.idempotencyKey };
-}
-
-function asFlameError(error: unknown): FlameError {
-  return isFlameError(error)
-    ? error
-    : new FlameError("RUNNER_DOWN", String(error), { cause: error });
-}
-
-function coreError(error: CoreError): FlameError {
-  return new FlameError(error.code, error.message, {
-    ...(error.permanent === true ? { permanent: true } : {}),
-  });
-}
-
-function abortedWaiting(): FlameError {
-  return new FlameError("ABORTED", "The call was aborted by its signal.");
-}
-
-function abortedError(fnId: string, signal: AbortSignal): FlameError {
-  return new FlameError("ABORTED", `Call to "${fnId}" was aborted by its signal.`, {
-    cause: signal.reason,
-  });
 }

@@ -17,7 +17,13 @@ export interface CheckoutOwner {
    * The runner answered (ok) or failed. With `answeredEarly` the caller is answered but the
    * slot stays taken until `ended`.
    */
-  settle(c: Checkout, ok: boolean, valueOrError: unknown, answeredEarly: boolean): void;
+  settle(
+    c: Checkout,
+    ok: boolean,
+    valueOrError: unknown,
+    answeredEarly: boolean,
+    tracked: boolean,
+  ): void;
   /** Work answered early has stopped on the runner. */
   ended(c: Checkout): void;
   /** The caller's signal aborted (while waiting for a slot, or while its call runs). */
@@ -29,9 +35,11 @@ export interface CheckoutOwner {
  * - `granted`: its work runs on `runnerId`.
  * - `answeredEarly`: the caller has its outcome (TIMEOUT, ABORTED), the slot stays held until
  *   the work stops on the runner.
+ * - `holding`: answered with tracked resources (the core's `convertToTracked`): the caller has
+ *   its handles, the slot stays held until every one is released (the pool's TrackedBook).
  * - `done`: over; the slot went back to the core (or the core took it back).
  */
-export type CheckoutPhase = "waiting" | "granted" | "answeredEarly" | "done";
+export type CheckoutPhase = "waiting" | "granted" | "answeredEarly" | "holding" | "done";
 
 export class Checkout implements Reply {
   phase: CheckoutPhase = "waiting";
@@ -62,6 +70,8 @@ export class Checkout implements Reply {
    * makes a unique one: with no retry there is no second attempt to match.
    */
   readonly idempotencyKey: string | undefined;
+  /** Pinned to a holder (`{ on: handle }`): the group its resources have on their link. */
+  pinGroup: number | undefined = undefined;
 
   constructor(
     private readonly owner: CheckoutOwner,
@@ -85,12 +95,12 @@ export class Checkout implements Reply {
   }
 
   /** The link's reply for the first attempt (a retry sends `AttemptReply`). */
-  resolve(value: unknown): void {
-    if (this.attempt === 0) this.owner.settle(this, true, value, false);
+  resolve(value: unknown, tracked = false): void {
+    if (this.attempt === 0) this.owner.settle(this, true, value, false, tracked);
   }
 
   reject(error: unknown, answeredEarly: boolean): void {
-    if (this.attempt === 0) this.owner.settle(this, false, error, answeredEarly);
+    if (this.attempt === 0) this.owner.settle(this, false, error, answeredEarly, false);
   }
 
   ended(): void {
@@ -119,12 +129,13 @@ class AttemptReply implements Reply {
     private readonly attempt: number,
   ) {}
 
-  resolve(value: unknown): void {
-    if (this.c.attempt === this.attempt) this.owner.settle(this.c, true, value, false);
+  resolve(value: unknown, tracked = false): void {
+    if (this.c.attempt === this.attempt) this.owner.settle(this.c, true, value, false, tracked);
   }
 
   reject(error: unknown, answeredEarly: boolean): void {
-    if (this.c.attempt === this.attempt) this.owner.settle(this.c, false, error, answeredEarly);
+    if (this.c.attempt === this.attempt)
+      this.owner.settle(this.c, false, error, answeredEarly, false);
   }
 
   ended(): void {

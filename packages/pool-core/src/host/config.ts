@@ -49,6 +49,8 @@ export function poolSnapshot(core: CoreSnapshot, fleet: Fleet): PoolSnapshot {
     bootedAtMs: r.bootedAtMs,
     callsServed: r.callsServed,
     meta: fleet.runnerMeta(r.id),
+    tracked: r.tracked,
+    pinned: r.pinned,
   }));
   for (const boot of core.boots) {
     runners.push({
@@ -59,6 +61,8 @@ export function poolSnapshot(core: CoreSnapshot, fleet: Fleet): PoolSnapshot {
       bootedAtMs: null,
       callsServed: 0,
       meta: fleet.bootMeta(boot.bootId),
+      tracked: 0,
+      pinned: 0,
     });
   }
   return {

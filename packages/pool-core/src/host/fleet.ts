@@ -20,7 +20,7 @@ import { type InternalSpan, startShutdownSpan } from "../telemetry/spans.js";
 import { untilAborted } from "../until-aborted.js";
 import { RUNNER_EXIT } from "../wire/exit-codes.js";
 import { parentId } from "./ids.js";
-import type { LinkConnection, LinkServer } from "./link-port.js";
+import type { LinkConnection, LinkServer, ReleasedOutcome } from "./link-port.js";
 
 export interface FleetDeps {
   readonly pool: string;
@@ -41,6 +41,13 @@ export interface FleetDeps {
   };
   readonly dispatch: (event: CoreEvent) => void;
   readonly emit: (body: PoolEventBody) => void;
+  /** A runner's `released` (its tracked resource is gone): false when nothing held it. */
+  readonly released: (
+    runnerId: string,
+    group: number,
+    index: number,
+    outcome: ReleasedOutcome,
+  ) => boolean;
 }
 
 interface BootEntry {
@@ -302,6 +309,7 @@ export class Fleet {
         if (!known) leavingFirst = reason;
         else this.#d.dispatch({ type: "runnerLeaving", runnerId: entry.id, reason });
       },
+      released: (group, index, outcome) => this.#d.released(entry.id, group, index, outcome),
     });
     if (closedFirst !== null) {
       throw new FlameError(

@@ -3,9 +3,16 @@
  * RunnerConnection satisfy it structurally). Kept as an interface so the host's unit tests
  * run on virtual time against an in-memory link.
  */
-import type { Cancelled, LinkEvents, Reply, RequestOptions, WorkKind } from "../link/index.js";
+import type {
+  Cancelled,
+  LinkEvents,
+  ReleasedOutcome,
+  Reply,
+  RequestOptions,
+  WorkKind,
+} from "../link/index.js";
 
-export type { Cancelled, LinkEvents, Reply, RequestOptions, WorkKind };
+export type { Cancelled, LinkEvents, ReleasedOutcome, Reply, RequestOptions, WorkKind };
 
 export interface LinkServer {
   /** What runners dial. */
@@ -39,6 +46,8 @@ export interface LinkConnection {
   cancel(requestId: number): Cancelled;
   /** Aborts a placed child's ctx.signal on the runner. */
   stopChild(requestId: number): void;
+  /** Lets go of tracked resource `index` of call `group`; the runner answers `released`. */
+  release(group: number, index: number): void;
   shutdown(reason: string, timeoutMs: number): void;
   /** Drops the link now; its close is reported through `attach`'s `closed`. */
   terminate(reason: string): void;

@@ -29,6 +29,7 @@ import {
   resolveOptions,
 } from "../options/index.js";
 import { PoolEventStream, type PoolEvents, type PoolSnapshot } from "../telemetry/events.js";
+import { TrackedBook } from "../tracked/book.js";
 import { type CallOptions, castSettings, functionId, workSettings } from "./arguments.js";
 import { Calls, type PlacedChild, type Settle } from "./calls.js";
 import { coreConfig, exitConfirmBoundMs, poolSnapshot } from "./config.js";
@@ -62,6 +63,7 @@ export class Pool {
   readonly #mailbox: Mailbox;
   readonly #fleet: Fleet;
   readonly #calls: Calls;
+  readonly #tracked: TrackedBook;
 
   #server: Promise<LinkServer> | null = null;
   readonly #stopped: Promise<void>;
@@ -88,6 +90,13 @@ export class Pool {
     this.#mailbox = new Mailbox(config, this.#clock, (e) => this.#carry(e), o.log);
     const dispatch = this.#mailbox.dispatch.bind(this.#mailbox);
     const emit = this.#bridge.emit.bind(this.#bridge);
+    this.#tracked = new TrackedBook({
+      connection: (runnerId) => this.#fleet.connection(runnerId),
+      emit,
+      log: o.log,
+      holderDone: (checkoutId) => this.#calls.holderDone(checkoutId),
+      closing: () => this.#closing(),
+    });
     this.#fleet = new Fleet({
       pool: this.name,
       backend: o.backend,
@@ -106,6 +115,8 @@ export class Pool {
       },
       dispatch,
       emit,
+      released: (runnerId, group, index, outcome) =>
+        this.#tracked.released(runnerId, group, index, outcome),
     });
     this.#calls = new Calls({
       pool: this.name,
@@ -114,6 +125,8 @@ export class Pool {
       batchNowMs: () => this.#mailbox.batchNowMs,
       connection: (runnerId) => this.#fleet.connection(runnerId),
       emit,
+      log: o.log,
+      tracked: this.#tracked,
     });
     this.#stopped = new Promise((resolve) => {
       this.#markStopped = resolve;
@@ -147,7 +160,11 @@ export class Pool {
     }
   }
 
-  /** Runs `fn(input)` on a runner and returns its result. See README "Timeouts". */
+  /**
+   * Runs `fn(input)` on a runner and returns its result. See README "Timeouts". A result
+   * carrying tracked resources (`ctx.track`) arrives with `Tracked` handles in their place;
+   * `{ on: handle }` pins the call to the runner holding one (README "Tracked resources").
+   */
   call<I, O>(fn: FlameFunction<I, O>, input: I, options: CallOptions = {}): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       const work = workSettings(functionId(fn), options, this.#o);
@@ -255,6 +272,8 @@ export class Pool {
    */
   stop(): Promise<void> {
     this.#mailbox.dispatch({ type: "stop" });
+    // Every handle is released for the app now; each runner disposes its values as it exits.
+    this.#tracked.stop();
     return this.#stopped;
   }
 

@@ -3,6 +3,7 @@ export type { LinkLog, LinkLogLevel } from "./log.js";
 export {
   type Cancelled,
   type LinkEvents,
+  type ReleasedOutcome,
   type Reply,
   type RequestOptions,
   RunnerConnection,

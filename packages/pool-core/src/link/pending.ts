@@ -21,8 +21,11 @@ export type { WorkKind };
 
 /** Where one request's outcome goes. */
 export interface Reply {
-  /** The answer; the work has ended. */
-  resolve(value: unknown): void;
+  /**
+   * The answer; the work has ended. `tracked`: the value holds references to resources the
+   * runner keeps for this call (`ctx.track`), until the parent releases each one.
+   */
+  resolve(value: unknown, tracked?: boolean): void;
   /**
    * A failure. `answeredEarly`: the runner answered before the work stopped; `ended()`
    * follows once it has. Otherwise the work has ended.
@@ -115,7 +118,8 @@ export class PendingRequests {
     const answeredEarly = !msg.ok && msg.answeredEarly === true && !pending.endedWhileDecoding;
     if (!answeredEarly) this.#byId.delete(msg.id);
     if (msg.ok) {
-      pending.reply.resolve(msg.t === "cast.done" ? undefined : msg.value);
+      if (msg.t === "result") pending.reply.resolve(msg.value, msg.tracked === true);
+      else pending.reply.resolve(msg.t === "cast.done" ? undefined : msg.value);
       return;
     }
     pending.answeredEarly = answeredEarly;

@@ -17,6 +17,7 @@ import { decodeFrame, encodeFrame, encodeRequestFrame } from "../protocol/frame.
 import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
+import { fromWireError } from "../protocol/wire-error.js";
 import type { WorkEnvelope } from "../protocol/work-frame.js";
 import { CLOSE_PROTOCOL, CLOSE_SHUTDOWN } from "../wire/close-codes.js";
 import { AnswerIntake } from "./answer-intake.js";
@@ -50,6 +51,20 @@ export interface LinkEvents {
   closed(reason: string): void;
   /** The runner announced it is leaving (single use done, failsafe, fatal error). */
   leaving(reason: string): void;
+  /**
+   * Tracked resource `index` of call `group` no longer exists on the runner (its dispose ran,
+   * or it was lost with its thread). Returns false when nothing on this side held it: the
+   * frame counts as one the parent had no use for (the link's dropped-frame allowance).
+   */
+  released(group: number, index: number, outcome: ReleasedOutcome): boolean;
+}
+
+/** How a tracked resource ended on the runner. */
+export interface ReleasedOutcome {
+  /** Its dispose threw (the value is gone all the same). */
+  readonly error?: FlameError;
+  /** Lost with its thread (a crash or a terminated thread): no dispose ran. */
+  readonly lost: boolean;
 }
 
 /** What `request` needs besides the function and its input; absent fields are explicit. */
@@ -61,6 +76,8 @@ export interface RequestOptions {
   readonly idempotencyKey?: string | undefined;
   /** ctx.attempt: 1 (the default) for the first attempt, 2 for the first retry, … */
   readonly attempt?: number;
+  /** Calls only: pinned to the tracked resources of call `on` (its id on this link). */
+  readonly on?: number | undefined;
 }
 
 /**
@@ -210,6 +227,14 @@ export class RunnerConnection {
     if (this.#pending.kindOf(id) === "child") this.#sendQuietly({ t: "child.stop", id });
   }
 
+  /**
+   * Lets go of tracked resource `index` of call `group`: the runner disposes it (after the
+   * pinned call running on it, if any) and answers `released`.
+   */
+  release(group: number, index: number): void {
+    this.#sendQuietly({ t: "release", id: group, index });
+  }
+
   /** Ask the agent to stop taking work, let running calls finish for up to timeoutMs, then exit. */
   shutdown(reason: string, timeoutMs: number): void {
     this.#sendQuietly({ t: "shutdown", reason, timeoutMs });
@@ -316,6 +341,17 @@ export class RunnerConnection {
             ),
         );
         return;
+      case "released": {
+        const error =
+          msg.error === undefined
+            ? undefined
+            : fromWireError(msg.error, `dispose of ${msg.id}/${msg.index}`, this.runnerId);
+        const outcome = { lost: msg.lost === true, ...(error === undefined ? {} : { error }) };
+        if (this.#events?.released(msg.id, msg.index, outcome) !== true) {
+          this.#answers.drop(`a released for ${msg.id}/${msg.index}, which nothing holds`);
+        }
+        return;
+      }
       case "shutdown":
         if (this.#leavingReason !== null) return;
         this.#leavingReason = msg.reason;
@@ -371,8 +407,9 @@ function requestEnvelope(
   id: number,
   fn: string,
   timeoutMs: number | null,
-  { traceparent, idempotencyKey, attempt }: RequestOptions,
+  { traceparent, idempotencyKey, attempt, on }: RequestOptions,
 ): WorkEnvelope {
   const t = kind === "child" ? "child.start" : kind;
-  return { t, id, fn, timeoutMs, traceparent, idempotencyKey, attempt: attempt ?? 1 };
+  const pinned = kind === "call" ? on : undefined;
+  return { t, id, fn, timeoutMs, traceparent, idempotencyKey, attempt: attempt ?? 1, on: pinned };
 }

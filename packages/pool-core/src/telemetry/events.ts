@@ -15,6 +15,13 @@ export interface RunnerSnapshot {
   readonly bootedAtMs: number | null;
   readonly callsServed: number;
   readonly meta: Readonly<Record<string, string>>;
+  /**
+   * Calls whose tracked resources this runner keeps (one slot each, counted in `inflight`):
+   * while any is held the runner is not shut down for idleness.
+   */
+  readonly tracked: number;
+  /** Calls pinned to those resources (`{ on: handle }`): running plus queued. */
+  readonly pinned: number;
 }
 
 export interface PoolSnapshot {
@@ -174,6 +181,30 @@ export type PoolEventBody =
       readonly by: string | null;
       readonly ok: boolean;
       readonly detail: string;
+    }
+  /**
+   * A call answered with tracked resources (`ctx.track`): the caller got `count` handles, and
+   * the call (`checkoutId`) keeps its slot on `runnerId` until every one is released.
+   */
+  | {
+      readonly type: "trackedHeld";
+      readonly runnerId: string;
+      readonly fn: string;
+      readonly checkoutId: string;
+      readonly count: number;
+    }
+  /**
+   * Tracked resource `index` of holder `checkoutId` is gone: `released` (its `release()`),
+   * `collected` (its handle was garbage-collected), `lost` (with its runner thread),
+   * `runnerDown` (its runner is gone), `stopped` (the pool stopped). `error`: its dispose threw.
+   */
+  | {
+      readonly type: "trackedReleased";
+      readonly runnerId: string;
+      readonly checkoutId: string;
+      readonly index: number;
+      readonly reason: "released" | "collected" | "lost" | "runnerDown" | "stopped";
+      readonly error?: string;
     }
   | { readonly type: "stopped" };
 

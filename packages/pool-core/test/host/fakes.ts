@@ -10,6 +10,7 @@ import type {
   LinkEvents,
   LinkServer,
   ListenLink,
+  ReleasedOutcome,
   Reply,
   RequestOptions,
   WorkKind,
@@ -62,11 +63,21 @@ export class VirtualClock implements Clock {
   }
 }
 
-export type CallHandler = (
-  fn: string,
-  args: unknown,
-  opts: { timeoutMs: number | null; signal?: AbortSignal },
-) => Promise<unknown>;
+export interface CallOpts {
+  readonly timeoutMs: number | null;
+  readonly signal?: AbortSignal;
+  /** The request's id on its link (the `group` of what it tracks). */
+  readonly id?: number;
+  /** Pinned: the group it was sent to. */
+  readonly on?: number | undefined;
+}
+
+export type CallHandler = (fn: string, args: unknown, opts: CallOpts) => Promise<unknown>;
+
+/** What a handler returns for an ok answer whose value holds tracked references. */
+export class TrackedAnswer {
+  constructor(readonly value: unknown) {}
+}
 
 export class FakeConnection implements LinkConnection {
   readonly runnerId: string;
@@ -78,6 +89,12 @@ export class FakeConnection implements LinkConnection {
   readonly cancelled: number[] = [];
   /** Every request the host made, sent or not. */
   requests = 0;
+  /** Every call sent, with where it was pinned. */
+  readonly sent: Array<{ id: number; fn: string; on: number | undefined }> = [];
+  /** Every `release` the host sent. */
+  readonly releases: Array<{ group: number; index: number }> = [];
+  /** Answer each `release` with `released` (on the next turn, as a runner would). */
+  answerReleases = true;
   #close: (value: { reason: string }) => void = () => {};
   #closeReason: string | null = null;
   #events: LinkEvents | null = null;
@@ -114,10 +131,15 @@ export class FakeConnection implements LinkConnection {
     const callOpts = {
       timeoutMs: kind === "call" ? opts.timeoutMs : null,
       signal: controller.signal,
+      id,
+      on: opts.on,
     };
+    if (kind === "call") this.sent.push({ id, fn, on: opts.on });
     new Promise((resolve) => resolve(handler(fn, args, callOpts))).then(
       (value) => {
-        if (this.#ended(id)) reply.resolve(value);
+        if (!this.#ended(id)) return;
+        if (value instanceof TrackedAnswer) reply.resolve(value.value, true);
+        else reply.resolve(value);
       },
       (error: unknown) => {
         if (this.#ended(id)) reply.reject(error, false);
@@ -134,6 +156,16 @@ export class FakeConnection implements LinkConnection {
   }
   stopChild(requestId: number): void {
     this.#running.get(requestId)?.abort();
+  }
+  release(group: number, index: number): void {
+    if (this.#closeReason !== null) return;
+    this.releases.push({ group, index });
+    if (this.answerReleases) setImmediate(() => this.released(group, index));
+  }
+  /** The runner's `released` frame; returns what the host said (false: nothing held it). */
+  released(group: number, index: number, outcome: Partial<ReleasedOutcome> = {}): boolean {
+    if (this.#closeReason !== null) return false;
+    return this.#events?.released(group, index, { lost: false, ...outcome }) ?? false;
   }
   /** False once the link closed: a closed link answers nothing. */
   #ended(id: number): boolean {

@@ -86,6 +86,6 @@ export function linkEvents(conn: RunnerConnection): {
   const leaving = new Promise<string>((resolve) => {
     onLeaving = resolve;
   });
-  conn.attach({ closed: onClosed, leaving: onLeaving });
+  conn.attach({ closed: onClosed, leaving: onLeaving, released: () => false });
   return { closed, leaving };
 }

@@ -237,7 +237,11 @@ describe("RunnerConnection", () => {
       ended: () => answered.push("ended"),
     };
     const closes: string[] = [];
-    conn.attach({ closed: (reason) => closes.push(reason), leaving: () => {} });
+    conn.attach({
+      closed: (reason) => closes.push(reason),
+      leaving: () => {},
+      released: () => false,
+    });
     conn.request("call", "slow", 1, { timeoutMs: null, traceparent: undefined }, reply);
     conn.request("child", "slow", 1, { timeoutMs: null, traceparent: undefined }, reply);
     await runner.next(isT("child.start"));
@@ -262,7 +266,11 @@ describe("RunnerConnection", () => {
     runner.close();
     await conn.closed;
     const closes: string[] = [];
-    conn.attach({ closed: (reason) => closes.push(reason), leaving: () => {} });
+    conn.attach({
+      closed: (reason) => closes.push(reason),
+      leaving: () => {},
+      released: () => false,
+    });
     expect(closes).toHaveLength(1);
   });
 

@@ -156,6 +156,8 @@ describe("instrumentPool", () => {
           bootedAtMs: null,
           callsServed: 0,
           meta: {},
+          tracked: 0,
+          pinned: 0,
         },
       ],
     }));

@@ -10,6 +10,8 @@ const runner = (id: string, state: RunnerSnapshot["state"]): RunnerSnapshot => (
   isMin: false,
   bootedAtMs: state === "booting" ? null : 1,
   callsServed: 0,
+  tracked: 0,
+  pinned: 0,
   meta: {},
 });
 

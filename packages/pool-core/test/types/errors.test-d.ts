@@ -24,7 +24,8 @@ type Documented =
   | "UNAUTHORIZED"
   | "PROTOCOL"
   | "OVERLOADED"
-  | "BUDGET_EXHAUSTED";
+  | "BUDGET_EXHAUSTED"
+  | "RESOURCE_GONE";
 
 describe("FlameError codes", () => {
   it("are the documented union, listed at runtime in FLAME_ERROR_CODES", () => {
@@ -57,6 +58,7 @@ describe("FlameError codes", () => {
         case "PROTOCOL":
         case "OVERLOADED":
         case "BUDGET_EXHAUSTED":
+        case "RESOURCE_GONE":
           return error.code;
         default:
           expectTypeOf(error.code).toBeNever();
