@@ -19,6 +19,21 @@ import { CLOSE_PROTOCOL, type ParentDescriptor, PROTOCOL_VERSION } from "@flame-
 import { type RawData, WebSocket } from "ws";
 import { AGENT_VERSION } from "./version.js";
 
+/**
+ * The masking key of every frame this runner sends: all zeros. RFC 6455 makes a client mask
+ * its frames so that a browser page cannot make a cache or proxy between it and the server
+ * read attacker-chosen bytes as HTTP; it is no confidentiality (the key travels in the frame).
+ * A runner is no browser and runs no page's script, so on this link masking protects nothing.
+ * ws (8.4 and later; this package needs ^8.18) neither masks with a zero key nor unmasks one:
+ * the parent no longer spends ~22 ms of one event-loop turn on each 14 MB answer (issue 22,
+ * row 2; bench/answer-flood.ts). Over wss:// TLS already hides the bytes from anything on the
+ * path; over ws:// the bytes were readable anyway (the key is in the clear), so a zero key shows
+ * an observer nothing it could not read before.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 /** Frames that arrived after welcome but before the session took over. */
 export interface WelcomedLink {
   readonly ws: WebSocket;
@@ -68,6 +83,7 @@ function upgradeAndHello(
     const ws = new WebSocket(descriptor.url, {
       maxPayload: wsMaxPayloadFor(descriptor.maxFrameBytes),
       perMessageDeflate: false,
+      generateMask: zeroMask,
       headers: { ...proved.headers },
       // The connection the challenge was answered on: the parent accepts the proof only there.
       createConnection: () => proved.socket,
