@@ -2,7 +2,7 @@
 
 import type { RunnerSnapshot } from "@flame-ts/pool-core/telemetry";
 import { useState } from "react";
-import { formatMs, type PoolView } from "../lib/pool-view";
+import { formatMs, type PoolView, trackedText } from "../lib/pool-view";
 import {
   type Act,
   type ActionOutcome,
@@ -241,6 +241,9 @@ function RunnerTable(props: {
               <th>Runner</th>
               <th>State</th>
               <th>Slots</th>
+              <th title="Calls whose tracked resources the runner keeps (one slot each), and calls pinned to them">
+                Tracked
+              </th>
               <th>Uptime</th>
               <th>Calls</th>
               <th>Backend</th>
@@ -270,6 +273,7 @@ function RunnerTable(props: {
                       {r.inflight}/{props.maxConcurrency}
                     </span>
                   </td>
+                  <td data-testid="runner-tracked">{trackedText(r)}</td>
                   <td>
                     {r.bootedAtMs === null
                       ? "—"

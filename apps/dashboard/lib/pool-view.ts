@@ -325,3 +325,15 @@ export function formatMs(ms: number): string {
   const minutes = Math.floor(ms / 60_000);
   return `${minutes}m ${Math.round((ms % 60_000) / 1_000)}s`;
 }
+
+/**
+ * A runner's tracked resources as the runner table shows them: "2 held · 1 pinned" (calls
+ * whose resources it keeps, each holding one slot, and calls pinned to them), "—" for none.
+ * A pool older than tracked resources reports neither: shown as none.
+ */
+export function trackedText(r: { readonly tracked?: number; readonly pinned?: number }): string {
+  const tracked = r.tracked ?? 0;
+  const pinned = r.pinned ?? 0;
+  if (tracked === 0 && pinned === 0) return "—";
+  return pinned === 0 ? `${tracked} held` : `${tracked} held · ${pinned} pinned`;
+}

@@ -15,6 +15,7 @@ import {
   applySnapshot,
   createPoolView,
   MAX_SAMPLES,
+  trackedText,
 } from "../lib/pool-view.js";
 
 const snapshot = (seq: number, extra: Partial<SequencedSnapshot> = {}): SequencedSnapshot => ({
@@ -56,6 +57,8 @@ const runner = (id: string): RunnerSnapshot => ({
   bootedAtMs: 1,
   callsServed: 0,
   meta: {},
+  tracked: 0,
+  pinned: 0,
 });
 
 describe("pool view", () => {
@@ -391,5 +394,15 @@ describe("pool view", () => {
     expect(percentile([7], 0.95)).toBe(7);
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2);
     expect(percentile([1, 2, 3, 4], 0.95)).toBe(4);
+  });
+});
+
+describe("runner table", () => {
+  it("shows each runner's tracked resources: holders and pinned calls", () => {
+    expect(trackedText(runner("r1"))).toBe("—");
+    expect(trackedText({ ...runner("r1"), tracked: 2 })).toBe("2 held");
+    expect(trackedText({ ...runner("r1"), tracked: 1, pinned: 3 })).toBe("1 held · 3 pinned");
+    // A pool from before tracked resources reports neither.
+    expect(trackedText({})).toBe("—");
   });
 });
