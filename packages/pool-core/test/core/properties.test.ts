@@ -56,7 +56,7 @@ const target = fc.record({
   pick: fc.nat({ max: 20 }),
   stray: fc.nat({ max: 9 }).map((n) => n === 0),
 });
-const targeted = (kind: Extract<Command, { stray: boolean }>["kind"]) =>
+const targeted = (kind: Exclude<Extract<Command, { stray: boolean }>["kind"], "pinned">) =>
   target.map((t): Command => ({ kind, ...t }));
 
 const configArb: fc.Arbitrary<CoreConfig> = fc

@@ -27,6 +27,8 @@ describe("pool simulator", () => {
       add("backstops", result.stats.backstops);
       add("leaves", result.stats.leaves);
       add("retries", result.stats.retries);
+      add("holders", result.stats.holders);
+      add("pinned", result.stats.pinned);
       if (!result.ok) failures.push(formatFailure(runSeed({ seed, trace: true })));
     }
     expect(failures.slice(0, 3).join("\n\n")).toBe("");
@@ -49,6 +51,11 @@ describe("pool simulator", () => {
       "leaves",
       // issue 24: calls re-queued after their runner died
       "retries",
+      // issue 24: calls holding tracked resources, calls pinned to them, and pinned calls
+      // whose resources were gone (released, or their runner left)
+      "holders",
+      "pinned",
+      "RESOURCE_GONE",
     ]) {
       expect(totals[key] ?? 0, `${key} in ${JSON.stringify(totals)}`).toBeGreaterThan(20);
     }
@@ -169,5 +176,50 @@ describe("pool simulator: unlinked work (issue 24)", () => {
       .map((seed) => runSeed({ seed, step: linksEverything }))
       .filter((r) => !r.ok);
     expect(broken.map((r) => r.error).join("\n")).toMatch(/at stop while it runs unlinked work/);
+  });
+});
+
+describe("pool simulator: tracked resources (issue 24)", () => {
+  it("catches a core that starts a pinned call while another runs on the same holder", () => {
+    // The plant: a pinned call the core queued behind a running one is granted at once.
+    const grantsQueuedPinned: typeof step = (state, event, nowMs) => {
+      const busy = event.type === "checkout" && event.on !== undefined;
+      const holder = busy ? state.holders.get(event.on as string) : undefined;
+      const runnerId = holder?.running != null ? holder.runnerId : null;
+      const out = step(state, event, nowMs);
+      if (runnerId === null || event.type !== "checkout" || !state.pinned.has(event.checkoutId)) {
+        return out;
+      }
+      const grant: Effect = {
+        type: "grant",
+        checkoutId: event.checkoutId,
+        runnerId,
+        runDeadlineMs: null,
+      };
+      return { state: out.state, effects: [...out.effects, grant] };
+    };
+    const broken = Array.from({ length: 100 }, (_, i) => i + 1)
+      .map((seed) => runSeed({ seed, step: grantsQueuedPinned }))
+      .filter((r) => !r.ok);
+    expect(broken.length).toBeGreaterThan(0);
+    expect(broken.map((r) => r.error).join("\n")).toMatch(
+      /pinned c\d+ granted while c\d+ runs on holder c\d+/,
+    );
+  });
+
+  it("catches a core that fails pinned calls RESOURCE_GONE while their holder serves", () => {
+    const refusesPinned: typeof step = (state, event, nowMs) => {
+      if (event.type !== "checkout" || event.on === undefined) return step(state, event, nowMs);
+      const out = step(state, { type: "tick" }, nowMs);
+      const error = { code: "RESOURCE_GONE" as const, message: "planted" };
+      const reject: Effect = { type: "reject", checkoutId: event.checkoutId, error };
+      return { state: out.state, effects: [...out.effects, reject] };
+    };
+    const broken = Array.from({ length: 100 }, (_, i) => i + 1)
+      .map((seed) => runSeed({ seed, step: refusesPinned }))
+      .filter((r) => !r.ok);
+    expect(broken.map((r) => r.error).join("\n")).toMatch(
+      /RESOURCE_GONE for c\d+ while its holder c\d+ serves/,
+    );
   });
 });

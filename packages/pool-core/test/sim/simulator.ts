@@ -15,6 +15,12 @@
  * a busy runner is never shut down except on stop; no boot starts while the budget, counted
  * here independently, is spent). At the end: every caller was resolved and the pool settled
  * at what min and buffer ask for.
+ *
+ * Issue 24's tracked resources too: some calls answer with tracked values (their slot is held
+ * until the caller releases them), and callers pin calls to them. The world checks that a
+ * pinned call runs on its holder's runner, alone on that holder, while the holder lives; that
+ * RESOURCE_GONE comes only when the holder is released or gone, or its runner is leaving; and
+ * that every holder is released by the end.
  */
 
 import { MinHeap } from "../../src/core/heap.js";
@@ -68,6 +74,9 @@ export interface SimResult {
     readonly leaves: number;
     /** Calls the core re-queued after their runner died (issue 24's `retry`). */
     readonly retries: number;
+    /** Calls that answered with tracked values (issue 24), and calls granted pinned to them. */
+    readonly holders: number;
+    readonly pinned: number;
   };
 }
 
@@ -97,17 +106,27 @@ interface Swarm {
   readonly answeredP: number;
   /** A caller's work is unlinked (`link: false`). */
   readonly unlinkedP: number;
+  /** A finished call answers with tracked values: it holds its slot until released. */
+  readonly trackP: number;
+  /** A new caller is pinned to a holder (a live one mostly, else one released or gone). */
+  readonly pinP: number;
   readonly meanArrivalMs: number;
   readonly meanHoldMs: number;
   readonly meanBootMs: number;
 }
 
-/** `answeredEarly`: failed by the backstop, its slot held until the work stops. */
+/**
+ * `answeredEarly`: failed by the backstop, its slot held until the work stops. `holding`: it
+ * answered with tracked values, its slot held until released; `releasing`: released while a
+ * pinned call of it runs, its slot held until that call ends.
+ */
 type CallerStatus =
   | "new"
   | "waiting"
   | "granted"
   | "answeredEarly"
+  | "holding"
+  | "releasing"
   | "done"
   | "rejected"
   | "failed"
@@ -128,6 +147,8 @@ interface Caller {
   child: boolean;
   /** `link: false`: its caller going away does not stop it; stop waits for it. */
   readonly unlinked: boolean;
+  /** Pinned to this holder's tracked resources (issue 24). */
+  readonly on: string | null;
 }
 
 interface FakeRunner {
@@ -149,6 +170,7 @@ type Action =
   | { readonly kind: "leave"; readonly runnerId: string }
   | { readonly kind: "cancel"; readonly callerId: string }
   | { readonly kind: "answer"; readonly callerId: string }
+  | { readonly kind: "release"; readonly callerId: string }
   | { readonly kind: "bootDone"; readonly bootId: string }
   | { readonly kind: "crash"; readonly runnerId: string }
   | { readonly kind: "exit"; readonly runnerId: string; readonly reason: string }
@@ -210,6 +232,8 @@ function chooseSwarm(rng: Prng): Swarm {
     retryP: maybe(0.5, rng.pick([0.3, 0.9])),
     answeredP: maybe(0.3, 0.2),
     unlinkedP: maybe(0.4, rng.pick([0.2, 0.8])),
+    trackP: maybe(0.4, rng.pick([0.1, 0.4])),
+    pinP: maybe(0.6, rng.pick([0.3, 0.7])),
     meanArrivalMs: rng.pick([5, 50, 500]),
     meanHoldMs: rng.pick([10, 100, 2_000]),
     meanBootMs: rng.pick([1, 100, 1_000]),
@@ -260,6 +284,10 @@ class Simulation {
   #backstops = 0;
   #leaves = 0;
   #retries = 0;
+  #holders = 0;
+  #pinned = 0;
+  /** Callers `holding` now (kept so picking one is not a scan of every caller). */
+  readonly #liveHolders = new Set<string>();
   readonly #unlinkedWaitAt = new Map<string, number>();
 
   constructor(options: SimOptions) {
@@ -355,11 +383,12 @@ class Simulation {
             this.#fail(`retried ${caller.id} granted until ${until}, past ${caller.deadlineMs}`);
           }
         }
+        if (caller.on !== null) this.#checkPinnedGrant(caller, caller.on, runner.id);
         caller.status = "granted";
         caller.runnerId = runner.id;
         caller.runDeadlineMs = effect.runDeadlineMs;
         this.#granted += 1;
-        if (this.#rng.chance(this.#swarm.childP)) {
+        if (caller.on === null && this.#rng.chance(this.#swarm.childP)) {
           caller.child = true;
           this.#apply({
             type: "convertToChild",
@@ -405,7 +434,7 @@ class Simulation {
           this.#backstopFired(caller, effect.error.code);
           return;
         }
-        if (caller.status !== "granted" && caller.status !== "answeredEarly")
+        if (!this.#holdsSlot(caller))
           this.#fail(`failCheckout of ${caller.id} in ${caller.status}`);
         const runner = this.#runners.get(caller.runnerId ?? "");
         if (runner?.alive !== false && runner?.abandoned !== true) {
@@ -414,7 +443,9 @@ class Simulation {
         if (!this.#state.stopped && this.#retryAllowed(caller)) {
           this.#fail(`${caller.id} failed with a retry left`);
         }
+        // A pinned call failed with its runner: its holder is failed next, in the same step.
         caller.status = "failed";
+        this.#liveHolders.delete(caller.id);
         return;
       }
       case "retryCheckout": {
@@ -585,7 +616,9 @@ class Simulation {
    */
   #retryAllowed(caller: Caller): boolean {
     const retry = caller.retry;
-    if (retry === null || caller.child || caller.status !== "granted") return false;
+    if (retry === null || caller.child || caller.on !== null || caller.status !== "granted") {
+      return false;
+    }
     if (caller.retries >= retry.runnerDown) return false;
     return caller.deadlineMs === null || this.#nowMs + retry.backoffMs < caller.deadlineMs;
   }
@@ -617,6 +650,12 @@ class Simulation {
         }
         return;
       }
+      case "RESOURCE_GONE":
+        if (caller.on === null) this.#fail(`RESOURCE_GONE for ${caller.id}, pinned to nothing`);
+        if (this.#holderServes(caller.on)) {
+          this.#fail(`RESOURCE_GONE for ${caller.id} while its holder ${caller.on} serves`);
+        }
+        return;
       case "BOOT_FAILED":
         if (!this.#permanentSeen) {
           this.#fail(`BOOT_FAILED for ${caller.id} without a permanent failure`);
@@ -655,16 +694,19 @@ class Simulation {
         const retry: RetryPolicy | null = this.#rng.chance(this.#swarm.retryP)
           ? { runnerDown: this.#rng.int(1, 3), backoffMs: this.#rng.pick([0, 10, 500]) }
           : null;
+        // Pinned calls take no retry and are never unlinked (the host refuses both).
+        const on = this.#rng.chance(this.#swarm.pinP) ? this.#pickHolder() : null;
         const caller: Caller = {
           id,
           status: "waiting",
           deadlineMs,
           runnerId: null,
           runDeadlineMs: null,
-          retry,
+          retry: on === null ? retry : null,
           retries: 0,
           child: false,
-          unlinked: this.#rng.chance(this.#swarm.unlinkedP),
+          unlinked: on === null && this.#rng.chance(this.#swarm.unlinkedP),
+          on,
         };
         this.#callers.set(id, caller);
         if (this.#rng.chance(this.#swarm.cancelWaitingP)) {
@@ -679,8 +721,9 @@ class Simulation {
           type: "checkout",
           checkoutId: id,
           timeoutMs,
-          ...(retry === null ? {} : { retry }),
+          ...(caller.retry === null ? {} : { retry: caller.retry }),
           ...(caller.unlinked ? { unlinked: true as const } : {}),
+          ...(on === null ? {} : { on }),
         });
         return;
       }
@@ -697,9 +740,37 @@ class Simulation {
         const caller = this.#caller(action.callerId);
         // It failed or went away first. Answered early: the work stopped now.
         if (caller.status !== "granted" && caller.status !== "answeredEarly") return;
+        const tracks =
+          caller.status === "granted" &&
+          caller.on === null &&
+          !caller.child &&
+          this.#rng.chance(this.#swarm.trackP);
+        if (tracks) {
+          // Answered with tracked values: the caller holds them until it releases them.
+          caller.status = "holding";
+          this.#liveHolders.add(caller.id);
+          this.#holders += 1;
+          this.#apply({ type: "convertToTracked", checkoutId: caller.id });
+          this.#schedule(this.#delay(this.#swarm.meanHoldMs * 4), {
+            kind: "release",
+            callerId: caller.id,
+          });
+          return;
+        }
         caller.status = "done";
+        // A holder released meanwhile ends with this call, in the same step.
+        this.#pinnedEnded(caller);
         const reason = this.#rng.pick(["done", "done", "error", "timeout"] as const);
         this.#apply({ type: "checkin", checkoutId: caller.id, reason });
+        return;
+      }
+      case "release": {
+        // Every handle released (or collected): the host checks the holder in.
+        const caller = this.#caller(action.callerId);
+        if (caller.status !== "holding") return; // its runner went first
+        this.#liveHolders.delete(caller.id);
+        caller.status = this.#runningOn(caller.id) === undefined ? "done" : "releasing";
+        this.#apply({ type: "checkin", checkoutId: caller.id, reason: "done" });
         return;
       }
       case "cancel": {
@@ -707,7 +778,9 @@ class Simulation {
         if (caller.status !== "waiting" && caller.status !== "granted") return;
         // Unlinked: the host answers the caller and keeps the work (nothing reaches the core).
         if (caller.unlinked) return;
+        const wasGranted = caller.status === "granted";
         caller.status = "gone";
+        if (wasGranted) this.#pinnedEnded(caller);
         this.#apply({ type: "callerGone", checkoutId: caller.id });
         return;
       }
@@ -816,11 +889,7 @@ class Simulation {
 
   #checkSettled(): void {
     for (const caller of this.#callers.values()) {
-      if (
-        caller.status === "waiting" ||
-        caller.status === "granted" ||
-        caller.status === "answeredEarly"
-      ) {
+      if (caller.status === "waiting" || this.#holdsSlot(caller)) {
         this.#fail(`liveness: caller ${caller.id} never resolved (${caller.status})`);
       }
     }
@@ -872,10 +941,74 @@ class Simulation {
 
   #busy(runnerId: string): boolean {
     for (const caller of this.#callers.values()) {
-      const holdsSlot = caller.status === "granted" || caller.status === "answeredEarly";
-      if (holdsSlot && caller.runnerId === runnerId) return true;
+      if (this.#holdsSlot(caller) && caller.runnerId === runnerId) return true;
     }
     return false;
+  }
+
+  /** Granted and not ended: running, answered early, or holding tracked values. */
+  #holdsSlot(caller: Caller): boolean {
+    const s = caller.status;
+    return s === "granted" || s === "answeredEarly" || s === "holding" || s === "releasing";
+  }
+
+  // ---- tracked resources (issue 24) ----------------------------------------------------------
+
+  /**
+   * A holder to pin a new call to: a live one mostly; now and then any earlier call (released,
+   * gone, or one that holds nothing); null (not pinned) when no holder is live.
+   */
+  #pickHolder(): string | null {
+    if (this.#callers.size > 0 && this.#rng.chance(0.1)) {
+      return `c${this.#rng.int(1, this.#callers.size)}`;
+    }
+    if (this.#liveHolders.size === 0) return null;
+    const pick = this.#rng.int(0, this.#liveHolders.size - 1);
+    let i = 0;
+    for (const id of this.#liveHolders) if (i++ === pick) return id;
+    return null;
+  }
+
+  /** The pinned call of `holderId` running now (granted or answered early), if any. */
+  #runningOn(holderId: string): Caller | undefined {
+    for (const c of this.#callers.values()) {
+      if (c.on === holderId && (c.status === "granted" || c.status === "answeredEarly")) return c;
+    }
+    return undefined;
+  }
+
+  /** Whether holder `holderId` must still take pinned calls: held, on a runner staying up. */
+  #holderServes(holderId: string): boolean {
+    const holder = this.#callers.get(holderId);
+    if (holder?.status !== "holding") return false;
+    const runner = this.#runners.get(holder.runnerId ?? "");
+    return (
+      runner?.alive === true && !runner.abandoned && !runner.leaving && !runner.shutdownRequested
+    );
+  }
+
+  #checkPinnedGrant(caller: Caller, holderId: string, runnerId: string): void {
+    const holder = this.#callers.get(holderId);
+    if (holder === undefined || (holder.status !== "holding" && holder.status !== "releasing")) {
+      this.#fail(`pinned ${caller.id} granted on ${holderId}, which holds nothing`);
+    }
+    if (holder.runnerId !== runnerId) {
+      this.#fail(`pinned ${caller.id} granted on ${runnerId}, its holder is on ${holder.runnerId}`);
+    }
+    const other = this.#runningOn(holderId);
+    if (other !== undefined) {
+      this.#fail(`pinned ${caller.id} granted while ${other.id} runs on holder ${holderId}`);
+    }
+    this.#pinned += 1;
+  }
+
+  /** A pinned call ended: a holder released meanwhile ends with it. */
+  #pinnedEnded(caller: Caller): void {
+    if (caller.on === null) return;
+    const holder = this.#callers.get(caller.on);
+    if (holder?.status === "releasing" && this.#runningOn(holder.id) === undefined) {
+      holder.status = "done";
+    }
   }
 
   #caller(id: string): Caller {
@@ -924,6 +1057,8 @@ class Simulation {
         backstops: this.#backstops,
         leaves: this.#leaves,
         retries: this.#retries,
+        holders: this.#holders,
+        pinned: this.#pinned,
       },
     };
   }
