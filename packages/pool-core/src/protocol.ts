@@ -49,3 +49,5 @@ export { clampTimerMs, type LongTimer, setLongTimeout } from "./protocol/timers.
 export { generateToken } from "./protocol/token.js";
 export { toWireError } from "./protocol/wire-error.js";
 export { remoteSpanNeeded, runWithRemoteParent } from "./telemetry/spans.js";
+// What ctx.track takes and returns, for the agent's FunctionContext.
+export type { Dispose, Tracked } from "./tracked/types.js";

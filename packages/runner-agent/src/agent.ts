@@ -61,7 +61,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
       return { code: EXIT.BAD_CONFIG, reason: (err as Error)?.message ?? String(err) };
     }
     if (stopReason !== null) {
-      await executor.close();
+      await executor.close(descriptor.shutdownTimeoutMs);
       return { code: EXIT.OK, reason: stopReason };
     }
     // From here the machine decides: it dials, serves, and says when and how to leave.

@@ -137,12 +137,16 @@ export class LifecycleDriver {
 
   /**
    * The single way out: any dial attempt is dropped, the link hung up (`announce` sent first
-   * when set) while the executor stops its work; `exited` settles once both are done.
+   * when set) while the executor disposes every tracked value and stops its work; `exited`
+   * settles once both are done.
    */
   #leave(code: AgentExit["code"], reason: string, announce: string | null): void {
     this.#dialing.abort();
     const hungUp = this.#session?.hangUp(code === EXIT.OK, reason, announce) ?? Promise.resolve();
-    const closed = this.#options.executor.close().catch(() => {});
+    // Tracked values are disposed first, bounded like a drain: a dispose that hangs can't keep it.
+    const closed = this.#options.executor
+      .close(this.#options.descriptor.shutdownTimeoutMs)
+      .catch(() => {});
     void Promise.all([hungUp, closed]).then(() => this.#resolveExited({ code, reason }));
   }
 }

@@ -79,11 +79,23 @@ export class Session implements ExecutorSink {
     this.#link.takeFrames((data, isBinary) => this.#onFrame(data, isBinary));
   }
 
-  /** ExecutorSink: a function settled with this answer frame. */
-  outcome(id: number, frame: Uint8Array): void {
+  /** ExecutorSink: a function settled with this answer frame (carrying `tracked` values). */
+  outcome(id: number, frame: Uint8Array, tracked: readonly number[]): void {
     const task = this.#tasks.get(id);
     if (task !== undefined) this.#settle(id, task, frame);
-    this.#options.dispatch({ type: "taskEnded", id });
+    this.#options.dispatch({ type: "taskEnded", id, tracked });
+  }
+
+  /** ExecutorSink: a tracked value is gone (disposed on release, or lost with its thread). */
+  released(group: number, index: number, error: WireError | undefined, lost: boolean): void {
+    this.#send({
+      t: "released",
+      id: group,
+      index,
+      ...(error === undefined ? {} : { error }),
+      ...(lost ? { lost: true as const } : {}),
+    });
+    this.#options.dispatch({ type: "released", id: group, index });
   }
 
   /** ExecutorSink: the work stopped with no answer of its own (thread died or terminated). */
@@ -126,6 +138,9 @@ export class Session implements ExecutorSink {
       }
       case "abort":
         this.#options.executor.abort(effect.id, effect.error);
+        return;
+      case "discard":
+        this.#options.executor.discard(effect.id);
         return;
       case "terminate":
         if (!this.#options.executor.terminate(effect.id)) {
@@ -205,6 +220,7 @@ export class Session implements ExecutorSink {
           return;
         }
         const timeoutMs = msg.t === "call" ? msg.timeoutMs : null;
+        const on = msg.t === "call" ? msg.on : undefined;
         // A reused id keeps the running task's record; the machine reports the duplicate.
         if (!this.#tasks.has(msg.id)) {
           const spec = {
@@ -217,12 +233,16 @@ export class Session implements ExecutorSink {
             traceparent: msg.traceparent,
             idempotencyKey: msg.idempotencyKey,
             attempt: msg.attempt,
+            on,
           };
           this.#tasks.set(msg.id, { phase: "received", kind, spec });
         }
-        dispatch({ type: "work", id: msg.id, kind, timeoutMs });
+        dispatch({ type: "work", id: msg.id, kind, timeoutMs, on });
         return;
       }
+      case "release":
+        this.#options.executor.release(msg.id, msg.index);
+        return;
       case "cancel":
         dispatch({ type: "cancel", id: msg.id });
         return;

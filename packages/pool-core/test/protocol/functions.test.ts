@@ -9,7 +9,19 @@ describe("function registry", () => {
     expect(lookupFunction("registry-test.double")).toBe(fn);
     expect(listFunctionIds()).toContain("registry-test.double");
     const signal = new AbortController().signal;
-    const ctx = { signal, deadlineMs: null, runnerId: "r", idempotencyKey: "k", attempt: 1 };
+    const ctx = {
+      signal,
+      deadlineMs: null,
+      runnerId: "r",
+      idempotencyKey: "k",
+      attempt: 1,
+      track: () => {
+        throw new TypeError("not on a runner");
+      },
+      get: () => {
+        throw new TypeError("not on a runner");
+      },
+    };
     expect(await lookupFunction("registry-test.double")?.impl(21, ctx)).toBe(42);
     expect(lookupFunction("registry-test.missing")).toBeUndefined();
   });

@@ -6,10 +6,13 @@
  * transferred buffer per batch costs a fixed few µs whatever it holds. Written by hand because
  * the layout is five fixed fields and two strings: a general serializer is what we measured.
  *
- * A task:   u32 id · u8 kind (bit 7: has a traceparent) · f64 deadlineMs (NaN = none) · u16 fn
- *           bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent apart) · u8
- *           attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key · input
- * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · frame
+ * A task:   u32 id · u8 kind (bit 7: has a traceparent, bit 6: pinned) · f64 deadlineMs (NaN =
+ *           none) · u16 fn bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent
+ *           apart) · u8 attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key ·
+ *           u32 on (pinned only) · input
+ * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · u32 count of tracked values the
+ *           result carries · u32 index × count · frame
+ * Orders (aborts, releases) and `released` reports are rare: they travel as plain arrays.
  *
  * Inputs and frames of `APART_BYTES` or more are not copied into the batch: they travel as
  * their own transferred buffer, in order, so a 16 MB input is never copied twice.
@@ -19,47 +22,62 @@ import type { TaskSpec } from "./executor.js";
 
 export const APART_BYTES = 64 * 1024;
 const HAS_TRACEPARENT = 0x80;
+const PINNED = 0x40;
 const APART_U32 = 0xffffffff;
 const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4 + 1 + 1;
-const ANSWER_FIXED_BYTES = 8;
+const ANSWER_FIXED_BYTES = 12;
 const KIND_CODES: readonly WorkKind[] = WORK_KINDS;
 
-export interface AbortOrder {
-  readonly id: number;
-  readonly error: WireError;
-}
+/** What the main thread asks of a thread besides running tasks. */
+export type WorkerOrder =
+  /** Abort task `id`'s ctx.signal with `error`. */
+  | { readonly op: "abort"; readonly id: number; readonly error: WireError }
+  /** The parent released tracked value `index` of call `group`: dispose it, report `released`. */
+  | { readonly op: "release"; readonly group: number; readonly index: number }
+  /** Nobody saw call `group`'s answer (it was answered early): dispose all it tracked. */
+  | { readonly op: "discard"; readonly group: number };
 
-/** An abort with its place in the batch: it comes after this many of the batch's tasks. */
-export interface PlacedAbort extends AbortOrder {
-  readonly afterTasks: number;
+/** An order with its place in the batch: it comes after this many of the batch's tasks. */
+export type PlacedOrder = WorkerOrder & { readonly afterTasks: number };
+
+/** A tracked value released by the parent was disposed (`error`: its dispose threw). */
+export interface ReleasedReport {
+  readonly group: number;
+  readonly index: number;
+  readonly error?: WireError;
 }
 
 /**
- * One postMessage from the main thread to a worker. Tasks and aborts keep the order they were
+ * One postMessage from the main thread to a worker. Tasks and orders keep the order they were
  * given in (a call that follows a cancel must see that cancel applied, as it would have with
- * one message each): `readTaskBatch` interleaves them.
+ * one message each; a release comes after the pinned calls sent before it): `readTaskBatch`
+ * interleaves them.
  */
 export interface TaskBatch {
   readonly op: "tasks";
   readonly packed: Uint8Array<ArrayBuffer>;
   readonly apart: readonly Uint8Array<ArrayBuffer>[];
-  readonly aborts: readonly PlacedAbort[];
+  readonly orders: readonly PlacedOrder[];
 }
 
-/** One postMessage from a worker to the main thread. */
+/**
+ * One postMessage from a worker to the main thread: answers, then `released` reports (so a
+ * pinned call's answer reaches the parent before the release that waited for it).
+ */
 export interface AnswerBatch {
   readonly op: "outcomes";
   readonly packed: Uint8Array<ArrayBuffer>;
   readonly apart: readonly Uint8Array<ArrayBuffer>[];
+  readonly released: readonly ReleasedReport[];
 }
 
 export class TaskBatchWriter {
   #tasks: TaskSpec[] = [];
-  #aborts: PlacedAbort[] = [];
+  #orders: PlacedOrder[] = [];
   #bytes = 0;
 
   get empty(): boolean {
-    return this.#tasks.length === 0 && this.#aborts.length === 0;
+    return this.#tasks.length === 0 && this.#orders.length === 0;
   }
 
   add(task: TaskSpec): void {
@@ -69,11 +87,12 @@ export class TaskBatchWriter {
       Buffer.byteLength(task.fn) +
       (task.traceparent === undefined ? 0 : Buffer.byteLength(task.traceparent)) +
       (task.idempotencyKey === undefined ? 0 : Buffer.byteLength(task.idempotencyKey)) +
+      (task.on === undefined ? 0 : 4) +
       (task.input.byteLength >= APART_BYTES ? 0 : task.input.byteLength);
   }
 
-  abort(order: AbortOrder): void {
-    this.#aborts.push({ ...order, afterTasks: this.#tasks.length });
+  order(order: WorkerOrder): void {
+    this.#orders.push({ ...order, afterTasks: this.#tasks.length });
   }
 
   /** The batch and the buffers to transfer with it; the writer starts empty again. */
@@ -84,7 +103,9 @@ export class TaskBatchWriter {
     for (const task of this.#tasks) {
       packed.writeUInt32BE(task.id, at);
       packed[at + 4] =
-        KIND_CODES.indexOf(task.kind) | (task.traceparent === undefined ? 0 : HAS_TRACEPARENT);
+        KIND_CODES.indexOf(task.kind) |
+        (task.traceparent === undefined ? 0 : HAS_TRACEPARENT) |
+        (task.on === undefined ? 0 : PINNED);
       packed.writeDoubleBE(task.deadlineMs ?? Number.NaN, at + 5);
       const fnAt = at + TASK_FIXED_BYTES;
       const fnBytes = packed.write(task.fn, fnAt, "utf8");
@@ -100,6 +121,10 @@ export class TaskBatchWriter {
       const keyBytes = key === undefined ? 0 : packed.write(key, next, "utf8");
       packed[at + 22] = keyBytes;
       next += keyBytes;
+      if (task.on !== undefined) {
+        packed.writeUInt32BE(task.on, next);
+        next += 4;
+      }
       const input = task.input;
       if (input.byteLength >= APART_BYTES) {
         packed.writeUInt32BE(APART_U32, at + 17);
@@ -115,10 +140,10 @@ export class TaskBatchWriter {
       op: "tasks",
       packed: new Uint8Array(packed.buffer),
       apart,
-      aborts: this.#aborts,
+      orders: this.#orders,
     };
     this.#tasks = [];
-    this.#aborts = [];
+    this.#orders = [];
     this.#bytes = 0;
     return { batch, transfer: [packed.buffer, ...apart.map((a) => a.buffer)] };
   }
@@ -134,34 +159,37 @@ export interface UnpackedTask {
   /** undefined: the parent sent none (the context makes one when asked). */
   readonly idempotencyKey: string | undefined;
   readonly attempt: number;
+  /** Pinned: the call whose tracked values it runs with (absent: not pinned). */
+  readonly on?: number;
 }
 
 /**
- * Calls `run` for each task and `abort` for each abort, in the order they were written.
+ * Calls `run` for each task and `order` for each order, in the order they were written.
  * Inputs are views into the batch (the thread owns it).
  */
 export function readTaskBatch(
   batch: TaskBatch,
   run: (task: UnpackedTask) => void,
-  abort: (order: AbortOrder) => void,
+  order: (order: WorkerOrder) => void,
 ): void {
   const packed = Buffer.from(batch.packed.buffer, batch.packed.byteOffset, batch.packed.byteLength);
   let apartIndex = 0;
-  let abortIndex = 0;
+  let orderIndex = 0;
   let tasksRun = 0;
-  const abortsUpTo = (count: number): void => {
-    for (let next = batch.aborts[abortIndex]; next !== undefined && next.afterTasks <= count; ) {
-      abort({ id: next.id, error: next.error });
-      abortIndex += 1;
-      next = batch.aborts[abortIndex];
+  const ordersUpTo = (count: number): void => {
+    for (let next = batch.orders[orderIndex]; next !== undefined && next.afterTasks <= count; ) {
+      const { afterTasks: _, ...given } = next;
+      order(given);
+      orderIndex += 1;
+      next = batch.orders[orderIndex];
     }
   };
   let at = 0;
   while (at < packed.byteLength) {
-    abortsUpTo(tasksRun);
+    ordersUpTo(tasksRun);
     const id = packed.readUInt32BE(at);
     const kindByte = packed[at + 4] ?? 0;
-    const kind = KIND_CODES[kindByte & ~HAS_TRACEPARENT] ?? "call";
+    const kind = KIND_CODES[kindByte & ~(HAS_TRACEPARENT | PINNED)] ?? "call";
     const deadline = packed.readDoubleBE(at + 5);
     const fnBytes = packed.readUInt16BE(at + 13);
     const tpBytes = packed.readUInt16BE(at + 15);
@@ -181,6 +209,11 @@ export function readTaskBatch(
       idempotencyKey = packed.toString("utf8", next, next + keyBytes);
       next += keyBytes;
     }
+    let on: number | undefined;
+    if ((kindByte & PINNED) !== 0) {
+      on = packed.readUInt32BE(next);
+      next += 4;
+    }
     let input: Uint8Array;
     if (inputBytes === APART_U32) {
       input = batch.apart[apartIndex++] ?? new Uint8Array(0);
@@ -190,25 +223,37 @@ export function readTaskBatch(
     }
     at = next;
     const deadlineMs = Number.isNaN(deadline) ? null : deadline;
-    run({ id, kind, fn, input, deadlineMs, traceparent, idempotencyKey, attempt });
+    const task = { id, kind, fn, input, deadlineMs, traceparent, idempotencyKey, attempt };
+    run(on === undefined ? task : { ...task, on });
     tasksRun += 1;
   }
-  abortsUpTo(Number.POSITIVE_INFINITY);
+  ordersUpTo(Number.POSITIVE_INFINITY);
 }
 
 export class AnswerBatchWriter {
   #ids: number[] = [];
   #frames: Uint8Array[] = [];
+  #tracked: (readonly number[])[] = [];
+  #released: ReleasedReport[] = [];
   #bytes = 0;
 
   get empty(): boolean {
-    return this.#ids.length === 0;
+    return this.#ids.length === 0 && this.#released.length === 0;
   }
 
-  add(id: number, frame: Uint8Array): void {
+  /** `tracked`: the indices of the call's tracked values its result carries (kept). */
+  add(id: number, frame: Uint8Array, tracked: readonly number[] = []): void {
     this.#ids.push(id);
     this.#frames.push(frame);
-    this.#bytes += ANSWER_FIXED_BYTES + (frame.byteLength >= APART_BYTES ? 0 : frame.byteLength);
+    this.#tracked.push(tracked);
+    this.#bytes +=
+      ANSWER_FIXED_BYTES +
+      4 * tracked.length +
+      (frame.byteLength >= APART_BYTES ? 0 : frame.byteLength);
+  }
+
+  released(report: ReleasedReport): void {
+    this.#released.push(report);
   }
 
   take(): { readonly batch: AnswerBatch; readonly transfer: ArrayBuffer[] } {
@@ -217,31 +262,45 @@ export class AnswerBatchWriter {
     let at = 0;
     for (let i = 0; i < this.#ids.length; i += 1) {
       const frame = this.#frames[i] as Uint8Array;
+      const tracked = this.#tracked[i] ?? [];
       packed.writeUInt32BE(this.#ids[i] as number, at);
+      packed.writeUInt32BE(tracked.length, at + 8);
+      let next = at + ANSWER_FIXED_BYTES;
+      for (const index of tracked) {
+        packed.writeUInt32BE(index, next);
+        next += 4;
+      }
       if (frame.byteLength >= APART_BYTES) {
         packed.writeUInt32BE(APART_U32, at + 4);
         apart.push(owned(frame));
-        at += ANSWER_FIXED_BYTES;
+        at = next;
       } else {
         packed.writeUInt32BE(frame.byteLength, at + 4);
-        packed.set(frame, at + ANSWER_FIXED_BYTES);
-        at += ANSWER_FIXED_BYTES + frame.byteLength;
+        packed.set(frame, next);
+        at = next + frame.byteLength;
       }
     }
+    const released = this.#released;
     this.#ids = [];
     this.#frames = [];
+    this.#tracked = [];
+    this.#released = [];
     this.#bytes = 0;
     return {
-      batch: { op: "outcomes", packed: new Uint8Array(packed.buffer), apart },
+      batch: { op: "outcomes", packed: new Uint8Array(packed.buffer), apart, released },
       transfer: [packed.buffer, ...apart.map((a) => a.buffer)],
     };
   }
 }
 
-/** Calls `answer` for each answer in order; frames are views into the batch. */
+/**
+ * Calls `answer` for each answer in order (frames are views into the batch), then `released`
+ * for each report.
+ */
 export function readAnswerBatch(
   batch: AnswerBatch,
-  answer: (id: number, frame: Uint8Array) => void,
+  answer: (id: number, frame: Uint8Array, tracked: readonly number[]) => void,
+  released: (report: ReleasedReport) => void = () => {},
 ): void {
   const packed = Buffer.from(batch.packed.buffer, batch.packed.byteOffset, batch.packed.byteLength);
   let apartIndex = 0;
@@ -249,14 +308,21 @@ export function readAnswerBatch(
   while (at < packed.byteLength) {
     const id = packed.readUInt32BE(at);
     const frameBytes = packed.readUInt32BE(at + 4);
+    const trackedCount = packed.readUInt32BE(at + 8);
     at += ANSWER_FIXED_BYTES;
+    const tracked: number[] = [];
+    for (let i = 0; i < trackedCount; i += 1) {
+      tracked.push(packed.readUInt32BE(at));
+      at += 4;
+    }
     if (frameBytes === APART_U32) {
-      answer(id, batch.apart[apartIndex++] ?? new Uint8Array(0));
+      answer(id, batch.apart[apartIndex++] ?? new Uint8Array(0), tracked);
     } else {
-      answer(id, packed.subarray(at, at + frameBytes));
+      answer(id, packed.subarray(at, at + frameBytes), tracked);
       at += frameBytes;
     }
   }
+  for (const report of batch.released) released(report);
 }
 
 /** A buffer that owns its memory whole, so it can be transferred (copied when it doesn't). */

@@ -19,13 +19,23 @@ export interface TaskSpec {
   readonly idempotencyKey?: string | undefined;
   /** ctx.attempt: 1 (the default) for the first attempt, 2 for the first retry, … */
   readonly attempt?: number | undefined;
+  /** Pinned (calls only): run where call `on`'s tracked values live, in their thread. */
+  readonly on?: number | undefined;
 }
 
 export interface ExecutorSink {
-  /** The function settled: `frame` is its encoded answer (result, cast.done or child.exit). */
-  outcome(id: number, frame: Uint8Array): void;
+  /**
+   * The function settled: `frame` is its encoded answer (result, cast.done or child.exit);
+   * `tracked`: the indices of the values it tracked that the result carries (kept until released).
+   */
+  outcome(id: number, frame: Uint8Array, tracked: readonly number[]): void;
   /** The work stopped without an answer of its own (its thread died or was terminated). */
   lost(id: number, error: WireError): void;
+  /**
+   * Tracked value `index` of call `group` is gone: released (its dispose ran; `error` when it
+   * threw; or it was not held), or `lost` with its thread.
+   */
+  released(group: number, index: number, error: WireError | undefined, lost: boolean): void;
 }
 
 export interface Executor {
@@ -36,8 +46,18 @@ export interface Executor {
   abort(id: number, error: WireError): void;
   /** Stops the task's work now; false when this executor cannot (inline). */
   terminate(id: number): boolean;
-  /** Stops everything; resolves once no function code runs any more. */
-  close(): Promise<void>;
+  /**
+   * The parent released tracked value `index` of call `group`: dispose it once the pinned call
+   * on it running now (if any) ends, then report `released` (also when it is not held).
+   */
+  release(group: number, index: number): void;
+  /** Call `group`'s answer was dropped (answered early): dispose all it kept, report nothing. */
+  discard(group: number): void;
+  /**
+   * Stops everything: disposes every tracked value (waiting at most `disposeBoundMs` for their
+   * disposes), then resolves once no function code runs any more.
+   */
+  close(disposeBoundMs: number): Promise<void>;
 }
 
 /**
@@ -47,11 +67,15 @@ export interface Executor {
 export class SinkRelay implements ExecutorSink {
   target: ExecutorSink | null = null;
 
-  outcome(id: number, frame: Uint8Array): void {
-    this.target?.outcome(id, frame);
+  outcome(id: number, frame: Uint8Array, tracked: readonly number[]): void {
+    this.target?.outcome(id, frame, tracked);
   }
 
   lost(id: number, error: WireError): void {
     this.target?.lost(id, error);
+  }
+
+  released(group: number, index: number, error: WireError | undefined, lost: boolean): void {
+    this.target?.released(group, index, error, lost);
   }
 }

@@ -3,6 +3,7 @@
  * saving the hop to a thread. The price: a function that blocks the loop stalls the link
  * (past the heartbeat timeout the parent drops the runner), an uncaught error ends the whole
  * runner (exit 5), and a function that ignores its signal cannot be stopped at its deadline.
+ * Tracked values live in one table for the whole runner (tracked-table.ts).
  */
 import {
   FlameError,
@@ -12,8 +13,10 @@ import {
 } from "@flame-ts/pool-core/protocol";
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { runToFrame } from "./answer.js";
+import { withinBound } from "./bound.js";
 import { abortContext, CallContext } from "./context.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
+import { TrackedTable } from "./tracked-table.js";
 
 export interface InlineOptions {
   /** URL of the entry module, imported on this thread; null when already registered. */
@@ -25,12 +28,24 @@ export interface InlineOptions {
 export class InlineExecutor implements Executor {
   readonly functions: readonly string[];
   readonly #contexts = new Map<number, CallContext>();
+  readonly #table: TrackedTable;
+  readonly #settings: { codec: typeof v8Codec; maxFrameBytes: number; runnerId: string };
 
   private constructor(
     private readonly options: InlineOptions,
     private readonly sink: ExecutorSink,
   ) {
     this.functions = listFunctionIds();
+    this.#table = new TrackedTable({
+      runnerId: options.runnerId,
+      released: (group, index, error) => sink.released(group, index, error, false),
+      warn: (message) => process.stderr.write(`flame-runner[tracked]: ${message}\n`),
+    });
+    this.#settings = {
+      codec: v8Codec,
+      maxFrameBytes: options.maxFrameBytes,
+      runnerId: options.runnerId,
+    };
   }
 
   static async start(options: InlineOptions, sink: ExecutorSink): Promise<InlineExecutor> {
@@ -39,26 +54,12 @@ export class InlineExecutor implements Executor {
   }
 
   run(task: TaskSpec): void {
-    const ctx = new CallContext(task, this.options.runnerId);
+    const ctx = new CallContext(task, this.options.runnerId, this.#table);
     this.#contexts.set(task.id, ctx);
-    const settings = {
-      codec: v8Codec,
-      maxFrameBytes: this.options.maxFrameBytes,
-      runnerId: this.options.runnerId,
-    };
-    runToFrame(
-      settings,
-      task.kind,
-      task.id,
-      task.fn,
-      task.input,
-      ctx,
-      task.traceparent,
-      (frame) => {
-        this.#contexts.delete(task.id);
-        this.sink.outcome(task.id, frame);
-      },
-    );
+    runToFrame(this.#settings, task, ctx, this.#table, (frame, tracked) => {
+      this.#contexts.delete(task.id);
+      this.sink.outcome(task.id, frame, tracked);
+    });
   }
 
   abort(id: number, error: WireError): void {
@@ -71,9 +72,18 @@ export class InlineExecutor implements Executor {
     return false;
   }
 
-  async close(): Promise<void> {
+  release(group: number, index: number): void {
+    this.#table.release(group, index);
+  }
+
+  discard(group: number): void {
+    this.#table.discard(group);
+  }
+
+  async close(disposeBoundMs: number): Promise<void> {
     for (const ctx of this.#contexts.values()) {
       abortContext(ctx, new FlameError("RUNNER_DOWN", "the runner is leaving"));
     }
+    await withinBound(this.#table.disposeAll(), disposeBoundMs);
   }
 }

@@ -3,13 +3,19 @@
  * the runner may use and never blocks the link, and a task past its deadline can be stopped
  * for real by terminating its thread (FLAME's Terminator) and starting a replacement.
  *
- * A task goes to the least-loaded running thread. With `threads ≥ maxConcurrency` (the default
- * when the runner has the CPUs) every task has a thread to itself; with fewer, tasks share,
- * and a thread that dies or is terminated fails every task on it (documented in the README).
+ * A task goes to the least-loaded running thread (fewest tasks, then fewest tracked groups).
+ * With `threads ≥ maxConcurrency` (the default when the runner has the CPUs) every task has a
+ * thread to itself; with fewer, tasks share, and a thread that dies or is terminated fails
+ * every task on it (documented in the README) and loses the tracked values it holds.
+ *
+ * Tracked values live in the thread whose call tracked them: this pool learns which from the
+ * answer (its kept indices), sends pinned calls, releases and discards there, and reports a
+ * dead thread's values `released … lost`.
  */
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { describeEnd, lostError, type ThreadEnd } from "../lifecycle/thread-life.js";
-import { readAnswerBatch } from "./batch.js";
+import { readAnswerBatch, type WorkerOrder } from "./batch.js";
+import { withinBound } from "./bound.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
 import { type ThreadSettings, WorkerThread } from "./thread.js";
 import type { FromWorker, ToWorker } from "./worker-messages.js";
@@ -28,6 +34,8 @@ export class ThreadPool implements Executor {
   readonly functions: readonly string[];
   readonly #threads: WorkerThread[] = [];
   readonly #taskThread = new Map<number, WorkerThread>();
+  /** Each call with kept tracked values: its thread, and the indices not yet released. */
+  readonly #groups = new Map<number, { thread: WorkerThread; indices: Set<number> }>();
   #closing = false;
   #flushQueued = false;
   readonly #flush = (): void => {
@@ -65,7 +73,9 @@ export class ThreadPool implements Executor {
   }
 
   run(task: TaskSpec): void {
-    const thread = this.#leastLoaded();
+    // A pinned call whose group is not held here goes anywhere: its thread answers RESOURCE_GONE.
+    const holder = task.on === undefined ? undefined : this.#groups.get(task.on)?.thread;
+    const thread = holder?.takesTasks === true ? holder : this.#leastLoaded();
     thread.tasks.add(task.id);
     this.#taskThread.set(task.id, thread);
     thread.outbox.add(task);
@@ -73,9 +83,30 @@ export class ThreadPool implements Executor {
   }
 
   abort(id: number, error: WireError): void {
-    const thread = this.#taskThread.get(id);
+    this.#order(this.#taskThread.get(id), { op: "abort", id, error });
+  }
+
+  release(group: number, index: number): void {
+    const held = this.#groups.get(group);
+    if (held === undefined || !held.indices.has(index)) {
+      // Idempotent: already released, or lost with its thread (the parent may race that).
+      this.sink.released(group, index, undefined, false);
+      return;
+    }
+    this.#order(held.thread, { op: "release", group, index });
+  }
+
+  discard(group: number): void {
+    const held = this.#groups.get(group);
+    if (held === undefined) return;
+    this.#groups.delete(group);
+    held.thread.groups.delete(group);
+    this.#order(held.thread, { op: "discard", group });
+  }
+
+  #order(thread: WorkerThread | undefined, order: WorkerOrder): void {
     if (thread === undefined || thread.life.phase === "gone") return;
-    thread.outbox.abort({ id, error });
+    thread.outbox.order(order);
     this.#flushSoon();
   }
 
@@ -95,8 +126,28 @@ export class ThreadPool implements Executor {
     return true;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Every thread disposes its tracked values (waited for up to `disposeBoundMs`: a dispose that
+   * hangs does not keep the runner), then every thread is terminated.
+   */
+  async close(disposeBoundMs: number): Promise<void> {
     this.#closing = true;
+    this.#flush();
+    const disposed = this.#threads.map((thread) => {
+      if (!thread.takesTasks) return thread.gone;
+      const { worker } = thread;
+      const done = new Promise<void>((resolve) => {
+        const onMessage = (msg: FromWorker) => {
+          if (msg.op !== "disposedAll") return;
+          worker.off("message", onMessage);
+          resolve();
+        };
+        worker.on("message", onMessage);
+      });
+      worker.postMessage({ op: "disposeAll" } satisfies ToWorker);
+      return Promise.race([done, thread.gone]);
+    });
+    await withinBound(Promise.all(disposed), disposeBoundMs);
     await Promise.all(this.#threads.map((t) => t.worker.terminate()));
   }
 
@@ -104,7 +155,13 @@ export class ThreadPool implements Executor {
     let best: WorkerThread | undefined;
     for (const thread of this.#threads) {
       if (!thread.takesTasks) continue;
-      if (best === undefined || thread.tasks.size < best.tasks.size) best = thread;
+      if (
+        best === undefined ||
+        thread.tasks.size < best.tasks.size ||
+        (thread.tasks.size === best.tasks.size && thread.groups.size < best.groups.size)
+      ) {
+        best = thread;
+      }
     }
     // Every thread is ending (one thread, just terminated): start one more now.
     return best ?? this.#adopt(new WorkerThread(this.options));
@@ -114,11 +171,26 @@ export class ThreadPool implements Executor {
     this.#threads.push(thread);
     thread.worker.on("message", (msg: FromWorker) => {
       if (msg.op === "outcomes") {
-        readAnswerBatch(msg, (id, frame) => {
-          thread.tasks.delete(id);
-          this.#taskThread.delete(id);
-          this.sink.outcome(id, frame);
-        });
+        readAnswerBatch(
+          msg,
+          (id, frame, tracked) => {
+            thread.tasks.delete(id);
+            this.#taskThread.delete(id);
+            if (tracked.length > 0) {
+              this.#groups.set(id, { thread, indices: new Set(tracked) });
+              thread.groups.add(id);
+            }
+            this.sink.outcome(id, frame, tracked);
+          },
+          ({ group, index, error }) => {
+            const held = this.#groups.get(group);
+            if (held?.indices.delete(index) === true && held.indices.size === 0) {
+              this.#groups.delete(group);
+              thread.groups.delete(group);
+            }
+            this.sink.released(group, index, error, false);
+          },
+        );
       } else if (msg.op === "loadFailed") {
         thread.crashed(new Error(msg.message));
       }
@@ -140,6 +212,14 @@ export class ThreadPool implements Executor {
       this.#taskThread.delete(id);
       this.sink.lost(id, lostError(end, id, this.options.threadMemoryMb));
     }
+    // Its tracked values died with it: the parent marks their handles gone.
+    for (const group of thread.groups) {
+      const held = this.#groups.get(group);
+      this.#groups.delete(group);
+      if (held === undefined || this.#closing) continue;
+      for (const index of held.indices) this.sink.released(group, index, undefined, true);
+    }
+    thread.groups.clear();
     if (!this.#closing && this.#threads.length < this.options.threads) {
       this.#adopt(new WorkerThread(this.options));
     }

@@ -26,6 +26,8 @@ export class WorkerThread {
   readonly worker: Worker;
   /** Tasks posted to it and not answered yet: they fail with its end if it ends. */
   readonly tasks = new Set<number>();
+  /** Calls whose tracked values live in this thread: lost with it if it ends. */
+  readonly groups = new Set<number>();
   /** Tasks and aborts for this thread, posted together at the end of the microtask (batch.ts). */
   readonly outbox = new TaskBatchWriter();
   /** Settles once, when the thread has exited, whether or not a pool has adopted it yet. */

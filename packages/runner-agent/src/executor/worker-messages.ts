@@ -8,10 +8,14 @@ export interface WorkerSettings {
   readonly maxFrameBytes: number;
 }
 
-/** Batches of tasks (with aborts) in, batches of answers out: see batch.ts. */
-export type ToWorker = TaskBatch;
+/**
+ * Batches of tasks (with orders) in, batches of answers out: see batch.ts. `disposeAll`: the
+ * runner is leaving; the thread disposes every tracked value and answers `disposedAll`.
+ */
+export type ToWorker = TaskBatch | { readonly op: "disposeAll" };
 
 export type FromWorker =
   | { readonly op: "ready"; readonly functions: readonly string[] }
   | { readonly op: "loadFailed"; readonly message: string }
+  | { readonly op: "disposedAll" }
   | AnswerBatch;

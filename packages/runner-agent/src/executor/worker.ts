@@ -1,7 +1,8 @@
 /**
  * A worker thread of the runner: loads the app's entry module (which defines the functions),
  * then runs the tasks the agent's main thread sends, decoding inputs and encoding answers
- * here so the main thread only moves bytes. Uncaught errors are not caught: the thread dies,
+ * here so the main thread only moves bytes. It keeps the values its calls track
+ * (tracked-table.ts): they live as long as the thread. Uncaught errors are not caught: the thread dies,
  * and the main thread fails this thread's tasks with the error and starts a replacement.
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -12,8 +13,9 @@ import {
   v8Codec,
 } from "@flame-ts/pool-core/protocol";
 import { runToFrame } from "./answer.js";
-import { AnswerBatchWriter, readTaskBatch, type UnpackedTask } from "./batch.js";
+import { AnswerBatchWriter, readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
+import { TrackedTable } from "./tracked-table.js";
 import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
 
 const settings = workerData as WorkerSettings;
@@ -34,36 +36,67 @@ try {
   process.exit(1);
 }
 
-port.on("message", (batch: ToWorker) => {
-  readTaskBatch(batch, run, (order) => {
-    const ctx = contexts.get(order.id);
-    const reason = new FlameError(order.error.code as FlameErrorCode, order.error.message);
-    if (ctx !== undefined) abortContext(ctx, reason);
-  });
-});
-
-/** Answers of this turn of the event loop, posted together (batch.ts). */
+/** Answers and `released` reports of this turn of the event loop, posted together (batch.ts). */
 const answers = new AnswerBatchWriter();
 function postAnswers(): void {
   const { batch, transfer } = answers.take();
   port.postMessage(batch satisfies FromWorker, transfer);
 }
+/** setImmediate runs once this turn's other answers (and their microtasks) are in. */
+function postSoon(): void {
+  if (answers.empty) setImmediate(postAnswers);
+}
+
+const table = new TrackedTable({
+  runnerId: settings.runnerId,
+  released: (group, index, error) => {
+    postSoon();
+    answers.released(error === undefined ? { group, index } : { group, index, error });
+  },
+  warn: (message) => process.stderr.write(`flame-runner[tracked]: ${message}\n`),
+});
+
+port.on("message", (msg: ToWorker) => {
+  if (msg.op === "disposeAll") {
+    void table.disposeAll().then(() => post({ op: "disposedAll" }));
+    return;
+  }
+  readTaskBatch(msg, run, order);
+});
+
+function order(o: WorkerOrder): void {
+  switch (o.op) {
+    case "abort": {
+      const ctx = contexts.get(o.id);
+      const reason = new FlameError(o.error.code as FlameErrorCode, o.error.message);
+      if (ctx !== undefined) abortContext(ctx, reason);
+      return;
+    }
+    case "release":
+      table.release(o.group, o.index);
+      return;
+    case "discard":
+      table.discard(o.group);
+      return;
+  }
+}
+
 post({ op: "ready", functions: listFunctionIds() });
 
+const answerSettings = {
+  codec: v8Codec,
+  maxFrameBytes: settings.maxFrameBytes,
+  runnerId: settings.runnerId,
+};
+
 function run(task: UnpackedTask): void {
-  const { id, kind, fn, input, traceparent } = task;
-  const ctx = new CallContext(task, settings.runnerId);
+  const { id } = task;
+  const ctx = new CallContext(task, settings.runnerId, table);
   contexts.set(id, ctx);
-  const answerSettings = {
-    codec: v8Codec,
-    maxFrameBytes: settings.maxFrameBytes,
-    runnerId: settings.runnerId,
-  };
-  runToFrame(answerSettings, kind, id, fn, input, ctx, traceparent, (frame) => {
+  runToFrame(answerSettings, task, ctx, table, (frame, tracked) => {
     contexts.delete(id);
-    // setImmediate runs once this turn's other answers (and their microtasks) are in.
-    if (answers.empty) setImmediate(postAnswers);
-    answers.add(id, frame);
+    postSoon();
+    answers.add(id, frame, tracked);
   });
 }
 

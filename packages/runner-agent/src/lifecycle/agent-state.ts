@@ -82,6 +82,13 @@ export interface AgentState {
   /** Single use: set once its one task was taken (it then takes no other, whatever the phase). */
   singleUseTaken: boolean;
   /**
+   * Calls whose tracked values the runner keeps for the parent, with the indices not yet
+   * released. Not tasks (the parent's core counts their slots): but while any is held the
+   * runner does not idle out, a single-use runner stays for its pinned calls, and a call
+   * pinned to a group not here is refused RESOURCE_GONE.
+   */
+  readonly held: Map<number, Set<number>>;
+  /**
    * No task deadline or terminate time is earlier than this (null: none is set). Kept as a
    * lower bound, not exact (a task that ends leaves it stale-early), so work and answers cost
    * no scan of every task; the scan runs only once this instant passes, and tightens it.
@@ -102,6 +109,7 @@ export function initialAgentState(settings: LifecycleSettings, nowMs: number): A
     },
     tasks: new Map(),
     singleUseTaken: false,
+    held: new Map(),
     taskDueAtMs: null,
   };
 }
@@ -132,11 +140,16 @@ export type AgentEvent =
       readonly kind: WorkKind;
       /** Calls only: how long it may run from now; null = no deadline. */
       readonly timeoutMs: number | null;
+      /** Pinned calls only: the call whose tracked values it runs with. */
+      readonly on?: number | undefined;
     }
   /** The parent gave up on a call (it already answered its caller). */
   | { readonly type: "cancel"; readonly id: number }
   | { readonly type: "stopChild"; readonly id: number }
-  | { readonly type: "taskEnded"; readonly id: number }
+  /** `tracked`: the indices of the values it tracked that its answer carries (kept). */
+  | { readonly type: "taskEnded"; readonly id: number; readonly tracked?: readonly number[] }
+  /** Tracked value `index` of call `id` is gone (released by the parent, or lost with its thread). */
+  | { readonly type: "released"; readonly id: number; readonly index: number }
   | { readonly type: "shutdown"; readonly reason: string; readonly timeoutMs: number }
   /** SIGTERM/SIGINT or an in-process stop. */
   | { readonly type: "stop"; readonly reason: string }
@@ -166,6 +179,8 @@ export type AgentEffect =
   | { readonly type: "terminate"; readonly id: number }
   /** The task ended: send its outcome, or `ended` when it was answered early. */
   | { readonly type: "report"; readonly id: number; readonly how: "outcome" | "ended" }
+  /** Its answer carried tracked values the parent will never see (answered early): dispose them. */
+  | { readonly type: "discard"; readonly id: number }
   /** Exit with this code, announcing `announce` to the parent first when set. */
   | {
       readonly type: "leave";

@@ -51,7 +51,7 @@ export function step(
       if (life.phase === "connecting") leave(st, "REFUSED", event.reason, null);
       break;
     case "work":
-      onWork(st, event.id, event.kind, event.timeoutMs);
+      onWork(st, event, event.on ?? null);
       break;
     case "cancel": {
       const task = state.tasks.get(event.id);
@@ -70,7 +70,10 @@ export function step(
       break;
     }
     case "taskEnded":
-      onTaskEnded(st, event.id);
+      onTaskEnded(st, event.id, event.tracked ?? []);
+      break;
+    case "released":
+      onReleased(st, event.id, event.index);
       break;
     case "shutdown":
       onShutdown(st, event.reason, event.timeoutMs);
@@ -120,15 +123,26 @@ function onUnreachable(st: Step, life: Connecting, reason: string): void {
   });
 }
 
-function onWork(st: Step, id: number, kind: WorkKind, timeoutMs: number | null): void {
+function onWork(
+  st: Step,
+  work: { readonly id: number; readonly kind: WorkKind; readonly timeoutMs: number | null },
+  on: number | null,
+): void {
   const s = st.s;
+  const { id, kind, timeoutMs } = work;
   if (s.tasks.has(id)) {
     const message = `call id ${id} is already running; ids must be unique per link`;
     st.fx.push({ type: "duplicate", id, message });
     return;
   }
-  if (s.life.phase !== "serving" || s.singleUseTaken) {
+  // A single-use runner still serves the calls pinned to what its one call tracked.
+  if (s.life.phase !== "serving" || (s.singleUseTaken && on === null)) {
     refuse(st, id, kind, "RUNNER_DOWN", "the runner is shutting down and takes no new work");
+    return;
+  }
+  if (on !== null && !s.held.has(on)) {
+    const message = `runner no longer holds the tracked values of call ${on} (released, or lost with their thread)`;
+    refuse(st, id, kind, "RESOURCE_GONE", message);
     return;
   }
   if (s.settings.singleUse) s.singleUseTaken = true;
@@ -139,15 +153,35 @@ function onWork(st: Step, id: number, kind: WorkKind, timeoutMs: number | null):
   st.fx.push({ type: "run", id });
 }
 
-function onTaskEnded(st: Step, id: number): void {
+function onTaskEnded(st: Step, id: number, tracked: readonly number[]): void {
   const s = st.s;
   const task = s.tasks.get(id);
+  if (task === undefined || task.answeredEarly) {
+    // Nobody will see what its answer carries: nothing may stay held for it.
+    if (tracked.length > 0) st.fx.push({ type: "discard", id });
+  } else if (tracked.length > 0) {
+    s.held.set(id, new Set(tracked));
+  }
   if (task === undefined) return;
   s.tasks.delete(id);
   st.fx.push({ type: "report", id, how: task.answeredEarly ? "ended" : "outcome" });
+  afterWork(st);
+}
+
+function onReleased(st: Step, id: number, index: number): void {
+  const s = st.s;
+  const indices = s.held.get(id);
+  if (indices === undefined || !indices.delete(index) || indices.size > 0) return;
+  s.held.delete(id);
+  afterWork(st);
+}
+
+/** A task ended or a group was let go: leave, or arm idle, once nothing runs or is held. */
+function afterWork(st: Step): void {
+  const s = st.s;
   if (s.tasks.size > 0) return;
   if (s.settings.singleUse && s.singleUseTaken) {
-    leave(st, "OK", "single use: its one task ended", "single_use");
+    if (s.held.size === 0) leave(st, "OK", "single use: its one task ended", "single_use");
   } else if (s.life.phase === "draining") {
     leave(st, "OK", `asked to shut down (${s.life.reason})`, null);
   } else {
@@ -275,7 +309,9 @@ function refuse(st: Step, id: number, kind: WorkKind, code: string, message: str
 function armIdle(st: Step): void {
   const s = st.s;
   const afterMs = s.settings.idleShutdownAfterMs;
-  if (afterMs === null || s.life.phase !== "serving" || s.tasks.size > 0) return;
+  if (afterMs === null || s.life.phase !== "serving" || s.tasks.size > 0 || s.held.size > 0) {
+    return;
+  }
   moveAgent(s, { phase: "serving", idleAtMs: st.nowMs + afterMs });
 }
 

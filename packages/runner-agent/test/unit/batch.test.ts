@@ -145,7 +145,7 @@ describe("task batches to a worker thread", () => {
     ]);
   });
 
-  it("keep tasks and aborts in the order they were given: a call after a cancel sees it applied", () => {
+  it("keep tasks and orders in the order they were given: a call after a cancel sees it applied, a release comes after the pinned call sent before it", () => {
     const writer = new TaskBatchWriter();
     const task = (id: number) => ({
       id,
@@ -156,26 +156,60 @@ describe("task batches to a worker thread", () => {
       traceparent: undefined,
     });
     const cancelled = { code: "ABORTED", name: "FlameError", message: "cancelled by the caller" };
-    writer.abort({ id: 7, error: cancelled }); // a task of an earlier batch
+    writer.order({ op: "abort", id: 7, error: cancelled }); // a task of an earlier batch
     writer.add(task(8));
-    writer.abort({ id: 8, error: cancelled });
-    writer.add(task(9));
+    writer.order({ op: "abort", id: 8, error: cancelled });
+    writer.add({ ...task(9), on: 4 });
+    writer.order({ op: "release", group: 4, index: 1 });
     writer.add(task(10));
-    writer.abort({ id: 9, error: cancelled });
+    writer.order({ op: "abort", id: 9, error: cancelled });
+    writer.order({ op: "discard", group: 10 });
     const seen: string[] = [];
     readTaskBatch(
       structuredClone(writer.take().batch),
-      (t) => seen.push(`run ${t.id}`),
-      (order) => seen.push(`abort ${order.id} ${order.error.code}`),
+      (t) => seen.push(`run ${t.id}${t.on === undefined ? "" : ` on ${t.on}`}`),
+      (order) =>
+        seen.push(
+          order.op === "abort"
+            ? `abort ${order.id} ${order.error.code}`
+            : order.op === "release"
+              ? `release ${order.group}/${order.index}`
+              : `discard ${order.group}`,
+        ),
     );
     expect(seen).toEqual([
       "abort 7 ABORTED",
       "run 8",
       "abort 8 ABORTED",
-      "run 9",
+      "run 9 on 4",
+      "release 4/1",
       "run 10",
       "abort 9 ABORTED",
+      "discard 10",
     ]);
+  });
+
+  it("carry a pinned call's group (any u32) between its key and its input", () => {
+    const writer = new TaskBatchWriter();
+    const big = bytes(APART_BYTES, 3);
+    const base = { kind: "call" as const, fn: "infer", deadlineMs: null, traceparent: "tp" };
+    writer.add({ ...base, id: 1, input: bytes(2, 8), idempotencyKey: "k", on: 0xfffffffe });
+    writer.add({ ...base, id: 2, input: big, on: 0 });
+    writer.add({ ...base, id: 3, input: bytes(1, 6) });
+    const tasks: UnpackedTask[] = [];
+    readTaskBatch(
+      structuredClone(writer.take().batch),
+      (t) => tasks.push(t),
+      () => {},
+    );
+    expect(
+      tasks.map((t) => [t.id, t.on, t.idempotencyKey, t.input.byteLength, t.input[0]]),
+    ).toEqual([
+      [1, 0xfffffffe, "k", 2, 8],
+      [2, 0, undefined, APART_BYTES, 3],
+      [3, undefined, undefined, 1, 6],
+    ]);
+    expect("on" in (tasks[2] as object)).toBe(false);
   });
 
   it("copies a large input that does not own its memory before transferring it", () => {
@@ -216,5 +250,38 @@ describe("answer batches from a worker thread", () => {
       [11, [5, 5]],
       [12, []],
     ]);
+  });
+
+  it("carry the tracked values each result keeps, then the released reports, after the answers", () => {
+    const writer = new AnswerBatchWriter();
+    const big = bytes(APART_BYTES, 2);
+    writer.released({ group: 3, index: 0 });
+    writer.add(20, bytes(3, 1), [0, 2, 0xfffffffe]);
+    writer.add(21, big, [5]);
+    writer.add(22, bytes(1, 9));
+    const failed = { code: "REMOTE_ERROR", name: "Error", message: "close failed" };
+    writer.released({ group: 20, index: 1, error: failed });
+    expect(writer.empty).toBe(false);
+    const { batch } = writer.take();
+    expect(writer.empty).toBe(true);
+    const seen: unknown[] = [];
+    readAnswerBatch(
+      structuredClone(batch),
+      (id, frame, tracked) => seen.push([id, frame.byteLength, frame[0], tracked]),
+      (report) => seen.push(report),
+    );
+    expect(seen).toEqual([
+      [20, 3, 1, [0, 2, 0xfffffffe]],
+      [21, APART_BYTES, 2, [5]],
+      [22, 1, 9, []],
+      { group: 3, index: 0 },
+      { group: 20, index: 1, error: failed },
+    ]);
+  });
+
+  it("a batch of released reports alone is not empty", () => {
+    const writer = new AnswerBatchWriter();
+    writer.released({ group: 1, index: 0 });
+    expect(writer.empty).toBe(false);
   });
 });

@@ -187,3 +187,78 @@ describe("agent lifecycle", () => {
     expect(m.state.tasks.size).toBe(1);
   });
 });
+
+describe("agent lifecycle with tracked values", () => {
+  it("a call whose answer keeps tracked values holds the runner past its idle bound until every value is released", () => {
+    const m = machine({ idleShutdownAfterMs: 1_000 });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.send({ type: "taskEnded", id: 1, tracked: [0, 1] })).toEqual([
+      { type: "report", id: 1, how: "outcome" },
+    ]);
+    expect(m.types(m.advanceTo(60_000))).toEqual([]);
+    expect(nextDeadline(m.state)).toBeNull();
+    m.send({ type: "released", id: 1, index: 0 });
+    // A repeated or unknown release changes nothing.
+    m.send({ type: "released", id: 1, index: 0 });
+    m.send({ type: "released", id: 9, index: 0 });
+    expect(m.types(m.advanceTo(120_000))).toEqual([]);
+    m.send({ type: "released", id: 1, index: 1 });
+    expect(nextDeadline(m.state)).toBe(121_000);
+    expect(m.advanceTo(121_000)).toMatchObject([{ type: "leave", announce: "idle" }]);
+  });
+
+  it("a call pinned to a held group runs; pinned to one not held (released, lost, never made) it is refused RESOURCE_GONE", () => {
+    const m = machine();
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    m.send({ type: "taskEnded", id: 1, tracked: [0] });
+    expect(m.types(m.send({ type: "work", id: 2, kind: "call", timeoutMs: null, on: 1 }))).toEqual([
+      "run:2",
+    ]);
+    expect(m.send({ type: "work", id: 3, kind: "call", timeoutMs: null, on: 7 })).toMatchObject([
+      { type: "refuse", id: 3, error: { code: "RESOURCE_GONE" } },
+    ]);
+    m.send({ type: "released", id: 1, index: 0 });
+    expect(m.send({ type: "work", id: 4, kind: "call", timeoutMs: null, on: 1 })).toMatchObject([
+      { type: "refuse", id: 4, error: { code: "RESOURCE_GONE" } },
+    ]);
+  });
+
+  it("an answer the parent never sees (answered early) has its tracked values discarded, not held", () => {
+    const m = machine({ idleShutdownAfterMs: 1_000 });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: 100 });
+    m.advanceTo(100);
+    expect(m.send({ type: "taskEnded", id: 1, tracked: [0] })).toEqual([
+      { type: "discard", id: 1 },
+      { type: "report", id: 1, how: "ended" },
+    ]);
+    expect(m.state.held.size).toBe(0);
+    expect(m.send({ type: "work", id: 2, kind: "call", timeoutMs: null, on: 1 })).toMatchObject([
+      { type: "refuse", error: { code: "RESOURCE_GONE" } },
+    ]);
+  });
+
+  it("single use: the runner stays while its one call's values are held, serves calls pinned to them, and leaves once they are released", () => {
+    const m = machine({ singleUse: true });
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    expect(m.types(m.send({ type: "taskEnded", id: 1, tracked: [0] }))).toEqual(["report:1"]);
+    expect(m.types(m.send({ type: "work", id: 2, kind: "call", timeoutMs: null }))).toEqual([
+      "refuse:2",
+    ]);
+    expect(m.types(m.send({ type: "work", id: 3, kind: "call", timeoutMs: null, on: 1 }))).toEqual([
+      "run:3",
+    ]);
+    expect(m.types(m.send({ type: "taskEnded", id: 3 }))).toEqual(["report:3"]);
+    expect(m.send({ type: "released", id: 1, index: 0 })).toMatchObject([
+      { type: "leave", exit: "OK", announce: "single_use" },
+    ]);
+  });
+
+  it("a shutdown does not wait for held values: the runner leaves (and disposes them on its way out)", () => {
+    const m = machine();
+    m.send({ type: "work", id: 1, kind: "call", timeoutMs: null });
+    m.send({ type: "taskEnded", id: 1, tracked: [0] });
+    expect(m.send({ type: "shutdown", reason: "stop", timeoutMs: 1_000 })).toMatchObject([
+      { type: "leave", exit: "OK" },
+    ]);
+  });
+});
