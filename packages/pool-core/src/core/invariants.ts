@@ -93,6 +93,17 @@ export function checkInvariants(s: PoolState): void {
 /** Holders of tracked resources and the calls pinned to them (tracked.ts). */
 function checkTracked(s: PoolState): void {
   let pinnedSeen = 0;
+  for (const pinned of s.pinned.values()) {
+    const holder = s.holders.get(pinned.holderId);
+    if (holder === undefined) fail(`pinned call ${pinned.id} has no holder ${pinned.holderId}`);
+    if (pinned.runnerId !== holder.runnerId) {
+      fail(`pinned call ${pinned.id} is on ${pinned.runnerId}, its holder on ${holder.runnerId}`);
+    }
+    if (s.checkouts.has(pinned.id) || s.waiters.has(pinned.id) || s.callRetries.has(pinned.id)) {
+      fail(`pinned call ${pinned.id} also holds a slot, waits or awaits a retry`);
+    }
+    if (s.stopped && !pinned.running) fail(`pinned call ${pinned.id} queues after stop`);
+  }
   for (const holder of s.holders.values()) {
     const checkout = s.checkouts.get(holder.id);
     if (checkout === undefined) fail(`holder ${holder.id} holds no slot`);
@@ -135,17 +146,6 @@ function checkTracked(s: PoolState): void {
         fail(`queued pinned call ${id} has deadline ${queued.deadlineAtMs}, not its call's`);
       }
     }
-  }
-  for (const pinned of s.pinned.values()) {
-    const holder = s.holders.get(pinned.holderId);
-    if (holder === undefined) fail(`pinned call ${pinned.id} has no holder ${pinned.holderId}`);
-    if (pinned.runnerId !== holder.runnerId) {
-      fail(`pinned call ${pinned.id} is on ${pinned.runnerId}, its holder on ${holder.runnerId}`);
-    }
-    if (s.checkouts.has(pinned.id) || s.waiters.has(pinned.id) || s.callRetries.has(pinned.id)) {
-      fail(`pinned call ${pinned.id} also holds a slot, waits or awaits a retry`);
-    }
-    if (s.stopped && !pinned.running) fail(`pinned call ${pinned.id} queues after stop`);
   }
   if (pinnedSeen !== s.pinned.size) {
     fail(`holders account for ${pinnedSeen} pinned calls, the pool has ${s.pinned.size}`);

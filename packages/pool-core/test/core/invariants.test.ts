@@ -99,3 +99,87 @@ describe("checkInvariants", () => {
     expect(() => checkInvariants(s)).toThrow(/runner r2 free-slot index is false, expected true/);
   });
 });
+
+describe("checkInvariants: tracked resources (issue 24)", () => {
+  /** r1 holds `h` (tracked); p1 runs pinned to it, p2 and p3 queue behind it. */
+  function withPinned(): PoolState {
+    const h = scenario({ max: 1, maxConcurrency: 2 }).start();
+    h.checkout("h").checkout("c").bootSucceeds("b1", "r1").convertToTracked("h");
+    h.pinned("p1", "h").pinned("p2", "h").pinned("p3", "h");
+    checkInvariants(h.state);
+    return h.state;
+  }
+
+  function pinnedCall(s: PoolState, id: string) {
+    const p = s.pinned.get(id);
+    if (p === undefined) throw new Error(`${id} missing`);
+    return p;
+  }
+
+  it("accepts a holder with a running pinned call and a queue", () => {
+    expect(() => checkInvariants(withPinned())).not.toThrow();
+  });
+
+  it("catches a second pinned call running on one holder", () => {
+    const s = withPinned();
+    s.holders.get("h")?.queue.delete("p2");
+    pinnedCall(s, "p2").running = true;
+    expect(() => checkInvariants(s)).toThrow(/holders account for 2 pinned calls, the pool has 3/);
+  });
+
+  it("catches a pinned call on another runner than its holder", () => {
+    const s = withPinned();
+    s.pinned.set("p1", { ...pinnedCall(s, "p1"), runnerId: "r9" });
+    expect(() => checkInvariants(s)).toThrow(/pinned call p1 is on r9, its holder on r1/);
+  });
+
+  it("catches a pinned call whose holder is gone", () => {
+    const s = withPinned();
+    s.pinned.set("p9", { ...pinnedCall(s, "p3"), id: "p9", holderId: "ghost" });
+    expect(() => checkInvariants(s)).toThrow(/pinned call p9 has no holder ghost/);
+  });
+
+  it("catches pinned calls queued out of FIFO order", () => {
+    const s = withPinned();
+    const queue = s.holders.get("h")?.queue;
+    queue?.delete("p2");
+    queue?.add("p2");
+    expect(() => checkInvariants(s)).toThrow(/pinned call p3 is out of FIFO order|p2 is out of/);
+  });
+
+  it("catches a queue on a holder that runs nothing", () => {
+    const s = withPinned();
+    const holder = s.holders.get("h");
+    if (holder === undefined) throw new Error("h missing");
+    s.pinned.delete("p1");
+    holder.running = null;
+    expect(() => checkInvariants(s)).toThrow(/2 calls queue on holder h, which runs none/);
+  });
+
+  it("catches a holder that holds no slot, or still has a backstop", () => {
+    const s = withPinned();
+    const checkout = s.checkouts.get("h");
+    if (checkout === undefined) throw new Error("h missing");
+    checkout.backstopAtMs = 5;
+    expect(() => checkInvariants(s)).toThrow(/holder h has a backstop/);
+    checkout.backstopAtMs = null;
+    s.holders.set("c9", { ...(s.holders.get("h") as never), id: "c9" });
+    expect(() => checkInvariants(s)).toThrow(/holder c9 holds no slot/);
+  });
+
+  it("catches a pinned call still queued after stop", () => {
+    const h = scenario({ max: 1 }).start();
+    h.checkout("h").bootSucceeds("b1", "r1").convertToTracked("h").pinned("p1", "h").stop();
+    const p1 = h.state.pinned.get("p1");
+    if (p1 === undefined) throw new Error("p1 missing");
+    h.state.pinned.set("p2", { ...p1, id: "p2", running: false, seq: 99 });
+    h.state.holders.get("h")?.queue.add("p2");
+    expect(() => checkInvariants(h.state)).toThrow(/pinned call p2 queues after stop/);
+  });
+
+  it("catches a pinned call that also holds a slot", () => {
+    const s = withPinned();
+    s.waiters.set("p2", waiter("p2", 99));
+    expect(() => checkInvariants(s)).toThrow(/pinned call p2 also holds a slot, waits/);
+  });
+});
