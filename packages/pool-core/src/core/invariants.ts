@@ -1,4 +1,5 @@
 import { capacityOf, isActive, type PoolState, RUNNER_TRANSITIONS } from "./state.js";
+import { onlyHoldersOn } from "./tracked.js";
 
 /**
  * The pool's safety invariants (ARCHITECTURE.md, "The core"). Tests call this after every
@@ -144,6 +145,13 @@ function checkTracked(s: PoolState): void {
       lastSeq = queued.seq;
       if (queued.deadlineAtMs !== queued.callDeadlineMs) {
         fail(`queued pinned call ${id} has deadline ${queued.deadlineAtMs}, not its call's`);
+      }
+    }
+  }
+  if (s.stopped && s.holders.size > 0) {
+    for (const runner of s.runners.values()) {
+      if (runner.life.phase === "draining" && onlyHoldersOn(s, runner)) {
+        fail(`runner ${runner.id} waits at stop for holders of tracked resources only`);
       }
     }
   }

@@ -44,7 +44,12 @@ import {
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { dropStaleDeadlines, due } from "./timers.js";
-import { convertToTracked, pinnedDeadlinePassed, trackedRelease } from "./tracked.js";
+import {
+  convertToTracked,
+  onlyHoldersOn,
+  pinnedDeadlinePassed,
+  trackedRelease,
+} from "./tracked.js";
 import type { CheckoutId, CoreError, CoreEvent, Effect } from "./types.js";
 
 export { nextDeadline } from "./timers.js";
@@ -99,9 +104,17 @@ export function step(
       checkout.retry = null;
       break;
     }
-    case "convertToTracked":
+    case "convertToTracked": {
       convertToTracked(st, event.checkoutId);
+      // Unlinked work a runner waited for at stop may end as a holder: no reason to wait on.
+      const runnerId = state.checkouts.get(event.checkoutId)?.runnerId;
+      const runner = runnerId === undefined ? undefined : state.runners.get(runnerId);
+      const life = runner?.life;
+      if (runner !== undefined && life?.phase === "draining" && leavesAtStop(st, runner)) {
+        sendShutdown(st, runner, life.reason);
+      }
       break;
+    }
     case "runnerLeaving": {
       // Announced after a runnerDown (the link closed first) or twice: nothing left to do.
       const runner = state.runners.get(event.runnerId);
@@ -243,6 +256,14 @@ function checkin(st: Step, checkoutId: CheckoutId): void {
   if (freed !== null) release(st, freed);
 }
 
+/**
+ * A runner draining at stop (for unlinked work) with only holders of tracked resources left on
+ * it: they do not make the stop wait (a handle may live forever), so it leaves now.
+ */
+function leavesAtStop(st: Step, runner: RunnerState): boolean {
+  return st.s.stopped && onlyHoldersOn(st.s, runner);
+}
+
 /** A checkout ends (checkin, or its caller went away after the grant). */
 function release(st: Step, checkoutId: CheckoutId): void {
   const s = st.s;
@@ -261,7 +282,7 @@ function release(st: Step, checkoutId: CheckoutId): void {
     return;
   }
   if (life.phase === "draining") {
-    if (runner.load === 0) sendShutdown(st, runner, life.reason);
+    if (runner.load === 0 || leavesAtStop(st, runner)) sendShutdown(st, runner, life.reason);
     return;
   }
   if (!isActive(runner)) return; // shutdown already sent: it is on its way out

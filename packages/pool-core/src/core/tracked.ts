@@ -268,6 +268,17 @@ export function failPinnedOf(
   });
 }
 
+/**
+ * Whether every slot still held on `runner` is a holder's: at stop, such a runner is not waited
+ * for (a handle may live forever). O(checkouts of the runner); only asked of a runner draining
+ * at stop.
+ */
+export function onlyHoldersOn(s: PoolState, runner: RunnerState): boolean {
+  if (s.holders.size === 0 || runner.checkouts.size === 0) return false;
+  for (const id of runner.checkouts) if (!s.holders.has(id)) return false;
+  return true;
+}
+
 /** Holders and pinned calls (running plus queued) per runner, for the snapshot. O(holders). */
 export function trackedCounts(s: PoolState): Map<RunnerId, { tracked: number; pinned: number }> {
   const counts = new Map<RunnerId, { tracked: number; pinned: number }>();

@@ -306,6 +306,23 @@ describe("stop, drain and idle with holders", () => {
     expect(h.telemetry("unlinkedWait")).toEqual([]);
   });
 
+  it("a runner waiting at stop for unlinked work leaves when that work ends, holder or not", () => {
+    const h = scenario({ max: 1, maxConcurrency: 2, shutdownTimeoutMs: 5_000 }).start();
+    h.checkout("h").send({ type: "checkout", checkoutId: "u", timeoutMs: null, unlinked: true });
+    h.expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("h", "r1"), grant("u", "r1"));
+    h.convertToTracked("h").stop().expectNothing();
+    expect(h.telemetry("unlinkedWait")).toMatchObject([{ runnerId: "r1", unlinked: 1 }]);
+    h.advanceTo(1_000).checkin("u").expect(shutdown("r1", "stop"));
+  });
+
+  it("unlinked work a runner waits for at stop that ends as a holder lets the runner leave", () => {
+    const h = scenario({ max: 1, shutdownTimeoutMs: 5_000 }).start();
+    h.send({ type: "checkout", checkoutId: "u", timeoutMs: null, unlinked: true });
+    h.expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("u", "r1"));
+    h.stop().expectNothing();
+    h.advanceTo(1_000).convertToTracked("u").expect(shutdown("r1", "stop"));
+  });
+
   it("a drain ends with holders still alive, but waits for pinned calls", () => {
     const h = holderOnR1();
     h.pinned("p1", "h").pinned("p2", "h").expect(grant("p1", "r1"));
