@@ -136,6 +136,7 @@ function startPinned(st: Step, holder: HolderState, pinned: PinnedState): void {
  */
 export function trackedRelease(st: Step, checkoutId: CheckoutId): CheckoutId | null {
   const s = st.s;
+  if (s.holders.size === 0) return checkoutId; // the common case: no lookups on the hot path
   const pinned = s.pinned.get(checkoutId);
   if (pinned !== undefined) return pinnedEnded(st, pinned);
   const holder = s.holders.get(checkoutId);
