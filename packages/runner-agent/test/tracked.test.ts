@@ -243,7 +243,9 @@ describe.each(["threads", "inline"] as const)("tracked values (%s)", (mode) => {
     r.call(1, "openCounters", open(r.log, "h", { count: 2, hangIndex: 0 }));
     await r.result(1);
     r.send({ t: "shutdown", reason: "test", timeoutMs: 300 });
-    expect((await r.agent.exit()).code).toBe(0);
+    const end = await r.agent.exit();
+    expect(end.code).toBe(0);
+    expect(end.lastLine).toBe("flame-runner: asked to shut down (test)");
     expect(r.lines().sort()).toEqual(["disposed h/1 n=0", "disposing h/0 (hangs)"]);
   });
 
