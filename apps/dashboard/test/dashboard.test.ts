@@ -18,7 +18,7 @@ import {
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { crunch, failing } from "./fixtures/work.mjs";
+import { crunch, failing, holdModel } from "./fixtures/work.mjs";
 import {
   alive,
   artifactsDir,
@@ -151,6 +151,12 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
     await expect
       .poll(() => failRow.locator('[data-testid="function-calls"]').textContent())
       .toBe("4");
+    // Tracked resources: the runner holding one shows it until it is released.
+    const { model } = await pool.call(holdModel, { name: "m" });
+    const trackedCell = runnerRow(page, model.runnerId).locator('[data-testid="runner-tracked"]');
+    await expect.poll(() => trackedCell.textContent()).toBe("1 held");
+    await model.release();
+    await expect.poll(() => trackedCell.textContent()).toBe("—");
     await page.screenshot({ path: join(mkArtifacts(), "dashboard-history.png"), fullPage: true });
 
     // Drain a runner: confirmed in a dialog, recorded, and the runner leaves.
