@@ -55,9 +55,14 @@ export function pinnedCheckout(
 ): void {
   const s = st.s;
   const holder = s.holders.get(on);
-  const gone = holderGoneReason(s, on, holder);
-  if (gone !== null || holder === undefined) {
-    emit(st, { type: "reject", checkoutId, error: resourceGone(checkoutId, on, gone ?? "") });
+  const gone =
+    holder === undefined
+      ? s.checkouts.has(on)
+        ? "that call holds no tracked resources"
+        : "they were released, or their runner went away (or they never existed)"
+      : holderGoneReason(s, holder);
+  if (holder === undefined || gone !== null) {
+    emit(st, { type: "reject", checkoutId, error: resourceGone(checkoutId, on, gone as string) });
     return;
   }
   const pinned: PinnedState = {
@@ -81,17 +86,8 @@ export function pinnedCheckout(
   armPinnedDeadline(s, pinned, pinned.callDeadlineMs);
 }
 
-/** Why holder `on` takes no pinned call, or null when it does. */
-function holderGoneReason(
-  s: PoolState,
-  on: CheckoutId,
-  holder: HolderState | undefined,
-): string | null {
-  if (holder === undefined) {
-    return s.checkouts.has(on)
-      ? "that call holds no tracked resources"
-      : "they were released, or their runner went away (or they never existed)";
-  }
+/** Why a live holder takes no new pinned call, or null when it does. */
+function holderGoneReason(s: PoolState, holder: HolderState): string | null {
   if (holder.releasing) return "they are being released";
   const runner = s.runners.get(holder.runnerId) as RunnerState;
   const life = runner.life;

@@ -163,7 +163,13 @@ describe("checkInvariants: tracked resources (issue 24)", () => {
     checkout.backstopAtMs = 5;
     expect(() => checkInvariants(s)).toThrow(/holder h has a backstop/);
     checkout.backstopAtMs = null;
-    s.holders.set("c9", { ...(s.holders.get("h") as never), id: "c9" });
+    s.holders.set("c9", {
+      id: "c9",
+      runnerId: "r1",
+      running: null,
+      queue: new Set(),
+      releasing: false,
+    });
     expect(() => checkInvariants(s)).toThrow(/holder c9 holds no slot/);
   });
 
