@@ -269,6 +269,49 @@ describe.each(["threads", "inline"] as const)("tracked values (%s)", (mode) => {
 });
 
 describe("tracked values on worker threads", () => {
+  it("inside the function a reference has only the reference as own key, knows its runner, and can't be released there", async () => {
+    const r = await runner("threads");
+    r.call(1, "inspectReference", null);
+    expect(await r.result(1)).toEqual({
+      t: "result",
+      id: 1,
+      ok: true,
+      tracked: true,
+      value: {
+        ref: r.ref(1, 0),
+        keys: [TRACKED_KEY],
+        runnerId: r.runnerId,
+        before: false,
+        releaseError: expect.stringContaining("released by its caller"),
+      },
+    });
+  });
+
+  it("ctx.track after the call answered throws a TypeError", async () => {
+    const r = await runner("threads");
+    r.call(1, "trackAfterAnswer", null);
+    expect(await r.result(1)).toEqual({ t: "result", id: 1, ok: true, value: "answered" });
+    r.call(2, "lateTrackSeen", null);
+    expect(await r.result(2)).toMatchObject({
+      ok: true,
+      value: expect.stringMatching(/^TypeError: ctx.track after the call answered/),
+    });
+  });
+
+  it("a runner holding a value outlives its idle bound (pinned calls still run), and idles out once it is released", async () => {
+    const r = await runner("threads", 1, { idleShutdownAfterMs: 200 });
+    r.call(1, "openCounters", open(r.log, "i"));
+    await r.result(1);
+    // Several idle bounds pass: the runner must still be there to serve a pinned call.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    r.call(2, "bump", { handle: r.ref(1, 0) }, 1);
+    expect(await r.result(2)).toMatchObject({ ok: true, value: { n: 1 } });
+    r.send({ t: "release", id: 1, index: 0 });
+    const end = await r.agent.exit();
+    expect(end.lastLine).toBe("flame-runner: idle for 200 ms");
+    expect(r.lines()).toEqual(["disposed i/0 n=1"]);
+  });
+
   it("ctx.get in another thread than the holder's throws RESOURCE_GONE (unpinned calls go elsewhere)", async () => {
     const r = await runner("threads", 2);
     r.call(1, "openCounters", open(r.log, "o"));
