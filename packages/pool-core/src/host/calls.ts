@@ -12,7 +12,7 @@ import type { FlameError } from "../errors.js";
 import type { Clock, LogFn } from "../options/index.js";
 import type { PoolEventBody } from "../telemetry/events.js";
 import { startCallSpan } from "../telemetry/spans.js";
-import type { Pin, TrackedBook } from "../tracked/book.js";
+import type { TrackedBook } from "../tracked/book.js";
 import type { WorkSettings } from "./arguments.js";
 import { Checkout, type CheckoutOwner } from "./checkout.js";
 import type { LinkConnection, WorkKind } from "./link-port.js";
@@ -22,6 +22,7 @@ import {
   asFlameError,
   coreError,
   pinOption,
+  poolClosing,
   resourceGone,
 } from "./outcomes.js";
 import { startChild, withoutDeadline } from "./placed-child.js";
@@ -73,7 +74,7 @@ export class Calls {
     onValue: Settle,
     onError: (error: FlameError) => void,
   ): void {
-    const pin: Pin | "gone" | null = pinOption(kind, work.on, this.#d.tracked);
+    const pin = pinOption(kind, work.on, this.#d.tracked);
     const nowMs = this.#d.clock.nowMs();
     const span = startCallSpan(this.#d.pool, work.fnId, kind);
     const id = String(++this.#nextId);
@@ -84,8 +85,8 @@ export class Calls {
       return;
     }
     // Released (or lost) already: the handle says so without asking the core.
-    if (pin === "gone") {
-      this.#failWaiting(c, resourceGone(c.fnId));
+    if (pin === "gone" || pin === "closing") {
+      this.#failWaiting(c, pin === "gone" ? resourceGone(c.fnId) : poolClosing(this.#d.pool));
       return;
     }
     c.pinGroup = pin?.group;

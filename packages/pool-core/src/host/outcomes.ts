@@ -26,6 +26,13 @@ export function abortedError(fnId: string, signal: AbortSignal): FlameError {
   });
 }
 
+export function poolClosing(pool: string): FlameError {
+  return new FlameError(
+    "POOL_STOPPED",
+    `Pool "${pool}" is draining or stopped and takes no new calls, pinned ones included; its tracked resources are released as its runners leave.`,
+  );
+}
+
 export function resourceGone(fnId: string): FlameError {
   return new FlameError(
     "RESOURCE_GONE",
@@ -38,7 +45,11 @@ export function resourceGone(fnId: string): FlameError {
  * released. Throws INVALID_OPTIONS (field `on`) for anything but a handle this pool made, and
  * for a cast or a placed child (calls only).
  */
-export function pinOption(kind: WorkKind, on: unknown, book: TrackedBook): Pin | "gone" | null {
+export function pinOption(
+  kind: WorkKind,
+  on: unknown,
+  book: TrackedBook,
+): Pin | "gone" | "closing" | null {
   if (on === undefined) return null;
   const pin = kind === "call" ? book.pin(on) : null;
   if (pin !== null) return pin;

@@ -120,10 +120,14 @@ export class TrackedBook implements HandleOwner {
     for (const state of [...holder.resources.values()]) this.release(state, "released");
   }
 
-  /** Where a call pinned to `value` goes; "gone" when released; null when not this pool's. */
-  pin(value: unknown): Pin | "gone" | null {
+  /**
+   * Where a call pinned to `value` goes; "gone" when released; "closing" when the pool is
+   * draining or stopped (no new call runs, pinned or not); null when not this pool's handle.
+   */
+  pin(value: unknown): Pin | "gone" | "closing" | null {
     const state = TrackedHandle.stateOf(value, this);
     if (state === null) return null;
+    if (this.#d.closing()) return "closing";
     const holder = this.#holders.get(state.checkoutId);
     if (state.phase !== "live" || holder === undefined) return "gone";
     return { holderCheckoutId: holder.checkoutId, runnerId: holder.runnerId, group: holder.group };

@@ -218,6 +218,9 @@ describe("handles let go without release()", () => {
     ]);
     const conn = env.world.runners[0]?.conn;
     expect(conn?.releases).toEqual([]);
+    // Like any call on a stopped pool.
+    const refused = await env.pool.call(infer, { model }, { on: model }).catch((e: unknown) => e);
+    expect(isFlameError(refused, "POOL_STOPPED")).toBe(true);
   });
 
   it("a handle garbage-collected in the parent releases its resource (reason collected)", async () => {
