@@ -182,11 +182,14 @@ async function measure(tree: string, scenario: Scenario, sending: Sending): Prom
     pathToFileURL(`${tree}/packages/pool-core/src/link/decode-slices.ts`).href
   );
   const sliceMs: number[] = [];
+  let worstSlice = 0;
   const slices = new SliceQueue((fn: () => void) =>
     setImmediate(() => {
       const t0 = performance.now();
       fn();
-      sliceMs.push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      sliceMs.push(ms);
+      worstSlice = Math.max(worstSlice, ms);
     }),
   );
   const server = await mod.RunnerServer.listen({ maxFrameBytes: 32 * 1024 * 1024, slices });
@@ -227,17 +230,31 @@ async function measure(tree: string, scenario: Scenario, sending: Sending): Prom
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   // A 5 ms ticker stands in for other runners' frames and timers: its worst gap is theirs.
+  // And the CPU this process used in each gap (all its threads, GC helpers included): on a
+  // loaded machine a gap is mostly waiting for a core; its CPU is what the parent itself spent.
   let lastTickMs = performance.now();
+  let lastCpu = process.cpuUsage();
   let worstGapMs = 0;
-  const ticker = setInterval(() => {
+  let worstGapCpuMs = 0;
+  let mostCpuInAGapMs = 0;
+  const tick = (): void => {
     const now = performance.now();
-    worstGapMs = Math.max(worstGapMs, now - lastTickMs);
+    const cpu = process.cpuUsage(lastCpu);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    if (now - lastTickMs > worstGapMs) {
+      worstGapMs = now - lastTickMs;
+      worstGapCpuMs = cpuMs;
+    }
+    mostCpuInAGapMs = Math.max(mostCpuInAGapMs, cpuMs);
     lastTickMs = now;
-  }, 5);
+    lastCpu = process.cpuUsage();
+  };
+  const ticker = setInterval(tick, 5);
   const gcs: Array<{ kind: number; ms: number }> = [];
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      gcs.push({ kind: (e.detail as { kind?: number } | null)?.kind ?? 0, ms: e.duration });
+      const kind = (e.detail as { kind?: number } | null)?.kind ?? 0;
+      gcs.push({ kind, ms: e.duration });
     }
   });
   gcObserver.observe({ entryTypes: ["gc"] });
@@ -246,7 +263,7 @@ async function measure(tree: string, scenario: Scenario, sending: Sending): Prom
   const outcome = await Promise.race([answered, closed]);
   const tookMs = performance.now() - started;
   clearInterval(ticker);
-  worstGapMs = Math.max(worstGapMs, performance.now() - lastTickMs);
+  tick();
   delay.disable();
   // Entries are delivered asynchronously: one more turn to collect the last ones.
   await new Promise((resolve) => setImmediate(resolve));
@@ -256,7 +273,7 @@ async function measure(tree: string, scenario: Scenario, sending: Sending): Prom
   const parentFlags = process.env.ANSWERS_PARENT_FLAGS;
   const flags = parentFlags === undefined ? "" : `, parent ${parentFlags}`;
   console.log(
-    `[measure] answers ${label(tree)} ${scenario} (${mb} MB${how}${flags}; load ${load.toFixed(1)}): worst 5 ms-ticker gap ${worstGapMs.toFixed(0)} ms; event-loop delay max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms; decode slices ${sliceMs.length} (worst ${Math.max(0, ...sliceMs).toFixed(0)} ms, total ${sliceMs.reduce((t, v) => t + v, 0).toFixed(0)} ms); ${describeGcs(gcs)}; over in ${tookMs.toFixed(0)} ms (${outcome})`,
+    `[measure] answers ${label(tree)} ${scenario} (${mb} MB${how}${flags}; load ${load.toFixed(1)}): worst 5 ms-ticker gap ${worstGapMs.toFixed(0)} ms (CPU in it ${worstGapCpuMs.toFixed(0)} ms; most CPU in a gap ${mostCpuInAGapMs.toFixed(0)} ms); event-loop delay max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms; decode slices ${sliceMs.length} (worst ${worstSlice.toFixed(0)} ms, total ${sliceMs.reduce((t, v) => t + v, 0).toFixed(0)} ms); ${describeGcs(gcs)}; over in ${tookMs.toFixed(0)} ms (${outcome})`,
   );
   child.kill();
   await server.close();
