@@ -184,6 +184,78 @@ describe("calls pinned to a handle", () => {
   });
 });
 
+describe("tracked answers nobody receives", () => {
+  /** A runner whose `load` answers (tracked) only when the test says, ignoring aborts. */
+  function lateTracker() {
+    const env = trackingPool();
+    let answer: (() => void) | null = null;
+    const tracked = env.world.handler;
+    env.world.handler = (fn, args, opts) =>
+      new Promise((resolve) => {
+        answer = () => resolve(tracked(fn, args, opts));
+      });
+    return { ...env, answer: () => answer?.() };
+  }
+
+  it.each([
+    ["an unlinked call whose caller gave up", { link: false }],
+    ["a call answered ABORTED whose runner answers after all", {}],
+  ])(
+    "%s: its resources are released at once; the slot is held until they are disposed",
+    async (_name, extra) => {
+      const env = lateTracker();
+      const abort = new AbortController();
+      const call = env.pool.call(load, "small", { signal: abort.signal, ...extra });
+      await env.clock.advance(200);
+      abort.abort();
+      expect(await call.catch((e: unknown) => (e as FlameError).code)).toBe("ABORTED");
+      const conn = env.world.live()[0]?.conn;
+      if (conn === null || conn === undefined) throw new Error("no runner");
+      conn.answerReleases = false;
+      env.answer();
+      await flush();
+      const group = conn.sent[0]?.id ?? 0;
+      expect(conn.releases).toEqual([
+        { group, index: 0 },
+        { group, index: 1 },
+      ]);
+      expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 1, tracked: 1 });
+      conn.released(group, 0);
+      conn.released(group, 1);
+      expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 0, tracked: 0 });
+    },
+  );
+
+  it("a pinned call's own tracked values are released at once: its caller gets released handles", async () => {
+    const env = trackingPool();
+    const { model } = await loaded(env);
+    const conn = env.world.live()[0]?.conn;
+    const tracked = env.world.handler;
+    env.world.handler = (_fn, args, opts) => tracked(load.id, args, opts);
+    const own = (await env.pool.call(infer, { model }, { on: model })) as unknown as Loaded;
+    const pinnedGroup = conn?.sent[1]?.id;
+    expect(own.model.released).toBe(true);
+    expect(conn?.releases).toEqual([
+      { group: pinnedGroup, index: 0 },
+      { group: pinnedGroup, index: 1 },
+    ]);
+    await own.model.release();
+    // The holder is untouched: still live, its slot held.
+    expect(model.released).toBe(false);
+    expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 1, tracked: 1 });
+  });
+
+  it("an answer flagged tracked with none of its call's references holds nothing", async () => {
+    const env = trackingPool();
+    env.world.handler = async () => new TrackedAnswer({ stray: { [TRACKED_KEY]: "x/9/0" } });
+    const call = env.pool.call(echo, 1);
+    await env.clock.advance(200);
+    expect(await call).toEqual({ stray: { [TRACKED_KEY]: "x/9/0" } });
+    expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 0, tracked: 0 });
+    expect(ofType(env.events, "trackedHeld")).toEqual([]);
+  });
+});
+
 describe("handles let go without release()", () => {
   it("the runner down: every handle released, release() resolves, pinned calls fail RESOURCE_GONE", async () => {
     const env = trackingPool({ max: 1 });
