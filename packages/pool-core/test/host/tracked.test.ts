@@ -24,7 +24,10 @@ const load = defineFunction(
     throw new Error("runs on the fake runner only");
   },
 );
-const infer = defineFunction("host-tracked.infer", (input: { model: Tracked<Model> }) => input);
+const infer = defineFunction(
+  "host-tracked.infer",
+  (input: { model: Tracked<Model>; n?: number }) => input,
+);
 const echo = defineFunction("host-tracked.echo", (input: unknown) => input);
 
 const setup = useVirtualPools();
@@ -148,6 +151,29 @@ describe("calls pinned to a handle", () => {
     const waiting = env.pool.call(echo, "x", { timeout: 50 }).catch((e: unknown) => e);
     await env.clock.advance(100);
     expect(isFlameError(await waiting, "TIMEOUT")).toBe(true);
+  });
+
+  it("run one at a time per holder, FIFO; the snapshot counts them as pinned", async () => {
+    const env = trackingPool();
+    const { model } = await loaded(env);
+    const tracked = env.world.handler;
+    const running: Array<() => void> = [];
+    env.world.handler = (fn, args, opts) =>
+      fn === infer.id
+        ? new Promise((resolve) => running.push(() => resolve(args)))
+        : tracked(fn, args, opts);
+    const first = env.pool.call(infer, { model, n: 1 }, { on: model });
+    const second = env.pool.call(infer, { model, n: 2 }, { on: model });
+    await flush();
+    expect(running).toHaveLength(1);
+    expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 1, tracked: 1, pinned: 2 });
+    running[0]?.();
+    expect(await first).toMatchObject({ n: 1 });
+    await flush();
+    expect(running).toHaveLength(2);
+    running[1]?.();
+    expect(await second).toMatchObject({ n: 2 });
+    expect(env.pool.snapshot().runners[0]).toMatchObject({ inflight: 1, tracked: 1, pinned: 0 });
   });
 
   it("fail RESOURCE_GONE once the handle is released, without being sent", async () => {
