@@ -18,12 +18,12 @@ import { Heartbeat } from "../protocol/heartbeat.js";
 import type { AnyMessage, ParentToRunner, RunnerToParent } from "../protocol/messages.js";
 import { SendBatcher } from "../protocol/send-batcher.js";
 import { fromWireError } from "../protocol/wire-error.js";
-import type { WorkEnvelope } from "../protocol/work-frame.js";
 import { CLOSE_PROTOCOL, CLOSE_SHUTDOWN } from "../wire/close-codes.js";
 import { AnswerIntake } from "./answer-intake.js";
 import type { SliceQueue } from "./decode-slices.js";
 import type { LinkLog } from "./log.js";
 import { PendingRequests, type Reply, type WorkKind } from "./pending.js";
+import { type RequestOptions, requestEnvelope, unknownFunction } from "./request.js";
 import { SendBudget } from "./send-budget.js";
 
 export interface RunnerConnectionOptions {
@@ -65,19 +65,6 @@ export interface ReleasedOutcome {
   readonly error?: FlameError;
   /** Lost with its thread (a crash or a terminated thread): no dispose ran. */
   readonly lost: boolean;
-}
-
-/** What `request` needs besides the function and its input; absent fields are explicit. */
-export interface RequestOptions {
-  /** Ms the call may run from now (calls only; ignored for casts and children). null = none. */
-  readonly timeoutMs: number | null;
-  readonly traceparent: string | undefined;
-  /** ctx.idempotencyKey; absent: none sent, the runner makes one (no retries to match). */
-  readonly idempotencyKey?: string | undefined;
-  /** ctx.attempt: 1 (the default) for the first attempt, 2 for the first retry, … */
-  readonly attempt?: number;
-  /** Calls only: pinned to the tracked resources of call `on` (its id on this link). */
-  readonly on?: number | undefined;
 }
 
 /**
@@ -391,25 +378,4 @@ export class RunnerConnection {
   }
 }
 
-export type { Reply, WorkKind };
-
-function unknownFunction(runnerId: string, fn: string, reported: number): FlameError {
-  return new FlameError(
-    "UNKNOWN_FUNCTION",
-    `Runner ${runnerId} does not define "${fn}" (it reported ${reported} functions). Make sure the runner's entry module imports the module that calls defineFunction("${fn}", ...), and that parent and runners run the same code version.`,
-    { runnerId },
-  );
-}
-
-/** The wire message for a request; `traceparent` only when there is a trace to continue. */
-function requestEnvelope(
-  kind: WorkKind,
-  id: number,
-  fn: string,
-  timeoutMs: number | null,
-  { traceparent, idempotencyKey, attempt, on }: RequestOptions,
-): WorkEnvelope {
-  const t = kind === "child" ? "child.start" : kind;
-  const pinned = kind === "call" ? on : undefined;
-  return { t, id, fn, timeoutMs, traceparent, idempotencyKey, attempt: attempt ?? 1, on: pinned };
-}
+export type { Reply, RequestOptions, WorkKind };
