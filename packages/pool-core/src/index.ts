@@ -34,7 +34,6 @@ export {
   type ProcSource,
 } from "./parent-identity.js";
 export { type RunnerInfo, runnerInfo } from "./runner-info.js";
-export type { Dispose, Tracked } from "./tracked/types.js";
 export type {
   ControlAction,
   PoolEvent,
@@ -45,4 +44,5 @@ export type {
   RunnerSnapshot,
   SequencedSnapshot,
 } from "./telemetry/events.js";
+export type { Dispose, Tracked } from "./tracked/types.js";
 export { untilAborted } from "./until-aborted.js";
