@@ -31,7 +31,13 @@ async function runner(mode: Mode, threads = 1, overrides: Partial<ParentDescript
     ...overrides,
   });
   const agent = AgentProcess.start(d);
-  const ws = await parent.connected;
+  // A runner that ends before it connects fails the test with its own account, not a timeout.
+  const ws = await Promise.race([
+    parent.connected,
+    agent.ended.then((end): never => {
+      throw new Error(`flame-runner ended before connecting (code ${end.code}): ${end.stderr}`);
+    }),
+  ]);
   const log = join(mkdtempSync(join(tmpdir(), "flame-tracked-")), "dispose.log");
   const ref = (group: number, index: number) => ({
     [TRACKED_KEY]: `${d.runnerId}/${group}/${index}`,
