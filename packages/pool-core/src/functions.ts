@@ -33,7 +33,14 @@ export interface FunctionContext {
    */
   track<T>(value: T, dispose?: Dispose<T>): Tracked<T>;
   /**
-   * The live value a handle refers to, in a call pinned to it (`{ on: handle }`). Throws
+   * In a call pinned with `{ on: handle }`: the live value that handle refers to (reading it
+   * throws FlameError RESOURCE_GONE if it was released meanwhile). Undefined in a call that is
+   * not pinned.
+   */
+  readonly resource: unknown;
+  /**
+   * The live value of any handle this thread holds — e.g. the second value of a call that
+   * tracked two — passed in the pinned call's input. Throws
    * FlameError RESOURCE_GONE when this runner (thread) does not hold it: released, or not
    * pinned here.
    */

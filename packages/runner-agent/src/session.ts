@@ -221,6 +221,7 @@ export class Session implements ExecutorSink {
         }
         const timeoutMs = msg.t === "call" ? msg.timeoutMs : null;
         const on = msg.t === "call" ? msg.on : undefined;
+        const onIndex = msg.t === "call" ? msg.onIndex : undefined;
         // A reused id keeps the running task's record; the machine reports the duplicate.
         if (!this.#tasks.has(msg.id)) {
           const spec = {
@@ -234,6 +235,7 @@ export class Session implements ExecutorSink {
             idempotencyKey: msg.idempotencyKey,
             attempt: msg.attempt,
             on,
+            onIndex,
           };
           this.#tasks.set(msg.id, { phase: "received", kind, spec });
         }

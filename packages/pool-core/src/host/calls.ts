@@ -90,6 +90,7 @@ export class Calls {
       return;
     }
     c.pinGroup = pin?.group;
+    c.pinIndex = pin?.index ?? 0;
     this.#checkouts.set(c.id, c);
     c.signal?.addEventListener("abort", c, { once: true });
     const timeoutMs = c.timeoutMs;
@@ -209,6 +210,7 @@ export class Calls {
           idempotencyKey: c.idempotencyKey,
           attempt: c.attempt + 1,
           on: c.pinGroup,
+          onIndex: c.pinIndex,
         };
         c.requestId = conn.request("call", c.fnId, c.input, opts, reply);
         return;

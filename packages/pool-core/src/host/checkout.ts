@@ -72,6 +72,8 @@ export class Checkout implements Reply {
   readonly idempotencyKey: string | undefined;
   /** Pinned to a holder (`{ on: handle }`): the group its resources have on their link. */
   pinGroup: number | undefined = undefined;
+  /** Pinned: which of the group's values is the call's `ctx.resource`. */
+  pinIndex = 0;
 
   constructor(
     private readonly owner: CheckoutOwner,

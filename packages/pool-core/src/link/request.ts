@@ -14,6 +14,8 @@ export interface RequestOptions {
   readonly attempt?: number;
   /** Calls only: pinned to the tracked resources of call `on` (its id on this link). */
   readonly on?: number | undefined;
+  /** With `on`: which of those values is `ctx.resource`. */
+  readonly onIndex?: number | undefined;
 }
 
 export function unknownFunction(runnerId: string, fn: string, reported: number): FlameError {
@@ -30,9 +32,17 @@ export function requestEnvelope(
   id: number,
   fn: string,
   timeoutMs: number | null,
-  { traceparent, idempotencyKey, attempt, on }: RequestOptions,
+  { traceparent, idempotencyKey, attempt, on, onIndex }: RequestOptions,
 ): WorkEnvelope {
   const t = kind === "child" ? "child.start" : kind;
-  const pinned = kind === "call" ? on : undefined;
-  return { t, id, fn, timeoutMs, traceparent, idempotencyKey, attempt: attempt ?? 1, on: pinned };
+  const envelope: WorkEnvelope = {
+    t,
+    id,
+    fn,
+    timeoutMs,
+    traceparent,
+    idempotencyKey,
+    attempt: attempt ?? 1,
+  };
+  return kind === "call" && on !== undefined ? { ...envelope, on, onIndex } : envelope;
 }

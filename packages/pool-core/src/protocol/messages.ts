@@ -38,6 +38,8 @@ export type ParentToRunner =
        * their thread; absent: anywhere.
        */
       readonly on?: number;
+      /** With `on`: which of that call's values (`ctx.track` order, from 0) is `ctx.resource`. */
+      readonly onIndex?: number;
     }
   | {
       readonly t: "cast";

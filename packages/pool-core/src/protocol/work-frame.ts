@@ -4,14 +4,14 @@
  *
  *   bytes 0..7    frame header (frame.ts)
  *   byte  8       flags: bit 0 = timeoutMs present, bit 1 = traceparent present,
- *                 bit 2 = pinned (calls only: `on` follows the key)
+ *                 bit 2 = pinned (calls only: `on` and `onIndex` follow the key)
  *   bytes 9..10   fn length in UTF-8 bytes, uint16 big-endian
  *   bytes 11..12  traceparent length in bytes, uint16 big-endian (0 when absent)
  *   bytes 13..20  timeoutMs, float64 big-endian (0 when absent)
  *   byte  21      attempt, uint8 (1 = the first; a retry after a runner loss counts up)
  *   byte  22      idempotency key length in UTF-8 bytes, uint8 (0 = none: the runner makes one)
- *   then          fn (UTF-8), traceparent (UTF-8), key (UTF-8), `on` (uint32 big-endian, when
- *                 pinned), then the input bytes to the frame's end
+ *   then          fn (UTF-8), traceparent (UTF-8), key (UTF-8), `on` and `onIndex` (uint32
+ *                 big-endian each, when pinned), then the input bytes to the frame's end
  *
  * Why not the codec for the envelope too, like every other message: the input is already
  * bytes (the parent encodes it once, at call time), and wrapping bytes in a v8 document costs
@@ -40,13 +40,16 @@ export interface WorkEnvelope {
   readonly attempt?: number | undefined;
   /** Calls only: pinned to the tracked resources of call `on` (its id on this link). */
   readonly on?: number | undefined;
+  /** With `on`: which of its values is `ctx.resource` (0 when absent). */
+  readonly onIndex?: number | undefined;
 }
 
 const HAS_TIMEOUT = 1;
 const HAS_TRACEPARENT = 2;
 const PINNED = 4;
 const ENVELOPE_BYTES = 15;
-const ON_BYTES = 4;
+/** `on` and `onIndex`, uint32 each. */
+const ON_BYTES = 8;
 /** fn and traceparent lengths travel as uint16. */
 const MAX_STRING_BYTES = 0xffff;
 /** The key's length and the attempt travel as uint8 (LIMITS.idempotencyKey; ≤ 101 attempts). */
@@ -58,9 +61,9 @@ function encodeWorkEnvelope(
   header: Uint8Array,
   fn: string,
   timeoutMs: number | null,
-  work: Pick<WorkEnvelope, "traceparent" | "idempotencyKey" | "attempt" | "on">,
+  work: Pick<WorkEnvelope, "traceparent" | "idempotencyKey" | "attempt" | "on" | "onIndex">,
 ): Buffer {
-  const { traceparent, idempotencyKey, attempt = 1, on } = work;
+  const { traceparent, idempotencyKey, attempt = 1, on, onIndex = 0 } = work;
   const fnBytes = Buffer.byteLength(fn);
   const tpBytes = traceparent === undefined ? 0 : Buffer.byteLength(traceparent);
   const keyBytes = idempotencyKey === undefined ? 0 : Buffer.byteLength(idempotencyKey);
@@ -96,7 +99,10 @@ function encodeWorkEnvelope(
   at += prefix.write(fn, at, "utf8");
   if (traceparent !== undefined) at += prefix.write(traceparent, at, "utf8");
   if (idempotencyKey !== undefined) at += prefix.write(idempotencyKey, at, "utf8");
-  if (pinned) prefix.writeUInt32BE(on, at);
+  if (pinned) {
+    prefix.writeUInt32BE(on, at);
+    prefix.writeUInt32BE(onIndex, at + 4);
+  }
   return prefix;
 }
 
@@ -108,6 +114,7 @@ export function encodeWorkFrame(header: Uint8Array, msg: WorkMessage): Buffer {
     idempotencyKey: msg.idempotencyKey,
     attempt: msg.attempt,
     on: msg.t === "call" ? msg.on : undefined,
+    onIndex: msg.t === "call" ? msg.onIndex : undefined,
   });
   const frame = Buffer.allocUnsafe(prefix.byteLength + msg.args.byteLength);
   frame.set(prefix, 0);
@@ -186,7 +193,11 @@ export function decodeWorkFrame(
   // Left out when they say nothing (no key, a first attempt), as the parent's message does.
   if (keyBytes !== 0) msg.idempotencyKey = text.toString("utf8", keyAt, onAt);
   if (attempt !== 1) msg.attempt = attempt;
-  if (pinned) (msg as Mutable<Extract<WorkMessage, { t: "call" }>>).on = view.getUint32(onAt);
+  if (pinned) {
+    const call = msg as Mutable<Extract<WorkMessage, { t: "call" }>>;
+    call.on = view.getUint32(onAt);
+    call.onIndex = view.getUint32(onAt + 4);
+  }
   return msg;
 }
 

@@ -28,14 +28,14 @@ export const openPair = defineFunction("conformance.openPair", (input, ctx) => {
 });
 
 /** Pinned: one more use of the live value (the same object every time, not a copy). */
-export const use = defineFunction("conformance.use", (input, ctx) => {
-  const value = ctx.get(input.handle);
+export const use = defineFunction("conformance.use", (_input, ctx) => {
+  const value = ctx.resource;
   value.uses += 1;
   return { name: value.name, uses: value.uses, runnerId: ctx.runnerId };
 });
 
 /** Pinned: the names of the values disposed so far in the thread that holds `handle`. */
 export const disposedNames = defineFunction("conformance.disposedNames", (input, ctx) => {
-  ctx.get(input.handle);
+  ctx.get(input.handle); // RESOURCE_GONE unless this thread holds it
   return [...disposed];
 });

@@ -156,13 +156,15 @@ export function describeBackendConformance(
         const { pool } = await makePool({ max: 2, idleShutdownAfter: 500 });
         const { a, b } = await pool.call(openPair, { name: "model" });
         expect(a.runnerId).toBe(b.runnerId);
-        expect(await pool.call(use, { handle: a }, { on: a })).toMatchObject({ uses: 1 });
+        expect(await pool.call(use, null, { on: a })).toMatchObject({ uses: 1 });
         // The same object on the same runner, not a copy: the count goes on.
-        expect(await pool.call(use, { handle: a }, { on: a })).toEqual({
+        expect(await pool.call(use, null, { on: a })).toEqual({
           name: "model.a",
           uses: 2,
           runnerId: a.runnerId,
         });
+        // ctx.resource is the value of the handle the call is pinned to.
+        expect(await pool.call(use, null, { on: b })).toMatchObject({ name: "model.b", uses: 1 });
         // Held past its idle timeout: the runner that holds them is still there.
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         const holder = pool.snapshot().runners.find((r) => r.id === a.runnerId);
@@ -170,7 +172,7 @@ export function describeBackendConformance(
         await a.release();
         expect(a.released).toBe(true);
         expect(await pool.call(disposedNames, { handle: b }, { on: b })).toEqual(["model.a"]);
-        const gone = await pool.call(use, { handle: a }, { on: a }).catch((e: unknown) => e);
+        const gone = await pool.call(use, null, { on: a }).catch((e: unknown) => e);
         expect(isFlameError(gone, "RESOURCE_GONE")).toBe(true);
         await b.release();
         // Nothing holds it now: it idles out like any runner.
@@ -192,7 +194,7 @@ export function describeBackendConformance(
         const meta = pool.snapshot().runners.find((r) => r.id === a.runnerId)?.meta ?? {};
         await options.killRunner(meta);
         await expect.poll(() => a.released, { timeout: bootTimeout }).toBe(true);
-        const gone = await pool.call(use, { handle: a }, { on: a }).catch((e: unknown) => e);
+        const gone = await pool.call(use, null, { on: a }).catch((e: unknown) => e);
         expect(isFlameError(gone, "RESOURCE_GONE")).toBe(true);
         expect(await pool.call(echo, "after")).toBe("after");
       },

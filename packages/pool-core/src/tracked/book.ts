@@ -41,6 +41,8 @@ export interface Pin {
   readonly holderCheckoutId: string;
   readonly runnerId: string;
   readonly group: number;
+  /** Which of the group's values the call gets as `ctx.resource`. */
+  readonly index: number;
 }
 
 interface Holder extends TrackedCall {
@@ -130,7 +132,12 @@ export class TrackedBook implements HandleOwner {
     if (this.#d.closing()) return "closing";
     const holder = this.#holders.get(state.checkoutId);
     if (state.phase !== "live" || holder === undefined) return "gone";
-    return { holderCheckoutId: holder.checkoutId, runnerId: holder.runnerId, group: holder.group };
+    return {
+      holderCheckoutId: holder.checkoutId,
+      runnerId: holder.runnerId,
+      group: holder.group,
+      index: state.index,
+    };
   }
 
   /** `release()`, or the handle collected: the runner is asked to dispose (once). */

@@ -21,6 +21,7 @@ describe("function registry", () => {
       get: () => {
         throw new TypeError("not on a runner");
       },
+      resource: undefined,
     };
     expect(await lookupFunction("registry-test.double")?.impl(21, ctx)).toBe(42);
     expect(lookupFunction("registry-test.missing")).toBeUndefined();

@@ -31,8 +31,11 @@ function decoded(frame: Uint8Array): AnyMessage {
 
 describe("pinned calls", () => {
   it("carry the holder's call id, and a call without it is not pinned", () => {
-    const pinned = { t: "call", id: 9, fn: "f", args: bytes(1), timeoutMs: 50, on: 4 } as const;
-    expect(decoded(encodeFrame(pinned, v8Codec, MAX))).toMatchObject({ t: "call", on: 4 });
+    const pinned: AnyMessage = {
+      ...{ t: "call", id: 9, fn: "f", args: bytes(1), timeoutMs: 50 },
+      ...{ on: 4, onIndex: 2 },
+    } as const;
+    expect(decoded(encodeFrame(pinned, v8Codec, MAX))).toMatchObject({ on: 4, onIndex: 2 });
     const free = { t: "call", id: 9, fn: "f", args: bytes(1), timeoutMs: 50 } as const;
     expect(decoded(encodeFrame(free, v8Codec, MAX))).not.toHaveProperty("on");
   });
@@ -47,11 +50,13 @@ describe("pinned calls", () => {
       idempotencyKey: "k-1",
       attempt: 1,
       on: 0xfffffffe,
+      onIndex: 7,
     } as const;
     const msg = decoded(encodeRequestFrame(work, { prompt: "hi" }, v8Codec, MAX));
     expect(msg).toMatchObject({
       t: "call",
       on: 0xfffffffe,
+      onIndex: 7,
       idempotencyKey: "k-1",
       traceparent: work.traceparent,
     });

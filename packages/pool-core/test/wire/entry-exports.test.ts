@@ -60,6 +60,11 @@ const DOCUMENTED: Record<string, readonly string[]> = {
     "heartbeatTimeoutFits",
     "invalidOptionMessage",
     "parseDescriptor",
+    "TRACKED_KEY",
+    "formatTrackedRef",
+    "parseTrackedRef",
+    "replaceTrackedRefs",
+    "trackedRefOf",
   ],
 };
 

@@ -9,7 +9,7 @@
  * A task:   u32 id · u8 kind (bit 7: has a traceparent, bit 6: pinned) · f64 deadlineMs (NaN =
  *           none) · u16 fn bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent
  *           apart) · u8 attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key ·
- *           u32 on (pinned only) · input
+ *           u32 on · u32 onIndex (pinned only) · input
  * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · u32 count of tracked values the
  *           result carries · u32 index × count · frame
  * Orders (aborts, releases) and `released` reports are rare: they travel as plain arrays.
@@ -87,7 +87,7 @@ export class TaskBatchWriter {
       Buffer.byteLength(task.fn) +
       (task.traceparent === undefined ? 0 : Buffer.byteLength(task.traceparent)) +
       (task.idempotencyKey === undefined ? 0 : Buffer.byteLength(task.idempotencyKey)) +
-      (task.on === undefined ? 0 : 4) +
+      (task.on === undefined ? 0 : 8) +
       (task.input.byteLength >= APART_BYTES ? 0 : task.input.byteLength);
   }
 
@@ -123,7 +123,8 @@ export class TaskBatchWriter {
       next += keyBytes;
       if (task.on !== undefined) {
         packed.writeUInt32BE(task.on, next);
-        next += 4;
+        packed.writeUInt32BE(task.onIndex ?? 0, next + 4);
+        next += 8;
       }
       const input = task.input;
       if (input.byteLength >= APART_BYTES) {
@@ -161,6 +162,7 @@ export interface UnpackedTask {
   readonly attempt: number;
   /** Pinned: the call whose tracked values it runs with (absent: not pinned). */
   readonly on?: number;
+  readonly onIndex?: number;
 }
 
 /**
@@ -210,9 +212,11 @@ export function readTaskBatch(
       next += keyBytes;
     }
     let on: number | undefined;
+    let onIndex = 0;
     if ((kindByte & PINNED) !== 0) {
       on = packed.readUInt32BE(next);
-      next += 4;
+      onIndex = packed.readUInt32BE(next + 4);
+      next += 8;
     }
     let input: Uint8Array;
     if (inputBytes === APART_U32) {
@@ -224,7 +228,7 @@ export function readTaskBatch(
     at = next;
     const deadlineMs = Number.isNaN(deadline) ? null : deadline;
     const task = { id, kind, fn, input, deadlineMs, traceparent, idempotencyKey, attempt };
-    run(on === undefined ? task : { ...task, on });
+    run(on === undefined ? task : { ...task, on, onIndex });
     tasksRun += 1;
   }
   ordersUpTo(Number.POSITIVE_INFINITY);

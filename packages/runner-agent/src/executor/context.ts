@@ -5,7 +5,7 @@
  * `track` and `get` reach the thread's tracked values (tracked-table.ts).
  */
 import type { Dispose, FunctionContext, Tracked } from "@flame-ts/pool-core/protocol";
-import type { WorkKind } from "@flame-ts/pool-core/wire";
+import { formatTrackedRef, TRACKED_KEY, type WorkKind } from "@flame-ts/pool-core/wire";
 import type { TrackedTable } from "./tracked-table.js";
 
 /** Aborts a context's signal; the only way in, so user code holding ctx can't abort it. */
@@ -22,6 +22,8 @@ export class CallContext implements FunctionContext {
   readonly #taskId: number;
   readonly #kind: WorkKind;
   readonly #table: TrackedTable;
+  /** Pinned: the reference of the value `resource` reads. */
+  readonly #resourceRef: string | undefined;
   #sealed = false;
   readonly deadlineMs: number | null;
   readonly attempt: number;
@@ -33,6 +35,8 @@ export class CallContext implements FunctionContext {
       readonly deadlineMs: number | null;
       readonly idempotencyKey?: string | undefined;
       readonly attempt?: number | undefined;
+      readonly on?: number | undefined;
+      readonly onIndex?: number | undefined;
     },
     readonly runnerId: string,
     table: TrackedTable,
@@ -43,6 +47,18 @@ export class CallContext implements FunctionContext {
     this.deadlineMs = task.deadlineMs;
     this.attempt = task.attempt ?? 1;
     this.#idempotencyKey = task.idempotencyKey;
+    if (task.on !== undefined) {
+      this.#resourceRef = formatTrackedRef({ runnerId, group: task.on, index: task.onIndex ?? 0 });
+    }
+  }
+
+  /**
+   * The value of the handle the call is pinned to, looked up when read: a release that arrived
+   * meanwhile makes it RESOURCE_GONE rather than a disposed object.
+   */
+  get resource(): unknown {
+    const ref = this.#resourceRef;
+    return ref === undefined ? undefined : this.#table.get({ [TRACKED_KEY]: ref });
   }
 
   /**

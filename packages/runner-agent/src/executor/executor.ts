@@ -21,6 +21,8 @@ export interface TaskSpec {
   readonly attempt?: number | undefined;
   /** Pinned (calls only): run where call `on`'s tracked values live, in their thread. */
   readonly on?: number | undefined;
+  /** With `on`: which of that call's values is `ctx.resource`. */
+  readonly onIndex?: number | undefined;
 }
 
 export interface ExecutorSink {
