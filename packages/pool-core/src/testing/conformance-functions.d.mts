@@ -13,5 +13,6 @@ export declare const openPair: FlameFunction<
   { name: string },
   { a: Tracked<Counted>; b: Tracked<Counted> }
 >;
+export declare const openOne: FlameFunction<{ name: string }, Tracked<Counted>>;
 export declare const use: FlameFunction<null, { name: string; uses: number; runnerId: string }>;
 export declare const disposedNames: FlameFunction<{ handle: Tracked<Counted> }, string[]>;

@@ -27,6 +27,11 @@ export const openPair = defineFunction("conformance.openPair", (input, ctx) => {
   return { a: open(`${input.name}.a`), b: open(`${input.name}.b`) };
 });
 
+/** One live value, the whole result: the caller receives the handle itself. */
+export const openOne = defineFunction("conformance.openOne", (input, ctx) =>
+  ctx.track({ name: input.name, uses: 0 }, (value) => void disposed.push(value.name)),
+);
+
 /** Pinned: one more use of the live value (the same object every time, not a copy). */
 export const use = defineFunction("conformance.use", (_input, ctx) => {
   const value = ctx.resource;

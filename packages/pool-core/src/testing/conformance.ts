@@ -188,9 +188,11 @@ export function describeBackendConformance(
     it(
       "a runner killed while it holds a resource: calls pinned to it fail RESOURCE_GONE, never elsewhere",
       async () => {
-        const { openPair, use, echo } = await fixtures();
+        const { openOne, use, echo } = await fixtures();
         const { pool } = await makePool({ max: 2 });
-        const { a } = await pool.call(openPair, { name: "doomed" });
+        // The handle is the whole result here.
+        const a = await pool.call(openOne, { name: "doomed" });
+        expect(await pool.call(use, null, { on: a })).toMatchObject({ name: "doomed", uses: 1 });
         const meta = pool.snapshot().runners.find((r) => r.id === a.runnerId)?.meta ?? {};
         await options.killRunner(meta);
         await expect.poll(() => a.released, { timeout: bootTimeout }).toBe(true);
