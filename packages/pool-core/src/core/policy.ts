@@ -116,11 +116,16 @@ export function backstopPassed(st: Step, checkoutId: CheckoutId): void {
     type: "failCheckout",
     checkoutId,
     answeredEarly: true,
-    error: {
-      code: "TIMEOUT",
-      message: `Runner ${checkout.runnerId} did not answer within ${s.config.deadlineGraceMs} ms after the call's deadline (link.deadlineGrace); the call was cancelled.`,
-    },
+    error: backstopError(s, checkout.runnerId),
   });
+}
+
+/** What a caller whose runner never answered by its deadline plus the grace is told. */
+export function backstopError(s: PoolState, runnerId: string): CoreError {
+  return {
+    code: "TIMEOUT",
+    message: `Runner ${runnerId} did not answer within ${s.config.deadlineGraceMs} ms after the call's deadline (link.deadlineGrace); the call was cancelled.`,
+  };
 }
 
 /** Rejects every waiter with `error` (stop, a permanent boot failure, a spent budget). */

@@ -18,6 +18,7 @@
  * Everything here is O(1) per event except where a runner leaves or the pool stops (O(checkouts
  * of that runner), O(holders)), which are not on the call path.
  */
+import { backstopError } from "./policy.js";
 import type { HolderState, PinnedState, PoolState, RunnerState } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armBackstop, armPinnedDeadline } from "./timers.js";
@@ -197,10 +198,7 @@ export function pinnedDeadlinePassed(st: Step, checkoutId: CheckoutId): void {
     type: "failCheckout",
     checkoutId,
     answeredEarly: true,
-    error: {
-      code: "TIMEOUT",
-      message: `Runner ${pinned.runnerId} did not answer within ${s.config.deadlineGraceMs} ms after the call's deadline (link.deadlineGrace); the call was cancelled.`,
-    },
+    error: backstopError(s, pinned.runnerId),
   });
 }
 
