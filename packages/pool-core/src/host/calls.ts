@@ -25,7 +25,7 @@ import {
   poolClosing,
   resourceGone,
 } from "./outcomes.js";
-import { startChild, withoutDeadline } from "./placed-child.js";
+import { sendWork } from "./send-work.js";
 
 export type { PlacedChild } from "./placed-child.js";
 
@@ -130,7 +130,8 @@ export class Calls {
     c.grantedAtMs = this.#d.batchNowMs();
     c.span.setRunner(runnerId);
     const conn = this.#d.connection(runnerId);
-    if (conn !== undefined) this.#startWork(c, conn, runDeadlineMs);
+    if (conn === undefined) return;
+    sendWork(c, conn, runDeadlineMs, this.#d.batchNowMs(), (event) => this.#d.dispatch(event));
   }
 
   /** The core's `reject`: the caller never got a slot (timeout, overload, budget, stop, boot). */
@@ -193,36 +194,6 @@ export class Calls {
       reason: error.message.slice(0, 300),
       backoffMs: Math.max(0, retryAtMs - this.#d.batchNowMs()),
     });
-  }
-
-  /** Sends the granted work to its runner; the outcome comes back through `#settle`. */
-  #startWork(c: Checkout, conn: LinkConnection, deadlineMs: number | null): void {
-    const traceparent = c.span.traceparent;
-    switch (c.kind) {
-      case "call": {
-        // The wire carries what is left, never an instant: the runner's clock is not ours.
-        const timeoutMs =
-          deadlineMs === null ? null : Math.max(0, deadlineMs - this.#d.batchNowMs());
-        const reply = c.replyFor();
-        const opts = {
-          timeoutMs,
-          traceparent,
-          idempotencyKey: c.idempotencyKey,
-          attempt: c.attempt + 1,
-          on: c.pinGroup,
-          onIndex: c.pinIndex,
-        };
-        c.requestId = conn.request("call", c.fnId, c.input, opts, reply);
-        return;
-      }
-      case "cast":
-        c.requestId = conn.request("cast", c.fnId, c.input, withoutDeadline(c), c);
-        return;
-      case "child":
-        this.#d.dispatch({ type: "convertToChild", checkoutId: c.id, childId: c.id });
-        startChild(c, conn);
-        return;
-    }
   }
 
   /** The link's answer (or refusal) for granted work. */
