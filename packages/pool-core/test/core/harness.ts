@@ -285,3 +285,17 @@ export class Scenario {
 export function scenario(config: Partial<CoreConfig> = {}): Scenario {
   return new Scenario(config);
 }
+
+/**
+ * A started pool whose first caller `checkoutId` booted runner r1 (boot b1) and runs on it.
+ * `ask` sends that caller's checkout (a plain `checkout` with no timeout unless given).
+ */
+export function runningOnR1(
+  config: Partial<CoreConfig>,
+  checkoutId: string,
+  ask: (h: Scenario) => Scenario = (h) => h.checkout(checkoutId),
+): Scenario {
+  const h = scenario(config).start();
+  ask(h).expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant(checkoutId, "r1"));
+  return h;
+}

@@ -13,6 +13,7 @@ import {
   grant,
   kill,
   reject,
+  runningOnR1,
   type Scenario,
   scenario,
   shutdown,
@@ -21,8 +22,9 @@ import {
 
 /** r1 (1 slot unless said otherwise) runs `h`, which answered with tracked values. */
 function holderOnR1(config: Parameters<typeof scenario>[0] = {}): Scenario {
-  const h = scenario({ max: 2, maxConcurrency: 1, ...config }).start();
-  h.checkout("h", 10_000).expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("h", "r1"));
+  const h = runningOnR1({ max: 2, maxConcurrency: 1, ...config }, "h", (s) =>
+    s.checkout("h", 10_000),
+  );
   return h.convertToTracked("h").expectNothing();
 }
 

@@ -10,6 +10,7 @@ import {
   grant,
   kill,
   reject,
+  runningOnR1,
   type Scenario,
   scenario,
   shutdown,
@@ -22,9 +23,8 @@ function unlinked(h: Scenario, checkoutId: string, timeoutMs: number | null = nu
 
 /** One ready runner r1 with 2 slots (shutdownTimeout 5 s); `c1` runs unlinked on it. */
 function unlinkedOnR1(): Scenario {
-  const h = scenario({ max: 1, maxConcurrency: 2, shutdownTimeoutMs: 5_000 }).start();
-  unlinked(h, "c1").expect(boot("b1")).bootSucceeds("b1", "r1").expect(grant("c1", "r1"));
-  return h;
+  const config = { max: 1, maxConcurrency: 2, shutdownTimeoutMs: 5_000 };
+  return runningOnR1(config, "c1", (h) => unlinked(h, "c1"));
 }
 
 describe("link: false at stop", () => {
