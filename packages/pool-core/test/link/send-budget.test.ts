@@ -6,9 +6,7 @@
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
-import { RunnerServer } from "../../src/link/index.js";
-import { generateToken } from "../../src/protocol.js";
-import { FakeRunner, isT } from "./fake-runner.js";
+import { connected } from "./hostile-runner-setup.js";
 import { call } from "./requests.js";
 
 const cleanups: Array<() => unknown> = [];
@@ -21,19 +19,11 @@ const MIB = 1024 * 1024;
 describe("per-link send budget", () => {
   it("holds at most about twice sendHighWaterBytes for a runner that stops reading; then OVERLOADED", async () => {
     const highWater = 2 * MIB;
-    const server = await RunnerServer.listen({
+    const { server, runner, conn } = await connected(cleanups, {
       sendHighWaterBytes: highWater,
       maxQueuedSends: 8,
       maxFrameBytes: 4 * MIB,
     });
-    cleanups.push(() => server.close());
-    const token = generateToken();
-    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
-    cleanups.push(() => runner.close());
-    runner.hello("r1");
-    const conn = await expecting;
-    await runner.next(isT("welcome"));
     // The runner stops reading: its socket buffers fill, then the parent's.
     const runnerSocket = (runner.ws as unknown as { _socket: Socket })._socket;
     runnerSocket.pause();
@@ -78,19 +68,11 @@ describe("per-link send budget", () => {
   });
 
   it("a request waiting for the budget that is aborted leaves at once and frees its place", async () => {
-    const server = await RunnerServer.listen({
+    const { server, runner, conn } = await connected(cleanups, {
       sendHighWaterBytes: MIB,
       maxQueuedSends: 1,
       maxFrameBytes: 4 * MIB,
     });
-    cleanups.push(() => server.close());
-    const token = generateToken();
-    const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
-    const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
-    cleanups.push(() => runner.close());
-    runner.hello("r1");
-    const conn = await expecting;
-    await runner.next(isT("welcome"));
     (runner.ws as unknown as { _socket: Socket })._socket.pause();
     const payload = new Uint8Array(MIB / 4).fill(2);
     const serverSide = [...(server as unknown as { connections: Set<unknown> }).connections][0] as {
