@@ -6,14 +6,17 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Page } from "playwright-core";
-import { expect } from "vitest";
+import type { Pool } from "@flame-ts/pool-core";
+import type { TelemetryServer } from "@flame-ts/pool-core/telemetry";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterEach, expect } from "vitest";
 
 export const dashboardDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
@@ -232,4 +235,55 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether Chromium is installed; under CI=true its absence is an error, not a skip. */
+export function chromiumPresent(what: string): boolean {
+  const present = existsSync(CHROMIUM);
+  if (!present && process.env.CI === "true") {
+    throw new Error(`${CHROMIUM} is missing under CI=true: install Debian's chromium package.`);
+  }
+  if (!present) console.warn(`skipping ${what}: ${CHROMIUM} not found`);
+  return present;
+}
+
+/** What one browser test started; `useBrowserRun` closes it after the test. */
+export interface BrowserRun {
+  pool: Pool | null;
+  telemetry: TelemetryServer | null;
+  dashboard: StartedDashboard | null;
+  browser: BrowserContext | null;
+  /** Removed last (installs, browser profiles). */
+  readonly dirs: string[];
+}
+
+/**
+ * The run a browser test fills in, and the afterEach that closes it: the browser, the
+ * dashboard (SIGTERM), the telemetry server, the pool, then the directories.
+ */
+export function useBrowserRun(): BrowserRun {
+  const run: BrowserRun = { pool: null, telemetry: null, dashboard: null, browser: null, dirs: [] };
+  afterEach(async () => {
+    await run.browser?.close();
+    if (run.dashboard !== null) await terminate(run.dashboard.child);
+    await run.telemetry?.close();
+    await run.pool?.stop();
+    for (const dir of run.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return run;
+}
+
+/** Launches headless Chromium with a fresh profile (removed after the test) into `run`. */
+export async function launchChromium(
+  run: BrowserRun,
+  viewport: { width: number; height: number },
+): Promise<BrowserContext> {
+  const profile = mkdtempSync(join(tmpdir(), "flame-dashboard-chromium-"));
+  run.dirs.push(profile);
+  run.browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    viewport,
+  });
+  return run.browser;
 }
