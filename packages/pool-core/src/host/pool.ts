@@ -5,6 +5,7 @@
  * - mailbox.ts: the core's state, one event at a time, the one real timer.
  * - fleet.ts: runners and boots (backend, runner link, exits).
  * - calls.ts: one call's life (checkout, grant, work on the runner, settle).
+ * - send-work.ts: granted work onto the wire (what a call, cast or child sends its runner).
  * - telemetry-bridge.ts: what the core reports, as `pool.events` and the user's hooks.
  * - config.ts: options to the core's config; the core's snapshot to `pool.snapshot()`.
  * - arguments.ts: what a caller passes (function, timeout), validated.
