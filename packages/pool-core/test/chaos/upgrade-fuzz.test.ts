@@ -81,6 +81,12 @@ async function fuzz(catalogue: Record<string, Probe>): Promise<void> {
     // runner, which the verdict then sees (a new runner id, a failed call).
     heartbeat: { intervalMs: 200, timeoutMs: 1_500 },
   });
+  // Why a runner went, if one did: the verdict below names it (a lost heartbeat, a protocol
+  // violation, an exit), so a failure says which side gave up.
+  const runnersLost: string[] = [];
+  const unsubscribe = pool.events.subscribe((e) => {
+    if (e.type === "runnerDown") runnersLost.push(`${e.runnerId}: ${e.reason}`);
+  });
   try {
     await pool.start();
     const runnerBefore = pool.snapshot().runners[0]?.id;
@@ -108,8 +114,12 @@ async function fuzz(catalogue: Record<string, Probe>): Promise<void> {
     expect(notClosed, `SEED=${seed}`).toEqual([]);
     expect(callsOk).toBeGreaterThan(0);
     // The runner was never disturbed: the same one served throughout.
-    expect(pool.snapshot().runners.map((r) => r.id)).toEqual([runnerBefore]);
+    const runnersNow = pool.snapshot().runners.map((r) => r.id);
+    expect(runnersNow, `SEED=${seed}; runners lost: ${runnersLost.join("; ")}`).toEqual([
+      runnerBefore,
+    ]);
   } finally {
+    unsubscribe();
     await pool.stop();
   }
 }
