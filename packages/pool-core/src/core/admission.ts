@@ -7,7 +7,7 @@
  */
 import { stoppedError } from "./limits.js";
 import { bootForDemand, ensureMin, grant } from "./policy.js";
-import type { CallRetry, CheckoutState, RunnerState, WaiterState } from "./state.js";
+import type { CallRetry, CheckoutState, WaiterState } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armCallRetry, armWaiterDeadline } from "./timers.js";
 import { pinnedCheckout } from "./tracked.js";
@@ -120,10 +120,9 @@ export function rejectCallRetries(st: Step, error: CoreError): void {
 function admit(st: Step, checkoutId: CheckoutId, work: Work): void {
   const s = st.s;
   const { timeoutMs, callDeadlineMs, unboundedRun, retry, unlinked } = work;
-  const free = s.free.leastLoaded();
-  if (free !== undefined) {
+  const runner = s.free.leastLoaded();
+  if (runner !== undefined) {
     const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
-    const runner = s.runners.get(free) as RunnerState;
     grant(st, checkoutId, runner, 0, runDeadlineMs, retry, unlinked);
     return;
   }

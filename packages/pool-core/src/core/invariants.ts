@@ -24,7 +24,7 @@ export function checkInvariants(s: PoolState): void {
         `runner ${runner.id} load ${runner.load} outside 0..maxConcurrency ${s.config.maxConcurrency}`,
       );
     }
-    const indexed = s.free.has(runner.id, runner.load);
+    const indexed = s.free.has(runner, runner.load);
     const shouldBeIndexed = isActive(runner) && runner.load < capacityOf(s, runner);
     if (indexed !== shouldBeIndexed) {
       fail(`runner ${runner.id} free-slot index is ${indexed}, expected ${shouldBeIndexed}`);

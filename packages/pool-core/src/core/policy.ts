@@ -169,7 +169,7 @@ function boot(st: Step, isMin: boolean): boolean {
   const s = st.s;
   const budget = s.config.budget;
   if (budget !== null) {
-    st.spentMs ??= s.ledger.spentMs(st.nowMs);
+    st.spentMs ??= s.ledger?.spentMs(st.nowMs) ?? 0;
     if (st.spentMs >= budget.runnerMs) {
       st.budgetRefused = true;
       if (!s.budgetBlocked) {
@@ -187,7 +187,7 @@ function boot(st: Step, isMin: boolean): boolean {
   s.pendingBoots.set(bootId, { id: bootId, runnerId, isMin, startedAtMs: st.nowMs, deadlineMs });
   if (isMin) s.counts.min += 1;
   armBootDeadline(s, bootId, deadlineMs);
-  s.ledger.open(runnerId, st.nowMs);
+  s.ledger?.open(runnerId, st.nowMs);
   emit(st, { type: "boot", bootId, runnerId, isMin, deadlineMs });
   telemetry(st, { type: "growStart", bootId, runnerId, count: runnerCount(s), isMin });
   return true;

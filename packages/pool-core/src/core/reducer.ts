@@ -7,6 +7,7 @@
 
 import { callRetryDue, onCheckout } from "./admission.js";
 import { onResize, onStop } from "./limits.js";
+import { NOT_INDEXED } from "./load-index.js";
 import {
   armIdle,
   backstopPassed,
@@ -308,6 +309,7 @@ function onBootSucceeded(st: Step, bootId: string): void {
     checkouts: new Set(),
     used: false,
     idleDeadlineMs: null,
+    freeSlot: NOT_INDEXED,
   };
   s.runners.set(runner.id, runner);
   s.counts.active += 1;

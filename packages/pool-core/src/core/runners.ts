@@ -24,15 +24,15 @@ import type { BootId, CoreError, RunnerId, ShutdownReason } from "./types.js";
 
 /** Moves a runner between load buckets; only active runners with a free slot are indexed. */
 export function setLoad(s: PoolState, runner: RunnerState, load: number): void {
-  s.free.remove(runner.id, runner.load);
+  s.free.remove(runner, runner.load);
   runner.load = load;
-  if (isActive(runner) && load < capacityOf(s, runner)) s.free.add(runner.id, load);
+  if (isActive(runner) && load < capacityOf(s, runner)) s.free.add(runner, load);
 }
 
 /** Stops granting to `runner`; sends its shutdown now or once its last checkout ends. */
 export function drain(st: Step, runner: RunnerState, reason: ShutdownReason, now: boolean): void {
   const s = st.s;
-  s.free.remove(runner.id, runner.load);
+  s.free.remove(runner, runner.load);
   armIdleDeadline(s, runner, null);
   if (now || runner.load === 0) sendShutdown(st, runner, reason);
   else moveRunner(s, runner, { phase: "draining", reason, shutdownAtMs: null });
@@ -57,7 +57,7 @@ export function sendShutdown(st: Step, runner: RunnerState, reason: ShutdownReas
 export function announcedLeaving(st: Step, runner: RunnerState): void {
   const phase = runner.life.phase;
   if (phase === "stopping" || phase === "killed") return;
-  st.s.free.remove(runner.id, runner.load);
+  st.s.free.remove(runner, runner.load);
   armIdleDeadline(st.s, runner, null);
   stopping(st, runner, "announced");
   rejectPinnedQueuedOn(st, runner);
@@ -110,7 +110,7 @@ export function waitForUnlinked(st: Step, runner: RunnerState): boolean {
   if (unlinked === 0) return false;
   const timeoutMs = s.config.shutdownTimeoutMs;
   const shutdownAtMs = st.nowMs + timeoutMs;
-  s.free.remove(runner.id, runner.load);
+  s.free.remove(runner, runner.load);
   armIdleDeadline(s, runner, null);
   const life = { phase: "draining", reason: "stop", shutdownAtMs } as const;
   // Already draining (an operator, a resize): same phase, now with the stop's bound.
@@ -134,9 +134,8 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
     }
   }
   runner.checkouts.clear();
-  s.free.remove(runner.id, runner.load);
-  s.free.forget(runner.id);
-  s.ledger.close(runner.id, st.nowMs);
+  s.free.remove(runner, runner.load);
+  s.ledger?.close(runner.id, st.nowMs);
   const leftForIdle = runner.isMin && "reason" in runner.life && runner.life.reason === "idle";
   removeRunner(s, runner);
   telemetry(st, {
@@ -163,7 +162,7 @@ export function endBoot(st: Step, pending: PendingBoot, ok: boolean): void {
   s.pendingBoots.delete(pending.id);
   s.surplusBoots.delete(pending.id);
   if (pending.isMin) s.counts.min -= 1;
-  if (!ok) s.ledger.close(pending.runnerId, st.nowMs);
+  if (!ok) s.ledger?.close(pending.runnerId, st.nowMs);
 }
 
 /** A boot ended without a runner: report it and record the error for later TIMEOUTs. */

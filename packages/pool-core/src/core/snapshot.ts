@@ -19,7 +19,7 @@ export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
         : {
             runnerMs: budget.runnerMs,
             windowMs: budget.windowMs,
-            spentMs: s.ledger.spentMs(nowMs),
+            spentMs: s.ledger?.spentMs(nowMs) ?? 0,
           },
     waiting: s.waiters.size,
     pendingBoots: s.pendingBoots.size,

@@ -64,6 +64,8 @@ export interface RunnerState {
   used: boolean;
   /** Only meaningful while `ready`. */
   idleDeadlineMs: number | null;
+  /** Its place in the free-slot index (`LoadIndex` owns it; NOT_INDEXED when not there). */
+  freeSlot: number;
 }
 
 export interface CheckoutState {
@@ -185,7 +187,7 @@ export interface PoolState {
   nextWaiterSeq: number;
   nextPinnedSeq: number;
   readonly runners: Map<RunnerId, RunnerState>;
-  readonly free: LoadIndex;
+  readonly free: LoadIndex<RunnerState>;
   readonly pendingBoots: Map<BootId, PendingBoot>;
   /** Boots that were pending when a resize lowered `max`: allowed over `max` until they end. */
   readonly surplusBoots: Set<BootId>;
@@ -215,7 +217,11 @@ export interface PoolState {
   bootsBlockedBy: string | null;
   /** The last boot attempt was refused by the budget (telemetry reports the first refusal). */
   budgetBlocked: boolean;
-  readonly ledger: RunnerTimeLedger;
+  /**
+   * Runner time per budget window; null without a `budget` (nothing would read it, and keeping
+   * it cost two Map writes per boot and exit, on a table as large as the pool).
+   */
+  readonly ledger: RunnerTimeLedger | null;
   /** Idle runners kept for `buffer` with no idle timer (re-armed once idle ones exceed it). */
   readonly bufferKept: Set<RunnerId>;
   /** Counters kept in step with `runners`/`pendingBoots` so no policy check scans them. */
@@ -260,7 +266,7 @@ export function initialState(config: CoreConfig): PoolState {
     lastBootError: null,
     bootsBlockedBy: null,
     budgetBlocked: false,
-    ledger: new RunnerTimeLedger(config.budget?.windowMs ?? 0),
+    ledger: config.budget === null ? null : new RunnerTimeLedger(config.budget.windowMs),
     bufferKept: new Set(),
     counts: { active: 0, min: 0, minActive: 0 },
   };

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { checkInvariants, type PoolState } from "../../src/core/index.js";
+import type { RunnerState } from "../../src/core/state.js";
 import { scenario } from "./harness.js";
 
 /** Two ready runners (capacity 2 each, max 2): r1 holds c1, r2 is idle. */
@@ -95,7 +96,7 @@ describe("checkInvariants", () => {
 
   it("catches a free-slot index that disagrees with the runners", () => {
     const s = healthy();
-    s.free.remove("r2", 0);
+    s.free.remove(s.runners.get("r2") as RunnerState, 0);
     expect(() => checkInvariants(s)).toThrow(/runner r2 free-slot index is false, expected true/);
   });
 });

@@ -275,7 +275,7 @@ class World {
     if (event.type === "convertToTracked" && plainActive && !this.children.has(id)) {
       this.holders.add(id);
     }
-    this.spentBefore = state.ledger.spentMs(nowMs);
+    this.spentBefore = state.ledger?.spentMs(nowMs) ?? 0;
     const { effects } = step(state, event, nowMs);
     checkInvariants(state);
     const deadline = nextDeadline(state);
