@@ -5,8 +5,8 @@
  * holds the token gets the runner's own proof, which the caller sends in its upgrade request on
  * the same connection (ws' `createConnection`). Sets no timer: the caller's `signal` bounds it.
  */
-import { isIP, connect as netConnect, type Socket } from "node:net";
-import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { PROTOCOL_VERSION } from "../wire/version.js";
 import {
   type ChallengeNonces,
@@ -49,22 +49,29 @@ export type ChallengeOutcome =
   /** Worth retrying: no connection, or it closed before an answer. */
   | { readonly kind: "unreachable"; readonly reason: string };
 
-export function challengeParent(req: ChallengeRequest): Promise<ChallengeOutcome> {
+export async function challengeParent(req: ChallengeRequest): Promise<ChallengeOutcome> {
+  const url = new URL(req.url);
+  const secure = url.protocol === "wss:";
+  // Loaded on the first dial, not at import: every worker thread of a runner imports this
+  // module's entry point (for the codec and FlameError) and never dials, and node:tls with
+  // node:net were 9 of the builtins each such thread compiled before it could load the app's
+  // entry (issue 23, cold start).
+  const { isIP, connect: netConnect } = await import("node:net");
+  const tlsConnect = secure ? (await import("node:tls")).connect : null;
   return new Promise((resolve) => {
-    const url = new URL(req.url);
-    const secure = url.protocol === "wss:";
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = Number(url.port || (secure ? 443 : 80));
     const pinned = req.tlsCertSha256;
-    const socket: Socket = secure
-      ? tlsConnect({
-          host,
-          port,
-          // A pinned certificate replaces CA checks (it may be self-signed).
-          rejectUnauthorized: pinned === undefined,
-          ...(isIP(host) === 0 ? { servername: host } : {}),
-        })
-      : netConnect({ host, port });
+    const socket: Socket =
+      tlsConnect !== null
+        ? tlsConnect({
+            host,
+            port,
+            // A pinned certificate replaces CA checks (it may be self-signed).
+            rejectUnauthorized: pinned === undefined,
+            ...(isIP(host) === 0 ? { servername: host } : {}),
+          })
+        : netConnect({ host, port });
     const nonces = { runnerId: req.runnerId, runnerNonce: newNonce() };
     let received = Buffer.alloc(0);
     let settled = false;
