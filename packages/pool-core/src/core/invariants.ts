@@ -12,6 +12,7 @@ export function checkInvariants(s: PoolState): void {
   let minCount = 0;
   let minActive = 0;
   let freeSlots = 0;
+  let armedIdle = 0;
   for (const boot of s.pendingBoots.values()) if (boot.isMin) minCount += 1;
   for (const runner of s.runners.values()) {
     if (!(runner.life.phase in RUNNER_TRANSITIONS)) fail(`runner ${runner.id} in unknown phase`);
@@ -38,6 +39,12 @@ export function checkInvariants(s: PoolState): void {
         minActive += 1;
       }
     }
+    if (runner.idleDeadlineMs !== null) {
+      armedIdle += 1;
+      if (runner.life.phase !== "ready") {
+        fail(`runner ${runner.id} has an idle deadline armed in phase ${runner.life.phase}`);
+      }
+    }
     if (runner.life.phase === "draining" && runner.load === 0) {
       fail(`runner ${runner.id} drains with nothing left to finish but was not shut down`);
     }
@@ -52,6 +59,9 @@ export function checkInvariants(s: PoolState): void {
     if (runner?.life.phase !== "ready" || runner.load !== 0 || runner.idleDeadlineMs !== null) {
       fail(`runner ${runnerId} is kept for the buffer but is not idle, ready and untimed`);
     }
+  }
+  if (armedIdle !== s.idleDeadlines.size + s.minIdleDeadlines.size) {
+    fail(`${armedIdle} runners have an idle deadline but the idle queues hold a different number`);
   }
   if (s.counts.active !== active) fail(`active count ${s.counts.active}, expected ${active}`);
   if (s.counts.minActive !== minActive) {

@@ -205,8 +205,8 @@ function fireDueLate(st: Step): void {
     callRetryDue(st, id);
   }
   if (due.retry(s, st.nowMs)) retryBoots(st);
-  for (let id = due.idle(s, st.nowMs); id !== undefined; id = due.idle(s, st.nowMs)) {
-    idleDeadlinePassed(st, s.runners.get(id) as RunnerState);
+  for (let r = due.idle(s, st.nowMs); r !== undefined; r = due.idle(s, st.nowMs)) {
+    idleDeadlinePassed(st, r);
   }
 }
 
@@ -309,6 +309,9 @@ function onBootSucceeded(st: Step, bootId: string): void {
     checkouts: new Set(),
     used: false,
     idleDeadlineMs: null,
+    idlePrev: null,
+    idleNext: null,
+    idleQueue: null,
     freeSlot: NOT_INDEXED,
   };
   s.runners.set(runner.id, runner);

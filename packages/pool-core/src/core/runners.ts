@@ -135,6 +135,7 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
   }
   runner.checkouts.clear();
   s.free.remove(runner, runner.load);
+  armIdleDeadline(s, runner, null);
   s.ledger?.close(runner.id, st.nowMs);
   const leftForIdle = runner.isMin && "reason" in runner.life && runner.life.reason === "idle";
   removeRunner(s, runner);

@@ -1,5 +1,6 @@
 import { RunnerTimeLedger } from "./budget.js";
 import { MinHeap } from "./heap.js";
+import { IdleQueue } from "./idle-queue.js";
 import { LoadIndex } from "./load-index.js";
 import type {
   BootId,
@@ -62,8 +63,11 @@ export interface RunnerState {
   readonly checkouts: Set<CheckoutId>;
   /** Single use: set once its one checkout was granted. */
   used: boolean;
-  /** Only meaningful while `ready`. */
+  /** Armed only while `ready`; `IdleQueue` owns it and the three links below. */
   idleDeadlineMs: number | null;
+  idlePrev: RunnerState | null;
+  idleNext: RunnerState | null;
+  idleQueue: IdleQueue<RunnerState> | null;
   /** Its place in the free-slot index (`LoadIndex` owns it; NOT_INDEXED when not there). */
   freeSlot: number;
 }
@@ -198,7 +202,9 @@ export interface PoolState {
   /** Calls whose runner died, waiting out their retry backoff before queueing again. */
   readonly callRetries: Map<CheckoutId, PendingRetry>;
   readonly callRetryDeadlines: MinHeap<CheckoutId>;
-  readonly idleDeadlines: MinHeap<RunnerId>;
+  /** Idle deadlines armed with `idleShutdownAfterMs` and with `minIdleShutdownAfterMs`. */
+  readonly idleDeadlines: IdleQueue<RunnerState>;
+  readonly minIdleDeadlines: IdleQueue<RunnerState>;
   readonly bootDeadlines: MinHeap<BootId>;
   /** Kill and abandon deadlines of runners that were asked to leave. */
   readonly exitDeadlines: MinHeap<RunnerId>;
@@ -255,7 +261,8 @@ export function initialState(config: CoreConfig): PoolState {
     waiterDeadlines: new MinHeap(),
     callRetries: new Map(),
     callRetryDeadlines: new MinHeap(),
-    idleDeadlines: new MinHeap(),
+    idleDeadlines: new IdleQueue(),
+    minIdleDeadlines: new IdleQueue(),
     bootDeadlines: new MinHeap(),
     exitDeadlines: new MinHeap(),
     backstopDeadlines: new MinHeap(),

@@ -1,8 +1,8 @@
 /**
  * Every pool deadline, as data: callers' queue bounds, call retry backoffs, call backstops,
- * pinned calls' queue bounds and backstops, boot deadlines,
- * shutdown kill and abandon deadlines, idle timers (heaps with lazy deletion), the boot retry
- * and the drain bound (single fields). This file arms them, says which one is due, reports the
+ * pinned calls' queue bounds and backstops, boot deadlines, shutdown kill and abandon deadlines
+ * (heaps with lazy deletion), idle timers (idle-queue.ts), the boot retry and the drain bound
+ * (single fields). This file arms them, says which one is due, reports the
  * earliest (`nextDeadline`) and drops stale entries; it decides nothing: what a deadline does
  * when it passes is policy.ts's and runners.ts's.
  */
@@ -20,7 +20,8 @@ export function nextDeadline(s: PoolState): number | null {
   consider(s.callRetryDeadlines.peekKey());
   consider(s.backstopDeadlines.peekKey());
   consider(s.pinnedDeadlines.peekKey());
-  consider(s.idleDeadlines.peekKey());
+  consider(s.idleDeadlines.first()?.idleDeadlineMs);
+  consider(s.minIdleDeadlines.first()?.idleDeadlineMs);
   consider(s.bootDeadlines.peekKey());
   consider(s.exitDeadlines.peekKey());
   consider(s.draining?.untilMs);
@@ -35,10 +36,6 @@ const liveCallRetry: Live<CheckoutId> = (s, id, at) => s.callRetries.get(id)?.at
 const liveBackstop: Live<CheckoutId> = (s, id, at) => s.checkouts.get(id)?.backstopAtMs === at;
 const livePinned: Live<CheckoutId> = (s, id, at) => s.pinned.get(id)?.deadlineAtMs === at;
 const liveBoot: Live<BootId> = (s, id, at) => s.pendingBoots.get(id)?.deadlineMs === at;
-const liveIdle: Live<RunnerId> = (s, id, at) => {
-  const runner = s.runners.get(id);
-  return runner?.idleDeadlineMs === at && runner.life.phase === "ready";
-};
 const liveExit: Live<RunnerId> = (s, id, at) => {
   const life = s.runners.get(id)?.life;
   return (
@@ -66,7 +63,22 @@ export const due = {
   pinned: (s: PoolState, nowMs: number) => popDue(s, s.pinnedDeadlines, nowMs, livePinned),
   boot: (s: PoolState, nowMs: number) => popDue(s, s.bootDeadlines, nowMs, liveBoot),
   exit: (s: PoolState, nowMs: number) => popDue(s, s.exitDeadlines, nowMs, liveExit),
-  idle: (s: PoolState, nowMs: number) => popDue(s, s.idleDeadlines, nowMs, liveIdle),
+  /** The runner whose idle deadline passed first (its deadline is disarmed), or undefined. */
+  idle(s: PoolState, nowMs: number): RunnerState | undefined {
+    for (;;) {
+      const plain = s.idleDeadlines.first();
+      const min = s.minIdleDeadlines.first();
+      const next =
+        min === undefined ||
+        (plain !== undefined && (plain.idleDeadlineMs as number) <= (min.idleDeadlineMs as number))
+          ? plain
+          : min;
+      if (next === undefined || (next.idleDeadlineMs as number) > nowMs) return undefined;
+      next.idleQueue?.disarm(next);
+      // Every move out of `ready` disarms it; kept as the heap's liveness check was, to be sure.
+      if (next.life.phase === "ready") return next;
+    }
+  },
   /** The boot retry, once: its field is cleared. */
   retry(s: PoolState, nowMs: number): boolean {
     if (s.retryAtMs === null || s.retryAtMs > nowMs) return false;
@@ -132,17 +144,13 @@ export function armPinnedDeadline(s: PoolState, pinned: PinnedState, atMs: numbe
   }
 }
 
-/** `atMs` null disarms (the entry in the heap goes stale). */
+/**
+ * Arms (or, with `atMs` null, disarms) a runner's idle deadline, in the queue of the delay it
+ * was armed with: min runners' (`minIdleShutdownAfterMs`) or the others' (idle-queue.ts).
+ */
 export function armIdleDeadline(s: PoolState, runner: RunnerState, atMs: number | null): void {
-  runner.idleDeadlineMs = atMs;
-  if (atMs === null) return;
-  s.idleDeadlines.push(atMs, runner.id);
-  if (s.idleDeadlines.size > compactionThreshold(s.runners.size)) {
-    s.idleDeadlines.clear();
-    for (const r of s.runners.values()) {
-      if (r.idleDeadlineMs !== null) s.idleDeadlines.push(r.idleDeadlineMs, r.id);
-    }
-  }
+  if (atMs === null) runner.idleQueue?.disarm(runner);
+  else (runner.isMin ? s.minIdleDeadlines : s.idleDeadlines).arm(runner, atMs);
 }
 
 export function armBootDeadline(s: PoolState, bootId: BootId, atMs: number): void {
@@ -160,7 +168,6 @@ export function dropStaleDeadlines(s: PoolState): void {
   dropStale(s, s.callRetryDeadlines, liveCallRetry);
   dropStale(s, s.backstopDeadlines, liveBackstop);
   dropStale(s, s.pinnedDeadlines, livePinned);
-  dropStale(s, s.idleDeadlines, liveIdle);
   dropStale(s, s.bootDeadlines, liveBoot);
   dropStale(s, s.exitDeadlines, liveExit);
 }
