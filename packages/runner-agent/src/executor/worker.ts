@@ -42,9 +42,16 @@ function postAnswers(): void {
   const { batch, transfer } = answers.take();
   port.postMessage(batch satisfies FromWorker, transfer);
 }
-/** setImmediate runs once this turn's other answers (and their microtasks) are in. */
+/**
+ * Answers leave in a nextTick: Node runs it once the callback that settled them (a task batch's
+ * handler, or the microtask drain after it, where async functions settle) has returned, so the
+ * answers of one callback leave together. setImmediate batched a whole loop turn, but made the
+ * thread's loop turn once more after every answer (strace: an epoll_wait with timeout 0 per call
+ * at concurrency 1); a postMessage round trip through setImmediate measured 1–5 µs slower than
+ * a direct one (issue 23, loaded 2-core VM).
+ */
 function postSoon(): void {
-  if (answers.empty) setImmediate(postAnswers);
+  if (answers.empty) process.nextTick(postAnswers);
 }
 
 const table = new TrackedTable({
