@@ -15,12 +15,23 @@
  * Orders (aborts, releases) and `released` reports are rare: they travel as plain arrays.
  *
  * Inputs and frames of `APART_BYTES` or more are not copied into the batch: they travel as
- * their own transferred buffer, in order, so a 16 MB input is never copied twice.
+ * their own transferred buffer, in order. A large input is the tail of the frame ws assembled
+ * for it (its own buffer: a message over 64 KiB spans socket reads, which ws joins into one new
+ * buffer), so that buffer is transferred as it is and the thread's decode makes the one copy
+ * the function gets: the main thread copies nothing (issue 23: that copy was 17% of the agent
+ * main thread's CPU at 1 MB args, the thread that bounds the runner's throughput). Anything
+ * else (a view with bytes after it, or a long lead) is copied, as before.
  */
 import { type WireError, WORK_KINDS, type WorkKind } from "@flame-ts/pool-core/wire";
 import type { TaskSpec } from "./executor.js";
 
 export const APART_BYTES = 64 * 1024;
+/**
+ * Most bytes a large input's buffer may hold before it and still be transferred whole: its own
+ * frame's header and work envelope (fn, traceparent, idempotency key). The thread never shows
+ * them to the function: the codec's decode copies values out of the frame.
+ */
+const MAX_LEAD_BYTES = 4 * 1024;
 const HAS_TRACEPARENT = 0x80;
 const PINNED = 0x40;
 const APART_U32 = 0xffffffff;
@@ -99,6 +110,7 @@ export class TaskBatchWriter {
   take(): { readonly batch: TaskBatch; readonly transfer: ArrayBuffer[] } {
     const packed = Buffer.from(new ArrayBuffer(this.#bytes));
     const apart: Uint8Array<ArrayBuffer>[] = [];
+    const transferred = new Set<ArrayBufferLike>();
     let at = 0;
     for (const task of this.#tasks) {
       packed.writeUInt32BE(task.id, at);
@@ -129,7 +141,9 @@ export class TaskBatchWriter {
       const input = task.input;
       if (input.byteLength >= APART_BYTES) {
         packed.writeUInt32BE(APART_U32, at + 17);
-        apart.push(owned(input));
+        const whole = frameTail(input, transferred) ?? owned(input);
+        transferred.add(whole.buffer);
+        apart.push(whole);
       } else {
         packed.writeUInt32BE(input.byteLength, at + 17);
         packed.set(input, next);
@@ -327,6 +341,26 @@ export function readAnswerBatch(
     }
   }
   for (const report of batch.released) released(report);
+}
+
+/**
+ * `input` itself when its buffer can be transferred whole without losing anything anyone else
+ * reads: the input runs to the buffer's end (nothing after it: no next frame ws still holds),
+ * at most MAX_LEAD_BYTES precede it (its own frame's header), and no other input of this batch
+ * goes in it. The small inputs that could share a socket chunk with it are copied into their
+ * batches before any batch is posted (thread-pool.ts's flush). Null: copy it.
+ */
+function frameTail(
+  input: Uint8Array,
+  transferred: ReadonlySet<ArrayBufferLike>,
+): Uint8Array<ArrayBuffer> | null {
+  const buffer = input.buffer;
+  return buffer instanceof ArrayBuffer &&
+    !transferred.has(buffer) &&
+    input.byteOffset <= MAX_LEAD_BYTES &&
+    input.byteOffset + input.byteLength === buffer.byteLength
+    ? (input as Uint8Array<ArrayBuffer>)
+    : null;
 }
 
 /** A buffer that owns its memory whole, so it can be transferred (copied when it doesn't). */

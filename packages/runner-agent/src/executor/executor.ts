@@ -10,7 +10,11 @@ export interface TaskSpec {
   readonly id: number;
   readonly kind: WorkKind;
   readonly fn: string;
-  /** The codec's encoding of the input: a view into the received frame, copied by the executor (batch.ts) or decoded at once (inline). */
+  /**
+   * The codec's encoding of the input: a view into the received frame, copied into the thread's
+   * batch, or (a large one) its buffer transferred to the thread (batch.ts), or decoded at once
+   * (inline). The executor may detach that buffer: nothing may read the frame after `run`.
+   */
   readonly input: Uint8Array;
   /** ctx.deadlineMs: epoch ms on this runner's clock; null = none. */
   readonly deadlineMs: number | null;

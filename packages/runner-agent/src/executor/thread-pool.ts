@@ -14,7 +14,7 @@
  */
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { describeEnd, lostError, type ThreadEnd } from "../lifecycle/thread-life.js";
-import { readAnswerBatch, type WorkerOrder } from "./batch.js";
+import { readAnswerBatch, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
 import { withinBound } from "./bound.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
 import { type ThreadSettings, WorkerThread } from "./thread.js";
@@ -40,9 +40,14 @@ export class ThreadPool implements Executor {
   #flushQueued = false;
   readonly #flush = (): void => {
     this.#flushQueued = false;
+    // Every outbox is packed before any is posted: a large input's buffer is transferred whole
+    // (batch.ts), and a small input of another thread's batch may lie in the same socket chunk;
+    // packing copies it first, so no posting detaches bytes another batch still has to copy.
+    const taken: [WorkerThread, ReturnType<TaskBatchWriter["take"]>][] = [];
     for (const thread of this.#threads) {
-      if (thread.outbox.empty) continue;
-      const { batch, transfer } = thread.outbox.take();
+      if (!thread.outbox.empty) taken.push([thread, thread.outbox.take()]);
+    }
+    for (const [thread, { batch, transfer }] of taken) {
       if (thread.life.phase !== "gone")
         thread.worker.postMessage(batch satisfies ToWorker, transfer);
     }

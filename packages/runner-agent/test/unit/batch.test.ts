@@ -228,6 +228,41 @@ describe("task batches to a worker thread", () => {
     expect(transfer).not.toContain(chunk.buffer);
     expect(batch.apart[0]?.byteLength).toBe(APART_BYTES);
   });
+
+  it("transfers the frame a large input ends without copying it, when only a frame header precedes it", () => {
+    // A frame as ws assembles it: the header and envelope, then the input to the end.
+    const frame = bytes(40 + APART_BYTES, 5);
+    frame.fill(1, 0, 40);
+    const input = frame.subarray(40);
+    const writer = new TaskBatchWriter();
+    writer.add({ id: 1, kind: "call", fn: "f", input, deadlineMs: null, traceparent: undefined });
+    const { batch, transfer } = writer.take();
+    expect(batch.apart[0]).toBe(input);
+    expect(transfer).toContain(frame.buffer);
+    // As postMessage does: the main thread's frame is gone, the thread reads the input alone.
+    const received = structuredClone(batch, { transfer });
+    expect(frame.byteLength).toBe(0);
+    const inputs: Uint8Array[] = [];
+    readTaskBatch(
+      received,
+      (t) => inputs.push(t.input),
+      () => {},
+    );
+    expect(inputs[0]?.byteLength).toBe(APART_BYTES);
+    expect(inputs[0]?.every((b) => b === 5)).toBe(true);
+  });
+
+  it("copies a large input with more than a frame header before it: its buffer holds other data", () => {
+    const chunk = bytes(8 * 1024 + APART_BYTES, 6);
+    const input = chunk.subarray(8 * 1024);
+    const writer = new TaskBatchWriter();
+    writer.add({ id: 1, kind: "call", fn: "f", input, deadlineMs: null, traceparent: undefined });
+    const { batch, transfer } = writer.take();
+    expect(transfer).not.toContain(chunk.buffer);
+    const received = structuredClone(batch, { transfer });
+    expect(chunk.byteLength).toBe(8 * 1024 + APART_BYTES);
+    expect(received.apart[0]?.byteLength).toBe(APART_BYTES);
+  });
 });
 
 describe("answer batches from a worker thread", () => {
