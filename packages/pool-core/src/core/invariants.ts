@@ -48,9 +48,9 @@ export function checkInvariants(s: PoolState): void {
     if (runner.life.phase === "draining" && runner.load === 0) {
       fail(`runner ${runner.id} drains with nothing left to finish but was not shut down`);
     }
-    for (const checkoutId of runner.checkouts) {
-      if (s.checkouts.get(checkoutId)?.runnerId !== runner.id) {
-        fail(`checkout ${checkoutId} on runner ${runner.id} is not recorded as its checkout`);
+    for (const checkout of runner.checkouts) {
+      if (s.checkouts.get(checkout.id) !== checkout || checkout.runnerId !== runner.id) {
+        fail(`checkout ${checkout.id} on runner ${runner.id} is not recorded as its checkout`);
       }
     }
   }

@@ -40,6 +40,9 @@ export function grant(
     backstopAtMs: null,
     retry,
     unlinked,
+    prevOnRunner: null,
+    nextOnRunner: null,
+    onRunner: null,
   };
   s.checkouts.set(checkoutId, checkout);
   // The runner answers TIMEOUT at the deadline; one that never answers is failed here.
@@ -48,7 +51,7 @@ export function grant(
     checkout,
     runDeadlineMs === null ? null : runDeadlineMs + s.config.deadlineGraceMs,
   );
-  runner.checkouts.add(checkoutId);
+  runner.checkouts.add(checkout);
   armIdleDeadline(s, runner, null);
   if (s.bufferKept.size > 0) s.bufferKept.delete(runner.id);
   // A grant answers the pending idle check: the runner is busy, so it stays.

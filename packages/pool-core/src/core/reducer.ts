@@ -6,6 +6,7 @@
  */
 
 import { callRetryDue, onCheckout } from "./admission.js";
+import { CheckoutList } from "./checkout-list.js";
 import { onResize, onStop } from "./limits.js";
 import { NOT_INDEXED } from "./load-index.js";
 import {
@@ -274,7 +275,7 @@ function release(st: Step, checkoutId: CheckoutId): void {
   s.checkouts.delete(checkoutId);
   const runner = s.runners.get(checkout.runnerId);
   if (runner === undefined) return;
-  runner.checkouts.delete(checkoutId);
+  runner.checkouts.delete(checkout);
   setLoad(s, runner, runner.load - 1);
   runner.callsServed += 1;
   const life = runner.life;
@@ -306,7 +307,7 @@ function onBootSucceeded(st: Step, bootId: string): void {
     bootStartedAtMs: pending.startedAtMs,
     bootedAtMs: st.nowMs,
     callsServed: 0,
-    checkouts: new Set(),
+    checkouts: new CheckoutList(),
     used: false,
     idleDeadlineMs: null,
     idlePrev: null,

@@ -7,7 +7,6 @@
 import { retryAfterRunnerLoss } from "./admission.js";
 import { bootForDemand, ensureMin, scheduleRetry } from "./policy.js";
 import {
-  type CheckoutState,
   capacityOf,
   isActive,
   moveRunner,
@@ -106,7 +105,7 @@ export function exitDeadlinePassed(st: Step, runnerId: RunnerId): void {
 export function waitForUnlinked(st: Step, runner: RunnerState): boolean {
   const s = st.s;
   let unlinked = 0;
-  for (const id of runner.checkouts) if (s.checkouts.get(id)?.unlinked === true) unlinked += 1;
+  for (const checkout of runner.checkouts) if (checkout.unlinked) unlinked += 1;
   if (unlinked === 0) return false;
   const timeoutMs = s.config.shutdownTimeoutMs;
   const shutdownAtMs = st.nowMs + timeoutMs;
@@ -124,8 +123,8 @@ export function waitForUnlinked(st: Step, runner: RunnerState): boolean {
 /** Removes a runner for good, failing what it still held. */
 export function runnerGone(st: Step, runner: RunnerState, reason: string): void {
   const s = st.s;
-  for (const checkoutId of runner.checkouts) {
-    const checkout = s.checkouts.get(checkoutId) as CheckoutState;
+  for (const checkout of runner.checkouts) {
+    const checkoutId = checkout.id;
     s.checkouts.delete(checkoutId);
     if (s.holders.size > 0) failPinnedOf(st, checkoutId, runner.id, reason);
     const error = runnerDownError(runner.id, reason);

@@ -1,4 +1,5 @@
 import { RunnerTimeLedger } from "./budget.js";
+import type { CheckoutList } from "./checkout-list.js";
 import { MinHeap } from "./heap.js";
 import { IdleQueue } from "./idle-queue.js";
 import { LoadIndex } from "./load-index.js";
@@ -59,8 +60,8 @@ export interface RunnerState {
   readonly bootStartedAtMs: number;
   readonly bootedAtMs: number;
   callsServed: number;
-  /** Checkouts granted on this runner: the ones to fail if it dies. */
-  readonly checkouts: Set<CheckoutId>;
+  /** Checkouts granted on this runner, in grant order: the ones to fail if it dies. */
+  readonly checkouts: CheckoutList<CheckoutState>;
   /** Single use: set once its one checkout was granted. */
   used: boolean;
   /** Armed only while `ready`; `IdleQueue` owns it and the three links below. */
@@ -88,6 +89,10 @@ export interface CheckoutState {
    * becomes a holder of tracked resources (a handle may live forever: stop does not wait).
    */
   unlinked: boolean;
+  /** Its place in its runner's `checkouts` (`CheckoutList` owns these three). */
+  prevOnRunner: CheckoutState | null;
+  nextOnRunner: CheckoutState | null;
+  onRunner: CheckoutList<CheckoutState> | null;
 }
 
 /**

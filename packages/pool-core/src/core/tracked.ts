@@ -219,7 +219,7 @@ export function rejectPinnedQueuedOn(st: Step, runner: RunnerState): void {
   const s = st.s;
   if (s.holders.size === 0) return;
   const reason = "reason" in runner.life ? runner.life.reason : "leaving";
-  for (const id of runner.checkouts) {
+  for (const { id } of runner.checkouts) {
     const holder = s.holders.get(id);
     if (holder !== undefined && holder.queue.size > 0) {
       rejectQueue(st, holder, `their runner ${runner.id} is leaving (${reason})`);
@@ -270,7 +270,7 @@ export function failPinnedOf(
  */
 export function onlyHoldersOn(s: PoolState, runner: RunnerState): boolean {
   if (s.holders.size === 0 || runner.checkouts.size === 0) return false;
-  for (const id of runner.checkouts) if (!s.holders.has(id)) return false;
+  for (const { id } of runner.checkouts) if (!s.holders.has(id)) return false;
   return true;
 }
 

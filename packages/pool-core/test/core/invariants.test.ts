@@ -53,6 +53,9 @@ describe("checkInvariants", () => {
       backstopAtMs: null,
       retry: null,
       unlinked: false,
+      prevOnRunner: null,
+      nextOnRunner: null,
+      onRunner: null,
     });
     expect(() => checkInvariants(s)).toThrow(/loads sum to 1 but there are 2 active checkouts/);
   });
