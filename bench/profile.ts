@@ -16,7 +16,13 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type CpuProfile, formatSummary, summarize } from "./src/cpuprofile.js";
+import {
+  type CpuProfile,
+  cpuPerCall,
+  formatSummary,
+  summarize,
+  threadCpuMs,
+} from "./src/cpuprofile.js";
 import { RawEchoServer } from "./src/raw-echo.js";
 
 const { values } = parseArgs({
@@ -40,6 +46,9 @@ const dir = fileURLToPath(
 );
 const childArgs = (name: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`];
 
+/** Calls made by the last `loadFor`. */
+let lastCalls = 0;
+
 /** Closed loop for a fixed time; returns calls per second. */
 async function loadFor(callOnce: () => Promise<unknown>): Promise<number> {
   let calls = 0;
@@ -52,6 +61,7 @@ async function loadFor(callOnce: () => Promise<unknown>): Promise<number> {
   };
   const startedMs = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
+  lastCalls = calls;
   return (calls / (performance.now() - startedMs)) * 1000;
 }
 
@@ -59,10 +69,24 @@ const session = new Session();
 session.connect();
 await session.post("Profiler.enable");
 
-async function profiled(name: string, load: () => Promise<number>): Promise<number> {
+/** Per process profiled: its CPU per call, by thread, over the profiled window. */
+const cpuLines: string[] = [];
+
+/** `peerPid`: the other process of the pair, whose threads' CPU is read too. */
+async function profiled(
+  name: string,
+  peerPid: number | undefined,
+  load: () => Promise<number>,
+): Promise<number> {
+  const parentBefore = threadCpuMs(process.pid);
+  const peerBefore = peerPid === undefined ? new Map() : threadCpuMs(peerPid);
   await session.post("Profiler.start");
   const rate = await load();
   const { profile } = await session.post("Profiler.stop");
+  cpuLines.push(`${name}: ${cpuPerCall(parentBefore, threadCpuMs(process.pid), lastCalls)}`);
+  if (peerPid !== undefined) {
+    cpuLines.push(`${name} peer: ${cpuPerCall(peerBefore, threadCpuMs(peerPid), lastCalls)}`);
+  }
   await mkdir(join(dir, name), { recursive: true });
   await writeFile(join(dir, name, "parent.cpuprofile"), JSON.stringify(profile));
   return rate;
@@ -88,7 +112,7 @@ try {
   const peer = await server.spawnPeer(childArgs("raw-peer"));
   try {
     await loadFor(() => peer.call(fn, input)); // warm-up, unprofiled
-    rawRate = await profiled("raw-parent", () => loadFor(() => peer.call(fn, input)));
+    rawRate = await profiled("raw-parent", peer.pid, () => loadFor(() => peer.call(fn, input)));
   } finally {
     await peer.close();
   }
@@ -110,7 +134,12 @@ try {
       ? pool.call(fixtures.byteLength, input as Uint8Array)
       : pool.call(fixtures.echo, input);
   await loadFor(call);
-  flameRate = await profiled("flame-parent", () => loadFor(call));
+  const runnerPid = Number(pool.snapshot().runners[0]?.meta.pid);
+  flameRate = await profiled(
+    "flame-parent",
+    Number.isInteger(runnerPid) ? runnerPid : undefined,
+    () => loadFor(call),
+  );
 } finally {
   await pool.stop();
 }
@@ -119,6 +148,9 @@ session.disconnect();
 const out = [
   `load: concurrency ${concurrency}, ${bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
   `raw ws+v8: ${rawRate.toFixed(0)} calls/s · flame-ts: ${flameRate.toFixed(0)} calls/s · ratio ${(flameRate / rawRate).toFixed(2)}`,
+  // Profile "busy" times below include time spent waiting for a core on a loaded machine;
+  // these are the CPU each thread used (the parent's include the profiler's own thread).
+  ...cpuLines,
   formatSummary("raw parent", summarize(await readProfile("raw-parent"))),
   formatSummary("raw peer (whole process life)", summarize(await readProfile("raw-peer"))),
   formatSummary("flame-ts parent", summarize(await readProfile("flame-parent"))),

@@ -1,4 +1,8 @@
-/** Reads a V8 `.cpuprofile` (node --cpu-prof) and ranks where the CPU time went. */
+/**
+ * Reads a V8 `.cpuprofile` (node --cpu-prof) and ranks where the CPU time went; reads each
+ * thread's CPU time from /proc.
+ */
+import { readdirSync, readFileSync } from "node:fs";
 
 interface CallFrame {
   readonly functionName: string;
@@ -111,4 +115,51 @@ export function formatSummary(title: string, summary: ProfileSummary): string {
     ),
   ];
   return lines.join("\n");
+}
+
+/**
+ * CPU ms (user + system) each thread of process `pid` has used so far, from Linux's
+ * /proc/<pid>/task/<tid>/stat (10 ms ticks), by thread id; empty where /proc is missing.
+ * A profile's "busy" time is wall time outside the event loop's wait, so on a loaded machine
+ * it also counts the time a thread sat runnable while another process had the core; these
+ * counters are the CPU the thread really used, whatever the load.
+ */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const msPerTick = 10;
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      // Fields after the command's closing parenthesis: state is [0], utime [11], stime [12].
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * msPerTick);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** CPU µs per call each thread used between two `threadCpuMs` readings (threads that used none left out). */
+export function cpuPerCall(
+  before: ReadonlyMap<number, number>,
+  after: ReadonlyMap<number, number>,
+  calls: number,
+): string {
+  const parts: string[] = [];
+  let totalMs = 0;
+  // Thread ids ascend with creation: the main thread first, then the worker threads and helpers.
+  for (const [tid, ms] of [...after].sort((a, b) => a[0] - b[0])) {
+    const usedMs = ms - (before.get(tid) ?? 0);
+    totalMs += usedMs;
+    if (usedMs > 0) parts.push(`tid ${tid}: ${((usedMs * 1000) / calls).toFixed(1)}`);
+  }
+  if (after.size === 0) return "CPU per call: n/a (no /proc)";
+  return `CPU per call (µs, /proc, 10 ms ticks): ${parts.join(" · ")} · process ${((totalMs * 1000) / calls).toFixed(1)}`;
 }
