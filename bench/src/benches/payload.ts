@@ -19,6 +19,12 @@ const MIB = 1024 * 1024;
  * refusal. The raw link's ws accepts up to 100 MiB by default.
  */
 const MAX_FRAME_BYTES = 17 * MIB;
+/**
+ * The raw link queues whatever its callers send; the pool's link holds at most its send
+ * high-water mark (32 MiB by default) and fails a call OVERLOADED past it, which 8 callers of
+ * 16 MiB each reach at once. Room for every caller's frame keeps the two sides comparable.
+ */
+const SEND_HIGH_WATER_BYTES = CONCURRENCY * MAX_FRAME_BYTES;
 
 export async function payloadBench(scale: Scale): Promise<Figure[]> {
   const sizes = [
@@ -33,7 +39,13 @@ export async function payloadBench(scale: Scale): Promise<Figure[]> {
     try {
       return await withFlamePool(
         "bench-payload",
-        { min: 1, max: 1, maxConcurrency: CONCURRENCY, maxFrameBytes: MAX_FRAME_BYTES },
+        {
+          min: 1,
+          max: 1,
+          maxConcurrency: CONCURRENCY,
+          maxFrameBytes: MAX_FRAME_BYTES,
+          link: { sendHighWaterBytes: SEND_HIGH_WATER_BYTES },
+        },
         async (side) => {
           const figures: Figure[] = [];
           for (const size of sizes) {
