@@ -1,6 +1,6 @@
 /**
- * startAgent: load the user's functions (on worker threads by default), dial the parent,
- * serve until told (or forced) to leave. Never calls process.exit: the bin does, so the agent
+ * startAgent: load the user's functions (on worker threads by default) while dialing the
+ * parent, serve until told (or forced) to leave. Never calls process.exit: the bin does, so the agent
  * can also run in-process.
  */
 import { type Codec, v8Codec } from "@flame-ts/pool-core/protocol";
@@ -10,12 +10,15 @@ import { usableCpus } from "./executor/cpus.js";
 import { type Executor, type ExecutorSink, SinkRelay } from "./executor/executor.js";
 import { InlineExecutor } from "./executor/inline.js";
 import { type FirstThread, ThreadPool } from "./executor/thread-pool.js";
-import { type AgentExit, EXIT } from "./exit-codes.js";
+import type { AgentExit } from "./exit-codes.js";
 import { LifecycleDriver } from "./lifecycle-driver.js";
 
 export interface AgentOptions {
   readonly descriptor: ParentDescriptor;
-  /** Module that defines the functions (file path, relative to cwd, or URL). Loaded before dialing. */
+  /**
+   * Module that defines the functions (file path, relative to cwd, or URL). Loaded while the
+   * agent dials: the parent hears `loading` until it has, then the hello with its functions.
+   */
   readonly entry?: string | URL;
   readonly codec?: Codec;
   /** Diagnostic lines (never the final exit line). */
@@ -37,49 +40,36 @@ export interface RunningAgent {
 }
 
 export function startAgent(options: AgentOptions): RunningAgent {
-  let driver: LifecycleDriver | null = null;
-  let stopReason: string | null = null;
-  const exited = run();
+  const { descriptor } = options;
+  const debug = options.debug ?? (() => {});
+  const sink = new SinkRelay();
+  const url = options.entry === undefined ? null : entryUrl(options.entry);
+  // The entry loads (on the first thread, or inline) while the machine dials the parent.
+  const loading = startExecutor(descriptor, url, sink, debug, options.firstThread);
+  const driver = new LifecycleDriver({
+    descriptor,
+    codec: options.codec ?? v8Codec,
+    loading,
+    entry: url,
+    sink,
+    debug,
+  });
+  driver.dispatch({ type: "start" });
   return {
-    exited,
-    stop(reason) {
-      if (stopReason !== null) return;
-      stopReason = reason;
-      driver?.dispatch({ type: "stop", reason });
-    },
+    exited: driver.exited,
+    // A second stop, or one after the agent decided to leave, is the machine's no-op.
+    stop: (reason) => driver.dispatch({ type: "stop", reason }),
   };
-
-  async function run(): Promise<AgentExit> {
-    const debug = options.debug ?? (() => {});
-    const { descriptor } = options;
-    const codec = options.codec ?? v8Codec;
-    const sink = new SinkRelay();
-    let executor: Executor;
-    try {
-      executor = await startExecutor(descriptor, options.entry, sink, debug, options.firstThread);
-    } catch (err) {
-      return { code: EXIT.BAD_CONFIG, reason: (err as Error)?.message ?? String(err) };
-    }
-    if (stopReason !== null) {
-      await executor.close(descriptor.shutdownTimeoutMs);
-      return { code: EXIT.OK, reason: stopReason };
-    }
-    // From here the machine decides: it dials, serves, and says when and how to leave.
-    driver = new LifecycleDriver({ descriptor, codec, executor, sink, debug });
-    driver.dispatch({ type: "start" });
-    return driver.exited;
-  }
 }
 
 /** Threads (default) or inline, as the pool's `execution` option says. */
 async function startExecutor(
   descriptor: ParentDescriptor,
-  entry: string | URL | undefined,
+  url: string | null,
   sink: ExecutorSink,
   debug: (msg: string) => void,
   firstThread: FirstThread | undefined,
 ): Promise<Executor> {
-  const url = entry === undefined ? null : entryUrl(entry);
   const { execution } = descriptor;
   if (execution.mode === "inline") {
     try {

@@ -1,7 +1,9 @@
 /**
  * Dial the parent once: the challenge–response both ways (the parent proves it holds this
  * runner's token before the runner proves anything, challengeParent in pool-core), then the
- * upgrade on the same connection, say hello, wait for welcome. Retrying and the failsafe are
+ * upgrade on the same connection, say hello, wait for welcome. The dial runs while the entry
+ * module loads (on the first worker thread): a runner whose functions are not known yet at the
+ * upgrade says `loading` (protocol 8), then `hello` once they are. Retrying and the failsafe are
  * the agent machine's (lifecycle/machine.ts); this only reports how the attempt went. A refusal
  * (HTTP 401/403/426, close code 4002, a parent that can't prove it holds the token, a TLS
  * certificate other than the pinned one) is final: retrying with the same token can't help.
@@ -41,6 +43,18 @@ export interface WelcomedLink {
   takeFrames(sink: (data: RawData, isBinary: boolean) => void): void;
 }
 
+/** The runner's functions: known once its entry module loaded. */
+export interface EntryLoad {
+  /** The entry module's URL, named in `loading`; null when the runner has none. */
+  readonly entry: string | null;
+  /** The function ids, or null while the entry still loads. */
+  known(): readonly string[] | null;
+  /** Settles when the entry loaded; a failed load is the driver's to act on (it leaves). */
+  readonly loaded: Promise<readonly string[]>;
+  /** Told when this attempt said `loading`: the parent holds the link, the entry is what it waits on. */
+  onLoading(): void;
+}
+
 export type DialResult =
   | { readonly kind: "welcomed"; readonly link: WelcomedLink }
   | { readonly kind: "refused"; readonly reason: string }
@@ -53,7 +67,7 @@ export type DialResult =
 export async function dialOnce(
   descriptor: ParentDescriptor,
   codec: Codec,
-  functions: readonly string[],
+  entry: EntryLoad,
   abandoned: AbortSignal,
 ): Promise<DialResult> {
   const challenged = await challengeParent({
@@ -64,14 +78,14 @@ export async function dialOnce(
     signal: abandoned,
   });
   if (challenged.kind !== "proved") return challenged;
-  return upgradeAndHello(descriptor, codec, functions, abandoned, challenged);
+  return upgradeAndHello(descriptor, codec, entry, abandoned, challenged);
 }
 
 /** The upgrade on the proved connection, carrying the runner's proof; then hello and welcome. */
 function upgradeAndHello(
   descriptor: ParentDescriptor,
   codec: Codec,
-  functions: readonly string[],
+  entry: EntryLoad,
   abandoned: AbortSignal,
   proved: { readonly socket: Socket; readonly headers: Readonly<Record<string, string>> },
 ): Promise<DialResult> {
@@ -116,27 +130,40 @@ function upgradeAndHello(
     ws.on("error", (err) => {
       if (!welcomed) settle({ kind: "unreachable", reason: err.message });
     });
-    ws.on("open", () => {
+    const { runnerId, maxFrameBytes } = descriptor;
+    /** Sends an opening frame; false (and the attempt refused) when it cannot be encoded. */
+    const open = (msg: Parameters<typeof encodeFrame>[0]): boolean => {
+      if (settled || ws.readyState !== ws.OPEN) return false;
       try {
-        ws.send(
-          encodeFrame(
-            {
-              t: "hello",
-              runnerId: descriptor.runnerId,
-              protocol: PROTOCOL_VERSION,
-              functions,
-              agentVersion: AGENT_VERSION,
-              pid: process.pid,
-              host: hostname(),
-            },
-            codec,
-            descriptor.maxFrameBytes,
-          ),
-        );
+        ws.send(encodeFrame(msg, codec, maxFrameBytes));
+        return true;
       } catch (err) {
         ws.terminate();
-        settle({ kind: "refused", reason: `could not send hello: ${(err as Error).message}` });
+        settle({ kind: "refused", reason: `could not send ${msg.t}: ${(err as Error).message}` });
+        return false;
       }
+    };
+    const sayHello = (functions: readonly string[]): void => {
+      open({
+        t: "hello",
+        runnerId,
+        protocol: PROTOCOL_VERSION,
+        functions,
+        agentVersion: AGENT_VERSION,
+        pid: process.pid,
+        host: hostname(),
+      });
+    };
+    ws.on("open", () => {
+      const functions = entry.known();
+      if (functions !== null) {
+        sayHello(functions);
+        return;
+      }
+      if (!open({ t: "loading", runnerId, protocol: PROTOCOL_VERSION, entry: entry.entry })) return;
+      entry.onLoading();
+      // A failed load: the driver leaves, which abandons this attempt.
+      entry.loaded.then(sayHello, () => {});
     });
     ws.on("message", (data, isBinary) => {
       if (welcomed) {

@@ -2,13 +2,15 @@
  * The edge of the agent's machine (lifecycle/machine.ts): it feeds the machine one event at a
  * time with `nowMs` from the monotonic clock, keeps the one real timer (armed at the machine's
  * next deadline), and carries out the effects: dial attempts and the way out itself, the rest
- * through the session once the parent welcomed this runner.
+ * through the session once the parent welcomed this runner. The executor loads the entry while
+ * the machine dials: the hello waits for it (dial.ts), a failed load is the machine's
+ * `entryFailed`.
  *
  * Events raised while carrying out effects queue behind the current one (never re-entrant).
  */
 import { type Codec, type LongTimer, setLongTimeout } from "@flame-ts/pool-core/protocol";
 import type { ParentDescriptor } from "@flame-ts/pool-core/wire";
-import { dialOnce, type WelcomedLink } from "./dial.js";
+import { dialOnce, type EntryLoad, type WelcomedLink } from "./dial.js";
 import type { Executor, SinkRelay } from "./executor/executor.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import {
@@ -23,7 +25,10 @@ import { Session } from "./session.js";
 export interface DriverOptions {
   readonly descriptor: ParentDescriptor;
   readonly codec: Codec;
-  readonly executor: Executor;
+  /** The executor, up once the entry module loaded; rejects with why it could not load. */
+  readonly loading: Promise<Executor>;
+  /** The entry module's URL (named to the parent while it loads); null: none. */
+  readonly entry: string | null;
   /** Where the executor reports; the session attaches itself before taking any frame. */
   readonly sink: SinkRelay;
   readonly debug: (msg: string) => void;
@@ -42,9 +47,25 @@ export class LifecycleDriver {
   /** Aborted when the machine leaves: the attempt in flight, if any, is dropped. */
   readonly #dialing = new AbortController();
   #session: Session | null = null;
+  /** Set once the entry loaded (the welcome always comes after: the hello waits for it). */
+  #executor: Executor | null = null;
+  readonly #entryLoad: EntryLoad;
 
   constructor(options: DriverOptions) {
     this.#options = options;
+    const loaded = options.loading.then((executor) => {
+      this.#executor = executor;
+      return executor.functions;
+    });
+    loaded.catch((err: unknown) => {
+      this.dispatch({ type: "entryFailed", reason: (err as Error)?.message ?? String(err) });
+    });
+    this.#entryLoad = {
+      entry: options.entry,
+      known: () => this.#executor?.functions ?? null,
+      loaded,
+      onLoading: () => this.dispatch({ type: "entryLoading" }),
+    };
     const { descriptor } = options;
     this.#state = initialAgentState(
       {
@@ -91,8 +112,8 @@ export class LifecycleDriver {
   }
 
   #dial(): void {
-    const { descriptor, codec, executor } = this.#options;
-    void dialOnce(descriptor, codec, executor.functions, this.#dialing.signal).then((dialed) => {
+    const { descriptor, codec } = this.#options;
+    void dialOnce(descriptor, codec, this.#entryLoad, this.#dialing.signal).then((dialed) => {
       if (dialed.kind === "welcomed") this.#welcomed(dialed.link);
       else this.dispatch({ type: dialed.kind, reason: dialed.reason });
     });
@@ -104,7 +125,10 @@ export class LifecycleDriver {
       link.ws.close(1000, "runner stopping");
       return;
     }
-    const { descriptor, codec, executor, sink, debug } = this.#options;
+    const { descriptor, codec, sink, debug } = this.#options;
+    const executor = this.#executor;
+    // The hello waited for the entry (dial.ts): a welcomed runner always has its executor.
+    if (executor === null) throw new Error("welcomed before the entry module loaded");
     debug(`connected to ${descriptor.url} as ${descriptor.runnerId}`);
     this.#session = new Session(link, {
       descriptor,
@@ -144,9 +168,14 @@ export class LifecycleDriver {
     this.#dialing.abort();
     const hungUp = this.#session?.hangUp(code === EXIT.OK, reason, announce) ?? Promise.resolve();
     // Tracked values are disposed first, bounded like a drain: a dispose that hangs can't keep it.
-    const closed = this.#options.executor
-      .close(this.#options.descriptor.shutdownTimeoutMs)
-      .catch(() => {});
+    // An entry still loading is not waited for (it may hang): it is closed if it ever loads,
+    // and the bin's exit ends its thread.
+    const { loading, descriptor } = this.#options;
+    const closed =
+      this.#executor?.close(descriptor.shutdownTimeoutMs).catch(() => {}) ?? Promise.resolve();
+    if (this.#executor === null) {
+      void loading.then((late) => late.close(0)).catch(() => {});
+    }
     void Promise.all([hungUp, closed]).then(() => this.#resolveExited({ code, reason }));
   }
 }

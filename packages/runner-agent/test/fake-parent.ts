@@ -41,6 +41,8 @@ export class FakeParent {
   /** The runner's token as this parent knows it: start runners with `descriptor(parent)`. */
   readonly token = generateToken();
   readonly received: AnyMessage[] = [];
+  /** The runner's opening frames: `hello`, after `loading` when its entry was still loading. */
+  readonly openings: AnyMessage[] = [];
   readonly requests: SeenRequest[] = [];
   /** Every byte any runner wrote to this parent, before and after the upgrade. */
   readonly bytesSeen: Buffer[] = [];
@@ -91,9 +93,19 @@ export class FakeParent {
     this.connected = new Promise((resolve) => {
       wss.on("connection", (ws) => {
         ws.on("error", () => {});
-        ws.once("message", (data) => {
+        const opening = (data: unknown): void => {
           const decoded = decodeFrame(data as Buffer, v8Codec);
-          if (!decoded.ok) return ws.terminate();
+          if (!decoded.ok) {
+            ws.terminate();
+            return;
+          }
+          this.openings.push(decoded.msg);
+          for (const w of this.waiters.splice(0)) w();
+          // Protocol 8: the hello follows once the runner's entry loaded.
+          if (decoded.msg.t === "loading") {
+            ws.once("message", opening);
+            return;
+          }
           onHello(ws, decoded.msg);
           ws.on("message", (more) => {
             const d = decodeFrame(more as Buffer, v8Codec);
@@ -101,7 +113,8 @@ export class FakeParent {
             for (const w of this.waiters.splice(0)) w();
           });
           resolve(ws);
-        });
+        };
+        ws.once("message", opening);
       });
     });
   }
@@ -127,10 +140,14 @@ export class FakeParent {
     return new FakeParent(http, wss, `ws://127.0.0.1:${port}`, onHello, options.proof ?? "prove");
   }
 
-  async next<T extends AnyMessage>(pred: (m: AnyMessage) => m is T, boundMs = 10_000): Promise<T> {
+  async next<T extends AnyMessage>(
+    pred: (m: AnyMessage) => m is T,
+    boundMs = 10_000,
+    among: readonly AnyMessage[] = this.received,
+  ): Promise<T> {
     const deadline = Date.now() + boundMs;
     for (;;) {
-      const found = this.received.find(pred);
+      const found = among.find(pred);
       if (found !== undefined) return found;
       if (Date.now() > deadline) throw new Error("FakeParent: expected message never arrived");
       await new Promise<void>((resolve) => {

@@ -272,7 +272,18 @@ export class Fleet {
           () => {},
         );
       }
-      const message = bootFailureMessage(error, this.#d.backend.name);
+      // Given up on (the core's boot deadline, a stop): the link's own error says more when the
+      // runner was still loading its entry module (protocol 8), so that error is the message.
+      const linkError = b.abandoned
+        ? await hello?.then(
+            () => null,
+            (e: unknown) => e,
+          )
+        : null;
+      const message = bootFailureMessage(
+        isFlameError(linkError) ? linkError : error,
+        this.#d.backend.name,
+      );
       this.#boots.delete(b.bootId);
       const permanent = isFlameError(error) && error.permanent;
       // An abandoned boot is already failed in the core (growEnd carries why).

@@ -4,8 +4,9 @@
  * (protocol/handshake.ts, upgrade-gate.ts): a plain request gets the parent's challenge and its
  * proof; an upgrade that does not answer the challenge of its own connection with the expected
  * runner's proof, or carries an `Origin`, gets the one refusal (401), and ws never reads a
- * frame from it. After the upgrade the runner says hello (its functions); anything else closes
- * the socket. Options: server-settings.ts.
+ * frame from it. After the upgrade the runner says hello (its functions), or `loading` first
+ * while its entry still loads (opening.ts); anything else closes the socket. Options:
+ * server-settings.ts.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -13,11 +14,10 @@ import type { Socket } from "node:net";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import { FlameError } from "../errors.js";
 import { wsMaxPayloadFor } from "../protocol/defaults.js";
-import { decodeFrame } from "../protocol/frame.js";
 import { type ChallengeNonces, HEADER_NONCE, HEADER_RUNNER } from "../protocol/handshake.js";
-import { PROTOCOL_VERSION, type RunnerToParent } from "../protocol/messages.js";
 import { clampTimerMs } from "../protocol/timers.js";
 import { CLOSE_PROTOCOL } from "../wire/close-codes.js";
+import { bootAbortError, judgeOpening } from "./opening.js";
 import { RefusalLog } from "./refusal-log.js";
 import { RunnerConnection } from "./runner-connection.js";
 import {
@@ -48,8 +48,6 @@ interface Expectation {
   readonly onAbort: () => void;
 }
 
-type Hello = Extract<RunnerToParent, { t: "hello" }>;
-
 export class RunnerServer {
   readonly url: string;
   /** SHA-256 fingerprint of the TLS certificate ("AB:CD:…"), null for plain ws://. */
@@ -58,6 +56,8 @@ export class RunnerServer {
   private readonly connections = new Set<RunnerConnection>();
   /** Authenticated sockets that have not said hello yet, one per runner id at most. */
   private readonly handshaking = new Map<string, WebSocket>();
+  /** Handshaking runners that said `loading`: the entry each is still loading. */
+  private readonly loading = new Map<string, { readonly entry: string | null }>();
   /**
    * The challenge answered on each connection, until its one upgrade attempt spends it
    * ("spent": a connection gets one challenge, so a stranger cannot make it a proof oracle).
@@ -153,7 +153,7 @@ export class RunnerServer {
       if (this.closing !== null) {
         return reject(new FlameError("BOOT_FAILED", "The runner server is closed."));
       }
-      if (signal.aborted) return reject(abortError(runnerId, signal));
+      if (signal.aborted) return reject(bootAbortError(runnerId, signal, null));
       if (this.expectations.has(runnerId)) {
         return reject(
           new FlameError("INVALID_OPTIONS", `Runner ${runnerId} is already expected.`, {
@@ -165,7 +165,9 @@ export class RunnerServer {
         if (this.expectations.get(runnerId)?.signal !== signal) return;
         this.expectations.delete(runnerId);
         this.handshaking.get(runnerId)?.terminate();
-        reject(abortError(runnerId, signal));
+        const error = bootAbortError(runnerId, signal, this.loading.get(runnerId) ?? null);
+        if (this.loading.delete(runnerId)) this.settings.log("warn", error.message, { runnerId });
+        reject(error);
       };
       signal.addEventListener("abort", onAbort, { once: true });
       this.expectations.set(runnerId, { token, resolve, reject, signal, onAbort });
@@ -278,48 +280,53 @@ export class RunnerServer {
     });
     ws.once("close", () => {
       clearTimeout(timer);
-      if (this.handshaking.get(runnerId) === ws) this.handshaking.delete(runnerId);
+      if (this.handshaking.get(runnerId) !== ws) return;
+      this.handshaking.delete(runnerId);
+      this.loading.delete(runnerId);
     });
     ws.once("message", (data: RawData, isBinary: boolean) => {
       clearTimeout(timer);
-      if (this.handshaking.get(runnerId) !== ws) return;
-      this.handshaking.delete(runnerId);
-      this.onHello(ws, runnerId, data, isBinary, remote);
+      if (this.handshaking.get(runnerId) === ws)
+        this.onOpening(ws, runnerId, data, isBinary, remote);
     });
   }
 
-  private onHello(
+  /**
+   * `hello`, or first `loading`: the runner's entry still loads. The hello deadline is spent
+   * (it bounds the dial, up to the first frame); the boot deadline bounds the load, through
+   * the expectation's signal, which terminates this socket and names the entry.
+   */
+  private onOpening(
     ws: WebSocket,
     runnerId: string,
     data: RawData,
     isBinary: boolean,
     remote: string,
   ): void {
-    if (!isBinary || !Buffer.isBuffer(data)) {
-      this.refuse(ws, runnerId, CLOSE_PROTOCOL, "first frame must be a binary hello", remote);
+    const { codec, maxFrameBytes } = this.settings;
+    const mayLoad = !this.loading.has(runnerId);
+    const verdict = judgeOpening(data, isBinary, runnerId, mayLoad, codec, maxFrameBytes);
+    if (!verdict.ok) {
+      this.loading.delete(runnerId);
+      this.refuse(ws, runnerId, CLOSE_PROTOCOL, verdict.why, remote);
+      if (verdict.otherProtocol) this.failExpectation(runnerId, verdict.why);
       return;
     }
-    const decoded = decodeFrame(data, this.settings.codec, this.settings.maxFrameBytes);
-    if (!decoded.ok) {
-      this.refuse(ws, runnerId, CLOSE_PROTOCOL, `bad hello: ${decoded.message}`, remote);
+    if (verdict.msg.t === "loading") {
+      this.loading.set(runnerId, { entry: verdict.msg.entry });
+      this.settings.log("debug", "runner is loading its entry", {
+        runnerId,
+        entry: verdict.msg.entry,
+      });
+      ws.once("message", (next: RawData, nextIsBinary: boolean) => {
+        if (this.handshaking.get(runnerId) === ws)
+          this.onOpening(ws, runnerId, next, nextIsBinary, remote);
+      });
       return;
     }
-    if (decoded.msg.t !== "hello") {
-      this.refuse(ws, runnerId, CLOSE_PROTOCOL, `expected hello, got ${decoded.msg.t}`, remote);
-      return;
-    }
-    const hello = decoded.msg as Hello;
-    if (hello.runnerId !== runnerId) {
-      const why = `hello names runner ${hello.runnerId}, the upgrade authenticated ${runnerId}`;
-      this.refuse(ws, runnerId, CLOSE_PROTOCOL, why, remote);
-      return;
-    }
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      const why = `runner speaks protocol ${hello.protocol}, parent speaks ${PROTOCOL_VERSION}`;
-      this.refuse(ws, runnerId, CLOSE_PROTOCOL, why, remote);
-      this.failExpectation(runnerId, why);
-      return;
-    }
+    const hello = verdict.msg;
+    this.handshaking.delete(runnerId);
+    this.loading.delete(runnerId);
     const exp = this.expectations.get(runnerId);
     if (exp === undefined) {
       ws.terminate();
@@ -381,19 +388,4 @@ export class RunnerServer {
     killer.unref();
     ws.once("close", () => clearTimeout(killer));
   }
-}
-
-function abortError(runnerId: string, signal: AbortSignal): FlameError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof FlameError) return reason;
-  if (reason instanceof Error && reason.name === "TimeoutError") {
-    return new FlameError("BOOT_FAILED", `Runner ${runnerId} did not say hello in time.`, {
-      cause: reason,
-      runnerId,
-    });
-  }
-  return new FlameError("ABORTED", `Stopped waiting for runner ${runnerId} to say hello.`, {
-    cause: reason,
-    runnerId,
-  });
 }

@@ -56,6 +56,7 @@ const KINDS = [
   "release",
   "released",
   "answer.part",
+  "loading",
 ] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_NUMBER = new Map<string, number>(KINDS.map((k, i) => [k, i + 1]));

@@ -72,6 +72,17 @@ export type ParentToRunner =
   | { readonly t: "release"; readonly id: number; readonly index: number };
 
 export type RunnerToParent =
+  /**
+   * Sent instead of `hello` as the first frame when the runner's entry module is still loading
+   * (protocol 8): the parent stops its hello deadline and waits for the `hello` that follows,
+   * within the boot deadline (`bootTimeout`). `entry` names the module, for the boot error.
+   */
+  | {
+      readonly t: "loading";
+      readonly runnerId: string;
+      readonly protocol: number;
+      readonly entry: string | null;
+    }
   | {
       readonly t: "hello";
       readonly runnerId: string;

@@ -40,6 +40,10 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
     need(isStr(m.agentVersion), "agentVersion must be a string") ??
     need(Number.isInteger(m.pid), "pid must be an integer") ??
     need(isStr(m.host), "host must be a string"),
+  loading: (m) =>
+    need(isStr(m.runnerId), "runnerId must be a string") ??
+    need(Number.isInteger(m.protocol), "protocol must be an integer") ??
+    need(m.entry === null || isStr(m.entry), "entry must be a string or null"),
   welcome: (m) => need(isStr(m.runnerId), "runnerId must be a string"),
   call: (m) =>
     withFn(m) ??

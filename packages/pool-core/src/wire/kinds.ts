@@ -29,6 +29,7 @@ export const RUNNER_MESSAGE_KINDS = [
   "ended",
   "shutdown",
   "released",
+  "loading",
 ] as const;
 export type RunnerMessageKind = (typeof RUNNER_MESSAGE_KINDS)[number];
 

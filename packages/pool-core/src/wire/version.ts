@@ -15,5 +15,8 @@
  *    calls may be pinned to the call that holds them (work flag + `on`), and the parent
  *    releases each one (`release`, answered by `released`). An answer frame over 1 MiB leaves
  *    the runner as `answer.part` frames (protocol/answer-parts.ts).
+ * 8: a runner dials while its entry module still loads: right after the upgrade it may say
+ *    `loading` (its entry), then `hello` once the entry loaded. The parent's hello deadline
+ *    (`helloTimeoutMs`) covers the dial up to the first frame; `bootTimeout` bounds the load.
  */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;

@@ -24,6 +24,8 @@ export interface LifecycleSettings {
  *
  * - `connecting`: dialing the parent; an attempt is in flight while `redialAtMs` is null,
  *   otherwise the next one starts then. The failsafe: at `failsafeAtMs` with no welcome, leave.
+ *   It is null while an attempt reached the parent and waits only on this runner's own entry
+ *   module (it said `loading`): the parent's boot deadline bounds that, by closing the link.
  * - `serving`: takes work; leaves at `idleAtMs` when set (armed while no task runs).
  * - `draining`: the parent asked it to shut down; no new work, running work gets until
  *   `drainAtMs`, children are stopped.
@@ -32,7 +34,7 @@ export interface LifecycleSettings {
 export type AgentLife =
   | {
       readonly phase: "connecting";
-      readonly failsafeAtMs: number;
+      readonly failsafeAtMs: number | null;
       readonly redialAtMs: number | null;
       /** How long after the next failed attempt to dial again (doubles, up to a cap). */
       readonly backoffMs: number;
@@ -121,8 +123,15 @@ export function moveAgent(state: AgentState, next: AgentLife): void {
 }
 
 export type AgentEvent =
-  /** Begin: the executor is up, dial the parent. */
+  /** Begin: dial the parent (the entry module loads meanwhile). */
   | { readonly type: "start" }
+  /**
+   * This attempt reached the parent (it proved itself and took the upgrade) and told it the
+   * entry module is still loading: only the entry is awaited now, not the parent.
+   */
+  | { readonly type: "entryLoading" }
+  /** The entry module could not be loaded: this runner can never serve. */
+  | { readonly type: "entryFailed"; readonly reason: string }
   /** The parent welcomed this runner: serve it. */
   | { readonly type: "welcomed" }
   /**
@@ -157,7 +166,7 @@ export type AgentEvent =
   | { readonly type: "tick" };
 
 /** Names of the exit codes the machine decides (the others are decided before it starts). */
-export type ExitName = "OK" | "PARENT_UNREACHABLE" | "LINK_LOST" | "REFUSED";
+export type ExitName = "OK" | "PARENT_UNREACHABLE" | "LINK_LOST" | "REFUSED" | "BAD_CONFIG";
 
 export type AgentEffect =
   /** Start one attempt to reach the parent (the machine aborts it by leaving). */

@@ -50,6 +50,13 @@ export function step(
     case "refused":
       if (life.phase === "connecting") leave(st, "REFUSED", event.reason, null);
       break;
+    case "entryLoading":
+      // The failsafe is about reaching the parent, which this attempt did.
+      if (life.phase === "connecting") moveAgent(state, { ...life, failsafeAtMs: null });
+      break;
+    case "entryFailed":
+      leave(st, "BAD_CONFIG", event.reason, null);
+      break;
     case "work":
       onWork(st, event, event.on ?? null);
       break;
@@ -113,10 +120,14 @@ function earliest(a: number | null, b: number | null): number | null {
 
 type Connecting = Extract<AgentLife, { phase: "connecting" }>;
 
-/** The attempt failed: the next one starts after the backoff, unless the failsafe comes first. */
+/**
+ * The attempt failed: the next one starts after the backoff, unless the failsafe comes first.
+ * An attempt that had reached the parent (failsafe off while the entry loaded) starts it again.
+ */
 function onUnreachable(st: Step, life: Connecting, reason: string): void {
   moveAgent(st.s, {
     ...life,
+    failsafeAtMs: life.failsafeAtMs ?? st.nowMs + st.s.settings.failsafeTimeoutMs,
     redialAtMs: st.nowMs + life.backoffMs,
     backoffMs: Math.min(life.backoffMs * 2, DIAL_BACKOFF_MAX_MS),
     lastError: reason,
@@ -224,7 +235,7 @@ function fireDeadlines(st: Step): void {
 /** The failsafe first (FLAME's Terminator: no parent in time, no runner), then the next dial. */
 function fireConnectDeadlines(st: Step, life: Connecting): void {
   const { settings } = st.s;
-  if (life.failsafeAtMs <= st.nowMs) {
+  if (life.failsafeAtMs !== null && life.failsafeAtMs <= st.nowMs) {
     const last =
       life.redialAtMs === null ? "no welcome before the failsafe deadline" : life.lastError;
     leave(

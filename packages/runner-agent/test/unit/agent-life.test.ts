@@ -117,6 +117,36 @@ describe("connecting and the failsafe, on virtual time", () => {
     expect(nextDeadline(m.state)).toBeNull();
   });
 
+  it("an attempt that reached the parent and said its entry is loading is not held to the failsafe; losing it starts the failsafe again", () => {
+    const m = connecting({ failsafeTimeoutMs: 1_000 });
+    m.send({ type: "start" });
+    m.at(200);
+    expect(m.send({ type: "entryLoading" })).toEqual([]);
+    // Only the entry is awaited now: the parent's boot deadline bounds it, not this failsafe.
+    expect(nextDeadline(m.state)).toBeNull();
+    m.at(50_000);
+    expect(m.send({ type: "tick" })).toEqual([]);
+    // The parent hung up (its boot deadline passed): retry within a fresh failsafe.
+    m.send({ type: "unreachable", reason: "closed before welcome (code 1006)" });
+    expect(m.state.life).toMatchObject({ phase: "connecting", failsafeAtMs: 51_000 });
+    expect(m.tickAtNextDeadline()).toEqual([{ type: "dial" }]);
+  });
+
+  it("an entry that fails to load leaves with exit BAD_CONFIG and its reason, whatever the link is doing", () => {
+    const m = connecting();
+    m.send({ type: "start" });
+    m.send({ type: "entryLoading" });
+    expect(m.send({ type: "entryFailed", reason: "could not load entry x.js: boom" })).toEqual([
+      {
+        type: "leave",
+        exit: "BAD_CONFIG",
+        reason: "could not load entry x.js: boom",
+        announce: null,
+      },
+    ]);
+    expect(m.send({ type: "welcomed" })).toEqual([]);
+  });
+
   it("a refusal is final: exit 4 at once, no retry", () => {
     const m = connecting();
     m.send({ type: "start" });

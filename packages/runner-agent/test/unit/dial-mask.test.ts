@@ -35,7 +35,7 @@ describe("dialOnce", () => {
     const dialed = await dialOnce(
       descriptor(parent),
       v8Codec,
-      ["echo"],
+      { entry: null, known: () => ["echo"], loaded: Promise.resolve(["echo"]), onLoading() {} },
       AbortSignal.timeout(10_000),
     );
     expect(dialed.kind).toBe("welcomed");
