@@ -3,7 +3,10 @@
  * caller, and a runner-agent's idle RSS. Baselines from the same run: the parent heap per
  * raw ws peer connection, a bare pending promise in a queue, and the raw peer's idle RSS
  * (against an inline runner: one thread each), and a bare `node` with 2 idle worker threads
- * (against a runner on 2 threads, issue 11).
+ * (against a runner on 2 threads, issue 11). The 2-thread runner is measured twice: once up
+ * (its modules and the entry loaded in each thread) and once after the warm-up calls, so the
+ * note can tell the code's footprint from heaps grown by work (issue 23: each thread's young
+ * generation grows under the call loop and is not given back while idle).
  */
 import { spawn } from "node:child_process";
 import { type FlameModule as Flame, tryLoadFlame } from "../flame-side.js";
@@ -65,6 +68,15 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
     }),
     figure({
       bench: BENCH,
+      measure: "runner-agent RSS, 2 threads, up before any call",
+      unit: "MB",
+      value: threadedRss.flameUp / (KB * KB),
+      baselineName: "node + 2 idle workers",
+      baseline: threadedRss.bare / (KB * KB),
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
       measure: "runner-agent idle RSS, 2 threads",
       unit: "MB",
       value: threadedRss.flame / (KB * KB),
@@ -75,26 +87,35 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
   ];
 }
 
-/** RSS of a runner on 2 worker threads, and of a bare node process with 2 idle workers. */
+/**
+ * RSS of a runner on 2 worker threads once both threads are up (before any call) and after
+ * the warm-up calls, and of a bare node process with 2 idle workers.
+ */
 async function idleThreadedRss(
   flame: Flame | null,
   scale: Scale,
-): Promise<{ flame: number; bare: number }> {
+): Promise<{ flameUp: number; flame: number; bare: number }> {
   const bare = await bareWorkersRss(2);
-  if (!flame) return { flame: Number.NaN, bare };
+  if (!flame) return { flameUp: Number.NaN, flame: Number.NaN, bare };
   const { fixtures, withPool } = flame;
   const options = { min: 1, max: 1, maxConcurrency: 2, execution: { threads: 2 } };
-  const runnerRss = await withPool("bench-mem-threads", options, async (pool) => {
+  return withPool("bench-mem-threads", options, async (pool) => {
+    const pid = Number(pool.snapshot().runners[0]?.meta.pid);
+    const rssOf = async (): Promise<number> => {
+      const rss = await residentBytes(pid);
+      if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
+      return rss;
+    };
+    // The second thread starts once the first loaded the entry (behind the hello) and is up
+    // ~0.1 s later on a quiet machine: 1 s covers it, and the bare process's settling time.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const flameUp = await rssOf();
     await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), {
       calls: scale.pick(2_000, 20),
       concurrency: 2,
     });
-    const pid = Number(pool.snapshot().runners[0]?.meta.pid);
-    const rss = await residentBytes(pid);
-    if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
-    return rss;
+    return { flameUp, flame: await rssOf(), bare };
   });
-  return { flame: runnerRss, bare };
 }
 
 /** A node process that starts `count` worker threads which do nothing, then idles. */
