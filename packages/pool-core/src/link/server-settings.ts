@@ -65,7 +65,11 @@ export interface RunnerServerOptions {
   readonly heartbeatIntervalMs?: number;
   /** A runner silent this long (no frame, no pong) is dropped. Default 10,000 ms. */
   readonly heartbeatTimeoutMs?: number;
-  /** An authenticated socket must say hello within this. Default 10,000 ms. */
+  /**
+   * An authenticated socket must send its first frame (`hello`, or `loading` while its entry
+   * still loads: protocol 8) within this; after `loading` the boot deadline bounds the hello.
+   * Default 10,000 ms.
+   */
   readonly helloTimeoutMs?: number;
   readonly log?: LinkLog;
 }
