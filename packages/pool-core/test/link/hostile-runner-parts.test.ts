@@ -15,6 +15,7 @@ import type { AnyMessage } from "../../src/protocol.js";
 import type { FakeRunner } from "./fake-runner.js";
 import {
   countingCodec,
+  expectSameAnswer,
   frameOf,
   manualSlices,
   connected as setup,
@@ -87,7 +88,7 @@ describe("a large answer in parts", () => {
       slices.runAll();
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(await answer).toEqual(value);
+    expectSameAnswer(await answer, value);
     expect(conn.heldAnswerBytes).toBe(0);
   });
 
