@@ -1,93 +1,189 @@
 /**
- * Bench 7 (issue 11), CPU-bound work: a fixed chunk of pure-JS work (~20 ms, calibrated at
- * start) run by one runner on 2 worker threads against piscina with 2 threads, and by one
- * runner on 2 threads against one on 1 thread. Goals: ≥ 0.95× piscina; ≥ 1.8× the 1-thread
- * runner (on a 2-core machine, so also a check that both cores are used).
+ * Bench 7 (issues 11 and 23), CPU-bound work: a fixed chunk of pure-JS work (~20 ms and ~3 ms,
+ * calibrated at start) run by one runner on 2 worker threads against piscina with 2 threads, and
+ * (~20 ms) by one runner on 2 threads against one on 1 thread. Goals: ≥ 0.95× piscina; ≥ 1.8× the
+ * 1-thread runner (on a 2-core machine, so also a check that both cores are used).
+ *
+ * Beside them, what issue 23's "back-to-back" rule is about: every task is stamped with its
+ * thread, start and end (fixtures/stamped-work.mjs), so the bench reports how long a thread sat
+ * idle between two tasks (piscina's next task is one thread hop away; a runner's next call is a
+ * round trip to the parent away), and the throughput of a runner given a call queued behind each
+ * thread (maxConcurrency 4 on 2 threads: a CPU-bound task holds its thread's event loop, so the
+ * queued one starts the moment it ends), the most a prefetch of one call per thread could give.
  */
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
+import type { WorkStamp } from "../../fixtures/stamped-work.mjs";
 import { work } from "../../fixtures/work.mjs";
-import { alternateRuns, withFlamePool } from "../flame-side.js";
-import { callsPerSecond, median, runClosedLoop } from "../measure.js";
+import { alternateRuns, type FlameSide, withFlamePool } from "../flame-side.js";
+import { median } from "../measure.js";
 import { type Figure, figure } from "../report.js";
 import type { Scale } from "../scale.js";
 
 const taskFile = fileURLToPath(new URL("../../fixtures/piscina-work.mjs", import.meta.url));
-const TARGET_TASK_MS = 20;
+/** 4 callers keep 2 threads busy with one task waiting behind each. */
+const CALLERS = 4;
 
-/** Iterations of `work` that take about TARGET_TASK_MS here (median of a few tries). */
-function calibrate(): number {
+/** Iterations of `work` that take about `targetMs` here. */
+function calibrate(targetMs: number): number {
   let iterations = 100_000;
   for (;;) {
     const startedMs = performance.now();
     work(iterations);
     const tookMs = performance.now() - startedMs;
-    if (tookMs >= 5) return Math.round((iterations * TARGET_TASK_MS) / tookMs);
+    if (tookMs >= 5) return Math.round((iterations * targetMs) / tookMs);
     iterations *= 4;
   }
 }
 
+interface StampedRun {
+  readonly tasksPerSecond: number;
+  /** Every gap between one task's end and the next task's start on the same thread. */
+  readonly idleGapsMs: number[];
+}
+
+/** `calls` tasks from CALLERS closed-loop callers; throughput and the threads' idle gaps. */
+async function runStamped(callOnce: () => Promise<WorkStamp>, calls: number): Promise<StampedRun> {
+  const stamps: WorkStamp[] = [];
+  let next = 0;
+  const caller = async (): Promise<void> => {
+    while (next < calls) {
+      next += 1;
+      stamps.push(await callOnce());
+    }
+  };
+  const startedMs = performance.now();
+  await Promise.all(Array.from({ length: Math.min(CALLERS, calls) }, caller));
+  const elapsedMs = performance.now() - startedMs;
+  return { tasksPerSecond: (calls / elapsedMs) * 1000, idleGapsMs: idleGaps(stamps) };
+}
+
+function idleGaps(stamps: readonly WorkStamp[]): number[] {
+  const byThread = new Map<string, WorkStamp[]>();
+  for (const stamp of stamps) {
+    const list = byThread.get(stamp.thread) ?? [];
+    list.push(stamp);
+    byThread.set(stamp.thread, list);
+  }
+  const gaps: number[] = [];
+  for (const list of byThread.values()) {
+    list.sort((a, b) => a.startMs - b.startMs);
+    for (let i = 1; i < list.length; i += 1) {
+      gaps.push((list[i] as WorkStamp).startMs - (list[i - 1] as WorkStamp).endMs);
+    }
+  }
+  return gaps;
+}
+
+const threadsPool = (threads: number, maxConcurrency: number) => ({
+  min: 1,
+  max: 1,
+  maxConcurrency,
+  execution: { threads },
+});
+
 export async function cpuBoundBench(scale: Scale): Promise<Figure[]> {
   work(1_000_000); // warm the JIT before calibrating
-  const iterations = calibrate();
-  const input = { iterations };
-  // 4 callers keep 2 threads busy with one task queued behind each.
-  const load = { calls: scale.pick(200, 8), concurrency: 4 };
   const piscina = new Piscina({ filename: taskFile, minThreads: 2, maxThreads: 2 });
   try {
-    const pooled = (threads: number) => ({
-      min: 1,
-      max: 1,
-      maxConcurrency: threads,
-      execution: { threads },
-    });
-    return await withFlamePool("bench-cpu-2", pooled(2), (two) =>
-      withFlamePool("bench-cpu-1", pooled(1), async (one) => {
-        const onPiscina = (): Promise<unknown> => piscina.run(input);
-        const onTwo = two
-          ? (): Promise<unknown> => two.pool.call(two.fixtures.cpuWork, input)
-          : null;
-        const onOne = one
-          ? (): Promise<unknown> => one.pool.call(one.fixtures.cpuWork, input)
-          : null;
-        const warmup = { calls: scale.pick(20, 2), concurrency: 4 };
-        await runClosedLoop(onPiscina, warmup);
-        if (onTwo) await runClosedLoop(onTwo, warmup);
-        if (onOne) await runClosedLoop(onOne, warmup);
-        const vsPiscina = await alternateRuns(
-          scale.rounds,
-          () => runClosedLoop(onPiscina, load),
-          onTwo ? () => runClosedLoop(onTwo, load) : null,
-        );
-        const vsOneThread = await alternateRuns(
-          scale.rounds,
-          onOne ? () => runClosedLoop(onOne, load) : () => runClosedLoop(onPiscina, load),
-          onTwo ? () => runClosedLoop(onTwo, load) : null,
-        );
-        const measure = `~${TARGET_TASK_MS} ms task, 2 threads`;
-        return [
-          figure({
-            bench: "CPU-bound",
-            measure: `throughput ${measure} vs piscina`,
-            unit: "tasks/s",
-            value: median(vsPiscina.flame.map(callsPerSecond)),
-            baselineName: "piscina 2 threads",
-            baseline: median(vsPiscina.baseline.map(callsPerSecond)),
-            goal: { on: "ratio", op: ">=", target: 0.95 },
-          }),
-          figure({
-            bench: "CPU-bound",
-            measure: `throughput ${measure} vs 1 thread`,
-            unit: "tasks/s",
-            value: median(vsOneThread.flame.map(callsPerSecond)),
-            baselineName: "1 runner, 1 thread",
-            baseline: median(vsOneThread.baseline.map(callsPerSecond)),
-            goal: { on: "ratio", op: ">=", target: 1.8 },
-          }),
-        ];
-      }),
+    return await withFlamePool("bench-cpu-2", threadsPool(2, 2), (two) =>
+      withFlamePool("bench-cpu-1", threadsPool(1, 1), (one) =>
+        withFlamePool("bench-cpu-queued", threadsPool(2, 4), async (queued) => [
+          ...(await taskSize(scale, 20, scale.pick(200, 8), piscina, two, one, null)),
+          ...(await taskSize(scale, 3, scale.pick(1_000, 8), piscina, two, null, queued)),
+        ]),
+      ),
     );
   } finally {
     await piscina.destroy();
   }
+}
+
+/** The figures of one task size; `one` and `queued` are measured when given. */
+async function taskSize(
+  scale: Scale,
+  targetMs: number,
+  calls: number,
+  piscina: Piscina,
+  two: FlameSide | null,
+  one: FlameSide | null,
+  queued: FlameSide | null,
+): Promise<Figure[]> {
+  const input = { iterations: calibrate(targetMs) };
+  const onPiscina = (): Promise<WorkStamp> => piscina.run(input);
+  const onPool = (side: FlameSide | null) =>
+    side ? (): Promise<WorkStamp> => side.pool.call(side.fixtures.cpuWork, input) : null;
+  const onTwo = onPool(two);
+  const warmupCalls = scale.pick(20, 2);
+  for (const call of [onPiscina, onTwo, onPool(one), onPool(queued)]) {
+    if (call) await runStamped(call, warmupCalls);
+  }
+  const measured = (call: (() => Promise<WorkStamp>) | null) =>
+    call ? () => runStamped(call, calls) : null;
+  const vsPiscina = await alternateRuns(
+    scale.rounds,
+    () => runStamped(onPiscina, calls),
+    measured(onTwo),
+  );
+  const measure = `~${targetMs} ms task`;
+  const throughput = (runs: StampedRun[]) => median(runs.map((r) => r.tasksPerSecond));
+  const figures = [
+    figure({
+      bench: "CPU-bound",
+      measure: `throughput ${measure}, 2 threads vs piscina`,
+      unit: "tasks/s",
+      value: throughput(vsPiscina.flame),
+      baselineName: "piscina 2 threads",
+      baseline: throughput(vsPiscina.baseline),
+      goal: { on: "ratio", op: ">=", target: 0.95 },
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `thread idle between tasks p50, ${measure}`,
+      unit: "µs",
+      value: median(vsPiscina.flame.flatMap((r) => r.idleGapsMs)) * 1000,
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.flatMap((r) => r.idleGapsMs)) * 1000,
+      goal: null,
+    }),
+  ];
+  const onOne = onPool(one);
+  if (onOne) {
+    const vsOneThread = await alternateRuns(
+      scale.rounds,
+      () => runStamped(onOne, calls),
+      measured(onTwo),
+    );
+    figures.push(
+      figure({
+        bench: "CPU-bound",
+        measure: `throughput ${measure}, 2 threads vs 1 thread`,
+        unit: "tasks/s",
+        value: throughput(vsOneThread.flame),
+        baselineName: "1 runner, 1 thread",
+        baseline: throughput(vsOneThread.baseline),
+        goal: { on: "ratio", op: ">=", target: 1.8 },
+      }),
+    );
+  }
+  const onQueued = onPool(queued);
+  if (onQueued) {
+    const vsQueued = await alternateRuns(
+      scale.rounds,
+      () => runStamped(onPiscina, calls),
+      measured(onQueued),
+    );
+    figures.push(
+      figure({
+        bench: "CPU-bound",
+        measure: `throughput ${measure}, a call queued behind each of 2 threads (maxConcurrency 4)`,
+        unit: "tasks/s",
+        value: throughput(vsQueued.flame),
+        baselineName: "piscina 2 threads",
+        baseline: throughput(vsQueued.baseline),
+        goal: null,
+      }),
+    );
+  }
+  return figures;
 }
