@@ -23,6 +23,7 @@ const expectedFigures = [
   ["call path", "p50 latency @128 (threads)"],
   ["call path", "throughput @128 (threads)"],
   ["call path", "thread hop floor: postMessage round trip p50, idle threads"],
+  ["call path", "p50 latency @1 (threads) vs inline p50 @1 + thread hop"],
   ["call path", "p50 latency @1 (inline)"],
   ["call path", "throughput @1 (inline)"],
   ["call path", "p50 latency @16 (inline)"],
@@ -38,14 +39,18 @@ const expectedFigures = [
   ["CPU-bound", "throughput ~3 ms task, a call queued behind each of 2 threads (maxConcurrency 4)"],
   ["core scaling", "checkout+checkin, 10k runners"],
   ["core scaling", "min runner crash+replace, 10k min runners"],
+  ["core scaling", "floor: Map has+set+get+delete of a new id, 5k entries"],
+  ["core scaling", "floor: Map get+delete oldest id, set a new one, 10k entries"],
   ["cold start", "empty pool → first result"],
   ["memory", "parent heap per idle runner"],
   ["memory", "parent heap per waiting caller"],
   ["memory", "runner-agent idle RSS"],
+  ["memory", "runner-agent RSS, 2 threads, up before any call"],
   ["memory", "runner-agent idle RSS, 2 threads"],
   ["payload", "1 KB args @8"],
   ["payload", "64 KB args @8"],
   ["payload", "1 MB args @8"],
+  ["payload", "16 MB args @8"],
 ] as const;
 
 /** Generous: the smoke run takes seconds, but other engineers load the same 2 cores. */
