@@ -3,6 +3,7 @@
  * gone afterwards. Build first: `npm run build -w @flame-ts/pool-core -w @flame-ts/runner-agent`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   DEFAULT_EXECUTION,
@@ -14,7 +15,13 @@ import {
 import { type ParentDescriptor, PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { expect, vi } from "vitest";
 
-export const AGENT_BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
+/** The `flame-runner` bin a backend starts: the bundle (scripts/bundle.mjs), as installed. */
+export const AGENT_BIN = fileURLToPath(
+  new URL(
+    `../${JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).bin["flame-runner"]}`,
+    import.meta.url,
+  ),
+);
 export const FUNCTIONS_FIXTURE = fileURLToPath(
   new URL("./fixtures/functions.mjs", import.meta.url),
 );
