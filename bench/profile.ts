@@ -109,7 +109,7 @@ const fn = bytes > 0 ? "byteLength" : "echo";
 const server = await RawEchoServer.listen();
 let rawRate: number;
 try {
-  const peer = await server.spawnPeer(childArgs("raw-peer"));
+  const peer = await server.spawnPeer({ execArgv: childArgs("raw-peer") });
   try {
     await loadFor(() => peer.call(fn, input)); // warm-up, unprofiled
     rawRate = await profiled("raw-parent", peer.pid, () => loadFor(() => peer.call(fn, input)));

@@ -64,19 +64,34 @@ export async function alternateRuns<R>(
 }
 
 /**
- * The closed-loop comparison every throughput/latency bench makes: warm both sides with
- * `warmup`, then alternate `rounds` runs of `load` (baseline first in each round).
+ * The closed-loop comparison every throughput/latency bench makes: warm each side with
+ * `warmup`, then alternate `rounds` runs of `load` (baseline first in each round). A `floor`
+ * (the least any design like the pool's can cost: e.g. the raw peer on worker threads) runs
+ * between the two in each round, so all three see the same machine.
  */
 export async function compareClosedLoops(
   baseline: () => Promise<unknown>,
   flame: (() => Promise<unknown>) | null,
-  options: { readonly load: LoadOptions; readonly warmup: LoadOptions; readonly rounds: number },
-): Promise<{ baseline: LoadResult[]; flame: LoadResult[] }> {
-  await runClosedLoop(baseline, options.warmup);
-  if (flame) await runClosedLoop(flame, options.warmup);
-  return alternateRuns(
+  options: {
+    readonly load: LoadOptions;
+    readonly warmup: LoadOptions;
+    readonly rounds: number;
+    readonly floor?: () => Promise<unknown>;
+  },
+): Promise<{ baseline: LoadResult[]; flame: LoadResult[]; floor: LoadResult[] }> {
+  const { floor } = options;
+  for (const side of [baseline, floor, flame]) {
+    if (side) await runClosedLoop(side, options.warmup);
+  }
+  const floorRuns: LoadResult[] = [];
+  const runs = await alternateRuns(
     options.rounds,
-    () => runClosedLoop(baseline, options.load),
+    async () => {
+      const run = await runClosedLoop(baseline, options.load);
+      if (floor) floorRuns.push(await runClosedLoop(floor, options.load));
+      return run;
+    },
     flame ? () => runClosedLoop(flame, options.load) : null,
   );
+  return { ...runs, floor: floorRuns };
 }

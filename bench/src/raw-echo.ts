@@ -59,6 +59,13 @@ export class RawPeer {
   }
 }
 
+export interface SpawnPeerOptions {
+  readonly execArgv?: readonly string[];
+  /** Worker threads that run the peer's functions; 0 (default): its main thread. */
+  readonly threads?: number;
+  readonly timeoutMs?: number;
+}
+
 export class RawEchoServer {
   readonly url: string;
   readonly #server: WebSocketServer;
@@ -86,11 +93,13 @@ export class RawEchoServer {
 
   /**
    * Starts a peer process and resolves once it has said hello (its link is ready).
+   * `threads` > 0 runs its functions on that many worker threads (fixtures/raw-peer.mjs);
    * `execArgv` goes to its node (e.g. `--cpu-prof` for the profile script).
    */
-  async spawnPeer(execArgv: readonly string[] = [], timeoutMs = 15_000): Promise<RawPeer> {
+  async spawnPeer(options: SpawnPeerOptions = {}): Promise<RawPeer> {
+    const { execArgv = [], threads = 0, timeoutMs = 15_000 } = options;
     const child = spawn(process.execPath, [...execArgv, peerScript], {
-      env: { ...process.env, RAW_PEER_URL: this.url },
+      env: { ...process.env, RAW_PEER_URL: this.url, RAW_PEER_THREADS: String(threads) },
       stdio: ["ignore", "ignore", "inherit"],
     });
     const pid = child.pid;

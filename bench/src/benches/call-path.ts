@@ -6,7 +6,13 @@
  * 1.2× of (inline p50 at 1 + the thread-hop floor), both measured in this run: no executor that
  * hands work to a thread can beat inline by less than one hop (thread-hop.ts). Inline (issue
  * 7's): throughput ≥ 0.8× at 128, p50 ≤ 1.25× raw at 1.
+ *
+ * Beside raw, the threads mode is measured against its floor: the same raw peer running its
+ * functions on as many worker threads as the runner has (fixtures/raw-peer.mjs,
+ * RAW_PEER_THREADS), so the report shows both how far a thread executor's floor is from raw
+ * and how far the pool is from that floor.
  */
+import { availableParallelism } from "node:os";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
 import { RawEchoServer } from "../raw-echo.js";
@@ -16,6 +22,10 @@ import { threadHopP50Us } from "../thread-hop.js";
 
 const BENCH = "call path";
 const BASELINE = "raw ws+v8";
+const FLOOR = "raw ws+v8 on threads";
+const MAX_CONCURRENCY = 128;
+/** The runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
+const RUNNER_THREADS = Math.min(MAX_CONCURRENCY, availableParallelism());
 
 interface Level {
   readonly concurrency: number;
@@ -105,13 +115,16 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
   const server = await RawEchoServer.listen();
   try {
     const peer = await server.spawnPeer();
+    const floorPeer =
+      mode === "threads" ? await server.spawnPeer({ threads: RUNNER_THREADS }) : null;
     try {
       return await withFlamePool(
         `bench-call-${mode}`,
-        { min: 1, max: 1, maxConcurrency: 128, execution: { mode } },
+        { min: 1, max: 1, maxConcurrency: MAX_CONCURRENCY, execution: { mode } },
         async (side) => {
           const input = { n: 1 };
           const raw = (): Promise<unknown> => peer.call("echo", input);
+          const floor = floorPeer ? { floor: () => floorPeer.call("echo", input) } : {};
           const flame = side
             ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input)
             : null;
@@ -126,6 +139,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
               load: level,
               warmup: { calls: level.calls, concurrency: level.concurrency },
               rounds: level.rounds,
+              ...floor,
             });
             if (level.concurrency === 1) {
               rawP50AtOneUs = median(runs.baseline.map(p50Us));
@@ -151,14 +165,60 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
                 goal: level.throughputGoal,
               }),
             );
+            if (runs.floor.length > 0) figures.push(...floorFigures(level, runs));
           }
           return { figures, p50AtOneUs, rawP50AtOneUs };
         },
       );
     } finally {
       await peer.close();
+      await floorPeer?.close();
     }
   } finally {
     await server.close();
   }
+}
+
+/** Threads mode against its floor, and the floor against raw (how much of raw a thread executor can reach). */
+function floorFigures(
+  level: Level,
+  runs: { baseline: LoadResult[]; flame: LoadResult[]; floor: LoadResult[] },
+): Figure[] {
+  const at = `@${level.concurrency}`;
+  const p50 = (list: LoadResult[]) => median(list.map(p50Us));
+  const throughput = (list: LoadResult[]) => median(list.map(callsPerSecond));
+  const figures = [
+    figure({
+      bench: BENCH,
+      measure: `throughput ${at}: the thread floor vs raw`,
+      unit: "calls/s",
+      value: throughput(runs.floor),
+      baselineName: BASELINE,
+      baseline: throughput(runs.baseline),
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: `throughput ${at} (threads) vs the thread floor`,
+      unit: "calls/s",
+      value: throughput(runs.flame),
+      baselineName: FLOOR,
+      baseline: throughput(runs.floor),
+      goal: null,
+    }),
+  ];
+  if (level.concurrency === 1) {
+    figures.push(
+      figure({
+        bench: BENCH,
+        measure: `p50 latency ${at} (threads) vs the thread floor`,
+        unit: "µs",
+        value: p50(runs.flame),
+        baselineName: FLOOR,
+        baseline: p50(runs.floor),
+        goal: null,
+      }),
+    );
+  }
+  return figures;
 }

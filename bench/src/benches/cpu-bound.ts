@@ -17,6 +17,7 @@ import type { WorkStamp } from "../../fixtures/stamped-work.mjs";
 import { work } from "../../fixtures/work.mjs";
 import { alternateRuns, type FlameSide, withFlamePool } from "../flame-side.js";
 import { median } from "../measure.js";
+import { RawEchoServer, type RawPeer } from "../raw-echo.js";
 import { type Figure, figure } from "../report.js";
 import type { Scale } from "../scale.js";
 
@@ -85,18 +86,30 @@ const threadsPool = (threads: number, maxConcurrency: number) => ({
 export async function cpuBoundBench(scale: Scale): Promise<Figure[]> {
   work(1_000_000); // warm the JIT before calibrating
   const piscina = new Piscina({ filename: taskFile, minThreads: 2, maxThreads: 2 });
+  const server = await RawEchoServer.listen();
+  let floor: RawPeer | null = null;
   try {
+    floor = await server.spawnPeer({ threads: 2 });
+    const baselines = { piscina, floor };
     return await withFlamePool("bench-cpu-2", threadsPool(2, 2), (two) =>
       withFlamePool("bench-cpu-1", threadsPool(1, 1), (one) =>
         withFlamePool("bench-cpu-queued", threadsPool(2, 4), async (queued) => [
-          ...(await taskSize(scale, 20, scale.pick(200, 8), piscina, two, one, null)),
-          ...(await taskSize(scale, 3, scale.pick(1_000, 8), piscina, two, null, queued)),
+          ...(await taskSize(scale, 20, scale.pick(200, 8), baselines, two, one, null)),
+          ...(await taskSize(scale, 3, scale.pick(1_000, 8), baselines, two, null, queued)),
         ]),
       ),
     );
   } finally {
+    await floor?.close();
+    await server.close();
     await piscina.destroy();
   }
+}
+
+interface Baselines {
+  readonly piscina: Piscina;
+  /** The raw peer on 2 worker threads. */
+  readonly floor: RawPeer;
 }
 
 /** The figures of one task size; `one` and `queued` are measured when given. */
@@ -104,25 +117,31 @@ async function taskSize(
   scale: Scale,
   targetMs: number,
   calls: number,
-  piscina: Piscina,
+  { piscina, floor }: Baselines,
   two: FlameSide | null,
   one: FlameSide | null,
   queued: FlameSide | null,
 ): Promise<Figure[]> {
   const input = { iterations: calibrate(targetMs) };
   const onPiscina = (): Promise<WorkStamp> => piscina.run(input);
+  const onFloor = () => floor.call("cpuWork", input) as Promise<WorkStamp>;
   const onPool = (side: FlameSide | null) =>
     side ? (): Promise<WorkStamp> => side.pool.call(side.fixtures.cpuWork, input) : null;
   const onTwo = onPool(two);
   const warmupCalls = scale.pick(20, 2);
-  for (const call of [onPiscina, onTwo, onPool(one), onPool(queued)]) {
+  for (const call of [onPiscina, onFloor, onTwo, onPool(one), onPool(queued)]) {
     if (call) await runStamped(call, warmupCalls);
   }
   const measured = (call: (() => Promise<WorkStamp>) | null) =>
     call ? () => runStamped(call, calls) : null;
+  const floorRuns: StampedRun[] = [];
   const vsPiscina = await alternateRuns(
     scale.rounds,
-    () => runStamped(onPiscina, calls),
+    async () => {
+      const run = await runStamped(onPiscina, calls);
+      floorRuns.push(await runStamped(onFloor, calls));
+      return run;
+    },
     measured(onTwo),
   );
   const measure = `~${targetMs} ms task`;
@@ -142,6 +161,33 @@ async function taskSize(
       measure: `thread idle between tasks p50, ${measure}`,
       unit: "µs",
       value: median(vsPiscina.flame.flatMap((r) => r.idleGapsMs)) * 1000,
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.flatMap((r) => r.idleGapsMs)) * 1000,
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `throughput ${measure}: the floor (raw ws+v8 on 2 threads) vs piscina`,
+      unit: "tasks/s",
+      value: throughput(floorRuns),
+      baselineName: "piscina 2 threads",
+      baseline: throughput(vsPiscina.baseline),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `throughput ${measure}, 2 threads vs the floor`,
+      unit: "tasks/s",
+      value: throughput(vsPiscina.flame),
+      baselineName: "raw ws+v8 on 2 threads",
+      baseline: throughput(floorRuns),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `thread idle between tasks p50, ${measure}: the floor`,
+      unit: "µs",
+      value: median(floorRuns.flatMap((r) => r.idleGapsMs)) * 1000,
       baselineName: "piscina 2 threads",
       baseline: median(vsPiscina.baseline.flatMap((r) => r.idleGapsMs)) * 1000,
       goal: null,
