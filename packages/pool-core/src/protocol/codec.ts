@@ -23,6 +23,16 @@ export interface Codec {
   /** Throws on bytes it can't read. */
   decode(bytes: Uint8Array): unknown;
   /**
+   * Optional: `decode` for bytes whose whole ArrayBuffer holds this one call's frame and
+   * nothing else, handed over for good (a large input transferred to its worker thread). A
+   * typed array or Buffer that fills at least half of that buffer may stay a view into it
+   * instead of being copied, so a large argument is copied once on its way from the socket to
+   * the function (issue 23), as `v8.deserialize` itself does. Such a view's `.buffer` shows
+   * only its own call's frame, and keeps it alive no longer than the value lives: at most
+   * twice the value's own bytes.
+   */
+  decodeOwned?(bytes: Uint8Array): unknown;
+  /**
    * Optional: the same decode, a bounded slice of work at a time, so the parent can decode a
    * large answer between its other work instead of stalling its event loop. Without it, a
    * large answer is decoded in one go. Must produce what `decode` produces; throws (at the
@@ -47,6 +57,11 @@ export const v8Codec: Codec = {
     deserializer.readHeader();
     return deserializer.readValue();
   },
+  decodeOwned: (bytes) => {
+    const deserializer = new OwnedBufferDeserializer(bytes);
+    deserializer.readHeader();
+    return deserializer.readValue();
+  },
   decodeInSlices: startV8Decode,
 };
 
@@ -63,6 +78,20 @@ class CopyingDeserializer extends DefaultDeserializer {
       DefaultDeserializer.prototype as unknown as HostObjectReader
     )._readHostObject.call(this) as ArrayBufferView;
     return copyView(view);
+  }
+}
+
+/**
+ * For `decodeOwned`: a view that fills at least half of the frame's buffer stays a view (the
+ * frame is its call's alone, and pinning it costs at most the view's size again); smaller
+ * ones are copied, so a small array does not keep a large frame alive.
+ */
+class OwnedBufferDeserializer extends DefaultDeserializer {
+  _readHostObject(): unknown {
+    const view = (
+      DefaultDeserializer.prototype as unknown as HostObjectReader
+    )._readHostObject.call(this) as ArrayBufferView;
+    return view.byteLength * 2 >= view.buffer.byteLength ? view : copyView(view);
   }
 }
 

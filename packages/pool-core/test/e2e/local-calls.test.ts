@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { defineFunction, type FlameError, LocalBackend } from "../../src/index.js";
 import {
   add,
+  bytesSeen,
   crash,
   echo,
   fail,
@@ -44,6 +45,27 @@ describe("LocalBackend pool: calls", () => {
     expect(back.error.message).toBe("kept");
     expect("undef" in back.nested && Number.isNaN(back.nested.nan)).toBe(true);
     expect(await pool.call(add, { a: 2, b: 40 })).toBe(42);
+  });
+
+  it("a large binary argument reaches its thread copied once, a view into its own call's frame only", async () => {
+    const pool = localPool({ max: 1, maxConcurrency: 4 });
+    const MIB = 1024 * 1024;
+    const markers = ["call-A-bytes", "call-B-bytes", "call-C-bytes", "call-D-bytes"];
+    const seen = await Promise.all(
+      markers.map((marker, i) => {
+        const bytes = Buffer.alloc(MIB, marker);
+        const other = markers[(i + 1) % markers.length] as string;
+        return pool.call(bytesSeen, { bytes, otherReversed: [...other].reverse().join("") });
+      }),
+    );
+    for (const view of seen) {
+      expect(view.byteLength).toBe(MIB);
+      // Not a copy of its own (that buffer would be exactly 1 MiB): the frame it arrived in,
+      // whose other bytes are that call's header and envelope.
+      expect(view.bufferBytes).toBeGreaterThan(MIB);
+      expect(view.bufferBytes).toBeLessThan(MIB + 4096);
+      expect(view.holdsOther).toBe(false);
+    }
   });
 
   it("a remote throw is REMOTE_ERROR with the remote name, message and stack; the pool keeps serving", async () => {

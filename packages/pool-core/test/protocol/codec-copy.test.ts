@@ -53,3 +53,42 @@ describe("v8 codec: binary values are copied out of the receive buffer", () => {
     expect(exposes(value)).toBe(false);
   });
 });
+
+describe("v8 codec: decodeOwned, for a frame handed over whole (a large input on its thread)", () => {
+  const decodeOwned = (bytes: Uint8Array): unknown => {
+    if (v8Codec.decodeOwned === undefined) throw new Error("v8Codec has no decodeOwned");
+    return v8Codec.decodeOwned(bytes);
+  };
+
+  it("leaves a binary value that fills most of the frame a view into it: no second copy", () => {
+    const big = Buffer.alloc(100_000, "big");
+    const frame = v8Codec.encode({ big, n: 1 });
+    const out = decodeOwned(frame) as { big: Buffer; n: number };
+    expect(Buffer.isBuffer(out.big)).toBe(true);
+    expect(out.big.equals(big)).toBe(true);
+    expect(out.big.buffer === frame.buffer).toBe(true);
+    expect(out.n).toBe(1);
+  });
+
+  it("copies a binary value smaller than half the frame, so it does not keep the frame alive", () => {
+    const frame = v8Codec.encode({
+      small: new Uint8Array([1, 2, 3]),
+      big: new Uint8Array(100_000).fill(9),
+    });
+    const out = decodeOwned(frame) as { small: Uint8Array; big: Uint8Array };
+    expect([...out.small]).toEqual([1, 2, 3]);
+    expect(out.small.buffer.byteLength).toBe(3);
+    expect(out.big.buffer === frame.buffer).toBe(true);
+  });
+
+  it("decodes every value as decode does", () => {
+    const value = {
+      date: new Date(5),
+      map: new Map([[1, "a"]]),
+      bytes: new Uint8Array(70_000).fill(3),
+      error: new RangeError("kept"),
+    };
+    const frame = v8Codec.encode(value);
+    expect(decodeOwned(frame)).toEqual(v8Codec.decode(frame));
+  });
+});

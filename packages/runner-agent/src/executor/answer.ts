@@ -31,6 +31,12 @@ export interface RunnableTask {
   readonly kind: WorkKind;
   readonly fn: string;
   readonly input: Uint8Array;
+  /**
+   * The input's whole buffer is this call's frame alone, handed to this thread for good (a
+   * large input transferred apart, batch.ts): the codec may leave large binary values as
+   * views into it instead of copying them (Codec.decodeOwned).
+   */
+  readonly inputOwned?: boolean;
   readonly traceparent: string | undefined;
   readonly on?: number | undefined;
 }
@@ -63,7 +69,11 @@ export function runToFrame(
   }
   let args: unknown;
   try {
-    args = settings.codec.decode(task.input);
+    const { codec } = settings;
+    args =
+      task.inputOwned === true && codec.decodeOwned !== undefined
+        ? codec.decodeOwned(task.input)
+        : codec.decode(task.input);
   } catch (error) {
     done(errorFrame(settings, kind, id, toWireError(error, "SERIALIZATION")), NONE);
     return;

@@ -18,8 +18,9 @@
  * their own transferred buffer, in order. A large input is the tail of the frame ws assembled
  * for it (its own buffer: a message over 64 KiB spans socket reads, which ws joins into one new
  * buffer), so that buffer is transferred as it is and the thread's decode makes the one copy
- * the function gets: the main thread copies nothing (issue 23: that copy was 17% of the agent
- * main thread's CPU at 1 MB args, the thread that bounds the runner's throughput). Anything
+ * the function gets at most: the main thread copies nothing (issue 23: that copy was 17% of the
+ * agent main thread's CPU at 1 MB args, the thread that bounds the runner's throughput), and a
+ * binary value filling most of the frame stays a view into it (Codec.decodeOwned). Anything
  * else (a view with bytes after it, or a long lead) is copied, as before.
  */
 import { type WireError, WORK_KINDS, type WorkKind } from "@flame-ts/pool-core/wire";
@@ -28,8 +29,8 @@ import type { TaskSpec } from "./executor.js";
 export const APART_BYTES = 64 * 1024;
 /**
  * Most bytes a large input's buffer may hold before it and still be transferred whole: its own
- * frame's header and work envelope (fn, traceparent, idempotency key). The thread never shows
- * them to the function: the codec's decode copies values out of the frame.
+ * frame's header and work envelope (fn, traceparent, idempotency key): a large binary value
+ * left as a view into the frame (Codec.decodeOwned) shows only its own call's bytes.
  */
 const MAX_LEAD_BYTES = 4 * 1024;
 const HAS_TRACEPARENT = 0x80;
@@ -169,6 +170,8 @@ export interface UnpackedTask {
   readonly kind: WorkKind;
   readonly fn: string;
   readonly input: Uint8Array;
+  /** The input travelled apart: its buffer is its own frame's alone (RunnableTask.inputOwned). */
+  readonly inputOwned: boolean;
   readonly deadlineMs: number | null;
   readonly traceparent: string | undefined;
   /** undefined: the parent sent none (the context makes one when asked). */
@@ -233,7 +236,8 @@ export function readTaskBatch(
       next += 8;
     }
     let input: Uint8Array;
-    if (inputBytes === APART_U32) {
+    const inputOwned = inputBytes === APART_U32;
+    if (inputOwned) {
       input = batch.apart[apartIndex++] ?? new Uint8Array(0);
     } else {
       input = packed.subarray(next, next + inputBytes);
@@ -241,7 +245,17 @@ export function readTaskBatch(
     }
     at = next;
     const deadlineMs = Number.isNaN(deadline) ? null : deadline;
-    const task = { id, kind, fn, input, deadlineMs, traceparent, idempotencyKey, attempt };
+    const task = {
+      id,
+      kind,
+      fn,
+      input,
+      inputOwned,
+      deadlineMs,
+      traceparent,
+      idempotencyKey,
+      attempt,
+    };
     run(on === undefined ? task : { ...task, on, onIndex });
     tasksRun += 1;
   }
