@@ -1,6 +1,7 @@
 /**
- * Bench 6, payload: 1 KB, 64 KB, 1 MB and 16 MB arguments through `pool.call` (the function
- * returns the byte length), in MB/s of argument bytes, vs the raw ws + v8 link doing the same.
+ * Bench 6, payload: 1 KB, 64 KB, 1 MB and 16 MB arguments through `pool.call`, alone (the
+ * function returns the byte length) and echoed back as the result, in MB/s of argument bytes,
+ * vs the raw ws + v8 link doing the same.
  * Goal (issue 23): ≥ 0.85× raw at every size, on the default (threads) executor. Beside it,
  * the thread floor: the raw peer running `byteLength` on as many worker threads as the runner
  * has (fixtures/raw-peer.mjs), its frames transferred, not copied, to the thread.
@@ -31,6 +32,14 @@ const SEND_HIGH_WATER_BYTES = CONCURRENCY * MAX_FRAME_BYTES;
 /** The runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
 const RUNNER_THREADS = Math.min(CONCURRENCY, availableParallelism());
 const FLOOR = "raw ws+v8 on threads";
+/**
+ * Both directions: the argument alone (the function returns its length), and the argument
+ * and a result of the same size (echo). MB/s counts the argument's bytes.
+ */
+const WAYS = [
+  { label: "args", fn: "byteLength" },
+  { label: "args and result", fn: "echo" },
+] as const;
 
 export async function payloadBench(scale: Scale): Promise<Figure[]> {
   const sizes = [
@@ -57,49 +66,51 @@ export async function payloadBench(scale: Scale): Promise<Figure[]> {
           const figures: Figure[] = [];
           for (const size of sizes) {
             const payload = randomFillSync(new Uint8Array(size.bytes));
-            const megabytesPerSecond = (run: LoadResult): number =>
-              (run.calls * size.bytes) / 1e6 / (run.elapsedMs / 1000);
-            const raw = (): Promise<unknown> => peer.call("byteLength", payload);
-            const flame = side
-              ? (): Promise<unknown> => side.pool.call(side.fixtures.byteLength, payload)
-              : null;
-            const load = { calls: size.calls, concurrency: CONCURRENCY };
-            const runs = await compareClosedLoops(raw, flame, {
-              load,
-              warmup: { calls: Math.ceil(size.calls / 5), concurrency: CONCURRENCY },
-              rounds: scale.rounds,
-              floor: () => floorPeer.call("byteLength", payload),
-            });
-            const throughput = (list: LoadResult[]) => median(list.map(megabytesPerSecond));
-            figures.push(
-              figure({
-                bench: "payload",
-                measure: `${size.label} args @${CONCURRENCY}`,
-                unit: "MB/s",
-                value: throughput(runs.flame),
-                baselineName: "raw ws+v8",
-                baseline: throughput(runs.baseline),
-                goal: GOAL,
-              }),
-              figure({
-                bench: "payload",
-                measure: `${size.label} args @${CONCURRENCY}: the thread floor vs raw`,
-                unit: "MB/s",
-                value: throughput(runs.floor),
-                baselineName: "raw ws+v8",
-                baseline: throughput(runs.baseline),
-                goal: null,
-              }),
-              figure({
-                bench: "payload",
-                measure: `${size.label} args @${CONCURRENCY} vs the thread floor`,
-                unit: "MB/s",
-                value: throughput(runs.flame),
-                baselineName: FLOOR,
-                baseline: throughput(runs.floor),
-                goal: null,
-              }),
-            );
+            for (const way of WAYS) {
+              const megabytesPerSecond = (run: LoadResult): number =>
+                (run.calls * size.bytes) / 1e6 / (run.elapsedMs / 1000);
+              const raw = (): Promise<unknown> => peer.call(way.fn, payload);
+              const flame = side
+                ? (): Promise<unknown> => side.pool.call(side.fixtures[way.fn], payload)
+                : null;
+              const runs = await compareClosedLoops(raw, flame, {
+                load: { calls: size.calls, concurrency: CONCURRENCY },
+                warmup: { calls: Math.ceil(size.calls / 5), concurrency: CONCURRENCY },
+                rounds: scale.rounds,
+                floor: () => floorPeer.call(way.fn, payload),
+              });
+              const throughput = (list: LoadResult[]) => median(list.map(megabytesPerSecond));
+              const measure = `${size.label} ${way.label} @${CONCURRENCY}`;
+              figures.push(
+                figure({
+                  bench: "payload",
+                  measure,
+                  unit: "MB/s",
+                  value: throughput(runs.flame),
+                  baselineName: "raw ws+v8",
+                  baseline: throughput(runs.baseline),
+                  goal: GOAL,
+                }),
+                figure({
+                  bench: "payload",
+                  measure: `${measure}: the thread floor vs raw`,
+                  unit: "MB/s",
+                  value: throughput(runs.floor),
+                  baselineName: "raw ws+v8",
+                  baseline: throughput(runs.baseline),
+                  goal: null,
+                }),
+                figure({
+                  bench: "payload",
+                  measure: `${measure} vs the thread floor`,
+                  unit: "MB/s",
+                  value: throughput(runs.flame),
+                  baselineName: FLOOR,
+                  baseline: throughput(runs.floor),
+                  goal: null,
+                }),
+              );
+            }
           }
           return figures;
         },
