@@ -10,6 +10,13 @@
  * round trip to the parent away), and the throughput of a runner given a call queued behind each
  * thread (maxConcurrency 4 on 2 threads: a CPU-bound task holds its thread's event loop, so the
  * queued one starts the moment it ends), the most a prefetch of one call per thread could give.
+ *
+ * And the floor of any runner design on this machine: the raw peer (plain ws + v8, no pool)
+ * running the same task on 2 worker threads (fixtures/raw-peer.mjs), its frames sent on to a
+ * thread at once, so a thread's next task is there when it ends. What it loses against piscina
+ * is what a process and a socket between caller and threads cost while both cores compute.
+ * The floor also runs with 2 callers (one call per thread, nothing waiting on a thread): what
+ * the same transport loses when each thread's next task is a round trip away.
  */
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
@@ -43,8 +50,12 @@ interface StampedRun {
   readonly idleGapsMs: number[];
 }
 
-/** `calls` tasks from CALLERS closed-loop callers; throughput and the threads' idle gaps. */
-async function runStamped(callOnce: () => Promise<WorkStamp>, calls: number): Promise<StampedRun> {
+/** `calls` tasks from `callers` closed-loop callers; throughput and the threads' idle gaps. */
+async function runStamped(
+  callOnce: () => Promise<WorkStamp>,
+  calls: number,
+  callers = CALLERS,
+): Promise<StampedRun> {
   const stamps: WorkStamp[] = [];
   let next = 0;
   const caller = async (): Promise<void> => {
@@ -54,7 +65,7 @@ async function runStamped(callOnce: () => Promise<WorkStamp>, calls: number): Pr
     }
   };
   const startedMs = performance.now();
-  await Promise.all(Array.from({ length: Math.min(CALLERS, calls) }, caller));
+  await Promise.all(Array.from({ length: Math.min(callers, calls) }, caller));
   const elapsedMs = performance.now() - startedMs;
   return { tasksPerSecond: (calls / elapsedMs) * 1000, idleGapsMs: idleGaps(stamps) };
 }
@@ -135,11 +146,15 @@ async function taskSize(
   const measured = (call: (() => Promise<WorkStamp>) | null) =>
     call ? () => runStamped(call, calls) : null;
   const floorRuns: StampedRun[] = [];
+  // The floor with one caller per thread: no task waits on a thread, as on a runner whose
+  // maxConcurrency equals its threads, so each thread's next task is a round trip away.
+  const floorOnePerThreadRuns: StampedRun[] = [];
   const vsPiscina = await alternateRuns(
     scale.rounds,
     async () => {
       const run = await runStamped(onPiscina, calls);
       floorRuns.push(await runStamped(onFloor, calls));
+      floorOnePerThreadRuns.push(await runStamped(onFloor, calls, 2));
       return run;
     },
     measured(onTwo),
@@ -170,6 +185,15 @@ async function taskSize(
       measure: `throughput ${measure}: the floor (raw ws+v8 on 2 threads) vs piscina`,
       unit: "tasks/s",
       value: throughput(floorRuns),
+      baselineName: "piscina 2 threads",
+      baseline: throughput(vsPiscina.baseline),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `throughput ${measure}: the floor with one call per thread (2 callers) vs piscina`,
+      unit: "tasks/s",
+      value: throughput(floorOnePerThreadRuns),
       baselineName: "piscina 2 threads",
       baseline: throughput(vsPiscina.baseline),
       goal: null,
