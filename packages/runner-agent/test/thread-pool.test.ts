@@ -43,3 +43,31 @@ it("a first thread that crashes before the pool adopts it is replaced, its cause
     "worker thread crashed: first thread crashed on purpose; starting a replacement",
   ]);
 });
+
+const ON_DEMAND = fileURLToPath(new URL("./fixtures/threads-on-demand-run.mjs", import.meta.url));
+
+async function runOnDemand(scenario: "sequential" | "together"): Promise<{
+  counts: Record<string, number>;
+  answers: Record<string, unknown>;
+}> {
+  const { stdout } = await promisify(execFile)(process.execPath, [ON_DEMAND], {
+    env: { ...process.env, SCENARIO: scenario },
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout.trim());
+}
+
+it("starts the threads beyond the first once the first answer has left, not beside the first call", async () => {
+  const { counts, answers } = await runOnDemand("sequential");
+  expect(counts).toEqual({ afterStart: 1, whileFirstRuns: 1, afterFirstAnswer: 2 });
+  // Both calls were served (the second by whichever thread was least loaded).
+  expect(typeof answers["1"]).toBe("number");
+  expect(typeof answers["2"]).toBe("number");
+});
+
+it("starts them at once when a task finds every started thread busy, and runs it on a new one", async () => {
+  const { counts, answers } = await runOnDemand("together");
+  expect(counts).toEqual({ afterStart: 1, afterTwoRuns: 2 });
+  expect(typeof answers["1"]).toBe("number");
+  expect(answers["2"]).not.toBe(answers["1"]);
+});

@@ -3,6 +3,13 @@
  * the runner may use and never blocks the link, and a task past its deadline can be stopped
  * for real by terminating its thread (FLAME's Terminator) and starting a replacement.
  *
+ * The first thread starts before the agent loads (startFirstThread); the others start once the
+ * first answer has left, or at once when a task finds every started thread busy. Booting a
+ * thread takes a core for ~50–100 ms: started beside the first call, they made its answer later
+ * (issue 23, empty pool → first result on the 2-core bench VM, loaded: 1.72 → 1.63× and
+ * 1.57 → 1.54× a bare node + ws + echo, two runs of 20 alternating rounds). A runner that is
+ * never called keeps one thread.
+ *
  * A task goes to the least-loaded running thread (fewest tasks, then fewest tracked groups).
  * With `threads ≥ maxConcurrency` (the default when the runner has the CPUs) every task has a
  * thread to itself; with fewer, tasks share, and a thread that dies or is terminated fails
@@ -37,6 +44,8 @@ export class ThreadPool implements Executor {
   /** Each call with kept tracked values: its thread, and the indices not yet released. */
   readonly #groups = new Map<number, { thread: WorkerThread; indices: Set<number> }>();
   #closing = false;
+  /** The threads beyond the first have been started (see the module doc for when). */
+  #othersStarted = false;
   #flushQueued = false;
   readonly #flush = (): void => {
     this.#flushQueued = false;
@@ -61,12 +70,11 @@ export class ThreadPool implements Executor {
   ) {
     this.functions = functions;
     this.#adopt(first);
-    for (let i = 1; i < options.threads; i += 1) this.#adopt(new WorkerThread(options));
   }
 
   /**
    * Waits for the first thread's entry module (started here, or earlier by `startFirstThread`);
-   * the other threads start behind it.
+   * the other threads start later (the module doc says when).
    */
   static async start(
     options: ThreadPoolOptions,
@@ -80,7 +88,7 @@ export class ThreadPool implements Executor {
   run(task: TaskSpec): void {
     // A pinned call whose group is not held here goes anywhere: its thread answers RESOURCE_GONE.
     const holder = task.on === undefined ? undefined : this.#groups.get(task.on)?.thread;
-    const thread = holder?.takesTasks === true ? holder : this.#leastLoaded();
+    const thread = holder?.takesTasks === true ? holder : this.#leastLoadedStartingOthers();
     thread.tasks.add(task.id);
     this.#taskThread.set(task.id, thread);
     thread.outbox.add(task);
@@ -156,6 +164,23 @@ export class ThreadPool implements Executor {
     await Promise.all(this.#threads.map((t) => t.worker.terminate()));
   }
 
+  /** The least-loaded thread; when even that one is busy, the other threads start first. */
+  #leastLoadedStartingOthers(): WorkerThread {
+    const best = this.#leastLoaded();
+    if (this.#othersStarted || best.tasks.size === 0) return best;
+    this.#startOthers();
+    return this.#leastLoaded();
+  }
+
+  /** Starts the threads beyond the first, once; a thread that ended is replaced by #retire. */
+  #startOthers(): void {
+    if (this.#othersStarted || this.#closing) return;
+    this.#othersStarted = true;
+    while (this.#threads.length < this.options.threads) {
+      this.#adopt(new WorkerThread(this.options));
+    }
+  }
+
   #leastLoaded(): WorkerThread {
     let best: WorkerThread | undefined;
     for (const thread of this.#threads) {
@@ -186,6 +211,8 @@ export class ThreadPool implements Executor {
               thread.groups.add(id);
             }
             this.sink.outcome(id, frame, tracked);
+            // After this turn's I/O: the answer is written before a thread's start takes the core.
+            if (!this.#othersStarted) setImmediate(() => this.#startOthers());
           },
           ({ group, index, error }) => {
             const held = this.#groups.get(group);
