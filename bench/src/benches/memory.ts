@@ -4,11 +4,15 @@
  * raw ws peer connection, a bare pending promise in a queue, and the raw peer's idle RSS
  * (against an inline runner: one thread each), and a bare `node` with 2 idle worker threads
  * (against a runner on 2 threads, issue 11). The 2-thread runner is measured twice: once up
- * (its modules and the entry loaded in each thread) and once after the warm-up calls, so the
- * note can tell the code's footprint from heaps grown by work (issue 23: each thread's young
- * generation grows under the call loop and is not given back while idle).
+ * (after one call: its second thread starts once the first answer has left) and once after the
+ * warm-up calls, so the note can tell the code's footprint from heaps grown by work (issue 23:
+ * each thread's young generation grows under the call loop and is not given back while idle).
+ * The floor of this design is measured too: a node process that loads ws (no connection) and
+ * starts 2 worker threads that each import the bench's entry module (which imports pool-core).
  */
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { type FlameModule as Flame, tryLoadFlame } from "../flame-side.js";
 import { heapPerUnit, settledHeapBytes } from "../heap.js";
 import { runClosedLoop } from "../measure.js";
@@ -19,6 +23,8 @@ import type { Scale } from "../scale.js";
 import { waitFor } from "../wait.js";
 
 const BENCH = "memory";
+/** The bench's functions module, as a file URL a spawned node can import. */
+const FUNCTIONS_ENTRY = new URL("../../fixtures/functions.mjs", import.meta.url).href;
 const KB = 1024;
 
 export async function memoryBench(scale: Scale): Promise<Figure[]> {
@@ -37,6 +43,7 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
     : Number.NaN;
   const rss = await idleRss(flame, scale);
   const threadedRss = await idleThreadedRss(flame, scale);
+  const floorRss = await workersRss(2, { ws: true, entry: FUNCTIONS_ENTRY });
   return [
     figure({
       bench: BENCH,
@@ -68,7 +75,16 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
     }),
     figure({
       bench: BENCH,
-      measure: "runner-agent RSS, 2 threads, up before any call",
+      measure: "RSS floor: node + ws + 2 workers that load the entry",
+      unit: "MB",
+      value: floorRss / (KB * KB),
+      baselineName: "node + 2 idle workers",
+      baseline: threadedRss.bare / (KB * KB),
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: "runner-agent RSS, 2 threads, up after one call",
       unit: "MB",
       value: threadedRss.flameUp / (KB * KB),
       baselineName: "node + 2 idle workers",
@@ -84,18 +100,27 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       baseline: threadedRss.bare / (KB * KB),
       goal: null,
     }),
+    figure({
+      bench: BENCH,
+      measure: "runner-agent idle RSS, 2 threads, vs the floor",
+      unit: "MB",
+      value: threadedRss.flame / (KB * KB),
+      baselineName: "node + ws + 2 workers that load the entry",
+      baseline: floorRss / (KB * KB),
+      goal: null,
+    }),
   ];
 }
 
 /**
- * RSS of a runner on 2 worker threads once both threads are up (before any call) and after
+ * RSS of a runner on 2 worker threads once both threads are up (after one call) and after
  * the warm-up calls, and of a bare node process with 2 idle workers.
  */
 async function idleThreadedRss(
   flame: Flame | null,
   scale: Scale,
 ): Promise<{ flameUp: number; flame: number; bare: number }> {
-  const bare = await bareWorkersRss(2);
+  const bare = await workersRss(2, {});
   if (!flame) return { flameUp: Number.NaN, flame: Number.NaN, bare };
   const { fixtures, withPool } = flame;
   const options = { min: 1, max: 1, maxConcurrency: 2, execution: { threads: 2 } };
@@ -106,8 +131,9 @@ async function idleThreadedRss(
       if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
       return rss;
     };
-    // The second thread starts once the first loaded the entry (behind the hello) and is up
-    // ~0.1 s later on a quiet machine: 1 s covers it, and the bare process's settling time.
+    // The second thread starts once the first answer has left and is up ~0.1 s later on a
+    // quiet machine: 1 s covers it, and the bare process's settling time.
+    await pool.call(fixtures.echo, { n: 1 });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const flameUp = await rssOf();
     await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), {
@@ -118,12 +144,24 @@ async function idleThreadedRss(
   });
 }
 
-/** A node process that starts `count` worker threads which do nothing, then idles. */
-async function bareWorkersRss(count: number): Promise<number> {
+/**
+ * A node process that starts `count` worker threads which do nothing, then idles. With `ws` it
+ * loads ws (as a runner's main thread does), with `entry` each thread imports that module.
+ */
+async function workersRss(
+  count: number,
+  load: { readonly ws?: boolean; readonly entry?: string },
+): Promise<number> {
+  const wsUrl = pathToFileURL(createRequire(import.meta.url).resolve("ws")).href;
+  const worker =
+    load.entry === undefined
+      ? `new Worker("import('node:worker_threads').then((t) => t.parentPort.postMessage('up')); setInterval(() => {}, 1e6);", { eval: true })`
+      : `new Worker(${JSON.stringify(`await import(${JSON.stringify(load.entry)}); (await import("node:worker_threads")).parentPort.postMessage("up"); setInterval(() => {}, 1e6);`)}, { eval: true, type: "module" })`;
   const script = `import { Worker } from "node:worker_threads";
+${load.ws === true ? `await import(${JSON.stringify(wsUrl)});` : ""}
 const ready = [];
 for (let i = 0; i < ${count}; i++) {
-  const w = new Worker("import('node:worker_threads').then((t) => t.parentPort.postMessage('up')); setInterval(() => {}, 1e6);", { eval: true });
+  const w = ${worker};
   ready.push(new Promise((r) => w.once("message", r)));
 }
 await Promise.all(ready);
