@@ -2,6 +2,10 @@
  * Bench 4, cold start: a call on an empty pool until its result (a runner process is
  * started, dials back, says hello, runs the call), vs a bare `node` start that opens a ws
  * connection and answers one echo. Goal (issue 7): ≤ 1.3×.
+ *
+ * Beside it, the same with the inline executor (functions on the agent's main thread): what
+ * is left once the worker thread is out of the way (issue 23's breakdown: the thread's boot and
+ * its module loads run beside the main thread's, and on 2 cores they compete).
  */
 import { alternateRuns, tryLoadFlame } from "../flame-side.js";
 import { median, timeMs } from "../measure.js";
@@ -24,9 +28,9 @@ export async function coldStartBench(scale: Scale): Promise<Figure[]> {
         await peer?.close();
       }
     };
-    const flameColdStart = async (): Promise<number> => {
+    const flameColdStart = async (mode: "threads" | "inline"): Promise<number> => {
       // Created and listening before the clock starts, as the raw server is.
-      const pool = flame!.benchPool("bench-cold", { min: 0, max: 1 });
+      const pool = flame!.benchPool(`bench-cold-${mode}`, { min: 0, max: 1, execution: { mode } });
       try {
         await pool.start();
         return await timeMs(() => pool.call(flame!.fixtures.echo, { n: 1 }));
@@ -36,8 +40,18 @@ export async function coldStartBench(scale: Scale): Promise<Figure[]> {
     };
     // One untimed start of each first, so disk caches are warm for both alike.
     await rawColdStart();
-    if (flame) await flameColdStart();
-    const runs = await alternateRuns(scale.pick(5, 1), rawColdStart, flame ? flameColdStart : null);
+    if (flame) await flameColdStart("threads");
+    const rounds = scale.pick(5, 1);
+    const runs = await alternateRuns(
+      rounds,
+      rawColdStart,
+      flame ? () => flameColdStart("threads") : null,
+    );
+    const inline = await alternateRuns(
+      rounds,
+      rawColdStart,
+      flame ? () => flameColdStart("inline") : null,
+    );
     return [
       figure({
         bench: "cold start",
@@ -47,6 +61,15 @@ export async function coldStartBench(scale: Scale): Promise<Figure[]> {
         baselineName: "node start + ws + echo",
         baseline: median(runs.baseline),
         goal: { on: "ratio", op: "<=", target: 1.3 },
+      }),
+      figure({
+        bench: "cold start",
+        measure: "empty pool → first result (inline)",
+        unit: "ms",
+        value: median(inline.flame),
+        baselineName: "node start + ws + echo",
+        baseline: median(inline.baseline),
+        goal: null,
       }),
     ];
   } finally {
