@@ -46,7 +46,7 @@ it("a first thread that crashes before the pool adopts it is replaced, its cause
 
 const ON_DEMAND = fileURLToPath(new URL("./fixtures/threads-on-demand-run.mjs", import.meta.url));
 
-async function runOnDemand(scenario: "sequential" | "together"): Promise<{
+async function runOnDemand(scenario: "sequential" | "together" | "idle"): Promise<{
   counts: Record<string, number>;
   answers: Record<string, unknown>;
 }> {
@@ -70,4 +70,9 @@ it("starts them at once when a task finds every started thread busy, and runs it
   expect(counts).toEqual({ afterStart: 1, afterTwoRuns: 2 });
   expect(typeof answers["1"]).toBe("number");
   expect(answers["2"]).not.toBe(answers["1"]);
+});
+
+it("starts them on a runner that gets no call, so a runner kept warm by min is ready for a burst", async () => {
+  const { counts } = await runOnDemand("idle");
+  expect(counts).toEqual({ afterStart: 1, idle: 2 });
 });

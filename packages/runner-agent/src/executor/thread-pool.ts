@@ -4,11 +4,12 @@
  * for real by terminating its thread (FLAME's Terminator) and starting a replacement.
  *
  * The first thread starts before the agent loads (startFirstThread); the others start once the
- * first answer has left, or at once when a task finds every started thread busy. Booting a
- * thread takes a core for ~50–100 ms: started beside the first call, they made its answer later
- * (issue 23, empty pool → first result on the 2-core bench VM, loaded: 1.72 → 1.63× and
- * 1.57 → 1.54× a bare node + ws + echo, two runs of 20 alternating rounds). A runner that is
- * never called keeps one thread.
+ * first answer has left, at once when a task finds every started thread busy, or after
+ * START_OTHERS_WHEN_IDLE_MS with no call (a runner kept warm by `min` is fully ready for the
+ * first burst). Booting a thread takes a core for ~50–100 ms: started beside the first call,
+ * they made its answer later (issue 23, empty pool → first result on the 2-core bench VM,
+ * loaded: 1.72 → 1.63× and 1.57 → 1.54× a bare node + ws + echo, two runs of 20 alternating
+ * rounds).
  *
  * A task goes to the least-loaded running thread (fewest tasks, then fewest tracked groups).
  * With `threads ≥ maxConcurrency` (the default when the runner has the CPUs) every task has a
@@ -36,6 +37,12 @@ export interface ThreadPoolOptions extends ThreadSettings {
 
 /** Thrown by `ThreadPool.start` when the entry module does not load: the runner can't serve. */
 class EntryLoadError extends Error {}
+
+/**
+ * A runner that got no call this long after its first thread loaded starts the others anyway:
+ * a cold start's first call comes right after the hello, well within it.
+ */
+const START_OTHERS_WHEN_IDLE_MS = 250;
 
 export class ThreadPool implements Executor {
   readonly functions: readonly string[];
@@ -70,6 +77,8 @@ export class ThreadPool implements Executor {
   ) {
     this.functions = functions;
     this.#adopt(first);
+    // Unref'd: a runner on its way out does not wait for it.
+    setTimeout(() => this.#startOthers(), START_OTHERS_WHEN_IDLE_MS).unref();
   }
 
   /**
