@@ -1,7 +1,8 @@
 /**
  * `npm run bench:profile -w @flame-ts/bench`: CPU profiles of the call path under load, for
  * both processes of both sides: the raw ws+v8 echo (parent, peer) and flame-ts (parent,
- * runner-agent). Prints where the time goes and keeps the .cpuprofile files (open them in
+ * runner-agent); in threads mode also the CPU per call of the thread floor (the raw peer on
+ * worker threads). Prints where the time goes and keeps the .cpuprofile files (open them in
  * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
  *
  *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0] [--mode threads|inline]
@@ -12,6 +13,7 @@
 import { randomFillSync } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -106,8 +108,11 @@ async function readProfile(name: string): Promise<CpuProfile> {
 }
 
 const fn = bytes > 0 ? "byteLength" : "echo";
+/** The runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
+const floorThreads = Math.min(concurrency, availableParallelism());
 const server = await RawEchoServer.listen();
 let rawRate: number;
+let floorRate = Number.NaN;
 try {
   const peer = await server.spawnPeer({ execArgv: childArgs("raw-peer") });
   try {
@@ -115,6 +120,19 @@ try {
     rawRate = await profiled("raw-parent", peer.pid, () => loadFor(() => peer.call(fn, input)));
   } finally {
     await peer.close();
+  }
+  if (mode === "threads") {
+    // The thread floor (fixtures/raw-peer.mjs on threads): its CPU per call, by thread, is
+    // what handing calls to threads costs without the pool. Not itself profiled.
+    const floor = await server.spawnPeer({ threads: floorThreads });
+    try {
+      await loadFor(() => floor.call(fn, input));
+      floorRate = await profiled("floor-parent", floor.pid, () =>
+        loadFor(() => floor.call(fn, input)),
+      );
+    } finally {
+      await floor.close();
+    }
   }
 } finally {
   await server.close();
@@ -148,6 +166,11 @@ session.disconnect();
 const out = [
   `load: concurrency ${concurrency}, ${bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
   `raw ws+v8: ${rawRate.toFixed(0)} calls/s · flame-ts: ${flameRate.toFixed(0)} calls/s · ratio ${(flameRate / rawRate).toFixed(2)}`,
+  ...(mode === "threads"
+    ? [
+        `thread floor (raw ws+v8 on ${floorThreads} threads): ${floorRate.toFixed(0)} calls/s · ${(floorRate / rawRate).toFixed(2)}× raw · flame-ts ${(flameRate / floorRate).toFixed(2)}× the floor`,
+      ]
+    : []),
   // Profile "busy" times below include time spent waiting for a core on a loaded machine;
   // these are the CPU each thread used (the parent's include the profiler's own thread).
   ...cpuLines,

@@ -13,8 +13,10 @@
  * and how far the pool is from that floor.
  */
 import { availableParallelism } from "node:os";
+import { measureCpuPerCall } from "../cpu-per-call.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
+import type { RawPeer } from "../raw-echo.js";
 import { RawEchoServer } from "../raw-echo.js";
 import { type Figure, figure, type Goal } from "../report.js";
 import type { Scale } from "../scale.js";
@@ -167,6 +169,16 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
             );
             if (runs.floor.length > 0) figures.push(...floorFigures(level, runs));
           }
+          if (side && floorPeer) {
+            const runnerPid = Number(side.pool.snapshot().runners[0]?.meta.pid);
+            figures.push(
+              ...(await cpuFigures(
+                { raw: peer, floor: floorPeer, runnerPid },
+                { raw, floor: () => floorPeer.call("echo", input), flame: flame! },
+                scale,
+              )),
+            );
+          }
           return { figures, p50AtOneUs, rawP50AtOneUs };
         },
       );
@@ -221,4 +233,42 @@ function floorFigures(
     );
   }
   return figures;
+}
+
+/**
+ * CPU per call at concurrency 16 of both processes, raw vs the thread floor vs the pool (one
+ * run each, after the timed ones): with both cores busy, throughput follows the CPU a call
+ * costs in all threads, so these show what the thread hop itself adds.
+ */
+async function cpuFigures(
+  pids: { raw: RawPeer; floor: RawPeer; runnerPid: number },
+  calls: {
+    raw: () => Promise<unknown>;
+    floor: () => Promise<unknown>;
+    flame: () => Promise<unknown>;
+  },
+  scale: Scale,
+): Promise<Figure[]> {
+  const load = { calls: scale.pick(16_000, 64), concurrency: 16 };
+  const raw = await measureCpuPerCall(pids.raw.pid, calls.raw, load);
+  const floor = await measureCpuPerCall(pids.floor.pid, calls.floor, load);
+  const flame = await measureCpuPerCall(pids.runnerPid, calls.flame, load);
+  const cpu = (measure: string, value: number, baselineName: string, baseline: number) =>
+    figure({ bench: BENCH, measure, unit: "µs", value, baselineName, baseline, goal: null });
+  return [
+    cpu("CPU per call @16, parent (threads)", flame.parentUs, "raw parent", raw.parentUs),
+    cpu("CPU per call @16, runner (threads)", flame.peerUs, "raw peer", raw.peerUs),
+    cpu(
+      "CPU per call @16, both processes (threads)",
+      flame.parentUs + flame.peerUs,
+      "raw, both processes",
+      raw.parentUs + raw.peerUs,
+    ),
+    cpu(
+      "CPU per call @16, both processes: the thread floor",
+      floor.parentUs + floor.peerUs,
+      "raw, both processes",
+      raw.parentUs + raw.peerUs,
+    ),
+  ];
 }
