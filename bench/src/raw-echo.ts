@@ -63,6 +63,8 @@ export interface SpawnPeerOptions {
   readonly execArgv?: readonly string[];
   /** Worker threads that run the peer's functions; 0 (default): its main thread. */
   readonly threads?: number;
+  /** A module each thread loads before its first call (an app's functions module). */
+  readonly entry?: string;
   readonly timeoutMs?: number;
 }
 
@@ -97,9 +99,15 @@ export class RawEchoServer {
    * `execArgv` goes to its node (e.g. `--cpu-prof` for the profile script).
    */
   async spawnPeer(options: SpawnPeerOptions = {}): Promise<RawPeer> {
-    const { execArgv = [], threads = 0, timeoutMs = 15_000 } = options;
+    const { execArgv = [], threads = 0, entry, timeoutMs = 15_000 } = options;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      RAW_PEER_URL: this.url,
+      RAW_PEER_THREADS: String(threads),
+    };
+    if (entry !== undefined) env.RAW_PEER_ENTRY = entry;
     const child = spawn(process.execPath, [...execArgv, peerScript], {
-      env: { ...process.env, RAW_PEER_URL: this.url, RAW_PEER_THREADS: String(threads) },
+      env,
       stdio: ["ignore", "ignore", "inherit"],
     });
     const pid = child.pid;

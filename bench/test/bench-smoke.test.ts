@@ -64,6 +64,8 @@ const expectedFigures = [
   ["core scaling", "floor: Map has+set+get+delete of a new id, 5k entries"],
   ["core scaling", "floor: Map get+delete oldest id, set a new one, 10k entries"],
   ["cold start", "empty pool → first result"],
+  ["cold start", "the thread floor: node + ws + 1 thread loading the functions module"],
+  ["cold start", "empty pool → first result vs the thread floor"],
   ["cold start", "empty pool → first result (inline)"],
   ["memory", "parent heap per idle runner"],
   ["memory", "parent heap per waiting caller"],
