@@ -44,6 +44,7 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
   const rss = await idleRss(flame, scale);
   const threadedRss = await idleThreadedRss(flame, scale);
   const floorRss = await workersRss(2, { ws: true, entry: FUNCTIONS_ENTRY });
+  const floorAfterCallsRss = await threadFloorRssAfterCalls(scale);
   return [
     figure({
       bench: BENCH,
@@ -109,6 +110,24 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       baseline: floorRss / (KB * KB),
       goal: null,
     }),
+    figure({
+      bench: BENCH,
+      measure: "RSS floor after the same calls: raw peer on 2 threads that load the entry",
+      unit: "MB",
+      value: floorAfterCallsRss / (KB * KB),
+      baselineName: "node + 2 idle workers",
+      baseline: threadedRss.bare / (KB * KB),
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: "runner-agent idle RSS, 2 threads, vs the floor after the same calls",
+      unit: "MB",
+      value: threadedRss.flame / (KB * KB),
+      baselineName: "raw peer on 2 threads, after the same calls",
+      baseline: floorAfterCallsRss / (KB * KB),
+      goal: null,
+    }),
   ];
 }
 
@@ -142,6 +161,32 @@ async function idleThreadedRss(
     });
     return { flameUp, flame: await rssOf(), bare };
   });
+}
+
+/**
+ * The thread floor after work: the raw peer on 2 worker threads that load the entry
+ * (fixtures/raw-peer.mjs), after the same echo calls the 2-thread runner gets, then idle: each
+ * thread's young generation grows under a call loop in any design that runs calls on threads.
+ */
+async function threadFloorRssAfterCalls(scale: Scale): Promise<number> {
+  const server = await RawEchoServer.listen();
+  try {
+    const peer = await server.spawnPeer({ threads: 2, entry: FUNCTIONS_ENTRY });
+    try {
+      await runClosedLoop(() => peer.call("echo", { n: 1 }), {
+        calls: scale.pick(2_000, 20),
+        concurrency: 2,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const rss = await residentBytes(peer.pid);
+      if (rss === null) throw new Error(`could not read VmRSS of pid ${peer.pid} from /proc`);
+      return rss;
+    } finally {
+      await peer.close();
+    }
+  } finally {
+    await server.close();
+  }
 }
 
 /**
