@@ -10,8 +10,7 @@
  * files (same directory depth as dist/testing/), so `new URL("../../src/...", import.meta.url)`
  * still finds the conformance functions module.
  */
-import { rm } from "node:fs/promises";
-import { build } from "esbuild";
+import { bundleDist } from "../../../scripts/bundle-dist.mjs";
 
 // Output name → tsc's output. wire/ is a folder of its own (dependency-free, see its index).
 const entries = {
@@ -21,17 +20,4 @@ const entries = {
   testing: "dist/testing.js",
   wire: "dist/wire/index.js",
 };
-await rm("dist/bundle", { recursive: true, force: true });
-await build({
-  entryPoints: entries,
-  outdir: "dist/bundle",
-  bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  packages: "external",
-  // tsc's maps are read as input maps, so traces still point into src/*.ts.
-  sourcemap: true,
-  logLevel: "warning",
-});
+await bundleDist(entries);

@@ -12,25 +12,11 @@
  * that starts threads finds the bundled worker, as it finds dist/executor/worker.js from tsc's
  * dist/executor/thread.js.
  */
-import { rm } from "node:fs/promises";
-import { build } from "esbuild";
+import { bundleDist } from "../../../scripts/bundle-dist.mjs";
 
 const entries = {
   bin: "dist/bin.js",
   index: "dist/index.js",
   worker: "dist/executor/worker.js",
 };
-await rm("dist/bundle", { recursive: true, force: true });
-await build({
-  entryPoints: entries,
-  outdir: "dist/bundle",
-  bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  packages: "external",
-  // tsc's maps are read as input maps, so traces still point into src/*.ts.
-  sourcemap: true,
-  logLevel: "warning",
-});
+await bundleDist(entries);
