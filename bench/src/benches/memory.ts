@@ -18,7 +18,7 @@ import { heapPerUnit, settledHeapBytes } from "../heap.js";
 import { runClosedLoop } from "../measure.js";
 import { residentBytes } from "../processes.js";
 import { RawEchoServer, type RawPeer } from "../raw-echo.js";
-import { type Figure, figure } from "../report.js";
+import { type Figure, figure, type Goal } from "../report.js";
 import type { Scale } from "../scale.js";
 import { waitFor } from "../wait.js";
 
@@ -26,6 +26,25 @@ const BENCH = "memory";
 /** The bench's functions module, as a file URL a spawned node can import. */
 const FUNCTIONS_ENTRY = new URL("../../fixtures/functions.mjs", import.meta.url).href;
 const KB = 1024;
+const BARE_WORKERS = "node + 2 idle workers";
+
+/** A resident-memory figure in MB, from bytes. */
+const rssFigure = (
+  measure: string,
+  valueBytes: number,
+  baselineName: string,
+  baselineBytes: number,
+  goal: Goal | null = null,
+): Figure =>
+  figure({
+    bench: BENCH,
+    measure,
+    unit: "MB",
+    value: valueBytes / (KB * KB),
+    baselineName,
+    baseline: baselineBytes / (KB * KB),
+    goal,
+  });
 
 export async function memoryBench(scale: Scale): Promise<Figure[]> {
   // Heap samples move by ±15 KB per unit with 2-unit batches (measured), and a batch of 3 raw
@@ -64,70 +83,46 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       baseline: barePerWaiter / KB,
       goal: null,
     }),
-    figure({
-      bench: BENCH,
-      measure: "runner-agent idle RSS",
-      unit: "MB",
-      // Inline: one thread, like the raw peer.
-      value: rss.flame / (KB * KB),
-      baselineName: "raw peer process",
-      baseline: rss.raw / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "RSS floor: node + ws + 2 workers that load the entry",
-      unit: "MB",
-      value: floorRss / (KB * KB),
-      baselineName: "node + 2 idle workers",
-      baseline: threadedRss.bare / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "runner-agent RSS, 2 threads, up after one call",
-      unit: "MB",
-      value: threadedRss.flameUp / (KB * KB),
-      baselineName: "node + 2 idle workers",
-      baseline: threadedRss.bare / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "runner-agent idle RSS, 2 threads",
-      unit: "MB",
-      value: threadedRss.flame / (KB * KB),
-      baselineName: "node + 2 idle workers",
-      baseline: threadedRss.bare / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "runner-agent idle RSS, 2 threads, vs the floor",
-      unit: "MB",
-      value: threadedRss.flame / (KB * KB),
-      baselineName: "node + ws + 2 workers that load the entry",
-      baseline: floorRss / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "RSS floor after the same calls: raw peer on 2 threads that load the entry",
-      unit: "MB",
-      value: floorAfterCallsRss / (KB * KB),
-      baselineName: "node + 2 idle workers",
-      baseline: threadedRss.bare / (KB * KB),
-      goal: null,
-    }),
-    figure({
-      bench: BENCH,
-      measure: "runner-agent idle RSS, 2 threads, vs the floor after the same calls",
-      unit: "MB",
-      value: threadedRss.flame / (KB * KB),
-      baselineName: "raw peer on 2 threads, after the same calls",
-      baseline: floorAfterCallsRss / (KB * KB),
-      goal: null,
-    }),
+    // Inline: one thread, like the raw peer.
+    rssFigure("runner-agent idle RSS", rss.flame, "raw peer process", rss.raw),
+    rssFigure(
+      "RSS floor: node + ws + 2 workers that load the entry",
+      floorRss,
+      BARE_WORKERS,
+      threadedRss.bare,
+    ),
+    rssFigure(
+      "runner-agent RSS, 2 threads, up after one call",
+      threadedRss.flameUp,
+      BARE_WORKERS,
+      threadedRss.bare,
+    ),
+    // Issue 23's goal.
+    rssFigure(
+      "runner-agent idle RSS, 2 threads",
+      threadedRss.flame,
+      BARE_WORKERS,
+      threadedRss.bare,
+      { on: "ratio", op: "<=", target: 1.3 },
+    ),
+    rssFigure(
+      "runner-agent idle RSS, 2 threads, vs the floor",
+      threadedRss.flame,
+      "node + ws + 2 workers that load the entry",
+      floorRss,
+    ),
+    rssFigure(
+      "RSS floor after the same calls: raw peer on 2 threads that load the entry",
+      floorAfterCallsRss,
+      BARE_WORKERS,
+      threadedRss.bare,
+    ),
+    rssFigure(
+      "runner-agent idle RSS, 2 threads, vs the floor after the same calls",
+      threadedRss.flame,
+      "raw peer on 2 threads, after the same calls",
+      floorAfterCallsRss,
+    ),
   ];
 }
 
