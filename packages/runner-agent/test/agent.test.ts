@@ -17,18 +17,13 @@ import {
   FUNCTIONS_FIXTURE,
   killAllAgents,
 } from "./agent-process.js";
-import { FakeParent, frame, input } from "./fake-parent.js";
+import { FakeParent, frame, input, isT } from "./fake-parent.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   await killAllAgents();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const isT =
-  <K extends AnyMessage["t"]>(t: K) =>
-  (m: AnyMessage): m is Extract<AnyMessage, { t: K }> =>
-    m.t === t;
 
 async function fakeParent(options: Parameters<typeof FakeParent.listen>[0] = {}) {
   const parent = await FakeParent.listen(options);

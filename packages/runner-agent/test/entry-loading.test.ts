@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isFlameError, LocalBackend, Pool } from "@flame-ts/pool-core";
-import { type AnyMessage, encodeParentDescriptor } from "@flame-ts/pool-core/protocol";
+import { encodeParentDescriptor } from "@flame-ts/pool-core/protocol";
 import { PROTOCOL_VERSION } from "@flame-ts/pool-core/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { AgentProcess, descriptor, killAllAgents } from "./agent-process.js";
-import { FakeParent } from "./fake-parent.js";
+import { FakeParent, isT } from "./fake-parent.js";
 
 const GATED = fileURLToPath(new URL("./fixtures/gated-entry.mjs", import.meta.url));
 
@@ -25,11 +25,6 @@ afterEach(async () => {
   await killAllAgents();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const isT =
-  <K extends AnyMessage["t"]>(t: K) =>
-  (m: AnyMessage): m is Extract<AnyMessage, { t: K }> =>
-    m.t === t;
 
 /** A runner on threads or inline whose entry loads once `open()` is called. */
 async function gatedRunner(mode: "threads" | "inline", env: Record<string, string> = {}) {

@@ -169,6 +169,12 @@ export class FakeParent {
 }
 
 /** A call's input as it travels: the codec's bytes. */
+/** A type guard for the messages of kind `t` (e.g. `messages.find(isT("hello"))`). */
+export const isT =
+  <K extends AnyMessage["t"]>(t: K) =>
+  (m: AnyMessage): m is Extract<AnyMessage, { t: K }> =>
+    m.t === t;
+
 export function input(value: unknown): Uint8Array {
   return new Uint8Array(v8Codec.encode(value));
 }
