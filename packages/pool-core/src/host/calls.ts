@@ -5,7 +5,9 @@
  * slot goes back to the core (`checkin`) once the work really stopped on the runner, which can
  * be after the caller was answered (`answeredEarly`: an abort, the runner's own TIMEOUT, or the
  * core's backstop). When a runner goes down the core fails its callers (`failCheckout`); the
- * link passes no verdict. Deadlines are the core's: no timer in this file.
+ * link passes no verdict. A call granted to a runner that holds it queued may be asked back
+ * (the core's `unqueue`): given back unstarted, it waits again until the core grants it anew.
+ * Deadlines are the core's: no timer in this file.
  */
 import type { CoreError, CoreEvent } from "../core/index.js";
 import type { FlameError } from "../errors.js";
@@ -55,6 +57,7 @@ export class Calls {
     settle: (c, ok, valueOrError, answeredEarly, tracked) =>
       this.#settle(c, ok, valueOrError, answeredEarly, tracked),
     ended: (c) => c.phase === "answeredEarly" && this.#ended(c),
+    unqueued: (c) => this.#unqueued(c),
     aborted: (c) => this.#aborted(c),
   };
 
@@ -194,6 +197,38 @@ export class Calls {
       reason: error.message.slice(0, 300),
       backoffMs: Math.max(0, retryAtMs - this.#d.batchNowMs()),
     });
+  }
+
+  /**
+   * The core's `unqueue`: a slot freed on another runner, so the call it granted `runnerId`
+   * queued (behind that runner's running work) is asked back. The runner gives it back
+   * (`#unqueued`) if it had not started it; otherwise its answer comes as usual. Nothing to ask
+   * once the work is answered, granted elsewhere, or a placed child (its caller holds a handle
+   * naming this runner).
+   */
+  unqueue(checkoutId: string, runnerId: string): void {
+    const c = this.#checkouts.get(checkoutId);
+    if (c === undefined || c.phase !== "granted" || c.kind === "child") return;
+    if (c.runnerId !== runnerId || c.requestId === null) return;
+    this.#d.connection(runnerId)?.unqueue(c.requestId);
+  }
+
+  /**
+   * The runner gave the work back unstarted. A caller still waiting on it waits again, as it
+   * did before its grant: same attempt, same idempotency key, no `callRetry` (nothing ran),
+   * and the core places it again (`unqueued`); the next `grant` sends it anew. Work whose
+   * caller was answered meanwhile (aborted, timed out) has stopped: its slot goes back.
+   */
+  #unqueued(c: Checkout): void {
+    if (c.phase === "answeredEarly") {
+      this.#ended(c);
+      return;
+    }
+    if (c.phase !== "granted") return;
+    c.phase = "waiting";
+    c.runnerId = null;
+    c.requestId = null;
+    this.#d.dispatch({ type: "unqueued", checkoutId: c.id });
   }
 
   /** The link's answer (or refusal) for granted work. */

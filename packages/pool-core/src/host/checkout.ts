@@ -26,12 +26,14 @@ export interface CheckoutOwner {
   ): void;
   /** Work answered early has stopped on the runner. */
   ended(c: Checkout): void;
+  /** The runner gave the work back unstarted (the core's `unqueue`): it never ran there. */
+  unqueued(c: Checkout): void;
   /** The caller's signal aborted (while waiting for a slot, or while its call runs). */
   aborted(c: Checkout): void;
 }
 
 /**
- * - `waiting`: asked the core for a slot.
+ * - `waiting`: asked the core for a slot (again, after its runner gave it back unstarted).
  * - `granted`: its work runs on `runnerId`.
  * - `answeredEarly`: the caller has its outcome (TIMEOUT, ABORTED), the slot stays held until
  *   the work stops on the runner.
@@ -45,7 +47,7 @@ export class Checkout implements Reply {
   phase: CheckoutPhase = "waiting";
   runnerId: string | null = null;
   grantedAtMs = 0;
-  /** The request's id on its runner (to cancel a call, to stop a child). */
+  /** The request's id on its runner (to cancel or unqueue a call, to stop a child). */
   requestId: number | null = null;
   /** How the checkout ends for the core, fixed when the caller is answered. */
   checkinReason: "done" | "timeout" | "error" = "done";
@@ -80,6 +82,7 @@ export class Checkout implements Reply {
     readonly id: string,
     readonly kind: WorkKind,
     work: WorkSettings,
+    /** Kept while the checkout lives: a retried or given-back call is sent again with it. */
     readonly input: unknown,
     readonly span: CallSpan,
     readonly startedAtMs: number,
@@ -107,6 +110,10 @@ export class Checkout implements Reply {
 
   ended(): void {
     if (this.attempt === 0) this.owner.ended(this);
+  }
+
+  unqueued(): void {
+    if (this.attempt === 0) this.owner.unqueued(this);
   }
 
   /** Where the link answers attempt `attempt` (the first one is the checkout itself). */
@@ -142,5 +149,9 @@ class AttemptReply implements Reply {
 
   ended(): void {
     if (this.c.attempt === this.attempt) this.owner.ended(this.c);
+  }
+
+  unqueued(): void {
+    if (this.c.attempt === this.attempt) this.owner.unqueued(this.c);
   }
 }

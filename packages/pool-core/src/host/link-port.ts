@@ -44,6 +44,12 @@ export interface LinkConnection {
   ): number | null;
   /** The caller gave up on a request (its signal, the core's backstop): see `Cancelled`. */
   cancel(requestId: number): Cancelled;
+  /**
+   * Asks the runner to give back a call or cast it holds queued, unstarted (protocol 9): the
+   * request's reply hears `unqueued()` if it had not started (synchronously when it never left
+   * this process); otherwise its answer comes as usual. Nothing for an answered request.
+   */
+  unqueue(requestId: number): void;
   /** Aborts a placed child's ctx.signal on the runner. */
   stopChild(requestId: number): void;
   /** Lets go of tracked resource `index` of call `group`; the runner answers `released`. */

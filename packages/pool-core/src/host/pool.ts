@@ -293,6 +293,9 @@ export class Pool {
       case "retryCheckout":
         this.#calls.retry(effect.checkoutId, effect.attempt, effect.error, effect.retryAtMs);
         return;
+      case "unqueue":
+        this.#calls.unqueue(effect.checkoutId, effect.runnerId);
+        return;
       case "failCheckout":
         this.#calls.failGranted(effect.checkoutId, effect.error, effect.answeredEarly === true);
         return;

@@ -246,7 +246,11 @@ export class AnswerIntake {
     open.filled += bytes.byteLength;
     if (open.filled < open.totalBytes) return;
     this.#endParts(open);
-    if (open.bytes !== null) this.#accept(open.t, open.id, open.bytes);
+    // Its call may have failed while the parts came (the runner gave it back, or sent a frame
+    // about it that could not be read): then nobody waits for it, and it is not decoded.
+    if (open.bytes !== null && this.o.pending.isDecoding(open.id)) {
+      this.#accept(open.t, open.id, open.bytes);
+    }
   }
 
   /** The assembly is over (complete, failed or skipped): its bytes are no longer held here. */

@@ -8,6 +8,10 @@
  * (TIMEOUT, ABORTED: `answeredEarly`) stays here until the runner's `ended` says its function
  * stopped (it returned after its signal aborted, or its thread was terminated).
  *
+ * A call or cast the runner holds queued (behind its running work) may be given back before it
+ * starts (protocol 9): the parent asks (`unqueue`), the runner answers `unqueued`, and the
+ * request ends without an answer: its `Reply` hears `unqueued()` and it runs elsewhere.
+ *
  * The link passes no verdict of its own: when it closes, what is still here is dropped without
  * a word, and the host's core fails those callers (RUNNER_DOWN), once.
  */
@@ -33,7 +37,20 @@ export interface Reply {
   reject(error: unknown, answeredEarly: boolean): void;
   /** Work answered early has stopped on the runner: its slot is free. */
   ended(): void;
+  /**
+   * The runner gave the request back unstarted (the parent's `unqueue`): it never ran there and
+   * no answer follows. Its work may be sent again, on this link or another.
+   */
+  unqueued(): void;
 }
+
+/**
+ * What the runner's `unqueued` for a request meant: `givenBack` — it was asked and the request
+ * is over here; `notPending` — nothing waits under that id (answered, never sent: a race the
+ * link ignores); `unexpected` — the parent never asked for it back, or its answer already
+ * began: no correct runner sends that, and the request fails as a malformed answer would.
+ */
+type UnqueuedOutcome = "givenBack" | "notPending" | "unexpected";
 
 interface Pending {
   readonly id: number;
@@ -45,6 +62,8 @@ interface Pending {
   decoding: boolean;
   /** The runner's `ended` came while the answer was being decoded: applied after it. */
   endedWhileDecoding: boolean;
+  /** The parent asked the runner to give it back (`unqueue`): an `unqueued` is owed or an answer. */
+  unqueueAsked: boolean;
 }
 
 /** The answer frame each kind of request is owed. */
@@ -76,6 +95,7 @@ export class PendingRequests {
       answeredEarly: false,
       decoding: false,
       endedWhileDecoding: false,
+      unqueueAsked: false,
     });
     return id;
   }
@@ -130,6 +150,31 @@ export class PendingRequests {
     // An early answer whose `ended` came while it was being decoded is an answer whose work
     // has ended: one reject, not a reject and an `ended`.
     pending.reply.reject(error, answeredEarly);
+  }
+
+  /**
+   * Whether request `id` may be asked back (and now is): a call or cast with no answer begun.
+   * A placed child never is: its caller already holds a handle naming this runner.
+   */
+  askUnqueue(id: number): boolean {
+    const pending = this.#byId.get(id);
+    if (pending === undefined || pending.kind === "child") return false;
+    if (pending.answeredEarly || pending.decoding) return false;
+    pending.unqueueAsked = true;
+    return true;
+  }
+
+  /**
+   * The runner's `unqueued`. A request asked back ends here and its reply hears it; one never
+   * asked back, or whose answer already began, is left as it is for the link to fail (`unusable`).
+   */
+  unqueued(id: number): UnqueuedOutcome {
+    const pending = this.#byId.get(id);
+    if (pending === undefined) return "notPending";
+    if (!pending.unqueueAsked || pending.decoding || pending.answeredEarly) return "unexpected";
+    this.#byId.delete(id);
+    pending.reply.unqueued();
+    return "givenBack";
   }
 
   /** The runner's `ended`: work answered early has stopped. */

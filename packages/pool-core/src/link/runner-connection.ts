@@ -209,6 +209,22 @@ export class RunnerConnection {
     return "cancelled";
   }
 
+  /**
+   * Asks the runner to give back call or cast `id`, which it may hold queued behind its running
+   * work (protocol 9): it answers `unqueued` (the reply hears `unqueued()`) when the work had
+   * not started, or ignores the ask and answers as usual. A request still waiting in this
+   * process (the send budget) is withdrawn and given back at once. Nothing is sent for a
+   * request answered or unknown, a placed child, or on a closed link.
+   */
+  unqueue(id: number): void {
+    if (this.#closeReason !== null || !this.#pending.askUnqueue(id)) return;
+    if (this.budget.withdraw(id)) {
+      this.#pending.unqueued(id);
+      return;
+    }
+    this.#sendQuietly({ t: "unqueue", id });
+  }
+
   /** Asks the runner to abort a placed child's ctx.signal (no-op once it ended). */
   stopChild(id: number): void {
     if (this.#pending.kindOf(id) === "child") this.#sendQuietly({ t: "child.stop", id });
@@ -306,6 +322,9 @@ export class RunnerConnection {
       case "ended":
         this.#pending.ended(msg.id);
         return;
+      case "unqueued":
+        this.#unqueued(msg.id);
+        return;
       case "error":
         // About an answer being decoded: that answer, once read, says how the call ended.
         if (msg.id !== null && this.#pending.isDecoding(msg.id)) return;
@@ -349,6 +368,34 @@ export class RunnerConnection {
           runnerId: this.runnerId,
         });
     }
+  }
+
+  /** The runner gave request `id` back unstarted (protocol 9). */
+  #unqueued(id: number): void {
+    const outcome = this.#pending.unqueued(id);
+    if (outcome === "givenBack") return;
+    if (outcome === "notPending") {
+      // Answered already, or never sent: nothing is lost by ignoring it, and a runner racing
+      // its own answer is no reason to end a link every other call runs on.
+      this.#options.log("debug", "runner gave back a request nothing waits for; ignored", {
+        runnerId: this.runnerId,
+        id,
+      });
+      return;
+    }
+    this.#options.log("warn", "runner gave back a request it was not asked for", {
+      runnerId: this.runnerId,
+      id,
+    });
+    this.#pending.unusable(
+      id,
+      (fn) =>
+        new FlameError(
+          "PROTOCOL",
+          `Runner ${this.runnerId} gave back "${fn}" unstarted (\`unqueued\`) though it was not asked to, or after its answer had begun: it broke the protocol. Check that the runner agent and the parent run the same flame-ts version.`,
+          { runnerId: this.runnerId },
+        ),
+    );
   }
 
   /** The runner broke the protocol: its link ends (the agent exits REFUSED on this code). */

@@ -89,8 +89,17 @@ export class FakeConnection implements LinkConnection {
   readonly cancelled: number[] = [];
   /** Every request the host made, sent or not. */
   requests = 0;
-  /** Every call sent, with where it was pinned. */
-  readonly sent: Array<{ id: number; fn: string; on: number | undefined }> = [];
+  /** Every call sent: what it carried and where it was pinned. */
+  readonly sent: Array<{
+    id: number;
+    fn: string;
+    args: unknown;
+    on: number | undefined;
+    idempotencyKey: string | undefined;
+    attempt: number | undefined;
+  }> = [];
+  /** Every request the host asked back (`unqueue`). */
+  readonly unqueues: number[] = [];
   /** Every `release` the host sent. */
   readonly releases: Array<{ group: number; index: number }> = [];
   /** Answer each `release` with `released` (on the next turn, as a runner would). */
@@ -101,6 +110,8 @@ export class FakeConnection implements LinkConnection {
   readonly #handler: () => CallHandler;
   /** Per request: aborts what the handler runs (a cancel, or a placed child's stop). */
   readonly #running = new Map<number, AbortController>();
+  /** Per request still running: where its outcome goes (for `giveBack`). */
+  readonly #replies = new Map<number, Reply>();
   #nextRequestId = 0;
 
   constructor(runnerId: string, handler: () => CallHandler) {
@@ -134,7 +145,11 @@ export class FakeConnection implements LinkConnection {
       id,
       on: opts.on,
     };
-    if (kind === "call") this.sent.push({ id, fn, on: opts.on });
+    this.#replies.set(id, reply);
+    if (kind === "call") {
+      const { idempotencyKey, attempt } = opts;
+      this.sent.push({ id, fn, args, on: opts.on, idempotencyKey, attempt });
+    }
     new Promise((resolve) => resolve(handler(fn, args, callOpts))).then(
       (value) => {
         if (!this.#ended(id)) return;
@@ -154,6 +169,18 @@ export class FakeConnection implements LinkConnection {
     controller.abort();
     return "cancelled";
   }
+  unqueue(requestId: number): void {
+    if (this.#closeReason === null && this.#running.has(requestId)) this.unqueues.push(requestId);
+  }
+  /**
+   * The runner's `unqueued`: it gives request `requestId` back unstarted. What the handler was
+   * doing with it is dropped (its outcome reaches nobody), as the real link drops the request.
+   */
+  giveBack(requestId: number): void {
+    const reply = this.#replies.get(requestId);
+    if (reply === undefined || !this.#ended(requestId)) return;
+    reply.unqueued();
+  }
   stopChild(requestId: number): void {
     this.#running.get(requestId)?.abort();
   }
@@ -169,6 +196,7 @@ export class FakeConnection implements LinkConnection {
   }
   /** False once the link closed: a closed link answers nothing. */
   #ended(id: number): boolean {
+    this.#replies.delete(id);
     if (!this.#running.delete(id)) return false;
     this.inflight -= 1;
     return this.#closeReason === null;
@@ -186,6 +214,7 @@ export class FakeConnection implements LinkConnection {
     if (this.wedged || this.#closeReason !== null) return;
     this.#closeReason = reason;
     this.#running.clear();
+    this.#replies.clear();
     this.inflight = 0;
     this.#events?.closed(reason);
     this.#close({ reason });

@@ -191,6 +191,7 @@ describe("a runner's answers, judged before decoding", () => {
         resolve: () => heard.push("resolve"),
         reject: (e, early) => heard.push(`reject ${(e as FlameError).code} early=${early}`),
         ended: () => heard.push("ended"),
+        unqueued: () => heard.push("unqueued"),
       },
     );
     if (id === null) throw new Error("the call was not sent");

@@ -25,7 +25,7 @@ export function call(
       fn,
       args,
       { timeoutMs: opts.timeoutMs ?? null, traceparent: opts.traceparent },
-      { resolve, reject: (error) => reject(error), ended: () => {} },
+      { resolve, reject: (error) => reject(error), ended: () => {}, unqueued: () => {} },
     );
     opts.signal?.addEventListener(
       "abort",
@@ -45,7 +45,12 @@ export function cast(conn: RunnerConnection, fn: string, args: unknown): Promise
       fn,
       args,
       { timeoutMs: null, traceparent: undefined },
-      { resolve: () => resolve(), reject: (error) => reject(error), ended: () => {} },
+      {
+        resolve: () => resolve(),
+        reject: (error) => reject(error),
+        ended: () => {},
+        unqueued: () => {},
+      },
     );
   });
 }
@@ -62,7 +67,7 @@ export function startChild(
       fn,
       args,
       { timeoutMs: null, traceparent: undefined },
-      { resolve, reject: (error) => reject(error), ended: () => {} },
+      { resolve, reject: (error) => reject(error), ended: () => {}, unqueued: () => {} },
     );
   });
   return {

@@ -219,7 +219,7 @@ describe("RunnerConnection", () => {
       "echo",
       1,
       { timeoutMs: null, traceparent: undefined },
-      { resolve: () => {}, reject: () => {}, ended: () => {} },
+      { resolve: () => {}, reject: () => {}, ended: () => {}, unqueued: () => {} },
     );
     expect(id).not.toBeNull();
     // Sent already (the socket was empty): the runner is told to cancel, an answer follows.
@@ -235,6 +235,7 @@ describe("RunnerConnection", () => {
       resolve: () => answered.push("resolve"),
       reject: () => answered.push("reject"),
       ended: () => answered.push("ended"),
+      unqueued: () => answered.push("unqueued"),
     };
     const closes: string[] = [];
     conn.attach({
