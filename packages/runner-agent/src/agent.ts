@@ -12,6 +12,7 @@ import { InlineExecutor } from "./executor/inline.js";
 import { type FirstThread, ThreadPool } from "./executor/thread-pool.js";
 import type { AgentExit } from "./exit-codes.js";
 import { LifecycleDriver } from "./lifecycle-driver.js";
+import { runnerSlots } from "./slots.js";
 
 export interface AgentOptions {
   readonly descriptor: ParentDescriptor;
@@ -81,8 +82,7 @@ async function startExecutor(
       throw new Error(`could not load entry ${url}: ${(err as Error)?.message ?? String(err)}`);
     }
   }
-  const slots = descriptor.singleUse ? 1 : descriptor.maxConcurrency;
-  const threads = execution.threads ?? Math.min(slots, usableCpus());
+  const threads = execution.threads ?? Math.min(runnerSlots(descriptor), usableCpus());
   debug(`running functions on ${threads} worker thread(s)`);
   return ThreadPool.start(
     {

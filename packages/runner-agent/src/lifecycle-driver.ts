@@ -21,6 +21,7 @@ import {
 } from "./lifecycle/agent-state.js";
 import { nextDeadline, step } from "./lifecycle/machine.js";
 import { Session } from "./session.js";
+import { runnerSlots } from "./slots.js";
 
 export interface DriverOptions {
   readonly descriptor: ParentDescriptor;
@@ -74,6 +75,7 @@ export class LifecycleDriver {
         idleShutdownAfterMs: descriptor.idleShutdownAfterMs,
         singleUse: descriptor.singleUse,
         terminateGraceMs: descriptor.execution.terminateGraceMs,
+        slots: runnerSlots(descriptor),
       },
       performance.now(),
     );

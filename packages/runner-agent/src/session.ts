@@ -19,6 +19,7 @@ import type { ParentDescriptor, WireError, WorkKind } from "@flame-ts/pool-core/
 import type { RawData } from "ws";
 import type { WelcomedLink } from "./dial.js";
 import { errorFrame, errorMessage } from "./executor/answer.js";
+import { heldInput } from "./executor/batch.js";
 import type { Executor, ExecutorSink, SinkRelay } from "./executor/executor.js";
 import type { AgentEffect, AgentEvent } from "./lifecycle/agent-state.js";
 import { moveSessionTask, type SessionTask } from "./lifecycle/session-task.js";
@@ -115,7 +116,7 @@ export class Session implements ExecutorSink {
     switch (effect.type) {
       case "run": {
         const task = this.#tasks.get(effect.id);
-        if (task?.phase !== "received") return;
+        if (task?.phase !== "received" && task?.phase !== "queued") return;
         this.#tasks.set(
           effect.id,
           moveSessionTask(effect.id, task, { phase: "running", kind: task.kind }),
@@ -123,6 +124,23 @@ export class Session implements ExecutorSink {
         this.#options.executor.run(task.spec);
         return;
       }
+      case "queued": {
+        const task = this.#tasks.get(effect.id);
+        if (task?.phase !== "received") return;
+        const spec = { ...task.spec, input: heldInput(task.spec.input) };
+        this.#tasks.set(
+          effect.id,
+          moveSessionTask(effect.id, task, { phase: "queued", kind: task.kind, spec }),
+        );
+        return;
+      }
+      case "unqueued":
+        this.#tasks.delete(effect.id);
+        this.#send({ t: "unqueued", id: effect.id });
+        return;
+      case "unqueueIgnored":
+        this.#options.debug(`unqueue ${effect.id} ignored: ${effect.why}`);
+        return;
       case "refuse":
         this.#tasks.delete(effect.id);
         this.#sendFrame(errorFrame(this.#frameSettings(), effect.kind, effect.id, effect.error));
@@ -247,6 +265,9 @@ export class Session implements ExecutorSink {
         return;
       case "cancel":
         dispatch({ type: "cancel", id: msg.id });
+        return;
+      case "unqueue":
+        dispatch({ type: "unqueue", id: msg.id });
         return;
       case "child.stop":
         dispatch({ type: "stopChild", id: msg.id });

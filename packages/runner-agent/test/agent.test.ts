@@ -327,9 +327,10 @@ describe("flame-runner authentication", () => {
   }
 
   it("exits 4 naming both versions when the parent speaks another protocol", async () => {
+    const another = PROTOCOL_VERSION + 1;
     const other = createHttpServer((_req, res) => {
-      res.writeHead(426, { "x-flame-protocol": "9", connection: "close" });
-      res.end("flame-ts runner port: protocol 9 only\n");
+      res.writeHead(426, { "x-flame-protocol": String(another), connection: "close" });
+      res.end(`flame-ts runner port: protocol ${another} only\n`);
     });
     await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
     cleanups.push(() => new Promise((r) => other.close(r)));
@@ -338,7 +339,7 @@ describe("flame-runner authentication", () => {
     const end = await AgentProcess.start(descriptor(`ws://127.0.0.1:${port}`)).exit();
     expect(end.code).toBe(4);
     expect(end.lastLine).toBe(
-      `flame-runner: the parent at ws://127.0.0.1:${port} speaks flame-ts protocol 9, this runner ${PROTOCOL_VERSION}: run the same flame-ts version on both sides`,
+      `flame-runner: the parent at ws://127.0.0.1:${port} speaks flame-ts protocol ${another}, this runner ${PROTOCOL_VERSION}: run the same flame-ts version on both sides`,
     );
   });
 

@@ -28,6 +28,9 @@ async function runner(mode: Mode, threads = 1, overrides: Partial<ParentDescript
   cleanups.push(() => parent.close());
   const d = descriptor(parent, {
     execution: { ...DEFAULT_EXECUTION, mode, threads: mode === "threads" ? threads : null },
+    // A holder keeps its slot until released (as the parent's core counts it): room for the
+    // unpinned calls a test sends beside the holders it keeps, or they would wait queued.
+    maxConcurrency: 4,
     ...overrides,
   });
   const agent = AgentProcess.start(d);

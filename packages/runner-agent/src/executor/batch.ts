@@ -377,6 +377,17 @@ function frameTail(
     : null;
 }
 
+/**
+ * A task's input safe to hold past the flush after its arrival (a task queued for a slot, in
+ * no batch yet). A small input may lie in the lead of a large input's buffer, which a batch
+ * transfers whole (`frameTail`): the small inputs of the same flush are packed first, a held
+ * one would be detached, so it gets its own copy (a few bytes; few tasks wait). A large one
+ * never fits in such a lead (at most MAX_LEAD_BYTES) and keeps its view, uncopied.
+ */
+export function heldInput(input: Uint8Array): Uint8Array {
+  return input.byteLength >= APART_BYTES ? input : new Uint8Array(input);
+}
+
 /** A buffer that owns its memory whole, so it can be transferred (copied when it doesn't). */
 function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const buffer = bytes.buffer;

@@ -16,6 +16,11 @@ export interface LifecycleSettings {
   readonly singleUse: boolean;
   /** After a deadline or cancel, how long before the task's thread is terminated. */
   readonly terminateGraceMs: number;
+  /**
+   * How many tasks may hold a slot at once (slots.ts: the parent core's `maxConcurrency`, 1
+   * for single use). A task that arrives with every slot in use waits queued.
+   */
+  readonly slots: number;
 }
 
 /**
@@ -64,10 +69,29 @@ export const AGENT_TRANSITIONS = {
   leaving: [],
 } as const satisfies TransitionTable<AgentPhase>;
 
+/**
+ * A task that arrived with every slot in use (the parent sent it one beyond its
+ * `maxConcurrency`, protocol 9): it starts, oldest first, the moment a slot frees; until then
+ * the parent may take it back (`unqueue`).
+ */
+export interface QueuedTask {
+  readonly id: number;
+  readonly kind: WorkKind;
+  /** Counted from its receipt: the time a call waits queued is part of its timeout. */
+  readonly deadlineMs: number | null;
+}
+
+/**
+ * A task that started. What holds a slot, as the parent's core counts them: every task that
+ * is not pinned, from its start until it is over (an answered-early one until `ended`), then,
+ * when its answer kept tracked values, their group until the last one is released.
+ */
 export interface TaskState {
   readonly id: number;
   readonly kind: WorkKind;
   readonly deadlineMs: number | null;
+  /** Pinned (`on`): it runs in its holder's slot and takes none of its own. */
+  readonly pinned: boolean;
   /**
    * The parent has its answer (TIMEOUT or RUNNER_DOWN sent, or it cancelled) while the work
    * goes on: its slot stays held until the work stops, which is reported as `ended`.
@@ -77,23 +101,37 @@ export interface TaskState {
   terminateAtMs: number | null;
 }
 
+/** The tracked values one call's answer kept, until the parent releases the last of them. */
+export interface HeldGroup {
+  /** The indices not yet released. */
+  readonly indices: Set<number>;
+  /** The call took a slot (it was not pinned): the group keeps it until it is let go. */
+  readonly holdsSlot: boolean;
+}
+
 export interface AgentState {
   readonly settings: LifecycleSettings;
   life: AgentLife;
+  /** The tasks that started (running, or answered early and not yet stopped). */
   readonly tasks: Map<number, TaskState>;
+  /** Tasks waiting for a slot, in arrival order (a Map iterates in insertion order). */
+  readonly queued: Map<number, QueuedTask>;
+  /** Slots held now: started tasks that are not pinned, and held groups that hold one. */
+  slotsInUse: number;
   /** Single use: set once its one task was taken (it then takes no other, whatever the phase). */
   singleUseTaken: boolean;
   /**
-   * Calls whose tracked values the runner keeps for the parent, with the indices not yet
-   * released. Not tasks (the parent's core counts their slots): but while any is held the
-   * runner does not idle out, a single-use runner stays for its pinned calls, and a call
-   * pinned to a group not here is refused RESOURCE_GONE.
+   * Calls whose tracked values the runner keeps for the parent. Not tasks: but while any is
+   * held the runner does not idle out, a single-use runner stays for its pinned calls, a call
+   * pinned to a group not here is refused RESOURCE_GONE, and a group whose call was not pinned
+   * keeps that call's slot (the parent's core does the same: the call became their holder).
    */
-  readonly held: Map<number, Set<number>>;
+  readonly held: Map<number, HeldGroup>;
   /**
-   * No task deadline or terminate time is earlier than this (null: none is set). Kept as a
-   * lower bound, not exact (a task that ends leaves it stale-early), so work and answers cost
-   * no scan of every task; the scan runs only once this instant passes, and tightens it.
+   * No task deadline (started or queued) or terminate time is earlier than this (null: none is
+   * set). Kept as a lower bound, not exact (a task that ends leaves it stale-early), so work and
+   * answers cost no scan of every task; the scan runs only once this instant passes, and
+   * tightens it.
    */
   taskDueAtMs: number | null;
 }
@@ -110,6 +148,8 @@ export function initialAgentState(settings: LifecycleSettings, nowMs: number): A
       lastError: "no attempt made",
     },
     tasks: new Map(),
+    queued: new Map(),
+    slotsInUse: 0,
     singleUseTaken: false,
     held: new Map(),
     taskDueAtMs: null,
@@ -154,6 +194,8 @@ export type AgentEvent =
     }
   /** The parent gave up on a call (it already answered its caller). */
   | { readonly type: "cancel"; readonly id: number }
+  /** The parent takes task `id` back if it has not started (a slot freed on another runner). */
+  | { readonly type: "unqueue"; readonly id: number }
   | { readonly type: "stopChild"; readonly id: number }
   /** `tracked`: the indices of the values it tracked that its answer carries (kept). */
   | { readonly type: "taskEnded"; readonly id: number; readonly tracked?: readonly number[] }
@@ -172,7 +214,19 @@ export type AgentEffect =
   /** Start one attempt to reach the parent (the machine aborts it by leaving). */
   | { readonly type: "dial" }
   | { readonly type: "run"; readonly id: number }
-  /** Answer it with an error: it never ran. */
+  /**
+   * Every slot is in use: the task waits on this thread (so it can still be taken back); `run`
+   * follows when a slot frees, unless `refuse` or `unqueued` comes first.
+   */
+  | { readonly type: "queued"; readonly id: number }
+  /** The parent took the queued task back: tell it (`unqueued`) and forget the task. */
+  | { readonly type: "unqueued"; readonly id: number }
+  /** An `unqueue` came too late (the task started, or is over) or for an unknown id: log it. */
+  | { readonly type: "unqueueIgnored"; readonly id: number; readonly why: string }
+  /**
+   * Answer it with an error: it never ran (refused on arrival, or dropped from the queue at
+   * its deadline, a cancel or the runner's shutdown). No `ended` follows.
+   */
   | {
       readonly type: "refuse";
       readonly id: number;

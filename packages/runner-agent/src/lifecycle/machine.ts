@@ -5,8 +5,15 @@
  * failsafe, the dial backoff, idle, drain, deadlines and terminate graces are instants in the
  * state (agent-state.ts says what each phase holds and which effects the driver carries out).
  *
+ * Slots: at most `settings.slots` tasks hold a slot at once (agent-state.ts, TaskState, says
+ * what holds one). A task that arrives with every slot in use waits queued, FIFO, and starts
+ * in the step that frees a slot; the parent may take it back (`unqueue`) until then. A queued
+ * task that never starts (its deadline, a cancel, the runner's shutdown) is answered plainly,
+ * with no `ended` after: nothing ran.
+ *
  * Expected races are no-ops: a cancel for a task that already ended, a second shutdown, a
- * task ending after the runner decided to leave, a dial that answers after a stop.
+ * task ending after the runner decided to leave, a dial that answers after a stop, an
+ * `unqueue` for a task that already started.
  */
 import type { WorkKind } from "@flame-ts/pool-core/wire";
 import {
@@ -17,6 +24,7 @@ import {
   DIAL_BACKOFF_MAX_MS,
   type ExitName,
   moveAgent,
+  type QueuedTask,
   type TaskState,
 } from "./agent-state.js";
 
@@ -25,6 +33,10 @@ interface Step {
   readonly nowMs: number;
   readonly fx: AgentEffect[];
 }
+
+/** A queued call's TIMEOUT: like a running call's at its deadline, but nothing ran. */
+const QUEUED_PAST_DEADLINE =
+  "did not finish by its deadline: it waited queued for a free slot and never started";
 
 export function step(
   state: AgentState,
@@ -61,6 +73,11 @@ export function step(
       onWork(st, event, event.on ?? null);
       break;
     case "cancel": {
+      const queued = state.queued.get(event.id);
+      if (queued?.kind === "call") {
+        dropQueued(st, queued, "ABORTED", "cancelled by the caller before it started");
+        break;
+      }
       const task = state.tasks.get(event.id);
       if (task !== undefined && task.kind === "call" && !task.answeredEarly) {
         // The parent already answered its caller: from now on the slot waits for `ended`.
@@ -69,7 +86,15 @@ export function step(
       }
       break;
     }
+    case "unqueue":
+      onUnqueue(st, event.id);
+      break;
     case "stopChild": {
+      const queued = state.queued.get(event.id);
+      if (queued?.kind === "child") {
+        dropQueued(st, queued, "ABORTED", "the placed child was asked to stop before it started");
+        break;
+      }
       const task = state.tasks.get(event.id);
       if (task !== undefined && task.kind === "child" && task.terminateAtMs === null) {
         abort(st, task, "ABORTED", "the placed child was asked to stop");
@@ -141,8 +166,9 @@ function onWork(
 ): void {
   const s = st.s;
   const { id, kind, timeoutMs } = work;
-  if (s.tasks.has(id)) {
-    const message = `call id ${id} is already running; ids must be unique per link`;
+  if (s.tasks.has(id) || s.queued.has(id)) {
+    const state = s.tasks.has(id) ? "running" : "queued";
+    const message = `call id ${id} is already ${state}; ids must be unique per link`;
     st.fx.push({ type: "duplicate", id, message });
     return;
   }
@@ -158,32 +184,86 @@ function onWork(
   }
   if (s.settings.singleUse) s.singleUseTaken = true;
   const deadlineMs = kind === "call" && timeoutMs !== null ? st.nowMs + timeoutMs : null;
-  s.tasks.set(id, { id, kind, deadlineMs, answeredEarly: false, terminateAtMs: null });
   s.taskDueAtMs = earliest(s.taskDueAtMs, deadlineMs);
   if (s.life.idleAtMs !== null) moveAgent(s, { phase: "serving", idleAtMs: null });
-  st.fx.push({ type: "run", id });
+  const task = { id, kind, deadlineMs };
+  // A pinned call runs in its holder's slot: it never waits for one.
+  if (on !== null) {
+    start(st, task, true);
+  } else if (s.queued.size === 0 && s.slotsInUse < s.settings.slots) {
+    start(st, task, false);
+  } else {
+    s.queued.set(id, task);
+    st.fx.push({ type: "queued", id });
+  }
+}
+
+function start(st: Step, task: QueuedTask, pinned: boolean): void {
+  const s = st.s;
+  s.tasks.set(task.id, { ...task, pinned, answeredEarly: false, terminateAtMs: null });
+  if (!pinned) s.slotsInUse += 1;
+  st.fx.push({ type: "run", id: task.id });
+}
+
+/** A slot freed: queued tasks start, oldest first, while slots are free. */
+function startQueued(st: Step): void {
+  const s = st.s;
+  for (const task of s.queued.values()) {
+    if (s.slotsInUse >= s.settings.slots) return;
+    if (task.deadlineMs !== null && task.deadlineMs <= st.nowMs) {
+      // Its deadline passed in this very step: answered as it would be queued, never run.
+      dropQueued(st, task, "TIMEOUT", QUEUED_PAST_DEADLINE);
+      continue;
+    }
+    s.queued.delete(task.id);
+    start(st, task, false);
+  }
+}
+
+/** A queued task that will never start: answered with this error, then forgotten. */
+function dropQueued(st: Step, task: QueuedTask, code: string, message: string): void {
+  st.s.queued.delete(task.id);
+  refuse(st, task.id, task.kind, code, message);
+}
+
+/** The parent takes a task back: only one that has not started (its answer follows otherwise). */
+function onUnqueue(st: Step, id: number): void {
+  const s = st.s;
+  if (s.queued.delete(id)) {
+    st.fx.push({ type: "unqueued", id });
+    return;
+  }
+  const why = s.tasks.has(id)
+    ? "it already started; its answer follows"
+    : "no such task here (it is over, or was never sent)";
+  st.fx.push({ type: "unqueueIgnored", id, why });
 }
 
 function onTaskEnded(st: Step, id: number, tracked: readonly number[]): void {
   const s = st.s;
   const task = s.tasks.get(id);
-  if (task === undefined || task.answeredEarly) {
-    // Nobody will see what its answer carries: nothing may stay held for it.
-    if (tracked.length > 0) st.fx.push({ type: "discard", id });
-  } else if (tracked.length > 0) {
-    s.held.set(id, new Set(tracked));
-  }
+  // Nobody will see what an answer given early carries: nothing may stay held for it.
+  const keeps = task !== undefined && !task.answeredEarly && tracked.length > 0;
+  if (!keeps && tracked.length > 0) st.fx.push({ type: "discard", id });
   if (task === undefined) return;
   s.tasks.delete(id);
+  // A holder's group keeps its call's slot; otherwise the slot is free now.
+  if (keeps) s.held.set(id, { indices: new Set(tracked), holdsSlot: !task.pinned });
+  else if (!task.pinned) s.slotsInUse -= 1;
   st.fx.push({ type: "report", id, how: task.answeredEarly ? "ended" : "outcome" });
+  startQueued(st);
   afterWork(st);
 }
 
 function onReleased(st: Step, id: number, index: number): void {
   const s = st.s;
-  const indices = s.held.get(id);
-  if (indices === undefined || !indices.delete(index) || indices.size > 0) return;
+  const group = s.held.get(id);
+  if (group === undefined || !group.indices.delete(index) || group.indices.size > 0) return;
   s.held.delete(id);
+  if (group.holdsSlot) {
+    s.slotsInUse -= 1;
+    startQueued(st);
+  }
   afterWork(st);
 }
 
@@ -194,7 +274,7 @@ function afterWork(st: Step): void {
   if (s.settings.singleUse && s.singleUseTaken) {
     if (s.held.size === 0) leave(st, "OK", "single use: its one task ended", "single_use");
   } else if (s.life.phase === "draining") {
-    leave(st, "OK", `asked to shut down (${s.life.reason})`, null);
+    leaveDrained(st, s.life.reason);
   } else {
     armIdle(st);
   }
@@ -203,8 +283,14 @@ function afterWork(st: Step): void {
 function onShutdown(st: Step, reason: string, timeoutMs: number): void {
   const s = st.s;
   if (s.life.phase !== "serving") return;
+  // Children run until stopped: one not started yet is answered as stopped at once.
+  for (const task of s.queued.values()) {
+    if (task.kind === "child") {
+      dropQueued(st, task, "ABORTED", `runner shutting down (${reason}) before the child started`);
+    }
+  }
   if (s.tasks.size === 0) {
-    leave(st, "OK", `asked to shut down (${reason})`, null);
+    leaveDrained(st, reason);
     return;
   }
   moveAgent(s, { phase: "draining", reason, boundMs: timeoutMs, drainAtMs: st.nowMs + timeoutMs });
@@ -214,6 +300,17 @@ function onShutdown(st: Step, reason: string, timeoutMs: number): void {
       abort(st, task, "ABORTED", `runner shutting down (${reason})`);
     }
   }
+}
+
+/**
+ * Nothing runs any more: leave. Calls still queued now wait only on slots held by tracked
+ * values, which the runner disposes on its way out: they never start, and are answered so.
+ */
+function leaveDrained(st: Step, reason: string): void {
+  for (const task of st.s.queued.values()) {
+    dropQueued(st, task, "RUNNER_DOWN", "the runner shut down before the call started");
+  }
+  leave(st, "OK", `asked to shut down (${reason})`, null);
 }
 
 function fireDeadlines(st: Step): void {
@@ -252,10 +349,18 @@ function fireConnectDeadlines(st: Step, life: Connecting): void {
   }
 }
 
-/** Answers and aborts tasks past their deadline, terminates those past their grace. */
+/**
+ * Answers and aborts tasks past their deadline, terminates those past their grace; answers
+ * queued tasks past their deadline (they never run).
+ */
 function fireTaskDeadlines(st: Step): void {
   const s = st.s;
   let due: number | null = null;
+  for (const task of s.queued.values()) {
+    if (task.deadlineMs === null) continue;
+    if (task.deadlineMs <= st.nowMs) dropQueued(st, task, "TIMEOUT", QUEUED_PAST_DEADLINE);
+    else due = earliest(due, task.deadlineMs);
+  }
   for (const task of s.tasks.values()) {
     if (!task.answeredEarly && task.deadlineMs !== null && task.deadlineMs <= st.nowMs) {
       task.answeredEarly = true;
@@ -281,6 +386,14 @@ function fireRunnerDeadlines(st: Step): void {
   const s = st.s;
   const { life } = s;
   if (life.phase === "draining" && life.drainAtMs <= st.nowMs) {
+    for (const task of s.queued.values()) {
+      dropQueued(
+        st,
+        task,
+        "RUNNER_DOWN",
+        "the runner shut down before the call started (drain bound reached while it waited queued)",
+      );
+    }
     for (const task of s.tasks.values()) {
       if (task.answeredEarly) continue;
       task.answeredEarly = true;
@@ -321,6 +434,7 @@ function armIdle(st: Step): void {
   const s = st.s;
   const afterMs = s.settings.idleShutdownAfterMs;
   if (afterMs === null || s.life.phase !== "serving" || s.tasks.size > 0 || s.held.size > 0) {
+    // A queued task waits on a slot, so one of these is never empty while it does.
     return;
   }
   moveAgent(s, { phase: "serving", idleAtMs: st.nowMs + afterMs });

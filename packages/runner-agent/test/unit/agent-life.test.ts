@@ -23,6 +23,7 @@ const SETTINGS: LifecycleSettings = {
   idleShutdownAfterMs: null,
   singleUse: false,
   terminateGraceMs: 100,
+  slots: 4,
 };
 
 /** A machine that has not dialed yet, started at virtual time `startMs`. */

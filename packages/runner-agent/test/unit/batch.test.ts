@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   AnswerBatchWriter,
   APART_BYTES,
+  heldInput,
   readAnswerBatch,
   readTaskBatch,
   TaskBatchWriter,
@@ -256,6 +257,31 @@ describe("task batches to a worker thread", () => {
     );
     expect(inputs[0]?.byteLength).toBe(APART_BYTES);
     expect(inputs[0]?.every((b) => b === 5)).toBe(true);
+  });
+
+  it("a held (queued) small input stays readable when a large input's transfer takes the buffer they share", () => {
+    // One buffer: a small call's input, then a large call's frame header and input to the end.
+    const chunk = bytes(200 + APART_BYTES, 5);
+    chunk.fill(7, 8, 108);
+    const small = chunk.subarray(8, 108);
+    const large = chunk.subarray(200);
+    const held = heldInput(small);
+    expect(heldInput(large)).toBe(large);
+    const writer = new TaskBatchWriter();
+    writer.add({
+      id: 2,
+      kind: "call",
+      fn: "f",
+      input: large,
+      deadlineMs: null,
+      traceparent: undefined,
+    });
+    const { batch, transfer } = writer.take();
+    expect(transfer).toContain(chunk.buffer);
+    structuredClone(batch, { transfer });
+    expect(small.byteLength).toBe(0);
+    expect(held.byteLength).toBe(100);
+    expect(held.every((b) => b === 7)).toBe(true);
   });
 
   it("copies a large input with more than a frame header before it: its buffer holds other data", () => {

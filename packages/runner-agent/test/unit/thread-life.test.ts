@@ -101,11 +101,12 @@ describe("a session task's record", () => {
   };
   const SAMPLE: Record<SessionTaskPhase, SessionTask> = {
     received: { phase: "received", kind: "call", spec },
+    queued: { phase: "queued", kind: "call", spec },
     running: { phase: "running", kind: "call" },
     settled: { phase: "settled", kind: "call", frame: new Uint8Array([1]) },
   };
 
-  it("goes received → running → settled and nowhere else; a wrong move names the task and both phases", () => {
+  it("goes received → (queued →) running → settled and nowhere else; a wrong move names the task and both phases", () => {
     const phases = Object.keys(SAMPLE) as SessionTaskPhase[];
     for (const from of phases) {
       for (const to of phases) {
@@ -118,7 +119,8 @@ describe("a session task's record", () => {
       }
     }
     expect(SESSION_TASK_TRANSITIONS).toEqual({
-      received: ["running"],
+      received: ["queued", "running"],
+      queued: ["running"],
       running: ["settled"],
       settled: [],
     });
