@@ -57,6 +57,7 @@ const runner = (id: string): RunnerSnapshot => ({
   id,
   state: "ready",
   inflight: 0,
+  queued: 0,
   isMin: false,
   bootedAtMs: 1,
   callsServed: 0,

@@ -7,7 +7,8 @@
  */
 import { stoppedError } from "./limits.js";
 import { bootForDemand, ensureMin, grant } from "./policy.js";
-import type { CallRetry, CheckoutState, WaiterState } from "./state.js";
+import { mayQueue } from "./prefetch.js";
+import { type CallRetry, type CheckoutState, capacityOf, type WaiterState } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armCallRetry, armWaiterDeadline } from "./timers.js";
 import { pinnedCheckout } from "./tracked.js";
@@ -116,13 +117,16 @@ export function rejectCallRetries(st: Step, error: CoreError): void {
   st.s.callRetries.clear();
 }
 
-/** Grants now if a runner has a free slot; otherwise queues (or refuses: maxWaiting). */
+/**
+ * Grants now if a runner has a free slot; otherwise queues (or refuses: maxWaiting), on a
+ * busy runner when prefetch allows it, else in the pool's queue.
+ */
 function admit(st: Step, checkoutId: CheckoutId, work: Work): void {
   const s = st.s;
   const { timeoutMs, callDeadlineMs, unboundedRun, retry, unlinked } = work;
   const runner = s.free.leastLoaded();
-  if (runner !== undefined) {
-    const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
+  const runDeadlineMs = unboundedRun ? null : callDeadlineMs;
+  if (runner !== undefined && runner.load < capacityOf(s, runner)) {
     grant(st, checkoutId, runner, 0, runDeadlineMs, retry, unlinked);
     return;
   }
@@ -157,6 +161,11 @@ function admit(st: Step, checkoutId: CheckoutId, work: Work): void {
     unlinked,
     seq,
   };
+  // Every runner is busy: with no caller ahead of it, it may wait queued on one (prefetch.ts).
+  if (runner !== undefined && s.waiters.size === 0 && mayQueue(s, waiter)) {
+    grant(st, checkoutId, runner, 0, runDeadlineMs, retry, unlinked, waiter);
+    return;
+  }
   s.waiters.set(checkoutId, waiter);
   bootForDemand(st);
   // Cold: a runner is booting, so this caller may wait for it up to max(timeout, bootTimeout)

@@ -1,4 +1,14 @@
-import { capacityOf, isActive, type PoolState, RUNNER_TRANSITIONS } from "./state.js";
+import {
+  capacityOf,
+  indexedBelow,
+  isActive,
+  type PoolState,
+  prefetchAllowed,
+  prefetchOn,
+  RUNNER_TRANSITIONS,
+  type RunnerState,
+  slotsPerRunner,
+} from "./state.js";
 import { onlyHoldersOn } from "./tracked.js";
 
 /**
@@ -11,7 +21,15 @@ export function checkInvariants(s: PoolState): void {
   let active = 0;
   let minCount = 0;
   let minActive = 0;
+  /** Active runners with a free slot, and those slots. */
   let freeSlots = 0;
+  let freeSlotCount = 0;
+  /** Active runners in the free-slot index (a free slot, or room for a queued call). */
+  let roomForQueued = 0;
+  /** Runners holding a queued call; of those, asked to give it back; of the rest, able to. */
+  let queuedRunners = 0;
+  let unqueuing = 0;
+  let movable = 0;
   let armedIdle = 0;
   for (const boot of s.pendingBoots.values()) if (boot.isMin) minCount += 1;
   for (const runner of s.runners.values()) {
@@ -20,17 +38,29 @@ export function checkInvariants(s: PoolState): void {
     if (runner.load !== runner.checkouts.size) {
       fail(`runner ${runner.id} has load ${runner.load} but ${runner.checkouts.size} checkouts`);
     }
-    if (runner.load > s.config.maxConcurrency || runner.load < 0) {
+    const slots = s.config.maxConcurrency;
+    const ceiling = slots + (prefetchOn(s) ? 1 : 0);
+    if (runner.load > ceiling || runner.load < 0) {
       fail(
-        `runner ${runner.id} load ${runner.load} outside 0..maxConcurrency ${s.config.maxConcurrency}`,
+        `runner ${runner.id} load ${runner.load} outside 0..${ceiling} (maxConcurrency ${slots})`,
       );
     }
     const indexed = s.free.has(runner, runner.load);
-    const shouldBeIndexed = isActive(runner) && runner.load < capacityOf(s, runner);
+    const shouldBeIndexed = isActive(runner) && runner.load < indexedBelow(s, runner);
     if (indexed !== shouldBeIndexed) {
       fail(`runner ${runner.id} free-slot index is ${indexed}, expected ${shouldBeIndexed}`);
     }
-    if (shouldBeIndexed) freeSlots += 1;
+    if (shouldBeIndexed) roomForQueued += 1;
+    if (isActive(runner) && runner.load < capacityOf(s, runner)) {
+      freeSlots += 1;
+      freeSlotCount += capacityOf(s, runner) - runner.load;
+    }
+    checkQueued(s, runner);
+    if (runner.queued !== null) {
+      queuedRunners += 1;
+      if (runner.queued.unqueueSent) unqueuing += 1;
+      else if (runner.life.phase !== "stopping" && runner.life.phase !== "killed") movable += 1;
+    }
     if (isActive(runner)) {
       activeOrPending += 1;
       active += 1;
@@ -68,8 +98,26 @@ export function checkInvariants(s: PoolState): void {
     fail(`active min count ${s.counts.minActive}, expected ${minActive}`);
   }
   if (s.counts.min !== minCount) fail(`min count ${s.counts.min}, expected ${minCount}`);
-  if (s.free.size !== freeSlots)
-    fail(`free-slot index holds ${s.free.size}, expected ${freeSlots}`);
+  if (s.free.size !== roomForQueued) {
+    fail(`free-slot index holds ${s.free.size}, expected ${roomForQueued}`);
+  }
+  if (s.queuedOn.size !== queuedRunners) {
+    fail(`${queuedRunners} runners hold a queued call but queuedOn has ${s.queuedOn.size}`);
+  }
+  if (s.counts.unqueuing !== unqueuing) {
+    fail(`unqueuing count ${s.counts.unqueuing}, expected ${unqueuing}`);
+  }
+  // FLAME's least-loaded rule with prefetch: a queued call never waits behind another while a
+  // slot is free elsewhere and no one is taking it back for it.
+  if (s.waiters.size === 0 && movable > 0 && freeSlotCount > unqueuing) {
+    fail(
+      `${movable} queued calls wait behind busy runners while ${freeSlotCount} slots are free and ${unqueuing} are being given back`,
+    );
+  }
+  const head = s.waiters.values().next().value;
+  if (head !== undefined && !head.unboundedRun && prefetchAllowed(s) && roomForQueued > 0) {
+    fail(`caller ${head.id} waits in the pool while a busy runner has room to hold it queued`);
+  }
   if (loadSum !== s.checkouts.size) {
     fail(`runner loads sum to ${loadSum} but there are ${s.checkouts.size} active checkouts`);
   }
@@ -99,6 +147,26 @@ export function checkInvariants(s: PoolState): void {
   if (s.stopped && s.pendingBoots.size > 0) fail("a stopped pool still has boots in flight");
   if (s.stopped && active > 0) fail("a stopped pool still has runners taking work");
   checkTracked(s);
+}
+
+/** A runner above its slots holds exactly one queued call: its newest checkout. */
+function checkQueued(s: PoolState, runner: RunnerState): void {
+  const above = runner.load > slotsPerRunner(s);
+  if (above !== (runner.queued !== null)) {
+    fail(
+      `runner ${runner.id} at load ${runner.load} has queued call ${runner.queued?.checkout.id ?? "none"}`,
+    );
+  }
+  if (runner.queued === null) return;
+  if (s.queuedOn.has(runner) === false)
+    fail(`runner ${runner.id} holds a queued call outside queuedOn`);
+  let newest: string | undefined;
+  for (const checkout of runner.checkouts) newest = checkout.id;
+  if (newest !== runner.queued.checkout.id) {
+    fail(
+      `runner ${runner.id} holds ${runner.queued.checkout.id} queued, but its newest call is ${newest}`,
+    );
+  }
 }
 
 /** Holders of tracked resources and the calls pinned to them (tracked.ts). */

@@ -4,17 +4,21 @@
  * debounce), `min`, `buffer`, the runner-time `budget`, and idle shutdown. Deadlines are armed
  * and found due in timers.ts; runner moves (drain, shutdown, gone) are in runners.ts.
  */
+import { queuedCallAnswered } from "./prefetch.js";
 import { drain, setLoad } from "./runners.js";
 import {
   type CallRetry,
   type CheckoutState,
+  CoreTransitionError,
   capacityOf,
   isActive,
   moveRunner,
   type PoolState,
+  queuedDemand,
   type RunnerState,
   runnerCount,
   setRunnerMin,
+  slotsPerRunner,
   type WaiterState,
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
@@ -23,6 +27,12 @@ import type { CheckoutId, CoreError } from "./types.js";
 
 // ---- granting --------------------------------------------------------------------------------
 
+/**
+ * Grants `runner` to the caller. On a runner whose slots are all taken (prefetch.ts) the call
+ * waits there queued: `waiter` is the caller as it waited, kept to place it again if the
+ * runner gives it back. `reported` false: a call given back and granted again, whose wait
+ * telemetry already went out with its first grant.
+ */
 export function grant(
   st: Step,
   checkoutId: CheckoutId,
@@ -31,6 +41,8 @@ export function grant(
   runDeadlineMs: number | null,
   retry: CallRetry | null,
   unlinked: boolean,
+  waiter: WaiterState | null = null,
+  reported = true,
 ): void {
   const s = st.s;
   const checkout: CheckoutState = {
@@ -56,10 +68,28 @@ export function grant(
   if (s.bufferKept.size > 0) s.bufferKept.delete(runner.id);
   // A grant answers the pending idle check: the runner is busy, so it stays.
   if (runner.life.phase === "idleCheck") moveRunner(s, runner, { phase: "ready" });
+  const full = runner.load >= capacityOf(s, runner);
   if (s.config.singleUse) runner.used = true;
   setLoad(s, runner, runner.load + 1);
+  if (full) holdQueued(s, runner, checkout, waiter, runDeadlineMs);
   emit(st, { type: "grant", checkoutId, runnerId: runner.id, runDeadlineMs });
-  telemetry(st, { type: "checkout", checkoutId, runnerId: runner.id, waitedMs });
+  if (reported) telemetry(st, { type: "checkout", checkoutId, runnerId: runner.id, waitedMs });
+}
+
+function holdQueued(
+  s: PoolState,
+  runner: RunnerState,
+  checkout: CheckoutState,
+  waiter: WaiterState | null,
+  runDeadlineMs: number | null,
+): void {
+  if (waiter === null || runner.queued !== null) {
+    throw new CoreTransitionError(
+      `checkout ${checkout.id} granted to full runner ${runner.id} ${waiter === null ? "without its waiter" : "which already holds a queued call"}`,
+    );
+  }
+  runner.queued = { checkout, waiter, runDeadlineMs, unqueueSent: false };
+  s.queuedOn.add(runner);
 }
 
 /** Gives a ready runner's free slots to the oldest live waiters (up to its capacity). */
@@ -68,11 +98,16 @@ export function handWaitersTo(st: Step, runner: RunnerState): void {
   if (s.waiters.size === 0) return; // the common case: no iterator on the hot path
   for (const waiter of s.waiters.values()) {
     if (!isActive(runner) || runner.load >= capacityOf(s, runner)) return;
-    s.waiters.delete(waiter.id);
-    const waitedMs = st.nowMs - waiter.enqueuedAtMs;
-    const runDeadlineMs = runDeadlineOf(st, waiter);
-    grant(st, waiter.id, runner, waitedMs, runDeadlineMs, waiter.retry, waiter.unlinked);
+    grantWaiter(st, waiter, runner);
   }
+}
+
+/** Takes `waiter` out of the queue and grants it `runner` (queued there when it is full). */
+export function grantWaiter(st: Step, waiter: WaiterState, runner: RunnerState): void {
+  st.s.waiters.delete(waiter.id);
+  const waitedMs = st.nowMs - waiter.enqueuedAtMs;
+  const runDeadlineMs = runDeadlineOf(st, waiter);
+  grant(st, waiter.id, runner, waitedMs, runDeadlineMs, waiter.retry, waiter.unlinked, waiter);
 }
 
 /**
@@ -115,6 +150,7 @@ export function backstopPassed(st: Step, checkoutId: CheckoutId): void {
   checkout.backstopAtMs = null;
   // Its caller is answered now: a runner loss later must not run the call again.
   checkout.retry = null;
+  queuedCallAnswered(s, checkout);
   emit(st, {
     type: "failCheckout",
     checkoutId,
@@ -147,22 +183,21 @@ function bootsAllowed(s: PoolState): boolean {
   return !s.stopped && s.retryAtMs === null && s.bootsBlockedBy === null;
 }
 
-function perRunnerSlots(s: PoolState): number {
-  return s.config.singleUse ? 1 : s.config.maxConcurrency;
-}
-
 /**
  * Boots for queued callers: while the pool is under `max` and the boots already in flight
- * cannot absorb the queue (`pending × slots < waiting`).
+ * cannot absorb the queue (`pending × slots < waiting`). Calls held queued on busy runners
+ * (prefetch.ts) count: a runner that comes up takes them back.
  */
 export function bootForDemand(st: Step): void {
   const s = st.s;
-  while (
-    bootsAllowed(s) &&
-    s.waiters.size > 0 &&
-    runnerCount(s) < s.limits.max &&
-    s.pendingBoots.size * perRunnerSlots(s) < s.waiters.size
-  ) {
+  for (;;) {
+    const demand = s.waiters.size + queuedDemand(s);
+    const room =
+      bootsAllowed(s) &&
+      demand > 0 &&
+      runnerCount(s) < s.limits.max &&
+      s.pendingBoots.size * slotsPerRunner(s) < demand;
+    if (!room) return;
     if (!boot(st, false)) return;
   }
 }
@@ -216,7 +251,7 @@ export function scheduleRetry(st: Step): void {
   const s = st.s;
   if (s.stopped || s.retryAtMs !== null) return;
   const needMin = s.limits.min > 0 && s.counts.min < s.limits.min && s.draining === null;
-  const needDemand = s.waiters.size > 0;
+  const needDemand = s.waiters.size > 0 || queuedDemand(s) > 0;
   const needBuffer = s.limits.buffer > 0 && s.draining === null;
   if (needMin || needDemand || needBuffer) s.retryAtMs = st.nowMs + s.config.bootRetryDelayMs;
 }
@@ -256,7 +291,7 @@ function promoteToMin(st: Step): void {
 
 /** Idle ready runners plus boots nobody waits for: what `buffer` counts. O(1). */
 function spareRunners(s: PoolState): number {
-  const absorbed = Math.ceil(s.waiters.size / perRunnerSlots(s));
+  const absorbed = Math.ceil(s.waiters.size / slotsPerRunner(s));
   return s.free.countAt(0) + Math.max(0, s.pendingBoots.size - absorbed);
 }
 

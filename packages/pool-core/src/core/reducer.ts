@@ -25,6 +25,7 @@ import {
   scheduleRetry,
   waiterTimedOut,
 } from "./policy.js";
+import { onUnqueued, queuedCallAnswered, queueWaiters, unqueueForFreeSlots } from "./prefetch.js";
 import {
   announcedLeaving,
   bootDeadlinePassed,
@@ -32,6 +33,8 @@ import {
   drain,
   endBoot,
   exitDeadlinePassed,
+  leavesAtStop,
+  releaseSlot,
   runnerGone,
   sendShutdown,
   setLoad,
@@ -46,12 +49,7 @@ import {
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { dropStaleDeadlines, due } from "./timers.js";
-import {
-  convertToTracked,
-  onlyHoldersOn,
-  pinnedDeadlinePassed,
-  trackedRelease,
-} from "./tracked.js";
+import { convertToTracked, pinnedDeadlinePassed, trackedRelease } from "./tracked.js";
 import type { CheckoutId, CoreError, CoreEvent, Effect } from "./types.js";
 
 export { nextDeadline } from "./timers.js";
@@ -86,6 +84,9 @@ export function step(
     case "checkin":
       checkin(st, event.checkoutId);
       break;
+    case "unqueued":
+      onUnqueued(st, event.checkoutId);
+      break;
     case "callerGone":
       // Known race: a cancel after the grant is a checkin; after a timeout, a no-op.
       if (state.waiters.delete(event.checkoutId)) break;
@@ -95,7 +96,9 @@ export function step(
     case "answered": {
       // A pinned call is never retried, so nothing to clear (it is not in `checkouts`).
       const checkout = state.checkouts.get(event.checkoutId);
-      if (checkout !== undefined) checkout.retry = null;
+      if (checkout === undefined) break;
+      checkout.retry = null;
+      queuedCallAnswered(state, checkout);
       break;
     }
     case "convertToChild": {
@@ -221,6 +224,8 @@ function start(st: Step): void {
 /** What any event may have changed, checked once at the end of the step. */
 function afterStep(st: Step): void {
   const s = st.s;
+  queueWaiters(st);
+  unqueueForFreeSlots(st);
   bootForBuffer(st);
   rearmBufferKept(st);
   // A permanent boot failure, and no other boot left that could bring a runner: the callers
@@ -255,41 +260,7 @@ function afterStep(st: Step): void {
  */
 function checkin(st: Step, checkoutId: CheckoutId): void {
   const freed = trackedRelease(st, checkoutId);
-  if (freed !== null) release(st, freed);
-}
-
-/**
- * A runner draining at stop (for unlinked work) with only holders of tracked resources left on
- * it: they do not make the stop wait (a handle may live forever), so it leaves now.
- */
-function leavesAtStop(st: Step, runner: RunnerState): boolean {
-  return st.s.stopped && onlyHoldersOn(st.s, runner);
-}
-
-/** A checkout ends (checkin, or its caller went away after the grant). */
-function release(st: Step, checkoutId: CheckoutId): void {
-  const s = st.s;
-  const checkout = s.checkouts.get(checkoutId);
-  // Known race: a checkin after runnerDown already failed this checkout. A no-op (FLAME raises).
-  if (checkout === undefined) return;
-  s.checkouts.delete(checkoutId);
-  const runner = s.runners.get(checkout.runnerId);
-  if (runner === undefined) return;
-  runner.checkouts.delete(checkout);
-  setLoad(s, runner, runner.load - 1);
-  runner.callsServed += 1;
-  const life = runner.life;
-  if (s.config.singleUse && isActive(runner)) {
-    drain(st, runner, "single_use", true);
-    return;
-  }
-  if (life.phase === "draining") {
-    if (runner.load === 0 || leavesAtStop(st, runner)) sendShutdown(st, runner, life.reason);
-    return;
-  }
-  if (!isActive(runner)) return; // shutdown already sent: it is on its way out
-  handWaitersTo(st, runner);
-  if (runner.load === 0) armIdle(st, runner);
+  if (freed !== null) releaseSlot(st, freed, true);
 }
 
 function onBootSucceeded(st: Step, bootId: string): void {
@@ -314,6 +285,7 @@ function onBootSucceeded(st: Step, bootId: string): void {
     idleNext: null,
     idleQueue: null,
     freeSlot: NOT_INDEXED,
+    queued: null,
   };
   s.runners.set(runner.id, runner);
   s.counts.active += 1;

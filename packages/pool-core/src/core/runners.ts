@@ -5,9 +5,9 @@
  * it (min, demand) are policy.ts's.
  */
 import { retryAfterRunnerLoss } from "./admission.js";
-import { bootForDemand, ensureMin, scheduleRetry } from "./policy.js";
+import { armIdle, bootForDemand, ensureMin, handWaitersTo, scheduleRetry } from "./policy.js";
 import {
-  capacityOf,
+  indexedBelow,
   isActive,
   moveRunner,
   type PendingBoot,
@@ -15,17 +15,69 @@ import {
   type RunnerState,
   removeRunner,
   runnerCount,
+  slotsPerRunner,
 } from "./state.js";
 import { emit, type Step, telemetry } from "./step.js";
 import { armExitDeadline, armIdleDeadline } from "./timers.js";
-import { failPinnedOf, rejectPinnedQueuedOn } from "./tracked.js";
-import type { BootId, CoreError, RunnerId, ShutdownReason } from "./types.js";
+import { failPinnedOf, onlyHoldersOn, rejectPinnedQueuedOn } from "./tracked.js";
+import type { BootId, CheckoutId, CoreError, RunnerId, ShutdownReason } from "./types.js";
 
-/** Moves a runner between load buckets; only active runners with a free slot are indexed. */
+/**
+ * Moves a runner between load buckets; only active runners with room are indexed (a free slot,
+ * or room for a queued call: `indexedBelow`). Once its load is back within its slots, the call
+ * it held queued has started (the runner starts the oldest queued call when a slot frees) or
+ * left.
+ */
 export function setLoad(s: PoolState, runner: RunnerState, load: number): void {
   s.free.remove(runner, runner.load);
   runner.load = load;
-  if (isActive(runner) && load < capacityOf(s, runner)) s.free.add(runner, load);
+  if (isActive(runner) && load < indexedBelow(s, runner)) s.free.add(runner, load);
+  if (runner.queued !== null && load <= slotsPerRunner(s)) forgetQueued(s, runner);
+}
+
+/** The runner holds no queued call any more (it started, was given back, or the runner left). */
+export function forgetQueued(s: PoolState, runner: RunnerState): void {
+  if (runner.queued === null) return;
+  if (runner.queued.unqueueSent) s.counts.unqueuing -= 1;
+  runner.queued = null;
+  s.queuedOn.delete(runner);
+}
+
+/**
+ * A runner draining at stop (for unlinked work) with only holders of tracked resources left on
+ * it: they do not make the stop wait (a handle may live forever), so it leaves now.
+ */
+export function leavesAtStop(st: Step, runner: RunnerState): boolean {
+  return st.s.stopped && onlyHoldersOn(st.s, runner);
+}
+
+/**
+ * A checkout ends (checkin, or its caller went away after the grant), and its slot is free;
+ * `served`: it counts as a call its runner served.
+ */
+export function releaseSlot(st: Step, checkoutId: CheckoutId, served: boolean): void {
+  const s = st.s;
+  const checkout = s.checkouts.get(checkoutId);
+  // Known race: a checkin after runnerDown already failed this checkout. A no-op (FLAME raises).
+  if (checkout === undefined) return;
+  s.checkouts.delete(checkoutId);
+  const runner = s.runners.get(checkout.runnerId);
+  if (runner === undefined) return;
+  runner.checkouts.delete(checkout);
+  setLoad(s, runner, runner.load - 1);
+  if (served) runner.callsServed += 1;
+  const life = runner.life;
+  if (s.config.singleUse && isActive(runner)) {
+    drain(st, runner, "single_use", true);
+    return;
+  }
+  if (life.phase === "draining") {
+    if (runner.load === 0 || leavesAtStop(st, runner)) sendShutdown(st, runner, life.reason);
+    return;
+  }
+  if (!isActive(runner)) return; // shutdown already sent: it is on its way out
+  handWaitersTo(st, runner);
+  if (runner.load === 0) armIdle(st, runner);
 }
 
 /** Stops granting to `runner`; sends its shutdown now or once its last checkout ends. */
@@ -133,6 +185,7 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
     }
   }
   runner.checkouts.clear();
+  forgetQueued(s, runner);
   s.free.remove(runner, runner.load);
   armIdleDeadline(s, runner, null);
   s.ledger?.close(runner.id, st.nowMs);

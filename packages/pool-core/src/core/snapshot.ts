@@ -35,7 +35,9 @@ export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
       id: r.id,
       state: r.life.phase === "ready" || r.life.phase === "idleCheck" ? "ready" : "draining",
       phase: r.life.phase,
-      inflight: r.load,
+      // Running apart from queued: inflight never exceeds maxConcurrency.
+      inflight: r.load - (r.queued === null ? 0 : 1),
+      queued: r.queued === null ? 0 : 1,
       isMin: r.isMin,
       bootedAtMs: r.bootedAtMs,
       callsServed: r.callsServed,

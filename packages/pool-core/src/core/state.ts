@@ -71,6 +71,22 @@ export interface RunnerState {
   idleQueue: IdleQueue<RunnerState> | null;
   /** Its place in the free-slot index (`LoadIndex` owns it; NOT_INDEXED when not there). */
   freeSlot: number;
+  /**
+   * The call it holds queued beyond its slots (prefetch.ts): set while its load is above
+   * `capacityOf`, the newest of its checkouts. Null otherwise.
+   */
+  queued: QueuedCall | null;
+}
+
+/** A call granted to a full runner, which holds it queued and starts it when a slot frees. */
+export interface QueuedCall {
+  readonly checkout: CheckoutState;
+  /** The caller as it waited: placed again from this if the runner gives the call back. */
+  readonly waiter: WaiterState;
+  /** The run deadline it was granted with, kept if it is granted again. */
+  readonly runDeadlineMs: number | null;
+  /** `unqueue` was sent: the runner gives it back (`unqueued`) unless it already started it. */
+  unqueueSent: boolean;
 }
 
 export interface CheckoutState {
@@ -235,6 +251,8 @@ export interface PoolState {
   readonly ledger: RunnerTimeLedger | null;
   /** Idle runners kept for `buffer` with no idle timer (re-armed once idle ones exceed it). */
   readonly bufferKept: Set<RunnerId>;
+  /** Runners holding a call queued beyond their slots (`RunnerState.queued`). */
+  readonly queuedOn: Set<RunnerState>;
   /** Counters kept in step with `runners`/`pendingBoots` so no policy check scans them. */
   readonly counts: {
     /** Runners in `ready` or `idleCheck` (taking work). */
@@ -243,6 +261,8 @@ export interface PoolState {
     min: number;
     /** Active runners marked min (so `active - minActive` can be promoted without a scan). */
     minActive: number;
+    /** Queued calls whose runner was asked to give them back (`unqueueSent`). */
+    unqueuing: number;
   };
 }
 
@@ -280,7 +300,8 @@ export function initialState(config: CoreConfig): PoolState {
     budgetBlocked: false,
     ledger: config.budget === null ? null : new RunnerTimeLedger(config.budget.windowMs),
     bufferKept: new Set(),
-    counts: { active: 0, min: 0, minActive: 0 },
+    queuedOn: new Set(),
+    counts: { active: 0, min: 0, minActive: 0, unqueuing: 0 },
   };
 }
 
@@ -345,10 +366,44 @@ export function setBootMin(s: PoolState, boot: PendingBoot, isMin: boolean): voi
   s.counts.min += isMin ? 1 : -1;
 }
 
+/** Slots of every runner: `maxConcurrency`, or one when single use. */
+export function slotsPerRunner(state: PoolState): number {
+  return state.config.singleUse ? 1 : state.config.maxConcurrency;
+}
+
 /** Slots a runner can hold: one in its whole life when single use. */
 export function capacityOf(state: PoolState, runner: RunnerState): number {
   if (state.config.singleUse) return runner.used ? 0 : 1;
   return state.config.maxConcurrency;
+}
+
+/**
+ * Loads at which an active runner is in the free-slot index: below its slots, plus one more
+ * for a queued call when prefetch is on (prefetch.ts decides when that one may be used).
+ */
+export function indexedBelow(state: PoolState, runner: RunnerState): number {
+  return capacityOf(state, runner) + (prefetchOn(state) ? 1 : 0);
+}
+
+/** Prefetch is configured (never for single-use runners, whose one call is their life). */
+export function prefetchOn(state: PoolState): boolean {
+  return state.config.prefetch && !state.config.singleUse;
+}
+
+/**
+ * A call may be granted to a full runner, to wait there queued: only when no runner can be
+ * added for it (the pool is at `max` with no boot in flight), so prefetch never stands in
+ * for scaling out; a runner that does come up later takes the queued calls back (prefetch.ts).
+ */
+export function prefetchAllowed(state: PoolState): boolean {
+  return (
+    prefetchOn(state) && state.pendingBoots.size === 0 && runnerCount(state) >= state.limits.max
+  );
+}
+
+/** Calls queued on runners that are not being given back: demand a new runner would serve. */
+export function queuedDemand(state: PoolState): number {
+  return state.queuedOn.size - state.counts.unqueuing;
 }
 
 /** Runners and boots that count toward `max` (leaving runners still hold resources). */

@@ -64,6 +64,12 @@ export interface CoreConfig {
   readonly hasIdleCheck: boolean;
   /** When true, a runner is shut down after its first checkout ends. */
   readonly singleUse: boolean;
+  /**
+   * When every runner is busy and the pool cannot grow, a runner is granted one call beyond
+   * `maxConcurrency` to hold queued and start the moment a slot frees (prefetch.ts). Off for
+   * single-use runners.
+   */
+  readonly prefetch: boolean;
   /** Debounce before retrying a failed boot while demand is unmet (FLAME: 1 s). */
   readonly bootRetryDelayMs: number;
   /**
@@ -121,6 +127,12 @@ export type CoreEvent =
       readonly on?: CheckoutId;
     }
   | { readonly type: "checkin"; readonly checkoutId: CheckoutId; readonly reason: CheckinReason }
+  /**
+   * The runner gave back a call it held queued (the core's `unqueue`) before starting it: the
+   * call never ran. The core places it again, ahead of callers that came after it; the host
+   * treats the checkout as waiting until the next `grant`.
+   */
+  | { readonly type: "unqueued"; readonly checkoutId: CheckoutId }
   | { readonly type: "convertToChild"; readonly checkoutId: CheckoutId; readonly childId: string }
   /**
    * A granted call answered with tracked resources: its checkout becomes their holder. It
@@ -173,6 +185,12 @@ export type Effect =
       readonly runDeadlineMs: number | null;
     }
   | { readonly type: "reject"; readonly checkoutId: CheckoutId; readonly error: CoreError }
+  /**
+   * Ask `runnerId` to give back call `checkoutId`, granted to it queued (behind its running
+   * calls), because a slot freed on another runner. The runner gives it back (the host reports
+   * `unqueued`) unless it already started it, in which case its answer comes as usual.
+   */
+  | { readonly type: "unqueue"; readonly checkoutId: CheckoutId; readonly runnerId: RunnerId }
   /** Start runner `runnerId`; the core calls it failed at `deadlineMs` (then `abortBoot`). */
   | {
       readonly type: "boot";
@@ -314,7 +332,10 @@ export interface CoreSnapshot {
     readonly id: RunnerId;
     readonly state: "ready" | "draining";
     readonly phase: RunnerPhase;
+    /** Calls running on it (within maxConcurrency). */
     readonly inflight: number;
+    /** Calls it holds queued beyond maxConcurrency, to start when a slot frees (0 or 1). */
+    readonly queued: number;
     readonly isMin: boolean;
     readonly bootedAtMs: number;
     readonly callsServed: number;

@@ -35,6 +35,7 @@ export function coreConfig(o: ResolvedOptions): CoreConfig {
     minIdleShutdownAfterMs: o.minIdleShutdownAfterMs,
     hasIdleCheck: o.idleCheck !== null,
     singleUse: o.singleUse,
+    prefetch: o.prefetch,
     bootRetryDelayMs: BOOT_RETRY_DELAY_MS,
     deadlineGraceMs: o.link.deadlineGraceMs,
   };
@@ -45,6 +46,7 @@ export function poolSnapshot(core: CoreSnapshot, fleet: Fleet): PoolSnapshot {
     id: r.id,
     state: r.state,
     inflight: r.inflight,
+    queued: r.queued,
     isMin: r.isMin,
     bootedAtMs: r.bootedAtMs,
     callsServed: r.callsServed,
@@ -57,6 +59,7 @@ export function poolSnapshot(core: CoreSnapshot, fleet: Fleet): PoolSnapshot {
       id: boot.runnerId,
       state: "booting",
       inflight: 0,
+      queued: 0,
       isMin: boot.isMin,
       bootedAtMs: null,
       callsServed: 0,

@@ -227,7 +227,7 @@ export class Pool {
       this.#bridge.control("drainRunner", runnerId, action, false, why);
       return false;
     }
-    const detail = `${runner.inflight} call(s) to finish`;
+    const detail = `${runner.inflight + runner.queued} call(s) to finish`;
     this.#bridge.control("drainRunner", runnerId, action, true, detail);
     this.#mailbox.dispatch({ type: "drainRunner", runnerId });
     return true;
@@ -243,8 +243,9 @@ export class Pool {
       this.#bridge.control("killRunner", runnerId, action, false, "no such runner");
       return false;
     }
-    const inflight = this.#mailbox.snapshot().runners.find((r) => r.id === runnerId)?.inflight ?? 0;
-    this.#bridge.control("killRunner", runnerId, action, true, `${inflight} call(s) failed`);
+    const runner = this.#mailbox.snapshot().runners.find((r) => r.id === runnerId);
+    const calls = runner === undefined ? 0 : runner.inflight + runner.queued;
+    this.#bridge.control("killRunner", runnerId, action, true, `${calls} call(s) failed`);
     this.#fleet.kill(runnerId, "killed by an operator", "operator");
     return true;
   }

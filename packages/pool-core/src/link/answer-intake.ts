@@ -47,7 +47,7 @@ const SLICED_DECODE_MIN_BYTES = 64 * 1024;
 
 /**
  * What a runner may send besides answers, and the largest such frame: a runner's control
- * messages (`ended`, `error`, `shutdown`, `released`) are a few hundred bytes, so a bigger one is not
+ * messages (`ended`, `error`, `shutdown`, `released`, `unqueued`) are a few hundred bytes, so a bigger one is not
  * decoded (a runner could otherwise make the parent decode 16 MB of anything).
  */
 const RUNNER_CONTROL_KINDS: ReadonlySet<string> = new Set([
@@ -55,6 +55,7 @@ const RUNNER_CONTROL_KINDS: ReadonlySet<string> = new Set([
   "error",
   "shutdown",
   "released",
+  "unqueued",
 ]);
 const MAX_CONTROL_FRAME_BYTES = 64 * 1024;
 

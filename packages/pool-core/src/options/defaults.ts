@@ -9,6 +9,7 @@ import {
 export const DEFAULTS = {
   min: 0,
   maxConcurrency: 100,
+  prefetch: true,
   maxWaiting: 10_000,
   buffer: 0,
   timeout: 30_000,

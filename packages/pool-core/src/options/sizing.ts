@@ -4,7 +4,7 @@
  */
 import { invalidOption } from "../errors.js";
 import { LIMITS } from "../wire/index.js";
-import { countOrNever, duration, integer, within } from "./checks.js";
+import { boolean, countOrNever, duration, integer, within } from "./checks.js";
 import { DEFAULTS } from "./defaults.js";
 
 /** Runner time the pool may spend per rolling window (see `PoolOptions.budget`). */
@@ -33,6 +33,15 @@ export interface SizingOptions {
    */
   readonly maxConcurrency?: number;
   /**
+   * When every runner is busy and the pool is at `max`, send each busy runner one call beyond
+   * `maxConcurrency` to hold queued and start the moment one of its slots frees, instead of
+   * waiting in the pool for a round trip (on worker threads that idled a thread 0.5–1.6 ms
+   * per CPU-bound task). A queued call counts against its runner's deadline from when it was
+   * sent; if a slot frees on another runner first, the call is taken back and runs there.
+   * Never for single-use runners. Default true.
+   */
+  readonly prefetch?: boolean;
+  /**
    * Callers that may wait for a slot at once; one more fails `OVERLOADED` at once (so a flood
    * of callers cannot keep their inputs alive in memory forever). Default 10,000; `Infinity`
    * for no bound. A caller that finds a free slot is never refused.
@@ -58,6 +67,7 @@ export interface ResolvedSizing {
   readonly min: number;
   readonly max: number;
   readonly maxConcurrency: number;
+  readonly prefetch: boolean;
   /** null: no bound. */
   readonly maxWaiting: number | null;
   readonly buffer: number;
@@ -85,10 +95,19 @@ export function resolveSizing(o: SizingOptions, insideRunner: boolean): Resolved
     LIMITS.maxConcurrency,
     o.maxConcurrency ?? DEFAULTS.maxConcurrency,
   );
+  const prefetch = boolean("prefetch", o.prefetch ?? DEFAULTS.prefetch);
   const maxWaiting = countOrNever("maxWaiting", o.maxWaiting ?? DEFAULTS.maxWaiting);
   const buffer = integer("buffer", o.buffer ?? DEFAULTS.buffer, 0);
   if (buffer > max) throw invalidOption("buffer", `at most max (${max})`, buffer);
-  return { min, max, maxConcurrency, maxWaiting, buffer, budget: resolveBudget(o.budget) };
+  return {
+    min,
+    max,
+    maxConcurrency,
+    prefetch,
+    maxWaiting,
+    buffer,
+    budget: resolveBudget(o.budget),
+  };
 }
 
 /** Validates `pool.resize(limits)` against the pool's own constraints. */

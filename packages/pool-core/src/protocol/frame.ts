@@ -57,6 +57,8 @@ const KINDS = [
   "released",
   "answer.part",
   "loading",
+  "unqueue",
+  "unqueued",
 ] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_NUMBER = new Map<string, number>(KINDS.map((k, i) => [k, i + 1]));

@@ -51,6 +51,12 @@ export type ParentToRunner =
       readonly attempt?: number;
     }
   | { readonly t: "cancel"; readonly id: number }
+  /**
+   * Give call `id` back if it has not started (protocol 9): the runner holds calls beyond its
+   * `maxConcurrency` queued, and the parent takes one back when a slot freed on another runner.
+   * Answered `unqueued` when it had not started; ignored when it had (its answer follows).
+   */
+  | { readonly t: "unqueue"; readonly id: number }
   /** Start a placed child: a long-lived call whose end is reported with `child.exit`. */
   | {
       readonly t: "child.start";
@@ -135,6 +141,8 @@ export type RunnerToParent =
    * its signal aborted, or its thread was terminated. The parent frees the slot only now.
    */
   | { readonly t: "ended"; readonly id: number }
+  /** Call `id` was queued and never started: the runner dropped it for the parent's `unqueue`. */
+  | { readonly t: "unqueued"; readonly id: number }
   /** The runner is leaving (single use done, failsafe, fatal error); calls already sent still finish. */
   | { readonly t: "shutdown"; readonly reason: string }
   /**

@@ -66,6 +66,8 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
   "child.exit": settled,
   "cast.done": settled,
   ended: (m) => need(isId(m.id), "id must be a non-negative integer"),
+  unqueue: (m) => need(isId(m.id), "id must be a non-negative integer"),
+  unqueued: (m) => need(isId(m.id), "id must be a non-negative integer"),
   release: (m) =>
     need(isId(m.id), "id must be a non-negative integer") ??
     need(isId(m.index), "index must be a non-negative integer"),

@@ -9,7 +9,13 @@ import type { WorkKind } from "../wire/kinds.js";
 export interface RunnerSnapshot {
   readonly id: string;
   readonly state: "booting" | "ready" | "draining";
+  /** Calls running on it: at most `maxConcurrency`. */
   readonly inflight: number;
+  /**
+   * Calls it holds queued to start the moment a slot frees (0 or 1; `prefetch`): sent while
+   * every runner was busy and the pool at `max`.
+   */
+  readonly queued: number;
   readonly isMin: boolean;
   /** Epoch ms when the runner said hello (null while booting). */
   readonly bootedAtMs: number | null;

@@ -17,6 +17,7 @@ export const PARENT_MESSAGE_KINDS = [
   "child.stop",
   "shutdown",
   "release",
+  "unqueue",
 ] as const;
 export type ParentMessageKind = (typeof PARENT_MESSAGE_KINDS)[number];
 
@@ -30,6 +31,7 @@ export const RUNNER_MESSAGE_KINDS = [
   "shutdown",
   "released",
   "loading",
+  "unqueued",
 ] as const;
 export type RunnerMessageKind = (typeof RUNNER_MESSAGE_KINDS)[number];
 

@@ -18,5 +18,8 @@
  * 8: a runner dials while its entry module still loads: right after the upgrade it may say
  *    `loading` (its entry), then `hello` once the entry loaded. The parent's hello deadline
  *    (`helloTimeoutMs`) covers the dial up to the first frame; `bootTimeout` bounds the load.
+ * 9: a runner holds calls beyond its `maxConcurrency` queued and starts them FIFO as slots
+ *    free; the parent may take a queued call back (`unqueue`, answered `unqueued` when it had
+ *    not started), so a call never waits behind another while some runner has a free slot.
  */
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;

@@ -34,6 +34,7 @@ export type ExpectedEffect =
   | { readonly type: "abortBoot"; readonly bootId: string }
   | { readonly type: "killRunner"; readonly runnerId: string }
   | { readonly type: "forgetRunner"; readonly runnerId: string }
+  | { readonly type: "unqueue"; readonly checkoutId: string; readonly runnerId: string }
   | { readonly type: "stopped" };
 
 export const boot = (bootId: string, isMin = false): ExpectedEffect => ({
@@ -71,6 +72,11 @@ export const abortBoot = (bootId: string): ExpectedEffect => ({ type: "abortBoot
 export const kill = (runnerId: string): ExpectedEffect => ({ type: "killRunner", runnerId });
 export const forget = (runnerId: string): ExpectedEffect => ({ type: "forgetRunner", runnerId });
 export const stopped = (): ExpectedEffect => ({ type: "stopped" });
+export const unqueue = (checkoutId: string, runnerId: string): ExpectedEffect => ({
+  type: "unqueue",
+  checkoutId,
+  runnerId,
+});
 
 const DEFAULT_CONFIG: CoreConfig = {
   name: "test",
@@ -88,6 +94,8 @@ const DEFAULT_CONFIG: CoreConfig = {
   minIdleShutdownAfterMs: null,
   hasIdleCheck: false,
   singleUse: false,
+  // Scenarios written before prefetch keep the pool's queue; prefetch.test.ts turns it on.
+  prefetch: false,
   bootRetryDelayMs: 1_000,
   deadlineGraceMs: 1_000,
 };
@@ -164,6 +172,10 @@ export class Scenario {
   }
   checkin(checkoutId: string): this {
     return this.send({ type: "checkin", checkoutId, reason: "done" });
+  }
+  /** The runner gave back a call it held queued (the core's `unqueue`). */
+  unqueued(checkoutId: string): this {
+    return this.send({ type: "unqueued", checkoutId });
   }
   callerGone(checkoutId: string): this {
     return this.send({ type: "callerGone", checkoutId });

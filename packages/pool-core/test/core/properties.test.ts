@@ -36,6 +36,7 @@ type Command =
         | "callerGone"
         | "convertToChild"
         | "convertToTracked"
+        | "unqueued"
         | "checkinHolder"
         | "bootSucceeded"
         | "bootFailed"
@@ -68,6 +69,7 @@ const configArb: fc.Arbitrary<CoreConfig> = fc
     minIdleShutdownAfterMs: fc.option(fc.integer({ min: 1, max: 3_000 }), { freq: 4 }),
     hasIdleCheck: fc.boolean(),
     singleUse: fc.boolean(),
+    prefetch: fc.boolean(),
     bootRetryDelayMs: fc.integer({ min: 1, max: 2_000 }),
     deadlineGraceMs: fc.integer({ min: 0, max: 2_000 }),
     buffer: fc.integer({ min: 0, max: 2 }),
@@ -101,6 +103,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 2, arbitrary: targeted("callerGone") },
   { weight: 1, arbitrary: targeted("convertToChild") },
   { weight: 3, arbitrary: targeted("convertToTracked") },
+  { weight: 2, arbitrary: targeted("unqueued") },
   { weight: 1, arbitrary: targeted("checkinHolder") },
   {
     weight: 5,
@@ -199,6 +202,13 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
       if (command.kind === "convertToTracked") return { type: "convertToTracked", checkoutId };
       return { type: "convertToChild", checkoutId, childId: `child-${checkoutId}` };
     }
+    case "unqueued": {
+      // Mostly a call a runner holds queued (what a correct runner gives back), else any.
+      const queued = [...state.queuedOn].map((r) => r.queued?.checkout.id ?? "");
+      const pool = queued.length > 0 && command.pick % 4 !== 0 ? queued : state.checkouts.keys();
+      const checkoutId = (command.stray ? undefined : nth(pool, command.pick)) ?? stray;
+      return { type: "unqueued", checkoutId };
+    }
     case "bootSucceeded":
     case "bootFailed": {
       const bootId =
@@ -269,6 +279,12 @@ class World {
       if (event.on !== undefined) this.pinnedOn.set(id, event.on);
     }
     if (event.type === "checkin" || event.type === "callerGone") this.end(id);
+    // Given back (or a runner's bogus give-back, which fails its caller): waiting again.
+    const given = event.type === "unqueued" ? state.checkouts.get(id) : undefined;
+    if (given !== undefined && !state.holders.has(id) && given.childId === null) {
+      this.active.delete(id);
+      this.waiting.add(id);
+    }
     if (event.type === "convertToChild" && plainActive && !this.holders.has(id)) {
       this.children.add(id);
     }

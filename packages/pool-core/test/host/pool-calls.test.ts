@@ -38,7 +38,12 @@ describe("calls", () => {
   });
 
   it("warm: timeout spans queue + run (waiting behind a busy runner at max)", async () => {
-    const { pool, world, clock } = setup({ max: 1, maxConcurrency: 1, timeout: 1_000 });
+    const { pool, world, clock } = setup({
+      max: 1,
+      maxConcurrency: 1,
+      timeout: 1_000,
+      prefetch: false,
+    });
     const calls = new ControlledCalls();
     world.handler = calls.handler;
     const first = outcome(pool.call(echo, 1, { timeout: 60_000 }));
@@ -56,7 +61,12 @@ describe("calls", () => {
   });
 
   it("warm: a caller queued behind busy runners times out at its timeout", async () => {
-    const { pool, world, clock, events } = setup({ max: 1, maxConcurrency: 1, timeout: 1_000 });
+    const { pool, world, clock, events } = setup({
+      max: 1,
+      maxConcurrency: 1,
+      timeout: 1_000,
+      prefetch: false,
+    });
     world.handler = new ControlledCalls().handler;
     outcome(pool.call(echo, 1, { timeout: 60_000 }));
     await clock.advance(100);

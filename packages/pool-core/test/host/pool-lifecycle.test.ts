@@ -170,7 +170,7 @@ describe("lifecycle", () => {
   });
 
   it("stop rejects waiters with POOL_STOPPED, drains runners, then refuses calls", async () => {
-    const { pool, world, clock } = setup({ max: 1, maxConcurrency: 1 });
+    const { pool, world, clock } = setup({ max: 1, maxConcurrency: 1, prefetch: false });
     const calls = new ControlledCalls();
     world.handler = calls.handler;
     const first = outcome(pool.call(echo, 1));

@@ -151,7 +151,7 @@ describe("drain", () => {
   });
 
   it("at the drain timeout, callers still queued fail POOL_STOPPED and the pool stops", async () => {
-    const { pool, clock } = setup({ max: 1, maxConcurrency: 1 });
+    const { pool, clock } = setup({ max: 1, maxConcurrency: 1, prefetch: false });
     const running = outcome(pool.call(echo, 1, { timeout: Number.POSITIVE_INFINITY }));
     await clock.advance(100);
     const queued = outcome(pool.call(echo, 2, { timeout: Number.POSITIVE_INFINITY }));

@@ -138,7 +138,7 @@ describe("a call answered with tracked resources", () => {
 
 describe("calls pinned to a handle", () => {
   it("go to the holder's runner with `on` = the holder's group, in its slot", async () => {
-    const env = trackingPool({ max: 1 });
+    const env = trackingPool({ max: 1, prefetch: false });
     const { model } = await loaded(env);
     const conn = env.world.live()[0]?.conn;
     const group = conn?.sent[0]?.id;

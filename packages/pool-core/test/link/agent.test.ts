@@ -11,6 +11,7 @@ import {
   killAllAgents,
 } from "../../../runner-agent/test/agent-process.js";
 import { type LinkLogLevel, type RunnerConnection, RunnerServer } from "../../src/link/index.js";
+import { DEFAULT_EXECUTION } from "../../src/protocol/defaults.js";
 import type { ParentDescriptor } from "../../src/wire/index.js";
 import { rejection } from "./rejection.js";
 import { call, cast, linkEvents, startChild } from "./requests.js";
@@ -39,7 +40,14 @@ async function start(
     log: (level, msg, fields) => logs.push({ level, msg, fields }),
   });
   servers.push(server);
-  const d = descriptor(server.url, overrides);
+  // Several calls at once on one thread: these tests send a call while others run (an echo as
+  // a sync point, a cancel, a drain), which a runner with one slot would hold queued; one
+  // thread, because waitForAbort/abortSeen and hold/release share module state.
+  const d = descriptor(server.url, {
+    maxConcurrency: 4,
+    execution: { ...DEFAULT_EXECUTION, threads: 1 },
+    ...overrides,
+  });
   const expecting = server.expect(d.runnerId, d.token, AbortSignal.timeout(20_000));
   const agent = AgentProcess.start(d);
   const conn = await expecting;

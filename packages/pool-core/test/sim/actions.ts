@@ -57,6 +57,30 @@ export function perform(w: World, action: Action): void {
       w.apply({ type: "answered", checkoutId: caller.id });
       return;
     }
+    case "unqueueArrives": {
+      // Given back only if it is still queued there (not started, not failed or gone).
+      const runner = w.runners.get(action.runnerId);
+      const caller = w.caller(action.callerId);
+      w.unqueueAsked.delete(caller.id);
+      const at = runner?.queue.indexOf(caller.id) ?? -1;
+      if (runner === undefined || !runner.alive || at < 0 || caller.status !== "granted") return;
+      runner.queue.splice(at, 1);
+      caller.status = "waiting";
+      caller.runnerId = null;
+      w.unqueued += 1;
+      w.apply({ type: "unqueued", checkoutId: caller.id });
+      return;
+    }
+    case "queuedTimeout": {
+      const caller = w.caller(action.callerId);
+      const runner = w.runners.get(caller.runnerId ?? "");
+      const at = runner?.queue.indexOf(caller.id) ?? -1;
+      if (runner === undefined || at < 0 || caller.status !== "granted") return;
+      runner.queue.splice(at, 1);
+      caller.status = "done";
+      w.apply({ type: "checkin", checkoutId: caller.id, reason: "timeout" });
+      return;
+    }
     case "finish": {
       const caller = w.caller(action.callerId);
       // It failed or went away first. Answered early: the work stopped now.
@@ -125,6 +149,7 @@ export function perform(w: World, action: Action): void {
         hung: w.rng.chance(w.swarm.hungBackendP),
         abandoned: false,
         leaving: false,
+        queue: [],
       });
       if (w.rng.chance(w.swarm.crashP)) {
         w.schedule(w.delay(w.swarm.meanHoldMs * 3), { kind: "crash", runnerId });

@@ -26,6 +26,7 @@ export function chooseConfig(rng: Prng): CoreConfig {
     singleUse: rng.chance(0.15),
     bootRetryDelayMs: rng.pick([1_000, 1_000, 10, 250]),
     deadlineGraceMs: rng.pick([1_000, 1_000, 0, 50]),
+    prefetch: rng.chance(0.5),
   };
 }
 

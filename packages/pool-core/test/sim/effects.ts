@@ -4,7 +4,29 @@
  * staying, a boot fits the budget, …). Results come back later through the agenda.
  */
 import type { Effect } from "../../src/core/index.js";
+import type { Caller } from "./model.js";
 import type { World } from "./world.js";
+
+/**
+ * The runner starts a call: a placed child now and then, and its answer later (or never, from
+ * a silent runner: the core's backstop must fail it).
+ */
+export function startWork(w: World, caller: Caller): void {
+  if (caller.on === null && w.rng.chance(w.swarm.childP)) {
+    caller.child = true;
+    w.apply({
+      type: "convertToChild",
+      checkoutId: caller.id,
+      childId: `child-${caller.id}`,
+    });
+  }
+  const silent = w.faults && caller.runDeadlineMs !== null && w.rng.chance(w.swarm.silentP);
+  if (silent) return;
+  w.schedule(w.delay(w.swarm.meanHoldMs), { kind: "finish", callerId: caller.id });
+  if (caller.retry !== null && w.rng.chance(w.swarm.answeredP)) {
+    w.schedule(w.delay(w.swarm.meanHoldMs), { kind: "answer", callerId: caller.id });
+  }
+}
 
 /** What the host does with an effect; results come back later through the agenda. */
 export function carryOut(w: World, effect: Effect): void {
@@ -24,38 +46,40 @@ export function carryOut(w: World, effect: Effect): void {
         }
       }
       if (caller.on !== null) w.checkPinnedGrant(caller, caller.on, runner.id);
+      const full = caller.on === null && w.slotsTaken(runner.id) >= w.config.maxConcurrency;
       caller.status = "granted";
       caller.runnerId = runner.id;
       caller.runDeadlineMs = effect.runDeadlineMs;
       w.granted += 1;
-      if (caller.on === null && w.rng.chance(w.swarm.childP)) {
-        caller.child = true;
-        w.apply({
-          type: "convertToChild",
-          checkoutId: caller.id,
-          childId: `child-${caller.id}`,
-        });
-      }
-      const silent = w.faults && effect.runDeadlineMs !== null && w.rng.chance(w.swarm.silentP);
-      // A silent runner never answers: the core's backstop must fail the call.
-      if (!silent) {
-        w.schedule(w.delay(w.swarm.meanHoldMs), {
-          kind: "finish",
-          callerId: caller.id,
-        });
-        if (caller.retry !== null && w.rng.chance(w.swarm.answeredP)) {
-          w.schedule(w.delay(w.swarm.meanHoldMs), {
-            kind: "answer",
-            callerId: caller.id,
-          });
-        }
-      }
       if (w.faults && w.rng.chance(w.swarm.cancelRunningP)) {
         w.schedule(w.delay(w.swarm.meanHoldMs), {
           kind: "cancel",
           callerId: caller.id,
         });
       }
+      if (full) {
+        w.holdQueued(runner, caller);
+        return;
+      }
+      startWork(w, caller);
+      return;
+    }
+
+    case "unqueue": {
+      const caller = w.caller(effect.checkoutId);
+      const runner = w.runners.get(effect.runnerId);
+      if (runner === undefined || !runner.alive)
+        w.fail(`unqueue on dead runner ${effect.runnerId}`);
+      if (!runner.queue.includes(caller.id)) {
+        w.fail(`unqueue of ${caller.id}, which ${runner.id} does not hold queued`);
+      }
+      if (w.unqueueAsked.has(caller.id)) w.fail(`second unqueue of ${caller.id}`);
+      w.unqueueAsked.add(caller.id);
+      w.schedule(w.rng.int(0, 50), {
+        kind: "unqueueArrives",
+        callerId: caller.id,
+        runnerId: runner.id,
+      });
       return;
     }
     case "reject": {

@@ -9,6 +9,8 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** The reducer under test; tests pass a broken one to prove the checks can fail. */
   readonly step?: typeof step;
+  /** Fault rates to force over the seed's own (a test aiming at one rare path). */
+  readonly swarm?: Partial<Swarm>;
 }
 
 export interface SimResult {
@@ -40,6 +42,9 @@ export interface SimResult {
     /** Calls that answered with tracked values (issue 24), and calls granted pinned to them. */
     readonly holders: number;
     readonly pinned: number;
+    /** Calls granted to a full runner, held there queued (prefetch), and given back. */
+    readonly prefetched: number;
+    readonly unqueued: number;
   };
 }
 
@@ -125,6 +130,11 @@ export interface FakeRunner {
   abandoned: boolean;
   /** It announced it is leaving: the core must not grant it anything more. */
   leaving: boolean;
+  /**
+   * Calls granted beyond its slots, held queued in arrival order, as the agent holds them:
+   * each starts when a slot frees (prefetch).
+   */
+  readonly queue: string[];
 }
 
 export type Action =
@@ -133,6 +143,10 @@ export type Action =
   | { readonly kind: "leave"; readonly runnerId: string }
   | { readonly kind: "cancel"; readonly callerId: string }
   | { readonly kind: "answer"; readonly callerId: string }
+  /** The core's `unqueue` reaches the runner: it gives the call back if it has not started. */
+  | { readonly kind: "unqueueArrives"; readonly callerId: string; readonly runnerId: string }
+  /** A queued call's run deadline passed before it started: its runner answers TIMEOUT. */
+  | { readonly kind: "queuedTimeout"; readonly callerId: string }
   | { readonly kind: "release"; readonly callerId: string }
   | { readonly kind: "bootDone"; readonly bootId: string }
   | { readonly kind: "crash"; readonly runnerId: string }

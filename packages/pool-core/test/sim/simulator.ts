@@ -25,7 +25,7 @@
 
 import { type CoreEvent, checkInvariants, nextDeadline, snapshot } from "../../src/core/index.js";
 import { perform } from "./actions.js";
-import { carryOut } from "./effects.js";
+import { carryOut, startWork } from "./effects.js";
 import { type Action, SimFailure, type SimOptions, type SimResult } from "./model.js";
 import { describeEffects, describeEvent } from "./trace.js";
 import { AGENDA_SEQ_SPAN, World } from "./world.js";
@@ -83,6 +83,8 @@ class Simulation extends World {
   }
 
   override apply(event: CoreEvent): void {
+    // A runner starts its queued call the moment a slot frees, before the parent hears of it.
+    this.startQueued((caller) => startWork(this, caller));
     this.steps += 1;
     if (event.type === "bootFailed" && event.permanent) this.permanentSeen = true;
     if (event.type === "bootSucceeded") this.permanentSeen = false;
@@ -100,6 +102,7 @@ class Simulation extends World {
       this.fail(`nextDeadline ${deadline} is not after now ${this.nowMs}`);
     }
     for (const effect of effects) carryOut(this, effect);
+    this.startQueued((caller) => startWork(this, caller));
   }
 
   // ---- final checks ------------------------------------------------------------------------
@@ -178,6 +181,8 @@ class Simulation extends World {
         retries: this.retries,
         holders: this.holders,
         pinned: this.pinned,
+        prefetched: this.prefetched,
+        unqueued: this.unqueued,
       },
     };
   }

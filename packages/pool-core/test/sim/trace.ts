@@ -38,6 +38,8 @@ function describeEffect(e: Effect): string | null {
       return `checkIdle ${e.runnerId}`;
     case "retryCheckout":
       return `retry ${e.checkoutId} #${e.attempt} at ${e.retryAtMs}`;
+    case "unqueue":
+      return `unqueue ${e.checkoutId}@${e.runnerId}`;
     case "telemetry":
       return null;
   }

@@ -70,6 +70,11 @@ export abstract class World {
   retries = 0;
   holders = 0;
   pinned = 0;
+  prefetched = 0;
+  unqueued = 0;
+  /** Queued calls whose runner was asked to give them back (one ask per call). */
+  readonly unqueueAsked = new Set<string>();
+  #startingQueued = false;
   /** Callers `holding` now (kept so picking one is not a scan of every caller). */
   readonly liveHolders = new Set<string>();
   readonly unlinkedWaitAt = new Map<string, number>();
@@ -78,7 +83,7 @@ export abstract class World {
     this.seed = options.seed;
     this.rng = new Prng(options.seed);
     this.config = chooseConfig(this.rng);
-    this.swarm = chooseSwarm(this.rng);
+    this.swarm = { ...chooseSwarm(this.rng), ...options.swarm };
     this.safetySteps = options.safetySteps ?? 400;
     this.tracing = options.trace ?? false;
     this.reducer = options.step ?? step;
@@ -207,6 +212,68 @@ export abstract class World {
       if (this.holdsSlot(caller) && caller.runnerId === runnerId) return true;
     }
     return false;
+  }
+
+  /**
+   * Slots of `runnerId` in use as its agent counts them: calls granted and not ended (running,
+   * answered early, holding tracked values), pinned calls (they run in their holder's slot)
+   * and calls it holds queued left out.
+   */
+  slotsTaken(runnerId: string): number {
+    const queue = this.runners.get(runnerId)?.queue ?? [];
+    let taken = 0;
+    for (const c of this.callers.values()) {
+      if (c.runnerId !== runnerId || c.on !== null || !this.holdsSlot(c)) continue;
+      if (!queue.includes(c.id)) taken += 1;
+    }
+    return taken;
+  }
+
+  /** A call granted to a full runner waits there queued (prefetch must be on; one at most). */
+  holdQueued(runner: FakeRunner, caller: Caller): void {
+    if (!this.config.prefetch || this.config.singleUse) {
+      this.fail(`${caller.id} granted to full runner ${runner.id} without prefetch`);
+    }
+    if (caller.child) this.fail(`child ${caller.id} granted to full runner ${runner.id}`);
+    const held = runner.queue.filter((id) => this.callers.get(id)?.status === "granted");
+    if (held.length > 0) this.fail(`${caller.id} queued on ${runner.id} behind ${held}`);
+    runner.queue.push(caller.id);
+    this.prefetched += 1;
+    // Its deadline counts while it waits: the agent answers TIMEOUT if it never started.
+    if (caller.runDeadlineMs !== null) {
+      this.schedule(caller.runDeadlineMs - this.nowMs, {
+        kind: "queuedTimeout",
+        callerId: caller.id,
+      });
+    }
+  }
+
+  /**
+   * After each step, as the agent does when a slot frees: queued calls start, oldest first,
+   * while slots are free; calls no longer held (failed, gone, given back) leave the queue.
+   */
+  startQueued(start: (caller: Caller) => void): void {
+    if (this.#startingQueued) return; // a start's own step (convertToChild) re-enters
+    this.#startingQueued = true;
+    try {
+      for (const runner of this.runners.values()) {
+        if (runner.queue.length === 0) continue;
+        const kept = runner.queue.filter((id) => {
+          const c = this.callers.get(id);
+          return c?.status === "granted" && c.runnerId === runner.id && runner.alive;
+        });
+        runner.queue.length = 0;
+        runner.queue.push(...kept);
+        while (runner.queue.length > 0 && this.slotsTaken(runner.id) < this.config.maxConcurrency) {
+          const caller = this.caller(runner.queue[0] as string);
+          runner.queue.shift();
+          this.unqueueAsked.delete(caller.id);
+          start(caller);
+        }
+      }
+    } finally {
+      this.#startingQueued = false;
+    }
   }
 
   /** Granted and not ended: running, answered early, or holding tracked values. */

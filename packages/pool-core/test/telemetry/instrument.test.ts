@@ -152,6 +152,7 @@ describe("instrumentPool", () => {
           id: "r1",
           state: "booting",
           inflight: 0,
+          queued: 0,
           isMin: false,
           bootedAtMs: null,
           callsServed: 0,

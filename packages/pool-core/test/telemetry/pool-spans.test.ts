@@ -19,6 +19,8 @@ describe("flame.call spans on a real pool", () => {
         min: 0,
         max: 1,
         maxConcurrency: 1,
+        // The second call must wait in the pool (its span then names no runner).
+        prefetch: false,
         backend: new LocalBackend({ entry }),
       }),
     );

@@ -7,6 +7,7 @@ const runner = (id: string, state: RunnerSnapshot["state"]): RunnerSnapshot => (
   id,
   state,
   inflight: 0,
+  queued: 0,
   isMin: false,
   bootedAtMs: state === "booting" ? null : 1,
   callsServed: 0,
