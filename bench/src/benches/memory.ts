@@ -286,10 +286,14 @@ async function bareHeapPerPendingPromise(count: number): Promise<number> {
   return perPromise;
 }
 
-/** One runner with one slot, held busy; `count` callers queue behind it. */
+/**
+ * One runner with one slot, held busy; `count` callers queue behind it, all in the pool
+ * (prefetch off: it would send one of them on to the runner).
+ */
 async function flameHeapPerWaitingCaller(flame: Flame, count: number): Promise<number> {
   const { fixtures, withPool } = flame;
-  return withPool("bench-mem-waiting", { min: 1, max: 1, maxConcurrency: 1 }, async (pool) => {
+  const oneSlot = { min: 1, max: 1, maxConcurrency: 1, prefetch: false };
+  return withPool("bench-mem-waiting", oneSlot, async (pool) => {
     await pool.call(fixtures.echo, null);
     const release = new AbortController();
     const held = pool.call(fixtures.hold, null, { signal: release.signal }).catch(() => null);

@@ -38,7 +38,7 @@ export interface SizingOptions {
    * waiting in the pool for a round trip (on worker threads that idled a thread 0.5–1.6 ms
    * per CPU-bound task). A queued call counts against its runner's deadline from when it was
    * sent; if a slot frees on another runner first, the call is taken back and runs there.
-   * Never for single-use runners. Default true.
+   * Queued calls do not count toward `maxWaiting`. Never for single-use runners. Default true.
    */
   readonly prefetch?: boolean;
   /**

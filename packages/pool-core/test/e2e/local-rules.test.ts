@@ -45,11 +45,13 @@ describe("LocalBackend pool: issue 14 rules", () => {
     const pool = localPool({ min: 1, max: 1, maxConcurrency: 1, maxWaiting: 1 });
     await pool.start();
     const running = pool.call(sleep, { ms: 300, value: "a" });
-    const queued = pool.call(echo, "b");
-    const refused = await errorOf(pool.call(echo, "c"));
+    // Prefetch: the busy runner holds "b" queued; "c" waits in the pool, which maxWaiting counts.
+    const queuedOnRunner = pool.call(echo, "b");
+    const waiting = pool.call(echo, "c");
+    const refused = await errorOf(pool.call(echo, "d"));
     expect(refused.code).toBe("OVERLOADED");
     expect(refused.message).toMatch(/maxWaiting 1/);
-    expect(await Promise.all([running, queued])).toEqual(["a", "b"]);
+    expect(await Promise.all([running, queuedOnRunner, waiting])).toEqual(["a", "b", "c"]);
   });
 
   it("buffer: an idle runner is kept ready, and another boots when a caller takes it", async () => {
