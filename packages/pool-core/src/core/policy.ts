@@ -88,7 +88,7 @@ function holdQueued(
       `checkout ${checkout.id} granted to full runner ${runner.id} ${waiter === null ? "without its waiter" : "which already holds a queued call"}`,
     );
   }
-  runner.queued = { checkout, waiter, runDeadlineMs, unqueueSent: false };
+  runner.queued = { checkout, waiter, runDeadlineMs, unqueueSent: false, answered: false };
   s.queuedOn.add(runner);
 }
 

@@ -96,7 +96,9 @@ export function unqueueForFreeSlots(st: Step): void {
 export function queuedCallAnswered(s: PoolState, checkout: CheckoutState): void {
   const runner = s.runners.get(checkout.runnerId);
   const queued = runner?.queued;
-  if (queued?.checkout !== checkout || queued.unqueueSent) return;
+  if (queued?.checkout !== checkout) return;
+  queued.answered = true;
+  if (queued.unqueueSent) return;
   queued.unqueueSent = true;
   s.counts.unqueuing += 1;
 }
@@ -127,6 +129,12 @@ export function onUnqueued(st: Step, checkoutId: CheckoutId): void {
     });
     return;
   }
+  // Its caller already has its answer (aborted, or failed by the backstop): nothing ran and
+  // nothing is placed again; its slot is simply free.
+  if (queued.answered) {
+    releaseSlot(st, checkoutId, false);
+    return;
+  }
   forgetQueued(s, runner);
   s.checkouts.delete(checkoutId);
   runner.checkouts.delete(checkout);
@@ -134,9 +142,16 @@ export function onUnqueued(st: Step, checkoutId: CheckoutId): void {
   placeAgain(st, queued.waiter, queued.runDeadlineMs);
 }
 
-/** A call given back: granted if there is room for it, else first in the queue. */
-function placeAgain(st: Step, waiter: WaiterState, runDeadlineMs: number | null): void {
+/**
+ * A call given back: granted if there is room for it, else first in the queue; either way
+ * within the run deadline it was first granted with.
+ */
+function placeAgain(st: Step, given: WaiterState, runDeadlineMs: number | null): void {
   const s = st.s;
+  const waiter: WaiterState =
+    runDeadlineMs === null
+      ? given
+      : { ...given, cold: false, callDeadlineMs: runDeadlineMs, deadlineMs: runDeadlineMs };
   if (waiter.deadlineMs !== null && waiter.deadlineMs <= st.nowMs) {
     emit(st, {
       type: "reject",
@@ -155,10 +170,8 @@ function placeAgain(st: Step, waiter: WaiterState, runDeadlineMs: number | null)
   }
   const runner = s.free.leastLoaded();
   const waitedMs = st.nowMs - waiter.enqueuedAtMs;
-  if (
-    runner !== undefined &&
-    (runner.load < capacityOf(s, runner) || (s.waiters.size === 0 && mayQueue(s, waiter)))
-  ) {
+  // It is older than every caller waiting now: it takes room before them.
+  if (runner !== undefined && (runner.load < capacityOf(s, runner) || mayQueue(s, waiter))) {
     const { id, retry, unlinked } = waiter;
     grant(st, id, runner, waitedMs, runDeadlineMs, retry, unlinked, waiter, false);
     return;
@@ -166,8 +179,9 @@ function placeAgain(st: Step, waiter: WaiterState, runDeadlineMs: number | null)
   // Everyone waiting now came after it: it goes first (a Map keeps insertion order).
   const later = [...s.waiters.values()];
   s.waiters.clear();
-  s.waiters.set(waiter.id, waiter);
+  const first: WaiterState = { ...waiter, givenBack: true };
+  s.waiters.set(first.id, first);
   for (const w of later) s.waiters.set(w.id, w);
-  armWaiterDeadline(s, waiter);
+  armWaiterDeadline(s, first);
   telemetry(st, { type: "waiting", checkoutId: waiter.id, waiting: s.waiters.size });
 }

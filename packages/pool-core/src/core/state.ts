@@ -87,6 +87,8 @@ export interface QueuedCall {
   readonly runDeadlineMs: number | null;
   /** `unqueue` was sent: the runner gives it back (`unqueued`) unless it already started it. */
   unqueueSent: boolean;
+  /** Its caller was answered (aborted, backstop): if given back, it is not placed again. */
+  answered: boolean;
 }
 
 export interface CheckoutState {
@@ -186,6 +188,11 @@ export interface WaiterState {
   readonly unlinked: boolean;
   /** Enqueue order, for the FIFO invariant. */
   readonly seq: number;
+  /**
+   * Given back by the runner that held it queued (prefetch.ts) with no room left for it: it
+   * was admitted already, so it waits even beyond `maxWaiting`.
+   */
+  readonly givenBack?: true;
 }
 
 export interface PendingBoot {

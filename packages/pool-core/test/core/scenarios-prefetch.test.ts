@@ -135,6 +135,21 @@ describe("prefetch: a queued call is taken back when a slot frees elsewhere", ()
     expect(h.snapshot().waiting).toBe(1);
   });
 
+  it("given back with no room anywhere, it waits first in the pool, even beyond maxWaiting", () => {
+    const h = twoBusyRunners({ maxWaiting: 1 });
+    h.checkout("c3").expect(grant("c3", "r1"));
+    h.checkin("c1").expect(unqueue("c3", "r1"));
+    h.checkout("c4").checkout("c5").expect(grant("c4", "r2"), grant("c5", "r2"));
+    h.send({ type: "runnerLeaving", runnerId: "r1", reason: "failsafe" });
+    h.checkout("c6").expectNothing();
+    // r1 gives c3 back on its way out: no runner has room, and it was admitted long ago.
+    h.unqueued("c3").expectNothing();
+    expect(h.snapshot().waiting).toBe(2);
+    h.checkout("c7").expect(reject("c7", "OVERLOADED"));
+    // r2's c4 ends: r2 starts c5, and c3 (first in line) goes queued there.
+    h.checkin("c4").expect(grant("c3", "r2"));
+  });
+
   it("a caller answered while queued (aborted) is not asked back: its cancel frees it", () => {
     const h = twoBusyRunners();
     h.checkout("c3").expect(grant("c3", "r1"));

@@ -29,6 +29,8 @@ describe("pool simulator", () => {
       add("retries", result.stats.retries);
       add("holders", result.stats.holders);
       add("pinned", result.stats.pinned);
+      add("prefetched", result.stats.prefetched);
+      add("unqueued", result.stats.unqueued);
       if (!result.ok) failures.push(formatFailure(runSeed({ seed, trace: true })));
     }
     expect(failures.slice(0, 3).join("\n\n")).toBe("");
@@ -56,6 +58,9 @@ describe("pool simulator", () => {
       "holders",
       "pinned",
       "RESOURCE_GONE",
+      // issue 23: calls held queued on busy runners, and calls given back to run elsewhere
+      "prefetched",
+      "unqueued",
     ]) {
       expect(totals[key] ?? 0, `${key} in ${JSON.stringify(totals)}`).toBeGreaterThan(20);
     }

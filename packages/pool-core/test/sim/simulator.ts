@@ -16,6 +16,12 @@
  * here independently, is spent). At the end: every caller was resolved and the pool settled
  * at what min and buffer ask for.
  *
+ * Issue 23's prefetch too: with `prefetch` on, a call may be granted to a full runner, which
+ * holds it queued and starts it (oldest first) as its slots free, and answers the core's
+ * `unqueue` by giving it back if it has not started. The world checks that only a full runner
+ * gets one, one at a time, and only with prefetch on, and that an unqueue names the call the
+ * runner holds queued.
+ *
  * Issue 24's tracked resources too: some calls answer with tracked values (their slot is held
  * until the caller releases them), and callers pin calls to them. The world checks that a
  * pinned call runs on its holder's runner, alone on that holder, while the holder lives; that
