@@ -45,13 +45,15 @@ export function startAgent(options: AgentOptions): RunningAgent {
   const debug = options.debug ?? (() => {});
   const sink = new SinkRelay();
   const url = options.entry === undefined ? null : entryUrl(options.entry);
+  const threads = functionThreads(descriptor);
   // The entry loads (on the first thread, or inline) while the machine dials the parent.
-  const loading = startExecutor(descriptor, url, sink, debug, options.firstThread);
+  const loading = startExecutor(descriptor, url, sink, debug, options.firstThread, threads);
   const driver = new LifecycleDriver({
     descriptor,
     codec: options.codec ?? v8Codec,
     loading,
     entry: url,
+    threads,
     sink,
     debug,
   });
@@ -63,6 +65,16 @@ export function startAgent(options: AgentOptions): RunningAgent {
   };
 }
 
+/**
+ * Threads that run the functions: `execution.threads`, else one per slot up to the CPUs the
+ * runner may use; 1 inline (its own event loop).
+ */
+function functionThreads(descriptor: ParentDescriptor): number {
+  const { execution } = descriptor;
+  if (execution.mode === "inline") return 1;
+  return execution.threads ?? Math.min(runnerSlots(descriptor), usableCpus());
+}
+
 /** Threads (default) or inline, as the pool's `execution` option says. */
 async function startExecutor(
   descriptor: ParentDescriptor,
@@ -70,6 +82,7 @@ async function startExecutor(
   sink: ExecutorSink,
   debug: (msg: string) => void,
   firstThread: FirstThread | undefined,
+  threads: number,
 ): Promise<Executor> {
   const { execution } = descriptor;
   if (execution.mode === "inline") {
@@ -82,7 +95,6 @@ async function startExecutor(
       throw new Error(`could not load entry ${url}: ${(err as Error)?.message ?? String(err)}`);
     }
   }
-  const threads = execution.threads ?? Math.min(runnerSlots(descriptor), usableCpus());
   debug(`running functions on ${threads} worker thread(s)`);
   return ThreadPool.start(
     {

@@ -47,6 +47,8 @@ export interface WelcomedLink {
 export interface EntryLoad {
   /** The entry module's URL, named in `loading`; null when the runner has none. */
   readonly entry: string | null;
+  /** Threads that run the functions (1 inline), said in the hello. */
+  readonly threads: number;
   /** The function ids, or null while the entry still loads. */
   known(): readonly string[] | null;
   /** Settles when the entry loaded; a failed load is the driver's to act on (it leaves). */
@@ -152,6 +154,7 @@ function upgradeAndHello(
         agentVersion: AGENT_VERSION,
         pid: process.pid,
         host: hostname(),
+        threads: entry.threads,
       });
     };
     ws.on("open", () => {

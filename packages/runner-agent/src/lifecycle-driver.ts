@@ -30,6 +30,8 @@ export interface DriverOptions {
   readonly loading: Promise<Executor>;
   /** The entry module's URL (named to the parent while it loads); null: none. */
   readonly entry: string | null;
+  /** Threads that run the functions (1 inline): the hello says so. */
+  readonly threads: number;
   /** Where the executor reports; the session attaches itself before taking any frame. */
   readonly sink: SinkRelay;
   readonly debug: (msg: string) => void;
@@ -63,6 +65,7 @@ export class LifecycleDriver {
     });
     this.#entryLoad = {
       entry: options.entry,
+      threads: options.threads,
       known: () => this.#executor?.functions ?? null,
       loaded,
       onLoading: () => this.dispatch({ type: "entryLoading" }),

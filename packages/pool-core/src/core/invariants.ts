@@ -28,6 +28,7 @@ export function checkInvariants(s: PoolState): void {
   let roomForQueued = 0;
   /** Runners holding a queued call; of those, asked to give it back; of the rest, able to. */
   let queuedRunners = 0;
+  let queuedCalls = 0;
   let unqueuing = 0;
   let movable = 0;
   let armedIdle = 0;
@@ -39,7 +40,7 @@ export function checkInvariants(s: PoolState): void {
       fail(`runner ${runner.id} has load ${runner.load} but ${runner.checkouts.size} checkouts`);
     }
     const slots = s.config.maxConcurrency;
-    const ceiling = slots + (prefetchOn(s) ? 1 : 0);
+    const ceiling = slots + (prefetchOn(s) ? runner.prefetchDepth : 0);
     if (runner.load > ceiling || runner.load < 0) {
       fail(
         `runner ${runner.id} load ${runner.load} outside 0..${ceiling} (maxConcurrency ${slots})`,
@@ -56,9 +57,10 @@ export function checkInvariants(s: PoolState): void {
       freeSlotCount += capacityOf(s, runner) - runner.load;
     }
     checkQueued(s, runner);
-    if (runner.queued !== null) {
-      queuedRunners += 1;
-      if (runner.queued.unqueueSent) unqueuing += 1;
+    if (runner.queued.length > 0) queuedRunners += 1;
+    queuedCalls += runner.queued.length;
+    for (const queued of runner.queued) {
+      if (queued.unqueueSent) unqueuing += 1;
       else if (runner.life.phase !== "stopping" && runner.life.phase !== "killed") movable += 1;
     }
     if (isActive(runner)) {
@@ -103,6 +105,9 @@ export function checkInvariants(s: PoolState): void {
   }
   if (s.queuedOn.size !== queuedRunners) {
     fail(`${queuedRunners} runners hold a queued call but queuedOn has ${s.queuedOn.size}`);
+  }
+  if (s.counts.queued !== queuedCalls) {
+    fail(`queued count ${s.counts.queued}, expected ${queuedCalls}`);
   }
   if (s.counts.unqueuing !== unqueuing) {
     fail(`unqueuing count ${s.counts.unqueuing}, expected ${unqueuing}`);
@@ -151,22 +156,30 @@ export function checkInvariants(s: PoolState): void {
   checkTracked(s);
 }
 
-/** A runner above its slots holds exactly one queued call: its newest checkout. */
+/**
+ * A runner above its slots holds that many calls queued, at most its depth: its newest
+ * checkouts, in grant order.
+ */
 function checkQueued(s: PoolState, runner: RunnerState): void {
-  const above = runner.load > slotsPerRunner(s);
-  if (above !== (runner.queued !== null)) {
+  const expected = Math.max(0, runner.load - slotsPerRunner(s));
+  const queued = runner.queued;
+  if (queued.length !== expected) {
+    fail(`runner ${runner.id} at load ${runner.load} holds ${queued.length} queued calls`);
+  }
+  if (queued.length > runner.prefetchDepth) {
     fail(
-      `runner ${runner.id} at load ${runner.load} has queued call ${runner.queued?.checkout.id ?? "none"}`,
+      `runner ${runner.id} holds ${queued.length} queued calls, over its ${runner.prefetchDepth}`,
     );
   }
-  if (runner.queued === null) return;
-  if (s.queuedOn.has(runner) === false)
-    fail(`runner ${runner.id} holds a queued call outside queuedOn`);
-  let newest: string | undefined;
-  for (const checkout of runner.checkouts) newest = checkout.id;
-  if (newest !== runner.queued.checkout.id) {
+  if (queued.length > 0 !== s.queuedOn.has(runner)) {
+    fail(`runner ${runner.id} with ${queued.length} queued calls is wrongly in queuedOn`);
+  }
+  const newest: string[] = [];
+  for (const checkout of runner.checkouts) newest.push(checkout.id);
+  const tail = newest.slice(newest.length - queued.length).join();
+  if (tail !== queued.map((q) => q.checkout.id).join()) {
     fail(
-      `runner ${runner.id} holds ${runner.queued.checkout.id} queued, but its newest call is ${newest}`,
+      `runner ${runner.id} holds [${queued.map((q) => q.checkout.id)}] queued, its newest calls are [${tail}]`,
     );
   }
 }

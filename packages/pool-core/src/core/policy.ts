@@ -83,12 +83,13 @@ function holdQueued(
   waiter: WaiterState | null,
   runDeadlineMs: number | null,
 ): void {
-  if (waiter === null || runner.queued !== null) {
+  if (waiter === null || runner.queued.length >= runner.prefetchDepth) {
     throw new CoreTransitionError(
-      `checkout ${checkout.id} granted to full runner ${runner.id} ${waiter === null ? "without its waiter" : "which already holds a queued call"}`,
+      `checkout ${checkout.id} granted to full runner ${runner.id} ${waiter === null ? "without its waiter" : `which already holds ${runner.queued.length} queued calls`}`,
     );
   }
-  runner.queued = { checkout, waiter, runDeadlineMs, unqueueSent: false, answered: false };
+  runner.queued.push({ checkout, waiter, runDeadlineMs, unqueueSent: false, answered: false });
+  s.counts.queued += 1;
   s.queuedOn.add(runner);
 }
 

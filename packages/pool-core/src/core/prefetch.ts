@@ -7,28 +7,31 @@
  * - Only when no runner has a free slot and none can be added (`prefetchAllowed`: at `max`,
  *   no boot in flight): a queued call never stands in for scaling out, and one that could run
  *   now never waits behind another.
- * - One call per runner (`RunnerState.queued`), on the least-loaded runner, in FIFO order: a
- *   call only queues when no caller waits ahead of it, and waiters are queued oldest first; a
- *   cast or a placed child at the head stops it (they wait for a free slot, so nothing behind
- *   them overtakes them twice).
- * - The runner starts its queued call when a slot frees (the core mirrors it: once the
- *   runner's load is back within its slots, its queued call has started).
- * - When a slot frees on another runner and no caller waits, the core asks the queued call's
- *   runner to give it back (`unqueue`); given back (`unqueued`), it is placed again ahead of
- *   callers that came after it. A runner that already started it answers it as usual.
+ * - Up to one call per thread of a runner (`RunnerState.prefetchDepth`, from its hello), so
+ *   every thread has its next call at hand; on the least-loaded runner, in FIFO order: a call
+ *   only queues when no caller waits ahead of it, and waiters are queued oldest first; a cast
+ *   or a placed child at the head stops it (they wait for a free slot, so nothing behind them
+ *   overtakes them twice).
+ * - The runner starts its oldest queued call when a slot frees (the core mirrors it: a
+ *   runner's queued calls are always its newest `load - slots` checkouts).
+ * - When a slot frees on another runner and no caller waits, the core asks a runner to give
+ *   back its newest queued call (`unqueue`); given back (`unqueued`), it is placed again ahead
+ *   of callers that came after it. A runner that already started it answers it as usual.
  * - Queued calls count as demand, so a pool below `max` (a runner crashed) boots for them.
  *
  * `maxConcurrency` still bounds the calls a runner runs at once; with prefetch a runner holds
- * at most one more, waiting (README, "maxConcurrency").
+ * at most one more per thread, waiting (README, "maxConcurrency").
  */
+import { stoppedError } from "./limits.js";
 import { grant, grantWaiter } from "./policy.js";
-import { forgetQueued, releaseSlot, setLoad } from "./runners.js";
+import { dropQueued, queuedEntry, releaseSlot, setLoad } from "./runners.js";
 import {
   type CheckoutState,
   capacityOf,
   isActive,
   type PoolState,
   prefetchAllowed,
+  type QueuedCall,
   type RunnerState,
   type WaiterState,
 } from "./state.js";
@@ -74,17 +77,21 @@ function takesUnqueue(runner: RunnerState): boolean {
  */
 export function unqueueForFreeSlots(st: Step): void {
   const s = st.s;
-  if (s.queuedOn.size === s.counts.unqueuing || s.waiters.size > 0) return;
+  if (s.counts.queued === s.counts.unqueuing || s.waiters.size > 0) return;
   let unclaimed = freeSlots(s) - s.counts.unqueuing;
   if (unclaimed <= 0) return;
   for (const runner of s.queuedOn) {
-    const queued = runner.queued;
-    if (queued === null || queued.unqueueSent || !takesUnqueue(runner)) continue;
-    queued.unqueueSent = true;
-    s.counts.unqueuing += 1;
-    emit(st, { type: "unqueue", checkoutId: queued.checkout.id, runnerId: runner.id });
-    unclaimed -= 1;
-    if (unclaimed === 0) return;
+    if (!takesUnqueue(runner)) continue;
+    // Newest first: the call that would wait longest on this runner.
+    for (let i = runner.queued.length - 1; i >= 0; i -= 1) {
+      const queued = runner.queued[i] as QueuedCall;
+      if (queued.unqueueSent) continue;
+      queued.unqueueSent = true;
+      s.counts.unqueuing += 1;
+      emit(st, { type: "unqueue", checkoutId: queued.checkout.id, runnerId: runner.id });
+      unclaimed -= 1;
+      if (unclaimed === 0) return;
+    }
   }
 }
 
@@ -95,8 +102,8 @@ export function unqueueForFreeSlots(st: Step): void {
  */
 export function queuedCallAnswered(s: PoolState, checkout: CheckoutState): void {
   const runner = s.runners.get(checkout.runnerId);
-  const queued = runner?.queued;
-  if (queued?.checkout !== checkout) return;
+  const queued = runner === undefined ? undefined : queuedEntry(runner, checkout);
+  if (queued === undefined) return;
   queued.answered = true;
   if (queued.unqueueSent) return;
   queued.unqueueSent = true;
@@ -114,9 +121,9 @@ export function onUnqueued(st: Step, checkoutId: CheckoutId): void {
   // A holder of tracked resources or a placed child ran: a runner has nothing to give back.
   if (s.holders.has(checkoutId) || checkout.childId !== null) return;
   const runner = s.runners.get(checkout.runnerId) as RunnerState;
-  const queued = runner.queued;
-  if (queued?.checkout !== checkout) {
-    // A correct runner only gives back the call it holds queued: anything else is a runner
+  const queued = queuedEntry(runner, checkout);
+  if (queued === undefined) {
+    // A correct runner only gives back a call it holds queued: anything else is a runner
     // bug, and its caller must not hang on a slot the core thinks is still held.
     releaseSlot(st, checkoutId, false);
     emit(st, {
@@ -135,7 +142,7 @@ export function onUnqueued(st: Step, checkoutId: CheckoutId): void {
     releaseSlot(st, checkoutId, false);
     return;
   }
-  forgetQueued(s, runner);
+  dropQueued(s, runner, queued);
   s.checkouts.delete(checkoutId);
   runner.checkouts.delete(checkout);
   setLoad(s, runner, runner.load - 1);
@@ -152,6 +159,11 @@ function placeAgain(st: Step, given: WaiterState, runDeadlineMs: number | null):
     runDeadlineMs === null
       ? given
       : { ...given, cold: false, callDeadlineMs: runDeadlineMs, deadlineMs: runDeadlineMs };
+  // Given back after the pool stopped: its caller fails like those that waited in the pool.
+  if (s.stopped) {
+    emit(st, { type: "reject", checkoutId: waiter.id, error: stoppedError(s) });
+    return;
+  }
   if (waiter.deadlineMs !== null && waiter.deadlineMs <= st.nowMs) {
     emit(st, {
       type: "reject",

@@ -127,7 +127,7 @@ export function step(
       break;
     }
     case "bootSucceeded":
-      onBootSucceeded(st, event.bootId);
+      onBootSucceeded(st, event.bootId, event.threads ?? 1);
       break;
     case "bootFailed":
       onBootFailed(st, event.bootId, event.error, event.permanent);
@@ -263,7 +263,8 @@ function checkin(st: Step, checkoutId: CheckoutId): void {
   if (freed !== null) releaseSlot(st, freed, true);
 }
 
-function onBootSucceeded(st: Step, bootId: string): void {
+/** `threads`: how many threads run the runner's functions (its hello): calls it may hold queued. */
+function onBootSucceeded(st: Step, bootId: string, threads: number): void {
   const s = st.s;
   const pending = s.pendingBoots.get(bootId);
   // A boot the core gave up on (abortBoot) is the host's to clean up; a duplicate is a no-op.
@@ -285,7 +286,8 @@ function onBootSucceeded(st: Step, bootId: string): void {
     idleNext: null,
     idleQueue: null,
     freeSlot: NOT_INDEXED,
-    queued: null,
+    queued: [],
+    prefetchDepth: Math.max(1, Math.min(threads, s.config.maxConcurrency)),
   };
   s.runners.set(runner.id, runner);
   s.counts.active += 1;

@@ -7,11 +7,13 @@
 import { retryAfterRunnerLoss } from "./admission.js";
 import { armIdle, bootForDemand, ensureMin, handWaitersTo, scheduleRetry } from "./policy.js";
 import {
+  type CheckoutState,
   indexedBelow,
   isActive,
   moveRunner,
   type PendingBoot,
   type PoolState,
+  type QueuedCall,
   type RunnerState,
   removeRunner,
   runnerCount,
@@ -32,15 +34,27 @@ export function setLoad(s: PoolState, runner: RunnerState, load: number): void {
   s.free.remove(runner, runner.load);
   runner.load = load;
   if (isActive(runner) && load < indexedBelow(s, runner)) s.free.add(runner, load);
-  if (runner.queued !== null && load <= slotsPerRunner(s)) forgetQueued(s, runner);
+  // The runner starts its oldest queued call when a slot frees.
+  const queued = runner.queued;
+  while (queued.length > Math.max(0, load - slotsPerRunner(s))) {
+    dropQueued(s, runner, queued[0] as QueuedCall);
+  }
 }
 
-/** The runner holds no queued call any more (it started, was given back, or the runner left). */
-export function forgetQueued(s: PoolState, runner: RunnerState): void {
-  if (runner.queued === null) return;
-  if (runner.queued.unqueueSent) s.counts.unqueuing -= 1;
-  runner.queued = null;
-  s.queuedOn.delete(runner);
+/** `call` is no longer queued on `runner`: it started, was given back or answered, or left. */
+export function dropQueued(s: PoolState, runner: RunnerState, call: QueuedCall): void {
+  const at = runner.queued.indexOf(call);
+  if (at < 0) return;
+  runner.queued.splice(at, 1);
+  s.counts.queued -= 1;
+  if (call.unqueueSent) s.counts.unqueuing -= 1;
+  if (runner.queued.length === 0) s.queuedOn.delete(runner);
+}
+
+/** The queued entry of `checkout` on its runner, if it is one. */
+export function queuedEntry(runner: RunnerState, checkout: CheckoutState): QueuedCall | undefined {
+  for (const call of runner.queued) if (call.checkout === checkout) return call;
+  return undefined;
 }
 
 /**
@@ -64,6 +78,9 @@ export function releaseSlot(st: Step, checkoutId: CheckoutId, served: boolean): 
   const runner = s.runners.get(checkout.runnerId);
   if (runner === undefined) return;
   runner.checkouts.delete(checkout);
+  // A queued call that ends (answered before it started) is that entry, not the oldest one.
+  const queued = runner.queued.length > 0 ? queuedEntry(runner, checkout) : undefined;
+  if (queued !== undefined) dropQueued(s, runner, queued);
   setLoad(s, runner, runner.load - 1);
   if (served) runner.callsServed += 1;
   const life = runner.life;
@@ -185,7 +202,7 @@ export function runnerGone(st: Step, runner: RunnerState, reason: string): void 
     }
   }
   runner.checkouts.clear();
-  forgetQueued(s, runner);
+  while (runner.queued.length > 0) dropQueued(s, runner, runner.queued[0] as QueuedCall);
   s.free.remove(runner, runner.load);
   armIdleDeadline(s, runner, null);
   s.ledger?.close(runner.id, st.nowMs);

@@ -36,8 +36,8 @@ export function snapshot(s: PoolState, nowMs: number): CoreSnapshot {
       state: r.life.phase === "ready" || r.life.phase === "idleCheck" ? "ready" : "draining",
       phase: r.life.phase,
       // Running apart from queued: inflight never exceeds maxConcurrency.
-      inflight: r.load - (r.queued === null ? 0 : 1),
-      queued: r.queued === null ? 0 : 1,
+      inflight: r.load - r.queued.length,
+      queued: r.queued.length,
       isMin: r.isMin,
       bootedAtMs: r.bootedAtMs,
       callsServed: r.callsServed,

@@ -72,10 +72,12 @@ export interface RunnerState {
   /** Its place in the free-slot index (`LoadIndex` owns it; NOT_INDEXED when not there). */
   freeSlot: number;
   /**
-   * The call it holds queued beyond its slots (prefetch.ts): set while its load is above
-   * `capacityOf`, the newest of its checkouts. Null otherwise.
+   * Calls it holds queued beyond its slots (prefetch.ts), oldest first: always its newest
+   * `load - slots` checkouts (none while its load is within its slots).
    */
-  queued: QueuedCall | null;
+  readonly queued: QueuedCall[];
+  /** Calls it may hold queued: one per thread running its functions (its hello says). */
+  readonly prefetchDepth: number;
 }
 
 /** A call granted to a full runner, which holds it queued and starts it when a slot frees. */
@@ -268,6 +270,8 @@ export interface PoolState {
     min: number;
     /** Active runners marked min (so `active - minActive` can be promoted without a scan). */
     minActive: number;
+    /** Calls held queued on runners, all runners together. */
+    queued: number;
     /** Queued calls whose runner was asked to give them back (`unqueueSent`). */
     unqueuing: number;
   };
@@ -308,7 +312,7 @@ export function initialState(config: CoreConfig): PoolState {
     ledger: config.budget === null ? null : new RunnerTimeLedger(config.budget.windowMs),
     bufferKept: new Set(),
     queuedOn: new Set(),
-    counts: { active: 0, min: 0, minActive: 0, unqueuing: 0 },
+    counts: { active: 0, min: 0, minActive: 0, queued: 0, unqueuing: 0 },
   };
 }
 
@@ -385,11 +389,11 @@ export function capacityOf(state: PoolState, runner: RunnerState): number {
 }
 
 /**
- * Loads at which an active runner is in the free-slot index: below its slots, plus one more
- * for a queued call when prefetch is on (prefetch.ts decides when that one may be used).
+ * Loads at which an active runner is in the free-slot index: below its slots, plus room for
+ * its queued calls when prefetch is on (prefetch.ts decides when that room may be used).
  */
 export function indexedBelow(state: PoolState, runner: RunnerState): number {
-  return capacityOf(state, runner) + (prefetchOn(state) ? 1 : 0);
+  return capacityOf(state, runner) + (prefetchOn(state) ? runner.prefetchDepth : 0);
 }
 
 /** Prefetch is configured (never for single-use runners, whose one call is their life). */
@@ -410,7 +414,7 @@ export function prefetchAllowed(state: PoolState): boolean {
 
 /** Calls queued on runners that are not being given back: demand a new runner would serve. */
 export function queuedDemand(state: PoolState): number {
-  return state.queuedOn.size - state.counts.unqueuing;
+  return state.counts.queued - state.counts.unqueuing;
 }
 
 /** Runners and boots that count toward `max` (leaving runners still hold resources). */

@@ -65,7 +65,8 @@ export interface CoreConfig {
   /** When true, a runner is shut down after its first checkout ends. */
   readonly singleUse: boolean;
   /**
-   * When every runner is busy and the pool cannot grow, a runner is granted one call beyond
+   * When every runner is busy and the pool cannot grow, a runner is granted up to one call per
+   * thread (`bootSucceeded.threads`) beyond
    * `maxConcurrency` to hold queued and start the moment a slot frees (prefetch.ts). Off for
    * single-use runners.
    */
@@ -146,7 +147,12 @@ export type CoreEvent =
    * slot stays held until `checkin`: a runner loss now is not retried (the runner answered).
    */
   | { readonly type: "answered"; readonly checkoutId: CheckoutId }
-  | { readonly type: "bootSucceeded"; readonly bootId: BootId }
+  /**
+   * `threads`: how many threads run the runner's functions (its hello; 1 when absent). With
+   * prefetch it may hold that many calls queued (at most `maxConcurrency`): one to start on
+   * each thread the moment it is free.
+   */
+  | { readonly type: "bootSucceeded"; readonly bootId: BootId; readonly threads?: number }
   /** `permanent`: retrying cannot help (entry or image missing, bad config). */
   | {
       readonly type: "bootFailed";
@@ -334,7 +340,7 @@ export interface CoreSnapshot {
     readonly phase: RunnerPhase;
     /** Calls running on it (within maxConcurrency). */
     readonly inflight: number;
-    /** Calls it holds queued beyond maxConcurrency, to start when a slot frees (0 or 1). */
+    /** Calls it holds queued beyond maxConcurrency, to start when a slot frees (one per thread at most). */
     readonly queued: number;
     readonly isMin: boolean;
     readonly bootedAtMs: number;

@@ -342,7 +342,7 @@ export class Fleet {
       meta: entry.meta,
       bootMs: this.#d.clock.nowMs() - b.startedAtMs,
     });
-    this.#d.dispatch({ type: "bootSucceeded", bootId: b.bootId });
+    this.#d.dispatch({ type: "bootSucceeded", bootId: b.bootId, threads: conn.threads });
     if (leavingFirst !== null) {
       this.#d.dispatch({ type: "runnerLeaving", runnerId: entry.id, reason: leavingFirst });
     }

@@ -26,6 +26,8 @@ export interface LinkServer {
 
 export interface LinkConnection {
   readonly runnerId: string;
+  /** Threads that run the runner's functions (its hello): calls it may hold queued. */
+  readonly threads: number;
   /** Where the link's close and the runner's leaving announcement go (replayed if earlier). */
   attach(events: LinkEvents): void;
   /** Requests whose work has not ended on the runner. */

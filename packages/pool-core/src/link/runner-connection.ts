@@ -79,6 +79,8 @@ type HelloMessage = Extract<RunnerToParent, { t: "hello" }>;
 export class RunnerConnection {
   readonly runnerId: string;
   readonly functions: ReadonlySet<string>;
+  /** Threads that run the runner's functions, from its hello (1 inline). */
+  readonly threads: number;
   /** Resolves once the link is gone (the server uses it to forget the connection). */
   readonly closed: Promise<{ reason: string }>;
 
@@ -101,6 +103,7 @@ export class RunnerConnection {
     this.#options = options;
     this.runnerId = hello.runnerId;
     this.functions = new Set(hello.functions);
+    this.threads = hello.threads;
     this.#pending = new PendingRequests(hello.runnerId);
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;

@@ -33,12 +33,13 @@ export interface SizingOptions {
    */
   readonly maxConcurrency?: number;
   /**
-   * When every runner is busy and the pool is at `max`, send each busy runner one call beyond
-   * `maxConcurrency` to hold queued and start the moment one of its slots frees, instead of
-   * waiting in the pool for a round trip (on worker threads that idled a thread 0.5–1.6 ms
-   * per CPU-bound task). A queued call counts against its runner's deadline from when it was
-   * sent; if a slot frees on another runner first, the call is taken back and runs there.
-   * Queued calls do not count toward `maxWaiting`. Never for single-use runners. Default true.
+   * When every runner is busy and the pool is at `max`, send each busy runner up to one call
+   * per thread that runs its functions (at most `maxConcurrency`) beyond its slots, to hold
+   * queued and start the moment a slot frees, instead of waiting in the pool for a round trip
+   * (on worker threads that idled a thread 0.5–1.6 ms per CPU-bound task). A queued call's
+   * timeout counts while it waits there; if a slot frees on another runner first, the call is
+   * taken back and runs there. Queued calls do not count toward `maxWaiting`. Never for
+   * single-use runners. Default true.
    */
   readonly prefetch?: boolean;
   /**

@@ -97,6 +97,11 @@ export type RunnerToParent =
       readonly agentVersion: string;
       readonly pid: number;
       readonly host: string;
+      /**
+       * Threads that run its functions (1 inline; protocol 9): with prefetch the parent may
+       * send it up to that many calls beyond `maxConcurrency`, one waiting for each thread.
+       */
+      readonly threads: number;
     }
   | {
       readonly t: "result";

@@ -39,7 +39,11 @@ export const SHAPE_CHECKS: Readonly<Record<string, Check>> = {
     ) ??
     need(isStr(m.agentVersion), "agentVersion must be a string") ??
     need(Number.isInteger(m.pid), "pid must be an integer") ??
-    need(isStr(m.host), "host must be a string"),
+    need(isStr(m.host), "host must be a string") ??
+    need(
+      Number.isInteger(m.threads) && (m.threads as number) >= 1,
+      "threads must be an integer ≥ 1",
+    ),
   loading: (m) =>
     need(isStr(m.runnerId), "runnerId must be a string") ??
     need(Number.isInteger(m.protocol), "protocol must be an integer") ??

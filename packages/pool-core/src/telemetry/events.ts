@@ -12,7 +12,8 @@ export interface RunnerSnapshot {
   /** Calls running on it: at most `maxConcurrency`. */
   readonly inflight: number;
   /**
-   * Calls it holds queued to start the moment a slot frees (0 or 1; `prefetch`): sent while
+   * Calls it holds queued to start the moment a slot frees (`prefetch`: up to one per thread
+   * that runs its functions): sent while
    * every runner was busy and the pool at `max`.
    */
   readonly queued: number;

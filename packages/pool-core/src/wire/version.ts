@@ -21,5 +21,6 @@
  * 9: a runner holds calls beyond its `maxConcurrency` queued and starts them FIFO as slots
  *    free; the parent may take a queued call back (`unqueue`, answered `unqueued` when it had
  *    not started), so a call never waits behind another while some runner has a free slot.
+ *    The hello says how many threads run its functions (`threads`): at most that many wait.
  */
 export const PROTOCOL_VERSION = 9;

@@ -204,7 +204,7 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
     }
     case "unqueued": {
       // Mostly a call a runner holds queued (what a correct runner gives back), else any.
-      const queued = [...state.queuedOn].map((r) => r.queued?.checkout.id ?? "");
+      const queued = [...state.queuedOn].flatMap((r) => r.queued.map((q) => q.checkout.id));
       const pool = queued.length > 0 && command.pick % 4 !== 0 ? queued : state.checkouts.keys();
       const checkoutId = (command.stray ? undefined : nth(pool, command.pick)) ?? stray;
       return { type: "unqueued", checkoutId };
@@ -218,7 +218,8 @@ function resolve(state: PoolState, command: Command, fresh: () => number): CoreE
       }
       // A stray success reuses a finished boot's id half the time: a duplicate report.
       const dup = command.stray && command.pick % 2 === 0 ? `b${command.pick}` : undefined;
-      return { type: "bootSucceeded", bootId: dup ?? bootId };
+      // Runners of 1 to 3 threads: with prefetch, that many calls may wait queued on each.
+      return { type: "bootSucceeded", bootId: dup ?? bootId, threads: 1 + (command.pick % 3) };
     }
     case "runnerDown":
     case "runnerLeaving": {

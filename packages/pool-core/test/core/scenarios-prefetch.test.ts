@@ -1,7 +1,7 @@
 /**
  * Prefetch (issue 23, core/prefetch.ts): when every runner is busy and the pool cannot grow, a
- * call waits queued on a runner (one per runner) instead of in the pool, and is taken back
- * when a slot frees on another runner first. FLAME's least-loaded rule stays true.
+ * call waits queued on a runner (one per thread of the runner) instead of in the pool, and is
+ * taken back when a slot frees on another runner first. FLAME's least-loaded rule stays true.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -83,6 +83,46 @@ describe("prefetch: a call waits queued on a busy runner", () => {
   });
 });
 
+describe("prefetch: one queued call per thread", () => {
+  it("a runner of 2 threads holds 2 calls queued, started oldest first as its slots free", () => {
+    const h = scenario({ min: 1, max: 1, maxConcurrency: 2, prefetch: true }).start();
+    h.expect(boot("b1", true));
+    h.send({ type: "bootSucceeded", bootId: "b1", threads: 2 });
+    h.checkout("c1").checkout("c2").expect(grant("c1", "r1"), grant("c2", "r1"));
+    h.checkout("c3").checkout("c4").expect(grant("c3", "r1"), grant("c4", "r1"));
+    h.checkout("c5").expectNothing();
+    expect(h.snapshot().runners[0]).toMatchObject({ inflight: 2, queued: 2 });
+    // c1 ends: r1 starts c3 (the oldest queued); c5 is queued in its place.
+    h.checkin("c1").expect(grant("c5", "r1"));
+    expect(h.snapshot().runners[0]).toMatchObject({ inflight: 2, queued: 2 });
+  });
+
+  it("never more queued than maxConcurrency, whatever the threads", () => {
+    const h = scenario({ min: 1, max: 1, maxConcurrency: 1, prefetch: true }).start();
+    h.expect(boot("b1", true));
+    h.send({ type: "bootSucceeded", bootId: "b1", threads: 4 });
+    h.checkout("c1").checkout("c2").checkout("c3").expect(grant("c1", "r1"), grant("c2", "r1"));
+    expect(h.snapshot()).toMatchObject({ waiting: 1, runners: [{ inflight: 1, queued: 1 }] });
+  });
+
+  it("the newest queued call is the one asked back", () => {
+    const h = scenario({ min: 2, max: 2, maxConcurrency: 2, prefetch: true }).start();
+    h.expect(boot("b1", true), boot("b2", true));
+    h.send({ type: "bootSucceeded", bootId: "b1", threads: 2 });
+    h.send({ type: "bootSucceeded", bootId: "b2", threads: 2 });
+    for (const id of ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"]) h.checkout(id);
+    const on = (runnerId: string) =>
+      h.log.flatMap((e) => (e.type === "grant" && e.runnerId === runnerId ? [e.checkoutId] : []));
+    expect([on("r1").length, on("r2").length]).toEqual([4, 4]);
+    const [first, second, third] = on("r1") as [string, string, string, string];
+    // r1's two running calls end: it starts its two queued ones; one of those ends too.
+    h.checkin(first).checkin(second).checkin(third);
+    // A slot is free on r1: r2 is asked back its newest queued call.
+    const asked = h.log.filter((e) => e.type === "unqueue");
+    expect(asked).toEqual([{ type: "unqueue", checkoutId: on("r2")[3], runnerId: "r2" }]);
+  });
+});
+
 describe("prefetch: a queued call is taken back when a slot frees elsewhere", () => {
   it("unqueues it from its runner, then grants it the free slot", () => {
     const h = twoBusyRunners();
@@ -148,6 +188,14 @@ describe("prefetch: a queued call is taken back when a slot frees elsewhere", ()
     h.checkout("c7").expect(reject("c7", "OVERLOADED"));
     // r2's c4 ends: r2 starts c5, and c3 (first in line) goes queued there.
     h.checkin("c4").expect(grant("c3", "r2"));
+  });
+
+  it("given back after the pool stopped, its caller fails POOL_STOPPED", () => {
+    const h = twoBusyRunners();
+    h.checkout("c3").expect(grant("c3", "r1"));
+    h.checkin("c1").expect(unqueue("c3", "r1"));
+    h.stop().expect(shutdown("r1", "stop"), shutdown("r2", "stop"));
+    h.unqueued("c3").expect(reject("c3", "POOL_STOPPED"));
   });
 
   it("a caller answered while queued (aborted) is not asked back: its cancel frees it", () => {

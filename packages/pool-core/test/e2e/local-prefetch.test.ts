@@ -48,6 +48,25 @@ describe("prefetch (issue 23)", () => {
     expect((await second).runnerId).toBe(seen.runners[0]?.id);
   });
 
+  it("a runner of 2 threads holds 2 calls queued, one for each thread (its hello says 2)", async () => {
+    const pool = localPool({
+      min: 1,
+      max: 1,
+      maxConcurrency: 2,
+      execution: { mode: "threads", threads: 2 },
+    });
+    await pool.start();
+    const running = [blocking(pool, "a"), blocking(pool, "b")];
+    await whenSnapshot(pool, (s) => s.runners[0]?.inflight === 2);
+    const queued = [pool.call(whoami, null), pool.call(whoami, null), pool.call(whoami, null)];
+    const seen = await whenSnapshot(pool, (s) => s.runners[0]?.queued === 2 && s.waiting === 1);
+    expect(seen.runners[0]).toMatchObject({ inflight: 2, queued: 2 });
+    for (const call of running) call.abort();
+    expect((await Promise.all(queued)).map((r) => r.runnerId)).toEqual(
+      Array(3).fill(seen.runners[0]?.id),
+    );
+  });
+
   it("with prefetch: false the caller waits in the pool", async () => {
     const pool = localPool({ min: 1, max: 1, maxConcurrency: 1, prefetch: false });
     await pool.start();

@@ -81,6 +81,7 @@ export class TrackedAnswer {
 
 export class FakeConnection implements LinkConnection {
   readonly runnerId: string;
+  readonly threads = 1;
   inflight = 0;
   /** Resolves with the close reason (what the host hears through `attach`). */
   readonly closed: Promise<{ reason: string }>;

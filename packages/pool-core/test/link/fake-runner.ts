@@ -226,6 +226,7 @@ export class FakeRunner {
       agentVersion: "fake",
       pid: 1,
       host: "fake",
+      threads: 1,
     });
   }
 

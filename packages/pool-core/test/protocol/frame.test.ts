@@ -76,6 +76,7 @@ describe("frames", () => {
       agentVersion: "0.1.0",
       pid: 1,
       host: "h",
+      threads: 2,
     },
     { t: "welcome", runnerId: "r" },
     {
@@ -241,6 +242,17 @@ describe("frames", () => {
     const frame = encodeFrame({ t: "cancel", id: 5 }, v8Codec, MAX);
     frame.writeUInt32BE(6, 4);
     expect(decodeFrame(frame, v8Codec)).toMatchObject({ ok: false, id: 6, code: "PROTOCOL" });
+  });
+
+  it("refuses a hello that does not say how many threads run its functions (protocol 9)", () => {
+    const hello = { t: "hello", runnerId: "r", protocol: PROTOCOL_VERSION, functions: [] };
+    const base = { ...hello, agentVersion: "1", pid: 1, host: "h" };
+    for (const threads of [undefined, 0, 1.5]) {
+      const frame = encodeFrame({ ...base, threads } as unknown as AnyMessage, v8Codec, MAX);
+      const decoded = decodeFrame(frame, v8Codec);
+      expect(decoded).toMatchObject({ ok: false, code: "PROTOCOL" });
+      if (!decoded.ok) expect(decoded.message).toContain("threads must be an integer ≥ 1");
+    }
   });
 
   it("rejects another protocol version and a bad magic byte", () => {

@@ -141,6 +141,7 @@ export function perform(w: World, action: Action): void {
         return;
       }
       w.nextRunner += 1;
+      const threads = w.rng.pick([1, 1, 2, 3]);
       w.runners.set(runnerId, {
         id: runnerId,
         alive: true,
@@ -150,6 +151,7 @@ export function perform(w: World, action: Action): void {
         abandoned: false,
         leaving: false,
         queue: [],
+        threads,
       });
       if (w.rng.chance(w.swarm.crashP)) {
         w.schedule(w.delay(w.swarm.meanHoldMs * 3), { kind: "crash", runnerId });
@@ -157,7 +159,7 @@ export function perform(w: World, action: Action): void {
       if (w.rng.chance(w.swarm.leaveP)) {
         w.schedule(w.delay(w.swarm.meanHoldMs * 3), { kind: "leave", runnerId });
       }
-      w.apply({ type: "bootSucceeded", bootId: action.bootId });
+      w.apply({ type: "bootSucceeded", bootId: action.bootId, threads });
       return;
     }
     case "crash": {

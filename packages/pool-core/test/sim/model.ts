@@ -135,6 +135,8 @@ export interface FakeRunner {
    * each starts when a slot frees (prefetch).
    */
   readonly queue: string[];
+  /** Threads its hello reports: with prefetch, it may hold that many calls queued. */
+  readonly threads: number;
 }
 
 export type Action =

@@ -236,7 +236,10 @@ export abstract class World {
     }
     if (caller.child) this.fail(`child ${caller.id} granted to full runner ${runner.id}`);
     const held = runner.queue.filter((id) => this.callers.get(id)?.status === "granted");
-    if (held.length > 0) this.fail(`${caller.id} queued on ${runner.id} behind ${held}`);
+    const depth = Math.min(runner.threads, this.config.maxConcurrency);
+    if (held.length >= depth) {
+      this.fail(`${caller.id} queued on ${runner.id} behind ${held} (${runner.threads} threads)`);
+    }
     runner.queue.push(caller.id);
     this.prefetched += 1;
     // Its deadline counts while it waits: the agent answers TIMEOUT if it never started.

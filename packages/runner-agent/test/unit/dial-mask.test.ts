@@ -35,7 +35,13 @@ describe("dialOnce", () => {
     const dialed = await dialOnce(
       descriptor(parent),
       v8Codec,
-      { entry: null, known: () => ["echo"], loaded: Promise.resolve(["echo"]), onLoading() {} },
+      {
+        entry: null,
+        threads: 1,
+        known: () => ["echo"],
+        loaded: Promise.resolve(["echo"]),
+        onLoading() {},
+      },
       AbortSignal.timeout(10_000),
     );
     expect(dialed.kind).toBe("welcomed");
