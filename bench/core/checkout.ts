@@ -70,6 +70,8 @@ function readyPool(runners: number, idleAfterMs: number): { state: PoolState; no
     minIdleShutdownAfterMs: idleAfterMs,
     hasIdleCheck: false,
     singleUse: false,
+    // The pool's default: its per-step checks run on the measured path too.
+    prefetch: true,
     bootRetryDelayMs: 1_000,
   };
   const state = initialState(config);
