@@ -123,9 +123,15 @@ function runDeadlineOf(st: Step, waiter: WaiterState): number | null {
 
 /** A caller's queue bound passed: TIMEOUT, naming the last boot error if it waited for one. */
 export function waiterTimedOut(st: Step, checkoutId: CheckoutId): void {
+  const waiter = st.s.waiters.get(checkoutId) as WaiterState;
+  st.s.waiters.delete(checkoutId);
+  rejectTimedOut(st, waiter);
+}
+
+/** TIMEOUT for `waiter`, out of the queue already (or given back past its deadline). */
+export function rejectTimedOut(st: Step, waiter: WaiterState): void {
   const s = st.s;
-  const waiter = s.waiters.get(checkoutId) as WaiterState;
-  s.waiters.delete(checkoutId);
+  const checkoutId = waiter.id;
   const waitedMs = st.nowMs - waiter.enqueuedAtMs;
   const error: CoreError = {
     code: "TIMEOUT",

@@ -23,8 +23,8 @@
  * at most one more per thread, waiting (README, "maxConcurrency").
  */
 import { stoppedError } from "./limits.js";
-import { grant, grantWaiter } from "./policy.js";
-import { dropQueued, queuedEntry, releaseSlot, setLoad } from "./runners.js";
+import { grant, grantWaiter, rejectTimedOut } from "./policy.js";
+import { queuedEntry, releaseSlot } from "./runners.js";
 import {
   type CheckoutState,
   capacityOf,
@@ -136,17 +136,10 @@ export function onUnqueued(st: Step, checkoutId: CheckoutId): void {
     });
     return;
   }
-  // Its caller already has its answer (aborted, or failed by the backstop): nothing ran and
-  // nothing is placed again; its slot is simply free.
-  if (queued.answered) {
-    releaseSlot(st, checkoutId, false);
-    return;
-  }
-  dropQueued(s, runner, queued);
-  s.checkouts.delete(checkoutId);
-  runner.checkouts.delete(checkout);
-  setLoad(s, runner, runner.load - 1);
-  placeAgain(st, queued.waiter, queued.runDeadlineMs);
+  // Given back, it frees its slot as any call that ends; it never ran. Its caller already
+  // answered (aborted, or failed by the backstop) is done; otherwise it is placed again.
+  releaseSlot(st, checkoutId, false);
+  if (!queued.answered) placeAgain(st, queued.waiter, queued.runDeadlineMs);
 }
 
 /**
@@ -165,19 +158,7 @@ function placeAgain(st: Step, given: WaiterState, runDeadlineMs: number | null):
     return;
   }
   if (waiter.deadlineMs !== null && waiter.deadlineMs <= st.nowMs) {
-    emit(st, {
-      type: "reject",
-      checkoutId: waiter.id,
-      error: {
-        code: "TIMEOUT",
-        message: `Pool "${s.config.name}": no runner slot freed up within the call's timeout (${waiter.timeoutMs} ms); every runner is busy and the pool is at max. Raise \`timeout\`, \`max\` or \`maxConcurrency\`.`,
-      },
-    });
-    telemetry(st, {
-      type: "timeout",
-      checkoutId: waiter.id,
-      waitedMs: st.nowMs - waiter.enqueuedAtMs,
-    });
+    rejectTimedOut(st, waiter);
     return;
   }
   const runner = s.free.leastLoaded();

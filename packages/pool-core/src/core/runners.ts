@@ -42,7 +42,7 @@ export function setLoad(s: PoolState, runner: RunnerState, load: number): void {
 }
 
 /** `call` is no longer queued on `runner`: it started, was given back or answered, or left. */
-export function dropQueued(s: PoolState, runner: RunnerState, call: QueuedCall): void {
+function dropQueued(s: PoolState, runner: RunnerState, call: QueuedCall): void {
   const at = runner.queued.indexOf(call);
   if (at < 0) return;
   runner.queued.splice(at, 1);

@@ -184,10 +184,8 @@ export class Calls {
       return;
     }
     const lost = c.runnerId;
-    c.phase = "waiting";
+    this.#waitAgain(c);
     c.attempt = attempt;
-    c.runnerId = null;
-    c.requestId = null;
     this.#d.emit({
       type: "callRetry",
       checkoutId,
@@ -225,10 +223,15 @@ export class Calls {
       return;
     }
     if (c.phase !== "granted") return;
+    this.#waitAgain(c);
+    this.#d.dispatch({ type: "unqueued", checkoutId: c.id });
+  }
+
+  /** A granted checkout waits for a grant again (a retry, or given back): no runner, no request. */
+  #waitAgain(c: Checkout): void {
     c.phase = "waiting";
     c.runnerId = null;
     c.requestId = null;
-    this.#d.dispatch({ type: "unqueued", checkoutId: c.id });
   }
 
   /** The link's answer (or refusal) for granted work. */
