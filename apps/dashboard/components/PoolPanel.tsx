@@ -2,7 +2,14 @@
 
 import type { RunnerSnapshot } from "@flame-ts/pool-core/telemetry";
 import { useState } from "react";
-import { formatMs, type PoolView, trackedText } from "../lib/pool-view";
+import {
+  formatMs,
+  type PoolView,
+  poolLoad,
+  slotsNote,
+  slotsText,
+  trackedText,
+} from "../lib/pool-view";
 import {
   type Act,
   type ActionOutcome,
@@ -47,9 +54,7 @@ export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
     setOutcome(result);
   };
   const ask = act === null ? null : (request: ActionRequest) => setAsking(request);
-  const ready = s.runners.filter((r) => r.state !== "booting");
-  const used = s.runners.reduce((sum, r) => sum + r.inflight, 0);
-  const capacity = ready.length * s.maxConcurrency;
+  const load = poolLoad(s);
   const samples = view.samples;
   return (
     <section
@@ -118,7 +123,7 @@ export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
           label="Runners"
           testId="runner-count"
           pool={s.name}
-          value={String(ready.length)}
+          value={String(load.ready)}
           note={`of max ${s.max}`}
         />
         <Stat label="Booting" testId="pending-boots" pool={s.name} value={String(s.pendingBoots)} />
@@ -126,8 +131,8 @@ export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
           label="Slots in use"
           testId="slots-used"
           pool={s.name}
-          value={String(used)}
-          note={`of ${capacity}`}
+          value={String(load.running)}
+          note={slotsNote(load)}
         />
         <Stat label="Waiting callers" testId="waiting" pool={s.name} value={String(s.waiting)} />
         <Stat
@@ -217,7 +222,11 @@ function Stat(props: {
       <div className="stat-value" data-testid={props.testId} data-pool={props.pool}>
         {props.value}
       </div>
-      {props.note === undefined ? null : <div className="stat-note">{props.note}</div>}
+      {props.note === undefined ? null : (
+        <div className="stat-note" data-testid={`${props.testId}-note`} data-pool={props.pool}>
+          {props.note}
+        </div>
+      )}
     </div>
   );
 }
@@ -240,7 +249,9 @@ function RunnerTable(props: {
             <tr>
               <th>Runner</th>
               <th>State</th>
-              <th>Slots</th>
+              <th title="Calls running of maxConcurrency, and calls the runner holds queued to start as a slot frees (prefetch)">
+                Slots
+              </th>
               <th title="Calls whose tracked resources the runner keeps (one slot each), and calls pinned to them">
                 Tracked
               </th>
@@ -263,14 +274,17 @@ function RunnerTable(props: {
                     <span className={`state state-${r.state}`}>{r.state}</span>
                   </td>
                   <td>
-                    <div className="bar" title={`${r.inflight} of ${props.maxConcurrency}`}>
+                    <div
+                      className="bar"
+                      title={`${r.inflight} of ${props.maxConcurrency} running${(r.queued ?? 0) > 0 ? `, ${r.queued} queued` : ""}`}
+                    >
                       <div
                         className="bar-fill"
                         style={{ width: `${Math.min(100, share * 100)}%` }}
                       />
                     </div>
-                    <span className="bar-text">
-                      {r.inflight}/{props.maxConcurrency}
+                    <span className="bar-text" data-testid="runner-slots">
+                      {slotsText(r, props.maxConcurrency)}
                     </span>
                   </td>
                   <td data-testid="runner-tracked">{trackedText(r)}</td>

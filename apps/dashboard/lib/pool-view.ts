@@ -337,3 +337,55 @@ export function trackedText(r: { readonly tracked?: number; readonly pinned?: nu
   if (tracked === 0 && pinned === 0) return "—";
   return pinned === 0 ? `${tracked} held` : `${tracked} held · ${pinned} pinned`;
 }
+
+/**
+ * A runner's slots as the runner table shows them: calls running of `maxConcurrency` ("2/2"),
+ * and the calls it holds queued to start as a slot frees (`prefetch`), when it holds any
+ * ("2/2 · 2 queued"). Queued calls are not running: they never count toward the slots. A pool
+ * older than prefetch reports no `queued`: shown as none.
+ */
+export function slotsText(
+  r: { readonly inflight: number; readonly queued?: number },
+  maxConcurrency: number,
+): string {
+  const running = `${r.inflight}/${maxConcurrency}`;
+  const queued = r.queued ?? 0;
+  return queued === 0 ? running : `${running} · ${queued} queued`;
+}
+
+export interface PoolLoad {
+  /** Runners ready or draining (booting ones run nothing yet). */
+  readonly ready: number;
+  /** Calls running, summed over the runners: the slots in use. */
+  readonly running: number;
+  /** Slots of the ready and draining runners. */
+  readonly capacity: number;
+  /** Calls queued on runners (`prefetch`), summed: waiting, but on a runner, not in the pool. */
+  readonly queued: number;
+}
+
+/** The pool summary's figures from its latest snapshot. */
+export function poolLoad(s: {
+  readonly maxConcurrency: number;
+  readonly runners: ReadonlyArray<{
+    readonly state: string;
+    readonly inflight: number;
+    readonly queued?: number;
+  }>;
+}): PoolLoad {
+  let ready = 0;
+  let running = 0;
+  let queued = 0;
+  for (const r of s.runners) {
+    if (r.state !== "booting") ready += 1;
+    running += r.inflight;
+    queued += r.queued ?? 0;
+  }
+  return { ready, running, capacity: ready * s.maxConcurrency, queued };
+}
+
+/** The "Slots in use" note: the capacity, and the calls queued on runners when there are any. */
+export function slotsNote(load: PoolLoad): string {
+  const of = `of ${load.capacity}`;
+  return load.queued === 0 ? of : `${of} · ${load.queued} queued on runners`;
+}
