@@ -9,6 +9,7 @@ import { entryUrl } from "./entry-url.js";
 import { usableCpus } from "./executor/cpus.js";
 import { type Executor, type ExecutorSink, SinkRelay } from "./executor/executor.js";
 import { InlineExecutor } from "./executor/inline.js";
+import { createStagingMemory } from "./executor/staging.js";
 import { type FirstThread, ThreadPool } from "./executor/thread-pool.js";
 import type { AgentExit } from "./exit-codes.js";
 import { LifecycleDriver } from "./lifecycle-driver.js";
@@ -101,6 +102,7 @@ async function startExecutor(
       entry: url,
       runnerId: descriptor.runnerId,
       maxFrameBytes: descriptor.maxFrameBytes,
+      staging: firstThread?.staging ?? createStagingMemory(),
       threads,
       threadMemoryMb: execution.threadMemoryMb,
       debug,

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { type ParentDescriptor, parseDescriptor } from "@flame-ts/pool-core/wire";
 import { chooseRole, runApp } from "./app-mode.js";
 import { entryUrl } from "./entry-url.js";
+import { createStagingMemory } from "./executor/staging.js";
 import { startFirstThread, type ThreadSettings } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import { scrubInitialEnviron } from "./scrub-environ.js";
@@ -125,6 +126,7 @@ function firstThreadSettings(
     runnerId: d.runnerId,
     maxFrameBytes: d.maxFrameBytes,
     threadMemoryMb: d.execution.threadMemoryMb,
+    staging: createStagingMemory(),
   };
 }
 

@@ -92,15 +92,24 @@ export class LifecycleDriver {
     this.#mailbox.push(event);
     if (this.#busy) return;
     this.#busy = true;
+    // Threads claim no queued task while the machine decides, and every claim made so far is
+    // stepped first: the machine never answers or gives back a task that already started.
+    const executor = this.#executor;
     try {
+      for (const id of executor?.hold() ?? []) this.#step({ type: "started", id });
       for (let next = this.#mailbox.shift(); next !== undefined; next = this.#mailbox.shift()) {
-        const { effects } = step(this.#state, next, performance.now());
-        for (const effect of effects) this.#carry(effect);
+        this.#step(next);
       }
     } finally {
+      executor?.letGo();
       this.#busy = false;
     }
     this.#rearm();
+  }
+
+  #step(event: AgentEvent): void {
+    const { effects } = step(this.#state, event, performance.now());
+    for (const effect of effects) this.#carry(effect);
   }
 
   #carry(effect: AgentEffect): void {

@@ -47,6 +47,11 @@ export class Session implements ExecutorSink {
   readonly #batcher: SendBatcher;
   readonly #functions: ReadonlySet<string>;
   readonly #tasks = new Map<number, SessionTask>();
+  /**
+   * Queued tasks the executor did not stage. While any waits, none is staged: a thread claims
+   * staged tasks oldest first among the staged alone, and the machine starts the oldest first.
+   */
+  #unstagedQueued = 0;
 
   constructor(link: WelcomedLink, options: SessionOptions) {
     this.#link = link;
@@ -109,40 +114,72 @@ export class Session implements ExecutorSink {
   }
 
   #settle(id: number, task: SessionTask, frame: Uint8Array): void {
-    this.#tasks.set(id, moveSessionTask(id, task, { phase: "settled", kind: task.kind, frame }));
+    // Still queued: a thread started it on its own and it ended before the machine heard.
+    const running = task.phase === "queued" ? this.#started(id, task) : task;
+    this.#tasks.set(id, moveSessionTask(id, running, { phase: "settled", kind: task.kind, frame }));
+  }
+
+  /** A queued task starts: on the executor when it was not claimed by a thread already. */
+  #started(id: number, task: Extract<SessionTask, { phase: "queued" }>): SessionTask {
+    if (!task.staged) this.#unstagedQueued -= 1;
+    const running = moveSessionTask(id, task, { phase: "running", kind: task.kind });
+    this.#tasks.set(id, running);
+    return running;
+  }
+
+  /** A queued task leaves without running here (answered, or given back to the parent). */
+  #dropQueued(id: number): void {
+    const task = this.#tasks.get(id);
+    this.#tasks.delete(id);
+    if (task?.phase !== "queued") return;
+    if (!task.staged) {
+      this.#unstagedQueued -= 1;
+    } else if (!this.#options.executor.withdraw(id)) {
+      // The driver holds the executor while the machine decides: a claim cannot slip in.
+      this.#options.debug(`task ${id} was claimed by a thread while the machine dropped it`);
+    }
   }
 
   carry(effect: TaskEffect): void {
     switch (effect.type) {
       case "run": {
         const task = this.#tasks.get(effect.id);
-        if (task?.phase !== "received" && task?.phase !== "queued") return;
-        this.#tasks.set(
-          effect.id,
-          moveSessionTask(effect.id, task, { phase: "running", kind: task.kind }),
-        );
+        if (task?.phase === "queued") this.#started(effect.id, task);
+        else if (task?.phase === "received") {
+          this.#tasks.set(
+            effect.id,
+            moveSessionTask(effect.id, task, { phase: "running", kind: task.kind }),
+          );
+        } else return;
         this.#options.executor.run(task.spec);
+        return;
+      }
+      case "claimed": {
+        const task = this.#tasks.get(effect.id);
+        if (task?.phase === "queued") this.#started(effect.id, task);
         return;
       }
       case "queued": {
         const task = this.#tasks.get(effect.id);
         if (task?.phase !== "received") return;
         const spec = { ...task.spec, input: heldInput(task.spec.input) };
+        const staged = this.#unstagedQueued === 0 && this.#options.executor.stage(spec);
+        if (!staged) this.#unstagedQueued += 1;
         this.#tasks.set(
           effect.id,
-          moveSessionTask(effect.id, task, { phase: "queued", kind: task.kind, spec }),
+          moveSessionTask(effect.id, task, { phase: "queued", kind: task.kind, spec, staged }),
         );
         return;
       }
       case "unqueued":
-        this.#tasks.delete(effect.id);
+        this.#dropQueued(effect.id);
         this.#send({ t: "unqueued", id: effect.id });
         return;
       case "unqueueIgnored":
         this.#options.debug(`unqueue ${effect.id} ignored: ${effect.why}`);
         return;
       case "refuse":
-        this.#tasks.delete(effect.id);
+        this.#dropQueued(effect.id);
         this.#sendFrame(errorFrame(this.#frameSettings(), effect.kind, effect.id, effect.error));
         return;
       case "duplicate":

@@ -9,7 +9,8 @@
  * A task:   u32 id · u8 kind (bit 7: has a traceparent, bit 6: pinned) · f64 deadlineMs (NaN =
  *           none) · u16 fn bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent
  *           apart) · u8 attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key ·
- *           u32 on · u32 onIndex (pinned only) · input
+ *           u32 on · u32 onIndex (pinned only) · staging (staged only, staging.ts: u32 cell ·
+ *           u32 open · u8 count of older open tasks · (u32 cell · u32 open) × count) · input
  * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · u32 count of tracked values the
  *           result carries · u32 index × count · frame
  * Orders (aborts, releases) and `released` reports are rare: they travel as plain arrays.
@@ -25,6 +26,7 @@
  */
 import { type WireError, WORK_KINDS, type WorkKind } from "@flame-ts/pool-core/wire";
 import type { TaskSpec } from "./executor.js";
+import type { CellRef } from "./staging.js";
 
 export const APART_BYTES = 64 * 1024;
 /**
@@ -35,6 +37,8 @@ export const APART_BYTES = 64 * 1024;
 const MAX_LEAD_BYTES = 4 * 1024;
 const HAS_TRACEPARENT = 0x80;
 const PINNED = 0x40;
+/** Posted ahead of time: the thread starts it only when it claims it (staging.ts). */
+const STAGED = 0x20;
 const APART_U32 = 0xffffffff;
 const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4 + 1 + 1;
 const ANSWER_FIXED_BYTES = 12;
@@ -83,8 +87,16 @@ export interface AnswerBatch {
   readonly released: readonly ReleasedReport[];
 }
 
+/** How a staged task is claimed: its own cell, and those of the older tasks still open. */
+export interface Staging {
+  readonly ref: CellRef;
+  readonly older: readonly CellRef[];
+}
+
 export class TaskBatchWriter {
   #tasks: TaskSpec[] = [];
+  /** Per task in #tasks: its staging, or undefined for a task to run now. */
+  #staging: (Staging | undefined)[] = [];
   #orders: PlacedOrder[] = [];
   #bytes = 0;
 
@@ -92,9 +104,18 @@ export class TaskBatchWriter {
     return this.#tasks.length === 0 && this.#orders.length === 0;
   }
 
-  add(task: TaskSpec): void {
+  /**
+   * `staging`: post it ahead of time, to start only when claimed. A staged input is always
+   * copied into the batch, never transferred: the main thread keeps it, to run it elsewhere.
+   */
+  add(task: TaskSpec, staging?: Staging): void {
+    if (staging !== undefined && task.input.byteLength >= APART_BYTES) {
+      throw new Error(`a staged input must be under ${APART_BYTES} bytes`);
+    }
     this.#tasks.push(task);
+    this.#staging.push(staging);
     this.#bytes +=
+      (staging === undefined ? 0 : 9 + 8 * staging.older.length) +
       TASK_FIXED_BYTES +
       Buffer.byteLength(task.fn) +
       (task.traceparent === undefined ? 0 : Buffer.byteLength(task.traceparent)) +
@@ -113,12 +134,14 @@ export class TaskBatchWriter {
     const apart: Uint8Array<ArrayBuffer>[] = [];
     const transferred = new Set<ArrayBufferLike>();
     let at = 0;
-    for (const task of this.#tasks) {
+    for (const [i, task] of this.#tasks.entries()) {
+      const staging = this.#staging[i];
       packed.writeUInt32BE(task.id, at);
       packed[at + 4] =
         KIND_CODES.indexOf(task.kind) |
         (task.traceparent === undefined ? 0 : HAS_TRACEPARENT) |
-        (task.on === undefined ? 0 : PINNED);
+        (task.on === undefined ? 0 : PINNED) |
+        (staging === undefined ? 0 : STAGED);
       packed.writeDoubleBE(task.deadlineMs ?? Number.NaN, at + 5);
       const fnAt = at + TASK_FIXED_BYTES;
       const fnBytes = packed.write(task.fn, fnAt, "utf8");
@@ -138,6 +161,9 @@ export class TaskBatchWriter {
         packed.writeUInt32BE(task.on, next);
         packed.writeUInt32BE(task.onIndex ?? 0, next + 4);
         next += 8;
+      }
+      if (staging !== undefined) {
+        next = writeStaging(packed, next, staging);
       }
       const input = task.input;
       if (input.byteLength >= APART_BYTES) {
@@ -159,6 +185,7 @@ export class TaskBatchWriter {
       orders: this.#orders,
     };
     this.#tasks = [];
+    this.#staging = [];
     this.#orders = [];
     this.#bytes = 0;
     return { batch, transfer: [packed.buffer, ...apart.map((a) => a.buffer)] };
@@ -180,6 +207,8 @@ export interface UnpackedTask {
   /** Pinned: the call whose tracked values it runs with (absent: not pinned). */
   readonly on?: number;
   readonly onIndex?: number;
+  /** Posted ahead of time (staging.ts): run it only once claimed. */
+  readonly staging?: Staging;
 }
 
 /**
@@ -208,7 +237,7 @@ export function readTaskBatch(
     ordersUpTo(tasksRun);
     const id = packed.readUInt32BE(at);
     const kindByte = packed[at + 4] ?? 0;
-    const kind = KIND_CODES[kindByte & ~(HAS_TRACEPARENT | PINNED)] ?? "call";
+    const kind = KIND_CODES[kindByte & ~(HAS_TRACEPARENT | PINNED | STAGED)] ?? "call";
     const deadline = packed.readDoubleBE(at + 5);
     const fnBytes = packed.readUInt16BE(at + 13);
     const tpBytes = packed.readUInt16BE(at + 15);
@@ -235,6 +264,10 @@ export function readTaskBatch(
       onIndex = packed.readUInt32BE(next + 4);
       next += 8;
     }
+    let staging: Staging | undefined;
+    if ((kindByte & STAGED) !== 0) {
+      [staging, next] = readStaging(packed, next);
+    }
     let input: Uint8Array;
     const inputOwned = inputBytes === APART_U32;
     if (inputOwned) {
@@ -256,10 +289,41 @@ export function readTaskBatch(
       idempotencyKey,
       attempt,
     };
-    run(on === undefined ? task : { ...task, on, onIndex });
+    run(
+      on !== undefined
+        ? { ...task, on, onIndex }
+        : staging !== undefined
+          ? { ...task, staging }
+          : task,
+    );
     tasksRun += 1;
   }
   ordersUpTo(Number.POSITIVE_INFINITY);
+}
+
+function writeStaging(packed: Buffer, at: number, { ref, older }: Staging): number {
+  packed.writeUInt32BE(ref.cell, at);
+  packed.writeUInt32BE(ref.open, at + 4);
+  packed[at + 8] = older.length;
+  let next = at + 9;
+  for (const { cell, open } of older) {
+    packed.writeUInt32BE(cell, next);
+    packed.writeUInt32BE(open, next + 4);
+    next += 8;
+  }
+  return next;
+}
+
+function readStaging(packed: Buffer, at: number): [Staging, number] {
+  const ref = { cell: packed.readUInt32BE(at), open: packed.readUInt32BE(at + 4) };
+  const count = packed[at + 8] ?? 0;
+  const older: CellRef[] = [];
+  let next = at + 9;
+  for (let i = 0; i < count; i += 1) {
+    older.push({ cell: packed.readUInt32BE(next), open: packed.readUInt32BE(next + 4) });
+    next += 8;
+  }
+  return [{ ref, older }, next];
 }
 
 export class AnswerBatchWriter {

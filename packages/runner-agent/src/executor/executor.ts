@@ -47,7 +47,25 @@ export interface ExecutorSink {
 export interface Executor {
   /** The function ids the entry module defined (reported in the hello). */
   readonly functions: readonly string[];
+  /** Starts the task now (a staged one that a thread already claimed runs there: nothing to do). */
   run(task: TaskSpec): void;
+  /**
+   * The task waits queued for a slot: post it ahead of time to a busy thread, which starts it
+   * the moment a task of its own ends (staging.ts). False when it cannot (it then waits on the
+   * main thread alone). Either way `run` starts it, `withdraw` takes it back.
+   */
+  stage(task: TaskSpec): boolean;
+  /**
+   * A queued task will not run here (answered, or given back): a staged one is taken back.
+   * False when a thread claimed it first; between `hold` and `letGo` that cannot happen.
+   */
+  withdraw(id: number): boolean;
+  /**
+   * The machine is about to step: no thread claims a staged task from now until `letGo`.
+   * Returns the staged tasks threads claimed since the last call: they run now.
+   */
+  hold(): readonly number[];
+  letGo(): void;
   /** Aborts the task's ctx.signal with `error` (a FlameError on the function's side). */
   abort(id: number, error: WireError): void;
   /** Stops the task's work now; false when this executor cannot (inline). */

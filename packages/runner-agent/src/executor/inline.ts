@@ -62,6 +62,21 @@ export class InlineExecutor implements Executor {
     });
   }
 
+  /** One event loop: nothing can start a task ahead of it. */
+  stage(): boolean {
+    return false;
+  }
+
+  withdraw(): boolean {
+    return true;
+  }
+
+  hold(): readonly number[] {
+    return [];
+  }
+
+  letGo(): void {}
+
   abort(id: number, error: WireError): void {
     const ctx = this.#contexts.get(id);
     if (ctx !== undefined)

@@ -22,9 +22,10 @@
  */
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { describeEnd, lostError, type ThreadEnd } from "../lifecycle/thread-life.js";
-import { readAnswerBatch, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
+import { APART_BYTES, readAnswerBatch, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
 import { withinBound } from "./bound.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
+import { type CellRef, STAGING_THREADS, StagingCells } from "./staging.js";
 import { type ThreadSettings, WorkerThread } from "./thread.js";
 import type { FromWorker, ToWorker } from "./worker-messages.js";
 
@@ -44,12 +45,20 @@ class EntryLoadError extends Error {}
  */
 const START_OTHERS_WHEN_IDLE_MS = 250;
 
+/** The older open tasks a staged task names fit a byte (batch.ts). */
+const MAX_STAGED = 255;
+/** Staged tasks posted to a thread that has not answered since: past this, it gets no more. */
+const STAGED_PER_SILENT_THREAD = 8;
+
 export class ThreadPool implements Executor {
   readonly functions: readonly string[];
   readonly #threads: WorkerThread[] = [];
   readonly #taskThread = new Map<number, WorkerThread>();
   /** Each call with kept tracked values: its thread, and the indices not yet released. */
   readonly #groups = new Map<number, { thread: WorkerThread; indices: Set<number> }>();
+  /** Staged tasks (staging.ts) not yet claimed or withdrawn: their cell (on every busy thread). */
+  readonly #staged = new Map<number, CellRef>();
+  readonly #cells: StagingCells;
   #closing = false;
   /** The threads beyond the first have been started (see the module doc for when). */
   #othersStarted = false;
@@ -76,6 +85,7 @@ export class ThreadPool implements Executor {
     functions: readonly string[],
   ) {
     this.functions = functions;
+    this.#cells = new StagingCells(options.staging);
     this.#adopt(first);
     // Unref'd: a runner on its way out does not wait for it.
     setTimeout(() => this.#startOthers(), START_OTHERS_WHEN_IDLE_MS).unref();
@@ -95,6 +105,7 @@ export class ThreadPool implements Executor {
   }
 
   run(task: TaskSpec): void {
+    if (!this.withdraw(task.id)) return; // a thread claimed it before the machine heard: it runs
     // A pinned call whose group is not held here goes anywhere: its thread answers RESOURCE_GONE.
     const holder = task.on === undefined ? undefined : this.#groups.get(task.on)?.thread;
     const thread = holder?.takesTasks === true ? holder : this.#leastLoadedStartingOthers();
@@ -102,6 +113,73 @@ export class ThreadPool implements Executor {
     this.#taskThread.set(task.id, thread);
     thread.outbox.add(task);
     this.#flushSoon();
+  }
+
+  /**
+   * Stages a plain call on every thread that runs a task (only a task's end hands a slot on)
+   * and has answered lately. Small inputs only: a staged input is copied into each thread's
+   * batch, and the main thread keeps its own to run it itself if need be (batch.ts).
+   */
+  stage(task: TaskSpec): boolean {
+    if (task.kind !== "call" || task.on !== undefined || task.input.byteLength >= APART_BYTES) {
+      return false;
+    }
+    if (this.#closing || this.#staged.size >= MAX_STAGED) return false;
+    const targets = this.#threads.filter(
+      (thread) =>
+        thread.takesTasks &&
+        thread.tasks.size > 0 &&
+        thread.stagedSinceAnswer < STAGED_PER_SILENT_THREAD,
+    );
+    if (targets.length === 0) return false;
+    const ref = this.#cells.open();
+    if (ref === null) return false;
+    const older = [...this.#staged.values()];
+    this.#staged.set(task.id, ref);
+    for (const thread of targets) {
+      thread.stagedSinceAnswer += 1;
+      thread.outbox.add(task, { ref, older });
+    }
+    this.#flushSoon();
+    return true;
+  }
+
+  withdraw(id: number): boolean {
+    const ref = this.#staged.get(id);
+    if (ref === undefined) return true;
+    if (this.#cells.withdraw(ref)) {
+      this.#staged.delete(id);
+      this.#cells.release(ref);
+      return true;
+    }
+    this.#claimed(id, ref);
+    return false;
+  }
+
+  hold(): readonly number[] {
+    if (this.#staged.size === 0) return [];
+    this.#cells.hold();
+    const claimed: number[] = [];
+    for (const [id, ref] of this.#staged) {
+      if (this.#cells.claimedBy(ref) !== null) claimed.push(id);
+    }
+    for (const id of claimed) this.#claimed(id, this.#staged.get(id) as CellRef);
+    return claimed;
+  }
+
+  letGo(): void {
+    this.#cells.letGo();
+  }
+
+  /** Staged task `id` was claimed: it runs on the thread that claimed it, like a task posted there. */
+  #claimed(id: number, ref: CellRef): void {
+    const slot = this.#cells.claimedBy(ref);
+    this.#staged.delete(id);
+    this.#cells.release(ref);
+    const thread = this.#threads.find((t) => t.threadSlot === slot);
+    if (thread === undefined) return;
+    thread.tasks.add(id);
+    this.#taskThread.set(id, thread);
   }
 
   abort(id: number, error: WireError): void {
@@ -186,7 +264,7 @@ export class ThreadPool implements Executor {
     if (this.#othersStarted || this.#closing) return;
     this.#othersStarted = true;
     while (this.#threads.length < this.options.threads) {
-      this.#adopt(new WorkerThread(this.options));
+      this.#adopt(this.#newThread());
     }
   }
 
@@ -203,13 +281,27 @@ export class ThreadPool implements Executor {
       }
     }
     // Every thread is ending (one thread, just terminated): start one more now.
-    return best ?? this.#adopt(new WorkerThread(this.options));
+    return best ?? this.#adopt(this.#newThread());
+  }
+
+  /** A new thread, with the lowest staging record no live thread uses (-1 past the last). */
+  #newThread(): WorkerThread {
+    const used = new Set(this.#threads.map((thread) => thread.threadSlot));
+    let threadSlot = 0;
+    while (used.has(threadSlot)) threadSlot += 1;
+    if (threadSlot >= STAGING_THREADS) threadSlot = -1;
+    else this.#cells.answersSeen(threadSlot, 0);
+    return new WorkerThread(this.options, threadSlot);
   }
 
   #adopt(thread: WorkerThread): WorkerThread {
     this.#threads.push(thread);
     thread.worker.on("message", (msg: FromWorker) => {
       if (msg.op === "outcomes") {
+        // Before the machine steps on these answers: the slots they free are its own now.
+        thread.answersSeen += 1;
+        thread.stagedSinceAnswer = 0;
+        if (thread.threadSlot >= 0) this.#cells.answersSeen(thread.threadSlot, thread.answersSeen);
         readAnswerBatch(
           msg,
           (id, frame, tracked) => {
@@ -246,6 +338,10 @@ export class ThreadPool implements Executor {
     if (!this.#closing) {
       this.options.debug(`worker thread ${describeEnd(end)}; starting a replacement`);
     }
+    // A task it claimed ran there and is lost with it (the machine takes its end as its start).
+    for (const [id, ref] of [...this.#staged]) {
+      if (this.#cells.claimedBy(ref) === thread.threadSlot) this.#claimed(id, ref);
+    }
     this.#threads.splice(this.#threads.indexOf(thread), 1);
     const failed = [...thread.tasks];
     thread.tasks.clear();
@@ -262,7 +358,7 @@ export class ThreadPool implements Executor {
     }
     thread.groups.clear();
     if (!this.#closing && this.#threads.length < this.options.threads) {
-      this.#adopt(new WorkerThread(this.options));
+      this.#adopt(this.#newThread());
     }
   }
 }
@@ -271,6 +367,8 @@ export class ThreadPool implements Executor {
 export interface FirstThread {
   readonly thread: WorkerThread;
   readonly loaded: Promise<readonly string[]>;
+  /** The staging memory it was started with: the pool's other threads share it. */
+  readonly staging: SharedArrayBuffer;
 }
 
 /**
@@ -279,7 +377,8 @@ export interface FirstThread {
  * on the cold-start bench that took ~90 ms off a runner's first answer.
  */
 export function startFirstThread(options: ThreadSettings): FirstThread {
-  const thread = new WorkerThread(options);
+  // Record 0: the pool that adopts it gives the others the next ones.
+  const thread = new WorkerThread(options, 0);
   const { worker } = thread;
   const loaded = new Promise<readonly string[]>((resolve, reject) => {
     const onMessage = (msg: FromWorker) => {
@@ -302,5 +401,5 @@ export function startFirstThread(options: ThreadSettings): FirstThread {
   });
   // Seen by `start`; until then a failed load must not count as an unhandled rejection.
   loaded.catch(() => {});
-  return { thread, loaded };
+  return { thread, loaded, staging: options.staging };
 }

@@ -14,8 +14,8 @@ import {
 import { TaskBatchWriter } from "./batch.js";
 import type { WorkerSettings } from "./worker-messages.js";
 
-/** What one thread needs to start. */
-export interface ThreadSettings extends WorkerSettings {
+/** What one thread needs to start (`staging`: the same memory for every thread of a runner). */
+export interface ThreadSettings extends Omit<WorkerSettings, "threadSlot"> {
   /** resourceLimits.maxOldGenerationSizeMb per thread; null = Node's default. */
   readonly threadMemoryMb: number | null;
 }
@@ -26,6 +26,8 @@ export class WorkerThread {
   readonly worker: Worker;
   /** Tasks posted to it and not answered yet: they fail with its end if it ends. */
   readonly tasks = new Set<number>();
+  /** Staged tasks (staging.ts) posted to it since its last answer batch. */
+  stagedSinceAnswer = 0;
   /** Calls whose tracked values live in this thread: lost with it if it ends. */
   readonly groups = new Set<number>();
   /** Tasks and aborts for this thread, posted together at the end of the microtask (batch.ts). */
@@ -34,11 +36,20 @@ export class WorkerThread {
   readonly gone: Promise<ThreadEnd>;
   #life: ThreadLife = { phase: "running" };
 
-  constructor(settings: ThreadSettings) {
+  /** Answer batches the main thread took from it (staging.ts: hand-offs in them are over). */
+  answersSeen = 0;
+
+  /** `threadSlot`: its record in the staging memory, unique among the runner's live threads. */
+  constructor(
+    settings: ThreadSettings,
+    readonly threadSlot: number,
+  ) {
     const workerData: WorkerSettings = {
       entry: settings.entry,
       runnerId: settings.runnerId,
       maxFrameBytes: settings.maxFrameBytes,
+      staging: settings.staging,
+      threadSlot,
     };
     this.worker = new Worker(WORKER_URL, {
       workerData,

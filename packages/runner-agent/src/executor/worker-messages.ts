@@ -6,6 +6,10 @@ export interface WorkerSettings {
   readonly entry: string | null;
   readonly runnerId: string;
   readonly maxFrameBytes: number;
+  /** The staging cells and gate (staging.ts), shared by the main thread and every thread. */
+  readonly staging: SharedArrayBuffer;
+  /** This thread's record of answers seen in `staging` (unique among live threads; -1: none). */
+  readonly threadSlot: number;
 }
 
 /**

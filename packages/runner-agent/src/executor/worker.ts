@@ -5,7 +5,7 @@
  * (tracked-table.ts): they live as long as the thread. Uncaught errors are not caught: the thread dies,
  * and the main thread fails this thread's tasks with the error and starts a replacement.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import {
   FlameError,
   type FlameErrorCode,
@@ -15,12 +15,25 @@ import {
 import { runToFrame } from "./answer.js";
 import { AnswerBatchWriter, readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
+import { answersSeen, claimNext, type StagedEntry } from "./staging.js";
 import { TrackedTable } from "./tracked-table.js";
 import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
 
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
 const contexts = new Map<number, CallContext>();
+const stagingCells = new Int32Array(settings.staging);
+/** Tasks posted ahead of time, oldest first: one starts when a task of this thread ends. */
+const staged: StagedEntry<UnpackedTask>[] = [];
+/**
+ * Slots this thread's tasks freed that a staged task may take, by the answer batch that told
+ * the main thread (staging.ts: valid only until the main thread takes that batch).
+ */
+const slotsHandedOn: number[] = [];
+/** Slots freed by tasks whose answers wait in `answers`. */
+let slotsFreedUnposted = 0;
+/** Answer batches posted so far: each slot handed on is numbered by its batch. */
+let answerBatches = 0;
 
 function post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer ?? []);
@@ -40,7 +53,37 @@ try {
 const answers = new AnswerBatchWriter();
 function postAnswers(): void {
   const { batch, transfer } = answers.take();
+  answerBatches += 1;
+  for (; slotsFreedUnposted > 0; slotsFreedUnposted -= 1) slotsHandedOn.push(answerBatches);
+  // What the main thread posted while this thread computed is read now, so a staged task among
+  // it takes a slot handed on in this very batch before the main thread hears of the end (after,
+  // the slot is the machine's: staging.ts). The rest is done in order once the answers left.
+  const later: (() => void)[] = [];
+  if (slotsHandedOn.length > 0) {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      take(m.message as ToWorker, later);
+    }
+  }
+  const claimed = claimHandedOn();
   port.postMessage(batch satisfies FromWorker, transfer);
+  for (const step of later) step();
+  for (const task of claimed) start(task);
+}
+
+/** Staged tasks for the slots this thread's tasks handed on that the main thread has not taken. */
+function claimHandedOn(): UnpackedTask[] {
+  // The main thread takes batches in order: those it took lead the list, and are its own now.
+  const seen = answersSeen(stagingCells, settings.threadSlot);
+  while (slotsHandedOn.length > 0 && (slotsHandedOn[0] as number) <= seen) slotsHandedOn.shift();
+  const claimed: UnpackedTask[] = [];
+  while (slotsHandedOn.length > 0 && staged.length > 0) {
+    const batch = slotsHandedOn[0] as number;
+    const next = claimNext(stagingCells, settings.threadSlot, batch, staged, Date.now());
+    if (next === null) break;
+    slotsHandedOn.shift();
+    claimed.push(next);
+  }
+  return claimed;
 }
 /**
  * Answers leave in a nextTick: Node runs it once the callback that settled them (a task batch's
@@ -64,12 +107,34 @@ const table = new TrackedTable({
 });
 
 port.on("message", (msg: ToWorker) => {
+  take(msg, null);
+  for (const task of claimHandedOn()) start(task);
+});
+
+/**
+ * One message from the main thread: its staged tasks join `staged` at once; what else it asks
+ * (tasks to start, orders, disposing) is done now, or, given `later`, left there in order.
+ */
+function take(msg: ToWorker, later: (() => void)[] | null): void {
+  const now = (step: () => void) => (later === null ? step() : later.push(step));
   if (msg.op === "disposeAll") {
-    void table.disposeAll().then(() => post({ op: "disposedAll" }));
+    now(() => void table.disposeAll().then(() => post({ op: "disposedAll" })));
     return;
   }
-  readTaskBatch(msg, run, order);
-});
+  readTaskBatch(
+    msg,
+    (task) => {
+      if (task.staging === undefined) {
+        if (later === null) start(task);
+        else later.push(() => start(task));
+        return;
+      }
+      const { staging, ...runnable } = task;
+      staged.push({ task: runnable, ...staging, deadlineMs: task.deadlineMs });
+    },
+    (o) => now(() => order(o)),
+  );
+}
 
 function order(o: WorkerOrder): void {
   switch (o.op) {
@@ -96,13 +161,15 @@ const answerSettings = {
   runnerId: settings.runnerId,
 };
 
-function run(task: UnpackedTask): void {
+function start(task: UnpackedTask): void {
   const { id } = task;
   const ctx = new CallContext(task, settings.runnerId, table);
   contexts.set(id, ctx);
   runToFrame(answerSettings, task, ctx, table, (frame, tracked) => {
     contexts.delete(id);
     postSoon();
+    // Its slot frees as it ends, unless it is pinned (it had none) or its values keep it.
+    if (task.on === undefined && tracked.length === 0) slotsFreedUnposted += 1;
     answers.add(id, frame, tracked);
   });
 }

@@ -197,7 +197,16 @@ export type AgentEvent =
   /** The parent takes task `id` back if it has not started (a slot freed on another runner). */
   | { readonly type: "unqueue"; readonly id: number }
   | { readonly type: "stopChild"; readonly id: number }
-  /** `tracked`: the indices of the values it tracked that its answer carries (kept). */
+  /**
+   * A thread started queued task `id` on its own, in the slot one of its tasks just freed
+   * (executor/staging.ts): it runs now, with no `run`. The driver raises it before any other
+   * event once the executor saw the claim, so the machine never decides about it as queued.
+   */
+  | { readonly type: "started"; readonly id: number }
+  /**
+   * `tracked`: the indices of the values it tracked that its answer carries (kept). A task
+   * still queued here was started by a thread (`started`) and ended before the machine heard.
+   */
   | { readonly type: "taskEnded"; readonly id: number; readonly tracked?: readonly number[] }
   /** Tracked value `index` of call `id` is gone (released by the parent, or lost with its thread). */
   | { readonly type: "released"; readonly id: number; readonly index: number }
@@ -214,6 +223,8 @@ export type AgentEffect =
   /** Start one attempt to reach the parent (the machine aborts it by leaving). */
   | { readonly type: "dial" }
   | { readonly type: "run"; readonly id: number }
+  /** A thread started the queued task on its own (`started`): it is running, nothing to do. */
+  | { readonly type: "claimed"; readonly id: number }
   /**
    * Every slot is in use: the task waits on this thread (so it can still be taken back); `run`
    * follows when a slot frees, unless `refuse` or `unqueued` comes first.

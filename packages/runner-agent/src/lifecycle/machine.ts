@@ -89,6 +89,9 @@ export function step(
     case "unqueue":
       onUnqueue(st, event.id);
       break;
+    case "started":
+      onStarted(st, event.id);
+      break;
     case "stopChild": {
       const queued = state.queued.get(event.id);
       if (queued?.kind === "child") {
@@ -208,6 +211,29 @@ function start(st: Step, task: QueuedTask, pinned: boolean): void {
   st.fx.push({ type: "run", id });
 }
 
+/**
+ * A thread took the slot its own task freed for this queued task. Its slot is counted now; the
+ * task that freed it is counted until its end arrives, so for that while one more than the
+ * slots is in use: the machine never starts a task it was not sure had room.
+ */
+function onStarted(st: Step, id: number): void {
+  const s = st.s;
+  const task = s.queued.get(id);
+  if (task === undefined) return;
+  s.queued.delete(id);
+  const { kind, deadlineMs } = task;
+  s.tasks.set(id, {
+    id,
+    kind,
+    deadlineMs,
+    pinned: false,
+    answeredEarly: false,
+    terminateAtMs: null,
+  });
+  s.slotsInUse += 1;
+  st.fx.push({ type: "claimed", id });
+}
+
 /** A slot freed: queued tasks start, oldest first, while slots are free. */
 function startQueued(st: Step): void {
   const s = st.s;
@@ -244,6 +270,8 @@ function onUnqueue(st: Step, id: number): void {
 
 function onTaskEnded(st: Step, id: number, tracked: readonly number[]): void {
   const s = st.s;
+  // Started by a thread and over before the machine heard (its thread died just after).
+  if (s.queued.has(id)) onStarted(st, id);
   const task = s.tasks.get(id);
   // Nobody will see what an answer given early carries: nothing may stay held for it.
   const keeps = task !== undefined && !task.answeredEarly && tracked.length > 0;

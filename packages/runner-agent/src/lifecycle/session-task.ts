@@ -5,8 +5,9 @@
  * - `received`: the request, kept until the machine says `run`, `queued` or `refuse` (which
  *   forgets it).
  * - `queued`: every slot was in use: the request waits here (a small input copied out of its
- *   frame: executor/batch.ts, `heldInput`, says why) until the machine says `run`, `refuse` or
- *   `unqueued` (the last two forget it).
+ *   frame: executor/batch.ts, `heldInput`, says why) until the machine says `run`, `claimed`,
+ *   `refuse` or `unqueued` (the last two forget it). `staged`: the executor also posted it
+ *   ahead of time to a thread (executor/staging.ts).
  * - `running`: handed to the executor.
  * - `settled`: its answer frame, kept until the machine says `report` (which forgets it).
  */
@@ -16,7 +17,12 @@ import { checkTransition, type TransitionTable } from "./transition.js";
 
 export type SessionTask =
   | { readonly phase: "received"; readonly kind: WorkKind; readonly spec: TaskSpec }
-  | { readonly phase: "queued"; readonly kind: WorkKind; readonly spec: TaskSpec }
+  | {
+      readonly phase: "queued";
+      readonly kind: WorkKind;
+      readonly spec: TaskSpec;
+      readonly staged: boolean;
+    }
   | { readonly phase: "running"; readonly kind: WorkKind }
   | { readonly phase: "settled"; readonly kind: WorkKind; readonly frame: Uint8Array };
 

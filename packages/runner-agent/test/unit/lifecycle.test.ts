@@ -478,6 +478,34 @@ describe("agent lifecycle: slots and the queue beyond them (protocol 9)", () => 
     expect(effects[0]).toMatchObject({ error: { code: "RUNNER_DOWN" } });
   });
 
+  it("a call a thread started on its own (`started`) runs with no `run`; the slot it took stays counted until the ended task's answer", () => {
+    const m = machine({ slots: 1 });
+    m.send(call(1));
+    m.send(call(2));
+    m.send(call(3));
+    // The thread of call 1 took call 2 as 1 ended; the machine hears of that first.
+    expect(m.types(m.send({ type: "started", id: 2 }))).toEqual(["claimed:2"]);
+    // Call 1's end frees the slot call 2 already took: call 3 keeps waiting.
+    expect(m.types(m.send({ type: "taskEnded", id: 1 }))).toEqual(["report:1"]);
+    // Call 2 is running now: an unqueue comes too late, a cancel aborts it.
+    expect(m.types(m.send({ type: "unqueue", id: 2 }))).toEqual(["unqueueIgnored:2"]);
+    expect(m.types(m.send({ type: "cancel", id: 2 }))).toEqual(["abort:2"]);
+    expect(m.types(m.send({ type: "taskEnded", id: 2 }))).toEqual(["report:2", "run:3"]);
+    // A second `started`, or one for a call not queued, changes nothing.
+    expect(m.types(m.send({ type: "started", id: 2 }))).toEqual([]);
+    expect(m.types(m.send({ type: "started", id: 3 }))).toEqual([]);
+  });
+
+  it("a queued call that ends before the machine heard it started is reported once and never run", () => {
+    const m = machine({ slots: 1 });
+    m.send(call(1));
+    m.send(call(2));
+    // Its thread took it as call 1 ended, then died running it: its end comes first.
+    expect(m.types(m.send({ type: "taskEnded", id: 2 }))).toEqual(["claimed:2", "report:2"]);
+    expect(m.types(m.send({ type: "taskEnded", id: 1 }))).toEqual(["report:1"]);
+    expect(m.types(m.send(call(3)))).toEqual(["run:3"]);
+  });
+
   it("a lost link or a stop leaves with queued calls never started", () => {
     for (const event of [
       { type: "linkLost", reason: "closed" },

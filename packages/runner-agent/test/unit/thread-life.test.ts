@@ -101,7 +101,7 @@ describe("a session task's record", () => {
   };
   const SAMPLE: Record<SessionTaskPhase, SessionTask> = {
     received: { phase: "received", kind: "call", spec },
-    queued: { phase: "queued", kind: "call", spec },
+    queued: { phase: "queued", kind: "call", spec, staged: false },
     running: { phase: "running", kind: "call" },
     settled: { phase: "settled", kind: "call", frame: new Uint8Array([1]) },
   };
