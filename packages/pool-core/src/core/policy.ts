@@ -108,7 +108,10 @@ export function grantWaiter(st: Step, waiter: WaiterState, runner: RunnerState):
   st.s.waiters.delete(waiter.id);
   const waitedMs = st.nowMs - waiter.enqueuedAtMs;
   const runDeadlineMs = runDeadlineOf(st, waiter);
-  grant(st, waiter.id, runner, waitedMs, runDeadlineMs, waiter.retry, waiter.unlinked, waiter);
+  const { id, retry, unlinked } = waiter;
+  // A call given back (prefetch.ts) reported its wait with its first grant.
+  const reported = waiter.givenBack !== true;
+  grant(st, id, runner, waitedMs, runDeadlineMs, retry, unlinked, waiter, reported);
 }
 
 /**

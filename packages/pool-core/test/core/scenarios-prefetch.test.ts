@@ -188,6 +188,8 @@ describe("prefetch: a queued call is taken back when a slot frees elsewhere", ()
     h.checkout("c7").expect(reject("c7", "OVERLOADED"));
     // r2's c4 ends: r2 starts c5, and c3 (first in line) goes queued there.
     h.checkin("c4").expect(grant("c3", "r2"));
+    // Its wait was reported once, with its first grant: the wait-time histogram counts a call once.
+    expect(h.telemetry("checkout").filter((e) => e.checkoutId === "c3")).toHaveLength(1);
   });
 
   it("given back after the pool stopped, its caller fails POOL_STOPPED", () => {
