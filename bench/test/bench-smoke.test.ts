@@ -43,6 +43,7 @@ const expectedFigures = [
   ["call path", "throughput @128 (inline)"],
   ["vs piscina", "throughput @64, 2 workers"],
   ["CPU-bound", "throughput ~20 ms task, 2 threads vs piscina"],
+  ["CPU-bound", "task run time p50, ~20 ms task (pool / piscina)"],
   ["CPU-bound", "thread idle between tasks p50, ~20 ms task"],
   ["CPU-bound", "throughput ~20 ms task: the floor (raw ws+v8 on 2 threads) vs piscina"],
   [
@@ -53,6 +54,7 @@ const expectedFigures = [
   ["CPU-bound", "thread idle between tasks p50, ~20 ms task: the floor"],
   ["CPU-bound", "throughput ~20 ms task, 2 threads vs 1 thread"],
   ["CPU-bound", "throughput ~3 ms task, 2 threads vs piscina"],
+  ["CPU-bound", "task run time p50, ~3 ms task (pool / piscina)"],
   ["CPU-bound", "thread idle between tasks p50, ~3 ms task"],
   ["CPU-bound", "throughput ~3 ms task: the floor (raw ws+v8 on 2 threads) vs piscina"],
   ["CPU-bound", "throughput ~3 ms task: the floor with one call per thread (2 callers) vs piscina"],
