@@ -201,14 +201,15 @@ function onWork(
   }
 }
 
-function start(st: Step, task: QueuedTask, pinned: boolean): void {
+/** `how`: `run` asks the executor to start it; `claimed`, a thread already did (onStarted). */
+function start(st: Step, task: QueuedTask, pinned: boolean, how: "run" | "claimed" = "run"): void {
   const s = st.s;
   // A literal, not a spread of `task`: V8 cloned the queued record's shape and grew it field by
   // field, 5 µs a task on the 2-core bench box (issue 23, bench:profile 1 KB @8).
   const { id, kind, deadlineMs } = task;
   s.tasks.set(id, { id, kind, deadlineMs, pinned, answeredEarly: false, terminateAtMs: null });
   if (!pinned) s.slotsInUse += 1;
-  st.fx.push({ type: "run", id });
+  st.fx.push({ type: how, id });
 }
 
 /**
@@ -217,21 +218,10 @@ function start(st: Step, task: QueuedTask, pinned: boolean): void {
  * slots is in use: the machine never starts a task it was not sure had room.
  */
 function onStarted(st: Step, id: number): void {
-  const s = st.s;
-  const task = s.queued.get(id);
+  const task = st.s.queued.get(id);
   if (task === undefined) return;
-  s.queued.delete(id);
-  const { kind, deadlineMs } = task;
-  s.tasks.set(id, {
-    id,
-    kind,
-    deadlineMs,
-    pinned: false,
-    answeredEarly: false,
-    terminateAtMs: null,
-  });
-  s.slotsInUse += 1;
-  st.fx.push({ type: "claimed", id });
+  st.s.queued.delete(id);
+  start(st, task, false, "claimed");
 }
 
 /** A slot freed: queued tasks start, oldest first, while slots are free. */
