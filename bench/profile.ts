@@ -6,6 +6,12 @@
  * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
  *
  *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0] [--mode threads|inline]
+ *                  [--iterations N]
+ *
+ * `--iterations N` loads both sides with the CPU-bound task (fixtures/stamped-work.mjs, N loop
+ * iterations) instead of an echo, and the pool runs one call per thread (maxConcurrency =
+ * threads, the rest queued on the runner), as the CPU-bound bench does: what the main threads
+ * of both processes spend per call while the worker threads compute.
  *
  * The parent is profiled through node:inspector for exactly the loaded window; the child
  * processes run with `node --cpu-prof` and write their profile when they exit.
@@ -33,6 +39,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "128" },
     bytes: { type: "string", default: "0" },
     mode: { type: "string", default: "threads" },
+    iterations: { type: "string" },
   },
 });
 const durationMs = Number(values.seconds) * 1000;
@@ -42,7 +49,16 @@ if (values.mode !== "threads" && values.mode !== "inline") {
   throw new Error(`--mode must be "threads" or "inline", got ${JSON.stringify(values.mode)}`);
 }
 const mode = values.mode;
-const input = bytes > 0 ? randomFillSync(new Uint8Array(bytes)) : { n: 1 };
+const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
+if (iterations !== undefined && !(Number.isInteger(iterations) && iterations > 0)) {
+  throw new Error(`--iterations must be a positive integer, got ${values.iterations}`);
+}
+const input =
+  iterations !== undefined
+    ? { iterations }
+    : bytes > 0
+      ? randomFillSync(new Uint8Array(bytes))
+      : { n: 1 };
 const dir = fileURLToPath(
   new URL(`./results/profiles/${new Date().toISOString().replace(/[:.]/g, "-")}/`, import.meta.url),
 );
@@ -107,7 +123,7 @@ async function readProfile(name: string): Promise<CpuProfile> {
   return JSON.parse(await readFile(join(dir, name, files[0]!), "utf8")) as CpuProfile;
 }
 
-const fn = bytes > 0 ? "byteLength" : "echo";
+const fn = iterations !== undefined ? "cpuWork" : bytes > 0 ? "byteLength" : "echo";
 /** The runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
 const floorThreads = Math.min(concurrency, availableParallelism());
 const server = await RawEchoServer.listen();
@@ -141,16 +157,23 @@ try {
 const { benchPool, fixtures } = await import("./src/flame.js");
 const pool = benchPool(
   "bench-profile",
-  { min: 1, max: 1, maxConcurrency: concurrency, execution: { mode } },
+  {
+    min: 1,
+    max: 1,
+    maxConcurrency: iterations !== undefined ? floorThreads : concurrency,
+    execution: { mode },
+  },
   childArgs("runner"),
 );
 let flameRate: number;
 try {
   await pool.start();
   const call = (): Promise<unknown> =>
-    bytes > 0
-      ? pool.call(fixtures.byteLength, input as Uint8Array)
-      : pool.call(fixtures.echo, input);
+    iterations !== undefined
+      ? pool.call(fixtures.cpuWork, input as { iterations: number })
+      : bytes > 0
+        ? pool.call(fixtures.byteLength, input as Uint8Array)
+        : pool.call(fixtures.echo, input);
   await loadFor(call);
   const runnerPid = Number(pool.snapshot().runners[0]?.meta.pid);
   flameRate = await profiled(
@@ -164,7 +187,7 @@ try {
 session.disconnect();
 
 const out = [
-  `load: concurrency ${concurrency}, ${bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
+  `load: concurrency ${concurrency}, ${iterations !== undefined ? `CPU-bound task of ${iterations} iterations` : bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
   `raw ws+v8: ${rawRate.toFixed(0)} calls/s · flame-ts: ${flameRate.toFixed(0)} calls/s · ratio ${(flameRate / rawRate).toFixed(2)}`,
   ...(mode === "threads"
     ? [

@@ -30,6 +30,9 @@ import type { Scale } from "../scale.js";
 const taskFile = fileURLToPath(new URL("../../fixtures/piscina-work.mjs", import.meta.url));
 /** 4 callers keep 2 threads busy with one task waiting behind each. */
 const CALLERS = 4;
+/** Calls of a short task each side runs before any measure (see warmUp). */
+const WARMUP_CALLS = 6_000;
+const WARMUP_TASK_MS = 0.5;
 
 /**
  * Iterations of `work` that take about `targetMs` on a worker thread (piscina's, timed inside
@@ -113,16 +116,42 @@ export async function cpuBoundBench(scale: Scale): Promise<Figure[]> {
     const baselines = { piscina, floor };
     return await withFlamePool("bench-cpu-2", threadsPool(2, 2), (two) =>
       withFlamePool("bench-cpu-1", threadsPool(1, 1), (one) =>
-        withFlamePool("bench-cpu-queued", threadsPool(2, 4), async (queued) => [
-          ...(await taskSize(scale, 20, scale.pick(200, 8), baselines, two, one, null)),
-          ...(await taskSize(scale, 3, scale.pick(1_000, 8), baselines, two, null, queued)),
-        ]),
+        withFlamePool("bench-cpu-queued", threadsPool(2, 4), async (queued) => {
+          await warmUp(scale, baselines, [two, one, queued]);
+          return [
+            ...(await taskSize(scale, 20, scale.pick(200, 8), baselines, two, one, null)),
+            ...(await taskSize(scale, 3, scale.pick(1_000, 8), baselines, two, null, queued)),
+          ];
+        }),
       ),
     );
   } finally {
     await floor?.close();
     await server.close();
     await piscina.destroy();
+  }
+}
+
+/**
+ * Every side's call path run hot before anything is measured, so what is measured is the
+ * steady state a long-lived runner serves in: V8 has optimized the code each side runs per
+ * call (a fresh runner process and its threads, the pool's parent code; piscina's, the
+ * floor's). Without it, the first ~3,000 calls of a fresh runner ran on unoptimized code: its
+ * main thread, the parent's and V8's compiler threads took 2–3× the CPU per call of the steady
+ * state (/proc/<pid>/task/<tid>/schedstat, ~3 ms tasks), from the cores the tasks compute on.
+ * A ~0.5 ms task keeps both threads busy, so calls queue on the runner and staging runs hot too.
+ */
+async function warmUp(
+  scale: Scale,
+  { piscina, floor }: Baselines,
+  sides: readonly (FlameSide | null)[],
+): Promise<void> {
+  const input = { iterations: await calibrate(piscina, WARMUP_TASK_MS) };
+  const calls = scale.pick(WARMUP_CALLS, 4);
+  await runStamped(() => piscina.run(input), calls);
+  await runStamped(() => floor.call("cpuWork", input) as Promise<WorkStamp>, calls);
+  for (const side of sides) {
+    if (side) await runStamped(() => side.pool.call(side.fixtures.cpuWork, input), calls);
   }
 }
 
