@@ -6,12 +6,13 @@
  * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
  *
  *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0] [--mode threads|inline]
- *                  [--iterations N]
+ *                  [--iterations N] [--dir <path>]
  *
  * `--iterations N` loads both sides with the CPU-bound task (fixtures/stamped-work.mjs, N loop
  * iterations) instead of an echo, and the pool runs one call per thread (maxConcurrency =
  * threads, the rest queued on the runner), as the CPU-bound bench does: what the main threads
- * of both processes spend per call while the worker threads compute.
+ * of both processes spend per call while the worker threads compute. `--dir` puts the profiles
+ * there instead of under bench/results/profiles/.
  *
  * The parent is profiled through node:inspector for exactly the loaded window; the child
  * processes run with `node --cpu-prof` and write their profile when they exit.
@@ -20,7 +21,7 @@ import { randomFillSync } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     bytes: { type: "string", default: "0" },
     mode: { type: "string", default: "threads" },
     iterations: { type: "string" },
+    dir: { type: "string" },
   },
 });
 const durationMs = Number(values.seconds) * 1000;
@@ -59,9 +61,15 @@ const input =
     : bytes > 0
       ? randomFillSync(new Uint8Array(bytes))
       : { n: 1 };
-const dir = fileURLToPath(
-  new URL(`./results/profiles/${new Date().toISOString().replace(/[:.]/g, "-")}/`, import.meta.url),
-);
+const dir =
+  values.dir === undefined
+    ? fileURLToPath(
+        new URL(
+          `./results/profiles/${new Date().toISOString().replace(/[:.]/g, "-")}/`,
+          import.meta.url,
+        ),
+      )
+    : resolve(values.dir);
 const childArgs = (name: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`];
 
 /** Calls made by the last `loadFor`. */
