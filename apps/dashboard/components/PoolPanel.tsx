@@ -33,6 +33,7 @@ const COLORS = {
   runners: "#2563eb",
   booting: "#f59e0b",
   slots: "#7c3aed",
+  queued: "#a78bfa",
   waiting: "#dc2626",
   calls: "#059669",
   p50: "#0891b2",
@@ -159,7 +160,11 @@ export function PoolPanel({ view, windowSeconds, nowMs, act }: PoolPanelProps) {
           title="Slots in use"
           t={samples.t}
           windowSeconds={windowSeconds}
-          series={[{ label: "slots", color: COLORS.slots, values: samples.slotsUsed }]}
+          testId="chart-slots"
+          series={[
+            { label: "running", color: COLORS.slots, values: samples.slotsUsed },
+            { label: "queued on runners", color: COLORS.queued, values: samples.queued },
+          ]}
         />
         <Chart
           title="Waiting callers"

@@ -33,6 +33,8 @@ export interface Samples {
   readonly runners: number[];
   readonly booting: number[];
   readonly slotsUsed: number[];
+  /** Calls the runners hold queued beyond their slots (`prefetch`). */
+  readonly queued: number[];
   readonly waiting: number[];
   readonly callsPerSecond: number[];
   readonly p50Ms: Array<number | null>;
@@ -111,6 +113,7 @@ function emptySamples(): Samples {
     runners: [],
     booting: [],
     slotsUsed: [],
+    queued: [],
     waiting: [],
     callsPerSecond: [],
     p50Ms: [],
@@ -165,13 +168,17 @@ export function applySnapshot(view: PoolView, snapshot: SequencedSnapshot): void
   view.awaitingSnapshot = false;
 }
 
+/** A sample from a pool of any version: pools from before samples counted `queued` send none (read as 0). */
+export type AnySample = Omit<TelemetrySample, "queued"> & { readonly queued?: number };
+
 /** One chart point per series, from the server's sample. */
-export function applySample(view: PoolView, sample: TelemetrySample): void {
+export function applySample(view: PoolView, sample: AnySample): void {
   const s = view.samples;
   s.t.push(sample.timeMs / 1_000);
   s.runners.push(sample.runners);
   s.booting.push(sample.booting);
   s.slotsUsed.push(sample.slotsUsed);
+  s.queued.push(sample.queued ?? 0);
   s.waiting.push(sample.waiting);
   s.callsPerSecond.push((sample.calls * 1_000) / sample.periodMs);
   s.p50Ms.push(sample.p50Ms);

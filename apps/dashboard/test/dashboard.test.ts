@@ -302,6 +302,10 @@ describe.skipIf(!hasChromium)("flame-dashboard in a browser", () => {
       await expect.poll(() => stat("slots-used")).toBe("1");
       await expect.poll(() => stat("slots-used-note")).toBe("of 1 · 1 queued on runners");
       await expect.poll(() => stat("waiting")).toBe("1");
+      // The "Slots in use" chart draws the queued calls as their own series.
+      const slotsLegend = panel.locator('[data-testid="chart-slots"] .u-legend');
+      expect(await slotsLegend.textContent()).toContain("running");
+      expect(await slotsLegend.textContent()).toContain("queued on runners");
       await page.screenshot({ path: join(mkArtifacts(), "dashboard-queued.png"), fullPage: true });
 
       // Released, all three run to the end; the row shows the slots alone again.

@@ -47,6 +47,7 @@ const sample = (timeMs: number, extra: Partial<TelemetrySample> = {}): Telemetry
   runners: 0,
   booting: 0,
   slotsUsed: 0,
+  queued: 0,
   waiting: 0,
   calls: 0,
   failed: 0,
@@ -166,6 +167,16 @@ describe("pool view", () => {
     ]);
   });
 
+  it("charts the calls queued on runners beside the slots in use; a pool that sends no count charts 0", () => {
+    const view = createPoolView(snapshot(0));
+    applySample(view, sample(1_000, { slotsUsed: 4, queued: 3, waiting: 1 }));
+    const { queued: _, ...fromOlderPool } = sample(2_000, { slotsUsed: 2 });
+    applySample(view, fromOlderPool);
+    expect(view.samples.slotsUsed).toEqual([4, 2]);
+    expect(view.samples.queued).toEqual([3, 0]);
+    expect(view.samples.waiting).toEqual([1, 0]);
+  });
+
   it("charts the server's samples: calls/s from the period, percentiles, boots, bounded", () => {
     const view = createPoolView(snapshot(0));
     applySample(
@@ -192,6 +203,7 @@ describe("pool view", () => {
     expect(s.bootMs).toEqual([640]);
     applySample(view, sample(3_000));
     expect(s.callsPerSecond.at(-1)).toBe(0);
+    expect(s.slotsUsed).toHaveLength(s.t.length);
     expect(s.p50Ms.at(-1)).toBeNull();
     for (let i = 0; i < MAX_SAMPLES + 10; i++) applySample(view, sample(4_000 + i * 1_000));
     expect(s.t).toHaveLength(MAX_SAMPLES);

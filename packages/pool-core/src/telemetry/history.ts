@@ -62,10 +62,12 @@ export class PoolHistory {
     let runners = 0;
     let booting = 0;
     let slotsUsed = 0;
+    let queued = 0;
     for (const runner of s.runners) {
       if (runner.state === "booting") booting += 1;
       else runners += 1;
       slotsUsed += runner.inflight;
+      queued += runner.queued;
     }
     const durations = this.#periodDurations.sort((a, b) => a - b);
     const sample: TelemetrySample = {
@@ -74,6 +76,7 @@ export class PoolHistory {
       runners,
       booting: Math.max(booting, s.pendingBoots),
       slotsUsed,
+      queued,
       waiting: s.waiting,
       calls: durations.length,
       failed: this.#periodFailed,

@@ -33,7 +33,13 @@ export interface TelemetrySample {
   readonly runners: number;
   /** Runners booting (pending boots included). */
   readonly booting: number;
+  /** Calls running on the runners (at most `maxConcurrency` each). */
   readonly slotsUsed: number;
+  /**
+   * Calls the runners hold queued beyond their slots (`prefetch`), counted apart from
+   * `slotsUsed` and from `waiting` (callers the pool itself holds).
+   */
+  readonly queued: number;
   readonly waiting: number;
   /** Calls, casts and children that finished in the period, and how many of them failed. */
   readonly calls: number;

@@ -198,6 +198,36 @@ describe("serveTelemetry history", () => {
     expect(historyOf(late.messages).events.map((e) => e.type === "resize" && e.max)).toEqual([2]);
   });
 
+  it("samples count the calls runners hold queued apart from the slots in use and the waiting", async () => {
+    const runner = {
+      state: "ready",
+      isMin: false,
+      bootedAtMs: 0,
+      callsServed: 0,
+      meta: {},
+      tracked: 0,
+      pinned: 0,
+    } as const;
+    const pool = fakePool("queued", {
+      waiting: 1,
+      runners: [
+        { ...runner, id: "r1", inflight: 2, queued: 2 },
+        { ...runner, id: "r2", inflight: 2, queued: 1 },
+      ],
+    });
+    const server = track(
+      await serveTelemetry({ pools: [pool], snapshotIntervalMs: 0, samplePeriodMs: 25 }),
+    );
+    const client = track(new Client(server.url));
+    await client.until("a sample", () => samples(client.messages).length > 0);
+    expect(samples(client.messages)[0]).toMatchObject({
+      runners: 2,
+      slotsUsed: 4,
+      queued: 3,
+      waiting: 1,
+    });
+  });
+
   it("keeps no history with historyMs: 0", async () => {
     const pool = fakePool("none");
     const server = track(
