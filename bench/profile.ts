@@ -32,6 +32,8 @@ import {
   summarize,
   threadCpuMs,
 } from "./src/cpuprofile.js";
+import type { Pool } from "./src/flame.js";
+import type { FlameModule } from "./src/flame-side.js";
 import { RawEchoServer } from "./src/raw-echo.js";
 
 const { values } = parseArgs({
@@ -55,12 +57,47 @@ const iterations = values.iterations === undefined ? undefined : Number(values.i
 if (iterations !== undefined && !(Number.isInteger(iterations) && iterations > 0)) {
   throw new Error(`--iterations must be a positive integer, got ${values.iterations}`);
 }
-const input =
+type Fixtures = FlameModule["fixtures"];
+/**
+ * What both sides run, chosen once: the raw peers call the function by name, the pool through
+ * its fixture (the same function, fixtures/functions.mjs).
+ */
+interface Work {
+  readonly label: string;
+  readonly fn: string;
+  readonly input: unknown;
+  /** The pool runs one call per thread, the rest queued on the runner (the CPU-bound bench's shape). */
+  readonly oneCallPerThread: boolean;
+  callPool(pool: Pool, fixtures: Fixtures): Promise<unknown>;
+}
+const work: Work =
   iterations !== undefined
-    ? { iterations }
+    ? {
+        label: `CPU-bound task of ${iterations} iterations`,
+        fn: "cpuWork",
+        input: { iterations },
+        oneCallPerThread: true,
+        callPool: (pool, fixtures) => pool.call(fixtures.cpuWork, { iterations }),
+      }
     : bytes > 0
-      ? randomFillSync(new Uint8Array(bytes))
-      : { n: 1 };
+      ? bytesWork(randomFillSync(new Uint8Array(bytes)))
+      : {
+          label: "{n:1} echo",
+          fn: "echo",
+          input: { n: 1 },
+          oneCallPerThread: false,
+          callPool: (pool, fixtures) => pool.call(fixtures.echo, { n: 1 }),
+        };
+
+function bytesWork(input: Uint8Array): Work {
+  return {
+    label: `${bytes}-byte args`,
+    fn: "byteLength",
+    input,
+    oneCallPerThread: false,
+    callPool: (pool, fixtures) => pool.call(fixtures.byteLength, input),
+  };
+}
 const dir =
   values.dir === undefined
     ? fileURLToPath(
@@ -131,7 +168,6 @@ async function readProfile(name: string): Promise<CpuProfile> {
   return JSON.parse(await readFile(join(dir, name, files[0]!), "utf8")) as CpuProfile;
 }
 
-const fn = iterations !== undefined ? "cpuWork" : bytes > 0 ? "byteLength" : "echo";
 /** The runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
 const floorThreads = Math.min(concurrency, availableParallelism());
 const server = await RawEchoServer.listen();
@@ -140,8 +176,10 @@ let floorRate = Number.NaN;
 try {
   const peer = await server.spawnPeer({ execArgv: childArgs("raw-peer") });
   try {
-    await loadFor(() => peer.call(fn, input)); // warm-up, unprofiled
-    rawRate = await profiled("raw-parent", peer.pid, () => loadFor(() => peer.call(fn, input)));
+    await loadFor(() => peer.call(work.fn, work.input)); // warm-up, unprofiled
+    rawRate = await profiled("raw-parent", peer.pid, () =>
+      loadFor(() => peer.call(work.fn, work.input)),
+    );
   } finally {
     await peer.close();
   }
@@ -150,9 +188,9 @@ try {
     // what handing calls to threads costs without the pool. Not itself profiled.
     const floor = await server.spawnPeer({ threads: floorThreads });
     try {
-      await loadFor(() => floor.call(fn, input));
+      await loadFor(() => floor.call(work.fn, work.input));
       floorRate = await profiled("floor-parent", floor.pid, () =>
-        loadFor(() => floor.call(fn, input)),
+        loadFor(() => floor.call(work.fn, work.input)),
       );
     } finally {
       await floor.close();
@@ -168,7 +206,7 @@ const pool = benchPool(
   {
     min: 1,
     max: 1,
-    maxConcurrency: iterations !== undefined ? floorThreads : concurrency,
+    maxConcurrency: work.oneCallPerThread ? floorThreads : concurrency,
     execution: { mode },
   },
   childArgs("runner"),
@@ -176,12 +214,7 @@ const pool = benchPool(
 let flameRate: number;
 try {
   await pool.start();
-  const call = (): Promise<unknown> =>
-    iterations !== undefined
-      ? pool.call(fixtures.cpuWork, input as { iterations: number })
-      : bytes > 0
-        ? pool.call(fixtures.byteLength, input as Uint8Array)
-        : pool.call(fixtures.echo, input);
+  const call = (): Promise<unknown> => work.callPool(pool, fixtures);
   await loadFor(call);
   const runnerPid = Number(pool.snapshot().runners[0]?.meta.pid);
   flameRate = await profiled(
@@ -195,7 +228,7 @@ try {
 session.disconnect();
 
 const out = [
-  `load: concurrency ${concurrency}, ${iterations !== undefined ? `CPU-bound task of ${iterations} iterations` : bytes > 0 ? `${bytes}-byte args` : "{n:1} echo"}, ${durationMs / 1000} s each (rates under the profiler)`,
+  `load: concurrency ${concurrency}, ${work.label}, ${durationMs / 1000} s each (rates under the profiler)`,
   `raw ws+v8: ${rawRate.toFixed(0)} calls/s · flame-ts: ${flameRate.toFixed(0)} calls/s · ratio ${(flameRate / rawRate).toFixed(2)}`,
   ...(mode === "threads"
     ? [
