@@ -13,8 +13,13 @@ export interface CpuPerCall {
   readonly peerUs: number;
 }
 
+/** Nanoseconds the main thread of `pid` (the thread whose id is the process id) has run so far. */
+export function mainThreadCpuNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
+}
+
 /** Nanoseconds all live threads of `pid` have run so far; a thread that ended is not counted. */
-function processCpuNs(pid: number): number {
+export function processCpuNs(pid: number): number {
   let total = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {

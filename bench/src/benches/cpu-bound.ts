@@ -17,10 +17,16 @@
  * is what a process and a socket between caller and threads cost while both cores compute.
  * The floor also runs with 2 callers (one call per thread, nothing waiting on a thread): what
  * the same transport loses when each thread's next task is a round trip away.
+ *
+ * Each side's rounds also say what its tasks cost the machine: CPU per task of every thread of
+ * both processes (/proc schedstat), of the two main threads alone (the caller's and the
+ * runner's: each call's path apart from the task), and how many cores were busy. With both
+ * cores busy, throughput is the inverse of CPU per task, so these show where a gap goes.
  */
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import type { WorkStamp } from "../../fixtures/stamped-work.mjs";
+import { mainThreadCpuNs, processCpuNs } from "../cpu-per-call.js";
 import { alternateRuns, type FlameSide, withFlamePool } from "../flame-side.js";
 import { median } from "../measure.js";
 import { RawEchoServer, type RawPeer } from "../raw-echo.js";
@@ -53,15 +59,44 @@ async function calibrate(piscina: Piscina, targetMs: number): Promise<number> {
 
 interface StampedRun {
   readonly tasksPerSecond: number;
+  /**
+   * CPU µs per task of every thread of this process and of the peer process (the runner or the
+   * raw peer; none for piscina, whose threads are this process's): tasks and all the rest. With
+   * both cores busy, throughput follows it (cpu-per-call.ts).
+   */
+  readonly cpuPerTaskUs: number;
+  /**
+   * Of it, the main threads' (this process's and the peer's): the caller's and the runner's
+   * side of each call, apart from the tasks on the worker threads.
+   */
+  readonly mainThreadsPerTaskUs: number;
+  /** Cores those threads kept busy on average while measured (2 = the whole machine). */
+  readonly coresBusy: number;
   /** Every gap between one task's end and the next task's start on the same thread. */
   readonly idleGapsMs: number[];
   /** How long each task ran, inside the task (the "~N ms" is its calibrated target). */
   readonly taskMs: number[];
 }
 
-/** `calls` tasks from `callers` closed-loop callers; throughput and the threads' idle gaps. */
+/** One side of a comparison: how to call it, and its other process (null: none, piscina). */
+interface Side {
+  readonly callOnce: () => Promise<WorkStamp>;
+  readonly peerPid: number | null;
+}
+
+/** The pool's runner process (each bench pool has one runner: min = max = 1). */
+function runnerPid(side: FlameSide): number {
+  const pid = Number(side.pool.snapshot().runners[0]?.meta.pid);
+  if (!Number.isInteger(pid)) throw new Error("the bench pool has no runner with a pid");
+  return pid;
+}
+
+/**
+ * `calls` tasks from `callers` closed-loop callers; throughput, the threads' idle gaps and the
+ * CPU it took this process and the side's other process.
+ */
 async function runStamped(
-  callOnce: () => Promise<WorkStamp>,
+  { callOnce, peerPid }: Side,
   calls: number,
   callers = CALLERS,
 ): Promise<StampedRun> {
@@ -73,11 +108,21 @@ async function runStamped(
       stamps.push(await callOnce());
     }
   };
+  const cpuNs = () => processCpuNs(process.pid) + (peerPid === null ? 0 : processCpuNs(peerPid));
+  const mainNs = () =>
+    mainThreadCpuNs(process.pid) + (peerPid === null ? 0 : mainThreadCpuNs(peerPid));
+  const mainBeforeNs = mainNs();
+  const cpuBeforeNs = cpuNs();
   const startedMs = performance.now();
   await Promise.all(Array.from({ length: Math.min(callers, calls) }, caller));
   const elapsedMs = performance.now() - startedMs;
+  const cpuUsedNs = cpuNs() - cpuBeforeNs;
+  const mainUsedNs = mainNs() - mainBeforeNs;
   return {
     tasksPerSecond: (calls / elapsedMs) * 1000,
+    cpuPerTaskUs: cpuUsedNs / 1000 / calls,
+    mainThreadsPerTaskUs: mainUsedNs / 1000 / calls,
+    coresBusy: cpuUsedNs / 1e6 / elapsedMs,
     idleGapsMs: idleGaps(stamps),
     taskMs: stamps.map((stamp) => stamp.endMs - stamp.startMs),
   };
@@ -148,10 +193,16 @@ async function warmUp(
 ): Promise<void> {
   const input = { iterations: await calibrate(piscina, WARMUP_TASK_MS) };
   const calls = scale.pick(WARMUP_CALLS, 4);
-  await runStamped(() => piscina.run(input), calls);
-  await runStamped(() => floor.call("cpuWork", input) as Promise<WorkStamp>, calls);
+  await runStamped({ callOnce: () => piscina.run(input), peerPid: null }, calls);
+  await runStamped(
+    { callOnce: () => floor.call("cpuWork", input) as Promise<WorkStamp>, peerPid: floor.pid },
+    calls,
+  );
   for (const side of sides) {
-    if (side) await runStamped(() => side.pool.call(side.fixtures.cpuWork, input), calls);
+    if (side) {
+      const callOnce = () => side.pool.call(side.fixtures.cpuWork, input);
+      await runStamped({ callOnce, peerPid: runnerPid(side) }, calls);
+    }
   }
 }
 
@@ -172,17 +223,21 @@ async function taskSize(
   queued: FlameSide | null,
 ): Promise<Figure[]> {
   const input = { iterations: await calibrate(piscina, targetMs) };
-  const onPiscina = (): Promise<WorkStamp> => piscina.run(input);
-  const onFloor = () => floor.call("cpuWork", input) as Promise<WorkStamp>;
-  const onPool = (side: FlameSide | null) =>
-    side ? (): Promise<WorkStamp> => side.pool.call(side.fixtures.cpuWork, input) : null;
+  const onPiscina: Side = { callOnce: () => piscina.run(input), peerPid: null };
+  const onFloor: Side = {
+    callOnce: () => floor.call("cpuWork", input) as Promise<WorkStamp>,
+    peerPid: floor.pid,
+  };
+  const onPool = (side: FlameSide | null): Side | null =>
+    side
+      ? { callOnce: () => side.pool.call(side.fixtures.cpuWork, input), peerPid: runnerPid(side) }
+      : null;
   const onTwo = onPool(two);
   const warmupCalls = scale.pick(20, 2);
-  for (const call of [onPiscina, onFloor, onTwo, onPool(one), onPool(queued)]) {
-    if (call) await runStamped(call, warmupCalls);
+  for (const side of [onPiscina, onFloor, onTwo, onPool(one), onPool(queued)]) {
+    if (side) await runStamped(side, warmupCalls);
   }
-  const measured = (call: (() => Promise<WorkStamp>) | null) =>
-    call ? () => runStamped(call, calls) : null;
+  const measured = (side: Side | null) => (side ? () => runStamped(side, calls) : null);
   const floorRuns: StampedRun[] = [];
   // The floor with one caller per thread: no task waits on a thread, as on a runner whose
   // maxConcurrency equals its threads, so each thread's next task is a round trip away.
@@ -261,6 +316,71 @@ async function taskSize(
       value: median(floorRuns.flatMap((r) => r.idleGapsMs)) * 1000,
       baselineName: "piscina 2 threads",
       baseline: median(vsPiscina.baseline.flatMap((r) => r.idleGapsMs)) * 1000,
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `task run time p50, ${measure}: the floor / piscina`,
+      unit: "ms",
+      value: median(floorRuns.flatMap((r) => r.taskMs)),
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.flatMap((r) => r.taskMs)),
+      goal: null,
+    }),
+    // What each side's tasks cost the machine in all, task included: where the ratio of CPU
+    // per task is the inverse of the throughput ratio, the cores were full and the gap is CPU.
+    figure({
+      bench: "CPU-bound",
+      measure: `CPU per task, all threads of both processes, ${measure} (pool / piscina)`,
+      unit: "µs",
+      value: median(vsPiscina.flame.map((r) => r.cpuPerTaskUs)),
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.map((r) => r.cpuPerTaskUs)),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `CPU per task, all threads of both processes, ${measure}: pool / the floor`,
+      unit: "µs",
+      value: median(vsPiscina.flame.map((r) => r.cpuPerTaskUs)),
+      baselineName: "raw ws+v8 on 2 threads",
+      baseline: median(floorRuns.map((r) => r.cpuPerTaskUs)),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `main threads' CPU per task (caller's + runner's), ${measure} (pool / piscina)`,
+      unit: "µs",
+      value: median(vsPiscina.flame.map((r) => r.mainThreadsPerTaskUs)),
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.map((r) => r.mainThreadsPerTaskUs)),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `main threads' CPU per task (caller's + runner's), ${measure}: pool / the floor`,
+      unit: "µs",
+      value: median(vsPiscina.flame.map((r) => r.mainThreadsPerTaskUs)),
+      baselineName: "raw ws+v8 on 2 threads",
+      baseline: median(floorRuns.map((r) => r.mainThreadsPerTaskUs)),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `cores busy while measured (of 2), ${measure} (pool / piscina)`,
+      unit: "cores",
+      value: median(vsPiscina.flame.map((r) => r.coresBusy)),
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.map((r) => r.coresBusy)),
+      goal: null,
+    }),
+    figure({
+      bench: "CPU-bound",
+      measure: `cores busy while measured (of 2), ${measure}: the floor / piscina`,
+      unit: "cores",
+      value: median(floorRuns.map((r) => r.coresBusy)),
+      baselineName: "piscina 2 threads",
+      baseline: median(vsPiscina.baseline.map((r) => r.coresBusy)),
       goal: null,
     }),
   ];
