@@ -91,6 +91,20 @@ function runnerPid(side: FlameSide): number {
   return pid;
 }
 
+/** Piscina, the floor and a pool running the CPU-bound task with `input`. */
+function sidesFor(input: { readonly iterations: number }, { piscina, floor }: Baselines) {
+  const onPiscina: Side = { callOnce: () => piscina.run(input), peerPid: null };
+  const onFloor: Side = {
+    callOnce: () => floor.call("cpuWork", input) as Promise<WorkStamp>,
+    peerPid: floor.pid,
+  };
+  const onPool = (side: FlameSide | null): Side | null =>
+    side
+      ? { callOnce: () => side.pool.call(side.fixtures.cpuWork, input), peerPid: runnerPid(side) }
+      : null;
+  return { onPiscina, onFloor, onPool };
+}
+
 /**
  * `calls` tasks from `callers` closed-loop callers; throughput, the threads' idle gaps and the
  * CPU it took this process and the side's other process.
@@ -188,21 +202,14 @@ export async function cpuBoundBench(scale: Scale): Promise<Figure[]> {
  */
 async function warmUp(
   scale: Scale,
-  { piscina, floor }: Baselines,
-  sides: readonly (FlameSide | null)[],
+  baselines: Baselines,
+  pools: readonly (FlameSide | null)[],
 ): Promise<void> {
-  const input = { iterations: await calibrate(piscina, WARMUP_TASK_MS) };
+  const input = { iterations: await calibrate(baselines.piscina, WARMUP_TASK_MS) };
+  const { onPiscina, onFloor, onPool } = sidesFor(input, baselines);
   const calls = scale.pick(WARMUP_CALLS, 4);
-  await runStamped({ callOnce: () => piscina.run(input), peerPid: null }, calls);
-  await runStamped(
-    { callOnce: () => floor.call("cpuWork", input) as Promise<WorkStamp>, peerPid: floor.pid },
-    calls,
-  );
-  for (const side of sides) {
-    if (side) {
-      const callOnce = () => side.pool.call(side.fixtures.cpuWork, input);
-      await runStamped({ callOnce, peerPid: runnerPid(side) }, calls);
-    }
+  for (const side of [onPiscina, onFloor, ...pools.map(onPool)]) {
+    if (side) await runStamped(side, calls);
   }
 }
 
@@ -217,21 +224,13 @@ async function taskSize(
   scale: Scale,
   targetMs: number,
   calls: number,
-  { piscina, floor }: Baselines,
+  baselines: Baselines,
   two: FlameSide | null,
   one: FlameSide | null,
   queued: FlameSide | null,
 ): Promise<Figure[]> {
-  const input = { iterations: await calibrate(piscina, targetMs) };
-  const onPiscina: Side = { callOnce: () => piscina.run(input), peerPid: null };
-  const onFloor: Side = {
-    callOnce: () => floor.call("cpuWork", input) as Promise<WorkStamp>,
-    peerPid: floor.pid,
-  };
-  const onPool = (side: FlameSide | null): Side | null =>
-    side
-      ? { callOnce: () => side.pool.call(side.fixtures.cpuWork, input), peerPid: runnerPid(side) }
-      : null;
+  const input = { iterations: await calibrate(baselines.piscina, targetMs) };
+  const { onPiscina, onFloor, onPool } = sidesFor(input, baselines);
   const onTwo = onPool(two);
   const warmupCalls = scale.pick(20, 2);
   for (const side of [onPiscina, onFloor, onTwo, onPool(one), onPool(queued)]) {
