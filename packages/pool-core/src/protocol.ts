@@ -22,6 +22,7 @@ export {
   challengeParent,
 } from "./protocol/challenge-client.js";
 export { type Codec, v8Codec } from "./protocol/codec.js";
+export { type Clock, DeadlineTimer } from "./protocol/deadline-timer.js";
 export {
   DEFAULT_EXECUTION,
   DEFAULT_HEARTBEAT_INTERVAL_MS,

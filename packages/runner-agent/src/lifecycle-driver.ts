@@ -8,7 +8,12 @@
  *
  * Events raised while carrying out effects queue behind the current one (never re-entrant).
  */
-import { type Codec, type LongTimer, setLongTimeout } from "@flame-ts/pool-core/protocol";
+import {
+  type Codec,
+  DeadlineTimer,
+  type LongTimer,
+  setLongTimeout,
+} from "@flame-ts/pool-core/protocol";
 import type { ParentDescriptor } from "@flame-ts/pool-core/wire";
 import { dialOnce, type EntryLoad, type WelcomedLink } from "./dial.js";
 import type { Executor, SinkRelay } from "./executor/executor.js";
@@ -45,8 +50,11 @@ export class LifecycleDriver {
   readonly #state: AgentState;
   readonly #mailbox: AgentEvent[] = [];
   #busy = false;
-  #timer: LongTimer | null = null;
-  #timerAtMs: number | null = null;
+  readonly #timer = new DeadlineTimer(
+    monotonicClock,
+    () => nextDeadline(this.#state),
+    () => this.dispatch({ type: "tick" }),
+  );
   /** Aborted when the machine leaves: the attempt in flight, if any, is dropped. */
   readonly #dialing = new AbortController();
   #session: Session | null = null;
@@ -80,7 +88,7 @@ export class LifecycleDriver {
         terminateGraceMs: descriptor.execution.terminateGraceMs,
         slots: runnerSlots(descriptor),
       },
-      performance.now(),
+      monotonicClock.nowMs(),
     );
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
@@ -104,11 +112,11 @@ export class LifecycleDriver {
       executor?.letGo();
       this.#busy = false;
     }
-    this.#rearm();
+    this.#timer.update();
   }
 
   #step(event: AgentEvent): void {
-    const { effects } = step(this.#state, event, performance.now());
+    const { effects } = step(this.#state, event, monotonicClock.nowMs());
     for (const effect of effects) this.#carry(effect);
   }
 
@@ -157,28 +165,14 @@ export class LifecycleDriver {
     this.dispatch({ type: "caughtUp" });
   }
 
-  #rearm(): void {
-    const at = nextDeadline(this.#state);
-    if (at === this.#timerAtMs) return;
-    this.#timer?.clear();
-    this.#timer = null;
-    this.#timerAtMs = at;
-    if (at !== null) {
-      // Long-timeout safe: a deadline 30 days out must not tick (and spin) at once.
-      this.#timer = setLongTimeout(() => {
-        this.#timer = null;
-        this.#timerAtMs = null;
-        this.dispatch({ type: "tick" });
-      }, at - performance.now());
-    }
-  }
-
   /**
    * The single way out: any dial attempt is dropped, the link hung up (`announce` sent first
    * when set) while the executor disposes every tracked value and stops its work; `exited`
    * settles once both are done.
    */
   #leave(code: AgentExit["code"], reason: string, announce: string | null): void {
+    // Leaving has no deadline: a timer left armed must not keep an embedded agent's process up.
+    this.#timer.close();
     this.#dialing.abort();
     const hungUp = this.#session?.hangUp(code === EXIT.OK, reason, announce) ?? Promise.resolve();
     // Tracked values are disposed first, bounded like a drain: a dispose that hangs can't keep it.
@@ -193,3 +187,14 @@ export class LifecycleDriver {
     void Promise.all([hungUp, closed]).then(() => this.#resolveExited({ code, reason }));
   }
 }
+
+/**
+ * The machine's time base: `performance.now()`, monotonic. Long-timeout safe: a deadline 30
+ * days out must not tick (and spin) at once.
+ */
+const monotonicClock = {
+  nowMs: () => performance.now(),
+  setTimer: (atMs: number, fn: () => void): LongTimer =>
+    setLongTimeout(fn, atMs - performance.now()),
+  clearTimer: (handle: unknown) => (handle as LongTimer).clear(),
+};

@@ -1,8 +1,8 @@
 /**
  * The host's event loop around the pure core: owns the core state, feeds it one event at a
- * time, hands each effect to the host, and keeps ONE real timer at `nextDeadline` (quinn's
- * `poll_timeout`). Every pool deadline lives in the core; this is the only timer the host
- * arms for policy.
+ * time, hands each effect to the host, and keeps ONE real timer for `nextDeadline` (quinn's
+ * `poll_timeout`; armed lazily, protocol/deadline-timer.ts). Every pool deadline lives in the
+ * core; this is the only timer the host arms for policy.
  *
  * Events raised while effects are carried out (a refused request settles a caller, which
  * checks in) are queued and processed after the current one, never re-entrantly.
@@ -19,6 +19,7 @@ import {
 } from "../core/index.js";
 import type { CoreConfig } from "../core/types.js";
 import type { Clock, LogFn } from "../options/index.js";
+import { DeadlineTimer } from "../protocol/deadline-timer.js";
 
 export class Mailbox {
   /** Opaque: the host reads it only through `snapshot()` and the effects. */
@@ -30,15 +31,18 @@ export class Mailbox {
   #busy = false;
   /** The clock reading of the batch being processed (grants are only carried out inside one). */
   #batchNowMs = 0;
-  #timer: unknown = null;
-  #timerAtMs: number | null = null;
-  #closed = false;
+  readonly #timer: DeadlineTimer;
 
   constructor(config: CoreConfig, clock: Clock, carry: (effect: Effect) => void, log: LogFn) {
     this.#state = initialState(config);
     this.#clock = clock;
     this.#carry = carry;
     this.#log = log;
+    this.#timer = new DeadlineTimer(
+      clock,
+      () => nextDeadline(this.#state),
+      () => this.dispatch({ type: "tick" }),
+    );
   }
 
   get batchNowMs(): number {
@@ -75,29 +79,11 @@ export class Mailbox {
     } finally {
       this.#busy = false;
     }
-    this.#rearm();
+    this.#timer.update();
   }
 
   /** Drops the timer for good (the core reported `stopped`). */
   close(): void {
-    this.#closed = true;
-    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
-    this.#timer = null;
-    this.#timerAtMs = null;
-  }
-
-  #rearm(): void {
-    const at = this.#closed ? null : nextDeadline(this.#state);
-    if (at === this.#timerAtMs) return;
-    if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
-    this.#timer = null;
-    this.#timerAtMs = at;
-    if (at !== null) {
-      this.#timer = this.#clock.setTimer(at, () => {
-        this.#timer = null;
-        this.#timerAtMs = null;
-        this.dispatch({ type: "tick" });
-      });
-    }
+    this.#timer.close();
   }
 }

@@ -1,15 +1,9 @@
 /** The pool's one time base: the `clock` option and the real clock it defaults to. */
 import { invalidOption } from "../errors.js";
+import type { Clock } from "../protocol/deadline-timer.js";
 import { type LongTimer, setLongTimeout } from "../protocol/timers.js";
 
-/** Time source and the one kind of timer the host uses; inject a virtual one in tests. */
-export interface Clock {
-  /** Now, in ms; must never go backwards. */
-  nowMs(): number;
-  /** Calls `fn` once at (or after) `atMs` on this clock. */
-  setTimer(atMs: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
-}
+export type { Clock };
 
 export interface ClockOptions {
   /**

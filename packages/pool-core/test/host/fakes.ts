@@ -36,6 +36,10 @@ export class VirtualClock implements Clock {
   nowMs(): number {
     return this.#now;
   }
+  /** Timers set so far (each `setTimer` is a real timer on the real clock). */
+  get timersSet(): number {
+    return this.#seq;
+  }
   setTimer(atMs: number, fn: () => void): unknown {
     const timer = { atMs, seq: ++this.#seq, fn };
     this.#timers.add(timer);

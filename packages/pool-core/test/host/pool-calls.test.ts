@@ -37,6 +37,22 @@ describe("calls", () => {
     expect(waits[1]).toMatchObject({ waitedMs: 0 });
   });
 
+  it("warm calls with a timeout set the pool's timer a few times in all, not once per call", async () => {
+    const { pool, clock } = setup({ max: 1, timeout: 30_000 });
+    const cold = outcome(pool.call(echo, 0));
+    await clock.advance(100);
+    expect(cold.current).toBe(0);
+    const before = clock.timersSet;
+    for (let i = 1; i <= 200; i += 1) {
+      const warm = outcome(pool.call(echo, i));
+      await clock.advance(1);
+      expect(warm.current).toBe(i);
+    }
+    // Each call's deadline came and went after the earliest armed one: re-armed eagerly, this
+    // set a real timer per call (200 here; issue 23).
+    expect(clock.timersSet - before).toBeLessThan(10);
+  });
+
   it("warm: timeout spans queue + run (waiting behind a busy runner at max)", async () => {
     const { pool, world, clock } = setup({
       max: 1,

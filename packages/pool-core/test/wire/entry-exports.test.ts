@@ -12,6 +12,7 @@ const DOCUMENTED: Record<string, readonly string[]> = {
     "DEFAULT_EXECUTION",
     "DEFAULT_HEARTBEAT_INTERVAL_MS",
     "DEFAULT_HEARTBEAT_TIMEOUT_MS",
+    "DeadlineTimer",
     "FlameError",
     "HEADER_CHALLENGE",
     "HEADER_NONCE",
