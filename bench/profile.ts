@@ -5,9 +5,11 @@
  * worker threads). Prints where the time goes and keeps the .cpuprofile files (open them in
  * Chrome DevTools or speedscope) under bench/results/profiles/<time>/.
  *
- *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0] [--mode threads|inline]
+ *   tsx profile.ts [--seconds 4] [--concurrency 128] [--bytes 0 [--echo]] [--mode threads|inline]
  *                  [--iterations N] [--dir <path>]
  *
+ * `--bytes N` calls with N random bytes as the argument (the function answers their length);
+ * with `--echo` the same bytes come back as the result (the payload bench's "args + result").
  * `--iterations N` loads both sides with the CPU-bound task (fixtures/stamped-work.mjs, N loop
  * iterations) instead of an echo, and the pool runs one call per thread (maxConcurrency =
  * threads, the rest queued on the runner), as the CPU-bound bench does: what the main threads
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "4" },
     concurrency: { type: "string", default: "128" },
     bytes: { type: "string", default: "0" },
+    echo: { type: "boolean", default: false },
     mode: { type: "string", default: "threads" },
     iterations: { type: "string" },
     dir: { type: "string" },
@@ -53,6 +56,9 @@ if (values.mode !== "threads" && values.mode !== "inline") {
   throw new Error(`--mode must be "threads" or "inline", got ${JSON.stringify(values.mode)}`);
 }
 const mode = values.mode;
+if (values.echo && !(bytes > 0)) {
+  throw new Error("--echo sends the --bytes argument back as the result: give --bytes N too");
+}
 const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
 if (iterations !== undefined && !(Number.isInteger(iterations) && iterations > 0)) {
   throw new Error(`--iterations must be a positive integer, got ${values.iterations}`);
@@ -90,6 +96,15 @@ const work: Work =
         };
 
 function bytesWork(input: Uint8Array): Work {
+  if (values.echo) {
+    return {
+      label: `${bytes}-byte args and result`,
+      fn: "echo",
+      input,
+      oneCallPerThread: false,
+      callPool: (pool, fixtures) => pool.call(fixtures.echo, input),
+    };
+  }
   return {
     label: `${bytes}-byte args`,
     fn: "byteLength",

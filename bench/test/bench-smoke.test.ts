@@ -34,6 +34,7 @@ const expectedFigures = [
   ["call path", "CPU per call @16, both processes (threads)"],
   ["call path", "CPU per call @16, both processes: the thread floor"],
   ["call path", "thread hop floor: postMessage round trip p50, idle threads"],
+  ["call path", "thread hop floor: woken by Atomics.notify (piscina's) vs postMessage alone"],
   ["call path", "p50 latency @1 (threads) vs inline p50 @1 + thread hop"],
   ["call path", "p50 latency @1 (inline)"],
   ["call path", "throughput @1 (inline)"],

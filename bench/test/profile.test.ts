@@ -80,6 +80,37 @@ describe("bench:profile", () => {
     PROFILE_TIMEOUT_MS,
   );
 
+  it(
+    "--bytes with --echo sends the bytes and takes them back as the result",
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
+      const { exit, output } = await profile([
+        "--seconds",
+        "0.5",
+        "--concurrency",
+        "2",
+        "--bytes",
+        "2048",
+        "--echo",
+        "--dir",
+        dir,
+      ]);
+      expect(exit, output).toEqual({ code: 0, signal: null });
+      expect(output).toContain("2048-byte args and result");
+      const rates = /raw ws\+v8: (\d+) calls\/s · flame-ts: (\d+) calls\/s/.exec(output);
+      expect(Number(rates?.[1]), output).toBeGreaterThan(0);
+      expect(Number(rates?.[2]), output).toBeGreaterThan(0);
+    },
+    PROFILE_TIMEOUT_MS,
+  );
+
+  it("refuses --echo without --bytes, saying what it needs", async () => {
+    dir = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
+    const { exit, output } = await profile(["--echo", "--dir", dir]);
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(output).toContain("--echo sends the --bytes argument back as the result");
+  });
+
   it("refuses an --iterations that is not a positive integer, naming the option", async () => {
     dir = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
     const { exit, output } = await profile(["--iterations", "0", "--dir", dir]);
