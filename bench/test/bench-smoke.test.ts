@@ -29,6 +29,7 @@ const expectedFigures = [
   ["call path", "throughput @128 (threads)"],
   ["call path", "throughput @128: the thread floor vs raw"],
   ["call path", "throughput @128 (threads) vs the thread floor"],
+  ["call path", "heap allocated per call @16, parent (threads) vs the thread floor's"],
   ["call path", "CPU per call @16, parent (threads)"],
   ["call path", "CPU per call @16, runner (threads)"],
   ["call path", "CPU per call @16, both processes (threads)"],

@@ -15,6 +15,7 @@
 import { availableParallelism } from "node:os";
 import { measureCpuPerCall } from "../cpu-per-call.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
+import { allocatedBytesPerCall } from "../heap-per-call.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
 import type { RawPeer } from "../raw-echo.js";
 import { RawEchoServer } from "../raw-echo.js";
@@ -252,7 +253,9 @@ function floorFigures(
 /**
  * CPU per call at concurrency 16 of both processes, raw vs the thread floor vs the pool (one
  * run each, after the timed ones): with both cores busy, throughput follows the CPU a call
- * costs in all threads, so these show what the thread hop itself adds.
+ * costs in all threads, so these show what the thread hop itself adds. Beside them, the heap
+ * the parent allocates per call, the pool's against the floor's (heap-per-call.ts): steady
+ * from run to run where timings are not.
  */
 async function cpuFigures(
   pids: { raw: RawPeer; floor: RawPeer; runnerPid: number },
@@ -270,6 +273,15 @@ async function cpuFigures(
   const cpu = (measure: string, value: number, baselineName: string, baseline: number) =>
     figure({ bench: BENCH, measure, unit: "µs", value, baselineName, baseline, goal: null });
   return [
+    figure({
+      bench: BENCH,
+      measure: "heap allocated per call @16, parent (threads) vs the thread floor's",
+      unit: "bytes",
+      value: await allocatedBytesPerCall(calls.flame, load),
+      baselineName: `${FLOOR} parent`,
+      baseline: await allocatedBytesPerCall(calls.floor, load),
+      goal: null,
+    }),
     cpu("CPU per call @16, parent (threads)", flame.parentUs, "raw parent", raw.parentUs),
     cpu("CPU per call @16, runner (threads)", flame.peerUs, "raw peer", raw.peerUs),
     cpu(
