@@ -1,21 +1,21 @@
 /**
- * Tasks to a worker thread and answers back, packed into one buffer per batch.
+ * Tasks to a worker thread, packed into one buffer per batch (answers back: answer-batch.ts).
  *
  * postMessage clones every object it is given: on the call-path bench (128 callers) a batch
  * held ~17 tasks and cloning them as objects was ~30% of the agent main thread's CPU; one
  * transferred buffer per batch costs a fixed few µs whatever it holds. Written by hand because
  * the layout is five fixed fields and two strings: a general serializer is what we measured.
  *
- * A task:   u32 id · u8 kind (bit 7: has a traceparent, bit 6: pinned) · f64 deadlineMs (NaN =
- *           none) · u16 fn bytes · u16 traceparent bytes · u32 input bytes (0xFFFFFFFF = sent
- *           apart) · u8 attempt · u8 idempotency key bytes (0 = none) · fn · traceparent · key ·
+ * A task:   u32 id · u8 kind (bit 7: has a traceparent, bit 6: pinned, bit 5: staged) ·
+ *           f64 deadlineMs (NaN = none) · u16 fn bytes · u16 traceparent bytes · u32 input bytes
+ *           (0xFFFFFFFF = sent apart) · u8 attempt · u8 idempotency key bytes (0 = none) · fn ·
+ *           traceparent · key ·
  *           u32 on · u32 onIndex (pinned only) · staging (staged only, staging.ts: u32 cell ·
  *           u32 open · u8 count of older open tasks · (u32 cell · u32 open) × count) · input
- * An answer: u32 id · u32 frame bytes (0xFFFFFFFF = sent apart) · u32 count of tracked values the
- *           result carries · u32 index × count · frame
- * Orders (aborts, releases) and `released` reports are rare: they travel as plain arrays.
+ * Answers come back the same way (answer-batch.ts). Orders (aborts, releases) and `released`
+ * reports are rare: they travel as plain arrays.
  *
- * Inputs and frames of `APART_BYTES` or more are not copied into the batch: they travel as
+ * Inputs of `APART_BYTES` or more are not copied into the batch: they travel as
  * their own transferred buffer, in order. A large input is the tail of the frame ws assembled
  * for it (its own buffer: a message over 64 KiB spans socket reads, which ws joins into one new
  * buffer), so that buffer is transferred as it is and the thread's decode makes the one copy
@@ -39,9 +39,9 @@ const HAS_TRACEPARENT = 0x80;
 const PINNED = 0x40;
 /** Posted ahead of time: the thread starts it only when it claims it (staging.ts). */
 const STAGED = 0x20;
-const APART_U32 = 0xffffffff;
+/** In a length field: the bytes travel apart, as their own transferred buffer. */
+export const APART_U32 = 0xffffffff;
 const TASK_FIXED_BYTES = 4 + 1 + 8 + 2 + 2 + 4 + 1 + 1;
-const ANSWER_FIXED_BYTES = 12;
 const KIND_CODES: readonly WorkKind[] = WORK_KINDS;
 
 /** What the main thread asks of a thread besides running tasks. */
@@ -56,35 +56,21 @@ export type WorkerOrder =
 /** An order with its place in the batch: it comes after this many of the batch's tasks. */
 export type PlacedOrder = WorkerOrder & { readonly afterTasks: number };
 
-/** A tracked value released by the parent was disposed (`error`: its dispose threw). */
-export interface ReleasedReport {
-  readonly group: number;
-  readonly index: number;
-  readonly error?: WireError;
-}
-
 /**
  * One postMessage from the main thread to a worker. Tasks and orders keep the order they were
  * given in (a call that follows a cancel must see that cancel applied, as it would have with
  * one message each; a release comes after the pinned calls sent before it): `readTaskBatch`
  * interleaves them.
  */
-export interface TaskBatch {
+export interface TaskBatch extends PackedBytes {
   readonly op: "tasks";
-  readonly packed: Uint8Array<ArrayBuffer>;
-  readonly apart: readonly Uint8Array<ArrayBuffer>[];
   readonly orders: readonly PlacedOrder[];
 }
 
-/**
- * One postMessage from a worker to the main thread: answers, then `released` reports (so a
- * pinned call's answer reaches the parent before the release that waited for it).
- */
-export interface AnswerBatch {
-  readonly op: "outcomes";
+/** A batch's bytes, either way: the packed entries, and the large ones apart, in order. */
+export interface PackedBytes {
   readonly packed: Uint8Array<ArrayBuffer>;
   readonly apart: readonly Uint8Array<ArrayBuffer>[];
-  readonly released: readonly ReleasedReport[];
 }
 
 /** How a staged task is claimed: its own cell, and those of the older tasks still open. */
@@ -326,101 +312,6 @@ function readStaging(packed: Buffer, at: number): [Staging, number] {
   return [{ ref, older }, next];
 }
 
-export class AnswerBatchWriter {
-  #ids: number[] = [];
-  #frames: Uint8Array[] = [];
-  #tracked: (readonly number[])[] = [];
-  #released: ReleasedReport[] = [];
-  #bytes = 0;
-
-  get empty(): boolean {
-    return this.#ids.length === 0 && this.#released.length === 0;
-  }
-
-  /** `tracked`: the indices of the call's tracked values its result carries (kept). */
-  add(id: number, frame: Uint8Array, tracked: readonly number[] = []): void {
-    this.#ids.push(id);
-    this.#frames.push(frame);
-    this.#tracked.push(tracked);
-    this.#bytes +=
-      ANSWER_FIXED_BYTES +
-      4 * tracked.length +
-      (frame.byteLength >= APART_BYTES ? 0 : frame.byteLength);
-  }
-
-  released(report: ReleasedReport): void {
-    this.#released.push(report);
-  }
-
-  take(): { readonly batch: AnswerBatch; readonly transfer: ArrayBuffer[] } {
-    const packed = Buffer.from(new ArrayBuffer(this.#bytes));
-    const apart: Uint8Array<ArrayBuffer>[] = [];
-    let at = 0;
-    for (let i = 0; i < this.#ids.length; i += 1) {
-      const frame = this.#frames[i] as Uint8Array;
-      const tracked = this.#tracked[i] ?? [];
-      packed.writeUInt32BE(this.#ids[i] as number, at);
-      packed.writeUInt32BE(tracked.length, at + 8);
-      let next = at + ANSWER_FIXED_BYTES;
-      for (const index of tracked) {
-        packed.writeUInt32BE(index, next);
-        next += 4;
-      }
-      if (frame.byteLength >= APART_BYTES) {
-        packed.writeUInt32BE(APART_U32, at + 4);
-        apart.push(owned(frame));
-        at = next;
-      } else {
-        packed.writeUInt32BE(frame.byteLength, at + 4);
-        packed.set(frame, next);
-        at = next + frame.byteLength;
-      }
-    }
-    const released = this.#released;
-    this.#ids = [];
-    this.#frames = [];
-    this.#tracked = [];
-    this.#released = [];
-    this.#bytes = 0;
-    return {
-      batch: { op: "outcomes", packed: new Uint8Array(packed.buffer), apart, released },
-      transfer: [packed.buffer, ...apart.map((a) => a.buffer)],
-    };
-  }
-}
-
-/**
- * Calls `answer` for each answer in order (frames are views into the batch), then `released`
- * for each report.
- */
-export function readAnswerBatch(
-  batch: AnswerBatch,
-  answer: (id: number, frame: Uint8Array, tracked: readonly number[]) => void,
-  released: (report: ReleasedReport) => void = () => {},
-): void {
-  const packed = Buffer.from(batch.packed.buffer, batch.packed.byteOffset, batch.packed.byteLength);
-  let apartIndex = 0;
-  let at = 0;
-  while (at < packed.byteLength) {
-    const id = packed.readUInt32BE(at);
-    const frameBytes = packed.readUInt32BE(at + 4);
-    const trackedCount = packed.readUInt32BE(at + 8);
-    at += ANSWER_FIXED_BYTES;
-    const tracked: number[] = [];
-    for (let i = 0; i < trackedCount; i += 1) {
-      tracked.push(packed.readUInt32BE(at));
-      at += 4;
-    }
-    if (frameBytes === APART_U32) {
-      answer(id, batch.apart[apartIndex++] ?? new Uint8Array(0), tracked);
-    } else {
-      answer(id, packed.subarray(at, at + frameBytes), tracked);
-      at += frameBytes;
-    }
-  }
-  for (const report of batch.released) released(report);
-}
-
 /**
  * `input` itself when its buffer can be transferred whole without losing anything anyone else
  * reads: the input runs to the buffer's end (nothing after it: no next frame ws still holds),
@@ -453,7 +344,7 @@ export function heldInput(input: Uint8Array): Uint8Array {
 }
 
 /** A buffer that owns its memory whole, so it can be transferred (copied when it doesn't). */
-function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+export function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const buffer = bytes.buffer;
   return buffer instanceof ArrayBuffer &&
     bytes.byteOffset === 0 &&

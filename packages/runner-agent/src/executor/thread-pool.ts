@@ -22,7 +22,8 @@
  */
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { describeEnd, lostError, type ThreadEnd } from "../lifecycle/thread-life.js";
-import { APART_BYTES, readAnswerBatch, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
+import { readAnswerBatch } from "./answer-batch.js";
+import { APART_BYTES, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
 import { withinBound } from "./bound.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
 import { type CellRef, STAGING_THREADS, StagingCells } from "./staging.js";

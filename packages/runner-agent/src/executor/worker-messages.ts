@@ -1,5 +1,6 @@
 /** Messages between the agent's main thread and its worker threads (MessagePort, structured clone). */
-import type { AnswerBatch, TaskBatch } from "./batch.js";
+import type { AnswerBatch } from "./answer-batch.js";
+import type { TaskBatch } from "./batch.js";
 
 export interface WorkerSettings {
   /** URL of the app's entry module; null when functions are registered another way (--import). */
@@ -13,8 +14,9 @@ export interface WorkerSettings {
 }
 
 /**
- * Batches of tasks (with orders) in, batches of answers out: see batch.ts. `disposeAll`: the
- * runner is leaving; the thread disposes every tracked value and answers `disposedAll`.
+ * Batches of tasks (with orders) in, batches of answers out: see batch.ts and answer-batch.ts.
+ * `disposeAll`: the runner is leaving; the thread disposes every tracked value and answers
+ * `disposedAll`.
  */
 export type ToWorker = TaskBatch | { readonly op: "disposeAll" };
 

@@ -13,7 +13,8 @@ import {
   v8Codec,
 } from "@flame-ts/pool-core/protocol";
 import { runToFrame } from "./answer.js";
-import { AnswerBatchWriter, readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
+import { AnswerBatchWriter } from "./answer-batch.js";
+import { readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
 import { answersSeen, claimNext, type StagedEntry } from "./staging.js";
 import { TrackedTable } from "./tracked-table.js";
@@ -49,7 +50,10 @@ try {
   process.exit(1);
 }
 
-/** Answers and `released` reports of this turn of the event loop, posted together (batch.ts). */
+/**
+ * Answers and `released` reports of this turn of the event loop, posted together
+ * (answer-batch.ts).
+ */
 const answers = new AnswerBatchWriter();
 function postAnswers(): void {
   const { batch, transfer } = answers.take();

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { AnswerBatchWriter, readAnswerBatch } from "../../src/executor/answer-batch.js";
 import {
-  AnswerBatchWriter,
   APART_BYTES,
   heldInput,
-  readAnswerBatch,
   readTaskBatch,
   TaskBatchWriter,
   type UnpackedTask,
