@@ -1,10 +1,8 @@
 import type {
   PoolEvent,
-  PoolEventBody,
   RunnerSnapshot,
   SequencedSnapshot,
   TelemetryHistory,
-  TelemetrySample,
 } from "@flame-ts/pool-core/telemetry";
 import { describe, expect, it } from "vitest";
 import { functionRows, percentile } from "../lib/function-figures.js";
@@ -15,60 +13,8 @@ import {
   applySnapshot,
   createPoolView,
   MAX_SAMPLES,
-  poolLoad,
-  slotsNote,
-  slotsText,
-  trackedText,
 } from "../lib/pool-view.js";
-
-const snapshot = (seq: number, extra: Partial<SequencedSnapshot> = {}): SequencedSnapshot => ({
-  name: "p",
-  min: 0,
-  max: 4,
-  maxConcurrency: 2,
-  maxWaiting: null,
-  buffer: 0,
-  budget: null,
-  draining: false,
-  waiting: 0,
-  pendingBoots: 0,
-  runners: [],
-  seq,
-  timeMs: 1_000,
-  ...extra,
-});
-
-const event = (seq: number, body: PoolEventBody): PoolEvent =>
-  ({ ...body, seq, timeMs: 1_000 + seq, pool: "p" }) as PoolEvent;
-
-const sample = (timeMs: number, extra: Partial<TelemetrySample> = {}): TelemetrySample => ({
-  timeMs,
-  periodMs: 1_000,
-  runners: 0,
-  booting: 0,
-  slotsUsed: 0,
-  queued: 0,
-  waiting: 0,
-  calls: 0,
-  failed: 0,
-  p50Ms: null,
-  p95Ms: null,
-  bootMs: null,
-  ...extra,
-});
-
-const runner = (id: string): RunnerSnapshot => ({
-  id,
-  state: "ready",
-  inflight: 0,
-  queued: 0,
-  isMin: false,
-  bootedAtMs: 1,
-  callsServed: 0,
-  meta: {},
-  tracked: 0,
-  pinned: 0,
-});
+import { event, runner, sample, snapshot } from "./view-fixtures.js";
 
 describe("pool view", () => {
   it("records events after the snapshot, ignores stale ones, and flags a gap", () => {
@@ -414,55 +360,5 @@ describe("pool view", () => {
     expect(percentile([7], 0.95)).toBe(7);
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2);
     expect(percentile([1, 2, 3, 4], 0.95)).toBe(4);
-  });
-});
-
-describe("runner table", () => {
-  it("shows each runner's tracked resources: holders and pinned calls", () => {
-    expect(trackedText(runner("r1"))).toBe("—");
-    expect(trackedText({ ...runner("r1"), tracked: 2 })).toBe("2 held");
-    expect(trackedText({ ...runner("r1"), tracked: 1, pinned: 3 })).toBe("1 held · 3 pinned");
-    // A pool from before tracked resources reports neither.
-    expect(trackedText({})).toBe("—");
-  });
-
-  it("shows the calls a runner holds queued beside those running, and nothing more for none", () => {
-    // A pool at max under load: both slots busy and two calls held on the runner (prefetch).
-    expect(slotsText({ ...runner("r1"), inflight: 2, queued: 2 }, 2)).toBe("2/2 · 2 queued");
-    expect(slotsText({ ...runner("r1"), inflight: 1, queued: 1 }, 1)).toBe("1/1 · 1 queued");
-    // None queued: the slots alone, as before prefetch.
-    expect(slotsText({ ...runner("r1"), inflight: 2 }, 2)).toBe("2/2");
-    expect(slotsText(runner("r1"), 2)).toBe("0/2");
-    // A pool from before prefetch (protocol 9) reports no queued.
-    expect(slotsText({ inflight: 1 }, 2)).toBe("1/2");
-  });
-});
-
-describe("pool summary", () => {
-  it("sums calls queued on runners apart from the slots in use, which count running calls only", () => {
-    const atMax = poolLoad({
-      maxConcurrency: 2,
-      runners: [
-        { ...runner("r1"), inflight: 2, queued: 2 },
-        { ...runner("r2"), inflight: 2, queued: 1 },
-        { ...runner("r3"), state: "booting" },
-      ],
-    });
-    expect(atMax).toEqual({ ready: 2, running: 4, capacity: 4, queued: 3 });
-    expect(slotsNote(atMax)).toBe("of 4 · 3 queued on runners");
-
-    const idle = poolLoad({
-      maxConcurrency: 2,
-      runners: [{ ...runner("r1"), inflight: 1 }, runner("r2")],
-    });
-    expect(idle).toEqual({ ready: 2, running: 1, capacity: 4, queued: 0 });
-    expect(slotsNote(idle)).toBe("of 4");
-    // A pool from before prefetch reports no queued.
-    expect(poolLoad({ maxConcurrency: 1, runners: [{ state: "ready", inflight: 1 }] })).toEqual({
-      ready: 1,
-      running: 1,
-      capacity: 1,
-      queued: 0,
-    });
   });
 });
