@@ -39,26 +39,35 @@ describe("bench:profile", () => {
     return { exit: await exitOf(child), output };
   }
 
+  /**
+   * A half-second run at concurrency 2 with `args`, into a fresh `dir`: it must exit 0 and
+   * print a positive rate for both sides. Returns what it printed, and where.
+   */
+  async function shortRun(args: readonly string[]): Promise<{ output: string; into: string }> {
+    const into = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
+    dir = into;
+    const { exit, output } = await profile([
+      "--seconds",
+      "0.5",
+      "--concurrency",
+      "2",
+      ...args,
+      "--dir",
+      into,
+    ]);
+    expect(exit, output).toEqual({ code: 0, signal: null });
+    const rates = /raw ws\+v8: (\d+) calls\/s · flame-ts: (\d+) calls\/s/.exec(output);
+    expect(rates, output).not.toBeNull();
+    expect(Number(rates?.[1]), output).toBeGreaterThan(0);
+    expect(Number(rates?.[2]), output).toBeGreaterThan(0);
+    return { output, into };
+  }
+
   it(
     "--iterations loads both sides with the CPU-bound task and prints each process's CPU per call",
     async () => {
-      dir = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
-      const { exit, output } = await profile([
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "2",
-        "--iterations",
-        "20000",
-        "--dir",
-        dir,
-      ]);
-      expect(exit, output).toEqual({ code: 0, signal: null });
+      const { output, into } = await shortRun(["--iterations", "20000"]);
       expect(output).toContain("CPU-bound task of 20000 iterations");
-      const rates = /raw ws\+v8: (\d+) calls\/s · flame-ts: (\d+) calls\/s/.exec(output);
-      expect(rates, output).not.toBeNull();
-      expect(Number(rates?.[1])).toBeGreaterThan(0);
-      expect(Number(rates?.[2])).toBeGreaterThan(0);
       for (const side of ["raw-parent", "floor-parent", "flame-parent"]) {
         expect(output).toMatch(new RegExp(`${side}: CPU per call`));
         expect(output).toMatch(new RegExp(`${side} peer: CPU per call`));
@@ -73,7 +82,7 @@ describe("bench:profile", () => {
         workerSections.some((section) => /\(bench\/fixtures\/(stamped-)?work\.mjs:/.test(section)),
         output,
       ).toBe(true);
-      expect(await readdir(dir)).toEqual(
+      expect(await readdir(into)).toEqual(
         expect.arrayContaining(["raw-parent", "floor-parent", "flame-parent", "runner"]),
       );
     },
@@ -83,23 +92,8 @@ describe("bench:profile", () => {
   it(
     "--bytes with --echo sends the bytes and takes them back as the result",
     async () => {
-      dir = await mkdtemp(join(tmpdir(), "flame-bench-profile-"));
-      const { exit, output } = await profile([
-        "--seconds",
-        "0.5",
-        "--concurrency",
-        "2",
-        "--bytes",
-        "2048",
-        "--echo",
-        "--dir",
-        dir,
-      ]);
-      expect(exit, output).toEqual({ code: 0, signal: null });
+      const { output } = await shortRun(["--bytes", "2048", "--echo"]);
       expect(output).toContain("2048-byte args and result");
-      const rates = /raw ws\+v8: (\d+) calls\/s · flame-ts: (\d+) calls\/s/.exec(output);
-      expect(Number(rates?.[1]), output).toBeGreaterThan(0);
-      expect(Number(rates?.[2]), output).toBeGreaterThan(0);
     },
     PROFILE_TIMEOUT_MS,
   );
