@@ -13,22 +13,84 @@ export interface CpuPerCall {
   readonly peerUs: number;
 }
 
-/** Nanoseconds the main thread of `pid` (the thread whose id is the process id) has run so far. */
-export function mainThreadCpuNs(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]);
-}
-
-/** Nanoseconds all live threads of `pid` have run so far; a thread that ended is not counted. */
-export function processCpuNs(pid: number): number {
-  let total = 0;
+/** Nanoseconds each live thread of `pid` has run so far, by thread id; an ended thread is gone. */
+function threadRunTimesNs(pid: number): Map<number, number> {
+  const byThread = new Map<number, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      byThread.set(Number(tid), ns);
     } catch {
       // The thread ended between the listing and the read.
     }
   }
+  return byThread;
+}
+
+/** Nanoseconds all live threads of `pid` have run so far; a thread that ended is not counted. */
+function processCpuNs(pid: number): number {
+  let total = 0;
+  for (const ns of threadRunTimesNs(pid).values()) total += ns;
   return total;
+}
+
+/**
+ * The CPU a CPU-bound run took, by what each thread does: the caller's main thread, the peer's
+ * (the runner's or the raw peer's; 0 without a peer), the worker threads that ran the tasks,
+ * and every other thread (V8's GC helpers and compiler, libuv's). Where the pool's CPU per task
+ * exceeds the floor's, this says on which side of the call it goes (issue 23). The unit is the
+ * holder's: nanoseconds from `cpuByRoleSince`.
+ */
+export interface CpuByRole {
+  readonly callerMain: number;
+  readonly peerMain: number;
+  readonly workers: number;
+  readonly other: number;
+}
+
+/** Run times (ns by thread id) of the caller's and `peerPid`'s threads, for `cpuByRoleSince`. */
+export interface ThreadRunTimes {
+  readonly callerPid: number;
+  readonly peerPid: number | null;
+  readonly caller: Map<number, number>;
+  readonly peer: Map<number, number>;
+}
+
+export function threadRunTimes(peerPid: number | null): ThreadRunTimes {
+  return {
+    callerPid: process.pid,
+    peerPid,
+    caller: threadRunTimesNs(process.pid),
+    peer: peerPid === null ? new Map() : threadRunTimesNs(peerPid),
+  };
+}
+
+/**
+ * What each role ran since `before`, in nanoseconds. The workers are the `workerThreads`
+ * threads other than the main ones that ran most, in either process: a task keeps its thread
+ * far busier than any helper, and piscina's workers are the caller's own threads.
+ */
+export function cpuByRoleSince(before: ThreadRunTimes, workerThreads: number): CpuByRole {
+  const now = threadRunTimes(before.peerPid);
+  const ran = (was: Map<number, number>, is: Map<number, number>, tid: number): number =>
+    (is.get(tid) ?? 0) - (was.get(tid) ?? 0);
+  const callerMain = ran(before.caller, now.caller, before.callerPid);
+  const peerMain = before.peerPid === null ? 0 : ran(before.peer, now.peer, before.peerPid);
+  const others: number[] = [];
+  for (const tid of now.caller.keys()) {
+    if (tid !== before.callerPid) others.push(ran(before.caller, now.caller, tid));
+  }
+  for (const tid of now.peer.keys()) {
+    if (tid !== before.peerPid) others.push(ran(before.peer, now.peer, tid));
+  }
+  others.sort((a, b) => b - a);
+  const sum = (values: number[]): number => values.reduce((total, ns) => total + ns, 0);
+  return {
+    callerMain,
+    peerMain,
+    workers: sum(others.slice(0, workerThreads)),
+    other: sum(others.slice(workerThreads)),
+  };
 }
 
 /** Runs `load` once and returns the CPU µs per call used by this process and by `peerPid`. */

@@ -59,7 +59,13 @@ const expectedFigures = [
   ["CPU-bound", "CPU per task, all threads of both processes, ~20 ms task (pool / piscina)"],
   ["CPU-bound", "CPU per task, all threads of both processes, ~20 ms task: pool / the floor"],
   ["CPU-bound", "main threads' CPU per task (caller's + runner's), ~20 ms task (pool / piscina)"],
-  ["CPU-bound", "main threads' CPU per task (caller's + runner's), ~20 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the caller's main thread, ~20 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the runner's main thread, ~20 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the 2 worker threads, ~20 ms task: pool / the floor"],
+  [
+    "CPU-bound",
+    "CPU per task, every other thread (V8's GC and compiler), ~20 ms task: pool / the floor",
+  ],
   ["CPU-bound", "cores busy while measured (of 2), ~20 ms task (pool / piscina)"],
   ["CPU-bound", "cores busy while measured (of 2), ~20 ms task: the floor / piscina"],
   ["CPU-bound", "throughput ~20 ms task, 2 threads vs 1 thread"],
@@ -74,7 +80,13 @@ const expectedFigures = [
   ["CPU-bound", "CPU per task, all threads of both processes, ~3 ms task (pool / piscina)"],
   ["CPU-bound", "CPU per task, all threads of both processes, ~3 ms task: pool / the floor"],
   ["CPU-bound", "main threads' CPU per task (caller's + runner's), ~3 ms task (pool / piscina)"],
-  ["CPU-bound", "main threads' CPU per task (caller's + runner's), ~3 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the caller's main thread, ~3 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the runner's main thread, ~3 ms task: pool / the floor"],
+  ["CPU-bound", "CPU per task, the 2 worker threads, ~3 ms task: pool / the floor"],
+  [
+    "CPU-bound",
+    "CPU per task, every other thread (V8's GC and compiler), ~3 ms task: pool / the floor",
+  ],
   ["CPU-bound", "cores busy while measured (of 2), ~3 ms task (pool / piscina)"],
   ["CPU-bound", "cores busy while measured (of 2), ~3 ms task: the floor / piscina"],
   ["CPU-bound", "throughput ~3 ms task, a call queued behind each of 2 threads (maxConcurrency 4)"],
@@ -124,6 +136,14 @@ const expectedFigures = [
 /** Generous: the smoke run takes seconds, but other engineers load the same 2 cores. */
 const SMOKE_TIMEOUT_MS = 160_000;
 
+/**
+ * V8's helper threads may not run at all during a smoke run's 8 tasks, so their CPU can be 0
+ * on either side (the ratio then means nothing); it must still be measured, never missing.
+ */
+function mayBeZeroInSmoke(measure: string): boolean {
+  return measure.startsWith("CPU per task, every other thread");
+}
+
 describe("bench --smoke", () => {
   let bench: ChildProcess | undefined;
   let outDir: string | undefined;
@@ -169,6 +189,11 @@ describe("bench --smoke", () => {
       expect(produced).toEqual(expectedFigures.map(([b, m]) => [b, m]));
       for (const f of report.figures) {
         const where = `${f.bench} / ${f.measure}: ${JSON.stringify(f)}`;
+        if (mayBeZeroInSmoke(f.measure)) {
+          expect(Number.isFinite(f.value) && f.value >= 0, where).toBe(true);
+          expect(Number.isFinite(f.baseline) && f.baseline >= 0, where).toBe(true);
+          continue;
+        }
         // JSON turns NaN and Infinity into null, so a missing figure fails here too.
         expect(Number.isFinite(f.value) && f.value > 0, where).toBe(true);
         expect(Number.isFinite(f.baseline) && f.baseline > 0, where).toBe(true);

@@ -26,7 +26,7 @@
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import type { WorkStamp } from "../../fixtures/stamped-work.mjs";
-import { mainThreadCpuNs, processCpuNs } from "../cpu-per-call.js";
+import { type CpuByRole, cpuByRoleSince, threadRunTimes } from "../cpu-per-call.js";
 import { alternateRuns, type FlameSide, withFlamePool } from "../flame-side.js";
 import { median } from "../measure.js";
 import { RawEchoServer, type RawPeer } from "../raw-echo.js";
@@ -36,6 +36,10 @@ import type { Scale } from "../scale.js";
 const taskFile = fileURLToPath(new URL("../../fixtures/piscina-work.mjs", import.meta.url));
 /** 4 callers keep 2 threads busy with one task waiting behind each. */
 const CALLERS = 4;
+/**
+ * Threads each side computes on (the 1-thread pool's split by thread is read by no figure).
+ */
+const WORKER_THREADS = 2;
 /** Calls of a short task each side runs before any measure (see warmUp). */
 const WARMUP_CALLS = 6_000;
 const WARMUP_TASK_MS = 0.5;
@@ -70,6 +74,8 @@ interface StampedRun {
    * side of each call, apart from the tasks on the worker threads.
    */
   readonly mainThreadsPerTaskUs: number;
+  /** All of it by what each thread does (µs per task; cpu-per-call.ts). */
+  readonly byRolePerTaskUs: CpuByRole;
   /** Cores those threads kept busy on average while measured (2 = the whole machine). */
   readonly coresBusy: number;
   /** Every gap between one task's end and the next task's start on the same thread. */
@@ -122,20 +128,23 @@ async function runStamped(
       stamps.push(await callOnce());
     }
   };
-  const cpuNs = () => processCpuNs(process.pid) + (peerPid === null ? 0 : processCpuNs(peerPid));
-  const mainNs = () =>
-    mainThreadCpuNs(process.pid) + (peerPid === null ? 0 : mainThreadCpuNs(peerPid));
-  const mainBeforeNs = mainNs();
-  const cpuBeforeNs = cpuNs();
+  const before = threadRunTimes(peerPid);
   const startedMs = performance.now();
   await Promise.all(Array.from({ length: Math.min(callers, calls) }, caller));
   const elapsedMs = performance.now() - startedMs;
-  const cpuUsedNs = cpuNs() - cpuBeforeNs;
-  const mainUsedNs = mainNs() - mainBeforeNs;
+  const used = cpuByRoleSince(before, WORKER_THREADS);
+  const cpuUsedNs = used.callerMain + used.peerMain + used.workers + used.other;
+  const perTaskUs = (ns: number): number => ns / 1000 / calls;
   return {
     tasksPerSecond: (calls / elapsedMs) * 1000,
-    cpuPerTaskUs: cpuUsedNs / 1000 / calls,
-    mainThreadsPerTaskUs: mainUsedNs / 1000 / calls,
+    cpuPerTaskUs: perTaskUs(cpuUsedNs),
+    mainThreadsPerTaskUs: perTaskUs(used.callerMain + used.peerMain),
+    byRolePerTaskUs: {
+      callerMain: perTaskUs(used.callerMain),
+      peerMain: perTaskUs(used.peerMain),
+      workers: perTaskUs(used.workers),
+      other: perTaskUs(used.other),
+    },
     coresBusy: cpuUsedNs / 1e6 / elapsedMs,
     idleGapsMs: idleGaps(stamps),
     taskMs: stamps.map((stamp) => stamp.endMs - stamp.startMs),
@@ -212,6 +221,14 @@ async function warmUp(
     if (side) await runStamped(side, calls);
   }
 }
+
+/** The thread roles of `CpuByRole`, as the figures name them. */
+const ROLES: readonly (readonly [keyof CpuByRole, string])[] = [
+  ["callerMain", "the caller's main thread"],
+  ["peerMain", "the runner's main thread"],
+  ["workers", "the 2 worker threads"],
+  ["other", "every other thread (V8's GC and compiler)"],
+];
 
 interface Baselines {
   readonly piscina: Piscina;
@@ -355,15 +372,18 @@ async function taskSize(
       baseline: median(vsPiscina.baseline.map((r) => r.mainThreadsPerTaskUs)),
       goal: null,
     }),
-    figure({
-      bench: "CPU-bound",
-      measure: `main threads' CPU per task (caller's + runner's), ${measure}: pool / the floor`,
-      unit: "µs",
-      value: median(vsPiscina.flame.map((r) => r.mainThreadsPerTaskUs)),
-      baselineName: "raw ws+v8 on 2 threads",
-      baseline: median(floorRuns.map((r) => r.mainThreadsPerTaskUs)),
-      goal: null,
-    }),
+    // Where the pool's CPU per task over the floor's goes, thread by thread.
+    ...ROLES.map(([role, label]) =>
+      figure({
+        bench: "CPU-bound",
+        measure: `CPU per task, ${label}, ${measure}: pool / the floor`,
+        unit: "µs",
+        value: median(vsPiscina.flame.map((r) => r.byRolePerTaskUs[role])),
+        baselineName: "raw ws+v8 on 2 threads",
+        baseline: median(floorRuns.map((r) => r.byRolePerTaskUs[role])),
+        goal: null,
+      }),
+    ),
     figure({
       bench: "CPU-bound",
       measure: `cores busy while measured (of 2), ${measure} (pool / piscina)`,
