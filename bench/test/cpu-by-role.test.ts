@@ -20,9 +20,12 @@ function spin(iterations: number): number {
 describe("CPU by thread role", () => {
   it("counts a computing worker thread as a worker, this thread as the caller's main", async () => {
     const before = threadRunTimes(null);
+    // It stays until terminated: a thread that ended has left /proc, and its run time with it.
     const worker = new Worker(
-      `let x = 0; for (let i = 0; i < 40_000_000; i++) x = (x + Math.sqrt(i + x)) % 1e9;
-       require("node:worker_threads").parentPort.postMessage(x);`,
+      `const { parentPort } = require("node:worker_threads");
+       let x = 0; for (let i = 0; i < 40_000_000; i++) x = (x + Math.sqrt(i + x)) % 1e9;
+       parentPort.postMessage(x);
+       parentPort.on("message", () => {});`,
       { eval: true },
     );
     const answered = once(worker, "message");
