@@ -4,6 +4,7 @@
  * driver (lifecycle-driver.ts) must send a `tick`. No I/O, no clock, no timers here: the
  * failsafe, the dial backoff, idle, drain, deadlines and terminate graces are instants in the
  * state (agent-state.ts says what each phase holds and which effects the driver carries out).
+ * What falls due at an instant is in deadlines.ts; the moves both make, in machine-effects.ts.
  *
  * Slots: at most `settings.slots` tasks hold a slot at once (agent-state.ts, TaskState, says
  * what holds one). A task that arrives with every slot in use waits queued, FIFO, and starts
@@ -19,24 +20,24 @@ import type { WorkKind } from "@flame-ts/pool-core/wire";
 import {
   type AgentEffect,
   type AgentEvent,
-  type AgentLife,
   type AgentState,
   DIAL_BACKOFF_MAX_MS,
-  type ExitName,
   moveAgent,
   type QueuedTask,
-  type TaskState,
 } from "./agent-state.js";
+import { fireDeadlines } from "./deadlines.js";
+import {
+  abort,
+  type Connecting,
+  dropQueued,
+  earliest,
+  leave,
+  QUEUED_PAST_DEADLINE,
+  refuse,
+  type Step,
+} from "./machine-effects.js";
 
-interface Step {
-  readonly s: AgentState;
-  readonly nowMs: number;
-  readonly fx: AgentEffect[];
-}
-
-/** A queued call's TIMEOUT: like a running call's at its deadline, but nothing ran. */
-const QUEUED_PAST_DEADLINE =
-  "did not finish by its deadline: it waited queued for a free slot and never started";
+export { nextDeadline } from "./deadlines.js";
 
 export function step(
   state: AgentState,
@@ -126,27 +127,6 @@ export function step(
   fireDeadlines(st);
   return { state, effects: st.fx };
 }
-
-/** When the driver must send the next `tick`; null when nothing is scheduled. */
-export function nextDeadline(state: AgentState): number | null {
-  const { life } = state;
-  switch (life.phase) {
-    case "connecting":
-      return earliest(life.failsafeAtMs, life.redialAtMs);
-    case "serving":
-      return earliest(life.idleAtMs, state.taskDueAtMs);
-    case "draining":
-      return earliest(life.drainAtMs, state.taskDueAtMs);
-    case "leaving":
-      return null;
-  }
-}
-
-function earliest(a: number | null, b: number | null): number | null {
-  return a === null ? b : b === null || a <= b ? a : b;
-}
-
-type Connecting = Extract<AgentLife, { phase: "connecting" }>;
 
 /**
  * The attempt failed: the next one starts after the backoff, unless the failsafe comes first.
@@ -239,12 +219,6 @@ function startQueued(st: Step): void {
   }
 }
 
-/** A queued task that will never start: answered with this error, then forgotten. */
-function dropQueued(st: Step, task: QueuedTask, code: string, message: string): void {
-  st.s.queued.delete(task.id);
-  refuse(st, task.id, task.kind, code, message);
-}
-
 /** The parent takes a task back: only one that has not started (its answer follows otherwise). */
 function onUnqueue(st: Step, id: number): void {
   const s = st.s;
@@ -334,123 +308,6 @@ function leaveDrained(st: Step, reason: string): void {
   leave(st, "OK", `asked to shut down (${reason})`, null);
 }
 
-function fireDeadlines(st: Step): void {
-  const { life } = st.s;
-  switch (life.phase) {
-    case "connecting":
-      fireConnectDeadlines(st, life);
-      return;
-    case "serving":
-    case "draining":
-      if (st.s.taskDueAtMs !== null && st.s.taskDueAtMs <= st.nowMs) fireTaskDeadlines(st);
-      fireRunnerDeadlines(st);
-      return;
-    case "leaving":
-      return;
-  }
-}
-
-/** The failsafe first (FLAME's Terminator: no parent in time, no runner), then the next dial. */
-function fireConnectDeadlines(st: Step, life: Connecting): void {
-  const { settings } = st.s;
-  if (life.failsafeAtMs !== null && life.failsafeAtMs <= st.nowMs) {
-    const last =
-      life.redialAtMs === null ? "no welcome before the failsafe deadline" : life.lastError;
-    leave(
-      st,
-      "PARENT_UNREACHABLE",
-      `parent unreachable at ${settings.parentUrl} within ${settings.failsafeTimeoutMs} ms (last error: ${last})`,
-      null,
-    );
-    return;
-  }
-  if (life.redialAtMs !== null && life.redialAtMs <= st.nowMs) {
-    moveAgent(st.s, { ...life, redialAtMs: null });
-    st.fx.push({ type: "dial" });
-  }
-}
-
-/**
- * Answers and aborts tasks past their deadline, terminates those past their grace; answers
- * queued tasks past their deadline (they never run).
- */
-function fireTaskDeadlines(st: Step): void {
-  const s = st.s;
-  let due: number | null = null;
-  for (const task of s.queued.values()) {
-    if (task.deadlineMs === null) continue;
-    if (task.deadlineMs <= st.nowMs) dropQueued(st, task, "TIMEOUT", QUEUED_PAST_DEADLINE);
-    else due = earliest(due, task.deadlineMs);
-  }
-  for (const task of s.tasks.values()) {
-    if (!task.answeredEarly && task.deadlineMs !== null && task.deadlineMs <= st.nowMs) {
-      task.answeredEarly = true;
-      const error = {
-        code: "TIMEOUT",
-        name: "FlameError",
-        message: "did not finish by its deadline (ctx.signal was aborted)",
-      };
-      st.fx.push({ type: "answeredEarly", id: task.id, error });
-      abort(st, task, "TIMEOUT", error.message);
-    }
-    if (task.terminateAtMs !== null && task.terminateAtMs <= st.nowMs) {
-      task.terminateAtMs = null;
-      st.fx.push({ type: "terminate", id: task.id });
-    }
-    if (!task.answeredEarly) due = earliest(due, task.deadlineMs);
-    due = earliest(due, task.terminateAtMs);
-  }
-  s.taskDueAtMs = due;
-}
-
-function fireRunnerDeadlines(st: Step): void {
-  const s = st.s;
-  const { life } = s;
-  if (life.phase === "draining" && life.drainAtMs <= st.nowMs) {
-    for (const task of s.queued.values()) {
-      dropQueued(
-        st,
-        task,
-        "RUNNER_DOWN",
-        "the runner shut down before the call started (drain bound reached while it waited queued)",
-      );
-    }
-    for (const task of s.tasks.values()) {
-      if (task.answeredEarly) continue;
-      task.answeredEarly = true;
-      st.fx.push({
-        type: "answeredEarly",
-        id: task.id,
-        error: {
-          code: "RUNNER_DOWN",
-          name: "FlameError",
-          message: "the runner shut down before the call finished (drain bound reached)",
-        },
-      });
-    }
-    leave(
-      st,
-      "OK",
-      `asked to shut down (${life.reason}); drain bound of ${life.boundMs} ms reached`,
-      null,
-    );
-    return;
-  }
-  if (life.phase === "serving" && life.idleAtMs !== null && life.idleAtMs <= st.nowMs) {
-    leave(st, "OK", `idle for ${s.settings.idleShutdownAfterMs} ms`, "idle");
-  }
-}
-
-function abort(st: Step, task: TaskState, code: string, message: string): void {
-  task.terminateAtMs = st.nowMs + st.s.settings.terminateGraceMs;
-  st.s.taskDueAtMs = earliest(st.s.taskDueAtMs, task.terminateAtMs);
-  st.fx.push({ type: "abort", id: task.id, error: { code, name: "FlameError", message } });
-}
-
-function refuse(st: Step, id: number, kind: WorkKind, code: string, message: string): void {
-  st.fx.push({ type: "refuse", id, kind, error: { code, name: "FlameError", message } });
-}
-
 function armIdle(st: Step): void {
   const s = st.s;
   const afterMs = s.settings.idleShutdownAfterMs;
@@ -459,9 +316,4 @@ function armIdle(st: Step): void {
     return;
   }
   moveAgent(s, { phase: "serving", idleAtMs: st.nowMs + afterMs });
-}
-
-function leave(st: Step, exit: ExitName, reason: string, announce: string | null): void {
-  moveAgent(st.s, { phase: "leaving" });
-  st.fx.push({ type: "leave", exit, reason, announce });
 }
