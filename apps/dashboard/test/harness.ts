@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -20,7 +21,7 @@ import { afterEach, expect } from "vitest";
 
 export const dashboardDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
-export const artifactsDir = `${repoRoot}test-artifacts`;
+const artifactsDir = `${repoRoot}test-artifacts`;
 export const CHROMIUM = "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
   "--headless",
@@ -286,4 +287,20 @@ export async function launchChromium(
     viewport,
   });
   return run.browser;
+}
+
+/** Where the browser tests save their screenshots (created on first use). */
+export function mkArtifacts(): string {
+  mkdirSync(artifactsDir, { recursive: true });
+  return artifactsDir;
+}
+
+/** Every row of the runners table. */
+export function runnerRows(page: Page) {
+  return page.locator('[data-testid="runner-row"]');
+}
+
+/** The runners table's row of runner `id`. */
+export function runnerRow(page: Page, id: string) {
+  return page.locator(`[data-testid="runner-row"][data-runner="${id}"]`);
 }
