@@ -8,14 +8,8 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
+import { work } from "../fixtures/work.mjs";
 import { cpuByRoleSince, threadRunTimes } from "../src/cpu-per-call.js";
-
-/** Spins for `iterations` of the bench's arithmetic (fixtures/work.mjs's loop). */
-function spin(iterations: number): number {
-  let x = 0;
-  for (let i = 0; i < iterations; i++) x = (x + Math.sqrt(i + x)) % 1e9;
-  return x;
-}
 
 describe("CPU by thread role", () => {
   it("counts a computing worker thread as a worker, this thread as the caller's main", async () => {
@@ -29,7 +23,7 @@ describe("CPU by thread role", () => {
       { eval: true },
     );
     const answered = once(worker, "message");
-    spin(5_000_000);
+    work(5_000_000);
     await answered;
     const used = cpuByRoleSince(before, 1);
     await worker.terminate();
