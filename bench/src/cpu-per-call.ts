@@ -35,11 +35,11 @@ function processCpuNs(pid: number): number {
 }
 
 /**
- * The CPU a CPU-bound run took, by what each thread does: the caller's main thread, the peer's
- * (the runner's or the raw peer's; 0 without a peer), the worker threads that ran the tasks,
- * and every other thread (V8's GC helpers and compiler, libuv's). Where the pool's CPU per task
+ * The CPU a run took, by what each thread does: the caller's main thread, the peer's (the
+ * runner's or the raw peer's; 0 without a peer), the worker threads that ran the tasks, and
+ * every other thread (V8's GC helpers and compiler, libuv's). Where the pool's CPU per call
  * exceeds the floor's, this says on which side of the call it goes (issue 23). The unit is the
- * holder's: nanoseconds from `cpuByRoleSince`.
+ * holder's: nanoseconds from `cpuByRoleSince`, µs per call from `cpuByRolePerCallUs`.
  */
 export interface CpuByRole {
   readonly callerMain: number;
@@ -106,5 +106,37 @@ export async function measureCpuPerCall(
   return {
     parentUs: perCallUs(processCpuNs(process.pid) - parentBefore),
     peerUs: perCallUs(processCpuNs(peerPid) - peerBefore),
+  };
+}
+
+/** The roles of `CpuByRole` as the figures name them; `workers` names the worker threads. */
+export function roleNames(workers: string): readonly (readonly [keyof CpuByRole, string])[] {
+  return [
+    ["callerMain", "the caller's main thread"],
+    ["peerMain", "the runner's main thread"],
+    ["workers", workers],
+    ["other", "every other thread (V8's GC and compiler)"],
+  ];
+}
+
+/**
+ * Runs `load` once and returns what each role ran per call, in µs; the workers are the
+ * `workerThreads` busiest threads besides the main ones (cpuByRoleSince).
+ */
+export async function cpuByRolePerCallUs(
+  peerPid: number,
+  callOnce: () => Promise<unknown>,
+  load: LoadOptions,
+  workerThreads: number,
+): Promise<CpuByRole> {
+  const before = threadRunTimes(peerPid);
+  await runClosedLoop(callOnce, load);
+  const used = cpuByRoleSince(before, workerThreads);
+  const perCallUs = (ns: number): number => ns / 1000 / load.calls;
+  return {
+    callerMain: perCallUs(used.callerMain),
+    peerMain: perCallUs(used.peerMain),
+    workers: perCallUs(used.workers),
+    other: perCallUs(used.other),
   };
 }

@@ -13,7 +13,12 @@
  * and how far the pool is from that floor.
  */
 import { availableParallelism } from "node:os";
-import { measureCpuPerCall } from "../cpu-per-call.js";
+import {
+  type CpuByRole,
+  cpuByRolePerCallUs,
+  measureCpuPerCall,
+  roleNames,
+} from "../cpu-per-call.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { allocatedBytesPerCall } from "../heap-per-call.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
@@ -84,6 +89,16 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
       goal: null,
     }),
     // The issue's p50 goal for threads: what a thread executor can reach is inline plus one hop.
+    // The floor against the same baseline says whether any thread executor reaches it here.
+    figure({
+      bench: BENCH,
+      measure: "p50 latency @1: the thread floor vs inline p50 @1 + thread hop",
+      unit: "µs",
+      value: threads.floorP50AtOneUs,
+      baselineName: "inline p50 @1 + hop floor",
+      baseline: inline.p50AtOneUs + hopUs,
+      goal: null,
+    }),
     figure({
       bench: BENCH,
       measure: "p50 latency @1 (threads) vs inline p50 @1 + thread hop",
@@ -101,6 +116,8 @@ interface ModeResult {
   readonly figures: Figure[];
   readonly p50AtOneUs: number;
   readonly rawP50AtOneUs: number;
+  /** NaN inline (no floor measured). */
+  readonly floorP50AtOneUs: number;
 }
 
 async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
@@ -148,6 +165,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
           const figures: Figure[] = [];
           let rawP50AtOneUs = Number.NaN;
           let p50AtOneUs = Number.NaN;
+          let floorP50AtOneUs = Number.NaN;
           for (const level of levels) {
             // Warm both sides at this level's concurrency first: the figures are the steady
             // state of a long-lived pool, not the JIT catching up with a new call pattern
@@ -161,6 +179,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
             if (level.concurrency === 1) {
               rawP50AtOneUs = median(runs.baseline.map(p50Us));
               p50AtOneUs = median(runs.flame.map(p50Us));
+              if (runs.floor.length > 0) floorP50AtOneUs = median(runs.floor.map(p50Us));
             }
             figures.push(
               figure({
@@ -194,7 +213,7 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
               )),
             );
           }
-          return { figures, p50AtOneUs, rawP50AtOneUs };
+          return { figures, p50AtOneUs, rawP50AtOneUs, floorP50AtOneUs };
         },
       );
     } finally {
@@ -296,5 +315,40 @@ async function cpuFigures(
       "raw, both processes",
       raw.parentUs + raw.peerUs,
     ),
+    ...(await cpuByRoleAtOne(pids, calls, scale)),
   ];
+}
+
+/**
+ * CPU per call at concurrency 1 by thread role, the pool's against the floor's (alternating
+ * rounds, medians). A call at 1 runs on one thread at a time, each waking the next, so where
+ * the pool's p50 exceeds the floor's these say which threads spend more per call. On the
+ * 2-core VM the extra summed to as much as the p50 gap or more: some of it runs after the
+ * answer has left (issue 23 session notes).
+ */
+async function cpuByRoleAtOne(
+  pids: { floor: RawPeer; runnerPid: number },
+  calls: { floor: () => Promise<unknown>; flame: () => Promise<unknown> },
+  scale: Scale,
+): Promise<Figure[]> {
+  const load = { calls: scale.pick(4_000, 30), concurrency: 1 };
+  // Both the pool and the floor hand every call to their first thread when all are idle.
+  const workerThreads = 1;
+  const floorRuns: CpuByRole[] = [];
+  const flameRuns: CpuByRole[] = [];
+  for (let round = 0; round < scale.rounds; round += 1) {
+    floorRuns.push(await cpuByRolePerCallUs(pids.floor.pid, calls.floor, load, workerThreads));
+    flameRuns.push(await cpuByRolePerCallUs(pids.runnerPid, calls.flame, load, workerThreads));
+  }
+  return roleNames("the worker thread").map(([role, label]) =>
+    figure({
+      bench: BENCH,
+      measure: `CPU per call @1, ${label}: pool / the floor`,
+      unit: "µs",
+      value: median(flameRuns.map((run) => run[role])),
+      baselineName: FLOOR,
+      baseline: median(floorRuns.map((run) => run[role])),
+      goal: null,
+    }),
+  );
 }

@@ -26,7 +26,7 @@
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import type { WorkStamp } from "../../fixtures/stamped-work.mjs";
-import { type CpuByRole, cpuByRoleSince, threadRunTimes } from "../cpu-per-call.js";
+import { type CpuByRole, cpuByRoleSince, roleNames, threadRunTimes } from "../cpu-per-call.js";
 import { alternateRuns, type FlameSide, withFlamePool } from "../flame-side.js";
 import { median } from "../measure.js";
 import { RawEchoServer, type RawPeer } from "../raw-echo.js";
@@ -222,13 +222,7 @@ async function warmUp(
   }
 }
 
-/** The thread roles of `CpuByRole`, as the figures name them. */
-const ROLES: readonly (readonly [keyof CpuByRole, string])[] = [
-  ["callerMain", "the caller's main thread"],
-  ["peerMain", "the runner's main thread"],
-  ["workers", "the 2 worker threads"],
-  ["other", "every other thread (V8's GC and compiler)"],
-];
+const ROLES = roleNames("the 2 worker threads");
 
 interface Baselines {
   readonly piscina: Piscina;
