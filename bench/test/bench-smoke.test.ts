@@ -74,6 +74,7 @@ const expectedFigures = [
   ["CPU-bound", "cores busy while measured (of 2), ~20 ms task (pool / piscina)"],
   ["CPU-bound", "cores busy while measured (of 2), ~20 ms task: the floor / piscina"],
   ["CPU-bound", "throughput ~20 ms task, 2 threads vs 1 thread"],
+  ["CPU-bound", "throughput ~20 ms task: piscina 2 threads vs 1 thread"],
   ["CPU-bound", "throughput ~3 ms task, 2 threads vs piscina"],
   ["CPU-bound", "task run time p50, ~3 ms task (pool / piscina)"],
   ["CPU-bound", "thread idle between tasks p50, ~3 ms task"],
