@@ -131,12 +131,16 @@ export async function cpuByRolePerCallUs(
 ): Promise<CpuByRole> {
   const before = threadRunTimes(peerPid);
   await runClosedLoop(callOnce, load);
-  const used = cpuByRoleSince(before, workerThreads);
-  const perCallUs = (ns: number): number => ns / 1000 / load.calls;
+  return usPer(cpuByRoleSince(before, workerThreads), load.calls);
+}
+
+/** `used` (ns, from cpuByRoleSince) as µs per one of `count` calls or tasks. */
+export function usPer(used: CpuByRole, count: number): CpuByRole {
+  const us = (ns: number): number => ns / 1000 / count;
   return {
-    callerMain: perCallUs(used.callerMain),
-    peerMain: perCallUs(used.peerMain),
-    workers: perCallUs(used.workers),
-    other: perCallUs(used.other),
+    callerMain: us(used.callerMain),
+    peerMain: us(used.peerMain),
+    workers: us(used.workers),
+    other: us(used.other),
   };
 }

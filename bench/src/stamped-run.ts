@@ -5,7 +5,7 @@
  * (cpu-per-call.ts), so a gap between two sides says where it goes.
  */
 import type { WorkStamp } from "../fixtures/stamped-work.mjs";
-import { type CpuByRole, cpuByRoleSince, threadRunTimes } from "./cpu-per-call.js";
+import { type CpuByRole, cpuByRoleSince, threadRunTimes, usPer } from "./cpu-per-call.js";
 
 /** 4 callers keep 2 threads busy with one task waiting behind each. */
 const CALLERS = 4;
@@ -69,12 +69,7 @@ export async function runStamped(
     tasksPerSecond: (calls / elapsedMs) * 1000,
     cpuPerTaskUs: perTaskUs(cpuUsedNs),
     mainThreadsPerTaskUs: perTaskUs(used.callerMain + used.peerMain),
-    byRolePerTaskUs: {
-      callerMain: perTaskUs(used.callerMain),
-      peerMain: perTaskUs(used.peerMain),
-      workers: perTaskUs(used.workers),
-      other: perTaskUs(used.other),
-    },
+    byRolePerTaskUs: usPer(used, calls),
     coresBusy: cpuUsedNs / 1e6 / elapsedMs,
     idleGapsMs: idleGaps(stamps),
     taskMs: stamps.map((stamp) => stamp.endMs - stamp.startMs),
