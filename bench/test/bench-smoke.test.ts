@@ -41,6 +41,8 @@ const expectedFigures = [
   ["call path", "thread hop floor: postMessage round trip p50, idle threads"],
   ["call path", "thread hop floor: woken by Atomics.notify (piscina's) vs postMessage alone"],
   ["call path", "p50 latency @1: the thread floor vs inline p50 @1 + thread hop"],
+  ["call path", "p50 latency @1: the floor with a link per thread vs inline p50 @1 + thread hop"],
+  ["call path", "p50 latency @1: the floor with a link per thread vs the thread floor"],
   ["call path", "p50 latency @1 (threads) vs inline p50 @1 + thread hop"],
   ["call path", "p50 latency @1 (inline)"],
   ["call path", "throughput @1 (inline)"],

@@ -89,7 +89,8 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
       goal: null,
     }),
     // The issue's p50 goal for threads: what a thread executor can reach is inline plus one hop.
-    // The floor against the same baseline says whether any thread executor reaches it here.
+    // The floor against the same baseline says whether any thread executor reaches it here, and
+    // the floor with a link per thread whether one whose main thread is on no call's path does.
     figure({
       bench: BENCH,
       measure: "p50 latency @1: the thread floor vs inline p50 @1 + thread hop",
@@ -97,6 +98,24 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
       value: threads.floorP50AtOneUs,
       baselineName: "inline p50 @1 + hop floor",
       baseline: inline.p50AtOneUs + hopUs,
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: "p50 latency @1: the floor with a link per thread vs inline p50 @1 + thread hop",
+      unit: "µs",
+      value: threads.linkPerThread.p50Us,
+      baselineName: "inline p50 @1 + hop floor",
+      baseline: inline.p50AtOneUs + hopUs,
+      goal: null,
+    }),
+    figure({
+      bench: BENCH,
+      measure: "p50 latency @1: the floor with a link per thread vs the thread floor",
+      unit: "µs",
+      value: threads.linkPerThread.p50Us,
+      baselineName: FLOOR,
+      baseline: threads.linkPerThread.floorP50Us,
       goal: null,
     }),
     figure({
@@ -118,6 +137,8 @@ interface ModeResult {
   readonly rawP50AtOneUs: number;
   /** NaN inline (no floor measured). */
   readonly floorP50AtOneUs: number;
+  /** The floor with a link per thread and the thread floor, alternated at 1 (NaN inline). */
+  readonly linkPerThread: { readonly p50Us: number; readonly floorP50Us: number };
 }
 
 async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
@@ -151,6 +172,11 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
     const peer = await server.spawnPeer();
     const floorPeer =
       mode === "threads" ? await server.spawnPeer({ threads: RUNNER_THREADS }) : null;
+    // Each thread holds its own link: the runner's main thread would be on no call's path.
+    const linkPerThreadPeer =
+      mode === "threads"
+        ? await server.spawnPeer({ threads: RUNNER_THREADS, linkPerThread: true })
+        : null;
     try {
       return await withFlamePool(
         `bench-call-${mode}`,
@@ -203,6 +229,21 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
             );
             if (runs.floor.length > 0) figures.push(...floorFigures(level, runs));
           }
+          const linkPerThread = { p50Us: Number.NaN, floorP50Us: Number.NaN };
+          if (floorPeer && linkPerThreadPeer) {
+            const atOne = levels[0] as Level;
+            const runs = await compareClosedLoops(
+              () => floorPeer.call("echo", input),
+              () => linkPerThreadPeer.call("echo", input),
+              {
+                load: atOne,
+                warmup: { calls: atOne.calls, concurrency: 1 },
+                rounds: atOne.rounds,
+              },
+            );
+            linkPerThread.p50Us = median(runs.flame.map(p50Us));
+            linkPerThread.floorP50Us = median(runs.baseline.map(p50Us));
+          }
           if (side && floorPeer) {
             const runnerPid = Number(side.pool.snapshot().runners[0]?.meta.pid);
             figures.push(
@@ -213,12 +254,13 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
               )),
             );
           }
-          return { figures, p50AtOneUs, rawP50AtOneUs, floorP50AtOneUs };
+          return { figures, p50AtOneUs, rawP50AtOneUs, floorP50AtOneUs, linkPerThread };
         },
       );
     } finally {
       await peer.close();
       await floorPeer?.close();
+      await linkPerThreadPeer?.close();
     }
   } finally {
     await server.close();
