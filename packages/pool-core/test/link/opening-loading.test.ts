@@ -20,9 +20,17 @@ const ENTRY = "file:///app/dist/functions.js";
 
 async function loadingRunner(helloTimeoutMs = 10_000) {
   const logs: Array<{ level: LinkLogLevel; msg: string }> = [];
+  let sawLoading!: () => void;
+  // Waited for by the log itself, not by polling: a poll under fake timers advances them.
+  const loadingSeen = new Promise<void>((resolve) => {
+    sawLoading = resolve;
+  });
   const server = await RunnerServer.listen({
     helloTimeoutMs,
-    log: (level, msg) => logs.push({ level, msg }),
+    log: (level, msg) => {
+      logs.push({ level, msg });
+      if (msg === "runner is loading its entry") sawLoading();
+    },
   });
   cleanups.push(() => server.close());
   const token = generateToken();
@@ -32,15 +40,20 @@ async function loadingRunner(helloTimeoutMs = 10_000) {
   const runner = await FakeRunner.connect(server.url, { runnerId: "r1", token });
   cleanups.push(() => runner.close());
   runner.send({ t: "loading", runnerId: "r1", protocol: PROTOCOL_VERSION, entry: ENTRY });
-  await vi.waitFor(() => expect(logs.map((l) => l.msg)).toContain("runner is loading its entry"));
+  await loadingSeen;
   return { server, logs, boot, expecting, runner };
 }
 
 describe("a runner still loading its entry", () => {
   it("is not held to the hello deadline: its hello after helloTimeoutMs still joins it", async () => {
+    // The server's hello timer runs on fake time: on a loaded machine the `loading` frame took
+    // over the 100 ms deadline to arrive (a CI run on Node 24), and the runner was refused before
+    // it could say it was loading. Here only the test moves time, once `loading` is in.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const { expecting, runner } = await loadingRunner(100);
-    // Several hello deadlines pass while the entry loads (real time: the server's own timer).
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    cleanups.push(() => vi.useRealTimers());
+    // Several hello deadlines pass while the entry loads.
+    vi.advanceTimersByTime(400);
     runner.hello("r1", ["fromEntry"]);
     const conn = await expecting;
     expect([...conn.functions]).toEqual(["fromEntry"]);

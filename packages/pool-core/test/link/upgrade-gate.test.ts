@@ -3,7 +3,7 @@
  * browsers are refused, and sockets in handshake are capped (issue 12, "Runner link").
  */
 import { connect } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
 import {
@@ -258,6 +258,9 @@ describe("runner port over TLS", () => {
     "an authenticated wss link outlives the handshake bound (only strangers are timed out)",
     async () => {
       const tls = selfSignedCert();
+      // The bounds run on fake time, so a slow machine's handshake cannot outlast them before
+      // the hello (as a `loading` frame once did in CI); only the test moves time, after it.
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
       const server = await listen({ tls, helloTimeoutMs: 300, upgradeTimeoutMs: 300 });
       const token = generateToken();
       const expecting = server.expect("r1", token, AbortSignal.timeout(10_000));
@@ -269,9 +272,10 @@ describe("runner port over TLS", () => {
       cleanups.push(() => runner.close());
       runner.hello("r1");
       const conn = await expecting;
+      cleanups.push(() => vi.useRealTimers());
       expect(server.strangers).toBe(0);
       // Three handshake bounds later the link still carries a call.
-      await new Promise((resolve) => setTimeout(resolve, 900));
+      vi.advanceTimersByTime(900);
       const answered = call(conn, "echo", "still here", { timeoutMs: null });
       const sent = await runner.next(isT("call"));
       runner.send({ t: "result", id: sent.id, ok: true, value: "still here" });
