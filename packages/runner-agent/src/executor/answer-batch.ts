@@ -8,7 +8,7 @@
  * reports are rare: they travel as a plain array, after the answers.
  */
 import type { WireError } from "@flame-ts/pool-core/wire";
-import { APART_BYTES, APART_U32, owned, type PackedBytes } from "./batch.js";
+import { APART_BYTES, APART_U32, owned, type PackedBytes, type Posted, unposted } from "./batch.js";
 
 const ANSWER_FIXED_BYTES = 12;
 
@@ -96,11 +96,12 @@ export class AnswerBatchWriter {
  * for each report.
  */
 export function readAnswerBatch(
-  batch: AnswerBatch,
+  batch: Posted<AnswerBatch>,
   answer: (id: number, frame: Uint8Array, tracked: readonly number[]) => void,
   released: (report: ReleasedReport) => void = () => {},
 ): void {
-  const packed = Buffer.from(batch.packed.buffer, batch.packed.byteOffset, batch.packed.byteLength);
+  const { packed: bytes, apart } = unposted(batch);
+  const packed = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let apartIndex = 0;
   let at = 0;
   while (at < packed.byteLength) {
@@ -114,11 +115,12 @@ export function readAnswerBatch(
       at += 4;
     }
     if (frameBytes === APART_U32) {
-      answer(id, batch.apart[apartIndex++] ?? new Uint8Array(0), tracked);
+      answer(id, apart[apartIndex++] ?? new Uint8Array(0), tracked);
     } else {
       answer(id, packed.subarray(at, at + frameBytes), tracked);
       at += frameBytes;
     }
   }
+  if (batch instanceof Uint8Array) return;
   for (const report of batch.released) released(report);
 }

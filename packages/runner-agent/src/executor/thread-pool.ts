@@ -23,7 +23,7 @@
 import type { WireError } from "@flame-ts/pool-core/wire";
 import { describeEnd, lostError, type ThreadEnd } from "../lifecycle/thread-life.js";
 import { readAnswerBatch } from "./answer-batch.js";
-import { APART_BYTES, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
+import { APART_BYTES, posted, type TaskBatchWriter, type WorkerOrder } from "./batch.js";
 import { withinBound } from "./bound.js";
 import type { Executor, ExecutorSink, TaskSpec } from "./executor.js";
 import { type CellRef, STAGING_THREADS, StagingCells } from "./staging.js";
@@ -75,7 +75,7 @@ export class ThreadPool implements Executor {
     }
     for (const [thread, { batch, transfer }] of taken) {
       if (thread.life.phase !== "gone")
-        thread.worker.postMessage(batch satisfies ToWorker, transfer);
+        thread.worker.postMessage(posted(batch, batch.orders) satisfies ToWorker, transfer);
     }
   };
 
@@ -239,7 +239,7 @@ export class ThreadPool implements Executor {
       const { worker } = thread;
       const done = new Promise<void>((resolve) => {
         const onMessage = (msg: FromWorker) => {
-          if (msg.op !== "disposedAll") return;
+          if (msg instanceof Uint8Array || msg.op !== "disposedAll") return;
           worker.off("message", onMessage);
           resolve();
         };
@@ -298,7 +298,7 @@ export class ThreadPool implements Executor {
   #adopt(thread: WorkerThread): WorkerThread {
     this.#threads.push(thread);
     thread.worker.on("message", (msg: FromWorker) => {
-      if (msg.op === "outcomes") {
+      if (msg instanceof Uint8Array || msg.op === "outcomes") {
         // Before the machine steps on these answers: the slots they free are its own now.
         thread.answersSeen += 1;
         thread.stagedSinceAnswer = 0;
@@ -383,6 +383,7 @@ export function startFirstThread(options: ThreadSettings): FirstThread {
   const { worker } = thread;
   const loaded = new Promise<readonly string[]>((resolve, reject) => {
     const onMessage = (msg: FromWorker) => {
+      if (msg instanceof Uint8Array) return;
       if (msg.op === "ready") done(() => resolve(msg.functions));
       else if (msg.op === "loadFailed") done(() => reject(new EntryLoadError(msg.message)));
     };

@@ -14,7 +14,7 @@ import {
 } from "@flame-ts/pool-core/protocol";
 import { runToFrame } from "./answer.js";
 import { AnswerBatchWriter } from "./answer-batch.js";
-import { readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
+import { posted, readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
 import { answersSeen, claimNext, type StagedEntry } from "./staging.js";
 import { TrackedTable } from "./tracked-table.js";
@@ -69,7 +69,7 @@ function postAnswers(): void {
     }
   }
   const claimed = claimHandedOn();
-  port.postMessage(batch satisfies FromWorker, transfer);
+  port.postMessage(posted(batch, batch.released) satisfies FromWorker, transfer);
   for (const step of later) step();
   for (const task of claimed) start(task);
 }
@@ -121,7 +121,7 @@ port.on("message", (msg: ToWorker) => {
  */
 function take(msg: ToWorker, later: (() => void)[] | null): void {
   const now = (step: () => void) => (later === null ? step() : later.push(step));
-  if (msg.op === "disposeAll") {
+  if (!(msg instanceof Uint8Array) && msg.op === "disposeAll") {
     now(() => void table.disposeAll().then(() => post({ op: "disposedAll" })));
     return;
   }
@@ -133,8 +133,7 @@ function take(msg: ToWorker, later: (() => void)[] | null): void {
         else later.push(() => start(task));
         return;
       }
-      const { staging, ...runnable } = task;
-      staged.push({ task: runnable, ...staging, deadlineMs: task.deadlineMs });
+      staged.push({ task, ...task.staging, deadlineMs: task.deadlineMs });
     },
     (o) => now(() => order(o)),
   );

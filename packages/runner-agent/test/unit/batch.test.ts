@@ -1,9 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { AnswerBatchWriter, readAnswerBatch } from "../../src/executor/answer-batch.js";
+import {
+  type AnswerBatch,
+  AnswerBatchWriter,
+  readAnswerBatch,
+} from "../../src/executor/answer-batch.js";
 import {
   APART_BYTES,
   heldInput,
+  type Posted,
+  posted,
   readTaskBatch,
+  type TaskBatch,
   TaskBatchWriter,
   type UnpackedTask,
 } from "../../src/executor/batch.js";
@@ -67,6 +74,9 @@ describe("task batches to a worker thread", () => {
         traceparent: undefined,
         idempotencyKey: undefined,
         attempt: 1,
+        on: undefined,
+        onIndex: 0,
+        staging: undefined,
       },
       {
         id: 0xfffffffe,
@@ -80,6 +90,9 @@ describe("task batches to a worker thread", () => {
         traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         idempotencyKey: undefined,
         attempt: 1,
+        on: undefined,
+        onIndex: 0,
+        staging: undefined,
       },
       {
         id: 3,
@@ -92,6 +105,9 @@ describe("task batches to a worker thread", () => {
         traceparent: "",
         idempotencyKey: undefined,
         attempt: 1,
+        on: undefined,
+        onIndex: 0,
+        staging: undefined,
       },
     ]);
   });
@@ -136,6 +152,9 @@ describe("task batches to a worker thread", () => {
         traceparent: "tp",
         idempotencyKey: key,
         attempt: 2,
+        on: undefined,
+        onIndex: 0,
+        staging: undefined,
       },
       {
         id: 6,
@@ -147,6 +166,9 @@ describe("task batches to a worker thread", () => {
         traceparent: undefined,
         idempotencyKey: "ключ·🔑",
         attempt: 101,
+        on: undefined,
+        onIndex: 0,
+        staging: undefined,
       },
     ]);
   });
@@ -215,7 +237,6 @@ describe("task batches to a worker thread", () => {
       [2, 0, undefined, APART_BYTES, 3],
       [3, undefined, undefined, 1, 6],
     ]);
-    expect("on" in (tasks[2] as object)).toBe(false);
   });
 
   it("copies a large input that does not own its memory before transferring it", () => {
@@ -294,6 +315,43 @@ describe("task batches to a worker thread", () => {
     expect(chunk.byteLength).toBe(8 * 1024 + APART_BYTES);
     expect(received.apart[0]?.byteLength).toBe(APART_BYTES);
   });
+
+  it("cross as their bytes alone when they hold only packed tasks, and read the same", () => {
+    const task = (id: number, input: Uint8Array) =>
+      ({ id, kind: "call", fn: "f", input, deadlineMs: null, traceparent: undefined }) as const;
+    const read = (message: Posted<TaskBatch>) => {
+      const seen: unknown[] = [];
+      readTaskBatch(
+        structuredClone(message),
+        (t) => seen.push([t.id, [...t.input.subarray(0, 2)], t.input.byteLength]),
+        (o) => seen.push(o),
+      );
+      return seen;
+    };
+    const writer = new TaskBatchWriter();
+    writer.add(task(1, bytes(2, 4)));
+    writer.add(task(2, bytes(1, 5)));
+    const plain = writer.take().batch;
+    const bare = posted(plain, plain.orders);
+    expect(bare).toBeInstanceOf(Uint8Array);
+    expect(read(bare)).toEqual([
+      [1, [4, 4], 2],
+      [2, [5], 1],
+    ]);
+    // An order, or an input apart, keeps the batch an object: they travel beside the bytes.
+    writer.add(task(3, bytes(1, 6)));
+    writer.order({ op: "discard", group: 1 });
+    const withOrder = writer.take().batch;
+    expect(posted(withOrder, withOrder.orders)).toBe(withOrder);
+    expect(read(posted(withOrder, withOrder.orders))).toEqual([
+      [3, [6], 1],
+      { op: "discard", group: 1 },
+    ]);
+    writer.add(task(4, bytes(APART_BYTES, 7)));
+    const withApart = writer.take().batch;
+    expect(posted(withApart, withApart.orders)).toBe(withApart);
+    expect(read(posted(withApart, withApart.orders))).toEqual([[4, [7, 7], APART_BYTES]]);
+  });
 });
 
 describe("answer batches from a worker thread", () => {
@@ -342,6 +400,37 @@ describe("answer batches from a worker thread", () => {
       [22, 1, 9, []],
       { group: 3, index: 0 },
       { group: 20, index: 1, error: failed },
+    ]);
+  });
+
+  it("cross as their bytes alone when they hold only packed answers, and read the same", () => {
+    const read = (message: Posted<AnswerBatch>) => {
+      const seen: unknown[] = [];
+      readAnswerBatch(
+        structuredClone(message),
+        (id, frame, tracked) => seen.push([id, [...frame], tracked]),
+        (report) => seen.push(report),
+      );
+      return seen;
+    };
+    const writer = new AnswerBatchWriter();
+    writer.add(30, bytes(2, 3), [1]);
+    writer.add(31, bytes(1, 4));
+    const plain = writer.take().batch;
+    const bare = posted(plain, plain.released);
+    expect(bare).toBeInstanceOf(Uint8Array);
+    expect(read(bare)).toEqual([
+      [30, [3, 3], [1]],
+      [31, [4], []],
+    ]);
+    // A released report travels beside the bytes: the batch stays an object.
+    writer.add(32, bytes(1, 5));
+    writer.released({ group: 30, index: 1 });
+    const withReport = writer.take().batch;
+    expect(posted(withReport, withReport.released)).toBe(withReport);
+    expect(read(posted(withReport, withReport.released))).toEqual([
+      [32, [5], []],
+      { group: 30, index: 1 },
     ]);
   });
 
