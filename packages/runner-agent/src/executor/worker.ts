@@ -17,11 +17,17 @@ import { AnswerBatchWriter } from "./answer-batch.js";
 import { posted, readTaskBatch, type UnpackedTask, type WorkerOrder } from "./batch.js";
 import { abortContext, CallContext } from "./context.js";
 import { answersSeen, claimNext, type StagedEntry } from "./staging.js";
+import { lowerThisThread } from "./thread-priority.js";
 import { TrackedTable } from "./tracked-table.js";
 import type { FromWorker, ToWorker, WorkerSettings } from "./worker-messages.js";
 
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
+// Before the entry loads: the link stays first in line for a core from the thread's first work.
+const notLowered = lowerThisThread();
+if (notLowered !== null) {
+  process.stderr.write(`flame-runner[thread]: kept the main thread's priority: ${notLowered}\n`);
+}
 const contexts = new Map<number, CallContext>();
 const stagingCells = new Int32Array(settings.staging);
 /** Tasks posted ahead of time, oldest first: one starts when a task of this thread ends. */
