@@ -13,6 +13,9 @@ import { rejection } from "./rejection.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
+  // First, and even when a test failed before it could: a test that faked timers must not leave
+  // them faked for what closes its server or for the next test.
+  vi.useRealTimers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -51,7 +54,6 @@ describe("a runner still loading its entry", () => {
     // it could say it was loading. Here only the test moves time, once `loading` is in.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const { expecting, runner } = await loadingRunner(100);
-    cleanups.push(() => vi.useRealTimers());
     // Several hello deadlines pass while the entry loads.
     vi.advanceTimersByTime(400);
     runner.hello("r1", ["fromEntry"]);

@@ -30,6 +30,9 @@ import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
+  // First, and even when a test failed before it could: a test that faked timers must not leave
+  // them faked for what closes its server or for the next test.
+  vi.useRealTimers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -272,8 +275,7 @@ describe("runner port over TLS", () => {
       cleanups.push(() => runner.close());
       runner.hello("r1");
       const conn = await expecting;
-      cleanups.push(() => vi.useRealTimers());
-      expect(server.strangers).toBe(0);
+        expect(server.strangers).toBe(0);
       // Three handshake bounds later the link still carries a call.
       vi.advanceTimersByTime(900);
       const answered = call(conn, "echo", "still here", { timeoutMs: null });
