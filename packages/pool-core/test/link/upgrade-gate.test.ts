@@ -275,7 +275,7 @@ describe("runner port over TLS", () => {
       cleanups.push(() => runner.close());
       runner.hello("r1");
       const conn = await expecting;
-        expect(server.strangers).toBe(0);
+      expect(server.strangers).toBe(0);
       // Three handshake bounds later the link still carries a call.
       vi.advanceTimersByTime(900);
       const answered = call(conn, "echo", "still here", { timeoutMs: null });
