@@ -51,6 +51,11 @@ const expectedFigures = [
   ["call path", "p50 latency @128 (inline)"],
   ["call path", "throughput @128 (inline)"],
   ["vs piscina", "throughput @64, 2 workers"],
+  [
+    "vs piscina",
+    "throughput @64, 2 workers: the thread floor (2 raw peers, 2 threads each) vs piscina",
+  ],
+  ["vs piscina", "throughput @64, 2 workers vs the thread floor"],
   ["vs piscina", "throughput @64, 2 workers (inline)"],
   ["CPU-bound", "throughput ~20 ms task, 2 threads vs piscina"],
   ["CPU-bound", "task run time p50, ~20 ms task (pool / piscina)"],

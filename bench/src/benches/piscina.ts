@@ -4,53 +4,111 @@
  * runners' default execution (worker threads). The same runners inline are measured beside
  * it: on an echo each call's hop to a thread is most of its cost, and inline is what the
  * runner-agent README recommends for work that light.
+ *
+ * Beside the threads figure runs its floor: two raw peers (plain ws + v8, no pool) running the
+ * echo on 2 worker threads each, as the 2 runners do, calls going to the peer with fewer in
+ * flight. It says whether any runner that crosses a process and a thread per call reaches
+ * piscina's in-process hop here (issue 23).
  */
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import type { BenchPoolOptions } from "../flame.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
-import { callsPerSecond, median } from "../measure.js";
-import { type Figure, figure, type Goal } from "../report.js";
+import { callsPerSecond, type LoadResult, median } from "../measure.js";
+import { RawEchoServer, type RawPeer } from "../raw-echo.js";
+import { type Figure, figure } from "../report.js";
 import type { Scale } from "../scale.js";
 
 const taskFile = fileURLToPath(new URL("../../fixtures/piscina-task.mjs", import.meta.url));
 
+const MEASURE = "throughput @64, 2 workers";
+const RUNNERS = 2;
+/** Each runner's default thread count on the 2-core bench machine (agent.ts). */
+const THREADS_PER_RUNNER = 2;
+
 export async function piscinaBench(scale: Scale): Promise<Figure[]> {
   const piscina = new Piscina({ filename: taskFile, minThreads: 2, maxThreads: 2 });
+  const server = await RawEchoServer.listen();
+  const peers: RawPeer[] = [];
   try {
+    for (let i = 0; i < RUNNERS; i += 1) {
+      peers.push(await server.spawnPeer({ threads: THREADS_PER_RUNNER }));
+    }
+    const threads = await versusPiscina(scale, piscina, {}, leastInFlight(peers));
+    const inline = await versusPiscina(scale, piscina, { execution: { mode: "inline" } });
     return [
-      await versusPiscina(
-        scale,
-        piscina,
-        "throughput @64, 2 workers",
-        {},
-        {
-          on: "ratio",
-          op: ">=",
-          target: 1.0,
-        },
-      ),
-      await versusPiscina(
-        scale,
-        piscina,
-        "throughput @64, 2 workers (inline)",
-        { execution: { mode: "inline" } },
-        null,
-      ),
+      figure({
+        bench: "vs piscina",
+        measure: MEASURE,
+        unit: "calls/s",
+        value: median(threads.flame.map(callsPerSecond)),
+        baselineName: "piscina 2 threads",
+        baseline: median(threads.baseline.map(callsPerSecond)),
+        goal: { on: "ratio", op: ">=", target: 1.0 },
+      }),
+      figure({
+        bench: "vs piscina",
+        measure: `${MEASURE}: the thread floor (2 raw peers, 2 threads each) vs piscina`,
+        unit: "calls/s",
+        value: median(threads.floor.map(callsPerSecond)),
+        baselineName: "piscina 2 threads",
+        baseline: median(threads.baseline.map(callsPerSecond)),
+        goal: null,
+      }),
+      figure({
+        bench: "vs piscina",
+        measure: `${MEASURE} vs the thread floor`,
+        unit: "calls/s",
+        value: median(threads.flame.map(callsPerSecond)),
+        baselineName: "2 raw peers on 2 threads each",
+        baseline: median(threads.floor.map(callsPerSecond)),
+        goal: null,
+      }),
+      figure({
+        bench: "vs piscina",
+        measure: `${MEASURE} (inline)`,
+        unit: "calls/s",
+        value: median(inline.flame.map(callsPerSecond)),
+        baselineName: "piscina 2 threads",
+        baseline: median(inline.baseline.map(callsPerSecond)),
+        goal: null,
+      }),
     ];
   } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+    await server.close();
     await piscina.destroy();
   }
 }
 
-/** 2 runners (with `execution` as given) against piscina's 2 threads, alternating rounds. */
+/** A call to the peer with the fewest calls in flight (the pool's least-loaded rule). */
+function leastInFlight(peers: readonly RawPeer[]): () => Promise<unknown> {
+  const inFlight = peers.map(() => 0);
+  const input = { n: 1 };
+  return async () => {
+    let best = 0;
+    for (let i = 1; i < peers.length; i += 1) {
+      if ((inFlight[i] as number) < (inFlight[best] as number)) best = i;
+    }
+    inFlight[best] = (inFlight[best] as number) + 1;
+    try {
+      return await (peers[best] as RawPeer).call("echo", input);
+    } finally {
+      inFlight[best] = (inFlight[best] as number) - 1;
+    }
+  };
+}
+
+/**
+ * 2 runners (with `execution` as given) against piscina's 2 threads, alternating rounds, with
+ * `floor` run between them when given.
+ */
 async function versusPiscina(
   scale: Scale,
   piscina: Piscina,
-  measure: string,
   execution: Pick<BenchPoolOptions, "execution">,
-  goal: Goal | null,
-): Promise<Figure> {
+  floor?: () => Promise<unknown>,
+): Promise<{ baseline: LoadResult[]; flame: LoadResult[]; floor: LoadResult[] }> {
   const load = { calls: scale.pick(30_000, 256), concurrency: 64 };
   return withFlamePool(
     "bench-piscina",
@@ -59,19 +117,11 @@ async function versusPiscina(
       const input = { n: 1 };
       const threads = (): Promise<unknown> => piscina.run(input);
       const flame = side ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input) : null;
-      const runs = await compareClosedLoops(threads, flame, {
+      return compareClosedLoops(threads, flame, {
         load,
         warmup: { calls: scale.pick(5_000, 20), concurrency: 64 },
         rounds: scale.rounds,
-      });
-      return figure({
-        bench: "vs piscina",
-        measure,
-        unit: "calls/s",
-        value: median(runs.flame.map(callsPerSecond)),
-        baselineName: "piscina 2 threads",
-        baseline: median(runs.baseline.map(callsPerSecond)),
-        goal,
+        ...(floor === undefined ? {} : { floor }),
       });
     },
   );
