@@ -16,7 +16,7 @@ import type { BenchPoolOptions } from "../flame.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { callsPerSecond, type LoadResult, median } from "../measure.js";
 import { RawEchoServer, type RawPeer } from "../raw-echo.js";
-import { type Figure, figure } from "../report.js";
+import { type Figure, figure, type Goal } from "../report.js";
 import type { Scale } from "../scale.js";
 
 const taskFile = fileURLToPath(new URL("../../fixtures/piscina-task.mjs", import.meta.url));
@@ -36,42 +36,19 @@ export async function piscinaBench(scale: Scale): Promise<Figure[]> {
     }
     const threads = await versusPiscina(scale, piscina, {}, leastInFlight(peers));
     const inline = await versusPiscina(scale, piscina, { execution: { mode: "inline" } });
+    const piscinaRuns = { name: "piscina 2 threads", runs: threads.baseline };
+    const floorRuns = { name: "2 raw peers on 2 threads each", runs: threads.floor };
     return [
-      figure({
-        bench: "vs piscina",
-        measure: MEASURE,
-        unit: "calls/s",
-        value: median(threads.flame.map(callsPerSecond)),
-        baselineName: "piscina 2 threads",
-        baseline: median(threads.baseline.map(callsPerSecond)),
-        goal: { on: "ratio", op: ">=", target: 1.0 },
-      }),
-      figure({
-        bench: "vs piscina",
-        measure: `${MEASURE}: the thread floor (2 raw peers, 2 threads each) vs piscina`,
-        unit: "calls/s",
-        value: median(threads.floor.map(callsPerSecond)),
-        baselineName: "piscina 2 threads",
-        baseline: median(threads.baseline.map(callsPerSecond)),
-        goal: null,
-      }),
-      figure({
-        bench: "vs piscina",
-        measure: `${MEASURE} vs the thread floor`,
-        unit: "calls/s",
-        value: median(threads.flame.map(callsPerSecond)),
-        baselineName: "2 raw peers on 2 threads each",
-        baseline: median(threads.floor.map(callsPerSecond)),
-        goal: null,
-      }),
-      figure({
-        bench: "vs piscina",
-        measure: `${MEASURE} (inline)`,
-        unit: "calls/s",
-        value: median(inline.flame.map(callsPerSecond)),
-        baselineName: "piscina 2 threads",
-        baseline: median(inline.baseline.map(callsPerSecond)),
-        goal: null,
+      throughputFigure(MEASURE, threads.flame, piscinaRuns, { on: "ratio", op: ">=", target: 1.0 }),
+      throughputFigure(
+        `${MEASURE}: the thread floor (2 raw peers, 2 threads each) vs piscina`,
+        threads.floor,
+        piscinaRuns,
+      ),
+      throughputFigure(`${MEASURE} vs the thread floor`, threads.flame, floorRuns),
+      throughputFigure(`${MEASURE} (inline)`, inline.flame, {
+        name: "piscina 2 threads",
+        runs: inline.baseline,
       }),
     ];
   } finally {
@@ -79,6 +56,24 @@ export async function piscinaBench(scale: Scale): Promise<Figure[]> {
     await server.close();
     await piscina.destroy();
   }
+}
+
+/** The median throughput of `runs` against that of `baseline`'s runs, measured alongside. */
+function throughputFigure(
+  measure: string,
+  runs: readonly LoadResult[],
+  baseline: { readonly name: string; readonly runs: readonly LoadResult[] },
+  goal: Goal | null = null,
+): Figure {
+  return figure({
+    bench: "vs piscina",
+    measure,
+    unit: "calls/s",
+    value: median(runs.map(callsPerSecond)),
+    baselineName: baseline.name,
+    baseline: median(baseline.runs.map(callsPerSecond)),
+    goal,
+  });
 }
 
 /** A call to the peer with the fewest calls in flight (the pool's least-loaded rule). */
