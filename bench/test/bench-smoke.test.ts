@@ -53,7 +53,7 @@ const expectedFigures = [
   ["vs piscina", "throughput @64, 2 workers"],
   [
     "vs piscina",
-    "throughput @64, 2 workers: the thread floor (2 raw peers, 2 threads each) vs piscina",
+    "throughput @64, 2 workers: the thread floor (a raw peer per runner, as many threads) vs piscina",
   ],
   ["vs piscina", "throughput @64, 2 workers vs the thread floor"],
   ["vs piscina", "throughput @64, 2 workers (inline)"],

@@ -5,11 +5,12 @@
  * it: on an echo each call's hop to a thread is most of its cost, and inline is what the
  * runner-agent README recommends for work that light.
  *
- * Beside the threads figure runs its floor: two raw peers (plain ws + v8, no pool) running the
- * echo on 2 worker threads each, as the 2 runners do, calls going to the peer with fewer in
- * flight. It says whether any runner that crosses a process and a thread per call reaches
- * piscina's in-process hop here (issue 23).
+ * Beside the threads figure runs its floor: a raw peer (plain ws + v8, no pool) per runner,
+ * running the echo on as many worker threads as a runner has, calls going to the peer with
+ * fewer in flight. It says whether any runner that crosses a process and a thread per call
+ * reaches piscina's in-process hop here (issue 23).
  */
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import type { BenchPoolOptions } from "../flame.js";
@@ -23,8 +24,9 @@ const taskFile = fileURLToPath(new URL("../../fixtures/piscina-task.mjs", import
 
 const MEASURE = "throughput @64, 2 workers";
 const RUNNERS = 2;
-/** Each runner's default thread count on the 2-core bench machine (agent.ts). */
-const THREADS_PER_RUNNER = 2;
+const CONCURRENCY = 64;
+/** Each runner's default thread count here (agent.ts: slots, capped by usable CPUs; no quota). */
+const THREADS_PER_RUNNER = Math.min(CONCURRENCY, availableParallelism());
 
 export async function piscinaBench(scale: Scale): Promise<Figure[]> {
   const piscina = new Piscina({ filename: taskFile, minThreads: 2, maxThreads: 2 });
@@ -37,11 +39,14 @@ export async function piscinaBench(scale: Scale): Promise<Figure[]> {
     const threads = await versusPiscina(scale, piscina, {}, leastInFlight(peers));
     const inline = await versusPiscina(scale, piscina, { execution: { mode: "inline" } });
     const piscinaRuns = { name: "piscina 2 threads", runs: threads.baseline };
-    const floorRuns = { name: "2 raw peers on 2 threads each", runs: threads.floor };
+    const floorRuns = {
+      name: `${RUNNERS} raw peers on ${THREADS_PER_RUNNER} threads each`,
+      runs: threads.floor,
+    };
     return [
       throughputFigure(MEASURE, threads.flame, piscinaRuns, { on: "ratio", op: ">=", target: 1.0 }),
       throughputFigure(
-        `${MEASURE}: the thread floor (2 raw peers, 2 threads each) vs piscina`,
+        `${MEASURE}: the thread floor (a raw peer per runner, as many threads) vs piscina`,
         threads.floor,
         piscinaRuns,
       ),
@@ -104,17 +109,17 @@ async function versusPiscina(
   execution: Pick<BenchPoolOptions, "execution">,
   floor?: () => Promise<unknown>,
 ): Promise<{ baseline: LoadResult[]; flame: LoadResult[]; floor: LoadResult[] }> {
-  const load = { calls: scale.pick(30_000, 256), concurrency: 64 };
+  const load = { calls: scale.pick(30_000, 256), concurrency: CONCURRENCY };
   return withFlamePool(
     "bench-piscina",
-    { min: 2, max: 2, maxConcurrency: 64, ...execution },
+    { min: RUNNERS, max: RUNNERS, maxConcurrency: CONCURRENCY, ...execution },
     async (side) => {
       const input = { n: 1 };
       const threads = (): Promise<unknown> => piscina.run(input);
       const flame = side ? (): Promise<unknown> => side.pool.call(side.fixtures.echo, input) : null;
       return compareClosedLoops(threads, flame, {
         load,
-        warmup: { calls: scale.pick(5_000, 20), concurrency: 64 },
+        warmup: { calls: scale.pick(5_000, 20), concurrency: CONCURRENCY },
         rounds: scale.rounds,
         ...(floor === undefined ? {} : { floor }),
       });
