@@ -9,6 +9,8 @@ import { call, cast, linkEvents, startChild } from "./requests.js";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
+  // First, even when a test that faked them failed early: the cleanups close on real time.
+  vi.useRealTimers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -276,9 +278,25 @@ describe("RunnerConnection", () => {
   });
 
   it("sees a silent runner (no pongs) as gone within the heartbeat bound", async () => {
-    const { conn } = await connected({ heartbeatIntervalMs: 100 }, false);
+    // The heartbeat on fake time. On real time a tick that comes over two intervals late is
+    // taken for this process's own stall and judges nothing, so on a loaded machine a 100 ms
+    // heartbeat kept a silent runner alive past the test's timeout.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "performance"] });
+    const { conn } = await connected(
+      { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000 },
+      false,
+    );
     const { closed } = linkEvents(conn);
+    let gone = false;
+    void closed.then(() => {
+      gone = true;
+    });
     void call(conn, "slow", 1, { timeoutMs: null }).catch(() => {});
+    vi.advanceTimersByTime(900);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gone).toBe(false);
+    // Silent since its hello (seen at the first tick): gone at the first tick past the bound.
+    vi.advanceTimersByTime(300);
     expect(await closed).toMatch(/no heartbeat/);
     expect(conn.inflight).toBe(0);
   });
