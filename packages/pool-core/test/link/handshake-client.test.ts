@@ -4,13 +4,9 @@
  * after its challenge, and reports a refusal (final) or an unreachable parent (worth a retry).
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type ChallengeOutcome, challengeParent, generateToken } from "../../src/protocol.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+import { cleanups } from "./cleanups.js";
 
 /** A TCP peer that answers the runner's first bytes with `answer(socket)`; records what it got. */
 async function peer(answer: (socket: Socket) => void): Promise<{ url: string; got: string[] }> {

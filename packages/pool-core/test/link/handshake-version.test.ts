@@ -5,16 +5,12 @@
  * reason (BOOT_FAILED, permanent) instead of retrying a boot that cannot succeed.
  */
 import { createServer } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isFlameError } from "../../src/index.js";
 import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 import { localPool } from "../e2e/helpers.js";
 import { echo } from "../fixtures/functions.mjs";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+import { cleanups } from "./cleanups.js";
 
 describe("protocol version skew at the handshake", () => {
   it("a runner refused for its protocol fails the waiting call at once, naming both versions", {

@@ -6,12 +6,13 @@
  * fails its call, and parts of two answers interleaved end the link. Frames are handled in
  * order, so a probe call answered after the parts proves the parent has seen them all.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FlameError } from "../../src/errors.js";
 import type { RunnerServer } from "../../src/link/index.js";
 import { splitAnswerFrame } from "../../src/protocol/answer-parts.js";
 import { readFrameHeader } from "../../src/protocol/frame.js";
 import type { AnyMessage } from "../../src/protocol.js";
+import { cleanups } from "./cleanups.js";
 import type { FakeRunner } from "./fake-runner.js";
 import {
   countingCodec,
@@ -22,11 +23,6 @@ import {
 } from "./hostile-runner-setup.js";
 import { rejection } from "./rejection.js";
 import { call, linkEvents } from "./requests.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const connected = (options: Parameters<typeof RunnerServer.listen>[0] = {}) =>
   setup(cleanups, options);

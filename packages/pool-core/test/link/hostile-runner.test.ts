@@ -5,11 +5,12 @@
  * bounds the bytes held undecoded. Decoding is observed through a counting codec and a slice
  * queue the test drives by hand: nothing here depends on timing.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FlameError } from "../../src/errors.js";
 import { RunnerServer } from "../../src/link/index.js";
 import type { AnyMessage } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
+import { cleanups } from "./cleanups.js";
 import { isT } from "./fake-runner.js";
 import {
   countingCodec,
@@ -21,11 +22,6 @@ import {
 } from "./hostile-runner-setup.js";
 import { rejection } from "./rejection.js";
 import { call, linkEvents } from "./requests.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const connected = (options: Parameters<typeof RunnerServer.listen>[0] = {}) =>
   setup(cleanups, options);

@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/index.js";
 import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
 import {
@@ -21,13 +21,9 @@ import {
 } from "../../src/protocol.js";
 import { PROTOCOL_VERSION } from "../../src/wire/index.js";
 import { fixtureEntry } from "../e2e/helpers.js";
+import { cleanups } from "./cleanups.js";
 
 const IMPOSTOR = fileURLToPath(new URL("./fixtures/impostor.mjs", import.meta.url));
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 type Logged = { level: LinkLogLevel; msg: string; fields?: Record<string, unknown> | undefined };
 

@@ -3,21 +3,14 @@
  * The parent's hello deadline then no longer applies; the boot deadline (the expectation's
  * signal) bounds the load, and its error names the entry the runner was still loading.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
 import { generateToken } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL, PROTOCOL_VERSION } from "../../src/wire/index.js";
+import { cleanups } from "./cleanups.js";
 import { FakeRunner, isT } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  // First, and even when a test failed before it could: a test that faked timers must not leave
-  // them faked for what closes its server or for the next test.
-  vi.useRealTimers();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const ENTRY = "file:///app/dist/functions.js";
 

@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FlameError } from "../../src/errors.js";
 import { type LinkLogLevel, RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import { encodeFrame, generateToken, v8Codec } from "../../src/protocol.js";
 import { CLOSE_PROTOCOL } from "../../src/wire/index.js";
+import { cleanups } from "./cleanups.js";
 import { FakeRunner, handshake, isT } from "./fake-runner.js";
 import { rejection } from "./rejection.js";
 import { call, cast, linkEvents, startChild } from "./requests.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  // First, even when a test that faked them failed early: the cleanups close on real time.
-  vi.useRealTimers();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 interface Logged {
   level: LinkLogLevel;

@@ -4,15 +4,11 @@
  * the option; once the runner reads again the waiting requests go out in order.
  */
 import type { Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
+import { cleanups } from "./cleanups.js";
 import { connected } from "./hostile-runner-setup.js";
 import { call } from "./requests.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const MIB = 1024 * 1024;
 

@@ -10,13 +10,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type BootedRunner, type BootRequest, LocalBackend, Pool } from "../../src/index.js";
 import { type LinkLogLevel, RunnerServer } from "../../src/link/index.js";
 import { RefusalLog } from "../../src/link/refusal-log.js";
 import { decodeParentDescriptor, generateToken, newNonce } from "../../src/protocol.js";
 import { fixtureEntry } from "../e2e/helpers.js";
 import { echo } from "../fixtures/functions.mjs";
+import { cleanups } from "./cleanups.js";
 import {
   challengeRequest,
   FakeRunner,
@@ -27,11 +28,6 @@ import {
 } from "./fake-runner.js";
 
 const CROWD = fileURLToPath(new URL("./fixtures/stranger-crowd.mjs", import.meta.url));
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 type Logged = { level: LinkLogLevel; msg: string; fields?: Record<string, unknown> | undefined };
 
@@ -361,7 +357,6 @@ describe("row 9: refused upgrades are summarised in the log", () => {
 describe("RefusalLog", () => {
   it("logs the first refusal at once, then one summary per window, until a window stays quiet", () => {
     vi.useFakeTimers();
-    cleanups.push(() => vi.useRealTimers());
     const logs: Logged[] = [];
     const log = new RefusalLog((level, msg, fields) => logs.push({ level, msg, fields }), 1_000);
     log.record("wrong proof", "10.0.0.1");

@@ -6,19 +6,15 @@
  * after the answer began arriving, fails that call as a malformed answer would.
  */
 import type { Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FlameError } from "../../src/errors.js";
 import type { RunnerConnection, RunnerServer } from "../../src/link/index.js";
 import { splitAnswerFrame } from "../../src/protocol/answer-parts.js";
 import type { AnyMessage } from "../../src/protocol.js";
+import { cleanups } from "./cleanups.js";
 import { type FakeRunner, isT } from "./fake-runner.js";
 import { frameOf, connected as setup } from "./hostile-runner-setup.js";
 import { call, linkEvents, startChild } from "./requests.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const connected = (options: Parameters<typeof RunnerServer.listen>[0] = {}) =>
   setup(cleanups, options);

@@ -3,7 +3,7 @@
  * browsers are refused, and sockets in handshake are capped (issue 12, "Runner link").
  */
 import { connect } from "node:net";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { RunnerServer } from "../../src/link/index.js";
 import {
@@ -15,6 +15,7 @@ import {
   v8Codec,
 } from "../../src/protocol.js";
 import { PROTOCOL_VERSION } from "../../src/wire/index.js";
+import { cleanups } from "./cleanups.js";
 import {
   challengeRequest,
   FakeRunner,
@@ -27,14 +28,6 @@ import {
 } from "./fake-runner.js";
 import { call } from "./requests.js";
 import { hasOpenssl, selfSignedCert } from "./tls-cert.js";
-
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  // First, and even when a test failed before it could: a test that faked timers must not leave
-  // them faked for what closes its server or for the next test.
-  vi.useRealTimers();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 /** v8 codec that counts what it is asked to decode. */
 function countingCodec(): Codec & { decodes: number } {
