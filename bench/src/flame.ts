@@ -14,11 +14,15 @@ export type BenchPoolOptions = Omit<PoolOptions, "name" | "backend">;
 
 export const functionsEntry = fileURLToPath(new URL("../fixtures/functions.mjs", import.meta.url));
 
-/** A pool on LocalBackend with the bench's functions; the caller starts and stops it. */
+/**
+ * A pool on LocalBackend with the bench's functions; the caller starts and stops it. Its
+ * runners get `runnerExecArgv` and `runnerEnv` (added to this process's environment).
+ */
 export function benchPool(
   name: string,
   options: BenchPoolOptions,
   runnerExecArgv: readonly string[] = [],
+  runnerEnv: Readonly<Record<string, string>> = {},
 ): Pool {
   return new Pool({
     name,
@@ -27,6 +31,7 @@ export function benchPool(
     backend: new LocalBackend({
       entry: functionsEntry,
       execArgv: [...runnerExecArgv],
+      env: runnerEnv,
       inheritLoaders: false,
     }),
     idleShutdownAfter: Number.POSITIVE_INFINITY,

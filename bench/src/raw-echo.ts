@@ -80,6 +80,8 @@ export class RawPeer {
 
 export interface SpawnPeerOptions {
   readonly execArgv?: readonly string[];
+  /** Added to this process's environment for the peer. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Worker threads that run the peer's functions; 0 (default): its main thread. */
   readonly threads?: number;
   /** A module each thread loads before its first call (an app's functions module). */
@@ -120,7 +122,8 @@ export class RawEchoServer {
   /**
    * Starts a peer process and resolves once it has said hello (its link is ready).
    * `threads` > 0 runs its functions on that many worker threads (fixtures/raw-peer.mjs);
-   * `execArgv` goes to its node (e.g. `--cpu-prof` for the profile script).
+   * `execArgv` goes to its node (e.g. `--cpu-prof` for the profile script), `env` to its
+   * environment.
    */
   async spawnPeer(options: SpawnPeerOptions = {}): Promise<RawPeer> {
     const { execArgv = [], threads = 0, entry, timeoutMs = 15_000 } = options;
@@ -132,6 +135,7 @@ export class RawEchoServer {
     }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...options.env,
       RAW_PEER_URL: this.url,
       RAW_PEER_THREADS: String(threads),
     };

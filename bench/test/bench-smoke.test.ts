@@ -38,6 +38,25 @@ const expectedFigures = [
   ["call path", "CPU per call @1, the runner's main thread: pool / the floor"],
   ["call path", "CPU per call @1, the worker thread: pool / the floor"],
   ["call path", "CPU per call @1, every other thread (V8's GC and compiler): pool / the floor"],
+  [
+    "call path",
+    "critical path @1, to the runner (ws send → its main thread has the frame): pool vs the floor",
+  ],
+  [
+    "call path",
+    "critical path @1, the runner's main thread: call in → posted to a thread: pool vs the floor",
+  ],
+  [
+    "call path",
+    "critical path @1, the thread hop both ways and the thread's work: pool vs the floor",
+  ],
+  ["call path", "critical path @1, the runner's main thread: answer in → sent: pool vs the floor"],
+  [
+    "call path",
+    "critical path @1, back to the parent (ws send → the parent has the frame): pool vs the floor",
+  ],
+  ["call path", "critical path @1, the parent: answer in → next call sent: pool vs the floor"],
+  ["call path", "critical path @1, the round trip (its legs' sum): pool vs the floor"],
   ["call path", "thread hop floor: postMessage round trip p50, idle threads"],
   ["call path", "thread hop floor: woken by Atomics.notify (piscina's) vs postMessage alone"],
   ["call path", "p50 latency @1: the thread floor vs inline p50 @1 + thread hop"],

@@ -19,6 +19,7 @@ import {
   measureCpuPerCall,
   roleNames,
 } from "../cpu-per-call.js";
+import { type CriticalPath, LEGS, measureCriticalPath } from "../critical-path.js";
 import { compareClosedLoops, withFlamePool } from "../flame-side.js";
 import { allocatedBytesPerCall } from "../heap-per-call.js";
 import { callsPerSecond, type LoadResult, median, percentile } from "../measure.js";
@@ -69,6 +70,7 @@ export async function callPathBench(scale: Scale): Promise<Figure[]> {
   const hopUs = Math.min(portHopUs, atomicsHopUs);
   return [
     ...threads.figures,
+    ...criticalPathFigures(await measureCriticalPath(scale, RUNNER_THREADS)),
     figure({
       bench: BENCH,
       measure: "thread hop floor: postMessage round trip p50, idle threads",
@@ -265,6 +267,27 @@ async function callPathOf(mode: Mode, scale: Scale): Promise<ModeResult> {
   } finally {
     await server.close();
   }
+}
+
+/**
+ * Each leg of a call at 1, the pool's p50 against the floor's (critical-path.ts), and the
+ * round trip they add up to: where the pool's p50 @1 exceeds the floor's, the legs say which
+ * process and thread it is in. None when the pool is not built.
+ */
+function criticalPathFigures(path: CriticalPath | null): Figure[] {
+  if (path === null) return [];
+  const leg = (measure: string, value: number, baseline: number) =>
+    figure({ bench: BENCH, measure, unit: "µs", value, baselineName: FLOOR, baseline, goal: null });
+  return [
+    ...LEGS.map((name) =>
+      leg(`critical path @1, ${name}: pool vs the floor`, path.pool[name], path.floor[name]),
+    ),
+    leg(
+      "critical path @1, the round trip (its legs' sum): pool vs the floor",
+      path.poolRoundTripUs,
+      path.floorRoundTripUs,
+    ),
+  ];
 }
 
 /** Threads mode against its floor, and the floor against raw (how much of raw a thread executor can reach). */
