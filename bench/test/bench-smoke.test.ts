@@ -139,6 +139,10 @@ const expectedFigures = [
   ["memory", "runner-agent idle RSS, 2 threads, vs the floor"],
   ["memory", "RSS floor after the same calls: raw peer on 2 threads that load the entry"],
   ["memory", "runner-agent idle RSS, 2 threads, vs the floor after the same calls"],
+  [
+    "memory",
+    "runner-agent RSS, 2 threads, after sustained calls @16 vs the floor after the same calls",
+  ],
   ["payload", "1 KB args @8"],
   ["payload", "1 KB args @8: the thread floor vs raw"],
   ["payload", "1 KB args @8 vs the thread floor"],

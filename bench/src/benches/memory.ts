@@ -63,7 +63,13 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
   const rss = await idleRss(flame, scale);
   const threadedRss = await idleThreadedRss(flame, scale);
   const floorRss = await workersRss(2, { ws: true, entry: FUNCTIONS_ENTRY });
-  const floorAfterCallsRss = await threadFloorRssAfterCalls(scale);
+  const floorAfterCallsRss = await threadFloorRssAfterCalls({
+    calls: scale.pick(2_000, 20),
+    concurrency: 2,
+  });
+  const sustained = { calls: scale.pick(100_000, 200), concurrency: 16 };
+  const sustainedRss = flame ? await threadedRssAfterCalls(flame, sustained) : Number.NaN;
+  const floorSustainedRss = await threadFloorRssAfterCalls(sustained);
   return [
     figure({
       bench: BENCH,
@@ -123,6 +129,14 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       "raw peer on 2 threads, after the same calls",
       floorAfterCallsRss,
     ),
+    // What a runner holds after sustained load, 100,000 calls (issue 23: each V8 serializer's native memory
+    // waits for a full GC; small values are written without one, protocol/v8-writer.ts).
+    rssFigure(
+      "runner-agent RSS, 2 threads, after sustained calls @16 vs the floor after the same calls",
+      sustainedRss,
+      "raw peer on 2 threads, after the same calls",
+      floorSustainedRss,
+    ),
   ];
 }
 
@@ -158,20 +172,36 @@ async function idleThreadedRss(
   });
 }
 
+interface CallLoop {
+  readonly calls: number;
+  readonly concurrency: number;
+}
+
+/** RSS of a runner on 2 threads after `loop`'s echo calls, 300 ms after the last. */
+async function threadedRssAfterCalls(flame: Flame, loop: CallLoop): Promise<number> {
+  const { fixtures, withPool } = flame;
+  const options = { min: 1, max: 1, maxConcurrency: loop.concurrency, execution: { threads: 2 } };
+  return withPool("bench-mem-sustained", options, async (pool) => {
+    await runClosedLoop(() => pool.call(fixtures.echo, { n: 1 }), loop);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const pid = Number(pool.snapshot().runners[0]?.meta.pid);
+    const rss = await residentBytes(pid);
+    if (rss === null) throw new Error(`could not read VmRSS of runner pid ${pid} from /proc`);
+    return rss;
+  });
+}
+
 /**
  * The thread floor after work: the raw peer on 2 worker threads that load the entry
  * (fixtures/raw-peer.mjs), after the same echo calls the 2-thread runner gets, then idle: each
  * thread's young generation grows under a call loop in any design that runs calls on threads.
  */
-async function threadFloorRssAfterCalls(scale: Scale): Promise<number> {
+async function threadFloorRssAfterCalls(loop: CallLoop): Promise<number> {
   const server = await RawEchoServer.listen();
   try {
     const peer = await server.spawnPeer({ threads: 2, entry: FUNCTIONS_ENTRY });
     try {
-      await runClosedLoop(() => peer.call("echo", { n: 1 }), {
-        calls: scale.pick(2_000, 20),
-        concurrency: 2,
-      });
+      await runClosedLoop(() => peer.call("echo", { n: 1 }), loop);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const rss = await residentBytes(peer.pid);
       if (rss === null) throw new Error(`could not read VmRSS of pid ${peer.pid} from /proc`);

@@ -6,6 +6,7 @@
  */
 import { DefaultDeserializer, DefaultSerializer, serialize } from "node:v8";
 import { type SlicedDecode, startV8Decode } from "./v8-slices.js";
+import { writePlainValue } from "./v8-writer.js";
 
 export type { SlicedDecode };
 
@@ -41,11 +42,17 @@ export interface Codec {
   decodeInSlices?(bytes: Uint8Array): SlicedDecode;
 }
 
+const NO_PREFIX = new Uint8Array(0);
+
 export const v8Codec: Codec = {
   name: "v8",
-  encode: (value) => serialize(value),
-  // What v8.serialize does, with the prefix written into the same buffer first.
+  // Small plain data is written by hand (v8-writer.ts: V8's serializer holds native memory
+  // until a full GC), the rest by V8; the bytes are V8's format either way.
+  encode: (value) => writePlainValue(NO_PREFIX, value) ?? serialize(value),
   encodeAfter: (prefix, value) => {
+    const written = writePlainValue(prefix, value);
+    if (written !== null) return written;
+    // What v8.serialize does, with the prefix written into the same buffer first.
     const serializer = new DefaultSerializer();
     serializer.writeRawBytes(prefix);
     serializer.writeHeader();
