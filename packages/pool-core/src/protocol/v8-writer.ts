@@ -1,7 +1,8 @@
 /**
  * A writer of `node:v8`'s serialization format for small plain data: what `v8Codec` sends for
  * the values most calls carry (numbers, strings, booleans, null, undefined, plain objects,
- * arrays without holes, dates), byte for byte what V8's serializer writes for them, without
+ * arrays without holes, dates, Buffers and typed arrays), byte for byte what `node:v8`'s
+ * DefaultSerializer writes for them, without
  * it. Anything else, or anything larger than `MAX_WRITTEN_BYTES` / `MAX_OBJECTS`, returns
  * null and goes to V8's serializer whole, so errors and every other type stay V8's own.
  *
@@ -44,11 +45,56 @@ const END_OBJECT = 0x7b; // {
 const BEGIN_DENSE_ARRAY = 0x41; // A
 const END_DENSE_ARRAY = 0x24; // $
 const DATE = 0x44; // D
+const HOST_OBJECT = 0x5c; // \\ (Node writes Buffers and typed arrays as host objects)
 
 /** What V8 writes before a value (its version tag and number), read from V8 itself. */
 const HEADER = (() => {
   const undefinedAlone = serialize(undefined);
   return Uint8Array.prototype.slice.call(undefinedAlone, 0, undefinedAlone.byteLength - 1);
+})();
+
+/**
+ * Node's number for each kind of ArrayBufferView (lib/v8.js `_writeHostObject`), by its
+ * prototype, read from what Node itself writes for one of each: the list differs between Node
+ * releases (Float16Array, Buffer's own place).
+ */
+const VIEW_TYPES: ReadonlyMap<object, number> = (() => {
+  const kinds: { readonly prototype: object; sample(): ArrayBufferView }[] = [
+    { prototype: Buffer.prototype, sample: () => Buffer.alloc(0) },
+    { prototype: DataView.prototype, sample: () => new DataView(new ArrayBuffer(0)) },
+  ];
+  const typedArrays = [
+    "Int8Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "Int16Array",
+    "Uint16Array",
+    "Int32Array",
+    "Uint32Array",
+    "Float16Array",
+    "Float32Array",
+    "Float64Array",
+    "BigInt64Array",
+    "BigUint64Array",
+  ];
+  for (const name of typedArrays) {
+    const Kind = (globalThis as Record<string, unknown>)[name] as
+      | (new (
+          length: number,
+        ) => ArrayBufferView)
+      | undefined;
+    if (Kind !== undefined) kinds.push({ prototype: Kind.prototype, sample: () => new Kind(0) });
+  }
+  const byPrototype = new Map<object, number>();
+  for (const { prototype, sample } of kinds) {
+    const bytes = serialize(sample());
+    const at = HEADER.byteLength;
+    // Tag, then a one-byte varint: Node's list is short.
+    if (bytes[at] === HOST_OBJECT && (bytes[at + 1] as number) < 0x80) {
+      byPrototype.set(prototype, bytes[at + 1] as number);
+    }
+  }
+  return byPrototype;
 })();
 
 /** Characters outside Latin-1: such a string is written two bytes per character. */
@@ -193,7 +239,25 @@ function writeObject(o: object): void {
     scratch[pos] = DATE;
     scratch.writeDoubleLE(getTime.call(o), pos + 1);
     pos += 9;
-  } else throw UNSUPPORTED;
+  } else {
+    const viewType = VIEW_TYPES.get(proto as object);
+    if (viewType === undefined || !ArrayBuffer.isView(o)) throw UNSUPPORTED;
+    writeView(o, viewType);
+  }
+}
+
+/** As Node's DefaultSerializer does: its type, its length, its bytes. */
+function writeView(view: ArrayBufferView, viewType: number): void {
+  const byteLength = view.byteLength;
+  if (pos + 12 + byteLength > MAX_WRITTEN_BYTES) throw UNSUPPORTED;
+  scratch[pos++] = HOST_OBJECT;
+  scratch[pos++] = viewType;
+  varint(byteLength);
+  scratch.set(
+    view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, byteLength),
+    pos,
+  );
+  pos += byteLength;
 }
 
 /** As V8 does for an object: its own enumerable string keys, each still there when reached. */
