@@ -225,6 +225,18 @@ describe("v8Codec with the writer", () => {
     }
   });
 
+  it("fails on a view of a detached buffer as Node's serializer does", () => {
+    const detach = (buffer: ArrayBuffer) => structuredClone(buffer, { transfer: [buffer] });
+    const bytes = Buffer.from(new ArrayBuffer(4));
+    const floats = new Float64Array(1);
+    detach(bytes.buffer as ArrayBuffer);
+    detach(floats.buffer);
+    for (const view of [bytes, floats]) {
+      expect(() => serialize(view)).toThrow(/detached/);
+      expect(() => v8Codec.encode(view)).toThrow(/detached/);
+    }
+  });
+
   it("still refuses what V8 refuses, with V8's error", () => {
     expect(() => v8Codec.encode({ f: () => 1 })).toThrow(/could not be cloned/);
     expect(() => v8Codec.encodeAfter?.(NONE, [Symbol("s")])).toThrow(/could not be cloned/);
