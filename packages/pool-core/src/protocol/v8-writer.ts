@@ -1,10 +1,9 @@
 /**
- * A writer of `node:v8`'s serialization format for small plain data: what `v8Codec` sends for
- * the values most calls carry (numbers, strings, booleans, null, undefined, plain objects,
- * arrays without holes, dates, Buffers and typed arrays), byte for byte what `node:v8`'s
- * DefaultSerializer writes for them, without
- * it. Anything else, or anything larger than `MAX_WRITTEN_BYTES` / `MAX_OBJECTS`, returns
- * null and goes to V8's serializer whole, so errors and every other type stay V8's own.
+ * A writer of `node:v8`'s serialization format for small plain data: the values most calls
+ * carry (numbers, strings, booleans, null, undefined, plain objects, arrays without holes,
+ * dates, Buffers and typed arrays), written byte for byte as Node's DefaultSerializer writes
+ * them, without one. Anything else, or anything past `MAX_WRITTEN_BYTES` / `MAX_OBJECTS`,
+ * returns null and goes to V8's serializer whole, so errors and every other type stay V8's.
  *
  * Why by hand: each V8 serializer leaves ~1.7 KB of native memory (its C++ state and the map
  * of the objects it wrote) that only a full garbage collection frees, and a thread that only
@@ -107,8 +106,8 @@ const UNSUPPORTED: unique symbol = Symbol("unsupported");
 
 /**
  * Room for the largest value written here and what may follow the last bound check: checks
- * happen where a value or a string starts, and past one, at most one number (10 bytes) and the
- * end tags of every open object or array (11 bytes each, MAX_OBJECTS deep) are written.
+ * happen where a value, a string or a view starts; past one, at most a value's own fixed bytes
+ * (10) and the end tags of every open object or array (≤ 11 bytes each, MAX_OBJECTS deep).
  */
 const SLACK_BYTES = 10 + 11 * MAX_OBJECTS + 64;
 /** Its pages are touched only as far as values reach. */
