@@ -7,7 +7,12 @@ import { DefaultSerializer, deserialize, serialize } from "node:v8";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { v8Codec } from "../../src/protocol/codec.js";
-import { MAX_OBJECTS, MAX_WRITTEN_BYTES, writePlainValue } from "../../src/protocol/v8-writer.js";
+import {
+  MAX_ARRAY_LENGTH,
+  MAX_OBJECTS,
+  MAX_WRITTEN_BYTES,
+  writePlainValue,
+} from "../../src/protocol/v8-writer.js";
 
 const NONE = new Uint8Array(0);
 
@@ -63,6 +68,7 @@ function canonical(): Record<string, unknown> {
     ownProto: JSON.parse('{"__proto__": {"polluted": true}}'),
     array: [1, "two", [3], {}, []],
     emptyArray: [],
+    longestArray: Array.from({ length: MAX_ARRAY_LENGTH }, (_, i) => `item ${i}`),
     dates: [new Date(0), new Date(8.64e15), new Date(Number.NaN)],
     buffers: [Buffer.from("bytes"), Buffer.from("a pooled slice").subarray(2, 9), Buffer.alloc(0)],
     typedArrays: [
@@ -153,6 +159,7 @@ describe("writePlainValue", () => {
       arrayWithKeys: Object.assign([1, 2], { extra: "x" }),
       nested: { deep: { inside: new Map() } },
       manyObjects,
+      longArray: Array.from({ length: MAX_ARRAY_LENGTH + 1 }, (_, i) => i),
       tooLarge: "x".repeat(MAX_WRITTEN_BYTES),
       symbol: Symbol("s"),
       fn: () => 1,
