@@ -8,6 +8,7 @@ import { type ParentDescriptor, parseDescriptor } from "@flame-ts/pool-core/wire
 import { chooseRole, runApp } from "./app-mode.js";
 import { entryUrl } from "./entry-url.js";
 import { createStagingMemory } from "./executor/staging.js";
+import { endAllThreads } from "./executor/thread.js";
 import { startFirstThread, type ThreadSettings } from "./executor/thread-pool.js";
 import { type AgentExit, EXIT } from "./exit-codes.js";
 import { scrubInitialEnviron } from "./scrub-environ.js";
@@ -23,6 +24,27 @@ Environment: FLAME_PARENT (set by the pool's backend; removed from the environme
 function finish(exit: AgentExit): never {
   process.stderr.write(`flame-runner: ${exit.reason}\n`);
   process.exit(exit.code);
+}
+
+/** How long the way out waits for the threads to stop (they stop in a few ms). */
+const THREADS_END_BOUND_MS = 2_000;
+
+/**
+ * `finish`, once every worker thread has stopped (executor/thread.ts `endAllThreads`): the
+ * first thread may still be loading the entry when the runner is refused or fails.
+ */
+async function leave(exit: AgentExit, debug: (msg: string) => void): Promise<never> {
+  const ended = await endAllThreads(THREADS_END_BOUND_MS);
+  if (ended > 0) debug(`ended ${ended} worker thread(s) before exiting`);
+  finish(exit);
+}
+
+let leaving = false;
+/** The one way out once threads may run: a second cause (another crash) only adds its stack. */
+function leaveOnce(exit: AgentExit, debug: (msg: string) => void): void {
+  if (leaving) return;
+  leaving = true;
+  void leave(exit, debug);
 }
 
 async function main(): Promise<void> {
@@ -92,27 +114,31 @@ async function main(): Promise<void> {
   // rest (pool-core's protocol, ws, the link, the session): all imported only after it started.
   const early = firstThreadSettings(descriptor, entry);
   const firstThread = early === null ? undefined : startFirstThread(early);
+  const debug = debugOn
+    ? (msg: string) => void process.stderr.write(`flame-runner[debug]: ${msg}\n`)
+    : () => {};
+  // Node's default would also exit, but without the final line backends read.
+  process.on("uncaughtException", (err) => {
+    process.stderr.write(`${err?.stack ?? String(err)}\n`);
+    leaveOnce(
+      {
+        code: EXIT.CRASHED,
+        reason: `crashed: uncaught exception in function code: ${err?.message ?? String(err)}`,
+      },
+      debug,
+    );
+  });
   const { startAgent } = await import("./agent.js");
   const agent = startAgent({
     descriptor,
     ...(entry === undefined ? {} : { entry }),
     ...(firstThread === undefined ? {} : { firstThread }),
-    ...(debugOn
-      ? { debug: (msg: string) => process.stderr.write(`flame-runner[debug]: ${msg}\n`) }
-      : {}),
-  });
-  // Node's default would also exit, but without the final line backends read.
-  process.once("uncaughtException", (err) => {
-    process.stderr.write(`${err?.stack ?? String(err)}\n`);
-    finish({
-      code: EXIT.CRASHED,
-      reason: `crashed: uncaught exception in function code: ${err?.message ?? String(err)}`,
-    });
+    ...(debugOn ? { debug } : {}),
   });
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => agent.stop(`stopped by ${signal}`));
   }
-  void agent.exited.then(finish);
+  void agent.exited.then((exit) => leaveOnce(exit, debug));
 }
 
 /** What the first thread needs; null when the runner does not run functions on threads. */
@@ -132,8 +158,11 @@ function firstThreadSettings(
 
 main().catch((err: unknown) => {
   // Only the agent's own import can fail here (a broken install): say so on the final line.
-  finish({
-    code: EXIT.BAD_CONFIG,
-    reason: `could not start the agent: ${(err as Error)?.message ?? String(err)}`,
-  });
+  leaveOnce(
+    {
+      code: EXIT.BAD_CONFIG,
+      reason: `could not start the agent: ${(err as Error)?.message ?? String(err)}`,
+    },
+    () => {},
+  );
 });

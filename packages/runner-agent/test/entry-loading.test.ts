@@ -98,4 +98,20 @@ describe("a runner whose entry is still loading when it reaches the parent", () 
     expect(message).toContain("did not say hello within bootTimeout (20000 ms)");
     expect(message).toContain(`still loading its entry ${pathToFileURL(GATED).href}`);
   }, 60_000);
+
+  it("and is refused at the challenge ends that thread before it exits 4", async () => {
+    // Node's exit with a worker still loading crashed such a runner once (a V8 fatal error,
+    // SIGTRAP) where its backend reads exit 4: the bin ends its threads first.
+    const parent = await FakeParent.listen({ proof: "forge" });
+    cleanups.push(() => parent.close());
+    const gate = join(mkdtempSync(join(tmpdir(), "flame-gate-")), "never-opened");
+    const agent = new AgentProcess(
+      { FLAME_PARENT: encodeParentDescriptor(descriptor(parent)), GATED_ENTRY_FILE: gate },
+      ["--entry", GATED, "--debug"],
+    );
+    const end = await agent.exit(LOADED_MACHINE_BOUND_MS);
+    expect({ code: end.code, signal: end.signal }).toEqual({ code: 4, signal: null });
+    expect(end.stderr).toContain("flame-runner[debug]: ended 1 worker thread(s) before exiting\n");
+    expect(end.lastLine).toMatch(/did not prove it holds this runner's token/);
+  }, 60_000);
 });

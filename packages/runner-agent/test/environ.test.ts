@@ -124,7 +124,10 @@ describe("flame-runner: the token after the hello", () => {
     expect(decodeParentDescriptor(stolen).token.length).toBeGreaterThan(0);
 
     const impostor = await new AgentProcess({ FLAME_PARENT: stolen }).exit();
-    expect(impostor.code).toBe(4);
+    expect({ code: impostor.code, signal: impostor.signal }, impostor.stderr).toEqual({
+      code: 4,
+      signal: null,
+    });
     // The parent no longer expects that runner id: its answer to the challenge proves nothing
     // (as for any unknown id), so the second runner stops before it proves anything itself.
     expect(impostor.lastLine).toMatch(

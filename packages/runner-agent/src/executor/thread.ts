@@ -12,7 +12,25 @@ import {
   threadExited,
 } from "../lifecycle/thread-life.js";
 import { TaskBatchWriter } from "./batch.js";
+import { withinBound } from "./bound.js";
 import type { WorkerSettings } from "./worker-messages.js";
+
+/** Every worker thread this process started that has not exited yet. */
+const running = new Set<Worker>();
+
+/**
+ * Ends every thread still running and waits for them to stop, up to `boundMs`; returns how
+ * many it ended. The bin calls it before `process.exit()`: Node does not order its teardown
+ * against a worker thread still starting or loading its entry (nodejs/node#25007), and a
+ * runner refused at the challenge while its first thread loaded died once by a V8 fatal error
+ * (SIGTRAP, in a loaded whole-suite run) where its backend reads the exit code.
+ */
+export async function endAllThreads(boundMs: number): Promise<number> {
+  const threads = [...running];
+  if (threads.length > 0)
+    await withinBound(Promise.all(threads.map((w) => w.terminate())), boundMs);
+  return threads.length;
+}
 
 /** What one thread needs to start (`staging`: the same memory for every thread of a runner). */
 export interface ThreadSettings extends Omit<WorkerSettings, "threadSlot"> {
@@ -57,6 +75,8 @@ export class WorkerThread {
         ? {}
         : { resourceLimits: { maxOldGenerationSizeMb: settings.threadMemoryMb } }),
     });
+    running.add(this.worker);
+    this.worker.once("exit", () => running.delete(this.worker));
     // Listening from the start: an 'error' with no listener would be thrown on the main thread.
     this.worker.on("error", (error) => this.crashed(error));
     this.gone = new Promise((resolve) => {
