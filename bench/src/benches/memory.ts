@@ -129,8 +129,8 @@ export async function memoryBench(scale: Scale): Promise<Figure[]> {
       "raw peer on 2 threads, after the same calls",
       floorAfterCallsRss,
     ),
-    // What a runner holds after sustained load, 100,000 calls (issue 23: each V8 serializer's native memory
-    // waits for a full GC; small values are written without one, protocol/v8-writer.ts).
+    // What a runner holds after sustained load, 100,000 calls (issue 23: each V8 serializer's
+    // native memory waits for a full GC; small values are written without one, v8-writer.ts).
     rssFigure(
       "runner-agent RSS, 2 threads, after sustained calls @16 vs the floor after the same calls",
       sustainedRss,

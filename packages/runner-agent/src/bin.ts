@@ -29,22 +29,19 @@ function finish(exit: AgentExit): never {
 /** How long the way out waits for the threads to stop (they stop in a few ms). */
 const THREADS_END_BOUND_MS = 2_000;
 
+let leaving = false;
 /**
  * `finish`, once every worker thread has stopped (executor/thread.ts `endAllThreads`): the
- * first thread may still be loading the entry when the runner is refused or fails.
+ * first thread may still be loading the entry when the runner is refused or fails. The one way
+ * out once threads may run: a second cause (another crash) only adds its stack.
  */
-async function leave(exit: AgentExit, debug: (msg: string) => void): Promise<never> {
-  const ended = await endAllThreads(THREADS_END_BOUND_MS);
-  if (ended > 0) debug(`ended ${ended} worker thread(s) before exiting`);
-  finish(exit);
-}
-
-let leaving = false;
-/** The one way out once threads may run: a second cause (another crash) only adds its stack. */
 function leaveOnce(exit: AgentExit, debug: (msg: string) => void): void {
   if (leaving) return;
   leaving = true;
-  void leave(exit, debug);
+  void endAllThreads(THREADS_END_BOUND_MS).then((ended) => {
+    if (ended > 0) debug(`ended ${ended} worker thread(s) before exiting`);
+    finish(exit);
+  });
 }
 
 async function main(): Promise<void> {
